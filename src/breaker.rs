@@ -1,0 +1,763 @@
+//! The circuit breaker: [`Breaker`], its permits and what recording them returns.
+//!
+//! # Orderings
+//!
+//! The state word is self-contained: every fact a decision needs (state, epoch,
+//! health, samples, probe counters) is in the one word, and every change is a single
+//! compare-and-swap computed from the value it replaces. Its consistency therefore
+//! rests on the atomicity of the read-modify-write alone, not on ordering.
+//!
+//! On top of that, the protocol is:
+//!
+//! - every load of the state word is `Acquire` and every successful CAS is `AcqRel`,
+//!   so the breaker's history is causally ordered for its users: a thread that
+//!   observes a state also observes everything the thread that produced it did
+//!   first (an operator's writes before `reset()`, say). On x86-64 an `Acquire`
+//!   load is a plain `mov`, so the healthy path pays nothing for it;
+//! - the deadline word is written after the transition into `Open` (by its winner
+//!   only) with an `AcqRel` CAS, and a failed CAS there is `Acquire`: a writer that
+//!   sees a newer deadline is thereby guaranteed to see the newer epoch in the state
+//!   word when it re-checks, and gives up (see [`Breaker::publish_deadline`]);
+//! - the two counters that are metrics only (stale reports, the jitter sequence)
+//!   are `Relaxed`: nothing is published through them, and the read-modify-write
+//!   alone makes each increment unique.
+
+use crate::clock::Clock;
+use crate::config::{BreakerBuilder, Config, Listener};
+use crate::error::Rejected;
+use crate::health;
+use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
+use crate::sync::{AtomicU64, CasBackoff, Ordering};
+use crossbeam_utils::CachePadded;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+const NANOS_PER_MS: u64 = 1_000_000;
+
+/// The classification of one attempt's result, as the breaker sees it.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Verdict};
+///
+/// let breaker = Breaker::builder().build().unwrap();
+/// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+/// let _ = breaker.try_acquire().unwrap().record(Verdict::Failure { weight: 0.5 });
+/// let _ = breaker.try_acquire().unwrap().record(Verdict::Ignored);
+/// let health = breaker.snapshot().health.unwrap();
+/// assert!(health < 1.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// The attempt succeeded: health moves toward 1 by `alpha`.
+    Success,
+    /// The attempt failed: health moves toward 0 by `alpha * weight`.
+    ///
+    /// `weight` is clamped: NaN, zero and negative weights are no signal at all
+    /// (like [`Verdict::Ignored`]); weights above [`Verdict::MAX_WEIGHT`] count as
+    /// `MAX_WEIGHT`; and `alpha * weight` is capped at 1 (health drops to 0).
+    Failure {
+        /// How much this failure counts; 1.0 is one ordinary failure.
+        weight: f64,
+    },
+    /// Not a health signal (a caller error, a cancellation): health and samples are
+    /// left as they were; in half-open it frees the probe slot.
+    Ignored,
+}
+
+impl Verdict {
+    /// The largest failure weight that counts; larger ones are clamped to it.
+    pub const MAX_WEIGHT: f64 = 1000.0;
+
+    /// A unit failure (`weight: 1.0`).
+    pub const fn failure() -> Self {
+        Verdict::Failure { weight: 1.0 }
+    }
+
+    /// The weight of a failure after clamping, 0 when it is no signal.
+    fn failure_weight(self) -> f64 {
+        match self {
+            Verdict::Failure { weight } if weight > 0.0 => weight.min(Self::MAX_WEIGHT),
+            // NaN fails `> 0.0` and lands here too.
+            _ => 0.0,
+        }
+    }
+}
+
+/// A state change, as told to the listener and returned by the call that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transition {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// The epoch of the state entered.
+    pub epoch: u32,
+    /// For a transition into [`State::Open`]: how long it stays open (jittered).
+    pub open_for: Option<Duration>,
+}
+
+/// What recording a verdict did.
+#[must_use = "a stale report means the verdict changed nothing"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The verdict was applied to the epoch the permit was admitted in; `transition`
+    /// is the state change it caused, if any.
+    Applied {
+        /// The transition this verdict caused (only this caller sees it).
+        transition: Option<Transition>,
+    },
+    /// The breaker moved to a newer epoch since the permit was admitted: the verdict
+    /// changed nothing (not the state, the deadline, health or counters).
+    Stale,
+}
+
+impl Recorded {
+    /// Whether the report was stale.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Recorded::Stale)
+    }
+
+    /// The transition this report caused, if any.
+    pub fn transition(&self) -> Option<Transition> {
+        match self {
+            Recorded::Applied { transition } => *transition,
+            Recorded::Stale => None,
+        }
+    }
+}
+
+/// A decoded copy of the breaker's state, from one load of the state word (and, when
+/// open, one of the deadline word and one clock read).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BreakerSnapshot {
+    /// The state.
+    pub state: State,
+    /// The epoch (advanced by every transition, wrapping at 2^24).
+    pub epoch: u32,
+    /// Health in `[0, 1]`: `Some` in `Closed` and `Disabled` (measured) and `Open`
+    /// (the health it tripped at; 0 after a failed probe); `None` in `HalfOpen` and
+    /// `ForcedOpen`, where health is not measured.
+    pub health: Option<f64>,
+    /// Attempts seen since the breaker last closed, counted up to `min_samples`
+    /// (`Closed` and `Disabled`; 0 elsewhere).
+    pub samples: u32,
+    /// Probes admitted and not yet finished (`HalfOpen`; 0 elsewhere).
+    pub probes_in_flight: u32,
+    /// Probe successes in this half-open period (`HalfOpen`; 0 elsewhere).
+    pub probe_successes: u32,
+    /// Consecutive re-opens since the last close (sizes the next open period).
+    pub reopens: u32,
+    /// `Open` only: when the open period ends, as time since the breaker was built.
+    /// `None` for the few instructions between the transition and the publication
+    /// of its deadline.
+    pub open_until: Option<Duration>,
+    /// `Open` only: the deadline has passed, so the next `try_acquire` becomes the
+    /// first probe (the transition to `HalfOpen` is made lazily, by that caller).
+    pub ready_to_probe: bool,
+}
+
+/// What one call decided, before the bookkeeping that follows a transition.
+#[derive(Clone, Copy)]
+enum Decision {
+    /// Admit with a permit of this epoch.
+    Admit(u32),
+    Reject(Rejected),
+    Applied,
+    Stale,
+}
+
+/// The result of one run of the CAS helper.
+struct Update<O> {
+    outcome: O,
+    /// The word the outcome was decided on.
+    before: Snapshot,
+    /// The word written, if any (never equal to `before`).
+    after: Option<Snapshot>,
+}
+
+/// A lock-free circuit breaker with an epoch-tagged permit protocol and an
+/// exponentially weighted health score.
+///
+/// Share it by reference or in an `Arc`: every method takes `&self`.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, ManualClock, Recorded, Rejected, State, Verdict};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let breaker = Breaker::builder()
+///     .trip_after_consecutive_failures(3)
+///     .open_for(Duration::from_secs(10))
+///     .open_jitter(0.0)
+///     .clock(clock.clone())
+///     .build()?;
+///
+/// for _ in 0..3 {
+///     let permit = breaker.try_acquire().expect("closed");
+///     let _ = permit.record(Verdict::failure());
+/// }
+/// assert_eq!(breaker.snapshot().state, State::Open);
+/// assert_eq!(
+///     breaker.try_acquire().unwrap_err(),
+///     Rejected::Open { retry_after: Some(Duration::from_secs(10)) }
+/// );
+///
+/// clock.advance(Duration::from_secs(10));
+/// let probe = breaker.try_acquire().expect("the first caller after the deadline probes");
+/// assert_eq!(breaker.snapshot().state, State::HalfOpen);
+/// assert!(matches!(probe.record(Verdict::Success), Recorded::Applied { .. }));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub struct Breaker {
+    /// The state word, alone on its cache line: the healthy path only reads it.
+    state: CachePadded<AtomicU64>,
+    /// Words written off the healthy path, on a line of their own.
+    cold: CachePadded<Cold>,
+    config: Config,
+    clock: Box<dyn Clock>,
+    /// The clock reading at construction; times are kept relative to it.
+    start_ns: u64,
+    listener: Option<Listener>,
+}
+
+struct Cold {
+    /// The epoch-tagged open deadline (see `state.rs`).
+    deadline: AtomicU64,
+    /// Stale reports seen (a metric).
+    stale: AtomicU64,
+    /// The jitter sequence: each draw seeds a small RNG with a distinct value.
+    jitter: AtomicU64,
+}
+
+const INITIAL_EPOCH: u32 = 0;
+
+impl Breaker {
+    /// A builder with the defaults (see [`BreakerBuilder`]).
+    pub fn builder() -> BreakerBuilder {
+        BreakerBuilder::default()
+    }
+
+    pub(crate) fn from_parts(
+        config: Config,
+        clock: Box<dyn Clock>,
+        listener: Option<Listener>,
+        seed: u64,
+    ) -> Self {
+        let start_ns = clock.now_nanos();
+        Self {
+            state: CachePadded::new(AtomicU64::new(
+                Snapshot::closed(INITIAL_EPOCH, HEALTH_FULL, 0).raw(),
+            )),
+            cold: CachePadded::new(Cold {
+                deadline: AtomicU64::new(DeadlineWord::initial(INITIAL_EPOCH).raw()),
+                stale: AtomicU64::new(0),
+                jitter: AtomicU64::new(seed),
+            }),
+            config,
+            clock,
+            start_ns,
+            listener,
+        }
+    }
+
+    /// Ask for a permit to make one attempt.
+    ///
+    /// In `Closed` (and `Disabled`) this is one atomic load. In `Open` the first
+    /// caller at or after the deadline turns the breaker `HalfOpen` and gets the
+    /// first probe permit; in `HalfOpen` at most `probes` permits are out at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] says why no permit was given and, when open, how long to wait.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        let s = self.load();
+        if s.state().measures() {
+            return Ok(Permit::new(self, s.epoch()));
+        }
+        self.try_acquire_slow(s)
+    }
+
+    #[cold]
+    fn try_acquire_slow(&self, s: Snapshot) -> Result<Permit<'_>, Rejected> {
+        let mut now_ns = None;
+        let update = self.update(s, |cur| match cur.state() {
+            State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
+            State::ForcedOpen => (Decision::Reject(Rejected::ForcedOpen), None),
+            State::HalfOpen => {
+                if cur.in_flight() < self.config.probes {
+                    let next = cur.with_probes(cur.in_flight() + 1, cur.successes());
+                    (Decision::Admit(cur.epoch()), Some(next))
+                } else {
+                    (Decision::Reject(Rejected::ProbesBusy), None)
+                }
+            }
+            State::Open => {
+                // Acquire: see the module's "Orderings"; the tag check below makes
+                // any older value harmless (it is simply not this epoch's deadline).
+                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
+                    return (Decision::Reject(Rejected::Open { retry_after: None }), None);
+                };
+                let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
+                if now / NANOS_PER_MS >= deadline_ms {
+                    let probe = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                    (Decision::Admit(probe.epoch()), Some(probe))
+                } else {
+                    let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
+                    let retry_after = Some(Duration::from_nanos(left));
+                    (Decision::Reject(Rejected::Open { retry_after }), None)
+                }
+            }
+        });
+        match update.outcome {
+            Decision::Admit(epoch) => {
+                // The permit exists before the listener runs, so even a listener
+                // that escaped `catch_unwind` could not leak the probe slot.
+                let permit = Permit::new(self, epoch);
+                self.after_update(&update);
+                Ok(permit)
+            }
+            Decision::Reject(rejected) => Err(rejected),
+            Decision::Applied | Decision::Stale => {
+                unreachable_decision();
+                Err(Rejected::ProbesBusy)
+            }
+        }
+    }
+
+    /// Apply a verdict reported under `epoch`.
+    #[inline]
+    fn record(&self, epoch: u32, verdict: Verdict) -> Recorded {
+        let update = self.update(self.load(), |cur| self.decide_record(cur, epoch, verdict));
+        match update.outcome {
+            Decision::Stale => {
+                // Relaxed: a metric; see the module's "Orderings".
+                self.cold.stale.fetch_add(1, Ordering::Relaxed);
+                Recorded::Stale
+            }
+            _ => Recorded::Applied {
+                transition: match update.after {
+                    Some(after) if after.epoch() != update.before.epoch() => {
+                        self.after_update(&update)
+                    }
+                    _ => None,
+                },
+            },
+        }
+    }
+
+    /// The pure transition for a verdict: `cur -> (decision, new word)`.
+    #[inline]
+    fn decide_record(
+        &self,
+        cur: Snapshot,
+        epoch: u32,
+        verdict: Verdict,
+    ) -> (Decision, Option<Snapshot>) {
+        if cur.epoch() != epoch {
+            return (Decision::Stale, None);
+        }
+        let cfg = &self.config;
+        let next = match cur.state() {
+            state @ (State::Closed | State::Disabled) => {
+                let (h, samples) = (cur.health(), cur.samples());
+                let bump = || (samples + 1).min(cfg.min_samples);
+                match verdict {
+                    Verdict::Success => {
+                        Some(cur.with_measure(health::after_success(h, cfg.alpha_fp), bump()))
+                    }
+                    Verdict::Failure { .. } => {
+                        let weight = verdict.failure_weight();
+                        if weight == 0.0 {
+                            None
+                        } else {
+                            let k = if weight == 1.0 {
+                                cfg.alpha_fp
+                            } else {
+                                health::rate(cfg.alpha * weight)
+                            };
+                            let (h, samples) = (health::after_failure(h, k), bump());
+                            if state == State::Closed
+                                && h < cfg.threshold
+                                && samples >= cfg.min_samples
+                            {
+                                Some(Snapshot::open(cur.next_epoch(), 0, h))
+                            } else {
+                                Some(cur.with_measure(h, samples))
+                            }
+                        }
+                    }
+                    Verdict::Ignored => None,
+                }
+            }
+            State::HalfOpen => {
+                let in_flight = cur.in_flight().saturating_sub(1);
+                let failed =
+                    matches!(verdict, Verdict::Failure { .. }) && verdict.failure_weight() > 0.0;
+                if failed {
+                    Some(Snapshot::open(
+                        cur.next_epoch(),
+                        (cur.reopen() + 1).min(REOPEN_MAX),
+                        0,
+                    ))
+                } else if verdict == Verdict::Success {
+                    let successes = cur.successes() + 1;
+                    if successes >= cfg.close_after {
+                        Some(Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+                    } else {
+                        Some(cur.with_probes(in_flight, successes))
+                    }
+                } else {
+                    Some(cur.with_probes(in_flight, cur.successes()))
+                }
+            }
+            // No permit is ever admitted in an `Open` or `ForcedOpen` epoch, so a
+            // matching epoch here would be a bug; changing nothing is the safe answer.
+            State::Open | State::ForcedOpen => return (Decision::Stale, None),
+        };
+        (Decision::Applied, next)
+    }
+
+    /// A permit of `epoch` was dropped unrecorded: free its probe slot, if it holds
+    /// one in the current epoch. Not a health signal.
+    #[inline]
+    fn cancel(&self, epoch: u32) {
+        let s = self.load();
+        if s.state() != State::HalfOpen || s.epoch() != epoch {
+            return;
+        }
+        let update = self.update(s, |cur| {
+            if cur.state() == State::HalfOpen && cur.epoch() == epoch {
+                (
+                    (),
+                    Some(cur.with_probes(cur.in_flight().saturating_sub(1), cur.successes())),
+                )
+            } else {
+                ((), None)
+            }
+        });
+        debug_assert!(update.after.is_none_or(|a| a.epoch() == epoch));
+    }
+
+    /// Force the breaker open: every attempt is rejected until [`reset`](Self::reset)
+    /// or [`disable`](Self::disable). A transition from any state (epoch + 1).
+    pub fn force_open(&self) -> Transition {
+        self.operator(|cur| Snapshot::forced_open(cur.next_epoch()))
+    }
+
+    /// Disable the breaker: every attempt is admitted and health is still measured,
+    /// but it never trips ("metrics only"). A transition from any state (epoch + 1);
+    /// health carries over from `Closed`, and starts full otherwise.
+    pub fn disable(&self) -> Transition {
+        self.operator(|cur| {
+            if cur.state() == State::Closed {
+                Snapshot::disabled(cur.next_epoch(), cur.health(), cur.samples())
+            } else {
+                Snapshot::disabled(cur.next_epoch(), HEALTH_FULL, 0)
+            }
+        })
+    }
+
+    /// Reset to `Closed` with full health and no samples. A transition from any
+    /// state (epoch + 1); every permit out before it becomes stale.
+    pub fn reset(&self) -> Transition {
+        self.operator(|cur| Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+    }
+
+    #[cold]
+    fn operator(&self, target: impl Fn(Snapshot) -> Snapshot) -> Transition {
+        let update = self.update(self.load(), |cur| ((), Some(target(cur))));
+        // Always written: the target has a new epoch, so it differs from `before`.
+        self.after_update(&update).unwrap_or(Transition {
+            from: update.before.state(),
+            to: update.before.state(),
+            epoch: update.before.epoch(),
+            open_for: None,
+        })
+    }
+
+    /// A decoded copy of the state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, State, Verdict};
+    ///
+    /// let breaker = Breaker::builder().build().unwrap();
+    /// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// let s = breaker.snapshot();
+    /// assert_eq!((s.state, s.epoch, s.samples), (State::Closed, 0, 1));
+    /// assert!(s.health.unwrap() < 1.0);
+    /// ```
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        let s = self.load();
+        let state = s.state();
+        let (mut open_until, mut ready_to_probe) = (None, false);
+        if state == State::Open {
+            // Acquire: as in `try_acquire_slow`.
+            let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+            if let Some(deadline_ms) = word.for_epoch(s.epoch()) {
+                open_until = Some(Duration::from_millis(deadline_ms));
+                ready_to_probe = self.elapsed_ns() / NANOS_PER_MS >= deadline_ms;
+            }
+        }
+        let measured = state.measures();
+        BreakerSnapshot {
+            state,
+            epoch: s.epoch(),
+            health: (measured || state == State::Open).then(|| health::to_f64(s.health())),
+            samples: if measured { s.samples() } else { 0 },
+            probes_in_flight: if state == State::HalfOpen {
+                s.in_flight()
+            } else {
+                0
+            },
+            probe_successes: if state == State::HalfOpen {
+                s.successes()
+            } else {
+                0
+            },
+            reopens: s.reopen(),
+            open_until,
+            ready_to_probe,
+        }
+    }
+
+    /// How many verdicts were reported stale since the breaker was built.
+    pub fn stale_reports(&self) -> u64 {
+        // Relaxed: a metric; see the module's "Orderings".
+        self.cold.stale.load(Ordering::Relaxed)
+    }
+
+    /// The trip threshold in `[0, 1]`, as computed from the builder's settings.
+    pub fn threshold(&self) -> f64 {
+        self.config.threshold_f64()
+    }
+
+    /// The health step `alpha`, as computed from the builder's settings.
+    pub fn alpha(&self) -> f64 {
+        self.config.alpha
+    }
+
+    /// Time since the breaker was built, by its clock (0 if the clock went back).
+    fn elapsed_ns(&self) -> u64 {
+        self.clock.now_nanos().saturating_sub(self.start_ns)
+    }
+
+    #[inline(always)]
+    fn load(&self) -> Snapshot {
+        // Acquire: see the module's "Orderings".
+        Snapshot::from_raw(self.state.load(Ordering::Acquire))
+    }
+
+    /// The one CAS helper. Runs `decide` on the current word until its proposal is
+    /// installed or it proposes nothing; a proposal equal to the current word is
+    /// "nothing" (no write, so no cache-line traffic).
+    #[inline(always)]
+    fn update<O>(
+        &self,
+        mut cur: Snapshot,
+        mut decide: impl FnMut(Snapshot) -> (O, Option<Snapshot>),
+    ) -> Update<O> {
+        let backoff = CasBackoff::new();
+        loop {
+            let (outcome, next) = decide(cur);
+            let next = match next {
+                Some(next) if next != cur => next,
+                _ => {
+                    return Update {
+                        outcome,
+                        before: cur,
+                        after: None,
+                    };
+                }
+            };
+            // AcqRel on success, Acquire on failure: see the module's "Orderings".
+            match self.state.compare_exchange_weak(
+                cur.raw(),
+                next.raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Update {
+                        outcome,
+                        before: cur,
+                        after: Some(next),
+                    };
+                }
+                Err(actual) => {
+                    cur = Snapshot::from_raw(actual);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// After a CAS that changed the epoch: publish the deadline (into `Open`), then
+    /// tell the listener. Only the winner of the transition gets here.
+    #[cold]
+    fn after_update<O>(&self, update: &Update<O>) -> Option<Transition> {
+        let after = update.after?;
+        if after.epoch() == update.before.epoch() {
+            return None;
+        }
+        let open_for = (after.state() == State::Open).then(|| {
+            let period_ns = self.jittered(self.config.open_period_ns(after.reopen()));
+            let deadline_ns = self.elapsed_ns().saturating_add(period_ns);
+            let published =
+                self.publish_deadline(after.epoch(), deadline_ns.div_ceil(NANOS_PER_MS));
+            debug_assert!(published || self.load().epoch() != after.epoch());
+            Duration::from_nanos(period_ns)
+        });
+        let transition = Transition {
+            from: update.before.state(),
+            to: after.state(),
+            epoch: after.epoch(),
+            open_for,
+        };
+        if let Some(listener) = &self.listener {
+            // The state is already committed; a panicking listener can only lose its
+            // own notification.
+            let _ignored = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
+        }
+        Some(transition)
+    }
+
+    /// Write the deadline of the `Open` state at `epoch`, unless the breaker has
+    /// already left that epoch. Returns whether it was written.
+    ///
+    /// A write from an older epoch can never overwrite a newer one: this CAS
+    /// succeeds only if the deadline word is unchanged since it was loaded, and it
+    /// was loaded before the state word was seen still at `epoch`. A newer deadline
+    /// is written only after the state word left `epoch`; if our CAS reads it
+    /// (failure, `Acquire`), we synchronise with that writer and the re-check sees
+    /// the newer epoch.
+    #[cold]
+    fn publish_deadline(&self, epoch: u32, deadline_ms: u64) -> bool {
+        let new = DeadlineWord::new(epoch, deadline_ms).raw();
+        // Acquire: see the doc above.
+        let mut current = self.cold.deadline.load(Ordering::Acquire);
+        let backoff = CasBackoff::new();
+        loop {
+            if self.load().epoch() != epoch {
+                return false;
+            }
+            // AcqRel on success, Acquire on failure: see the doc above.
+            match self.cold.deadline.compare_exchange_weak(
+                current,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => {
+                    current = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// `period_ns` shortened by a random factor in `(1 - jitter, 1]`.
+    fn jittered(&self, period_ns: u64) -> u64 {
+        let jitter = self.config.open_jitter;
+        if jitter == 0.0 {
+            return period_ns;
+        }
+        // Relaxed: a metric-like sequence; see the module's "Orderings".
+        let seed = self
+            .cold
+            .jitter
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let u: f64 = SmallRng::seed_from_u64(seed).random();
+        ((period_ns as f64) * (1.0 - jitter * u)).max(1.0) as u64
+    }
+}
+
+#[cold]
+fn unreachable_decision() {
+    debug_assert!(
+        false,
+        "try_acquire decided something other than admit or reject"
+    );
+}
+
+impl fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("state", &self.load())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permission to make one attempt, tagged with the epoch it was admitted in.
+///
+/// Consume it with [`record`](Permit::record). Dropping it unrecorded is a
+/// cancellation: it frees its half-open probe slot (if it has one) and is not a
+/// health signal. A panicking attempt therefore cannot wedge the breaker.
+#[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    epoch: u32,
+    recorded: bool,
+}
+
+impl<'a> Permit<'a> {
+    #[inline(always)]
+    fn new(breaker: &'a Breaker, epoch: u32) -> Self {
+        Self {
+            breaker,
+            epoch,
+            recorded: false,
+        }
+    }
+
+    /// The epoch this permit was admitted in.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Report the attempt's verdict.
+    ///
+    /// Applied to the breaker only if it is still in the permit's epoch; otherwise
+    /// nothing changes and the result is [`Recorded::Stale`].
+    #[inline]
+    pub fn record(mut self, verdict: Verdict) -> Recorded {
+        self.recorded = true;
+        self.breaker.record(self.epoch, verdict)
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.breaker.cancel(self.epoch);
+        }
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("epoch", &self.epoch)
+            .field("recorded", &self.recorded)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[path = "breaker_tests.rs"]
+mod tests;

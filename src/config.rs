@@ -1,0 +1,485 @@
+//! The breaker's validated configuration and its builder.
+
+use crate::breaker::{Breaker, Transition};
+use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::health;
+use crate::state::{HALF_OPEN_MAX, HEALTH_FULL, SAMPLES_MAX};
+use std::fmt;
+use std::time::Duration;
+
+/// Largest open period (`open_for` and `open_cap`): 366 days. Deadlines are kept in
+/// milliseconds in 40 bits (about 34.8 years since the breaker started).
+pub const MAX_OPEN_PERIOD: Duration = Duration::from_secs(366 * 24 * 3600);
+/// Smallest `open_for`: deadlines have millisecond resolution.
+pub const MIN_OPEN_PERIOD: Duration = Duration::from_millis(1);
+/// Largest factor by which the open period may grow per consecutive re-open.
+pub const MAX_OPEN_GROWTH: f64 = 1000.0;
+
+pub(crate) type Listener = Box<dyn Fn(&Transition) + Send + Sync + 'static>;
+
+/// How health trips the breaker, as given to the builder.
+#[derive(Clone, Copy, Debug)]
+enum Tripping {
+    Consecutive(u32),
+    Rate {
+        rate: f64,
+        window: u32,
+    },
+    Manual {
+        alpha: f64,
+        threshold: f64,
+        min_samples: u32,
+    },
+}
+
+/// The validated numbers the breaker runs on.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// alpha as a real number (for weighted failures).
+    pub(crate) alpha: f64,
+    /// alpha in fixed point (scale 2^32), for successes and unit failures.
+    pub(crate) alpha_fp: u64,
+    /// Trip when health (in units) is strictly below this.
+    pub(crate) threshold: u32,
+    /// Samples needed before a trip; the `SAMPLES` field saturates here.
+    pub(crate) min_samples: u32,
+    pub(crate) open_for_ns: u64,
+    pub(crate) open_growth: f64,
+    pub(crate) open_cap_ns: u64,
+    pub(crate) open_jitter: f64,
+    pub(crate) probes: u32,
+    pub(crate) close_after: u32,
+}
+
+/// Builds a [`Breaker`], validating every value. Get one from [`Breaker::builder`].
+///
+/// Defaults: trip after 5 consecutive failed attempts; open for 5 s, growing ×2 per
+/// consecutive re-open up to 60 s, shortened by up to 10 % at random; 1 probe at a
+/// time; close after 2 probe successes; the [`MonotonicClock`]; no listener.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::Breaker;
+/// use std::time::Duration;
+///
+/// let breaker = Breaker::builder()
+///     .trip_on_failure_rate(0.5, 20)
+///     .open_for(Duration::from_secs(2))
+///     .open_cap(Duration::from_secs(30))
+///     .probes(2)
+///     .close_after(3)
+///     .build()?;
+/// assert_eq!(breaker.snapshot().health, Some(1.0));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub struct BreakerBuilder {
+    tripping: Tripping,
+    open_for: Duration,
+    open_growth: f64,
+    open_cap: Duration,
+    open_jitter: f64,
+    probes: u32,
+    close_after: u32,
+    clock: Option<Box<dyn Clock>>,
+    listener: Option<Listener>,
+    jitter_seed: Option<u64>,
+}
+
+impl Default for BreakerBuilder {
+    fn default() -> Self {
+        Self {
+            tripping: Tripping::Consecutive(5),
+            open_for: Duration::from_secs(5),
+            open_growth: 2.0,
+            open_cap: Duration::from_secs(60),
+            open_jitter: 0.1,
+            probes: 1,
+            close_after: 2,
+            clock: None,
+            listener: None,
+            jitter_seed: None,
+        }
+    }
+}
+
+impl fmt::Debug for BreakerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerBuilder")
+            .field("tripping", &self.tripping)
+            .field("open_for", &self.open_for)
+            .field("open_growth", &self.open_growth)
+            .field("open_cap", &self.open_cap)
+            .field("open_jitter", &self.open_jitter)
+            .field("probes", &self.probes)
+            .field("close_after", &self.close_after)
+            .field("custom_clock", &self.clock.is_some())
+            .field("listener", &self.listener.is_some())
+            .field("jitter_seed", &self.jitter_seed)
+            .finish()
+    }
+}
+
+impl BreakerBuilder {
+    /// Trip on the `n`-th consecutive failed attempt from full health, exactly.
+    ///
+    /// Sets `alpha = 1 - 2^(-1/n)`, so that `n` unit failures from full health
+    /// halve it (`(1 - alpha)^n = 1/2`); the threshold is the midpoint between the
+    /// health after `n - 1` and after `n` failures, computed in the breaker's own
+    /// 20-bit fixed point, so the `n`-th failure trips and the `(n-1)`-th does not;
+    /// `min_samples = n`. Successes pull health back up by the same `alpha`, so
+    /// failures interleaved with successes trip later, not never.
+    ///
+    /// `n` must be in `1..=4095`.
+    pub fn trip_after_consecutive_failures(mut self, n: u32) -> Self {
+        self.tripping = Tripping::Consecutive(n);
+        self
+    }
+
+    /// Trip when the failure rate over roughly the last `window` attempts exceeds
+    /// `rate`.
+    ///
+    /// Sets `alpha = 2 / (window + 1)` (the span convention of exponential moving
+    /// averages: the last `window` attempts carry about 86 % of the weight),
+    /// `threshold = 1 - rate` (under a steady failure rate `p`, health hovers around
+    /// `1 - p`), and `min_samples = window` (no trip before `window` attempts since
+    /// the last close). `rate` must be strictly between 0 and 1, `window` in
+    /// `1..=4095`.
+    pub fn trip_on_failure_rate(mut self, rate: f64, window: u32) -> Self {
+        self.tripping = Tripping::Rate { rate, window };
+        self
+    }
+
+    /// Set the health arithmetic directly: each attempt moves health by `alpha`
+    /// (times the failure weight), the breaker trips when health is strictly below
+    /// `threshold` after at least `min_samples` attempts since the last close.
+    ///
+    /// `alpha` in `(0, 1]`, `threshold` strictly between 0 and 1, `min_samples` in
+    /// `0..=4095` (0 and 1 both mean "no minimum": a trip needs a failure anyway).
+    pub fn health(mut self, alpha: f64, threshold: f64, min_samples: u32) -> Self {
+        self.tripping = Tripping::Manual {
+            alpha,
+            threshold,
+            min_samples,
+        };
+        self
+    }
+
+    /// How long the breaker stays open the first time it trips (at least 1 ms, at
+    /// most [`MAX_OPEN_PERIOD`]).
+    pub fn open_for(mut self, open_for: Duration) -> Self {
+        self.open_for = open_for;
+        self
+    }
+
+    /// Factor by which the open period grows on each consecutive re-open (a probe
+    /// failed) without an intervening close: `open_for * growth^k`, capped. At
+    /// least 1 (no growth), at most [`MAX_OPEN_GROWTH`].
+    pub fn open_growth(mut self, growth: f64) -> Self {
+        self.open_growth = growth;
+        self
+    }
+
+    /// The longest open period (at least `open_for`, at most [`MAX_OPEN_PERIOD`]).
+    pub fn open_cap(mut self, cap: Duration) -> Self {
+        self.open_cap = cap;
+        self
+    }
+
+    /// Random shortening of each open period, so breakers that opened together do
+    /// not probe together: the period is multiplied by a uniform factor in
+    /// `(1 - jitter, 1]`. In `[0, 1)`; 0 disables jitter.
+    pub fn open_jitter(mut self, jitter: f64) -> Self {
+        self.open_jitter = jitter;
+        self
+    }
+
+    /// How many probes the half-open breaker admits at once (`1..=255`).
+    pub fn probes(mut self, probes: u32) -> Self {
+        self.probes = probes;
+        self
+    }
+
+    /// How many probe successes close the half-open breaker (`1..=255`).
+    pub fn close_after(mut self, close_after: u32) -> Self {
+        self.close_after = close_after;
+        self
+    }
+
+    /// The clock the breaker reads (default: [`MonotonicClock`]). Pass a
+    /// [`ManualClock`](crate::ManualClock) clone to control time in tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Call `listener` after every transition, from the thread that won it, after
+    /// the state has changed. A panic in the listener is caught and discarded: it
+    /// cannot corrupt the breaker or leak a probe slot.
+    pub fn on_transition(mut self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.listener = Some(Box::new(listener));
+        self
+    }
+
+    /// Seed the open-period jitter, for reproducible tests (default: random per
+    /// breaker).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// Validate and build.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first invalid field.
+    pub fn build(self) -> Result<Breaker, ConfigError> {
+        let config = self.validate()?;
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Box::new(MonotonicClock::new()));
+        let seed = self.jitter_seed.unwrap_or_else(random_seed);
+        Ok(Breaker::from_parts(config, clock, self.listener, seed))
+    }
+
+    fn validate(&self) -> Result<Config, ConfigError> {
+        let (alpha, alpha_fp, threshold, min_samples) = self.validate_tripping()?;
+
+        let open_for = self.open_for;
+        if open_for < MIN_OPEN_PERIOD {
+            return Err(ConfigError::new(
+                "open_for",
+                if open_for.is_zero() {
+                    ConfigErrorKind::Zero
+                } else {
+                    ConfigErrorKind::OutOfRange
+                },
+                open_for,
+                "must be at least 1ms (deadlines have millisecond resolution)",
+            ));
+        }
+        if open_for > MAX_OPEN_PERIOD {
+            return Err(ConfigError::new(
+                "open_for",
+                ConfigErrorKind::OutOfRange,
+                open_for,
+                "must be at most 366 days",
+            ));
+        }
+        let growth = ConfigError::finite("open_growth", self.open_growth)?;
+        if !(1.0..=MAX_OPEN_GROWTH).contains(&growth) {
+            return Err(ConfigError::new(
+                "open_growth",
+                ConfigErrorKind::OutOfRange,
+                growth,
+                "must be between 1 (no growth) and 1000",
+            ));
+        }
+        if self.open_cap < open_for {
+            return Err(ConfigError::new(
+                "open_cap",
+                ConfigErrorKind::Inconsistent,
+                self.open_cap,
+                "must be at least `open_for`",
+            ));
+        }
+        if self.open_cap > MAX_OPEN_PERIOD {
+            return Err(ConfigError::new(
+                "open_cap",
+                ConfigErrorKind::OutOfRange,
+                self.open_cap,
+                "must be at most 366 days",
+            ));
+        }
+        let jitter = ConfigError::finite("open_jitter", self.open_jitter)?;
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(ConfigError::new(
+                "open_jitter",
+                ConfigErrorKind::OutOfRange,
+                jitter,
+                "must be in [0, 1)",
+            ));
+        }
+        let probes = count("probes", self.probes)?;
+        let close_after = count("close_after", self.close_after)?;
+        Ok(Config {
+            alpha,
+            alpha_fp,
+            threshold,
+            min_samples,
+            open_for_ns: duration_to_nanos(open_for),
+            open_growth: growth,
+            open_cap_ns: duration_to_nanos(self.open_cap),
+            open_jitter: jitter,
+            probes,
+            close_after,
+        })
+    }
+
+    fn validate_tripping(&self) -> Result<(f64, u64, u32, u32), ConfigError> {
+        match self.tripping {
+            Tripping::Consecutive(n) => {
+                const FIELD: &str = "trip_after_consecutive_failures";
+                if n == 0 {
+                    return Err(ConfigError::new(
+                        FIELD,
+                        ConfigErrorKind::Zero,
+                        n,
+                        "must be at least 1",
+                    ));
+                }
+                if n > SAMPLES_MAX {
+                    return Err(ConfigError::new(
+                        FIELD,
+                        ConfigErrorKind::OutOfRange,
+                        n,
+                        "must be at most 4095",
+                    ));
+                }
+                let alpha = 1.0 - 0.5f64.powf(1.0 / f64::from(n));
+                let alpha_fp = health::rate(alpha);
+                let Some((before, at)) = health::consecutive_failures(alpha_fp, n) else {
+                    return Err(ConfigError::new(
+                        FIELD,
+                        ConfigErrorKind::OutOfRange,
+                        n,
+                        "too large for the 20-bit health resolution",
+                    ));
+                };
+                // Midpoint, rounded up: `at < threshold <= before` because `at < before`.
+                let threshold = (before + at).div_ceil(2);
+                Ok((alpha, alpha_fp, threshold, n))
+            }
+            Tripping::Rate { rate, window } => {
+                let rate = ConfigError::finite("trip_on_failure_rate", rate)?;
+                if !(rate > 0.0 && rate < 1.0) {
+                    return Err(ConfigError::new(
+                        "trip_on_failure_rate",
+                        ConfigErrorKind::OutOfRange,
+                        rate,
+                        "rate must be strictly between 0 and 1",
+                    ));
+                }
+                if window == 0 || window > SAMPLES_MAX {
+                    return Err(ConfigError::new(
+                        "trip_on_failure_rate",
+                        if window == 0 {
+                            ConfigErrorKind::Zero
+                        } else {
+                            ConfigErrorKind::OutOfRange
+                        },
+                        window,
+                        "window must be in 1..=4095",
+                    ));
+                }
+                let alpha = 2.0 / (f64::from(window) + 1.0);
+                Ok((
+                    alpha,
+                    health::rate(alpha),
+                    health::threshold_units(1.0 - rate),
+                    window,
+                ))
+            }
+            Tripping::Manual {
+                alpha,
+                threshold,
+                min_samples,
+            } => {
+                let alpha = ConfigError::finite("health.alpha", alpha)?;
+                if !(alpha > 0.0 && alpha <= 1.0) {
+                    return Err(ConfigError::new(
+                        "health.alpha",
+                        if alpha == 0.0 {
+                            ConfigErrorKind::Zero
+                        } else {
+                            ConfigErrorKind::OutOfRange
+                        },
+                        alpha,
+                        "must be in (0, 1]",
+                    ));
+                }
+                let alpha_fp = health::rate(alpha);
+                if alpha_fp == 0 {
+                    return Err(ConfigError::new(
+                        "health.alpha",
+                        ConfigErrorKind::OutOfRange,
+                        alpha,
+                        "too small to move health (below 2^-32)",
+                    ));
+                }
+                let threshold = ConfigError::finite("health.threshold", threshold)?;
+                if !(threshold > 0.0 && threshold < 1.0) {
+                    return Err(ConfigError::new(
+                        "health.threshold",
+                        ConfigErrorKind::OutOfRange,
+                        threshold,
+                        "must be strictly between 0 and 1",
+                    ));
+                }
+                if min_samples > SAMPLES_MAX {
+                    return Err(ConfigError::new(
+                        "health.min_samples",
+                        ConfigErrorKind::OutOfRange,
+                        min_samples,
+                        "must be at most 4095",
+                    ));
+                }
+                Ok((
+                    alpha,
+                    alpha_fp,
+                    health::threshold_units(threshold),
+                    min_samples.max(1),
+                ))
+            }
+        }
+    }
+}
+
+fn count(field: &'static str, n: u32) -> Result<u32, ConfigError> {
+    if n == 0 {
+        Err(ConfigError::new(
+            field,
+            ConfigErrorKind::Zero,
+            n,
+            "must be at least 1",
+        ))
+    } else if n > HALF_OPEN_MAX {
+        Err(ConfigError::new(
+            field,
+            ConfigErrorKind::OutOfRange,
+            n,
+            "must be at most 255",
+        ))
+    } else {
+        Ok(n)
+    }
+}
+
+/// A per-breaker random seed without a global RNG: std's randomly keyed hasher.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+impl Config {
+    /// The threshold as a real number.
+    pub(crate) fn threshold_f64(&self) -> f64 {
+        health::to_f64(self.threshold)
+    }
+
+    /// The unjittered open period for the `reopen`-th consecutive re-open:
+    /// `open_for * growth^reopen`, capped.
+    pub(crate) fn open_period_ns(&self, reopen: u32) -> u64 {
+        let base = self.open_for_ns as f64;
+        let exponent = i32::try_from(reopen).unwrap_or(i32::MAX);
+        let grown = base * self.open_growth.powi(exponent);
+        // `grown` may be +inf for large exponents; `min` with the cap and the
+        // saturating float-to-int cast keep it in range.
+        (grown.min(self.open_cap_ns as f64) as u64).min(self.open_cap_ns)
+    }
+}
+
+const _: () = assert!(HEALTH_FULL > 0);

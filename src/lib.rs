@@ -1,0 +1,80 @@
+//! fusebox: retry and circuit breaking fused into one lock-free resilience primitive.
+//!
+//! The usual design puts a retry loop inside `breaker.execute()`, and it is broken:
+//! retries hide failures from the breaker (3 attempts × a threshold of 5 means 15
+//! downstream failures before it trips), a late success erases real failures, a
+//! caller asleep in backoff overwrites state that others changed meanwhile, and the
+//! breaker can open mid-retry without the retry knowing.
+//!
+//! fusebox's [`Breaker`] is built so those cannot happen:
+//!
+//! - **every attempt is a health signal**: [`Verdict`]s move an exponentially
+//!   weighted health score in `[0, 1]` (not a binary count), and the breaker trips
+//!   when health falls below a threshold. The arithmetic is exact and documented:
+//!   [`BreakerBuilder::trip_after_consecutive_failures`] trips on the `n`-th failed
+//!   attempt, not the `(n-1)`-th or `(n+1)`-th;
+//! - **every permit is tagged with the breaker's epoch**: a [`Permit`] admitted
+//!   before a transition and recorded after it returns [`Recorded::Stale`] and
+//!   changes nothing, so a straggler can never corrupt a newer state;
+//! - **the mechanics are lock-free**: state, epoch, health, samples and half-open
+//!   counters live in one packed `AtomicU64` updated by compare-and-swap; the open
+//!   deadline is epoch-tagged and written only by the transition's winner; a healthy
+//!   call (`try_acquire` + `record(Success)`) is two atomic loads and no write.
+//!
+//! Time is injected through [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`]
+//! for tests and simulations.
+//!
+//! # Examples
+//!
+//! ```
+//! use fusebox::{Breaker, Rejected, Verdict};
+//!
+//! fn call_downstream() -> Result<u32, &'static str> {
+//!     Ok(42)
+//! }
+//!
+//! let breaker = Breaker::builder().trip_after_consecutive_failures(5).build()?;
+//! match breaker.try_acquire() {
+//!     Ok(permit) => {
+//!         let result = call_downstream();
+//!         let verdict = if result.is_ok() { Verdict::Success } else { Verdict::failure() };
+//!         let _ = permit.record(verdict);
+//!     }
+//!     Err(Rejected::Open { retry_after }) => println!("open, come back in {retry_after:?}"),
+//!     Err(other) => println!("rejected: {other}"),
+//! }
+//! # Ok::<(), fusebox::ConfigError>(())
+//! ```
+//!
+//! The state word's layout and its transition table are documented in the source
+//! (`src/state.rs`); the memory-ordering protocol in `src/breaker.rs`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod breaker;
+mod clock;
+mod config;
+mod error;
+mod health;
+mod state;
+mod sync;
+
+pub use breaker::{Breaker, BreakerSnapshot, Permit, Recorded, Transition, Verdict};
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use config::{BreakerBuilder, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD, MIN_OPEN_PERIOD};
+pub use error::{ConfigError, ConfigErrorKind, Rejected};
+pub use state::State;
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        assert_send_sync::<super::Breaker>();
+        assert_send_sync::<super::ManualClock>();
+        assert_send_sync::<super::MonotonicClock>();
+        assert_send_sync::<super::Permit<'static>>();
+    }
+}

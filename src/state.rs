@@ -1,0 +1,542 @@
+//! The packed state word and the epoch-tagged deadline word. This is the only file
+//! that shifts or masks.
+//!
+//! # The state word (`u64`)
+//!
+//! ```text
+//!  63          52 51                 32 31    27 26                         3 2     0
+//! +--------------+---------------------+--------+----------------------------+-------+
+//! |   SAMPLES    |       HEALTH        | REOPEN |           EPOCH            | STATE |   Closed, Disabled,
+//! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |   Open, ForcedOpen
+//! +--------------+----------+----------+--------+----------------------------+-------+
+//! |    unused (16 bits)     | SUCCESS. | IN_FL. | REOPEN |      EPOCH         | STATE |   HalfOpen
+//! |                         |   (8)    |   (8)  |  (5)   |                    |       |
+//! +-------------------------+----------+--------+--------+--------------------+-------+
+//! ```
+//!
+//! The upper 32 bits are a union chosen by `STATE`: `Closed` and `Disabled` measure
+//! health, so they carry `HEALTH` (fixed point, `HEALTH_FULL` = 1.0) and `SAMPLES`
+//! (attempts seen since the breaker last closed, saturating at `min_samples`); `Open`
+//! keeps the health it tripped at (0 after a failed probe); `HalfOpen` carries the
+//! probes in flight and the probe successes so far. `REOPEN` counts consecutive
+//! re-opens without an intervening close (it sizes the next open period) and is zero
+//! outside `Open` and `HalfOpen`.
+//!
+//! # Legal states and transitions
+//!
+//! | from       | to         | trigger                                                   |
+//! |------------|------------|-----------------------------------------------------------|
+//! | Closed     | Open       | a failure leaves health < threshold with samples ≥ min    |
+//! | Open       | HalfOpen   | the first `try_acquire` at or after the deadline          |
+//! | HalfOpen   | Closed     | the `close_after`-th probe success                        |
+//! | HalfOpen   | Open       | any probe failure (REOPEN + 1, longer open period)        |
+//! | any        | ForcedOpen | `force_open()`                                            |
+//! | any        | Disabled   | `disable()`                                               |
+//! | any        | Closed     | `reset()`                                                 |
+//!
+//! Every transition, and only a transition, advances `EPOCH` (wrapping at 2^24).
+//! Within one epoch the state never changes, so a permit's epoch alone says which
+//! state admitted it.
+//!
+//! # The deadline word (`u64`)
+//!
+//! ```text
+//!  63                                                  24 23                     0
+//! +------------------------------------------------------+------------------------+
+//! |          DEADLINE (40 bits, ms since breaker start)  |  TAG (epoch, 24 bits)  |
+//! +------------------------------------------------------+------------------------+
+//! ```
+//!
+//! The open deadline lives in its own word, tagged with the epoch of the `Open` state
+//! it belongs to. Only the thread that won the transition into that `Open` writes it,
+//! and it writes only while the state word still shows that epoch, by compare-and-swap
+//! (see `Breaker::publish_deadline`), so a writer from an older epoch can never
+//! overwrite a newer deadline. A reader uses the deadline only when its tag equals the
+//! current epoch; between the transition and the publication (a few instructions)
+//! the breaker is simply open with an unknown deadline.
+//!
+//! # Epoch wrap-around
+//!
+//! Epochs are compared for equality only. A permit from epoch `e` is mistaken for a
+//! current one only if the breaker makes a multiple of 2^24 = 16,777,216 transitions
+//! while that one attempt is in flight. Automatic transitions need an open period
+//! (at least 1 ms) per `Open -> HalfOpen`, so that takes over an hour and a half of
+//! uninterrupted flapping at the smallest legal open period (several hours with
+//! realistic ones); only a program calling the operator controls in a tight loop
+//! could do it faster.
+
+use std::fmt;
+
+/// One bit field of a packed word: where it starts and how wide it is.
+#[derive(Clone, Copy)]
+struct Field {
+    shift: u32,
+    bits: u32,
+}
+
+impl Field {
+    /// The field that starts right after `self`.
+    const fn next(self, bits: u32) -> Field {
+        Field {
+            shift: self.shift + self.bits,
+            bits,
+        }
+    }
+
+    /// The largest value the field holds.
+    const fn max(self) -> u64 {
+        (1u64 << self.bits) - 1
+    }
+
+    /// The field's bits in place.
+    const fn mask(self) -> u64 {
+        self.max() << self.shift
+    }
+
+    /// The first bit after the field.
+    const fn end(self) -> u32 {
+        self.shift + self.bits
+    }
+
+    #[inline(always)]
+    const fn get(self, word: u64) -> u64 {
+        (word >> self.shift) & self.max()
+    }
+
+    #[inline(always)]
+    fn set(self, word: u64, value: u64) -> u64 {
+        debug_assert!(value <= self.max(), "value does not fit its field");
+        (word & !self.mask()) | ((value & self.max()) << self.shift)
+    }
+}
+
+/// `STATE`: which [`State`] the breaker is in.
+const STATE: Field = Field { shift: 0, bits: 3 };
+/// `EPOCH`: the generation, advanced by every transition.
+const EPOCH: Field = STATE.next(24);
+/// `REOPEN`: consecutive re-opens since the breaker last closed (saturating).
+const REOPEN: Field = EPOCH.next(5);
+/// `HEALTH` (Closed, Disabled, Open): fixed-point health, `HEALTH_FULL` = 1.0.
+const HEALTH: Field = REOPEN.next(20);
+/// `SAMPLES` (Closed, Disabled): attempts since the last close, saturating.
+const SAMPLES: Field = HEALTH.next(12);
+/// `IN_FLIGHT` (HalfOpen): probes admitted and not yet recorded or dropped.
+const IN_FLIGHT: Field = REOPEN.next(8);
+/// `SUCCESSES` (HalfOpen): probe successes in this half-open period.
+const SUCCESSES: Field = IN_FLIGHT.next(8);
+
+const _: () = assert!(SAMPLES.end() == 64, "the state word is exactly 64 bits");
+const _: () = assert!(SUCCESSES.end() <= 64, "the half-open fields fit the word");
+const _: () = assert!(STATE.max() >= 4, "five states fit the state field");
+
+/// Number of bits of the epoch.
+#[cfg(test)]
+pub(crate) const EPOCH_BITS: u32 = EPOCH.bits;
+/// Largest epoch before wrap-around.
+#[cfg(test)]
+pub(crate) const EPOCH_MAX: u32 = EPOCH.max() as u32;
+/// Health 1.0 in fixed point.
+pub(crate) const HEALTH_FULL: u32 = HEALTH.max() as u32;
+/// Largest count the `SAMPLES` field holds (so the largest legal `min_samples`).
+pub(crate) const SAMPLES_MAX: u32 = SAMPLES.max() as u32;
+/// Largest count the half-open fields hold (so the largest legal `probes` and
+/// `close_after`).
+pub(crate) const HALF_OPEN_MAX: u32 = IN_FLIGHT.max() as u32;
+/// Largest re-open count (the open period stops growing in count here; the cap
+/// normally stops it much earlier).
+pub(crate) const REOPEN_MAX: u32 = REOPEN.max() as u32;
+
+/// `TAG`: the epoch of the `Open` state a deadline belongs to.
+const TAG: Field = Field {
+    shift: 0,
+    bits: EPOCH.bits,
+};
+/// `DEADLINE`: milliseconds since the breaker's start, saturating.
+const DEADLINE: Field = TAG.next(64 - EPOCH.bits);
+const _: () = assert!(DEADLINE.end() == 64, "the deadline word is exactly 64 bits");
+/// Largest representable deadline, in milliseconds since the breaker started
+/// (2^40 ms, about 34.8 years). Times past it saturate.
+#[cfg(test)]
+pub(crate) const DEADLINE_MAX_MS: u64 = DEADLINE.max();
+
+/// The state of a breaker.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, State};
+///
+/// let breaker = Breaker::builder().build().unwrap();
+/// assert_eq!(breaker.snapshot().state, State::Closed);
+/// assert_eq!(State::HalfOpen.to_string(), "half-open");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Admits every attempt and measures health; trips to `Open` when health falls
+    /// below the threshold.
+    Closed,
+    /// Rejects every attempt until its deadline, then lets probes through.
+    Open,
+    /// Admits at most `probes` attempts at once; closes after `close_after` probe
+    /// successes, re-opens on one probe failure.
+    HalfOpen,
+    /// Operator override: rejects every attempt until `reset()` or `disable()`.
+    ForcedOpen,
+    /// Operator override: admits every attempt and measures health, never trips.
+    Disabled,
+}
+
+impl State {
+    const fn code(self) -> u64 {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::ForcedOpen => 3,
+            State::Disabled => 4,
+        }
+    }
+
+    const fn from_code(code: u64) -> State {
+        match code {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            4 => State::Disabled,
+            // 3 is ForcedOpen; 5..=7 are never written (every word is built by the
+            // constructors below), and rejecting is the safe reading of a bug.
+            _ => State::ForcedOpen,
+        }
+    }
+
+    /// Whether this state measures health (carries `HEALTH` and `SAMPLES`).
+    pub(crate) const fn measures(self) -> bool {
+        matches!(self, State::Closed | State::Disabled)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced-open",
+            State::Disabled => "disabled",
+        })
+    }
+}
+
+/// One decoded-on-demand copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(u64);
+
+impl Snapshot {
+    /// The raw word.
+    #[inline(always)]
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// Reinterpret a raw word (as loaded from the atomic).
+    #[inline(always)]
+    pub(crate) const fn from_raw(raw: u64) -> Self {
+        Snapshot(raw)
+    }
+
+    #[inline(always)]
+    pub(crate) const fn state(self) -> State {
+        State::from_code(STATE.get(self.0))
+    }
+
+    #[inline(always)]
+    pub(crate) const fn epoch(self) -> u32 {
+        EPOCH.get(self.0) as u32
+    }
+
+    /// The epoch a transition out of this state gets (wrapping).
+    #[inline]
+    pub(crate) const fn next_epoch(self) -> u32 {
+        ((EPOCH.get(self.0) + 1) & EPOCH.max()) as u32
+    }
+
+    #[inline(always)]
+    pub(crate) const fn reopen(self) -> u32 {
+        REOPEN.get(self.0) as u32
+    }
+
+    /// Fixed-point health; meaningful in `Closed`, `Disabled` and `Open`.
+    #[inline(always)]
+    pub(crate) const fn health(self) -> u32 {
+        HEALTH.get(self.0) as u32
+    }
+
+    /// Samples since the last close; meaningful in `Closed` and `Disabled`.
+    #[inline(always)]
+    pub(crate) const fn samples(self) -> u32 {
+        SAMPLES.get(self.0) as u32
+    }
+
+    /// Probes in flight; meaningful in `HalfOpen`.
+    #[inline(always)]
+    pub(crate) const fn in_flight(self) -> u32 {
+        IN_FLIGHT.get(self.0) as u32
+    }
+
+    /// Probe successes; meaningful in `HalfOpen`.
+    #[inline(always)]
+    pub(crate) const fn successes(self) -> u32 {
+        SUCCESSES.get(self.0) as u32
+    }
+
+    fn header(state: State, epoch: u32, reopen: u32) -> u64 {
+        let w = STATE.set(0, state.code());
+        let w = EPOCH.set(w, u64::from(epoch));
+        REOPEN.set(w, u64::from(reopen))
+    }
+
+    /// `Closed` at `epoch` with the given health and samples.
+    pub(crate) fn closed(epoch: u32, health: u32, samples: u32) -> Self {
+        Self::measuring(State::Closed, epoch, health, samples)
+    }
+
+    /// `Disabled` at `epoch` with the given health and samples.
+    pub(crate) fn disabled(epoch: u32, health: u32, samples: u32) -> Self {
+        Self::measuring(State::Disabled, epoch, health, samples)
+    }
+
+    fn measuring(state: State, epoch: u32, health: u32, samples: u32) -> Self {
+        let w = Self::header(state, epoch, 0);
+        let w = HEALTH.set(w, u64::from(health));
+        Snapshot(SAMPLES.set(w, u64::from(samples)))
+    }
+
+    /// `Open` at `epoch`, the `reopen`-th consecutive re-open, tripped at `health`.
+    pub(crate) fn open(epoch: u32, reopen: u32, health: u32) -> Self {
+        let w = Self::header(State::Open, epoch, reopen);
+        Snapshot(HEALTH.set(w, u64::from(health)))
+    }
+
+    /// `HalfOpen` at `epoch` with the given probe counters.
+    pub(crate) fn half_open(epoch: u32, reopen: u32, in_flight: u32, successes: u32) -> Self {
+        let w = Self::header(State::HalfOpen, epoch, reopen);
+        let w = IN_FLIGHT.set(w, u64::from(in_flight));
+        Snapshot(SUCCESSES.set(w, u64::from(successes)))
+    }
+
+    /// `ForcedOpen` at `epoch`.
+    pub(crate) fn forced_open(epoch: u32) -> Self {
+        Snapshot(Self::header(State::ForcedOpen, epoch, 0))
+    }
+
+    /// This `Closed`/`Disabled` word with new health and samples (same epoch).
+    pub(crate) fn with_measure(self, health: u32, samples: u32) -> Self {
+        let w = HEALTH.set(self.0, u64::from(health));
+        Snapshot(SAMPLES.set(w, u64::from(samples)))
+    }
+
+    /// This `HalfOpen` word with new probe counters (same epoch).
+    pub(crate) fn with_probes(self, in_flight: u32, successes: u32) -> Self {
+        let w = IN_FLIGHT.set(self.0, u64::from(in_flight));
+        Snapshot(SUCCESSES.set(w, u64::from(successes)))
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Snapshot");
+        d.field("state", &self.state())
+            .field("epoch", &self.epoch());
+        match self.state() {
+            State::Closed | State::Disabled => {
+                d.field("health", &self.health())
+                    .field("samples", &self.samples());
+            }
+            State::Open => {
+                d.field("reopen", &self.reopen())
+                    .field("health", &self.health());
+            }
+            State::HalfOpen => {
+                d.field("reopen", &self.reopen())
+                    .field("in_flight", &self.in_flight())
+                    .field("successes", &self.successes());
+            }
+            State::ForcedOpen => {}
+        }
+        d.field("raw", &format_args!("{:#018x}", self.0)).finish()
+    }
+}
+
+/// One copy of the deadline word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeadlineWord(u64);
+
+impl DeadlineWord {
+    /// The word a breaker starts with: tagged with an epoch that is never `Open`
+    /// before it is overwritten (the epoch before the initial one, which could only
+    /// come round again after a full wrap), deadline zero.
+    pub(crate) const fn initial(initial_epoch: u32) -> Self {
+        let tag = (initial_epoch as u64).wrapping_sub(1) & TAG.max();
+        DeadlineWord(tag)
+    }
+
+    pub(crate) fn new(epoch: u32, deadline_ms: u64) -> Self {
+        let w = TAG.set(0, u64::from(epoch));
+        DeadlineWord(DEADLINE.set(w, deadline_ms.min(DEADLINE.max())))
+    }
+
+    #[inline]
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    pub(crate) const fn from_raw(raw: u64) -> Self {
+        DeadlineWord(raw)
+    }
+
+    #[inline]
+    pub(crate) const fn tag(self) -> u32 {
+        TAG.get(self.0) as u32
+    }
+
+    #[inline]
+    pub(crate) const fn deadline_ms(self) -> u64 {
+        DEADLINE.get(self.0)
+    }
+
+    /// The deadline, if this word belongs to `epoch`.
+    #[inline]
+    pub(crate) const fn for_epoch(self, epoch: u32) -> Option<u64> {
+        if self.tag() == epoch {
+            Some(self.deadline_ms())
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Debug for DeadlineWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadlineWord")
+            .field("tag", &self.tag())
+            .field("deadline_ms", &self.deadline_ms())
+            .field("raw", &format_args!("{:#018x}", self.0))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::Disabled,
+    ];
+
+    #[test]
+    fn state_codes_round_trip() {
+        for s in ALL {
+            assert_eq!(State::from_code(s.code()), s);
+        }
+    }
+
+    #[test]
+    fn measuring_fields_round_trip_over_their_range() {
+        let epochs = [0, 1, 12345, EPOCH_MAX - 1, EPOCH_MAX];
+        let healths = [0, 1, HEALTH_FULL / 2, HEALTH_FULL - 1, HEALTH_FULL];
+        let samples = [0, 1, 77, SAMPLES_MAX - 1, SAMPLES_MAX];
+        for &e in &epochs {
+            for &h in &healths {
+                for &s in &samples {
+                    for w in [Snapshot::closed(e, h, s), Snapshot::disabled(e, h, s)] {
+                        assert_eq!((w.epoch(), w.health(), w.samples()), (e, h, s));
+                        assert_eq!(w.reopen(), 0);
+                        let w2 = w.with_measure(s.min(HEALTH_FULL), h.min(SAMPLES_MAX));
+                        assert_eq!(w2.epoch(), e);
+                        assert_eq!(w2.state(), w.state());
+                        assert_eq!(w2.health(), s.min(HEALTH_FULL));
+                        assert_eq!(w2.samples(), h.min(SAMPLES_MAX));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_and_half_open_fields_round_trip() {
+        for e in [0, 5, EPOCH_MAX] {
+            for r in [0, 1, REOPEN_MAX] {
+                for h in [0, 9, HEALTH_FULL] {
+                    let w = Snapshot::open(e, r, h);
+                    assert_eq!(
+                        (w.state(), w.epoch(), w.reopen(), w.health()),
+                        (State::Open, e, r, h)
+                    );
+                }
+                for i in [0, 1, HALF_OPEN_MAX] {
+                    for s in [0, 3, HALF_OPEN_MAX] {
+                        let w = Snapshot::half_open(e, r, i, s);
+                        assert_eq!(
+                            (
+                                w.state(),
+                                w.epoch(),
+                                w.reopen(),
+                                w.in_flight(),
+                                w.successes()
+                            ),
+                            (State::HalfOpen, e, r, i, s)
+                        );
+                        let w2 = w.with_probes(s, i);
+                        assert_eq!(
+                            (w2.epoch(), w2.reopen(), w2.in_flight(), w2.successes()),
+                            (e, r, s, i)
+                        );
+                    }
+                }
+            }
+            let f = Snapshot::forced_open(e);
+            assert_eq!((f.state(), f.epoch()), (State::ForcedOpen, e));
+        }
+    }
+
+    #[test]
+    fn epoch_wraps() {
+        let w = Snapshot::closed(EPOCH_MAX, HEALTH_FULL, 0);
+        assert_eq!(w.next_epoch(), 0);
+        assert_eq!(Snapshot::closed(7, 0, 0).next_epoch(), 8);
+        assert_eq!(EPOCH_BITS, 24);
+    }
+
+    #[test]
+    fn deadline_word_round_trips_and_saturates() {
+        for e in [0, 1, EPOCH_MAX] {
+            for d in [0, 1, 5_000, DEADLINE_MAX_MS] {
+                let w = DeadlineWord::new(e, d);
+                assert_eq!((w.tag(), w.deadline_ms()), (e, d));
+                assert_eq!(w.for_epoch(e), Some(d));
+                assert_eq!(w.for_epoch(e ^ 1), None);
+                assert_eq!(DeadlineWord::from_raw(w.raw()), w);
+            }
+        }
+        assert_eq!(
+            DeadlineWord::new(3, u64::MAX).deadline_ms(),
+            DEADLINE_MAX_MS
+        );
+        assert_eq!(DeadlineWord::initial(0).tag(), EPOCH_MAX);
+        assert_eq!(DeadlineWord::initial(0).for_epoch(0), None);
+    }
+
+    #[test]
+    fn debug_prints_decoded_fields() {
+        let s = format!("{:?}", Snapshot::half_open(3, 1, 2, 0));
+        assert!(
+            s.contains("HalfOpen") && s.contains("in_flight: 2") && s.contains("raw"),
+            "{s}"
+        );
+    }
+}
