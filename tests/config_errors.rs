@@ -1,0 +1,230 @@
+//! Every invalid builder value is a typed error naming the field; nothing panics.
+
+use fusebox::{Breaker, BreakerBuilder, ConfigErrorKind, MAX_OPEN_PERIOD};
+use std::time::Duration;
+
+fn err(b: BreakerBuilder) -> (String, ConfigErrorKind, String) {
+    let e = b.build().expect_err("must be rejected");
+    (e.field().to_string(), e.kind(), e.to_string())
+}
+
+fn check(b: BreakerBuilder, field: &str, kind: ConfigErrorKind) {
+    let (f, k, msg) = err(b);
+    assert_eq!((f.as_str(), k), (field, kind), "{msg}");
+    assert!(msg.contains(field), "message names the field: {msg}");
+}
+
+#[test]
+fn defaults_build() {
+    let b = Breaker::builder().build().unwrap();
+    assert!(b.threshold() > 0.0 && b.threshold() < 1.0);
+}
+
+#[test]
+fn tripping_errors() {
+    use ConfigErrorKind::*;
+    let c = "trip_after_consecutive_failures";
+    check(
+        Breaker::builder().trip_after_consecutive_failures(0),
+        c,
+        Zero,
+    );
+    check(
+        Breaker::builder().trip_after_consecutive_failures(4096),
+        c,
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().trip_after_consecutive_failures(u32::MAX),
+        c,
+        OutOfRange,
+    );
+    let r = "trip_on_failure_rate";
+    check(
+        Breaker::builder().trip_on_failure_rate(f64::NAN, 10),
+        r,
+        NotANumber,
+    );
+    check(
+        Breaker::builder().trip_on_failure_rate(f64::INFINITY, 10),
+        r,
+        Infinite,
+    );
+    check(
+        Breaker::builder().trip_on_failure_rate(0.0, 10),
+        r,
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().trip_on_failure_rate(1.0, 10),
+        r,
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().trip_on_failure_rate(-0.5, 10),
+        r,
+        OutOfRange,
+    );
+    check(Breaker::builder().trip_on_failure_rate(0.5, 0), r, Zero);
+    check(
+        Breaker::builder().trip_on_failure_rate(0.5, 5000),
+        r,
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(f64::NAN, 0.5, 1),
+        "health.alpha",
+        NotANumber,
+    );
+    check(Breaker::builder().health(0.0, 0.5, 1), "health.alpha", Zero);
+    check(
+        Breaker::builder().health(-0.1, 0.5, 1),
+        "health.alpha",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(1.5, 0.5, 1),
+        "health.alpha",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(1e-12, 0.5, 1),
+        "health.alpha",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(0.1, 0.0, 1),
+        "health.threshold",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(0.1, 1.0, 1),
+        "health.threshold",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().health(0.1, f64::NEG_INFINITY, 1),
+        "health.threshold",
+        Infinite,
+    );
+    check(
+        Breaker::builder().health(0.1, 0.5, 4096),
+        "health.min_samples",
+        OutOfRange,
+    );
+    assert!(Breaker::builder().health(1.0, 0.5, 0).build().is_ok());
+}
+
+#[test]
+fn open_period_errors() {
+    use ConfigErrorKind::*;
+    check(
+        Breaker::builder().open_for(Duration::ZERO),
+        "open_for",
+        Zero,
+    );
+    check(
+        Breaker::builder().open_for(Duration::from_micros(999)),
+        "open_for",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder()
+            .open_for(MAX_OPEN_PERIOD + Duration::from_secs(1))
+            .open_cap(Duration::MAX),
+        "open_for",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_for(Duration::MAX),
+        "open_for",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_growth(f64::NAN),
+        "open_growth",
+        NotANumber,
+    );
+    check(
+        Breaker::builder().open_growth(0.5),
+        "open_growth",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_growth(-2.0),
+        "open_growth",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_growth(1e6),
+        "open_growth",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder()
+            .open_for(Duration::from_secs(10))
+            .open_cap(Duration::from_secs(5)),
+        "open_cap",
+        Inconsistent,
+    );
+    check(
+        Breaker::builder().open_cap(Duration::MAX),
+        "open_cap",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_jitter(1.0),
+        "open_jitter",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_jitter(-0.1),
+        "open_jitter",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().open_jitter(f64::NAN),
+        "open_jitter",
+        NotANumber,
+    );
+    assert!(
+        Breaker::builder()
+            .open_growth(1.0)
+            .open_jitter(0.0)
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn half_open_errors() {
+    use ConfigErrorKind::*;
+    check(Breaker::builder().probes(0), "probes", Zero);
+    check(Breaker::builder().probes(256), "probes", OutOfRange);
+    check(Breaker::builder().close_after(0), "close_after", Zero);
+    check(
+        Breaker::builder().close_after(1000),
+        "close_after",
+        OutOfRange,
+    );
+    assert!(
+        Breaker::builder()
+            .probes(255)
+            .close_after(255)
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn error_display_is_lowercase_and_says_why() {
+    let e = Breaker::builder().open_jitter(2.0).build().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid `open_jitter` (2.0): must be in [0, 1)"
+    );
+    assert_eq!(e.value(), "2.0");
+    assert_eq!(e.reason(), "must be in [0, 1)");
+    let boxed: Box<dyn std::error::Error> = Box::new(e);
+    assert!(boxed.source().is_none());
+}
