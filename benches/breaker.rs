@@ -1,1 +1,155 @@
-fn main() {}
+//! The healthy path and the failure path of the breaker, beside their physical
+//! floors, measured in the same run.
+//!
+//! - `floor/two_loads`: two `Acquire` loads of a shared, unmodified `AtomicU64`
+//!   (what a read-only guarded call cannot beat: `try_acquire` + `record(Success)`);
+//! - `floor/one_cas`: one successful compare-and-swap on a shared word;
+//! - `fusebox/healthy`: `try_acquire` + `record(Success)`, Closed at full health;
+//! - `fusebox/fail_then_succeed`: a failure that does not trip, then a success
+//!   (two CASes; health oscillates around its equilibrium, never tripping);
+//! - `fusebox/rejected`: `try_acquire` on a forced-open breaker.
+//!
+//! `contended/N` runs the same bodies on N threads at once (`iter_custom` + a
+//! `Barrier`); the time reported is wall time for every thread to do `iters`
+//! operations, so perfect scaling shows the same time as one thread.
+//!
+//! Run: `cargo bench --bench breaker` (add `-- --quick` for a fast pass).
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use fusebox::{Breaker, Verdict};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn healthy_breaker() -> Breaker {
+    Breaker::builder().build().unwrap()
+}
+
+fn failing_breaker() -> Breaker {
+    // alpha 0.01, threshold 0.1: a failure/success pair settles health near 0.5.
+    Breaker::builder().health(0.01, 0.1, 1).build().unwrap()
+}
+
+fn rejecting_breaker() -> Breaker {
+    let b = Breaker::builder().build().unwrap();
+    let _ = b.force_open();
+    b
+}
+
+#[inline(always)]
+fn two_loads(word: &AtomicU64) -> u64 {
+    word.load(Ordering::Acquire) ^ word.load(Ordering::Acquire)
+}
+
+#[inline(always)]
+fn one_cas(word: &AtomicU64) {
+    let mut cur = word.load(Ordering::Relaxed);
+    while let Err(actual) = word.compare_exchange_weak(
+        cur,
+        cur.wrapping_add(1),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    ) {
+        cur = actual;
+    }
+}
+
+#[inline(always)]
+fn healthy(b: &Breaker) {
+    if let Ok(p) = b.try_acquire() {
+        let _ = black_box(p.record(Verdict::Success));
+    }
+}
+
+#[inline(always)]
+fn fail_then_succeed(b: &Breaker) {
+    if let Ok(p) = b.try_acquire() {
+        let _ = black_box(p.record(Verdict::failure()));
+    }
+    if let Ok(p) = b.try_acquire() {
+        let _ = black_box(p.record(Verdict::Success));
+    }
+}
+
+#[inline(always)]
+fn rejected(b: &Breaker) {
+    let _ = black_box(b.try_acquire());
+}
+
+type Body = fn(&Shared);
+
+struct Shared {
+    word: AtomicU64,
+    healthy: Breaker,
+    failing: Breaker,
+    rejecting: Breaker,
+}
+
+const CASES: [(&str, Body); 5] = [
+    ("floor/two_loads", |s| {
+        black_box(two_loads(&s.word));
+    }),
+    ("floor/one_cas", |s| one_cas(&s.word)),
+    ("fusebox/healthy", |s| healthy(&s.healthy)),
+    ("fusebox/fail_then_succeed", |s| {
+        fail_then_succeed(&s.failing)
+    }),
+    ("fusebox/rejected", |s| rejected(&s.rejecting)),
+];
+
+fn shared() -> Arc<Shared> {
+    Arc::new(Shared {
+        word: AtomicU64::new(0),
+        healthy: healthy_breaker(),
+        failing: failing_breaker(),
+        rejecting: rejecting_breaker(),
+    })
+}
+
+fn uncontended(c: &mut Criterion) {
+    let s = shared();
+    let mut group = c.benchmark_group("uncontended");
+    for (name, body) in CASES {
+        group.bench_function(name, |b| b.iter(|| body(&s)));
+    }
+    group.finish();
+}
+
+fn contended(c: &mut Criterion) {
+    let s = shared();
+    for threads in [2usize, 4] {
+        let mut group = c.benchmark_group(format!("contended/{threads}"));
+        for (name, body) in CASES {
+            group.bench_with_input(
+                BenchmarkId::from_parameter(name),
+                &threads,
+                |b, &threads| b.iter_custom(|iters| run_threads(&s, threads, iters, body)),
+            );
+        }
+        group.finish();
+    }
+}
+
+/// Wall time for `threads` threads to each run `body` `iters` times.
+fn run_threads(s: &Arc<Shared>, threads: usize, iters: u64, body: Body) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                barrier.wait();
+                for _ in 0..iters {
+                    body(s);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+criterion_group!(benches, uncontended, contended);
+criterion_main!(benches);

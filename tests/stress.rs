@@ -1,0 +1,204 @@
+//! Long stress tests, `#[ignore]`d; CI runs them in release:
+//! `cargo test --release --test stress -- --ignored`.
+//!
+//! Worker threads hammer one breaker with random verdicts, cancellations and (rarely)
+//! operator calls while a clock thread moves time and an observer thread checks the
+//! invariants on every snapshot it takes. At the end, the transitions reported by the
+//! listener must form one unbroken chain: exactly one transition per epoch.
+
+use fusebox::{Breaker, ManualClock, State, Transition, Verdict};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::Duration;
+
+const PROBES: u32 = 2;
+const CLOSE_AFTER: u32 = 3;
+const MIN_SAMPLES: u32 = 4;
+
+fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
+    let clock = ManualClock::new();
+    let log: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    let sink = Arc::clone(&log);
+    let breaker = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(MIN_SAMPLES)
+            .open_for(Duration::from_millis(2))
+            .open_cap(Duration::from_millis(16))
+            .open_jitter(0.5)
+            .jitter_seed(seed)
+            .probes(PROBES)
+            .close_after(CLOSE_AFTER)
+            .clock(clock.clone())
+            .on_transition(move |t| sink.lock().unwrap().push(*t))
+            .build()
+            .unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let returned = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(Barrier::new(workers + 3));
+
+    let observer = {
+        let (b, stop, start) = (Arc::clone(&breaker), Arc::clone(&stop), Arc::clone(&start));
+        thread::spawn(move || {
+            start.wait();
+            let mut last_epoch = 0u32;
+            let mut observations = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let s = b.snapshot();
+                observations += 1;
+                // Epochs only move forward (24-bit wrapping difference).
+                let forward = s.epoch.wrapping_sub(last_epoch) & 0x00FF_FFFF;
+                assert!(
+                    forward < 1 << 23,
+                    "epoch went backwards: {last_epoch} -> {}",
+                    s.epoch
+                );
+                last_epoch = s.epoch;
+                assert!(s.probes_in_flight <= PROBES, "probe cap broken: {s:?}");
+                assert!(s.probe_successes < CLOSE_AFTER, "should have closed: {s:?}");
+                assert!(s.samples <= MIN_SAMPLES, "{s:?}");
+                if let Some(h) = s.health {
+                    assert!((0.0..=1.0).contains(&h), "{s:?}");
+                }
+                match s.state {
+                    State::HalfOpen => assert!(s.health.is_none()),
+                    State::Closed | State::Disabled => assert_eq!(s.reopens, 0),
+                    State::Open | State::ForcedOpen => assert_eq!(s.probes_in_flight, 0),
+                }
+            }
+            observations
+        })
+    };
+
+    let ticker = {
+        let (clock, stop, start) = (clock.clone(), Arc::clone(&stop), Arc::clone(&start));
+        thread::spawn(move || {
+            start.wait();
+            let mut rng = SmallRng::seed_from_u64(seed ^ 0xC10C);
+            while !stop.load(Ordering::Relaxed) {
+                if rng.random_ratio(1, 20) {
+                    clock.rewind(Duration::from_micros(rng.random_range(0..3000)));
+                } else {
+                    clock.advance(Duration::from_micros(rng.random_range(0..1500)));
+                }
+                if rng.random_ratio(1, 64) {
+                    thread::yield_now();
+                }
+            }
+        })
+    };
+
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let (b, start, returned) = (
+                Arc::clone(&breaker),
+                Arc::clone(&start),
+                Arc::clone(&returned),
+            );
+            let stop = Arc::clone(&stop);
+            let clock = clock.clone();
+            thread::spawn(move || {
+                let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(w as u64));
+                start.wait();
+                let mut admitted = 0u64;
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    if operator_every > 0 && i % operator_every == 0 {
+                        let t = match rng.random_range(0..4) {
+                            0 => b.force_open(),
+                            1 => b.disable(),
+                            _ => b.reset(),
+                        };
+                        assert_ne!(t.epoch, 0, "an operator transition gets a new epoch");
+                        returned.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let Ok(permit) = b.try_acquire() else {
+                        // A rejected caller waits: let virtual time pass.
+                        clock.advance(Duration::from_micros(rng.random_range(0..500)));
+                        continue;
+                    };
+                    admitted += 1;
+                    let verdict = match rng.random_range(0..10) {
+                        0..=4 => Verdict::failure(),
+                        5..=7 => Verdict::Success,
+                        8 => Verdict::Ignored,
+                        _ => {
+                            drop(permit); // cancellation
+                            continue;
+                        }
+                    };
+                    if rng.random_ratio(1, 8) {
+                        thread::yield_now(); // let the world move on: stale reports
+                    }
+                    if permit.record(verdict).transition().is_some() {
+                        returned.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                admitted
+            })
+        })
+        .collect();
+
+    start.wait();
+    thread::sleep(run_for);
+    stop.store(true, Ordering::Relaxed);
+    let admitted: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let observations = observer.join().unwrap();
+    ticker.join().unwrap();
+
+    let mut log = log.lock().unwrap().clone();
+    let final_epoch = breaker.snapshot().epoch;
+    assert!(log.len() < 1 << 23, "test too long for the wrap-free check");
+    log.sort_by_key(|t| t.epoch);
+    // One transition per epoch, 1..=final, chained: each starts where the last ended.
+    assert_eq!(log.len() as u32, final_epoch, "one listener call per epoch");
+    let mut state = State::Closed;
+    for (i, t) in log.iter().enumerate() {
+        assert_eq!(
+            t.epoch,
+            i as u32 + 1,
+            "epoch {} has no single transition",
+            i + 1
+        );
+        assert_eq!(
+            t.from, state,
+            "transition {t:?} does not start where the last ended"
+        );
+        state = t.to;
+    }
+    assert_eq!(state, breaker.snapshot().state);
+    // Every transition except Open -> HalfOpen (made inside try_acquire) was returned
+    // to exactly the caller that made it.
+    let lazy = log.iter().filter(|t| t.to == State::HalfOpen).count() as u64;
+    assert_eq!(returned.load(Ordering::Relaxed) + lazy, log.len() as u64);
+    assert!(
+        breaker.snapshot().probes_in_flight == 0,
+        "all permits are gone, so no probe slot may be held"
+    );
+    eprintln!(
+        "workers {workers}: {admitted} admitted, {} transitions, {} stale, {observations} observations",
+        log.len(),
+        breaker.stale_reports()
+    );
+    assert!(
+        log.len() > 10,
+        "the stress test must actually exercise transitions"
+    );
+}
+
+#[test]
+#[ignore = "stress: run in release with --ignored"]
+fn stress_automatic_transitions() {
+    run(4, Duration::from_secs(4), 0, 1);
+}
+
+#[test]
+#[ignore = "stress: run in release with --ignored"]
+fn stress_with_operator_calls() {
+    run(3, Duration::from_secs(4), 5_000, 2);
+}
