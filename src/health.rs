@@ -117,6 +117,6 @@ mod tests {
         assert!(consecutive_failures(1, 3).is_none());
         let (prev, last) = consecutive_failures(RATE_ONE / 2, 1).unwrap();
         assert_eq!(prev, HEALTH_FULL);
-        assert_eq!(last, HEALTH_FULL - (HEALTH_FULL + 1) / 2);
+        assert_eq!(last, HEALTH_FULL - HEALTH_FULL.div_ceil(2));
     }
 }

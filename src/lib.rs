@@ -78,3 +78,8 @@ mod send_sync {
         assert_send_sync::<super::Permit<'static>>();
     }
 }
+
+/// The README's examples, compiled and run as doc tests so the README cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
