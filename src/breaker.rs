@@ -549,8 +549,55 @@ impl Breaker {
         self.config.alpha
     }
 
+    /// Whether an attempt made `after` from now would still be rejected: `Some`
+    /// when the breaker is forced open, or open with a published deadline later
+    /// than that (the rejection carries the time left until the deadline). `None`
+    /// otherwise, including half-open (a probe slot may free up at any moment).
+    ///
+    /// This is how a retry avoids sleeping only to be rejected when it wakes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, ManualClock, Rejected, Verdict};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::builder()
+    ///     .trip_after_consecutive_failures(1)
+    ///     .open_for(Duration::from_secs(10))
+    ///     .open_jitter(0.0)
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// let ten = Some(Duration::from_secs(10));
+    /// assert_eq!(breaker.rejects_for(Duration::from_secs(3)), Some(Rejected::Open { retry_after: ten }));
+    /// assert_eq!(breaker.rejects_for(Duration::from_secs(10)), None);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn rejects_for(&self, after: Duration) -> Option<Rejected> {
+        let s = self.load();
+        match s.state() {
+            State::ForcedOpen => Some(Rejected::ForcedOpen),
+            State::Open => {
+                // Acquire: as in `try_acquire_slow`.
+                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                let deadline_ms = word.for_epoch(s.epoch())?;
+                let now = self.elapsed_ns();
+                let wake = now.saturating_add(crate::clock::duration_to_nanos(after));
+                (wake / NANOS_PER_MS < deadline_ms).then(|| {
+                    let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
+                    Rejected::Open {
+                        retry_after: Some(Duration::from_nanos(left)),
+                    }
+                })
+            }
+            State::Closed | State::HalfOpen | State::Disabled => None,
+        }
+    }
+
     /// Time since the breaker was built, by its clock (0 if the clock went back).
-    fn elapsed_ns(&self) -> u64 {
+    pub(crate) fn elapsed_ns(&self) -> u64 {
         self.clock.now_nanos().saturating_sub(self.start_ns)
     }
 

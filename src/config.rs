@@ -457,7 +457,7 @@ fn count(field: &'static str, n: u32) -> Result<u32, ConfigError> {
 }
 
 /// A per-breaker random seed without a global RNG: std's randomly keyed hasher.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()
         .build_hasher()

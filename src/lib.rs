@@ -53,17 +53,29 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod breaker;
+pub mod budget;
+mod classify;
 mod clock;
 mod config;
 mod error;
+pub mod guard;
 mod health;
+pub mod retry;
+mod sleep;
 mod state;
 mod sync;
 
 pub use breaker::{Breaker, BreakerSnapshot, Permit, Recorded, Transition, Verdict};
+pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
+pub use classify::{Classification, Classify, DefaultClassifier};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{BreakerBuilder, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD, MIN_OPEN_PERIOD};
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
+pub use guard::{Attempt, Guard, GuardError};
+pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
+#[cfg(feature = "tokio")]
+pub use sleep::TokioSleeper;
+pub use sleep::{AsyncSleeper, ManualSleeper, Sleeper, ThreadSleeper};
 pub use state::State;
 
 #[cfg(test)]

@@ -426,6 +426,66 @@ impl fmt::Debug for DeadlineWord {
     }
 }
 
+/// `BALANCE` (retry budget): milli-tokens; one retry costs 1000.
+const BUDGET_BALANCE: Field = Field { shift: 0, bits: 24 };
+/// `REFILLED` (retry budget): ms since the budget was built, when the time-based
+/// floor last refilled it (saturating).
+const BUDGET_REFILLED: Field = BUDGET_BALANCE.next(40);
+const _: () = assert!(
+    BUDGET_REFILLED.end() == 64,
+    "the budget word is exactly 64 bits"
+);
+/// Largest budget balance, in milli-tokens (16,777 retries and change).
+pub(crate) const BUDGET_BALANCE_MAX: u64 = BUDGET_BALANCE.max();
+
+/// One copy of a retry budget's word:
+///
+/// ```text
+///  63                                                   24 23                      0
+/// +-------------------------------------------------------+-------------------------+
+/// |        REFILLED (40 bits, ms since the budget start)  |  BALANCE (milli-tokens) |
+/// +-------------------------------------------------------+-------------------------+
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BudgetWord(u64);
+
+impl BudgetWord {
+    pub(crate) fn new(balance_milli: u64, refilled_ms: u64) -> Self {
+        let w = BUDGET_BALANCE.set(0, balance_milli.min(BUDGET_BALANCE.max()));
+        BudgetWord(BUDGET_REFILLED.set(w, refilled_ms.min(BUDGET_REFILLED.max())))
+    }
+
+    #[inline]
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    pub(crate) const fn from_raw(raw: u64) -> Self {
+        BudgetWord(raw)
+    }
+
+    #[inline]
+    pub(crate) const fn balance_milli(self) -> u64 {
+        BUDGET_BALANCE.get(self.0)
+    }
+
+    #[inline]
+    pub(crate) const fn refilled_ms(self) -> u64 {
+        BUDGET_REFILLED.get(self.0)
+    }
+}
+
+impl fmt::Debug for BudgetWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BudgetWord")
+            .field("balance_milli", &self.balance_milli())
+            .field("refilled_ms", &self.refilled_ms())
+            .field("raw", &format_args!("{:#018x}", self.0))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +589,22 @@ mod tests {
         );
         assert_eq!(DeadlineWord::initial(0).tag(), EPOCH_MAX);
         assert_eq!(DeadlineWord::initial(0).for_epoch(0), None);
+    }
+
+    #[test]
+    fn budget_word_round_trips_and_saturates() {
+        for b in [0, 1, 999, BUDGET_BALANCE_MAX] {
+            for t in [0, 1, 123_456, DEADLINE_MAX_MS] {
+                let w = BudgetWord::new(b, t);
+                assert_eq!((w.balance_milli(), w.refilled_ms()), (b, t));
+                assert_eq!(BudgetWord::from_raw(w.raw()), w);
+            }
+        }
+        let w = BudgetWord::new(u64::MAX, u64::MAX);
+        assert_eq!(
+            (w.balance_milli(), w.refilled_ms()),
+            (BUDGET_BALANCE_MAX, DEADLINE_MAX_MS)
+        );
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! Verdicts from results: one classifier serves both halves of the fusion. The
+//! breaker gets the health signal ([`Verdict`]); the retry gets the decision
+//! (retry or not, and how long the server asked us to wait).
+
+use crate::breaker::Verdict;
+use std::fmt;
+use std::time::Duration;
+
+/// How one attempt's result counts, for the breaker and for the retry.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Classification, Verdict};
+/// use std::time::Duration;
+///
+/// let busy = Classification::failure().with_retry_after(Duration::from_secs(2));
+/// assert_eq!(busy.verdict(), Verdict::failure());
+/// assert!(busy.is_retryable());
+/// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+///
+/// let bad_request = Classification::Ignored;
+/// assert_eq!(bad_request.verdict(), Verdict::Ignored);
+/// assert!(!bad_request.is_retryable());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Classification {
+    /// The attempt succeeded: a healthy signal; the call ends with this result.
+    Success,
+    /// The attempt failed.
+    Failure {
+        /// The health signal's weight (see [`Verdict::Failure`]).
+        weight: f64,
+        /// Whether another attempt may help. A non-retryable failure ends the call
+        /// with [`GuardError::Permanent`](crate::GuardError::Permanent) (it is still
+        /// a health signal).
+        retryable: bool,
+        /// A server's hint ("retry after"): the next delay is at least this.
+        retry_after: Option<Duration>,
+    },
+    /// Not a health signal and not retried: a caller error (a bad request, a
+    /// not-found), a cancellation. The call ends with this result.
+    Ignored,
+}
+
+impl Classification {
+    /// A retryable unit failure with no hint.
+    pub const fn failure() -> Self {
+        Classification::Failure {
+            weight: 1.0,
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// A non-retryable unit failure: counts against health, ends the call.
+    pub const fn permanent() -> Self {
+        Classification::Failure {
+            weight: 1.0,
+            retryable: false,
+            retry_after: None,
+        }
+    }
+
+    /// This failure with the given weight (no effect on `Success` and `Ignored`).
+    pub const fn with_weight(self, weight: f64) -> Self {
+        match self {
+            Classification::Failure {
+                retryable,
+                retry_after,
+                ..
+            } => Classification::Failure {
+                weight,
+                retryable,
+                retry_after,
+            },
+            other => other,
+        }
+    }
+
+    /// This failure with a server hint (no effect on `Success` and `Ignored`).
+    pub const fn with_retry_after(self, hint: Duration) -> Self {
+        match self {
+            Classification::Failure {
+                weight, retryable, ..
+            } => Classification::Failure {
+                weight,
+                retryable,
+                retry_after: Some(hint),
+            },
+            other => other,
+        }
+    }
+
+    /// The health signal the breaker records.
+    pub fn verdict(&self) -> Verdict {
+        match *self {
+            Classification::Success => Verdict::Success,
+            Classification::Failure { weight, .. } => Verdict::Failure { weight },
+            Classification::Ignored => Verdict::Ignored,
+        }
+    }
+
+    /// Whether the retry may make another attempt.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Classification::Failure {
+                retryable: true,
+                ..
+            }
+        )
+    }
+
+    /// The server's hint, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Classification::Failure { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Maps an attempt's result to a [`Classification`].
+///
+/// Closures `Fn(&Result<T, E>) -> Classification` implement it.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Classification, Classify};
+///
+/// #[derive(Debug)]
+/// enum HttpError { Status(u16), Timeout }
+///
+/// let classify = |r: &Result<&str, HttpError>| match r {
+///     Ok(_) => Classification::Success,
+///     Err(HttpError::Status(s)) if *s < 500 => Classification::Ignored,
+///     Err(HttpError::Status(501)) => Classification::permanent(),
+///     Err(HttpError::Status(_)) => Classification::failure(),
+///     Err(HttpError::Timeout) => Classification::failure().with_weight(2.0),
+/// };
+/// assert_eq!(classify.classify(&Err(HttpError::Status(404))), Classification::Ignored);
+/// assert!(classify.classify(&Err(HttpError::Timeout)).is_retryable());
+/// ```
+pub trait Classify<T, E> {
+    /// Classify one attempt's result.
+    fn classify(&self, result: &Result<T, E>) -> Classification;
+}
+
+impl<T, E, F> Classify<T, E> for F
+where
+    F: Fn(&Result<T, E>) -> Classification,
+{
+    fn classify(&self, result: &Result<T, E>) -> Classification {
+        self(result)
+    }
+}
+
+/// The default classifier: `Ok` is a success, `Err` a retryable unit failure.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefaultClassifier;
+
+impl<T, E> Classify<T, E> for DefaultClassifier {
+    fn classify(&self, result: &Result<T, E>) -> Classification {
+        match result {
+            Ok(_) => Classification::Success,
+            Err(_) => Classification::failure(),
+        }
+    }
+}
+
+impl fmt::Debug for DefaultClassifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DefaultClassifier(Ok => Success, Err => retryable failure)")
+    }
+}
