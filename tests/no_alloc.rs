@@ -1,0 +1,119 @@
+//! Zero heap allocations per call after construction, counted by a global
+//! allocator: breaker permits, the guard's sync path (success, retries, stops) and
+//! the retry budget.
+
+use fusebox::{
+    Breaker, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget, Verdict,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY-free: delegating to `System` is safe; `GlobalAlloc` is an unsafe trait,
+// which the test crate may implement (the library itself forbids unsafe).
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+/// One test function, so no other test thread allocates while we count.
+#[test]
+fn no_allocation_per_call() {
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(3)
+            .open_for(Duration::from_millis(5))
+            .clock(clock.clone())
+            .on_transition(|_| {})
+            .build()
+            .unwrap(),
+    );
+    let budget = Arc::new(RetryBudget::builder().clock(clock.clone()).build().unwrap());
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .exponential_backoff(Duration::from_millis(1), 2.0, Duration::from_millis(4))
+        .jitter(Jitter::Decorrelated)
+        .deadline(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&breaker), retry)
+        .with_budget(Arc::clone(&budget))
+        .with_sleeper(ManualSleeper::new(clock.clone()));
+
+    // The counter counts (so a zero below means something).
+    assert!(allocations_during(|| drop(std::hint::black_box(Box::new(1u64)))) >= 1);
+
+    // Breaker: healthy path, failures, trips, probes, operator calls: 10^6
+    // operations including many transitions.
+    let n = allocations_during(|| {
+        for i in 0..1_000_000u32 {
+            match breaker.try_acquire() {
+                Ok(p) => {
+                    let v = if i % 10 < 4 {
+                        Verdict::failure()
+                    } else {
+                        Verdict::Success
+                    };
+                    let _ = p.record(v);
+                }
+                Err(_) => clock.advance(Duration::from_millis(1)),
+            }
+            if i % 100_000 == 0 {
+                let _ = breaker.reset();
+            }
+        }
+    });
+    assert_eq!(n, 0, "breaker allocated");
+    assert!(
+        breaker.snapshot().epoch > 1000,
+        "transitions were exercised"
+    );
+
+    let _ = breaker.reset();
+    let n = allocations_during(|| {
+        for i in 0..100_000u32 {
+            let r: Result<u32, GuardError<u32>> = guard.call(|a| {
+                if i % 2 == 0 || a.number > 1 {
+                    Ok(a.number)
+                } else {
+                    Err(i)
+                }
+            });
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "guard sync path allocated");
+
+    let n = allocations_during(|| {
+        for _ in 0..100_000 {
+            budget.deposit();
+            let _ = budget.try_withdraw();
+        }
+    });
+    assert_eq!(n, 0, "budget allocated");
+}
