@@ -1,0 +1,691 @@
+//! Replays the differential fuzz harness (`fuzz/harness/breaker_ops.rs`) on stable:
+//! every input of the checked-in corpus and of the crash artifacts, the hand-written
+//! seeds, and a deterministic pseudo-random sweep. See `fuzz/README.md`.
+//!
+//! To (re)write the seed files: `FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds`.
+
+#[path = "../fuzz/harness/breaker_ops.rs"]
+mod harness;
+
+use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, weighted};
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const CORPUS: &str = "fuzz/corpus/breaker_ops";
+const ARTIFACTS: &str = "fuzz/artifacts/breaker_ops";
+
+fn dir(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The regular files of `dir`, sorted by name.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Run one input, naming it if the harness panics.
+fn replay(name: &str, data: &[u8]) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness::run(data))) {
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(non-string panic)");
+        panic!(
+            "input {name} ({} bytes: {data:02x?}) failed:\n{msg}",
+            data.len()
+        );
+    }
+}
+
+#[test]
+fn corpus_replays() {
+    let corpus = dir(CORPUS);
+    assert!(
+        corpus.is_dir(),
+        "the corpus {} is missing",
+        corpus.display()
+    );
+    let inputs = files(&corpus);
+    assert!(
+        !inputs.is_empty(),
+        "the corpus {} is empty",
+        corpus.display()
+    );
+    for path in &inputs {
+        replay(
+            &path.display().to_string(),
+            &fs::read(path).expect("read corpus file"),
+        );
+    }
+}
+
+#[test]
+fn artifacts_replay() {
+    let artifacts = dir(ARTIFACTS);
+    if !artifacts.is_dir() {
+        return;
+    }
+    for path in files(&artifacts) {
+        replay(
+            &path.display().to_string(),
+            &fs::read(&path).expect("read artifact"),
+        );
+    }
+}
+
+/// xorshift64*: a tiny deterministic generator, no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn pseudo_random_sweep() {
+    const INPUTS: usize = 20_000;
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut data = Vec::with_capacity(512);
+    let mut seen = Summary::default();
+    for i in 0..INPUTS {
+        data.clear();
+        let len = harness::HEADER_LEN + (rng.next() % 300) as usize;
+        // Bias some inputs toward the cheap, state-moving ops (acquire + record,
+        // small clock steps) so that the sweep reaches half-open and re-opens.
+        let biased = i % 2 == 0;
+        while data.len() < len {
+            let r = rng.next();
+            if biased && data.len() >= harness::HEADER_LEN && r % 3 == 0 {
+                // acquire+record with a failure-heavy verdict, or a small advance.
+                if r % 2 == 0 {
+                    data.extend_from_slice(&[3, ((r >> 8) % 4) as u8 | 1]);
+                } else {
+                    data.extend_from_slice(&[4, (r >> 8) as u8 % 64]);
+                }
+            } else {
+                data.push(r as u8);
+            }
+        }
+        let summary = catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&data)))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "sweep input #{i} failed ({} bytes: {data:02x?})",
+                    data.len()
+                )
+            });
+        seen.transitions |= summary.transitions;
+        seen.max_reopens = seen.max_reopens.max(summary.max_reopens);
+        seen.deadline_saturated |= summary.deadline_saturated;
+        seen.dropped_probes += summary.dropped_probes;
+        seen.rejected_busy += summary.rejected_busy;
+        seen.stale_reports += summary.stale_reports;
+    }
+    // The sweep must keep reaching every transition that can happen, and only
+    // those, or it has silently stopped testing much.
+    use MState::*;
+    let all = [Closed, Open, HalfOpen, ForcedOpen, Disabled];
+    for from in all {
+        for to in all {
+            let possible = match (from, to) {
+                // Operators (reset, force_open, disable) from anywhere, a probe
+                // success closing, a trip, a probe admitted, a probe failing.
+                (_, Closed | ForcedOpen | Disabled) => true,
+                (Closed, Open) | (Open, HalfOpen) | (HalfOpen, Open) => true,
+                _ => false,
+            };
+            assert_eq!(
+                seen.saw(from, to),
+                possible,
+                "sweep coverage of {from:?} -> {to:?}: {seen:#?}"
+            );
+        }
+    }
+    assert!(seen.max_reopens >= 5, "{seen:#?}");
+    assert!(
+        seen.deadline_saturated && seen.dropped_probes > 0 && seen.rejected_busy > 0,
+        "{seen:#?}"
+    );
+    assert!(seen.stale_reports > 0, "{seen:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// Seeds.
+// ---------------------------------------------------------------------------
+
+use Op::*;
+
+fn fail() -> Op {
+    AcquireRecord { verdict: FAILURE }
+}
+
+fn success() -> Op {
+    AcquireRecord { verdict: SUCCESS }
+}
+
+/// Index of a weight in `harness::WEIGHTS`.
+fn w(weight: f64) -> u8 {
+    let i = harness::WEIGHTS
+        .iter()
+        .position(|x| x.to_bits() == weight.to_bits())
+        .unwrap_or_else(|| panic!("weight {weight} is not in WEIGHTS"));
+    i as u8
+}
+
+/// A seed: its file name, input, and a check of what it must go through.
+struct Seed {
+    name: &'static str,
+    data: Vec<u8>,
+    check: fn(&Summary),
+}
+
+fn all_seeds() -> Vec<Seed> {
+    use MState::*;
+    vec![
+        Seed {
+            // Three consecutive failures trip; the fourth caller is turned away.
+            name: "seed-trip",
+            data: encode(
+                Header::consecutive(3),
+                &[
+                    success(),
+                    fail(),
+                    fail(),
+                    Snapshot,
+                    fail(),
+                    Acquire,
+                    AdvanceMs(3),
+                    Acquire,
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Closed, Open));
+                assert!(s.rejected_open >= 2);
+            },
+        },
+        Seed {
+            // Trip, wait, probe (a second caller is busy), two successes close.
+            name: "seed-probe-close",
+            data: encode(
+                Header {
+                    close_after: 2,
+                    ..Header::consecutive(2)
+                },
+                &[
+                    fail(),
+                    fail(),
+                    AdvanceMs(9),
+                    Acquire, // still open
+                    AdvanceMs(1),
+                    Acquire, // the probe
+                    Acquire, // busy
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    success(), // second probe success closes
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Open, HalfOpen));
+                assert!(s.saw(HalfOpen, Closed));
+                assert!(s.rejected_busy >= 1);
+            },
+        },
+        Seed {
+            // Probe failures re-open with a growing period (10, 20, 40, 80 ms,
+            // capped at 110 ms), then a success closes.
+            name: "seed-reopen-growth",
+            data: encode(
+                Header::consecutive(1),
+                &[
+                    fail(),
+                    AdvanceMs(10),
+                    fail(), // probe fails: 20 ms
+                    AdvanceMs(20),
+                    fail(), // 40 ms
+                    AdvanceMs(40),
+                    fail(), // 80 ms
+                    AdvanceMs(80),
+                    fail(), // 110 ms (cap)
+                    AdvanceMs(109),
+                    Acquire,
+                    AdvanceMs(1),
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(HalfOpen, Open));
+                assert!(s.saw(HalfOpen, Closed));
+                assert!(s.max_reopens >= 4);
+                assert_eq!(s.max_open_for, Duration::from_millis(110));
+            },
+        },
+        Seed {
+            // Thirty-four probe failures in a row: the re-open count saturates at
+            // 31 and the period (1 ms x 3^r) at the cap of 100.001 s.
+            name: "seed-reopen-saturation",
+            data: encode(
+                Header {
+                    open_for_ms: 1,
+                    growth: 3,
+                    cap: 7,
+                    ..Header::consecutive(1)
+                },
+                &[fail(), NearDeadline(128), fail()]
+                    .into_iter()
+                    .chain([NearDeadline(128), fail()].into_iter().cycle().take(2 * 33))
+                    .chain([NearDeadline(127), Acquire, NearDeadline(128), success()])
+                    .collect::<Vec<_>>(),
+            ),
+            check: |s| {
+                assert_eq!(s.max_reopens, 31);
+                assert_eq!(s.max_open_for, Duration::from_millis(100_001));
+                assert!(s.saw(HalfOpen, Closed));
+                assert!(s.rejected_open >= 1);
+            },
+        },
+        Seed {
+            // Permits out before a reset (and before a trip) report stale.
+            name: "seed-stale-after-reset",
+            data: encode(
+                Header::consecutive(2),
+                &[
+                    Acquire,
+                    Acquire,
+                    Acquire,
+                    Reset,
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    },
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    fail(),
+                    Acquire,
+                    fail(), // trips: the live permit is now stale
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    },
+                    Drop { slot: 0 },
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Closed, Closed));
+                assert!(s.saw(Closed, Open));
+                assert!(s.stale_reports >= 3);
+            },
+        },
+        Seed {
+            // A probe dropped unrecorded frees its slot; the next caller probes in
+            // the same epoch; then an ignored probe, then a success closes.
+            name: "seed-dropped-probe",
+            data: encode(
+                Header {
+                    probes: 1,
+                    close_after: 1,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    fail(),
+                    AdvanceMs(10),
+                    Acquire,
+                    Acquire, // busy
+                    Drop { slot: 0 },
+                    Acquire, // probe again
+                    Record {
+                        slot: 0,
+                        verdict: IGNORED,
+                    },
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.dropped_probes >= 1);
+                assert!(s.rejected_busy >= 1);
+                assert!(s.saw(HalfOpen, Closed));
+            },
+        },
+        Seed {
+            // The clock goes back, even before the breaker's start: elapsed time
+            // saturates at zero and the deadline still holds.
+            name: "seed-clock-rewind",
+            data: encode(
+                Header {
+                    start: 5, // 1000 s
+                    sub_ms: 3,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    AdvanceMs(7),
+                    fail(),
+                    RewindMs(3),
+                    Acquire,
+                    AdvanceNs(999_999),
+                    RewindNs(1),
+                    SetClock(0), // before the start
+                    Acquire,
+                    SetClock(6),
+                    AdvanceMs(20),
+                    Acquire,
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    },
+                    RewindMs(200),
+                    Acquire,
+                    NearDeadline(127),
+                    Acquire,
+                    NearDeadline(128),
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.rewinds >= 3);
+                assert!(s.saw(Open, HalfOpen));
+                assert!(s.rejected_open >= 3);
+            },
+        },
+        Seed {
+            // Operator overrides from every state, twice in a row included.
+            name: "seed-disable-force-open",
+            data: encode(
+                Header::consecutive(2),
+                &[
+                    fail(),
+                    Disable,
+                    fail(),
+                    fail(),
+                    fail(),
+                    success(),
+                    Acquire,
+                    ForceOpen,
+                    Acquire,
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    ForceOpen,
+                    Disable,
+                    Disable,
+                    Reset,
+                    fail(),
+                    fail(),
+                    Disable,
+                    ForceOpen,
+                    Reset,
+                    fail(),
+                    fail(),
+                    AdvanceMs(10),
+                    Acquire,
+                    Disable,
+                    Reset,
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Closed, Disabled));
+                assert!(s.saw(Disabled, ForcedOpen));
+                assert!(s.saw(ForcedOpen, ForcedOpen));
+                assert!(s.saw(ForcedOpen, Disabled));
+                assert!(s.saw(Disabled, Disabled));
+                assert!(s.saw(Open, Disabled) || s.saw(HalfOpen, Disabled));
+                assert!(s.rejected_forced >= 1);
+                assert!(s.stale_reports >= 1);
+            },
+        },
+        Seed {
+            // Failure-rate tripping with weighted, NaN, negative, infinite and
+            // tiny failure weights.
+            name: "seed-failure-rate-weights",
+            data: encode(
+                Header {
+                    mode: 1,
+                    p1: 0, // rate 0.5
+                    p2: 4, // window 5
+                    ..Header::consecutive(1)
+                },
+                &[
+                    success(),
+                    AcquireRecord {
+                        verdict: weighted(w(f64::NAN)),
+                    },
+                    AcquireRecord {
+                        verdict: weighted(w(-1.0)),
+                    },
+                    AcquireRecord {
+                        verdict: weighted(w(0.0)),
+                    },
+                    AcquireRecord {
+                        verdict: weighted(w(1e-12)),
+                    },
+                    AcquireRecord {
+                        verdict: weighted(w(0.5)),
+                    },
+                    success(),
+                    AcquireRecord {
+                        verdict: weighted(w(2.0)),
+                    },
+                    AcquireRecord { verdict: IGNORED },
+                    AcquireRecord {
+                        verdict: weighted(w(f64::INFINITY)),
+                    },
+                    AdvanceMs(10),
+                    AcquireRecord {
+                        verdict: weighted(w(1e9)),
+                    },
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Closed, Open));
+                assert!(s.saw(HalfOpen, Open));
+            },
+        },
+        Seed {
+            // Manual health settings: alpha 0.3, threshold 0.5, min 3 samples.
+            name: "seed-manual-health",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 2, // alpha 0.3
+                    p2: 0, // threshold 0.5
+                    p3: 3, // min_samples 3
+                    growth: 1,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    AcquireRecord {
+                        verdict: weighted(w(3.0)),
+                    }, // below, but 1 sample
+                    success(),
+                    AcquireRecord {
+                        verdict: weighted(w(0.25)),
+                    },
+                    fail(),
+                    fail(),
+                    AdvanceMs(10),
+                    fail(),
+                    AdvanceMs(15),
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(Closed, Open));
+                assert!(s.saw(HalfOpen, Open));
+                assert!(s.saw(HalfOpen, Closed));
+                assert_eq!(s.max_open_for, Duration::from_millis(15));
+            },
+        },
+        Seed {
+            // Three probes at once: one succeeds, one is ignored, one fails and
+            // re-opens; the fourth caller is busy and the last probe goes stale.
+            name: "seed-probes-multi",
+            data: encode(
+                Header {
+                    probes: 3,
+                    close_after: 3,
+                    ..Header::consecutive(2)
+                },
+                &[
+                    fail(),
+                    fail(),
+                    AdvanceMs(10),
+                    Acquire,
+                    Acquire,
+                    Acquire,
+                    Acquire,
+                    Acquire, // busy
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    Record {
+                        slot: 0,
+                        verdict: IGNORED,
+                    },
+                    Acquire,
+                    Record {
+                        slot: 1,
+                        verdict: FAILURE,
+                    },
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    Drop { slot: 0 },
+                ],
+            ),
+            check: |s| {
+                assert!(s.rejected_busy >= 1);
+                assert!(s.saw(HalfOpen, Open));
+                assert!(s.stale_reports >= 1);
+            },
+        },
+        Seed {
+            // Deadlines near and past the 40-bit millisecond range, and a clock
+            // that saturates.
+            name: "seed-deadline-saturation",
+            data: encode(
+                Header {
+                    growth: 3,
+                    cap: 7,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    SetClock(2),
+                    fail(),
+                    Snapshot,
+                    Acquire,
+                    NearDeadline(128),
+                    fail(),
+                    AdvanceBig(9),
+                    fail(),
+                    Acquire,
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    },
+                    Reset,
+                    SetClock(5),
+                    fail(),
+                    Acquire,
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.deadline_saturated);
+                assert!(s.saw(HalfOpen, Open));
+            },
+        },
+        Seed {
+            // Sub-millisecond open periods (growth 1.5 from 1.5 ms) and clock steps
+            // of nanoseconds across the deadline.
+            name: "seed-sub-ms",
+            data: encode(
+                Header {
+                    open_for_ms: 1,
+                    sub_ms: 4, // +0.5 ms
+                    growth: 1,
+                    cap: 2,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    AdvanceNs(123_456),
+                    fail(),
+                    Acquire,
+                    NearDeadline(127),
+                    Acquire,
+                    AdvanceNs(1),
+                    fail(),
+                    NearDeadline(0),
+                    Acquire,
+                    AdvanceNs(999_999),
+                    AdvanceNs(1),
+                    Acquire,
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    },
+                    NearDeadline(200),
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(HalfOpen, Open));
+                assert!(s.saw(HalfOpen, Closed));
+                assert!(s.max_reopens >= 2);
+            },
+        },
+    ]
+}
+
+#[test]
+fn seeds() {
+    let corpus = dir(CORPUS);
+    let write = std::env::var_os("FUSEBOX_WRITE_SEEDS").is_some();
+    for seed in all_seeds() {
+        let summary = catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&seed.data)))
+            .unwrap_or_else(|_| panic!("seed {} failed (see the panic above)", seed.name));
+        if catch_unwind(AssertUnwindSafe(|| (seed.check)(&summary))).is_err() {
+            panic!(
+                "seed {} does not cover what it claims: {summary:#?}",
+                seed.name
+            );
+        }
+        let path = corpus.join(seed.name);
+        if write {
+            fs::create_dir_all(&corpus).expect("create the corpus dir");
+            fs::write(&path, &seed.data).expect("write seed");
+        } else {
+            let on_disk = fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "seed {} is not checked in ({e}); run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds",
+                    path.display()
+                )
+            });
+            assert_eq!(
+                on_disk,
+                seed.data,
+                "seed {} is out of date; run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds",
+                path.display()
+            );
+        }
+    }
+}
