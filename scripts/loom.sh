@@ -5,9 +5,9 @@
 #   scripts/loom.sh              # every model
 #   scripts/loom.sh probe_cap    # extra arguments go to the test harness (a filter)
 #
-# LOOM_MAX_PREEMPTIONS=3 is only a safety net for the 2-thread models, which are
-# meant to pass with no bound at all; the 3-thread models set their own bound. To
-# check a 2-thread model unbounded, run the same cargo command without that variable.
+# LOOM_MAX_PREEMPTIONS=3 is only a safety net for a model that forgets to choose:
+# every 2-thread model runs with no bound at all (loom-tests' `exhaustive`, which
+# overrides the variable) and every 3-thread model sets a bound of 3 itself.
 #
 # Each model prints "loom model <file>::<test>: <N> iterations, preemption bound <B>,
 # <time>" (the models count their own executions), and a summary follows the run.

@@ -10,8 +10,9 @@
 //!   no jitter, a fixed jitter seed, a 1 ms open period;
 //! - anything that observes concurrency (listener calls, permits held) is a loom atomic
 //!   in a `loom::sync::Arc`, so loom sees those accesses too;
-//! - 2-thread models run with loom's defaults (no preemption bound unless the
-//!   environment sets `LOOM_MAX_PREEMPTIONS`); 3-thread models set their own bound;
+//! - 2-thread models run through [`exhaustive`]: no preemption bound, every
+//!   interleaving, even when the environment sets `LOOM_MAX_PREEMPTIONS`; 3-thread
+//!   models set their own bound of 3 with `loom::model::Builder`;
 //! - every model is wrapped in [`Stats::count`], which counts the explored executions
 //!   (the same number loom logs as "Completed in N iterations" under `LOOM_LOG=info`)
 //!   and [`Stats::report`] prints it with the wall time (visible with `--nocapture`).
@@ -172,6 +173,18 @@ impl Held {
 }
 
 /// Counts the executions loom explores for one model and times the whole check.
+/// Run a (2-thread) model with no preemption bound, so loom explores every
+/// interleaving, whatever `LOOM_MAX_PREEMPTIONS` the environment sets (the script
+/// sets 3 as a safety net for models that do not choose their own bound).
+pub fn exhaustive<F>(body: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = None;
+    model.check(body);
+}
+
 #[derive(Debug)]
 pub struct Stats {
     name: &'static str,
@@ -181,14 +194,9 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Stats for a model that runs with loom's default bound (the environment's
-    /// `LOOM_MAX_PREEMPTIONS`, or none).
+    /// Stats for a model run by [`exhaustive`] (no preemption bound).
     pub fn unbounded(name: &'static str) -> Self {
-        let bound = match std::env::var("LOOM_MAX_PREEMPTIONS") {
-            Ok(v) => format!("default (LOOM_MAX_PREEMPTIONS={v})"),
-            Err(_) => "none".to_string(),
-        };
-        Self::new(name, bound)
+        Self::new(name, "none (exhaustive)".to_string())
     }
 
     /// Stats for a model that sets `preemption_bound = Some(bound)` itself.

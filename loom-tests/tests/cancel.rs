@@ -18,7 +18,7 @@ fn cancelled_probe_frees_its_slot() {
     let stats = Stats::unbounded("cancel::cancelled_probe_frees_its_slot");
     let busy = Witness::new("B was turned away while A held the slot");
     let busy_in = busy.clone();
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let breaker = Arc::new(
             builder(&clock)
@@ -93,7 +93,7 @@ fn stale_cancel_does_not_free_a_newer_probe_slot() {
     let stats = Stats::unbounded("cancel::stale_cancel_does_not_free_a_newer_probe_slot");
     let late = Witness::new("A cancelled its epoch-2 probe after B's epoch-4 probe was out");
     let late_in = late.clone();
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let breaker = Arc::new(
             builder(&clock)

@@ -82,7 +82,7 @@ fn reopen_deadline_not_overwritten_by_older_epoch() {
     let stats = Stats::unbounded("deadline::reopen_deadline_not_overwritten_by_older_epoch");
     let applied = Witness::new("A's re-open applied before B moved on (two Opens)");
     let applied_in = applied.clone();
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(

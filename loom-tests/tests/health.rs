@@ -143,7 +143,7 @@ fn check(name: &'static str, plans: Vec<Vec<Verdict>>, bound: Option<usize>) {
         assert_eq!(breaker.stale_reports(), 0);
     });
     match bound {
-        None => loom::model(body),
+        None => fusebox_loom_tests::exhaustive(body),
         Some(b) => {
             let mut model = loom::model::Builder::new();
             model.preemption_bound = Some(b);

@@ -21,7 +21,7 @@ fn concurrent_failures_trip_exactly_once() {
     let spawned_won = Witness::new("the spawned thread won the trip");
     let main_won = Witness::new("the model thread won the trip");
     let (spawned_won_in, main_won_in) = (spawned_won.clone(), main_won.clone());
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(
@@ -141,7 +141,7 @@ fn concurrent_first_probes_leave_open_exactly_once() {
     let stats = Stats::unbounded("one_winner::concurrent_first_probes_leave_open_exactly_once");
     let both_in = Witness::new("both probes were in flight at once");
     let both_in_in = both_in.clone();
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(
@@ -194,7 +194,7 @@ fn probe_success_and_failure_race_one_wins() {
     let closed = Witness::new("the success won (Closed)");
     let reopened = Witness::new("the failure won (Open)");
     let (closed_in, reopened_in) = (closed.clone(), reopened.clone());
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(

@@ -91,7 +91,7 @@ fn probe_cap_one_probe_two_threads() {
     let stats = Stats::unbounded("probe_cap::probe_cap_one_probe_two_threads");
     let busy = Witness::new("a thread was turned away with ProbesBusy");
     let busy_in = busy.clone();
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let breaker = Arc::new(
             builder(&clock)

@@ -121,7 +121,7 @@ fn check<S: Scenario>(name: &'static str) {
     let stale = Witness::new("A's report was stale");
     let applied = Witness::new("A's report was applied");
     let (stale_in, applied_in) = (stale.clone(), applied.clone());
-    loom::model(stats.count(move || {
+    fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(S::build(&clock, &log));
