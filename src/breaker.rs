@@ -338,7 +338,18 @@ impl Breaker {
     /// Apply a verdict reported under `epoch`.
     #[inline]
     fn record(&self, epoch: u32, verdict: Verdict) -> Recorded {
-        let update = self.update(self.load(), |cur| self.decide_record(cur, epoch, verdict));
+        let cur = self.load();
+        // The healthy path: a success at full health with saturated samples in the
+        // permit's own epoch changes nothing, so there is nothing to compute or write
+        // (`decide_record` would propose the same word; this just gets there sooner).
+        if verdict == Verdict::Success && cur.is_saturated_healthy(epoch, self.config.min_samples) {
+            return Recorded::Applied { transition: None };
+        }
+        self.record_slow(cur, epoch, verdict)
+    }
+
+    fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
+        let update = self.update(cur, |cur| self.decide_record(cur, epoch, verdict));
         match update.outcome {
             Decision::Stale => {
                 // Relaxed: a metric; see the module's "Orderings".

@@ -277,6 +277,16 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
+    /// Whether this is a measuring state (`Closed` or `Disabled`) at `epoch`, at full
+    /// health, with `min_samples` samples: the word a success leaves unchanged.
+    #[inline(always)]
+    pub(crate) fn is_saturated_healthy(self, epoch: u32, min_samples: u32) -> bool {
+        self.state().measures()
+            && self.epoch() == epoch
+            && self.health() == HEALTH_FULL
+            && self.samples() == min_samples
+    }
+
     /// Probes in flight; meaningful in `HalfOpen`.
     #[inline(always)]
     pub(crate) const fn in_flight(self) -> u32 {

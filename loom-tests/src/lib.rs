@@ -1,1 +1,317 @@
-//! Loom models of fusebox (see tests/).
+//! Loom models of fusebox (see `tests/`), and the small harness they share.
+//!
+//! Build and run them with `scripts/loom.sh` (it sets `RUSTFLAGS="--cfg loom"`, so the
+//! breaker's atomics are loom's). Without `cfg(loom)` this crate is empty.
+//!
+//! Conventions every model follows:
+//!
+//! - the [`Breaker`] and its [`ManualClock`] are created inside the `loom::model`
+//!   closure (their atomics belong to one execution), from [`builder`]: a manual clock,
+//!   no jitter, a fixed jitter seed, a 1 ms open period;
+//! - anything that observes concurrency (listener calls, permits held) is a loom atomic
+//!   in a `loom::sync::Arc`, so loom sees those accesses too;
+//! - 2-thread models run through [`exhaustive`]: no preemption bound, every
+//!   interleaving, even when the environment sets `LOOM_MAX_PREEMPTIONS`; 3-thread
+//!   models set their own bound of 3 with `loom::model::Builder`;
+//! - every model is wrapped in [`Stats::count`], which counts the explored executions
+//!   (the same number loom logs as "Completed in N iterations" under `LOOM_LOG=info`)
+//!   and [`Stats::report`] prints it with the wall time (visible with `--nocapture`).
+
+#![cfg(loom)]
+#![forbid(unsafe_code)]
+
+use fusebox::{Breaker, BreakerBuilder, ManualClock, State, Transition, Verdict};
+use loom::sync::Arc as LoomArc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Condvar, Mutex};
+use std::sync::Arc as StdArc;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::time::{Duration, Instant};
+
+/// The open period every model uses (the smallest legal one).
+pub const OPEN_FOR: Duration = Duration::from_millis(1);
+
+/// A builder with the models' fixed settings: `clock`, no jitter, jitter seed 1,
+/// `open_for` = [`OPEN_FOR`]. Models add the tripping, probe and listener settings.
+pub fn builder(clock: &ManualClock) -> BreakerBuilder {
+    Breaker::builder()
+        .clock(clock.clone())
+        .open_for(OPEN_FOR)
+        .open_jitter(0.0)
+        .jitter_seed(1)
+}
+
+/// Counts of the transitions a breaker's listener was told about, by target state.
+///
+/// Loom atomics: the listener runs on whichever model thread won the transition.
+#[derive(Debug, Default)]
+pub struct TransitionLog {
+    to_closed: AtomicUsize,
+    to_open: AtomicUsize,
+    to_half_open: AtomicUsize,
+    to_forced_open: AtomicUsize,
+    to_disabled: AtomicUsize,
+}
+
+impl TransitionLog {
+    /// A new, empty log, shared.
+    pub fn new() -> LoomArc<Self> {
+        LoomArc::new(Self::default())
+    }
+
+    fn slot(&self, to: State) -> &AtomicUsize {
+        match to {
+            State::Closed => &self.to_closed,
+            State::Open => &self.to_open,
+            State::HalfOpen => &self.to_half_open,
+            State::ForcedOpen => &self.to_forced_open,
+            State::Disabled => &self.to_disabled,
+        }
+    }
+
+    /// Record one transition (the listener body). It must not panic: the breaker
+    /// calls it inside `catch_unwind`, so an assertion here would be swallowed.
+    pub fn note(&self, t: &Transition) {
+        // Relaxed: a pure count; the models read it after `join`, which orders it.
+        self.slot(t.to).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Transitions into `to` seen so far.
+    pub fn count(&self, to: State) -> usize {
+        // Relaxed: read after `join` (see `note`).
+        self.slot(to).load(Ordering::Relaxed)
+    }
+
+    /// All transitions seen so far.
+    pub fn total(&self) -> usize {
+        [
+            State::Closed,
+            State::Open,
+            State::HalfOpen,
+            State::ForcedOpen,
+            State::Disabled,
+        ]
+        .into_iter()
+        .map(|s| self.count(s))
+        .sum()
+    }
+
+    /// `builder` with a listener that notes every transition in `log`.
+    pub fn listen(log: &LoomArc<Self>, builder: BreakerBuilder) -> BreakerBuilder {
+        let log = log.clone();
+        builder.on_transition(move |t| log.note(t))
+    }
+}
+
+/// A count of model threads that reached a point, which others can block on (loom
+/// has no `Barrier`). Used to make sure permits were admitted before another thread's
+/// operation can move the breaker to a newer epoch.
+///
+/// A mutex and a condition variable rather than a spinning atomic: loom explores a
+/// spin loop's every stale read and yield, and two spinners waiting for a third
+/// exceed its branch limit; a blocked thread is simply not scheduled.
+#[derive(Debug, Default)]
+pub struct Latch {
+    arrived: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Latch {
+    /// A new latch with no arrivals, shared.
+    pub fn new() -> LoomArc<Self> {
+        LoomArc::new(Self::default())
+    }
+
+    /// This thread has arrived.
+    pub fn open(&self) {
+        *self.arrived.lock().unwrap() += 1;
+        self.changed.notify_all();
+    }
+
+    /// Block until `n` threads have arrived.
+    pub fn wait_for(&self, n: usize) {
+        let mut arrived = self.arrived.lock().unwrap();
+        while *arrived < n {
+            arrived = self.changed.wait(arrived).unwrap();
+        }
+    }
+
+    /// Block until one thread has arrived.
+    pub fn wait(&self) {
+        self.wait_for(1);
+    }
+
+    /// How many threads have arrived so far (without blocking).
+    pub fn arrived(&self) -> usize {
+        *self.arrived.lock().unwrap()
+    }
+}
+
+/// The permits currently held by model threads.
+#[derive(Debug, Default)]
+pub struct Held(AtomicUsize);
+
+impl Held {
+    /// A new counter at zero, shared.
+    pub fn new() -> LoomArc<Self> {
+        LoomArc::new(Self::default())
+    }
+
+    /// One more permit held; returns how many are held now (including this one).
+    pub fn enter(&self) -> usize {
+        // AcqRel: the counter must be a faithful count of overlapping permits in
+        // every interleaving; the read-modify-write alone guarantees that.
+        self.0.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// One permit released (call before recording or dropping it).
+    pub fn leave(&self) {
+        // AcqRel: as in `enter`.
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts the executions loom explores for one model and times the whole check.
+/// Run a (2-thread) model with no preemption bound, so loom explores every
+/// interleaving, whatever `LOOM_MAX_PREEMPTIONS` the environment sets (the script
+/// sets 3 as a safety net for models that do not choose their own bound).
+pub fn exhaustive<F>(body: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = None;
+    model.check(body);
+}
+
+#[derive(Debug)]
+pub struct Stats {
+    name: &'static str,
+    bound: String,
+    iterations: StdArc<StdAtomicUsize>,
+    start: Instant,
+}
+
+impl Stats {
+    /// Stats for a model run by [`exhaustive`] (no preemption bound).
+    pub fn unbounded(name: &'static str) -> Self {
+        Self::new(name, "none (exhaustive)".to_string())
+    }
+
+    /// Stats for a model that sets `preemption_bound = Some(bound)` itself.
+    pub fn bounded(name: &'static str, bound: usize) -> Self {
+        Self::new(name, format!("{bound} (set in the model)"))
+    }
+
+    fn new(name: &'static str, bound: String) -> Self {
+        Self {
+            name,
+            bound,
+            iterations: StdArc::new(StdAtomicUsize::new(0)),
+            start: Instant::now(),
+        }
+    }
+
+    /// Wrap a model body so each execution is counted. (A std atomic on purpose: it
+    /// counts executions across the whole check, outside any one execution.)
+    pub fn count<F>(&self, f: F) -> impl Fn() + Send + Sync + 'static
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let iterations = self.iterations.clone();
+        move || {
+            iterations.fetch_add(1, StdOrdering::Relaxed);
+            f()
+        }
+    }
+
+    /// Print the iteration count and wall time.
+    pub fn report(&self) {
+        eprintln!(
+            "loom model {}: {} iterations, preemption bound {}, {:.2?}",
+            self.name,
+            self.iterations.load(StdOrdering::Relaxed),
+            self.bound,
+            self.start.elapsed()
+        );
+    }
+}
+
+/// Counts, across all the executions of one model, those that reached a case the
+/// model means to cover, so a test can assert that case is reachable (the model is
+/// not vacuous). A std atomic on purpose: it outlives every execution.
+#[derive(Clone, Debug)]
+pub struct Witness {
+    label: &'static str,
+    seen: StdArc<StdAtomicUsize>,
+}
+
+impl Witness {
+    /// A new witness for the case described by `label`.
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            seen: StdArc::new(StdAtomicUsize::new(0)),
+        }
+    }
+
+    /// This execution reached the case.
+    pub fn saw(&self) {
+        self.seen.fetch_add(1, StdOrdering::Relaxed);
+    }
+
+    /// Assert that at least one execution reached the case, and print how many did.
+    pub fn assert_seen(&self) {
+        let n = self.seen.load(StdOrdering::Relaxed);
+        eprintln!("  witness \"{}\": {n} executions", self.label);
+        assert!(n > 0, "no execution reached: {}", self.label);
+    }
+}
+
+/// Trip a breaker built with `trip_after_consecutive_failures(1)` on the model's own
+/// thread (Closed at epoch 0 -> Open at epoch 1, deadline [`OPEN_FOR`] from now), then
+/// advance `clock` to that deadline. Returns the epoch the first probe will get (2).
+pub fn trip_and_wait(breaker: &Breaker, clock: &ManualClock) -> u32 {
+    let permit = breaker.try_acquire().expect("a new breaker is closed");
+    assert_eq!(permit.epoch(), 0);
+    let recorded = permit.record(Verdict::failure());
+    let t = recorded
+        .transition()
+        .expect("one failure trips this breaker");
+    assert_eq!((t.from, t.to, t.epoch), (State::Closed, State::Open, 1));
+    clock.advance(OPEN_FOR);
+    let s = breaker.snapshot();
+    assert!(s.state == State::Open && s.ready_to_probe, "{s:?}");
+    t.epoch + 1
+}
+
+/// Run `f` once as a single-threaded loom execution (the breaker's atomics only work
+/// inside one) and return its result: the sequential reference outcomes the
+/// concurrent models are compared with.
+pub fn sequential<T, F>(f: F) -> T
+where
+    T: Send + 'static,
+    F: Fn() -> T + Send + Sync + 'static,
+{
+    let out = StdArc::new(StdMutex::new(None));
+    let slot = out.clone();
+    let mut model = loom::model::Builder::new();
+    // One thread, so one execution; but every atomic access is a branch point, and a
+    // reference that replays many orders makes many of them.
+    model.max_branches = 1 << 20;
+    model.check(move || {
+        let value = f();
+        *slot.lock().unwrap() = Some(value);
+    });
+    let value = out.lock().unwrap().take();
+    value.expect("the sequential run produced a value")
+}
+
+/// `now + period`, rounded up to whole milliseconds: the deadline the breaker
+/// publishes for a transition into `Open` at `now` (with no jitter).
+pub fn deadline_after(now: Duration, period: Duration) -> Duration {
+    let nanos = (now + period).as_nanos();
+    let ms = nanos.div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).expect("a small deadline"))
+}

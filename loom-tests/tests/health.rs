@@ -1,0 +1,189 @@
+#![cfg(loom)]
+//! Property 6, health stays within bounds and is the result of some sequential order.
+//!
+//! Threads record mixed verdicts (weights 0.5, 1.0, NaN, 1e9, and successes) on a
+//! Closed breaker that cannot trip (`health(0.3, 0.01, 4095)`: 4095 samples needed).
+//! At quiescence health is in [0, 1], samples counts exactly the verdicts that are a
+//! signal (NaN is not) and stays within `min_samples`, and the final health is one
+//! that some interleaving of the threads' verdicts, replayed sequentially on a fresh
+//! breaker, produces (every update is one CAS on the whole word, so no update is
+//! lost or torn).
+
+use fusebox::{Breaker, ManualClock, State, Verdict};
+use fusebox_loom_tests::{Stats, TransitionLog, Witness, builder, sequential};
+use loom::sync::Arc;
+use loom::thread;
+
+const MIN_SAMPLES: u32 = 4095;
+
+fn build(clock: &ManualClock, log: &Arc<TransitionLog>) -> Breaker {
+    TransitionLog::listen(log, builder(clock))
+        .health(0.3, 0.01, MIN_SAMPLES)
+        .build()
+        .unwrap()
+}
+
+/// Record `plan` in order, each on a fresh permit of Closed epoch 0.
+fn record_all(breaker: &Breaker, plan: &[Verdict]) {
+    for &v in plan {
+        let permit = breaker.try_acquire().expect("never trips");
+        assert_eq!(permit.epoch(), 0);
+        let r = permit.record(v);
+        assert!(!r.is_stale() && r.transition().is_none(), "{v:?}: {r:?}");
+    }
+}
+
+/// Every interleaving of `plans` that keeps each plan's own order.
+fn interleavings(plans: &[Vec<Verdict>]) -> Vec<Vec<Verdict>> {
+    if plans.iter().all(Vec::is_empty) {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let Some((&first, rest)) = plan.split_first() else {
+            continue;
+        };
+        let mut remaining = plans.to_vec();
+        remaining[i] = rest.to_vec();
+        for mut tail in interleavings(&remaining) {
+            tail.insert(0, first);
+            out.push(tail);
+        }
+    }
+    out
+}
+
+fn signals(plans: &[Vec<Verdict>]) -> u32 {
+    plans
+        .iter()
+        .flatten()
+        .filter(|v| match v {
+            Verdict::Success => true,
+            Verdict::Failure { weight } => *weight > 0.0,
+            Verdict::Ignored => false,
+        })
+        .count() as u32
+}
+
+/// The final health of every sequential order (computed in one single-threaded loom
+/// execution, since the breaker's atomics are loom's), and the health of the
+/// threads' program order (the plans one after the other).
+fn reference(plans: Vec<Vec<Verdict>>) -> (Vec<f64>, f64) {
+    sequential(move || {
+        let orders = interleavings(&plans);
+        let healths: Vec<f64> = orders
+            .iter()
+            .map(|order| {
+                let clock = ManualClock::new();
+                let log = TransitionLog::new();
+                let breaker = build(&clock, &log);
+                record_all(&breaker, order);
+                breaker.snapshot().health.unwrap()
+            })
+            .collect();
+        // The first order generated is the plans one after the other.
+        let in_plan_order = healths[0];
+        (healths, in_plan_order)
+    })
+}
+
+fn check(name: &'static str, plans: Vec<Vec<Verdict>>, bound: Option<usize>) {
+    let (possible, in_plan_order) = reference(plans.clone());
+    let mut distinct = possible.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    assert!(
+        distinct.len() > 1,
+        "order must matter for the check to bite: {distinct:?}"
+    );
+    let expected_samples = signals(&plans);
+
+    let stats = match bound {
+        None => Stats::unbounded(name),
+        Some(b) => Stats::bounded(name, b),
+    };
+    let reordered = Witness::new("a final health other than the program-order one");
+    let reordered_in = reordered.clone();
+    let body = stats.count(move || {
+        let clock = ManualClock::new();
+        let log = TransitionLog::new();
+        let breaker = Arc::new(build(&clock, &log));
+
+        // The first plan runs on the model thread, the others on spawned threads.
+        let handles: Vec<_> = plans[1..]
+            .iter()
+            .cloned()
+            .map(|plan| {
+                let breaker = breaker.clone();
+                thread::spawn(move || record_all(&breaker, &plan))
+            })
+            .collect();
+        record_all(&breaker, &plans[0]);
+        for h in handles {
+            h.join().unwrap();
+        }
+
+        let s = breaker.snapshot();
+        assert_eq!((s.state, s.epoch), (State::Closed, 0), "{s:?}");
+        let health = s.health.expect("Closed measures health");
+        assert!((0.0..=1.0).contains(&health), "{s:?}");
+        assert!(s.samples <= MIN_SAMPLES, "{s:?}");
+        assert_eq!(
+            s.samples, expected_samples,
+            "every signal counted once: {s:?}"
+        );
+        assert!(
+            possible.contains(&health),
+            "health {health} is no sequential order's result ({distinct:?})"
+        );
+        if health != in_plan_order {
+            reordered_in.saw();
+        }
+        assert_eq!(log.total(), 0);
+        assert_eq!(breaker.stale_reports(), 0);
+    });
+    match bound {
+        None => fusebox_loom_tests::exhaustive(body),
+        Some(b) => {
+            let mut model = loom::model::Builder::new();
+            model.preemption_bound = Some(b);
+            model.check(body);
+        }
+    }
+    stats.report();
+    reordered.assert_seen();
+}
+
+/// Two threads: (failure 0.5, success) and (failure NaN, failure 1e9).
+#[test]
+fn health_in_bounds_and_sequential_two_threads() {
+    check(
+        "health::health_in_bounds_and_sequential_two_threads",
+        vec![
+            vec![Verdict::Failure { weight: 0.5 }, Verdict::Success],
+            vec![
+                Verdict::Failure { weight: f64::NAN },
+                Verdict::Failure { weight: 1e9 },
+            ],
+        ],
+        None,
+    );
+}
+
+/// Three threads (bound 3): (failure 0.5, success), (failure NaN, failure 1e9) and
+/// (success, failure 1.0).
+#[test]
+fn health_in_bounds_and_sequential_three_threads() {
+    check(
+        "health::health_in_bounds_and_sequential_three_threads",
+        vec![
+            vec![Verdict::Failure { weight: 0.5 }, Verdict::Success],
+            vec![
+                Verdict::Failure { weight: f64::NAN },
+                Verdict::Failure { weight: 1e9 },
+            ],
+            vec![Verdict::Success, Verdict::failure()],
+        ],
+        Some(3),
+    );
+}
