@@ -7,7 +7,10 @@
 //! - `fusebox/healthy`: `try_acquire` + `record(Success)`, Closed at full health;
 //! - `fusebox/fail_then_succeed`: a failure that does not trip, then a success
 //!   (two CASes; health oscillates around its equilibrium, never tripping);
-//! - `fusebox/rejected`: `try_acquire` on a forced-open breaker.
+//! - `fusebox/rejected`: `try_acquire` on a forced-open breaker;
+//! - `fusebox/guard_call`: `Guard::call` whose operation succeeds at once (default
+//!   classifier, 3 attempts, with a shared retry budget);
+//! - `fusebox/budget`: a retry budget deposit + withdraw.
 //!
 //! `contended/N` runs the same bodies on N threads at once (`iter_custom` + a
 //! `Barrier`); the time reported is wall time for every thread to do `iters`
@@ -16,7 +19,7 @@
 //! Run: `cargo bench --bench breaker` (add `-- --quick` for a fast pass).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use fusebox::{Breaker, Verdict};
+use fusebox::{Breaker, Guard, GuardError, Retry, RetryBudget, Verdict};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -77,6 +80,18 @@ fn rejected(b: &Breaker) {
     let _ = black_box(b.try_acquire());
 }
 
+#[inline(always)]
+fn guard_call(g: &Guard) {
+    let r: Result<u32, GuardError<()>> = g.call(|a| Ok(a.number));
+    let _ = black_box(r);
+}
+
+#[inline(always)]
+fn budget(b: &RetryBudget) {
+    b.deposit();
+    let _ = black_box(b.try_withdraw());
+}
+
 type Body = fn(&Shared);
 
 struct Shared {
@@ -84,9 +99,11 @@ struct Shared {
     healthy: Breaker,
     failing: Breaker,
     rejecting: Breaker,
+    guard: Guard,
+    budget: RetryBudget,
 }
 
-const CASES: [(&str, Body); 5] = [
+const CASES: [(&str, Body); 7] = [
     ("floor/two_loads", |s| {
         black_box(two_loads(&s.word));
     }),
@@ -96,6 +113,8 @@ const CASES: [(&str, Body); 5] = [
         fail_then_succeed(&s.failing)
     }),
     ("fusebox/rejected", |s| rejected(&s.rejecting)),
+    ("fusebox/guard_call", |s| guard_call(&s.guard)),
+    ("fusebox/budget", |s| budget(&s.budget)),
 ];
 
 fn shared() -> Arc<Shared> {
@@ -104,6 +123,9 @@ fn shared() -> Arc<Shared> {
         healthy: healthy_breaker(),
         failing: failing_breaker(),
         rejecting: rejecting_breaker(),
+        guard: Guard::new(Arc::new(healthy_breaker()), Retry::default())
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+        budget: RetryBudget::builder().ratio(1.0).build().unwrap(),
     })
 }
 
