@@ -127,7 +127,11 @@ fn no_allocation_per_call() {
     let n = allocations_during(|| {
         for i in 0..100_000u32 {
             let fut = guard.call_async(|a| {
-                std::future::ready(if i % 2 == 0 || a.number > 1 { Ok(a.number) } else { Err(i) })
+                std::future::ready(if i % 2 == 0 || a.number > 1 {
+                    Ok(a.number)
+                } else {
+                    Err(i)
+                })
             });
             let r: Result<u32, GuardError<u32>> = block_on(fut);
             let _ = std::hint::black_box(r);
