@@ -172,7 +172,36 @@ impl Held {
     }
 }
 
-/// Counts the executions loom explores for one model and times the whole check.
+/// A counter that model threads tick at the points between which their operations
+/// may interleave, so that loom tries every order of those points.
+///
+/// Loom's DPOR remembers only the last access to each atomic, and a load is taken to
+/// depend on stores only. So when thread A's operation is only a load (a `Closed`
+/// `try_acquire`, a deposit at a budget's cap) and thread B loads the same word
+/// before its CAS, B's CAS is found to depend on B's own load alone, and the order
+/// "B's CAS before A's load" is never tried (tokio-rs/loom#166 and #392). A tick is
+/// a read-modify-write of one shared counter, which loom always permutes: ticking
+/// before each operation makes it try those orders too. (The models that tick
+/// assert, with [`Witness`]es, that every order they mean to cover was reached.)
+///
+/// `Relaxed`: a tick publishes nothing, so it adds no happens-before edge that the
+/// code under test does not provide itself.
+#[derive(Debug, Default)]
+pub struct Turns(AtomicUsize);
+
+impl Turns {
+    /// A new counter, shared.
+    pub fn new() -> LoomArc<Self> {
+        LoomArc::new(Self::default())
+    }
+
+    /// A point where another thread's next operation may come first.
+    pub fn tick(&self) {
+        // Relaxed: see the type's documentation.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Run a (2-thread) model with no preemption bound, so loom explores every
 /// interleaving, whatever `LOOM_MAX_PREEMPTIONS` the environment sets (the script
 /// sets 3 as a safety net for models that do not choose their own bound).
@@ -185,6 +214,7 @@ where
     model.check(body);
 }
 
+/// Counts the executions loom explores for one model and times the whole check.
 #[derive(Debug)]
 pub struct Stats {
     name: &'static str,

@@ -1,0 +1,500 @@
+#![cfg(loom)]
+//! Property 7, the retry budget's token arithmetic is exact under concurrency.
+//!
+//! Every operation on the budget is one compare-and-swap of its packed word
+//! (balance in thousandths of a token, and the time of the last refill), so every
+//! concurrent run must be explained by some sequential order of the operations.
+//!
+//! With a fixed clock and no floor (`min_retries_per_sec(0)`), the budget is a pure
+//! function of the operations; the models with these settings compare each run with
+//! [`Spec`], the arithmetic from the module documentation, applied to every
+//! interleaving of the threads' operations:
+//!
+//! - the withdrawals granted to each thread and the final balance are those of some
+//!   interleaving (so no token is granted twice, none is lost, and a refusal took
+//!   nothing), and every interleaving's outcome is reached by some run;
+//! - never overdrawn: the tokens granted are at most the initial balance plus the
+//!   deposits, and below the cap the final balance is exactly
+//!   `initial + deposits × ratio − grants` (conservation);
+//! - every balance any thread reads, after any of its operations, is within
+//!   `0..=max_balance` (an underflow would wrap far above the cap).
+//!
+//! The refill models let time pass and check that the floor is paid once for the
+//! time elapsed, however many threads withdraw, and that the refill mark never moves
+//! backwards.
+
+use fusebox::{Clock, ManualClock, RetryBudget};
+use fusebox_loom_tests::{Stats, Turns, Witness};
+use loom::sync::Arc;
+use loom::thread;
+use std::sync::{Arc as StdArc, Mutex as StdMutex};
+use std::time::Duration;
+
+const MILLI: u64 = 1000;
+
+/// One operation on the budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Deposit,
+    Withdraw,
+}
+
+use Op::{Deposit, Withdraw};
+
+/// The budget's arithmetic with a fixed clock and no floor, one operation at a time:
+/// the sequential specification (thousandths of a token).
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    balance: u64,
+    deposit: u64,
+    max: u64,
+}
+
+impl Spec {
+    /// Apply `op`; a withdrawal returns whether it was granted.
+    fn apply(&mut self, op: Op) -> Option<bool> {
+        match op {
+            Deposit => {
+                self.balance = (self.balance + self.deposit).min(self.max);
+                None
+            }
+            Withdraw if self.balance >= MILLI => {
+                self.balance -= MILLI;
+                Some(true)
+            }
+            Withdraw => Some(false),
+        }
+    }
+}
+
+/// What a run produced: each thread's withdrawal results, in its program order,
+/// and the final balance in thousandths.
+type Outcome = (Vec<Vec<bool>>, u64);
+
+/// The outcomes of every interleaving of `threads` from `spec`, without duplicates.
+fn sequential_outcomes(spec: Spec, threads: &[&[Op]]) -> Vec<Outcome> {
+    fn go(
+        spec: Spec,
+        threads: &[&[Op]],
+        next: &mut [usize],
+        results: &mut Vec<Vec<bool>>,
+        out: &mut Vec<Outcome>,
+    ) {
+        let mut done = true;
+        for t in 0..threads.len() {
+            let Some(&op) = threads[t].get(next[t]) else {
+                continue;
+            };
+            done = false;
+            let mut after = spec;
+            let granted = after.apply(op);
+            next[t] += 1;
+            if let Some(g) = granted {
+                results[t].push(g);
+            }
+            go(after, threads, next, results, out);
+            if granted.is_some() {
+                results[t].pop();
+            }
+            next[t] -= 1;
+        }
+        if done {
+            let outcome = (results.clone(), spec.balance);
+            if !out.contains(&outcome) {
+                out.push(outcome);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(
+        spec,
+        threads,
+        &mut vec![0; threads.len()],
+        &mut vec![Vec::new(); threads.len()],
+        &mut out,
+    );
+    out
+}
+
+/// A budget with a fixed clock and no floor: a pure token bucket.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    initial: u32,
+    ratio: f64,
+    max: u32,
+}
+
+impl Config {
+    fn build(self, clock: &ManualClock) -> RetryBudget {
+        RetryBudget::builder()
+            .ratio(self.ratio)
+            .min_retries_per_sec(0)
+            .max_balance(self.max)
+            .initial_balance(self.initial)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    }
+
+    fn spec(self) -> Spec {
+        Spec {
+            balance: u64::from(self.initial) * MILLI,
+            deposit: (self.ratio * MILLI as f64).round() as u64,
+            max: u64::from(self.max) * MILLI,
+        }
+    }
+}
+
+/// Run `ops` on `budget`, checking the balance after each; the withdrawal results.
+/// Each operation is preceded by a tick of `turns`: without them loom never tries a
+/// withdrawal before the other thread's deposits at the cap (see [`Turns`]).
+fn run_ops(budget: &RetryBudget, turns: &Turns, ops: &[Op], max_milli: u64) -> Vec<bool> {
+    let mut granted = Vec::new();
+    for &op in ops {
+        turns.tick();
+        match op {
+            Deposit => budget.deposit(),
+            Withdraw => granted.push(budget.try_withdraw()),
+        }
+        let seen = budget.balance_milli();
+        assert!(
+            seen <= max_milli,
+            "balance {seen} after {op:?}: over the cap {max_milli} (or wrapped)"
+        );
+    }
+    granted
+}
+
+/// The model: thread 0 is the model's own thread, the others are spawned; each runs
+/// its operations. The outcome must be a sequential one, every sequential outcome
+/// must be reached, and the token accounting must balance.
+fn check(
+    name: &'static str,
+    config: Config,
+    threads: &'static [&'static [Op]],
+    bound: Option<usize>,
+) {
+    let spec = config.spec();
+    let expected = sequential_outcomes(spec, threads);
+    let witnesses: Vec<Witness> = expected
+        .iter()
+        .map(|(granted, balance)| {
+            let label = format!("grants {granted:?}, final balance {balance}");
+            Witness::new(label.leak())
+        })
+        .collect();
+    let stats = match bound {
+        None => Stats::unbounded(name),
+        Some(b) => Stats::bounded(name, b),
+    };
+    let witnesses_in = witnesses.clone();
+    let body = stats.count(move || {
+        let clock = ManualClock::new();
+        let budget = Arc::new(config.build(&clock));
+        let turns = Turns::new();
+        let handles: Vec<_> = threads[1..]
+            .iter()
+            .map(|&ops| {
+                let (budget, turns) = (budget.clone(), turns.clone());
+                thread::spawn(move || run_ops(&budget, &turns, ops, spec.max))
+            })
+            .collect();
+        let mut granted = vec![run_ops(&budget, &turns, threads[0], spec.max)];
+        granted.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        let balance = budget.balance_milli();
+
+        // Never overdrawn, and conservation below the cap.
+        let grants = granted.iter().flatten().filter(|&&g| g).count() as u64;
+        let deposits = threads
+            .iter()
+            .flat_map(|ops| ops.iter())
+            .filter(|&&op| op == Deposit)
+            .count() as u64;
+        let paid_in = spec.balance + deposits * spec.deposit;
+        assert!(
+            grants * MILLI <= paid_in,
+            "{grants} tokens granted, {paid_in} thousandths paid in"
+        );
+        if paid_in <= spec.max {
+            assert_eq!(
+                balance,
+                paid_in - grants * MILLI,
+                "not conserved: {grants} grants, {deposits} deposits"
+            );
+        }
+        assert!(balance <= spec.max, "{balance} over the cap {}", spec.max);
+
+        // Linearisable: the outcome of some sequential order.
+        let got = (granted, balance);
+        let Some(i) = expected.iter().position(|o| *o == got) else {
+            panic!("no sequential order explains {got:?}; the sequential outcomes: {expected:?}");
+        };
+        witnesses_in[i].saw();
+    });
+    match bound {
+        None => fusebox_loom_tests::exhaustive(body),
+        Some(b) => {
+            let mut model = loom::model::Builder::new();
+            model.preemption_bound = Some(b);
+            model.check(body);
+        }
+    }
+    stats.report();
+    for w in &witnesses {
+        w.assert_seen();
+    }
+}
+
+/// Two tokens, two threads each withdrawing twice: exactly two grants in all, in any
+/// split between the threads, and a balance of exactly 0.
+#[test]
+fn budget_two_withdrawers_never_overdraw() {
+    check(
+        "budget::budget_two_withdrawers_never_overdraw",
+        Config {
+            initial: 2,
+            ratio: 0.5,
+            max: 10,
+        },
+        &[&[Withdraw, Withdraw], &[Withdraw, Withdraw]],
+        None,
+    );
+}
+
+/// Three threads (bound 3): one token, two withdrawers and a depositor adding
+/// 2 × 0.5 token. The second withdrawal is granted only if both deposits landed
+/// before it; the balance is `2000 − 1000 × grants` exactly.
+#[test]
+fn budget_withdrawers_and_depositor_three_threads() {
+    check(
+        "budget::budget_withdrawers_and_depositor_three_threads",
+        Config {
+            initial: 1,
+            ratio: 0.5,
+            max: 10,
+        },
+        &[&[Withdraw], &[Withdraw], &[Deposit, Deposit]],
+        Some(3),
+    );
+}
+
+/// One thread deposits three times (0.4 token each), the other withdraws twice from
+/// one token: the first withdrawal is always granted, the second only after all
+/// three deposits; the final balance is conserved exactly (1200 or 200).
+#[test]
+fn budget_deposits_and_withdrawals_conserve() {
+    check(
+        "budget::budget_deposits_and_withdrawals_conserve",
+        Config {
+            initial: 1,
+            ratio: 0.4,
+            max: 10,
+        },
+        &[&[Deposit, Deposit, Deposit], &[Withdraw, Withdraw]],
+        None,
+    );
+}
+
+/// Cap 2 tokens, one token in, two racing deposits of 0.6: 2.2 tokens clipped to
+/// exactly 2, whichever lands first, and no thread ever reads more than the cap.
+#[test]
+fn budget_racing_deposits_clip_at_the_cap() {
+    check(
+        "budget::budget_racing_deposits_clip_at_the_cap",
+        Config {
+            initial: 1,
+            ratio: 0.6,
+            max: 2,
+        },
+        &[&[Deposit], &[Deposit]],
+        None,
+    );
+}
+
+/// Starting at the cap (2 tokens): deposits at the cap change nothing (the balance
+/// stays 2000 until the withdrawal), the deposits after it refill up to the cap and
+/// no further.
+#[test]
+fn budget_deposits_at_the_cap_change_nothing() {
+    check(
+        "budget::budget_deposits_at_the_cap_change_nothing",
+        Config {
+            initial: 2,
+            ratio: 0.6,
+            max: 2,
+        },
+        &[&[Deposit, Deposit], &[Withdraw, Deposit]],
+        None,
+    );
+}
+
+/// A budget paid only by the floor: 10 tokens a second (10 thousandths per ms), no
+/// ratio, empty at the start.
+fn floor_only(clock: impl Clock) -> RetryBudget {
+    RetryBudget::builder()
+        .ratio(0.0)
+        .min_retries_per_sec(10)
+        .max_balance(10)
+        .initial_balance(0)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+/// A manual clock that notes every reading it gives, so a model can tell which
+/// reading a withdrawal used. (A std mutex: loom runs one model thread at a time.)
+#[derive(Clone)]
+struct Noting {
+    clock: ManualClock,
+    readings: StdArc<StdMutex<Vec<Duration>>>,
+}
+
+impl Clock for Noting {
+    fn now_nanos(&self) -> u64 {
+        let now = self.clock.now_nanos();
+        self.readings
+            .lock()
+            .unwrap()
+            .push(Duration::from_nanos(now));
+        now
+    }
+}
+
+/// 150 ms pass (1.5 tokens of floor), then two threads withdraw: the refill is paid
+/// once, not once per thread. Exactly one grant, 0.5 token left, and the refill mark
+/// is at 150 ms (50 ms more refill exactly one more token, and nothing is left).
+#[test]
+fn budget_refill_is_paid_once() {
+    let stats = Stats::unbounded("budget::budget_refill_is_paid_once");
+    let model_won = Witness::new("the model thread was granted the token");
+    let spawned_won = Witness::new("the spawned thread was granted the token");
+    let (model_won_in, spawned_won_in) = (model_won.clone(), spawned_won.clone());
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let budget = Arc::new(floor_only(clock.clone()));
+        clock.advance(Duration::from_millis(150));
+
+        let other = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.try_withdraw())
+        };
+        let mine = budget.try_withdraw();
+        let other = other.join().unwrap();
+
+        assert!(
+            mine != other,
+            "1.5 tokens refilled: exactly one grant (model {mine}, spawned {other})"
+        );
+        assert_eq!(budget.balance_milli(), 500);
+        if mine {
+            model_won_in.saw();
+        } else {
+            spawned_won_in.saw();
+        }
+
+        // The mark is at 150 ms: 50 ms more make exactly one more token.
+        clock.advance(Duration::from_millis(50));
+        assert!(budget.try_withdraw());
+        assert_eq!(budget.balance_milli(), 0);
+        assert!(!budget.try_withdraw());
+    }));
+    stats.report();
+    model_won.assert_seen();
+    spawned_won.assert_seen();
+}
+
+/// The clock moves during the race: 150 ms have passed; A withdraws while B advances
+/// the clock by 40 ms and then withdraws. Whatever clock reading each withdrawal
+/// used (A's may be older than B's refill mark, which then refills nothing and does
+/// not move the mark back), 190 ms of floor are 1.9 tokens: exactly one grant and
+/// 0.9 token left. Then the mark is at 190 ms: 10 ms more make exactly one token.
+#[test]
+fn budget_refill_with_the_clock_moving() {
+    let stats = Stats::unbounded("budget::budget_refill_with_the_clock_moving");
+    let a_won = Witness::new("A (clock unchanged by A) was granted the token");
+    let b_won = Witness::new("B (after advancing the clock) was granted the token");
+    let stale_reading =
+        Witness::new("A read 150 ms and was refused: B's refill to 190 ms came first (mark kept)");
+    let (a_won_in, b_won_in, stale_reading_in) =
+        (a_won.clone(), b_won.clone(), stale_reading.clone());
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let readings = StdArc::new(StdMutex::new(Vec::new()));
+        let budget = Arc::new(floor_only(Noting {
+            clock: clock.clone(),
+            readings: readings.clone(),
+        }));
+        readings.lock().unwrap().clear();
+        clock.advance(Duration::from_millis(150));
+
+        let b = {
+            let (budget, clock) = (budget.clone(), clock.clone());
+            thread::spawn(move || {
+                clock.advance(Duration::from_millis(40));
+                budget.try_withdraw()
+            })
+        };
+        let a = budget.try_withdraw();
+        let b = b.join().unwrap();
+
+        assert!(
+            a != b,
+            "at most 1.9 tokens refilled, and at least 1.5: exactly one grant (A {a}, B {b})"
+        );
+        if a {
+            a_won_in.saw();
+        } else {
+            b_won_in.saw();
+            // B's own reading is 190 ms (it follows B's advance), so 150 ms is A's.
+            if readings
+                .lock()
+                .unwrap()
+                .contains(&Duration::from_millis(150))
+            {
+                stale_reading_in.saw();
+            }
+        }
+        // B's withdrawal, at 190 ms, refilled up to 190 ms: whatever A did.
+        assert_eq!(budget.balance_milli(), 900);
+
+        clock.advance(Duration::from_millis(10));
+        assert!(budget.try_withdraw(), "the mark is at 190 ms");
+        assert_eq!(budget.balance_milli(), 0, "the mark was not moved back");
+        assert!(!budget.try_withdraw());
+    }));
+    stats.report();
+    a_won.assert_seen();
+    b_won.assert_seen();
+    stale_reading.assert_seen();
+}
+
+/// The specification itself on the examples of the module documentation, so a
+/// wrong `Spec` cannot make the models above vacuous.
+#[test]
+fn budget_spec_matches_the_documentation() {
+    let mut s = Config {
+        initial: 0,
+        ratio: 0.5,
+        max: 10,
+    }
+    .spec();
+    assert_eq!(s.apply(Withdraw), Some(false));
+    s.apply(Deposit);
+    s.apply(Deposit);
+    assert_eq!(s.apply(Withdraw), Some(true));
+    assert_eq!(s.apply(Withdraw), Some(false));
+    assert_eq!(s.balance, 0);
+
+    let outcomes = sequential_outcomes(
+        Config {
+            initial: 1,
+            ratio: 0.4,
+            max: 10,
+        }
+        .spec(),
+        &[&[Deposit, Deposit, Deposit], &[Withdraw, Withdraw]],
+    );
+    let mut finals: Vec<_> = outcomes.iter().map(|(g, b)| (g[1].clone(), *b)).collect();
+    finals.sort();
+    assert_eq!(finals, [(vec![true, false], 1200), (vec![true, true], 200)]);
+}
