@@ -14,7 +14,9 @@
 //!   cancelled;
 //! - before a withdrawal, the balance is refilled by `min_retries_per_sec` tokens per
 //!   second elapsed since the last refill (the floor, so that a service with little
-//!   traffic can still retry), up to `max_balance`.
+//!   traffic can still retry), up to `max_balance`. Time is kept in milliseconds in
+//!   40 bits: about 34.8 years after the budget was built the floor stops refilling
+//!   (deposits go on working).
 //!
 //! In steady state retries are therefore at most `ratio × calls + min_retries_per_sec
 //! × seconds` (plus the initial balance): an outage can raise downstream load by at
@@ -33,7 +35,7 @@
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::state::{BUDGET_BALANCE_MAX, BudgetWord};
+use crate::state::{BUDGET_BALANCE_MAX, BUDGET_REFILLED_MAX_MS, BudgetWord};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -109,7 +111,11 @@ impl RetryBudget {
     /// Take one token for a retry. Returns whether the retry is allowed; a refusal
     /// takes nothing.
     pub fn try_withdraw(&self) -> bool {
-        let now_ms = self.clock.now_nanos().saturating_sub(self.start_ns) / NANOS_PER_MS;
+        // Saturated at the refill mark's range (2^40 - 1 ms, about 34.8 years after
+        // the budget was built): past it the time-based floor stops refilling,
+        // rather than refilling on every call.
+        let now_ms = (self.clock.now_nanos().saturating_sub(self.start_ns) / NANOS_PER_MS)
+            .min(BUDGET_REFILLED_MAX_MS);
         let mut cur = self.load();
         let backoff = CasBackoff::new();
         loop {

@@ -30,7 +30,6 @@
 use crate::breaker::{Breaker, Permit};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
-use crate::clock::duration_to_nanos;
 use crate::error::Rejected;
 use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
@@ -428,10 +427,10 @@ where
         match breaker.try_acquire() {
             Ok(permit) => {
                 self.attempts += 1;
-                let remaining = self.guard.retry.deadline_ns().map(|deadline| {
+                let remaining = self.guard.retry.deadline().map(|deadline| {
                     let now = breaker.elapsed_ns();
                     let start = *self.start_ns.get_or_insert(now);
-                    Duration::from_nanos(deadline.saturating_sub(now.saturating_sub(start)))
+                    deadline.saturating_sub(Duration::from_nanos(now.saturating_sub(start)))
                 });
                 if self.attempts == 1 {
                     if let Some(budget) = &self.guard.budget {
@@ -490,9 +489,13 @@ where
                 last: Some(last),
             }));
         }
-        if let (Some(deadline), Some(start)) = (guard.retry.deadline_ns(), self.start_ns) {
-            let elapsed = guard.breaker.elapsed_ns().saturating_sub(start);
-            if elapsed.saturating_add(duration_to_nanos(delay)) > deadline {
+        if let (Some(deadline), Some(start)) = (guard.retry.deadline(), self.start_ns) {
+            let elapsed = Duration::from_nanos(guard.breaker.elapsed_ns().saturating_sub(start));
+            // `checked_add`: a wake time past `Duration::MAX` is past any deadline.
+            if elapsed
+                .checked_add(delay)
+                .is_none_or(|wake| wake > deadline)
+            {
                 return Step::Done(
                     result.map_err(|last| GuardError::DeadlineExceeded { attempts, last }),
                 );

@@ -8,7 +8,7 @@
 //! | backoff | `base(k)` |
 //! |---|---|
 //! | `Constant(d)` | `d` |
-//! | `Exponential { initial, factor, max }` | `min(initial × factor^(k-1), max)` |
+//! | `Exponential { initial, factor, max }` | `min(initial × factor^(k-1), max)` (exact for integer factors; otherwise rounded to whole nanoseconds, never outside `[initial, max]`) |
 //!
 //! and jitter spreads it:
 //!
@@ -84,7 +84,7 @@ pub struct Retry {
     max_attempts: u32,
     backoff: Backoff,
     jitter: Jitter,
-    deadline_ns: Option<u64>,
+    deadline: Option<Duration>,
     /// The per-call RNG seed sequence; touched only when a call needs a delay.
     seeds: AtomicU64,
 }
@@ -116,7 +116,7 @@ fn unreachable_default() -> Retry {
         max_attempts: 1,
         backoff: Backoff::Constant(Duration::ZERO),
         jitter: Jitter::None,
-        deadline_ns: None,
+        deadline: None,
         seeds: AtomicU64::new(0),
     }
 }
@@ -144,11 +144,7 @@ impl Retry {
 
     /// The per-call deadline, if any.
     pub fn deadline(&self) -> Option<Duration> {
-        self.deadline_ns.map(Duration::from_nanos)
-    }
-
-    pub(crate) fn deadline_ns(&self) -> Option<u64> {
-        self.deadline_ns
+        self.deadline
     }
 
     /// The delays a call would sleep before retries 1, 2, … if every attempt
@@ -186,10 +182,26 @@ impl Retry {
                 max,
             } => {
                 let (initial, max) = (duration_to_nanos(initial), duration_to_nanos(max));
-                let exponent = i32::try_from(k.saturating_sub(1)).unwrap_or(i32::MAX);
+                let exponent = k.saturating_sub(1);
+                if exponent == 0 || factor == 1.0 {
+                    return initial.min(max);
+                }
+                if factor.fract() == 0.0 && factor < u64::MAX as f64 {
+                    // An integer factor: exact integer arithmetic, saturating at `max`.
+                    return (factor as u64)
+                        .checked_pow(exponent)
+                        .and_then(|p| initial.checked_mul(p))
+                        .map_or(max, |v| v.min(max));
+                }
+                // A fractional factor: the product is rounded (through `f64`) to whole
+                // nanoseconds, then kept within `[initial, max]`, which it is exactly.
+                let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
                 let grown = initial as f64 * factor.powi(exponent);
-                // `grown` may be +inf; `min` and the saturating cast keep it in range.
-                (grown.min(max as f64) as u64).min(max)
+                if grown < max as f64 {
+                    (grown as u64).clamp(initial, max)
+                } else {
+                    max
+                }
             }
         }
     }
@@ -404,7 +416,7 @@ impl RetryBuilder {
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             jitter: self.jitter,
-            deadline_ns: self.deadline.map(duration_to_nanos),
+            deadline: self.deadline,
             seeds: AtomicU64::new(seed),
         })
     }

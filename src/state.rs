@@ -445,6 +445,8 @@ const _: () = assert!(
     BUDGET_REFILLED.end() == 64,
     "the budget word is exactly 64 bits"
 );
+/// Largest refill mark, in ms since the budget was built (about 34.8 years).
+pub(crate) const BUDGET_REFILLED_MAX_MS: u64 = BUDGET_REFILLED.max();
 /// Largest budget balance, in milli-tokens (16,777 retries and change).
 pub(crate) const BUDGET_BALANCE_MAX: u64 = BUDGET_BALANCE.max();
 
