@@ -48,6 +48,11 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     out.push('\n');
 
     let mut row = |label: &str, cells: Vec<String>| {
+        if cells.is_empty() {
+            // A section heading: no padding to trail the line.
+            let _ = writeln!(out, "{label}");
+            return;
+        }
         let _ = write!(out, "{label:<LABEL$}");
         for cell in cells {
             // At least one space between cells, however wide a cell is.
