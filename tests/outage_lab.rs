@@ -70,20 +70,59 @@ fn naive_needs_more_downstream_failures_to_trip() {
 #[test]
 fn fusebox_reports_late_outcomes_stale_instead_of_overwriting() {
     for report in reports() {
-        let fusebox = report.run(Strategy::Fusebox);
-        assert_eq!(fusebox.stale_overwrites, 0, "seed {}", report.config.seed);
-        assert_eq!(
-            fusebox.reported_stale,
-            Some(fusebox.late_outcomes),
-            "seed {}: every late outcome is reported Stale",
-            report.config.seed
-        );
+        for strategy in [Strategy::Fusebox, Strategy::FuseboxRate] {
+            let fusebox = report.run(strategy);
+            assert_eq!(fusebox.stale_overwrites, 0, "seed {}", report.config.seed);
+            assert_eq!(
+                fusebox.reported_stale,
+                Some(fusebox.late_outcomes),
+                "seed {}: every late outcome is reported Stale",
+                report.config.seed
+            );
+        }
         // The seed's design, on the same downstream, does overwrite.
         let naive = report.run(Strategy::Naive);
         assert!(
             naive.stale_overwrites > 0,
             "seed {}: naive made no stale overwrite",
             report.config.seed
+        );
+    }
+}
+
+/// The README's brownout claims: attempt-level accounting with a 5-failure trip
+/// sheds a 30 % brownout (it trips), while a failure-rate trip rides it out with a
+/// higher success rate and less load amplification than the seed's design, the
+/// budget refusing retries beyond its share.
+#[test]
+fn failure_rate_trip_rides_out_the_brownout_with_less_load_than_naive() {
+    for report in reports() {
+        let seed = report.config.seed;
+        let brownout = |s| *report.group(s, "brownout").unwrap();
+        let (naive, count, rate) = (
+            brownout(Strategy::Naive),
+            brownout(Strategy::Fusebox),
+            brownout(Strategy::FuseboxRate),
+        );
+        assert!(
+            rate.success_rate() > 0.5,
+            "seed {seed}: fusebox-rate {:.3}",
+            rate.success_rate()
+        );
+        assert!(rate.success_rate() > count.success_rate(), "seed {seed}");
+        assert!(
+            rate.amplification() < naive.amplification(),
+            "seed {seed}: fusebox-rate {:.3} attempts/call vs naive {:.3}",
+            rate.amplification(),
+            naive.amplification()
+        );
+        assert!(
+            report
+                .run(Strategy::FuseboxRate)
+                .budget_refusals
+                .unwrap_or(0)
+                > 0,
+            "seed {seed}: the budget refused nothing"
         );
     }
 }

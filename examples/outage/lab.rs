@@ -18,10 +18,12 @@
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
 //!   trips at [`THRESHOLD`] failures, opens for [`OPEN_FOR`] and closes after
 //!   [`CLOSE_AFTER`] half-open successes. Beyond that, each behaves as its design
-//!   does: fusebox grows its open period on consecutive re-opens (×2, capped at
-//!   60 s, shortened by up to 10 % at random: the library's defaults), admits one
-//!   probe at a time, and has a shared retry budget ([`BUDGET_RATIO`], the
-//!   library's default floor of 10 retries/s).
+//!   does: fusebox's open period is fixed like the baselines' (its growth on
+//!   consecutive re-opens is turned off; it is still shortened by up to 10 % at
+//!   random, the library's default), it admits one probe at a time, and has a
+//!   shared retry budget ([`BUDGET_RATIO`], the library's default floor of 10
+//!   retries/s). `fusebox-rate` is the same guard tripping on a failure rate
+//!   ([`RATE`] over about [`RATE_WINDOW`] attempts) instead of a count.
 
 #[path = "baselines.rs"]
 pub mod baselines;
@@ -53,8 +55,13 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Failures that trip a breaker (the seed's `failure_threshold=5`): failed calls
 /// for `naive`, failed attempts for the others.
 pub const THRESHOLD: u32 = 5;
-/// How long a breaker stays open (fusebox: the first time; it grows on re-opens).
+/// How long a breaker stays open, for every strategy (fusebox's growth on
+/// consecutive re-opens is turned off so the comparison is like for like).
 pub const OPEN_FOR: u64 = 5 * SEC;
+/// `fusebox-rate`: trip when the failure rate exceeds this…
+pub const RATE: f64 = 0.5;
+/// …over roughly this many recent attempts.
+pub const RATE_WINDOW: u32 = 200;
 /// Half-open successes that close a breaker.
 pub const CLOSE_AFTER: u32 = 2;
 /// The backoff before the first retry (the seed's `base_delay=1`).
@@ -100,17 +107,23 @@ pub enum Strategy {
     Callbacks,
     /// BASELINE: retry outside a count-based breaker; rejections are retried.
     Layered,
-    /// `fusebox::Guard`: breaker + retry + budget fused.
+    /// `fusebox::Guard`: breaker + retry + budget fused, tripping like the
+    /// baselines: on the [`THRESHOLD`]-th consecutive failed attempt.
     Fusebox,
+    /// `fusebox::Guard` as above, tripping on a failure rate instead
+    /// ([`RATE`] over roughly the last [`RATE_WINDOW`] attempts): the setting for
+    /// a service that should ride out a brownout.
+    FuseboxRate,
 }
 
 impl Strategy {
     /// Every strategy, in column order.
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::Naive,
         Strategy::Callbacks,
         Strategy::Layered,
         Strategy::Fusebox,
+        Strategy::FuseboxRate,
     ];
 
     /// The column name.
@@ -120,6 +133,7 @@ impl Strategy {
             Strategy::Callbacks => "callbacks",
             Strategy::Layered => "layered",
             Strategy::Fusebox => "fusebox",
+            Strategy::FuseboxRate => "fusebox-rate",
         }
     }
 }
@@ -359,15 +373,21 @@ fn mode(state: State) -> Mode {
 /// fusebox's breaker with the lab's numbers, on the simulation's clock, logging
 /// its transitions to `log`.
 fn fusebox_breaker(
+    strategy: Strategy,
     sim: &Sim,
     seed: u64,
     log: Arc<Mutex<Vec<StateChange>>>,
     failures: Arc<AtomicU64>,
 ) -> Result<Breaker, fusebox::ConfigError> {
     let clock = sim.clock().clone();
-    Breaker::builder()
-        .trip_after_consecutive_failures(THRESHOLD)
+    let builder = if strategy == Strategy::FuseboxRate {
+        Breaker::builder().trip_on_failure_rate(RATE, RATE_WINDOW)
+    } else {
+        Breaker::builder().trip_after_consecutive_failures(THRESHOLD)
+    };
+    builder
         .open_for(Duration::from_nanos(OPEN_FOR))
+        .open_growth(1.0)
         .close_after(CLOSE_AFTER)
         .probes(1)
         .jitter_seed(seed)
@@ -404,9 +424,9 @@ fn shared(strategy: Strategy, env: &Env) -> Shared {
             CLOSE_AFTER,
             failures,
         ))),
-        Strategy::Fusebox => {
+        Strategy::Fusebox | Strategy::FuseboxRate => {
             let log = Arc::new(Mutex::new(Vec::new()));
-            let breaker = fusebox_breaker(&env.sim, env.seed, Arc::clone(&log), failures)
+            let breaker = fusebox_breaker(strategy, &env.sim, env.seed, Arc::clone(&log), failures)
                 .expect("valid breaker settings");
             let retry = Retry::builder()
                 .max_attempts(MAX_ATTEMPTS)

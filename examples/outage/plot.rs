@@ -19,6 +19,7 @@ fn color(strategy: crate::lab::Strategy) -> RGBColor {
         crate::lab::Strategy::Callbacks => RGBColor(148, 103, 189),
         crate::lab::Strategy::Layered => RGBColor(31, 119, 180),
         crate::lab::Strategy::Fusebox => RGBColor(44, 160, 44),
+        crate::lab::Strategy::FuseboxRate => RGBColor(23, 190, 207),
     }
 }
 

@@ -4,7 +4,7 @@
 use super::downstream::SEC;
 use super::{
     BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, MAX_ATTEMPTS, OPEN_FOR,
-    PhaseFigures, Report, StrategyRun, THRESHOLD, Timing,
+    PhaseFigures, RATE, RATE_WINDOW, Report, StrategyRun, THRESHOLD, Timing,
 };
 use std::fmt::Write;
 
@@ -39,9 +39,10 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     let _ = writeln!(
         out,
         "  all strategies: {MAX_ATTEMPTS} attempts/call, backoff {:.0} s x2 with equal jitter, \
-         trip at {THRESHOLD} failures, open {:.0} s, close after {CLOSE_AFTER}; \
-         fusebox budget {:.0} %",
+         trip at {THRESHOLD} failures (fusebox-rate: failure rate > {:.0} % over ~{RATE_WINDOW} \
+         attempts), open {:.0} s, close after {CLOSE_AFTER}; fusebox budget {:.0} %",
         secs(BACKOFF_INITIAL),
+        RATE * 100.0,
         secs(OPEN_FOR),
         BUDGET_RATIO * 100.0
     );
