@@ -1,0 +1,847 @@
+//! The outage lab: every strategy, on the same scripted downstream, in virtual
+//! time, measured. No I/O: [`run`] takes a [`Config`] and returns a [`Report`].
+//!
+//! # The model
+//!
+//! - `clients` clients each issue one call every [`CALL_PERIOD`], starting
+//!   staggered across the first period, until the timeline ends. Calls are issued
+//!   **on schedule** (open loop): a client does not wait for its previous call, so
+//!   every strategy is offered exactly the same calls, and a slow strategy shows up
+//!   as load and as calls in flight, not as fewer calls.
+//! - Every call is a task on the simulated executor ([`sim`]); every downstream
+//!   attempt and every backoff sleep is a timer. Attempts interleave in virtual
+//!   time: while one call sleeps in backoff, others change the breaker.
+//! - The downstream ([`downstream`]) is a pure function of the seed, the attempt's
+//!   identity and the phase it starts in: identical for every strategy.
+//! - Every strategy uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
+//!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
+//!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
+//!   trips at [`THRESHOLD`] failures, opens for [`OPEN_FOR`] and closes after
+//!   [`CLOSE_AFTER`] half-open successes. Beyond that, each behaves as its design
+//!   does: fusebox's open period is fixed like the baselines' (its growth on
+//!   consecutive re-opens is turned off; it is still shortened by up to 10 % at
+//!   random, the library's default), it admits one probe at a time, and has a
+//!   shared retry budget ([`BUDGET_RATIO`], the library's default floor of 10
+//!   retries/s). `fusebox-rate` is the same guard tripping on a failure rate
+//!   ([`RATE`] over about [`RATE_WINDOW`] attempts) instead of a count.
+
+#[path = "baselines.rs"]
+pub mod baselines;
+#[path = "downstream.rs"]
+pub mod downstream;
+#[path = "report.rs"]
+pub mod report;
+#[path = "sim.rs"]
+pub mod sim;
+
+use baselines::{Mode, SeedBreaker, SimpleBreaker, StateChange};
+use downstream::{AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC};
+use fusebox::{
+    Attempt, Breaker, DefaultClassifier, Guard, GuardError, Jitter, Retry, RetryBudget, State,
+};
+use sim::{Sim, SimSleeper};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use downstream::Scenario;
+
+/// Each client issues one call per this much virtual time.
+pub const CALL_PERIOD: u64 = 100 * MS;
+/// Attempts per call, the first included (the seed's `max_retries=3`).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Failures that trip a breaker (the seed's `failure_threshold=5`): failed calls
+/// for `naive`, failed attempts for the others.
+pub const THRESHOLD: u32 = 5;
+/// How long a breaker stays open, for every strategy (fusebox's growth on
+/// consecutive re-opens is turned off so the comparison is like for like).
+pub const OPEN_FOR: u64 = 5 * SEC;
+/// `fusebox-rate`: trip when the failure rate exceeds this…
+pub const RATE: f64 = 0.5;
+/// …over roughly this many recent attempts.
+pub const RATE_WINDOW: u32 = 200;
+/// Half-open successes that close a breaker.
+pub const CLOSE_AFTER: u32 = 2;
+/// The backoff before the first retry (the seed's `base_delay=1`).
+pub const BACKOFF_INITIAL: u64 = SEC;
+/// The backoff's growth per retry.
+pub const BACKOFF_FACTOR: f64 = 2.0;
+/// The longest backoff (the seed's cap of 30 s).
+pub const BACKOFF_MAX: u64 = 30 * SEC;
+/// fusebox's retry budget: retries as a share of calls.
+pub const BUDGET_RATIO: f64 = 0.2;
+/// How often fusebox's health is sampled for the picture.
+pub const SAMPLE_EVERY: u64 = 100 * MS;
+/// Width of a downstream-load bucket.
+pub const LOAD_BUCKET: u64 = SEC;
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Seeds the downstream, every jitter and every random draw.
+    pub seed: u64,
+    /// Logical clients.
+    pub clients: u32,
+    /// The timeline.
+    pub scenario: Scenario,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            clients: 64,
+            scenario: Scenario::Default,
+        }
+    }
+}
+
+/// The strategies compared, in column order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// BASELINE: the seed's design, retry loop inside `execute`.
+    Naive,
+    /// BASELINE: the seed's "Improvement 3", per-attempt callbacks.
+    Callbacks,
+    /// BASELINE: retry outside a count-based breaker; rejections are retried.
+    Layered,
+    /// `fusebox::Guard`: breaker + retry + budget fused, tripping like the
+    /// baselines: on the [`THRESHOLD`]-th consecutive failed attempt.
+    Fusebox,
+    /// `fusebox::Guard` as above, tripping on a failure rate instead
+    /// ([`RATE`] over roughly the last [`RATE_WINDOW`] attempts): the setting for
+    /// a service that should ride out a brownout.
+    FuseboxRate,
+}
+
+impl Strategy {
+    /// Every strategy, in column order.
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Naive,
+        Strategy::Callbacks,
+        Strategy::Layered,
+        Strategy::Fusebox,
+        Strategy::FuseboxRate,
+    ];
+
+    /// The column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Naive => "naive",
+            Strategy::Callbacks => "callbacks",
+            Strategy::Layered => "layered",
+            Strategy::Fusebox => "fusebox",
+            Strategy::FuseboxRate => "fusebox-rate",
+        }
+    }
+}
+
+/// Counts for the calls issued in one phase (or a group of phases with one label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseFigures {
+    /// Calls issued.
+    pub calls: u64,
+    /// Calls that returned a success.
+    pub succeeded: u64,
+    /// Calls that ended on a breaker rejection.
+    pub rejected: u64,
+    /// Downstream attempts those calls made.
+    pub attempts: u64,
+    /// Of which failed.
+    pub failed_attempts: u64,
+    /// Attempts started while the strategy's breaker was open.
+    pub attempts_while_open: u64,
+    /// Backoff slept right before a breaker rejection (nanoseconds, all clients).
+    pub wasted_sleep: u64,
+}
+
+impl PhaseFigures {
+    /// Downstream attempts per call (load amplification; below 1 when calls are shed).
+    pub fn amplification(&self) -> f64 {
+        ratio(self.attempts, self.calls)
+    }
+
+    /// Share of calls that succeeded.
+    pub fn success_rate(&self) -> f64 {
+        ratio(self.succeeded, self.calls)
+    }
+
+    fn add(&mut self, other: &PhaseFigures) {
+        self.calls += other.calls;
+        self.succeeded += other.succeeded;
+        self.rejected += other.rejected;
+        self.attempts += other.attempts;
+        self.failed_attempts += other.failed_attempts;
+        self.attempts_while_open += other.attempts_while_open;
+        self.wasted_sleep += other.wasted_sleep;
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Downstream failures before the breaker first tripped in the first outage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeforeTrip {
+    /// The scenario has no outage.
+    NoOutage,
+    /// The breaker was not closed when the outage began.
+    NotClosed,
+    /// It tripped after this many downstream failures (ended since the outage began).
+    Tripped(u64),
+    /// It did not trip during the outage, which saw this many failures.
+    Never(u64),
+}
+
+/// A delay measured once per qualifying phase (each outage, each recovery).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// Mean over the phases where it happened, in seconds.
+    pub mean_secs: Option<f64>,
+    /// Phases where it happened (before the phase ended, for an outage; before
+    /// the simulation ended, for a recovery).
+    pub hit: usize,
+    /// Qualifying phases.
+    pub of: usize,
+}
+
+/// One strategy's figures and traces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrategyRun {
+    /// Which strategy.
+    pub strategy: Strategy,
+    /// Per phase group (see [`Report::groups`]).
+    pub per_group: Vec<PhaseFigures>,
+    /// The whole run.
+    pub total: PhaseFigures,
+    /// Failures before the first trip, in the first outage.
+    pub before_trip: BeforeTrip,
+    /// From each outage's start until the breaker is open (within the outage);
+    /// outages that begin with it open are left out.
+    pub to_open: Timing,
+    /// From each recovery's start (a healthy phase after an outage) until the
+    /// breaker is closed; recoveries that begin with it closed are left out.
+    pub to_closed: Timing,
+    /// Outcomes reported by a caller whose view predates the breaker's last
+    /// transition (fusebox: the permit's epoch is no longer current).
+    pub late_outcomes: u64,
+    /// Late outcomes that changed the breaker (fusebox: late outcomes not reported
+    /// `Stale`).
+    pub stale_overwrites: u64,
+    /// fusebox: `breaker.stale_reports()`; baselines have no such notion.
+    pub reported_stale: Option<u64>,
+    /// fusebox: calls ended by `GuardError::BudgetExhausted`.
+    pub budget_refusals: Option<u64>,
+    /// State changes, starting with `Closed` at 0.
+    pub states: Vec<StateChange>,
+    /// fusebox: `(time, health)` every `SAMPLE_EVERY` (`None` unless closed).
+    pub health: Vec<(u64, Option<f64>)>,
+    /// fusebox: the health below which its breaker trips.
+    pub health_threshold: Option<f64>,
+    /// Downstream attempts started per `LOAD_BUCKET`.
+    pub load: Vec<u64>,
+}
+
+impl StrategyRun {
+    /// The highest downstream load, attempts per second.
+    pub fn peak_load(&self) -> f64 {
+        let per_sec = SEC as f64 / LOAD_BUCKET as f64;
+        self.load.iter().copied().max().unwrap_or(0) as f64 * per_sec
+    }
+
+    /// State changes after the initial `Closed`.
+    pub fn transitions(&self) -> usize {
+        self.states.len().saturating_sub(1)
+    }
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// What was simulated.
+    pub config: Config,
+    /// The timeline.
+    pub phases: Vec<Phase>,
+    /// Phase labels in order of first appearance; figures are grouped by label.
+    pub groups: Vec<&'static str>,
+    /// One per strategy, in column order.
+    pub runs: Vec<StrategyRun>,
+}
+
+impl Report {
+    /// The run of `strategy`.
+    pub fn run(&self, strategy: Strategy) -> &StrategyRun {
+        self.runs
+            .iter()
+            .find(|r| r.strategy == strategy)
+            .expect("every strategy runs")
+    }
+
+    /// The figures of `strategy` in the phase group `label`.
+    pub fn group(&self, strategy: Strategy, label: &str) -> Option<&PhaseFigures> {
+        let i = self.groups.iter().position(|g| *g == label)?;
+        self.run(strategy).per_group.get(i)
+    }
+
+    /// Virtual end of the timeline, in nanoseconds.
+    pub fn end(&self) -> u64 {
+        self.phases.last().map_or(0, |p| p.end)
+    }
+}
+
+/// Run every strategy on the scenario and measure.
+pub fn run(config: &Config) -> Report {
+    let phases = config.scenario.phases();
+    let mut groups: Vec<&'static str> = Vec::new();
+    for p in &phases {
+        if !groups.contains(&p.label) {
+            groups.push(p.label);
+        }
+    }
+    let runs = Strategy::ALL
+        .iter()
+        .map(|&s| run_strategy(config, &phases, &groups, s))
+        .collect();
+    Report {
+        config: config.clone(),
+        phases,
+        groups,
+        runs,
+    }
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Rejected,
+}
+
+/// Which call.
+#[derive(Clone, Copy)]
+struct CallId {
+    client: u32,
+    index: u32,
+    /// The phase the call was issued in.
+    phase: usize,
+}
+
+/// What a run records as it goes.
+struct Recorder {
+    per_phase: RefCell<Vec<PhaseFigures>>,
+    /// Failed attempts by the phase they *ended* in.
+    failures_by_end: RefCell<Vec<u64>>,
+    /// Downstream failures so far (read by transition logs, hence atomic).
+    failures: Arc<AtomicU64>,
+    load: RefCell<Vec<u64>>,
+    late: Cell<u64>,
+    budget_refusals: Cell<u64>,
+    health: RefCell<Vec<(u64, Option<f64>)>>,
+}
+
+/// What every task of a run shares.
+struct Env {
+    sim: Rc<Sim>,
+    ds: Downstream,
+    rec: Recorder,
+    seed: u64,
+}
+
+type FuseGuard = Guard<DefaultClassifier, SimSleeper>;
+
+/// A strategy's shared state: one breaker (and guard) per downstream.
+#[derive(Clone)]
+enum Shared {
+    Naive(Rc<SeedBreaker>),
+    Callbacks(Rc<SeedBreaker>),
+    Layered(Rc<SimpleBreaker>),
+    Fusebox(Rc<FuseGuard>, Arc<Mutex<Vec<StateChange>>>),
+}
+
+fn mode(state: State) -> Mode {
+    match state {
+        State::Closed | State::Disabled => Mode::Closed,
+        State::HalfOpen => Mode::HalfOpen,
+        State::Open | State::ForcedOpen => Mode::Open,
+    }
+}
+
+/// fusebox's breaker with the lab's numbers, on the simulation's clock, logging
+/// its transitions to `log`.
+fn fusebox_breaker(
+    strategy: Strategy,
+    sim: &Sim,
+    seed: u64,
+    log: Arc<Mutex<Vec<StateChange>>>,
+    failures: Arc<AtomicU64>,
+) -> Result<Breaker, fusebox::ConfigError> {
+    let clock = sim.clock().clone();
+    let builder = if strategy == Strategy::FuseboxRate {
+        Breaker::builder().trip_on_failure_rate(RATE, RATE_WINDOW)
+    } else {
+        Breaker::builder().trip_after_consecutive_failures(THRESHOLD)
+    };
+    builder
+        .open_for(Duration::from_nanos(OPEN_FOR))
+        .open_growth(1.0)
+        .close_after(CLOSE_AFTER)
+        .probes(1)
+        .jitter_seed(seed)
+        .clock(sim.clock().clone())
+        .on_transition(move |t| {
+            log.lock().expect("not poisoned").push(StateChange {
+                at: clock.now().as_nanos() as u64,
+                state: mode(t.to),
+                // Relaxed: a counter in a single-threaded simulation.
+                failures_so_far: failures.load(Ordering::Relaxed),
+            });
+        })
+        .build()
+}
+
+fn shared(strategy: Strategy, env: &Env) -> Shared {
+    let failures = Arc::clone(&env.rec.failures);
+    match strategy {
+        Strategy::Naive => Shared::Naive(Rc::new(SeedBreaker::new(
+            THRESHOLD,
+            OPEN_FOR,
+            CLOSE_AFTER,
+            failures,
+        ))),
+        Strategy::Callbacks => Shared::Callbacks(Rc::new(SeedBreaker::new(
+            THRESHOLD,
+            OPEN_FOR,
+            CLOSE_AFTER,
+            failures,
+        ))),
+        Strategy::Layered => Shared::Layered(Rc::new(SimpleBreaker::new(
+            THRESHOLD,
+            OPEN_FOR,
+            CLOSE_AFTER,
+            failures,
+        ))),
+        Strategy::Fusebox | Strategy::FuseboxRate => {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let breaker = fusebox_breaker(strategy, &env.sim, env.seed, Arc::clone(&log), failures)
+                .expect("valid breaker settings");
+            let retry = Retry::builder()
+                .max_attempts(MAX_ATTEMPTS)
+                .exponential_backoff(
+                    Duration::from_nanos(BACKOFF_INITIAL),
+                    BACKOFF_FACTOR,
+                    Duration::from_nanos(BACKOFF_MAX),
+                )
+                .jitter(Jitter::Equal)
+                .seed(env.seed)
+                .build()
+                .expect("valid retry settings");
+            let budget = RetryBudget::builder()
+                .ratio(BUDGET_RATIO)
+                .clock(env.sim.clock().clone())
+                .build()
+                .expect("valid budget settings");
+            let guard = Guard::new(Arc::new(breaker), retry)
+                .with_budget(Arc::new(budget))
+                .with_sleeper(SimSleeper(Rc::clone(&env.sim)));
+            Shared::Fusebox(Rc::new(guard), log)
+        }
+    }
+}
+
+fn run_strategy(
+    config: &Config,
+    phases: &[Phase],
+    groups: &[&'static str],
+    strategy: Strategy,
+) -> StrategyRun {
+    let sim = Sim::new();
+    let env = Rc::new(Env {
+        sim: Rc::clone(&sim),
+        ds: Downstream::new(config.seed, phases.to_vec()),
+        rec: Recorder {
+            per_phase: RefCell::new(vec![PhaseFigures::default(); phases.len()]),
+            failures_by_end: RefCell::new(vec![0; phases.len()]),
+            failures: Arc::new(AtomicU64::new(0)),
+            load: RefCell::new(Vec::new()),
+            late: Cell::new(0),
+            budget_refusals: Cell::new(0),
+            health: RefCell::new(Vec::new()),
+        },
+        seed: config.seed,
+    });
+    let shared = shared(strategy, &env);
+    let end = phases.last().map_or(0, |p| p.end);
+    let clients = config.clients.max(1);
+    for client in 0..clients {
+        let offset = CALL_PERIOD * u64::from(client) / u64::from(clients);
+        sim.spawn(client_loop(
+            Rc::clone(&env),
+            shared.clone(),
+            client,
+            offset,
+            end,
+        ));
+    }
+    if let Shared::Fusebox(guard, _) = &shared {
+        sim.spawn(sample_health(Rc::clone(&env), Rc::clone(guard), end));
+    }
+    sim.run();
+
+    // Collect.
+    let (states, late, stale_overwrites, reported_stale, budget_refusals) = match &shared {
+        Shared::Naive(b) | Shared::Callbacks(b) => (
+            b.book().changes(),
+            b.book().late_outcomes(),
+            b.book().stale_overwrites(),
+            None,
+            None,
+        ),
+        Shared::Layered(b) => (
+            b.book().changes(),
+            b.book().late_outcomes(),
+            b.book().stale_overwrites(),
+            None,
+            None,
+        ),
+        Shared::Fusebox(guard, log) => {
+            let late = env.rec.late.get();
+            let stale = guard.breaker().stale_reports();
+            (
+                log.lock().expect("not poisoned").clone(),
+                late,
+                // A late outcome is either reported Stale or applied: applied ones
+                // are overwrites.
+                late.saturating_sub(stale),
+                Some(stale),
+                Some(env.rec.budget_refusals.get()),
+            )
+        }
+    };
+    let mut all_states = vec![StateChange {
+        at: 0,
+        state: Mode::Closed,
+        failures_so_far: 0,
+    }];
+    all_states.extend(states);
+
+    let per_phase = env.rec.per_phase.borrow().clone();
+    let mut per_group = vec![PhaseFigures::default(); groups.len()];
+    let mut total = PhaseFigures::default();
+    for (phase, figures) in phases.iter().zip(&per_phase) {
+        let g = groups
+            .iter()
+            .position(|l| *l == phase.label)
+            .expect("every label is a group");
+        per_group[g].add(figures);
+        total.add(figures);
+    }
+    let failures_by_end = env.rec.failures_by_end.borrow().clone();
+    let health = env.rec.health.take();
+    let load = env.rec.load.take();
+    let health_threshold = match &shared {
+        Shared::Fusebox(guard, _) => Some(guard.breaker().threshold()),
+        _ => None,
+    };
+    StrategyRun {
+        strategy,
+        per_group,
+        total,
+        before_trip: before_trip(phases, &all_states, &failures_by_end),
+        to_open: to_open(phases, &all_states),
+        to_closed: to_closed(phases, &all_states),
+        late_outcomes: late,
+        stale_overwrites,
+        reported_stale,
+        budget_refusals,
+        states: all_states,
+        health,
+        health_threshold,
+        load,
+    }
+}
+
+/// The state in force at `t` (after every change made at or before `t`).
+fn state_at(states: &[StateChange], t: u64) -> Mode {
+    states
+        .iter()
+        .take_while(|c| c.at <= t)
+        .last()
+        .map_or(Mode::Closed, |c| c.state)
+}
+
+/// The first change into `target` in `[from, to)`.
+fn first_change(states: &[StateChange], target: Mode, from: u64, to: u64) -> Option<&StateChange> {
+    states
+        .iter()
+        .find(|c| c.at >= from && c.at < to && c.state == target)
+}
+
+fn before_trip(phases: &[Phase], states: &[StateChange], failures_by_end: &[u64]) -> BeforeTrip {
+    let Some(i) = phases.iter().position(|p| p.condition == Condition::Outage) else {
+        return BeforeTrip::NoOutage;
+    };
+    let outage = &phases[i];
+    // The change made exactly at the start belongs to the time before it.
+    if state_at(states, outage.start.saturating_sub(1)) != Mode::Closed {
+        return BeforeTrip::NotClosed;
+    }
+    let before: u64 = failures_by_end[..i].iter().sum();
+    match first_change(states, Mode::Open, outage.start, outage.end) {
+        Some(trip) => BeforeTrip::Tripped(trip.failures_so_far - before),
+        None => BeforeTrip::Never(failures_by_end[i]),
+    }
+}
+
+fn mean(delays: &[u64], of: usize) -> Timing {
+    Timing {
+        mean_secs: (!delays.is_empty())
+            .then(|| delays.iter().sum::<u64>() as f64 / delays.len() as f64 / SEC as f64),
+        hit: delays.len(),
+        of,
+    }
+}
+
+fn to_open(phases: &[Phase], states: &[StateChange]) -> Timing {
+    // Outages that begin with the breaker already open do not count.
+    let outages: Vec<&Phase> = phases
+        .iter()
+        .filter(|p| p.condition == Condition::Outage && state_at(states, p.start) != Mode::Open)
+        .collect();
+    let delays: Vec<u64> = outages
+        .iter()
+        .filter_map(|p| first_change(states, Mode::Open, p.start, p.end).map(|c| c.at - p.start))
+        .collect();
+    mean(&delays, outages.len())
+}
+
+fn to_closed(phases: &[Phase], states: &[StateChange]) -> Timing {
+    // Recoveries (a healthy phase right after an outage) that begin with the
+    // breaker not closed; a breaker that never opened has nothing to recover from.
+    let recoveries: Vec<&Phase> = phases
+        .windows(2)
+        .filter(|w| w[0].condition == Condition::Outage && w[1].condition == Condition::Healthy)
+        .map(|w| &w[1])
+        .filter(|p| state_at(states, p.start) != Mode::Closed)
+        .collect();
+    let delays: Vec<u64> = recoveries
+        .iter()
+        .filter_map(|p| {
+            first_change(states, Mode::Closed, p.start, u64::MAX).map(|c| c.at - p.start)
+        })
+        .collect();
+    mean(&delays, recoveries.len())
+}
+
+async fn client_loop(env: Rc<Env>, shared: Shared, client: u32, offset: u64, end: u64) {
+    let mut index = 0u32;
+    loop {
+        let t = offset + u64::from(index) * CALL_PERIOD;
+        if t >= end {
+            return;
+        }
+        env.sim.sleep_until(t).await;
+        let call = CallId {
+            client,
+            index,
+            phase: env.ds.phase_at(t),
+        };
+        let e = Rc::clone(&env);
+        match &shared {
+            Shared::Naive(b) => env.sim.spawn(naive_call(e, Rc::clone(b), call)),
+            Shared::Callbacks(b) => env.sim.spawn(callbacks_call(e, Rc::clone(b), call)),
+            Shared::Layered(b) => env.sim.spawn(layered_call(e, Rc::clone(b), call)),
+            Shared::Fusebox(g, _) => env.sim.spawn(fusebox_call(e, Rc::clone(g), call)),
+        }
+        index += 1;
+    }
+}
+
+async fn sample_health(env: Rc<Env>, guard: Rc<FuseGuard>, end: u64) {
+    let mut t = 0;
+    while t <= end {
+        env.sim.sleep_until(t).await;
+        let s = guard.breaker().snapshot();
+        // Measured health only: in `Open` the snapshot keeps the health it tripped
+        // at, which is history, not a measurement.
+        let health = if s.state == State::Closed {
+            s.health
+        } else {
+            None
+        };
+        env.rec.health.borrow_mut().push((t, health));
+        t += SAMPLE_EVERY;
+    }
+}
+
+/// One downstream attempt: its fate from the script, its latency as a timer.
+async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(), DownstreamError> {
+    let start = env.sim.now();
+    let key = AttemptKey {
+        client: call.client,
+        call: call.index,
+        attempt: number,
+    };
+    let (took, answer) = env.ds.attempt(key, start);
+    {
+        let mut per_phase = env.rec.per_phase.borrow_mut();
+        let f = &mut per_phase[call.phase];
+        f.attempts += 1;
+        f.attempts_while_open += u64::from(open);
+        let bucket = usize::try_from(start / LOAD_BUCKET).expect("fits");
+        let mut load = env.rec.load.borrow_mut();
+        if load.len() <= bucket {
+            load.resize(bucket + 1, 0);
+        }
+        load[bucket] += 1;
+    }
+    env.sim.sleep_until(start + took).await;
+    if answer.is_err() {
+        env.rec.per_phase.borrow_mut()[call.phase].failed_attempts += 1;
+        env.rec.failures_by_end.borrow_mut()[env.ds.phase_at(env.sim.now())] += 1;
+        // Relaxed: a counter in a single-threaded simulation.
+        env.rec.failures.fetch_add(1, Ordering::Relaxed);
+    }
+    answer
+}
+
+fn done(env: &Env, call: CallId, outcome: Outcome, wasted_sleep: u64) {
+    let mut per_phase = env.rec.per_phase.borrow_mut();
+    let f = &mut per_phase[call.phase];
+    f.calls += 1;
+    f.succeeded += u64::from(outcome == Outcome::Succeeded);
+    f.rejected += u64::from(outcome == Outcome::Rejected);
+    f.wasted_sleep += wasted_sleep;
+}
+
+/// The baselines' backoff before retry `k`: the same distribution as fusebox's
+/// `Jitter::Equal` exponential backoff (uniform in `[base/2, base]`), drawn per
+/// call so every baseline sleeps the same for the same call.
+fn backoff(seed: u64, call: CallId, k: u32) -> u64 {
+    let grown = BACKOFF_INITIAL as f64 * BACKOFF_FACTOR.powi(k as i32 - 1);
+    let base = (grown.min(BACKOFF_MAX as f64)) as u64;
+    let half = base / 2;
+    half + Draws::new(seed, &[0xBAC0, call.client, call.index, k]).between((0, base - half))
+}
+
+/// BASELINE `naive`: the seed's `execute()`: gate, then the whole retry loop
+/// (sleeps included) with no further look at the breaker, then one report.
+async fn naive_call(env: Rc<Env>, breaker: Rc<SeedBreaker>, call: CallId) {
+    let Ok(view) = breaker.check_open_state(env.sim.now()) else {
+        return done(&env, call, Outcome::Rejected, 0);
+    };
+    let mut ok = false;
+    for number in 1..=MAX_ATTEMPTS {
+        let open = breaker.state() == Mode::Open;
+        ok = attempt(&env, call, number, open).await.is_ok();
+        if ok || number == MAX_ATTEMPTS {
+            break;
+        }
+        env.sim.backoff(backoff(env.seed, call, number)).await;
+    }
+    let now = env.sim.now();
+    if ok {
+        breaker.on_success(view, now);
+        done(&env, call, Outcome::Succeeded, 0);
+    } else {
+        breaker.on_failure(view, now);
+        done(&env, call, Outcome::Failed, 0);
+    }
+}
+
+/// BASELINE `callbacks`: the seed's "Improvement 3": the gate, then per failed
+/// attempt `on_attempt_failure` → `_on_failure()`, `should_abort` = state is
+/// `OPEN` (checked before sleeping), and `_on_success()` when an attempt succeeds.
+async fn callbacks_call(env: Rc<Env>, breaker: Rc<SeedBreaker>, call: CallId) {
+    if breaker.check_open_state(env.sim.now()).is_err() {
+        return done(&env, call, Outcome::Rejected, 0);
+    }
+    for number in 1..=MAX_ATTEMPTS {
+        // The caller's view of its attempt: the breaker as the attempt begins.
+        let view = breaker.book().view();
+        let open = breaker.state() == Mode::Open;
+        let answer = attempt(&env, call, number, open).await;
+        let now = env.sim.now();
+        if answer.is_ok() {
+            breaker.on_success(view, now);
+            return done(&env, call, Outcome::Succeeded, 0);
+        }
+        breaker.on_failure(view, now);
+        if number == MAX_ATTEMPTS || breaker.state() == Mode::Open {
+            break;
+        }
+        env.sim.backoff(backoff(env.seed, call, number)).await;
+    }
+    done(&env, call, Outcome::Failed, 0)
+}
+
+/// BASELINE `layered`: a retry loop around a count-based breaker; each try asks
+/// the breaker, and a rejection is one more retryable error.
+async fn layered_call(env: Rc<Env>, breaker: Rc<SimpleBreaker>, call: CallId) {
+    let mut outcome = Outcome::Rejected;
+    let mut downstream_attempts = 0;
+    let mut slept = 0;
+    let mut wasted = 0;
+    for number in 1..=MAX_ATTEMPTS {
+        match breaker.acquire(env.sim.now()) {
+            Err(()) => {
+                wasted += slept;
+                outcome = Outcome::Rejected;
+            }
+            Ok(view) => {
+                downstream_attempts += 1;
+                let answer = attempt(&env, call, downstream_attempts, false).await;
+                breaker.record(view, answer.is_ok(), env.sim.now());
+                if answer.is_ok() {
+                    return done(&env, call, Outcome::Succeeded, wasted);
+                }
+                outcome = Outcome::Failed;
+            }
+        }
+        if number == MAX_ATTEMPTS {
+            break;
+        }
+        slept = backoff(env.seed, call, number);
+        env.sim.backoff(slept).await;
+    }
+    done(&env, call, outcome, wasted)
+}
+
+/// `fusebox::Guard::call_async`, shared by every client.
+async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseGuard>, call: CallId) {
+    let env_ref: &Env = &env;
+    let breaker = guard.breaker();
+    // Backoff slept by this call when its last attempt began.
+    let mark = Cell::new(env.sim.slept());
+    let result = guard
+        .call_async(|a: Attempt| {
+            mark.set(env_ref.sim.slept());
+            let open = breaker.snapshot().state == State::Open;
+            async move {
+                let answer = attempt(env_ref, call, a.number, open).await;
+                // The guard records right after this returns, in the same poll: if
+                // the epoch moved on during the attempt, this outcome is late.
+                if breaker.snapshot().epoch != a.epoch {
+                    env_ref.rec.late.set(env_ref.rec.late.get() + 1);
+                }
+                answer
+            }
+        })
+        .await;
+    let (outcome, wasted) = match result {
+        Ok(()) => (Outcome::Succeeded, 0),
+        // Backoff slept since the last attempt, then rejected (0 for a fail-fast).
+        Err(GuardError::Rejected { .. }) => (Outcome::Rejected, env.sim.slept() - mark.get()),
+        Err(GuardError::BudgetExhausted { .. }) => {
+            env.rec
+                .budget_refusals
+                .set(env.rec.budget_refusals.get() + 1);
+            (Outcome::Failed, 0)
+        }
+        Err(_) => (Outcome::Failed, 0),
+    };
+    done(&env, call, outcome, wasted);
+}

@@ -1,0 +1,164 @@
+//! The outage lab: what fusing retry, breaker and budget changes under an outage,
+//! in numbers and a picture.
+//!
+//! A deterministic, seeded discrete-event simulation in virtual time: clients call
+//! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
+//! period, healthy again) through four strategies — three BASELINES ported from
+//! the designs the seed autopsy takes apart, and `fusebox::Guard` driven through
+//! `call_async` on a simulated executor — and the lab measures load amplification,
+//! how fast each breaker opens and closes, wasted sleeps, stale overwrites and
+//! budget refusals.
+//!
+//! Run: `cargo run --release --example outage` (see `--help`).
+
+// `lab` is shared with tests/outage_lab.rs, which uses a few accessors this
+// binary does not.
+#[allow(dead_code)]
+#[path = "lab.rs"]
+mod lab;
+mod plot;
+
+use lab::{Config, Scenario};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo run --release --example outage -- [options]
+
+options:
+  --seed N          seed for the downstream and every random draw (default 42)
+  --clients N       logical clients, 1..=10000 (default 64)
+  --scenario NAME   default | flapping | brownout-only (default: default)
+  --csv PATH        also write per-strategy, per-phase figures as CSV
+  --svg PATH        where to write the timeline picture
+                    (default: target/outage/<scenario>-<seed>.svg)
+  --help            this text
+";
+
+/// What the command line asked for.
+struct Options {
+    config: Config,
+    csv: Option<PathBuf>,
+    svg: Option<PathBuf>,
+}
+
+/// `Ok(None)` means `--help`.
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        config: Config::default(),
+        csv: None,
+        svg: None,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        if !matches!(
+            flag.as_str(),
+            "--seed" | "--clients" | "--scenario" | "--csv" | "--svg"
+        ) {
+            return Err(format!("unknown argument `{arg}`"));
+        }
+        let value = match inline {
+            Some(v) => v.to_string(),
+            None => args
+                .next()
+                .ok_or_else(|| format!("`{flag}` needs a value"))?,
+        };
+        match flag.as_str() {
+            "--seed" => {
+                options.config.seed = value.parse().map_err(|_| {
+                    format!(
+                        "`--seed` takes a whole number from 0 to {}, not `{value}`",
+                        u64::MAX
+                    )
+                })?;
+            }
+            "--clients" => {
+                options.config.clients = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        format!("`--clients` takes a whole number from 1 to 10000, not `{value}`")
+                    })?;
+            }
+            "--scenario" => {
+                options.config.scenario = Scenario::parse(&value).ok_or_else(|| {
+                    let names: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                    format!(
+                        "`--scenario` takes one of {}, not `{value}`",
+                        names.join(", ")
+                    )
+                })?;
+            }
+            "--csv" | "--svg" if value.is_empty() => {
+                return Err(format!("`{flag}` needs a non-empty path"));
+            }
+            "--csv" => options.csv = Some(PathBuf::from(value)),
+            _ => options.svg = Some(PathBuf::from(value)),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn write_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, contents)
+}
+
+fn main() -> ExitCode {
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = &options.config;
+    let svg = options.svg.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "target/outage/{}-{}.svg",
+            config.scenario.name(),
+            config.seed
+        ))
+    });
+
+    let report = lab::run(config);
+
+    let mut status = ExitCode::SUCCESS;
+    let svg_written = match plot::draw(&report, &svg) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: could not write {}: {e}", svg.display());
+            status = ExitCode::FAILURE;
+            false
+        }
+    };
+    let svg_name = svg.display().to_string();
+    print!(
+        "{}",
+        lab::report::table(&report, svg_written.then_some(svg_name.as_str()))
+    );
+    if let Some(csv) = &options.csv {
+        match write_file(csv, &lab::report::csv(&report)) {
+            Ok(()) => println!("per-phase CSV: {}", csv.display()),
+            Err(e) => {
+                eprintln!("error: could not write {}: {e}", csv.display());
+                status = ExitCode::FAILURE;
+            }
+        }
+    }
+    status
+}
