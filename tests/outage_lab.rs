@@ -179,3 +179,27 @@ fn every_scenario_runs_and_renders() {
         );
     }
 }
+
+/// The README pastes the default run's table: it must be exactly what the lab
+/// prints today (seed 42, 64 clients, default scenario), so it cannot rot.
+#[test]
+fn readme_table_is_the_labs_output() {
+    let report = lab::run(&Config {
+        seed: 42,
+        clients: 64,
+        scenario: Scenario::Default,
+    });
+    let table = lab::report::table(&report, Some("target/outage/default-42.svg"));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```text\n")
+        .expect("README has the lab's table")
+        + "```text\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    assert_eq!(
+        readme[start..end].trim_end(),
+        table.trim_end(),
+        "README.md's outage table differs from `cargo run --release --example outage`: paste the new one"
+    );
+}
