@@ -8,7 +8,7 @@
 //! | backoff | `base(k)` |
 //! |---|---|
 //! | `Constant(d)` | `d` |
-//! | `Exponential { initial, factor, max }` | `min(initial × factor^(k-1), max)` (exact for integer factors; otherwise rounded to whole nanoseconds, never outside `[initial, max]`) |
+//! | `Exponential { initial, factor, max }` | `min(initial × factor^(k-1), max)`: exact for whole-number factors; for a fractional factor computed in `f64` and truncated to whole nanoseconds (relative error below 2^-48, plus 1 ns), never outside `[initial, max]` |
 //!
 //! and jitter spreads it:
 //!
@@ -193,8 +193,10 @@ impl Retry {
                         .and_then(|p| initial.checked_mul(p))
                         .map_or(max, |v| v.min(max));
                 }
-                // A fractional factor: the product is rounded (through `f64`) to whole
-                // nanoseconds, then kept within `[initial, max]`, which it is exactly.
+                // A fractional factor: the product is computed in `f64` (relative
+                // error below 2^-48 for any exponent `powi` meets here) and truncated
+                // to whole nanoseconds, then kept within `[initial, max]`, where the
+                // exact product lies.
                 let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
                 let grown = initial as f64 * factor.powi(exponent);
                 if grown < max as f64 {
