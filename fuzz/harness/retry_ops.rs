@@ -70,18 +70,6 @@ const YEAR_SECS: u64 = 365 * 86_400;
 /// (about 34.8 years after it was built) the floor stops refilling.
 const BUDGET_MARK_MAX_MS: u64 = (1 << 40) - 1;
 
-/// The environment variable that, set to `known`, makes the harness tolerate the
-/// open findings listed in `fuzz/README.md` ("Findings"), so that a long
-/// exploration run can look for *other* violations. Off by default: the replay
-/// test and a plain `cargo fuzz run` check every property strictly.
-pub const TOLERATE_ENV: &str = "FUSEBOX_FUZZ_TOLERATE";
-
-/// Whether [`TOLERATE_ENV`] is `known` (read once).
-pub fn tolerate_known() -> bool {
-    static TOLERATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TOLERATE.get_or_init(|| std::env::var(TOLERATE_ENV).is_ok_and(|v| v == "known"))
-}
-
 /// The documented precision of a fractional exponential factor (finding R4,
 /// resolved by documenting it in `src/retry.rs`): `base(k)` is computed in `f64`
 /// and truncated, so it may be off from the exact value by a few parts in 2^50
@@ -1263,8 +1251,6 @@ struct Spec {
     /// An exponential backoff with a factor that is not a whole number (its
     /// `base(k)` is documented as rounded, not exact).
     fractional: bool,
-    /// [`tolerate_known`] at the start of the run.
-    tolerate: bool,
 }
 
 impl Spec {
@@ -1691,7 +1677,6 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         deadline,
         bases: (0..wanted).map(|_| seq.next()).collect(),
         fractional: matches!(backoff, Backoff::Exponential { factor, .. } if factor.fract() != 0.0),
-        tolerate: tolerate_known(),
     };
     for (i, &(floor, ceil)) in spec.bases.iter().enumerate() {
         assert!(
