@@ -128,6 +128,16 @@ const SUCCESSES: Field = IN_FLIGHT.next(8);
 const _: () = assert!(SAMPLES.end() == 64, "the state word is exactly 64 bits");
 const _: () = assert!(SUCCESSES.end() <= 64, "the half-open fields fit the word");
 const _: () = assert!(STATE.max() >= 4, "five states fit the state field");
+/// The one bit of `STATE` in which `Disabled` differs from `Closed`.
+const DISABLED_BIT: u64 = (State::Disabled.code() ^ State::Closed.code()) << STATE.shift;
+const _: () = assert!(
+    DISABLED_BIT.count_ones() == 1
+        && State::Closed.code() & (DISABLED_BIT >> STATE.shift) == 0
+        && State::Open.code() & !(DISABLED_BIT >> STATE.shift) != 0
+        && State::HalfOpen.code() & !(DISABLED_BIT >> STATE.shift) != 0
+        && State::ForcedOpen.code() & !(DISABLED_BIT >> STATE.shift) != 0,
+    "only Closed and Disabled agree with Closed outside DISABLED_BIT"
+);
 
 /// Number of bits of the epoch.
 #[cfg(test)]
@@ -279,12 +289,16 @@ impl Snapshot {
 
     /// Whether this is a measuring state (`Closed` or `Disabled`) at `epoch`, at full
     /// health, with `min_samples` samples: the word a success leaves unchanged.
+    ///
+    /// One comparison of the whole word: the measuring states are `Closed` (code 0)
+    /// and `Disabled` (code 4), which differ from each other only in `DISABLED_BIT`
+    /// and from every other state in the bits below it; their `REOPEN` is always 0.
+    /// So with that bit cleared, the word must equal `Closed` at `epoch`, full
+    /// health, `min_samples` samples (which the compiler folds to a few
+    /// instructions: the constant fields are one immediate).
     #[inline(always)]
     pub(crate) fn is_saturated_healthy(self, epoch: u32, min_samples: u32) -> bool {
-        self.state().measures()
-            && self.epoch() == epoch
-            && self.health() == HEALTH_FULL
-            && self.samples() == min_samples
+        self.0 & !DISABLED_BIT == Self::closed(epoch, HEALTH_FULL, min_samples).0
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -574,6 +588,49 @@ mod tests {
             let f = Snapshot::forced_open(e);
             assert_eq!((f.state(), f.epoch()), (State::ForcedOpen, e));
         }
+    }
+
+    #[test]
+    fn saturated_healthy_is_the_four_field_check() {
+        // The one-compare check agrees with its definition field by field, for
+        // words of every state built from overlapping bit patterns.
+        let by_fields = |w: Snapshot, epoch: u32, min: u32| {
+            w.state().measures()
+                && w.epoch() == epoch
+                && w.health() == HEALTH_FULL
+                && w.samples() == min
+        };
+        let epochs = [0, 1, 5, EPOCH_MAX];
+        let mins = [0, 1, 5, SAMPLES_MAX];
+        let mut words = Vec::new();
+        for &e in &epochs {
+            for h in [0, HEALTH_FULL - 1, HEALTH_FULL] {
+                for &m in &mins {
+                    words.push(Snapshot::closed(e, h, m));
+                    words.push(Snapshot::disabled(e, h, m));
+                }
+                words.push(Snapshot::open(e, 0, h));
+                words.push(Snapshot::open(e, REOPEN_MAX, h));
+            }
+            for i in [0, 1, HALF_OPEN_MAX] {
+                words.push(Snapshot::half_open(e, 0, i, HALF_OPEN_MAX));
+            }
+            words.push(Snapshot::forced_open(e));
+        }
+        let mut healthy = 0;
+        for w in words {
+            for &e in &epochs {
+                for &m in &mins {
+                    assert_eq!(
+                        w.is_saturated_healthy(e, m),
+                        by_fields(w, e, m),
+                        "{w:?} {e} {m}"
+                    );
+                    healthy += usize::from(by_fields(w, e, m));
+                }
+            }
+        }
+        assert_eq!(healthy, 2 * epochs.len() * mins.len());
     }
 
     #[test]
