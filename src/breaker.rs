@@ -224,6 +224,9 @@ pub struct Breaker {
     /// Words written off the healthy path, on a line of their own.
     cold: CachePadded<Cold>,
     config: Config,
+    /// The word a success leaves unchanged, at epoch 0 (read-only, computed once
+    /// from `min_samples`; the healthy path compares against it).
+    saturated_healthy: Snapshot,
     clock: Box<dyn Clock>,
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
@@ -263,6 +266,7 @@ impl Breaker {
                 stale: AtomicU64::new(0),
                 jitter: AtomicU64::new(seed),
             }),
+            saturated_healthy: Snapshot::saturated_healthy_base(config.min_samples),
             config,
             clock,
             start_ns,
@@ -360,7 +364,7 @@ impl Breaker {
         // permit's own epoch changes nothing, so there is nothing to compute or write
         // (`decide_record` would propose the same word; this just gets there sooner).
         if matches!(verdict, Verdict::Success)
-            && cur.is_saturated_healthy(epoch, self.config.min_samples)
+            && cur.is_saturated_healthy(epoch, self.saturated_healthy)
         {
             return Recorded::Applied { transition: None };
         }

@@ -287,18 +287,26 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
+    /// The word a success leaves unchanged, at epoch 0: `Closed`, full health,
+    /// `min_samples` samples. A breaker computes it once (see
+    /// [`is_saturated_healthy`](Self::is_saturated_healthy)).
+    pub(crate) fn saturated_healthy_base(min_samples: u32) -> Self {
+        Self::closed(0, HEALTH_FULL, min_samples)
+    }
+
     /// Whether this is a measuring state (`Closed` or `Disabled`) at `epoch`, at full
     /// health, with `min_samples` samples: the word a success leaves unchanged.
+    /// `base` is [`saturated_healthy_base(min_samples)`](Self::saturated_healthy_base).
     ///
     /// One comparison of the whole word: the measuring states are `Closed` (code 0)
     /// and `Disabled` (code 4), which differ from each other only in `DISABLED_BIT`
     /// and from every other state in the bits below it; their `REOPEN` is always 0.
-    /// So with that bit cleared, the word must equal `Closed` at `epoch`, full
-    /// health, `min_samples` samples (which the compiler folds to a few
-    /// instructions: the constant fields are one immediate).
+    /// So with that bit cleared, the word must equal `base` with `epoch` put in
+    /// (the epoch field of `base` is 0): a mask, an `or` and a compare.
     #[inline(always)]
-    pub(crate) fn is_saturated_healthy(self, epoch: u32, min_samples: u32) -> bool {
-        self.0 & !DISABLED_BIT == Self::closed(epoch, HEALTH_FULL, min_samples).0
+    pub(crate) fn is_saturated_healthy(self, epoch: u32, base: Snapshot) -> bool {
+        debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
+        self.0 & !DISABLED_BIT == base.0 | EPOCH.set(0, u64::from(epoch))
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -621,8 +629,9 @@ mod tests {
         for w in words {
             for &e in &epochs {
                 for &m in &mins {
+                    let base = Snapshot::saturated_healthy_base(m);
                     assert_eq!(
-                        w.is_saturated_healthy(e, m),
+                        w.is_saturated_healthy(e, base),
                         by_fields(w, e, m),
                         "{w:?} {e} {m}"
                     );
