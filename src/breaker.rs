@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health;
-use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
+use crate::state::{DeadlineWord, EpochTag, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
@@ -287,14 +287,14 @@ impl Breaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let s = self.load();
         if s.state().measures() {
-            return Ok(Permit::new(self, s.epoch()));
+            return Ok(Permit::new(self, s.epoch_tag()));
         }
         // The slow path hands back the epoch, not the permit: the permit is built
         // here, so the caller's `Result` is never a memory object shared with an
         // out-of-line call (which kept the fast path storing the permit to the
         // stack).
         match self.try_acquire_slow(s) {
-            Ok(epoch) => Ok(Permit::new(self, epoch)),
+            Ok(epoch) => Ok(Permit::new(self, EpochTag::new(epoch))),
             Err(rejected) => Err(rejected),
         }
     }
@@ -338,9 +338,9 @@ impl Breaker {
                 // The permit exists before the listener runs, so even a listener
                 // that escaped `catch_unwind` could not leak the probe slot. Then
                 // it passes to the caller, which rebuilds it from the epoch.
-                let permit = Permit::new(self, epoch);
+                let permit = Permit::new(self, EpochTag::new(epoch));
                 self.after_update(&update);
-                Ok(ManuallyDrop::new(permit).epoch)
+                Ok(ManuallyDrop::new(permit).epoch())
             }
             Decision::Reject(rejected) => Err(rejected),
             Decision::Applied | Decision::Stale => {
@@ -358,7 +358,7 @@ impl Breaker {
     /// load, and the result came back the same way; both missed store-to-load
     /// forwarding, which cost more than the rest of the call.
     #[inline(always)]
-    fn record(&self, epoch: u32, verdict: Verdict) -> Recorded {
+    fn record(&self, epoch: EpochTag, verdict: Verdict) -> Recorded {
         let cur = self.load();
         // The healthy path: a success at full health with saturated samples in the
         // permit's own epoch changes nothing, so there is nothing to compute or write
@@ -368,7 +368,7 @@ impl Breaker {
         {
             return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, epoch, verdict)
+        self.record_slow(cur, epoch.epoch(), verdict)
     }
 
     /// Everything but the healthy path: out of line, so that the inlined fast path
@@ -794,18 +794,20 @@ impl fmt::Debug for Breaker {
 #[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
 pub struct Permit<'a> {
     breaker: &'a Breaker,
-    epoch: u32,
+    /// The epoch admitted in, kept in place (see `EpochTag`).
+    epoch: EpochTag,
 }
 
 impl<'a> Permit<'a> {
     #[inline(always)]
-    fn new(breaker: &'a Breaker, epoch: u32) -> Self {
+    fn new(breaker: &'a Breaker, epoch: EpochTag) -> Self {
         Self { breaker, epoch }
     }
 
     /// The epoch this permit was admitted in.
+    #[inline]
     pub fn epoch(&self) -> u32 {
-        self.epoch
+        self.epoch.epoch()
     }
 
     /// Report the attempt's verdict.
@@ -826,14 +828,14 @@ impl Drop for Permit<'_> {
     /// Dropped without [`record`](Permit::record): a cancellation.
     #[inline]
     fn drop(&mut self) {
-        self.breaker.cancel(self.epoch);
+        self.breaker.cancel(self.epoch.epoch());
     }
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("epoch", &self.epoch)
+            .field("epoch", &self.epoch())
             .finish_non_exhaustive()
     }
 }

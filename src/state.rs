@@ -287,6 +287,12 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
+    /// The epoch, left in place: what a permit keeps (see [`EpochTag`]).
+    #[inline(always)]
+    pub(crate) const fn epoch_tag(self) -> EpochTag {
+        EpochTag(self.0 & EPOCH.mask())
+    }
+
     /// The word a success leaves unchanged, at epoch 0: `Closed`, full health,
     /// `min_samples` samples. A breaker computes it once (see
     /// [`is_saturated_healthy`](Self::is_saturated_healthy)).
@@ -302,11 +308,12 @@ impl Snapshot {
     /// and `Disabled` (code 4), which differ from each other only in `DISABLED_BIT`
     /// and from every other state in the bits below it; their `REOPEN` is always 0.
     /// So with that bit cleared, the word must equal `base` with `epoch` put in
-    /// (the epoch field of `base` is 0): a mask, an `or` and a compare.
+    /// (the epoch field of `base` is 0, and the tag is the epoch already in
+    /// place): a mask, an `or` and a compare.
     #[inline(always)]
-    pub(crate) fn is_saturated_healthy(self, epoch: u32, base: Snapshot) -> bool {
+    pub(crate) fn is_saturated_healthy(self, epoch: EpochTag, base: Snapshot) -> bool {
         debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
-        self.0 & !DISABLED_BIT == base.0 | EPOCH.set(0, u64::from(epoch))
+        self.0 & !DISABLED_BIT == base.0 | epoch.0
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -371,6 +378,34 @@ impl Snapshot {
     pub(crate) fn with_probes(self, in_flight: u32, successes: u32) -> Self {
         let w = IN_FLIGHT.set(self.0, u64::from(in_flight));
         Snapshot(SUCCESSES.set(w, u64::from(successes)))
+    }
+}
+
+/// An epoch kept in its place in the state word (the word masked to `EPOCH`).
+///
+/// A permit keeps this rather than the decoded number: checking a report against
+/// the current word is then an `or` and a compare, with no shifting back and
+/// forth on the healthy path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochTag(u64);
+
+impl EpochTag {
+    /// The tag of `epoch` (which must fit the field).
+    #[inline(always)]
+    pub(crate) fn new(epoch: u32) -> Self {
+        EpochTag(EPOCH.set(0, u64::from(epoch)))
+    }
+
+    /// The epoch number.
+    #[inline(always)]
+    pub(crate) const fn epoch(self) -> u32 {
+        EPOCH.get(self.0) as u32
+    }
+}
+
+impl fmt::Debug for EpochTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.epoch(), f)
     }
 }
 
@@ -631,7 +666,7 @@ mod tests {
                 for &m in &mins {
                     let base = Snapshot::saturated_healthy_base(m);
                     assert_eq!(
-                        w.is_saturated_healthy(e, base),
+                        w.is_saturated_healthy(EpochTag::new(e), base),
                         by_fields(w, e, m),
                         "{w:?} {e} {m}"
                     );
@@ -640,6 +675,15 @@ mod tests {
             }
         }
         assert_eq!(healthy, 2 * epochs.len() * mins.len());
+    }
+
+    #[test]
+    fn epoch_tags_round_trip() {
+        for e in [0, 1, 12345, EPOCH_MAX] {
+            assert_eq!(EpochTag::new(e).epoch(), e);
+            let w = Snapshot::half_open(e, REOPEN_MAX, HALF_OPEN_MAX, HALF_OPEN_MAX);
+            assert_eq!(w.epoch_tag(), EpochTag::new(e));
+        }
     }
 
     #[test]
