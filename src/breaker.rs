@@ -26,12 +26,13 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health;
-use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
+use crate::state::{DeadlineWord, EpochTag, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -223,6 +224,9 @@ pub struct Breaker {
     /// Words written off the healthy path, on a line of their own.
     cold: CachePadded<Cold>,
     config: Config,
+    /// The word a success leaves unchanged, at epoch 0 (read-only, computed once
+    /// from `min_samples`; the healthy path compares against it).
+    saturated_healthy: Snapshot,
     clock: Box<dyn Clock>,
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
@@ -262,6 +266,7 @@ impl Breaker {
                 stale: AtomicU64::new(0),
                 jitter: AtomicU64::new(seed),
             }),
+            saturated_healthy: Snapshot::saturated_healthy_base(config.min_samples),
             config,
             clock,
             start_ns,
@@ -278,17 +283,26 @@ impl Breaker {
     /// # Errors
     ///
     /// [`Rejected`] says why no permit was given and, when open, how long to wait.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let s = self.load();
         if s.state().measures() {
-            return Ok(Permit::new(self, s.epoch()));
+            return Ok(Permit::new(self, s.epoch_tag()));
         }
-        self.try_acquire_slow(s)
+        // The slow path hands back the epoch, not the permit: the permit is built
+        // here, so the caller's `Result` is never a memory object shared with an
+        // out-of-line call (which kept the fast path storing the permit to the
+        // stack).
+        match self.try_acquire_slow(s) {
+            Ok(epoch) => Ok(Permit::new(self, EpochTag::new(epoch))),
+            Err(rejected) => Err(rejected),
+        }
     }
 
+    /// Everything but `Closed` and `Disabled`. On admission, returns the epoch of
+    /// a permit whose ownership passes to the caller.
     #[cold]
-    fn try_acquire_slow(&self, s: Snapshot) -> Result<Permit<'_>, Rejected> {
+    fn try_acquire_slow(&self, s: Snapshot) -> Result<u32, Rejected> {
         let mut now_ns = None;
         let update = self.update(s, |cur| match cur.state() {
             State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
@@ -322,10 +336,11 @@ impl Breaker {
         match update.outcome {
             Decision::Admit(epoch) => {
                 // The permit exists before the listener runs, so even a listener
-                // that escaped `catch_unwind` could not leak the probe slot.
-                let permit = Permit::new(self, epoch);
+                // that escaped `catch_unwind` could not leak the probe slot. Then
+                // it passes to the caller, which rebuilds it from the epoch.
+                let permit = Permit::new(self, EpochTag::new(epoch));
                 self.after_update(&update);
-                Ok(permit)
+                Ok(ManuallyDrop::new(permit).epoch())
             }
             Decision::Reject(rejected) => Err(rejected),
             Decision::Applied | Decision::Stale => {
@@ -336,18 +351,29 @@ impl Breaker {
     }
 
     /// Apply a verdict reported under `epoch`.
-    #[inline]
-    fn record(&self, epoch: u32, verdict: Verdict) -> Recorded {
+    ///
+    /// Always inlined, so that on the healthy path the permit and the result stay
+    /// in registers: when `Permit::record` was an out-of-line call, the caller built
+    /// the permit in memory with narrow stores that the callee read back with a wide
+    /// load, and the result came back the same way; both missed store-to-load
+    /// forwarding, which cost more than the rest of the call.
+    #[inline(always)]
+    fn record(&self, epoch: EpochTag, verdict: Verdict) -> Recorded {
         let cur = self.load();
         // The healthy path: a success at full health with saturated samples in the
         // permit's own epoch changes nothing, so there is nothing to compute or write
         // (`decide_record` would propose the same word; this just gets there sooner).
-        if verdict == Verdict::Success && cur.is_saturated_healthy(epoch, self.config.min_samples) {
+        if matches!(verdict, Verdict::Success)
+            && cur.is_saturated_healthy(epoch, self.saturated_healthy)
+        {
             return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, epoch, verdict)
+        self.record_slow(cur, epoch.epoch(), verdict)
     }
 
+    /// Everything but the healthy path: out of line, so that the inlined fast path
+    /// stays a handful of instructions.
+    #[inline(never)]
     fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
         let update = self.update(cur, |cur| self.decide_record(cur, epoch, verdict));
         match update.outcome {
@@ -768,51 +794,49 @@ impl fmt::Debug for Breaker {
 #[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
 pub struct Permit<'a> {
     breaker: &'a Breaker,
-    epoch: u32,
-    recorded: bool,
+    /// The epoch admitted in, kept in place (see `EpochTag`).
+    epoch: EpochTag,
 }
 
 impl<'a> Permit<'a> {
     #[inline(always)]
-    fn new(breaker: &'a Breaker, epoch: u32) -> Self {
-        Self {
-            breaker,
-            epoch,
-            recorded: false,
-        }
+    fn new(breaker: &'a Breaker, epoch: EpochTag) -> Self {
+        Self { breaker, epoch }
     }
 
     /// The epoch this permit was admitted in.
+    #[inline]
     pub fn epoch(&self) -> u32 {
-        self.epoch
+        self.epoch.epoch()
     }
 
     /// Report the attempt's verdict.
     ///
     /// Applied to the breaker only if it is still in the permit's epoch; otherwise
     /// nothing changes and the result is [`Recorded::Stale`].
-    #[inline]
-    pub fn record(mut self, verdict: Verdict) -> Recorded {
-        self.recorded = true;
-        self.breaker.record(self.epoch, verdict)
+    #[inline(always)]
+    pub fn record(self, verdict: Verdict) -> Recorded {
+        // Recording consumes the permit without running its `Drop` (which is the
+        // cancellation), so a live permit is always an unrecorded one and needs no
+        // flag: no store to set it and no load to test it on the hot path.
+        let permit = ManuallyDrop::new(self);
+        permit.breaker.record(permit.epoch, verdict)
     }
 }
 
 impl Drop for Permit<'_> {
+    /// Dropped without [`record`](Permit::record): a cancellation.
     #[inline]
     fn drop(&mut self) {
-        if !self.recorded {
-            self.breaker.cancel(self.epoch);
-        }
+        self.breaker.cancel(self.epoch.epoch());
     }
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("epoch", &self.epoch)
-            .field("recorded", &self.recorded)
-            .finish()
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
     }
 }
 

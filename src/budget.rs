@@ -87,10 +87,17 @@ impl RetryBudget {
     /// At the cap this is one atomic load and no write.
     #[inline]
     pub fn deposit(&self) {
-        let mut cur = self.load();
+        let cur = self.load();
         if cur.balance_milli() >= self.max_milli {
             return;
         }
+        self.deposit_slow(cur);
+    }
+
+    /// Below the cap: add the deposit by CAS. Out of line, so that a caller's
+    /// check at the cap (a `Guard::call` on a busy service) keeps its registers.
+    #[inline(never)]
+    fn deposit_slow(&self, mut cur: BudgetWord) {
         let backoff = CasBackoff::new();
         loop {
             let balance = (cur.balance_milli() + self.deposit_milli).min(self.max_milli);

@@ -325,6 +325,7 @@ impl<C, S> Guard<C, S> {
     /// # Errors
     ///
     /// [`GuardError`], keeping `op`'s error type.
+    #[inline]
     pub fn call<T, E, F>(&self, mut op: F) -> Result<T, GuardError<E>>
     where
         C: Classify<T, E>,

@@ -128,6 +128,16 @@ const SUCCESSES: Field = IN_FLIGHT.next(8);
 const _: () = assert!(SAMPLES.end() == 64, "the state word is exactly 64 bits");
 const _: () = assert!(SUCCESSES.end() <= 64, "the half-open fields fit the word");
 const _: () = assert!(STATE.max() >= 4, "five states fit the state field");
+/// The one bit of `STATE` in which `Disabled` differs from `Closed`.
+const DISABLED_BIT: u64 = (State::Disabled.code() ^ State::Closed.code()) << STATE.shift;
+const _: () = assert!(
+    DISABLED_BIT.count_ones() == 1
+        && State::Closed.code() & (DISABLED_BIT >> STATE.shift) == 0
+        && State::Open.code() & !(DISABLED_BIT >> STATE.shift) != 0
+        && State::HalfOpen.code() & !(DISABLED_BIT >> STATE.shift) != 0
+        && State::ForcedOpen.code() & !(DISABLED_BIT >> STATE.shift) != 0,
+    "only Closed and Disabled agree with Closed outside DISABLED_BIT"
+);
 
 /// Number of bits of the epoch.
 #[cfg(test)]
@@ -277,14 +287,33 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
+    /// The epoch, left in place: what a permit keeps (see [`EpochTag`]).
+    #[inline(always)]
+    pub(crate) const fn epoch_tag(self) -> EpochTag {
+        EpochTag(self.0 & EPOCH.mask())
+    }
+
+    /// The word a success leaves unchanged, at epoch 0: `Closed`, full health,
+    /// `min_samples` samples. A breaker computes it once (see
+    /// [`is_saturated_healthy`](Self::is_saturated_healthy)).
+    pub(crate) fn saturated_healthy_base(min_samples: u32) -> Self {
+        Self::closed(0, HEALTH_FULL, min_samples)
+    }
+
     /// Whether this is a measuring state (`Closed` or `Disabled`) at `epoch`, at full
     /// health, with `min_samples` samples: the word a success leaves unchanged.
+    /// `base` is [`saturated_healthy_base(min_samples)`](Self::saturated_healthy_base).
+    ///
+    /// One comparison of the whole word: the measuring states are `Closed` (code 0)
+    /// and `Disabled` (code 4), which differ from each other only in `DISABLED_BIT`
+    /// and from every other state in the bits below it; their `REOPEN` is always 0.
+    /// So with that bit cleared, the word must equal `base` with `epoch` put in
+    /// (the epoch field of `base` is 0, and the tag is the epoch already in
+    /// place): a mask, an `or` and a compare.
     #[inline(always)]
-    pub(crate) fn is_saturated_healthy(self, epoch: u32, min_samples: u32) -> bool {
-        self.state().measures()
-            && self.epoch() == epoch
-            && self.health() == HEALTH_FULL
-            && self.samples() == min_samples
+    pub(crate) fn is_saturated_healthy(self, epoch: EpochTag, base: Snapshot) -> bool {
+        debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
+        self.0 & !DISABLED_BIT == base.0 | epoch.0
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -349,6 +378,34 @@ impl Snapshot {
     pub(crate) fn with_probes(self, in_flight: u32, successes: u32) -> Self {
         let w = IN_FLIGHT.set(self.0, u64::from(in_flight));
         Snapshot(SUCCESSES.set(w, u64::from(successes)))
+    }
+}
+
+/// An epoch kept in its place in the state word (the word masked to `EPOCH`).
+///
+/// A permit keeps this rather than the decoded number: checking a report against
+/// the current word is then an `or` and a compare, with no shifting back and
+/// forth on the healthy path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochTag(u64);
+
+impl EpochTag {
+    /// The tag of `epoch` (which must fit the field).
+    #[inline(always)]
+    pub(crate) fn new(epoch: u32) -> Self {
+        EpochTag(EPOCH.set(0, u64::from(epoch)))
+    }
+
+    /// The epoch number.
+    #[inline(always)]
+    pub(crate) const fn epoch(self) -> u32 {
+        EPOCH.get(self.0) as u32
+    }
+}
+
+impl fmt::Debug for EpochTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.epoch(), f)
     }
 }
 
@@ -573,6 +630,59 @@ mod tests {
             }
             let f = Snapshot::forced_open(e);
             assert_eq!((f.state(), f.epoch()), (State::ForcedOpen, e));
+        }
+    }
+
+    #[test]
+    fn saturated_healthy_is_the_four_field_check() {
+        // The one-compare check agrees with its definition field by field, for
+        // words of every state built from overlapping bit patterns.
+        let by_fields = |w: Snapshot, epoch: u32, min: u32| {
+            w.state().measures()
+                && w.epoch() == epoch
+                && w.health() == HEALTH_FULL
+                && w.samples() == min
+        };
+        let epochs = [0, 1, 5, EPOCH_MAX];
+        let mins = [0, 1, 5, SAMPLES_MAX];
+        let mut words = Vec::new();
+        for &e in &epochs {
+            for h in [0, HEALTH_FULL - 1, HEALTH_FULL] {
+                for &m in &mins {
+                    words.push(Snapshot::closed(e, h, m));
+                    words.push(Snapshot::disabled(e, h, m));
+                }
+                words.push(Snapshot::open(e, 0, h));
+                words.push(Snapshot::open(e, REOPEN_MAX, h));
+            }
+            for i in [0, 1, HALF_OPEN_MAX] {
+                words.push(Snapshot::half_open(e, 0, i, HALF_OPEN_MAX));
+            }
+            words.push(Snapshot::forced_open(e));
+        }
+        let mut healthy = 0;
+        for w in words {
+            for &e in &epochs {
+                for &m in &mins {
+                    let base = Snapshot::saturated_healthy_base(m);
+                    assert_eq!(
+                        w.is_saturated_healthy(EpochTag::new(e), base),
+                        by_fields(w, e, m),
+                        "{w:?} {e} {m}"
+                    );
+                    healthy += usize::from(by_fields(w, e, m));
+                }
+            }
+        }
+        assert_eq!(healthy, 2 * epochs.len() * mins.len());
+    }
+
+    #[test]
+    fn epoch_tags_round_trip() {
+        for e in [0, 1, 12345, EPOCH_MAX] {
+            assert_eq!(EpochTag::new(e).epoch(), e);
+            let w = Snapshot::half_open(e, REOPEN_MAX, HALF_OPEN_MAX, HALF_OPEN_MAX);
+            assert_eq!(w.epoch_tag(), EpochTag::new(e));
         }
     }
 

@@ -1,0 +1,698 @@
+//! The performance race: fusebox against the crates users would otherwise pick,
+//! side by side in the same run, on 1, 2, 4 and 8 threads.
+//!
+//! Every case runs through one harness: `iter_custom` with `N` threads that each
+//! set up (a tokio runtime, a service clone, ...) *before* a start `Barrier`, then
+//! run `iters` operations back to back, then meet at an end `Barrier`; the time
+//! given to criterion is the wall time between the two barriers. So the reported
+//! time is **the wall time for every one of the N threads to complete one
+//! operation** (all running at once), and the aggregate throughput is
+//! `N / time` (criterion's `thrpt` line shows it too: each group declares
+//! `Throughput::Elements(N)`). Perfect scaling shows the same time on every row.
+//! The group `uncontended` is the same harness with one thread; `contended/2` uses
+//! both cores of the development machine, `contended/4` and `contended/8` are
+//! oversubscribed. Every group builds its own fresh subjects.
+//!
+//! The cases (BenchmarkId `case/subject`):
+//!
+//! - `floor/two_loads`: two `Acquire` loads of a shared, unmodified `AtomicU64`;
+//!   `floor/one_cas`: one successful CAS on a shared word;
+//! - `healthy/*`: one guarded call that succeeds, Closed, full health: fusebox
+//!   `try_acquire` + `record(Success)`; failsafe 1.3 `CircuitBreaker::call` with
+//!   `consecutive_failures(5, ..)` (`failsafe-consecutive`) and with the default
+//!   policy of `Config::new()` (`failsafe-default`: a success rate over a 30 s
+//!   window, or 5 consecutive failures); recloser 1.4 `Recloser::call` with its
+//!   defaults; tower-resilience-circuitbreaker 0.14 (see below); and `mutex-seed`,
+//!   a port of the seed autopsy's design (integer failure count,
+//!   `last_failure_time` and state under one `std::sync::Mutex`, locked once to
+//!   admit and once to report);
+//! - `fail/*`: a failure that does not trip followed by a success: each iteration
+//!   is **two guarded calls** (one `Err`, one `Ok`), for every subject alike.
+//!   Every subject is configured so that this 50 % failure rate never trips:
+//!   fusebox `trip_on_failure_rate(0.75, 100)`; failsafe `consecutive_failures(5)`
+//!   (the success resets the count) and the default policy's shape with its
+//!   required success rate set to 0 (so only 5 consecutive failures could trip);
+//!   recloser and tower-resilience with a failure-rate threshold of 0.75; the
+//!   seed port with a threshold of 5 consecutive failures. Each group checks at its
+//!   end that every subject still admits calls;
+//! - `half-open-busy/*`: the admission storm in `HalfOpen` with one probe allowed,
+//!   the probe in flight (never finished): every `try_acquire` is refused. fusebox,
+//!   and tower-resilience (`permitted_calls_in_half_open(1)`, its probe a call
+//!   whose inner future never completes). failsafe and recloser have no probe cap
+//!   (half-open admits everyone), so they have no equivalent;
+//!   `half-open-churn/fusebox`: the same storm where a thread that wins the probe
+//!   slot finishes at once (`record(Ignored)`, which frees the slot and never
+//!   closes the breaker), so the slot is taken and freed all the time;
+//! - `guard/*`: a call through retry + breaker whose first attempt succeeds:
+//!   fusebox `Guard::call` (default `Retry`: 3 attempts, exponential 100 ms x2 up
+//!   to 10 s, full jitter; with a shared `RetryBudget`), against backon 1.x
+//!   `BlockingRetryable` with an `ExponentialBuilder` configured the same way
+//!   (100 ms, x2, 10 s, 2 retries, jitter) wrapping failsafe's `call`
+//!   (`consecutive_failures(5)`) or recloser's `call`;
+//! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
+//!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
+//!   level) against tower 0.5's `TpsBudget` (`retry_percent` 1.0).
+//!
+//! tower-resilience-circuitbreaker is async only: its service is measured in a
+//! tokio current-thread runtime (one per thread, built before the start barrier)
+//! around an inner `service_fn` whose future is immediately ready; every operation
+//! is `svc.ready().await` then `svc.call(req).await` on one shared service (each
+//! thread calls its own clone; clones share the circuit), all `iters` of them
+//! inside one `block_on`, so the runtime's entry cost is not counted per call.
+//!
+//! Run: `cargo bench --bench race` (about 15 minutes); a quick pass in about a
+//! minute: `cargo bench --bench race -- --quick --measurement-time 1 --noplot`.
+//! `scripts/bench-report.sh` runs it and writes `BENCHMARKS.md`.
+
+use backon::{BlockingRetryable, ExponentialBuilder};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use failsafe::backoff::{self, EqualJittered};
+use failsafe::failure_policy::{
+    self, ConsecutiveFailures, FailurePolicy, OrElse, SuccessRateOverTimeWindow,
+};
+use failsafe::{CircuitBreaker as _, StateMachine};
+use fusebox::{Breaker, Guard, GuardError, ManualClock, Recorded, Retry, RetryBudget, Verdict};
+use recloser::Recloser;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::util::ServiceFn;
+use tower::{Service, ServiceExt, service_fn};
+use tower_resilience_circuitbreaker::{CircuitBreakerLayer, CircuitState, DefaultClassifier};
+
+// ---------------------------------------------------------------------------
+// The seed's design, ported: one mutex around the seed autopsy's fields.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SeedState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+struct SeedFields {
+    state: SeedState,
+    failure_count: u32,
+    success_count: u32,
+    last_failure_time: Option<Instant>,
+}
+
+/// The seed autopsy's `CircuitBreaker` behind a `std::sync::Mutex`: `execute`
+/// checks the gate (locking once), runs the operation, then reports (locking
+/// again): a success resets the failure count (or counts toward closing when
+/// half-open); a failure bumps the count, stamps `last_failure_time` and opens at
+/// the threshold; open becomes half-open when `recovery_timeout` has passed since
+/// the last failure.
+struct SeedBreaker {
+    failure_threshold: u32,
+    recovery_timeout: Duration,
+    close_after: u32,
+    fields: Mutex<SeedFields>,
+}
+
+impl SeedBreaker {
+    fn new(failure_threshold: u32) -> Self {
+        Self {
+            failure_threshold,
+            recovery_timeout: Duration::from_secs(30),
+            close_after: 2,
+            fields: Mutex::new(SeedFields {
+                state: SeedState::Closed,
+                failure_count: 0,
+                success_count: 0,
+                last_failure_time: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SeedFields> {
+        self.fields.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn admit(&self) -> bool {
+        let mut f = self.lock();
+        if f.state == SeedState::Open {
+            let elapsed = f.last_failure_time.map_or(Duration::MAX, |t| t.elapsed());
+            if elapsed > self.recovery_timeout {
+                f.state = SeedState::HalfOpen;
+                f.success_count = 0;
+            } else {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_success(&self) {
+        let mut f = self.lock();
+        if f.state == SeedState::HalfOpen {
+            f.success_count += 1;
+            if f.success_count >= self.close_after {
+                f.state = SeedState::Closed;
+                f.failure_count = 0;
+            }
+        } else {
+            f.failure_count = 0;
+        }
+    }
+
+    fn on_failure(&self) {
+        let mut f = self.lock();
+        f.failure_count += 1;
+        f.last_failure_time = Some(Instant::now());
+        if f.failure_count >= self.failure_threshold {
+            f.state = SeedState::Open;
+        }
+    }
+
+    fn execute<T, E>(&self, op: impl FnOnce() -> Result<T, E>) -> Option<Result<T, E>> {
+        if !self.admit() {
+            return None;
+        }
+        let result = op();
+        match &result {
+            Ok(_) => self.on_success(),
+            Err(_) => self.on_failure(),
+        }
+        Some(result)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().state == SeedState::Closed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tower-resilience: an inner service whose futures are ready at once (or never).
+// ---------------------------------------------------------------------------
+
+/// The request that is never answered (holds a half-open probe forever).
+const NEVER: u32 = u32::MAX;
+
+/// The inner service's future: ready at once with `Ok` (even requests) or `Err`
+/// (odd ones), or never ready (`NEVER`).
+struct Answer(Option<Result<u32, ()>>);
+
+impl Future for Answer {
+    type Output = Result<u32, ()>;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.take() {
+            Some(answer) => Poll::Ready(answer),
+            None => Poll::Pending,
+        }
+    }
+}
+
+fn answer(req: u32) -> Answer {
+    Answer(match req {
+        NEVER => None,
+        odd if odd & 1 == 1 => Some(Err(())),
+        even => Some(Ok(even)),
+    })
+}
+
+type InnerSvc = ServiceFn<fn(u32) -> Answer>;
+type TowerCb = tower_resilience_circuitbreaker::CircuitBreaker<InnerSvc, DefaultClassifier>;
+
+fn inner_svc() -> InnerSvc {
+    service_fn(answer as fn(u32) -> Answer)
+}
+
+fn tower_cb(failure_rate_threshold: f64) -> TowerCb {
+    CircuitBreakerLayer::builder()
+        .failure_rate_threshold(failure_rate_threshold)
+        .build()
+        .expect("valid tower-resilience config")
+        .layer_fn(inner_svc())
+}
+
+/// A tower-resilience breaker in `HalfOpen` with its one probe slot taken by a
+/// call that never finishes.
+fn tower_half_open_busy() -> TowerCb {
+    let mut svc = CircuitBreakerLayer::builder()
+        .sliding_window_size(2)
+        .minimum_number_of_calls(2)
+        .failure_rate_threshold(0.5)
+        .wait_duration_in_open(Duration::from_millis(1))
+        .permitted_calls_in_half_open(1)
+        .build()
+        .expect("valid tower-resilience config")
+        .layer_fn(inner_svc());
+    let rt = runtime();
+    rt.block_on(async {
+        for _ in 0..2 {
+            let _ = svc.ready().await.unwrap().call(1).await;
+        }
+    });
+    assert!(svc.is_open(), "tower-resilience breaker tripped");
+    std::thread::sleep(Duration::from_millis(5));
+    rt.block_on(async {
+        svc.ready().await.unwrap();
+    });
+    let _entered = rt.enter();
+    let mut probe = svc.call(NEVER);
+    // Poll once: the call takes the probe slot, then waits on `NEVER` forever.
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(probe.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(svc.state_sync(), CircuitState::HalfOpen);
+    // The probe never finishes: its future (and so its slot) is kept for good.
+    std::mem::forget(probe);
+    svc
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+// ---------------------------------------------------------------------------
+// The subjects.
+// ---------------------------------------------------------------------------
+
+type FsConsecutive = StateMachine<ConsecutiveFailures<EqualJittered>, ()>;
+type FsDefault = StateMachine<
+    OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>,
+    (),
+>;
+
+fn fs_consecutive() -> FsConsecutive {
+    let backoff = backoff::equal_jittered(Duration::from_secs(10), Duration::from_secs(300));
+    failsafe::Config::new()
+        .failure_policy(failure_policy::consecutive_failures(5, backoff))
+        .build()
+}
+
+/// failsafe's default policy shape with its required success rate set to `rate`.
+fn fs_default_shape(rate: f64) -> FsDefault {
+    let backoff = backoff::equal_jittered(Duration::from_secs(10), Duration::from_secs(300));
+    let policy = failure_policy::success_rate_over_time_window(
+        rate,
+        5,
+        Duration::from_secs(30),
+        backoff.clone(),
+    )
+    .or_else(failure_policy::consecutive_failures(5, backoff));
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// A fusebox breaker in `HalfOpen` with one probe allowed. With `busy`, its probe
+/// is taken for good (the permit is forgotten, so never recorded nor cancelled).
+fn fusebox_half_open(busy: bool) -> Breaker {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(1)
+        .open_for(Duration::from_secs(1))
+        .open_jitter(0.0)
+        .probes(1)
+        .close_after(255)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    clock.advance(Duration::from_secs(2));
+    let probe = b
+        .try_acquire()
+        .expect("the first caller after the deadline probes");
+    if busy {
+        std::mem::forget(probe);
+    } else {
+        let _ = probe.record(Verdict::Ignored);
+    }
+    b
+}
+
+struct Shared {
+    word: AtomicU64,
+    // Healthy.
+    fb: Breaker,
+    fs_consecutive: FsConsecutive,
+    fs_default: FsDefault,
+    recloser: Recloser,
+    tower: TowerCb,
+    seed: SeedBreaker,
+    // Failure path (configured never to trip on the alternation).
+    fb_fail: Breaker,
+    fs_consecutive_fail: FsConsecutive,
+    fs_default_fail: FsDefault,
+    recloser_fail: Recloser,
+    tower_fail: TowerCb,
+    seed_fail: SeedBreaker,
+    // Half-open storms.
+    fb_busy: Breaker,
+    fb_churn: Breaker,
+    tower_busy: TowerCb,
+    // Retry + breaker.
+    guard: Guard,
+    backoff: ExponentialBuilder,
+    fs_guard: FsConsecutive,
+    recloser_guard: Recloser,
+    // Budgets.
+    budget: RetryBudget,
+    tps: TpsBudget,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            word: AtomicU64::new(0),
+            fb: Breaker::builder().build().unwrap(),
+            fs_consecutive: fs_consecutive(),
+            fs_default: failsafe::Config::new().build(),
+            recloser: Recloser::custom().build(),
+            tower: tower_cb(0.5),
+            seed: SeedBreaker::new(5),
+            fb_fail: Breaker::builder()
+                .trip_on_failure_rate(0.75, 100)
+                .build()
+                .unwrap(),
+            fs_consecutive_fail: fs_consecutive(),
+            fs_default_fail: fs_default_shape(0.0),
+            recloser_fail: Recloser::custom().error_rate(0.75).build(),
+            tower_fail: tower_cb(0.75),
+            seed_fail: SeedBreaker::new(5),
+            fb_busy: fusebox_half_open(true),
+            fb_churn: fusebox_half_open(false),
+            tower_busy: tower_half_open_busy(),
+            guard: Guard::new(
+                Arc::new(Breaker::builder().build().unwrap()),
+                Retry::default(),
+            )
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+            backoff: ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_factor(2.0)
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(2)
+                .with_jitter(),
+            fs_guard: fs_consecutive(),
+            recloser_guard: Recloser::custom().build(),
+            budget: RetryBudget::builder().ratio(1.0).build().unwrap(),
+            tps: TpsBudget::new(Duration::from_secs(10), 10, 1.0),
+        }
+    }
+
+    /// Every breaker meant to stay closed still admits calls, and the storms are
+    /// still storms: otherwise a case measured a rejection instead of its path.
+    fn check(&self) {
+        use fusebox::State;
+        for b in [&self.fb, &self.fb_fail, self.guard.breaker()] {
+            assert_eq!(
+                b.snapshot().state,
+                State::Closed,
+                "a fusebox breaker tripped"
+            );
+        }
+        assert_eq!(self.fb_busy.snapshot().state, State::HalfOpen);
+        assert_eq!(self.fb_churn.snapshot().state, State::HalfOpen);
+        for fs in [
+            &self.fs_consecutive,
+            &self.fs_consecutive_fail,
+            &self.fs_guard,
+        ] {
+            assert!(fs.is_call_permitted(), "a failsafe breaker tripped");
+        }
+        for fs in [&self.fs_default, &self.fs_default_fail] {
+            assert!(fs.is_call_permitted(), "a failsafe breaker tripped");
+        }
+        for r in [&self.recloser, &self.recloser_fail, &self.recloser_guard] {
+            assert!(
+                r.call(|| Ok::<(), ()>(())).is_ok(),
+                "a recloser breaker tripped"
+            );
+        }
+        for t in [&self.tower, &self.tower_fail] {
+            assert_eq!(
+                t.state_sync(),
+                CircuitState::Closed,
+                "tower-resilience tripped"
+            );
+        }
+        assert_eq!(self.tower_busy.state_sync(), CircuitState::HalfOpen);
+        assert!(self.seed.is_closed() && self.seed_fail.is_closed());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The operations.
+// ---------------------------------------------------------------------------
+
+#[inline(always)]
+fn two_loads(word: &AtomicU64) -> u64 {
+    word.load(Ordering::Acquire) ^ word.load(Ordering::Acquire)
+}
+
+#[inline(always)]
+fn one_cas(word: &AtomicU64) {
+    let mut cur = word.load(Ordering::Relaxed);
+    while let Err(actual) = word.compare_exchange_weak(
+        cur,
+        cur.wrapping_add(1),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    ) {
+        cur = actual;
+    }
+}
+
+#[inline(always)]
+fn fusebox_call(b: &Breaker, verdict: Verdict) {
+    if let Ok(p) = b.try_acquire() {
+        black_box(matches!(p.record(verdict), Recorded::Stale));
+    }
+}
+
+#[inline(always)]
+fn failsafe_call(cb: &impl failsafe::CircuitBreaker, ok: bool) {
+    let r = cb.call(|| if ok { Ok(1u32) } else { Err(()) });
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn recloser_call(r: &Recloser, ok: bool) {
+    let r = r.call(|| if ok { Ok(1u32) } else { Err(()) });
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn seed_call(s: &SeedBreaker, ok: bool) {
+    let r = s.execute(|| if ok { Ok(1u32) } else { Err(()) });
+    black_box(matches!(r, Some(Ok(_))));
+}
+
+async fn tower_call(svc: &mut TowerCb, req: u32) {
+    let r = match svc.ready().await {
+        Ok(ready) => ready.call(req).await,
+        Err(e) => Err(e),
+    };
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn guard_call(g: &Guard) {
+    let r: Result<u32, GuardError<()>> = g.call(|a| Ok(a.number));
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn backon_failsafe(s: &Shared) {
+    let r = (|| s.fs_guard.call(|| Ok::<u32, ()>(1)))
+        .retry(&s.backoff)
+        .call();
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn backon_recloser(s: &Shared) {
+    let r = (|| s.recloser_guard.call(|| Ok::<u32, ()>(1)))
+        .retry(&s.backoff)
+        .call();
+    black_box(r.is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// The harness.
+// ---------------------------------------------------------------------------
+
+/// One case: run `iters` operations on `shared`, waiting on `start` once set up.
+type Run = fn(&Shared, u64, &Barrier);
+
+/// A case whose operation is a plain function of the shared subjects.
+macro_rules! sync_case {
+    ($name:expr, |$s:ident| $body:expr) => {
+        (
+            $name,
+            (|$s: &Shared, iters: u64, start: &Barrier| {
+                start.wait();
+                for _ in 0..iters {
+                    $body;
+                }
+            }) as Run,
+        )
+    };
+}
+
+/// A tower-resilience case: a current-thread runtime and a clone of the service,
+/// built before the start barrier; `iters` calls inside one `block_on`.
+macro_rules! tower_case {
+    ($name:expr, $field:ident, |$i:ident| $req:expr) => {
+        (
+            $name,
+            (|s: &Shared, iters: u64, start: &Barrier| {
+                let rt = runtime();
+                let mut svc = s.$field.clone();
+                start.wait();
+                rt.block_on(async {
+                    for $i in 0..iters {
+                        tower_call(&mut svc, $req).await;
+                    }
+                });
+            }) as Run,
+        )
+    };
+}
+
+const CASES: &[(&str, Run)] = &[
+    sync_case!("floor/two_loads", |s| black_box(two_loads(&s.word))),
+    sync_case!("floor/one_cas", |s| one_cas(&s.word)),
+    // Healthy: one successful guarded call.
+    sync_case!("healthy/fusebox", |s| fusebox_call(&s.fb, Verdict::Success)),
+    sync_case!("healthy/failsafe-consecutive", |s| failsafe_call(
+        &s.fs_consecutive,
+        true
+    )),
+    sync_case!("healthy/failsafe-default", |s| failsafe_call(
+        &s.fs_default,
+        true
+    )),
+    sync_case!("healthy/recloser", |s| recloser_call(&s.recloser, true)),
+    tower_case!("healthy/tower-resilience", tower, |i| (i as u32) << 1),
+    sync_case!("healthy/mutex-seed", |s| seed_call(&s.seed, true)),
+    // Failure path: one failed call that does not trip, then one successful call.
+    sync_case!("fail/fusebox", |s| {
+        fusebox_call(&s.fb_fail, Verdict::failure());
+        fusebox_call(&s.fb_fail, Verdict::Success)
+    }),
+    sync_case!("fail/failsafe-consecutive", |s| {
+        failsafe_call(&s.fs_consecutive_fail, false);
+        failsafe_call(&s.fs_consecutive_fail, true)
+    }),
+    sync_case!("fail/failsafe-default", |s| {
+        failsafe_call(&s.fs_default_fail, false);
+        failsafe_call(&s.fs_default_fail, true)
+    }),
+    sync_case!("fail/recloser", |s| {
+        recloser_call(&s.recloser_fail, false);
+        recloser_call(&s.recloser_fail, true)
+    }),
+    (
+        "fail/tower-resilience",
+        (|s: &Shared, iters: u64, start: &Barrier| {
+            let rt = runtime();
+            let mut svc = s.tower_fail.clone();
+            start.wait();
+            rt.block_on(async {
+                for _ in 0..iters {
+                    tower_call(&mut svc, 1).await;
+                    tower_call(&mut svc, 2).await;
+                }
+            });
+        }) as Run,
+    ),
+    sync_case!("fail/mutex-seed", |s| {
+        seed_call(&s.seed_fail, false);
+        seed_call(&s.seed_fail, true)
+    }),
+    // Half-open admission storms, one probe allowed.
+    sync_case!("half-open-busy/fusebox", |s| {
+        black_box(s.fb_busy.try_acquire().is_ok());
+    }),
+    tower_case!("half-open-busy/tower-resilience", tower_busy, |i| (i
+        as u32)
+        << 1),
+    sync_case!("half-open-churn/fusebox", |s| fusebox_call(
+        &s.fb_churn,
+        Verdict::Ignored
+    )),
+    // Retry + breaker, first attempt succeeds.
+    sync_case!("guard/fusebox", |s| guard_call(&s.guard)),
+    sync_case!("guard/backon+failsafe", |s| backon_failsafe(s)),
+    sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
+    // Retry budget: one deposit and one withdrawal.
+    sync_case!("budget/fusebox", |s| {
+        s.budget.deposit();
+        black_box(s.budget.try_withdraw())
+    }),
+    sync_case!("budget/tower-tps", |s| {
+        s.tps.deposit();
+        black_box(s.tps.withdraw())
+    }),
+];
+
+/// Wall time for `threads` threads to each run `iters` operations of `run`.
+fn run_threads(s: &Shared, threads: usize, iters: u64, run: Run) -> Duration {
+    let start = Barrier::new(threads + 1);
+    let end = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                run(s, iters, &start);
+                end.wait();
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        end.wait();
+        t0.elapsed()
+    })
+}
+
+/// Restrict the run to cases whose name contains `RACE_FILTER` (a quick way to
+/// rerun one family, e.g. `RACE_FILTER=healthy/`), and the thread counts to
+/// `RACE_THREADS` (comma-separated, e.g. `1,2`).
+fn selected(name: &str) -> bool {
+    std::env::var("RACE_FILTER").map_or(true, |f| name.contains(&f))
+}
+
+fn thread_counts() -> Vec<usize> {
+    match std::env::var("RACE_THREADS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|t| t.trim().parse().ok())
+            .collect(),
+        Err(_) => vec![1, 2, 4, 8],
+    }
+}
+
+fn race(c: &mut Criterion) {
+    for threads in thread_counts() {
+        let s = Shared::new();
+        let group_name = if threads == 1 {
+            "uncontended".to_string()
+        } else {
+            format!("contended/{threads}")
+        };
+        let mut group = c.benchmark_group(group_name);
+        group.throughput(Throughput::Elements(threads as u64));
+        for &(name, run) in CASES {
+            if !selected(name) {
+                continue;
+            }
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| run_threads(&s, threads, iters, run))
+            });
+        }
+        group.finish();
+        s.check();
+    }
+}
+
+criterion_group!(benches, race);
+criterion_main!(benches);

@@ -1,0 +1,98 @@
+//! Runs one hot path `N` times, for counting instructions per operation under
+//! callgrind (see `scripts/instructions.sh`, which runs it for two values of `N`
+//! and divides the difference, so that start-up cost cancels).
+//!
+//! ```text
+//! cargo run --release --example instructions -- PATH N
+//! ```
+//!
+//! PATH is one of:
+//!
+//! - `floor`: two `Acquire` loads of a shared word (the reference point);
+//! - `healthy`: `try_acquire` + `record(Success)`, Closed at full health;
+//! - `fail`: a failure that does not trip, then a success (two calls, as in the
+//!   race bench's `fail/*` cases);
+//! - `guard`: `Guard::call` whose operation succeeds at once (default `Retry`,
+//!   with a shared `RetryBudget`), as in the race bench's `guard/fusebox`;
+//! - `budget`: a retry-budget deposit and withdrawal.
+//!
+//! Each iteration also pays for the loop itself (a counter increment and a
+//! branch) and for `black_box` of one bool from the result (a store), as the race
+//! bench does. The breaker paths use a `ManualClock` (they never read the clock;
+//! the default clock's calibration at construction varies from run to run by
+//! millions of instructions, which would not cancel); the budget, which reads the
+//! clock on every withdrawal, uses the default clock.
+
+use fusebox::{Breaker, Guard, GuardError, ManualClock, Recorded, Retry, RetryBudget, Verdict};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(path), Some(n)) = (
+        args.first(),
+        args.get(1).and_then(|n| n.parse::<u64>().ok()),
+    ) else {
+        eprintln!("usage: instructions floor|healthy|fail|guard|budget N");
+        return ExitCode::FAILURE;
+    };
+    match path.as_str() {
+        "floor" => {
+            let word = black_box(AtomicU64::new(0));
+            for _ in 0..n {
+                black_box(word.load(Ordering::Acquire) ^ word.load(Ordering::Acquire));
+            }
+        }
+        "healthy" => {
+            let b = Breaker::builder()
+                .clock(ManualClock::new())
+                .build()
+                .unwrap();
+            for _ in 0..n {
+                if let Ok(p) = b.try_acquire() {
+                    black_box(matches!(p.record(Verdict::Success), Recorded::Stale));
+                }
+            }
+        }
+        "fail" => {
+            let b = Breaker::builder()
+                .trip_on_failure_rate(0.75, 100)
+                .clock(ManualClock::new())
+                .build()
+                .unwrap();
+            for _ in 0..n {
+                for verdict in [Verdict::failure(), Verdict::Success] {
+                    if let Ok(p) = b.try_acquire() {
+                        black_box(matches!(p.record(verdict), Recorded::Stale));
+                    }
+                }
+            }
+            assert_eq!(b.snapshot().state, fusebox::State::Closed);
+        }
+        "guard" => {
+            let clock = ManualClock::new();
+            let breaker = Breaker::builder().clock(clock.clone()).build().unwrap();
+            let budget = RetryBudget::builder().clock(clock).build().unwrap();
+            let guard =
+                Guard::new(Arc::new(breaker), Retry::default()).with_budget(Arc::new(budget));
+            for _ in 0..n {
+                let r: Result<u32, GuardError<()>> = guard.call(|a| Ok(a.number));
+                black_box(r.is_ok());
+            }
+        }
+        "budget" => {
+            let budget = RetryBudget::builder().ratio(1.0).build().unwrap();
+            for _ in 0..n {
+                budget.deposit();
+                black_box(budget.try_withdraw());
+            }
+        }
+        other => {
+            eprintln!("unknown path {other:?}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

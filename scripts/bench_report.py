@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Write BENCHMARKS.md from one run of the race bench (benches/race.rs).
+
+Called by scripts/bench-report.sh, which runs the bench into a fresh criterion
+directory and counts instructions first; see that script. Reads every
+`<dir>/<group>/<case>/new/{benchmark.json,estimates.json}` under the criterion
+directory and uses the median point estimate of each.
+
+Usage: bench_report.py CRITERION_DIR INSTRUCTIONS_TSV OUT.md --command CMD
+           [--load-before L] [--load-after L]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+THREADS = [1, 2, 4, 8]
+
+# (family heading, case ids in display order)
+FAMILIES = [
+    ("Floors", ["floor/two_loads", "floor/one_cas"]),
+    (
+        "Healthy guarded call (acquire + record success; Closed, full health)",
+        [
+            "healthy/fusebox",
+            "healthy/failsafe-consecutive",
+            "healthy/failsafe-default",
+            "healthy/recloser",
+            "healthy/tower-resilience",
+            "healthy/mutex-seed",
+        ],
+    ),
+    (
+        "Failure path (one failed call that does not trip + one successful call)",
+        [
+            "fail/fusebox",
+            "fail/failsafe-consecutive",
+            "fail/failsafe-default",
+            "fail/recloser",
+            "fail/tower-resilience",
+            "fail/mutex-seed",
+        ],
+    ),
+    (
+        "Half-open admission storm (one probe allowed)",
+        [
+            "half-open-busy/fusebox",
+            "half-open-busy/tower-resilience",
+            "half-open-churn/fusebox",
+        ],
+    ),
+    (
+        "Retry + breaker, first attempt succeeds",
+        ["guard/fusebox", "guard/backon+failsafe", "guard/backon+recloser"],
+    ),
+    ("Retry budget: deposit + withdraw", ["budget/fusebox", "budget/tower-tps"]),
+]
+
+# (fusebox case, [peer cases]) for the "times faster" table.
+VERSUS = [
+    (
+        "healthy/fusebox",
+        [
+            "healthy/failsafe-consecutive",
+            "healthy/failsafe-default",
+            "healthy/recloser",
+            "healthy/tower-resilience",
+            "healthy/mutex-seed",
+        ],
+    ),
+    (
+        "fail/fusebox",
+        [
+            "fail/failsafe-consecutive",
+            "fail/failsafe-default",
+            "fail/recloser",
+            "fail/tower-resilience",
+            "fail/mutex-seed",
+        ],
+    ),
+    ("half-open-busy/fusebox", ["half-open-busy/tower-resilience"]),
+    ("guard/fusebox", ["guard/backon+failsafe", "guard/backon+recloser"]),
+    ("budget/fusebox", ["budget/tower-tps"]),
+]
+
+
+def group_name(threads):
+    return "uncontended" if threads == 1 else f"contended/{threads}"
+
+
+def load_results(root):
+    """{(threads, case): median ns}"""
+    results = {}
+    for dirpath, _dirs, files in os.walk(root):
+        if os.path.basename(dirpath) != "new" or "benchmark.json" not in files:
+            continue
+        with open(os.path.join(dirpath, "benchmark.json")) as f:
+            bench = json.load(f)
+        with open(os.path.join(dirpath, "estimates.json")) as f:
+            est = json.load(f)
+        group = bench["group_id"]
+        case = bench["value_str"] or bench["function_id"]
+        threads = 1 if group == "uncontended" else int(group.split("/")[1])
+        results[(threads, case)] = est["median"]["point_estimate"]
+    return results
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "–"
+    if ns >= 1000:
+        return f"{ns / 1000:.2f} µs"
+    if ns >= 100:
+        return f"{ns:.0f} ns"
+    if ns >= 10:
+        return f"{ns:.1f} ns"
+    return f"{ns:.2f} ns"
+
+
+def fmt_x(x):
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:.0f}×"
+    if x >= 10:
+        return f"{x:.1f}×"
+    return f"{x:.2f}×"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(
+            cmd, shell=True, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "nproc": sh("nproc") or str(os.cpu_count()),
+        "rustc": sh("rustc -V"),
+        "kernel": platform.release(),
+        "commit": sh("git rev-parse --short HEAD")
+        + (" (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no") else ""),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("criterion_dir")
+    ap.add_argument("instructions_tsv")
+    ap.add_argument("out")
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--load-before", default="?")
+    ap.add_argument("--load-after", default="?")
+    args = ap.parse_args()
+
+    r = load_results(args.criterion_dir)
+    if not r:
+        sys.exit(f"no criterion results under {args.criterion_dir}")
+    threads = [t for t in THREADS if any(k[0] == t for k in r)]
+    instr = {}
+    if os.path.exists(args.instructions_tsv):
+        with open(args.instructions_tsv) as f:
+            for line in f:
+                parts = line.strip().split("\t")
+                if len(parts) == 2:
+                    instr[parts[0]] = float(parts[1])
+
+    def t(n, case):
+        return r.get((n, case))
+
+    def ratio(a, b):
+        return a / b if a is not None and b is not None and b > 0 else None
+
+    def scaling(n, case):
+        # Aggregate throughput on n threads over throughput on 1 thread.
+        t1, tn = t(1, case), t(n, case)
+        return n * t1 / tn if t1 and tn else None
+
+    m = machine()
+    out = []
+    w = out.append
+    w("# fusebox benchmarks: the performance race")
+    w("")
+    w("<!-- GENERATED FILE: written by scripts/bench-report.sh from criterion's output;")
+    w("     do not edit by hand (rerun the script instead). -->")
+    w("")
+    w("**Generated by `scripts/bench-report.sh` from one run of `benches/race.rs`; never "
+      "edited by hand.** Every number below comes from the same run (medians of "
+      "criterion's samples), so the ratios compare like with like.")
+    w("")
+    w("## Machine and command")
+    w("")
+    w(f"- CPU: {m['cpu']} ({m['nproc']} cores as seen by `nproc`; a shared virtual machine)")
+    w(f"- Kernel: {m['kernel']}; compiler: `{m['rustc']}`")
+    w(f"- fusebox commit: {m['commit']}; generated {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    w(f"- Load average (1, 5, 15 min) before the run: {args.load_before}; after: {args.load_after}")
+    w(f"- Command: `{args.command}`")
+    w("")
+    w("## How to read it")
+    w("")
+    w("Each cell is the median **wall time for every one of the N threads to complete "
+      "one operation**, all N running at once on the same shared subject (`iter_custom` "
+      "+ a `Barrier`; setup before the start barrier). So equal numbers across a row "
+      "mean perfect scaling, and the aggregate throughput is N / time. The machine has "
+      f"{m['nproc']} cores: 4 and 8 threads are oversubscribed. `fail/*` rows time two "
+      "calls (one failure, one success); `budget/*` rows a deposit and a withdrawal. "
+      "What each case does and how the peers are configured is documented at the top of "
+      "`benches/race.rs`.")
+    w("")
+    w("## Medians")
+    w("")
+    head = "| case | " + " | ".join(
+        f"{n} thread{'s' if n > 1 else ''}" for n in threads) + " |"
+    w(head)
+    w("|---|" + "---:|" * len(threads))
+    for fam, cases in FAMILIES:
+        w(f"| **{fam}** |" + " |" * len(threads))
+        for case in cases:
+            if not any((n, case) in r for n in threads):
+                continue
+            w(f"| `{case}` | " + " | ".join(fmt_ns(t(n, case)) for n in threads) + " |")
+    w("")
+    w("## fusebox against each baseline")
+    w("")
+    w("How many times faster fusebox is than the peer at the same thread count "
+      "(peer time / fusebox time; above 1 means fusebox is faster).")
+    w("")
+    w("| fusebox case | baseline | " + " | ".join(f"{n} thr" for n in threads) + " |")
+    w("|---|---|" + "---:|" * len(threads))
+    for fb, peers in VERSUS:
+        for p in peers:
+            if not any((n, p) in r for n in threads):
+                continue
+            w(f"| `{fb}` | `{p}` | " + " | ".join(
+                fmt_x(ratio(t(n, p), t(n, fb))) for n in threads) + " |")
+    w("")
+    w("Against the floors (fusebox time / floor time; lower is better):")
+    w("")
+    w("| ratio | " + " | ".join(f"{n} thr" for n in threads) + " |")
+    w("|---|" + "---:|" * len(threads))
+    for label, a, b in [
+        ("`healthy/fusebox` / `floor/two_loads`", "healthy/fusebox", "floor/two_loads"),
+        ("`guard/fusebox` / `healthy/fusebox`", "guard/fusebox", "healthy/fusebox"),
+        ("`fail/fusebox` / `floor/one_cas` (2 CASes per iteration)", "fail/fusebox", "floor/one_cas"),
+        ("`budget/fusebox` / `floor/one_cas` (2 CASes per iteration)", "budget/fusebox", "floor/one_cas"),
+    ]:
+        w(f"| {label} | " + " | ".join(fmt_x(ratio(t(n, a), t(n, b))) for n in threads) + " |")
+    w("")
+    w("## Scaling")
+    w("")
+    w("Aggregate throughput on N threads over throughput on 1 thread "
+      "(N × time(1) / time(N)): N is perfect, 1 means no gain, below 1 a loss.")
+    w("")
+    multi = [n for n in threads if n > 1]
+    w("| case | " + " | ".join(f"{n} thr" for n in multi) + " |")
+    w("|---|" + "---:|" * len(multi))
+    for fam, cases in FAMILIES:
+        for case in cases:
+            if (1, case) not in r:
+                continue
+            w(f"| `{case}` | " + " | ".join(fmt_x(scaling(n, case)) for n in multi) + " |")
+    w("")
+
+    # Targets, checked on this run.
+    w("## Targets (checked on this run)")
+    w("")
+    w("| target | measured | met? |")
+    w("|---|---|---|")
+
+    def row(label, value, ok, shown=None):
+        if value is None:
+            w(f"| {label} | not measured | – |")
+        else:
+            w(f"| {label} | {shown or fmt_x(value)} | {'yes' if ok(value) else '**no**'} |")
+
+    row("healthy call, 1 thread, ≤ 1.5× the two-load floor",
+        ratio(t(1, "healthy/fusebox"), t(1, "floor/two_loads")), lambda v: v <= 1.5)
+    for p in ["healthy/recloser", "healthy/failsafe-consecutive"]:
+        row(f"healthy call, 1 thread, ≥ 5× faster than `{p.split('/')[1]}`",
+            ratio(t(1, p), t(1, "healthy/fusebox")), lambda v: v >= 5)
+    row("healthy call, 2 threads, aggregate throughput ≥ 1.8× one thread",
+        scaling(2, "healthy/fusebox"), lambda v: v >= 1.8)
+    row("failure path, 2 threads, ≥ 2× the throughput of the Mutex port",
+        ratio(t(2, "fail/mutex-seed"), t(2, "fail/fusebox")), lambda v: v >= 2)
+    row("`Guard::call` success, 1 thread, ≤ 2× the raw healthy call",
+        ratio(t(1, "guard/fusebox"), t(1, "healthy/fusebox")), lambda v: v <= 2)
+    row("`Guard::call` success, 1 thread, ≥ 10× faster than backon over failsafe",
+        ratio(t(1, "guard/backon+failsafe"), t(1, "guard/fusebox")), lambda v: v >= 10)
+    for n in [1, 2]:
+        row(f"budget deposit + withdraw, {n} thread{'s' if n > 1 else ''}, ≥ 5× faster than `TpsBudget`",
+            ratio(t(n, "budget/tower-tps"), t(n, "budget/fusebox")), lambda v: v >= 5)
+    h = instr.get("healthy")
+    row("instructions per healthy call ≤ 25", h, lambda v: v <= 25,
+        shown=f"{h:.1f}" if h is not None else None)
+    w("")
+
+    w("## Instructions per operation (callgrind)")
+    w("")
+    if instr:
+        w("`scripts/instructions.sh`: each path of `examples/instructions.rs` run under "
+          "`valgrind --tool=callgrind` for N1 and N2 iterations; instructions per "
+          "operation = (count(N2) − count(N1)) / (N2 − N1), so start-up cost cancels. "
+          "Each iteration includes the loop's increment and branch and one `black_box` "
+          "store.")
+        w("")
+        w("| path | what | instructions / op |")
+        w("|---|---|---:|")
+        what = {
+            "floor": "two `Acquire` loads of a shared word",
+            "healthy": "`try_acquire` + `record(Success)`, Closed, full health",
+            "fail": "a failure that does not trip + a success (two calls)",
+            "guard": "`Guard::call`, first attempt succeeds (default retry, with budget)",
+            "budget": "`RetryBudget` deposit + withdraw (reads the clock)",
+        }
+        for p, v in instr.items():
+            w(f"| `{p}` | {what.get(p, '')} | {v:.1f} |")
+    else:
+        w("Not measured in this run (valgrind missing?).")
+    w("")
+
+    with open(args.out, "w") as f:
+        f.write("\n".join(out))
+    print(f"wrote {args.out} ({len(r)} medians)")
+
+
+if __name__ == "__main__":
+    main()
