@@ -11,7 +11,8 @@
 //! `Throughput::Elements(N)`). Perfect scaling shows the same time on every row.
 //! The group `uncontended` is the same harness with one thread; `contended/2` uses
 //! both cores of the development machine, `contended/4` and `contended/8` are
-//! oversubscribed. Every group builds its own fresh subjects.
+//! oversubscribed. The run goes one family of cases at a time (see `FAMILIES`),
+//! each on every thread count, with fresh subjects each time.
 //!
 //! The cases (BenchmarkId `case/subject`):
 //!
@@ -671,26 +672,43 @@ fn thread_counts() -> Vec<usize> {
     }
 }
 
+/// The order of the run: one family of cases at a time, each on 1, 2, 4 and 8
+/// threads before the next family starts, so that the numbers a ratio compares
+/// (peers against fusebox at one thread count, one thread count against another,
+/// the healthy call against its floor) are measured minutes apart at most, not a
+/// whole run apart: on a shared machine the background load drifts. Each family
+/// lists case-name prefixes; a floor is measured with the family it bounds.
+const FAMILIES: &[&[&str]] = &[
+    &["floor/two_loads", "healthy/"],
+    &["guard/"],
+    &["floor/one_cas", "fail/"],
+    &["budget/"],
+    &["half-open-"],
+];
+
 fn race(c: &mut Criterion) {
-    for threads in thread_counts() {
-        let s = Shared::new();
-        let group_name = if threads == 1 {
-            "uncontended".to_string()
-        } else {
-            format!("contended/{threads}")
-        };
-        let mut group = c.benchmark_group(group_name);
-        group.throughput(Throughput::Elements(threads as u64));
-        for &(name, run) in CASES {
-            if !selected(name) {
-                continue;
+    for family in FAMILIES {
+        for threads in thread_counts() {
+            // Fresh subjects for every family and thread count.
+            let s = Shared::new();
+            let group_name = if threads == 1 {
+                "uncontended".to_string()
+            } else {
+                format!("contended/{threads}")
+            };
+            let mut group = c.benchmark_group(group_name);
+            group.throughput(Throughput::Elements(threads as u64));
+            for &(name, run) in CASES {
+                if !family.iter().any(|prefix| name.starts_with(prefix)) || !selected(name) {
+                    continue;
+                }
+                group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                    b.iter_custom(|iters| run_threads(&s, threads, iters, run))
+                });
             }
-            group.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter_custom(|iters| run_threads(&s, threads, iters, run))
-            });
+            group.finish();
+            s.check();
         }
-        group.finish();
-        s.check();
     }
 }
 

@@ -221,6 +221,8 @@ def main():
       "mean perfect scaling, and the aggregate throughput is N / time. The machine has "
       f"{m['nproc']} cores: 4 and 8 threads are oversubscribed. `fail/*` rows time two "
       "calls (one failure, one success); `budget/*` rows a deposit and a withdrawal. "
+      "The run measures one family of cases at a time on every thread count "
+      "(so the numbers a ratio compares are minutes apart at most). "
       "What each case does and how the peers are configured is documented at the top of "
       "`benches/race.rs`.")
     w("")
@@ -297,6 +299,10 @@ def main():
             ratio(t(1, p), t(1, "healthy/fusebox")), lambda v: v >= 5)
     row("healthy call, 2 threads, aggregate throughput ≥ 1.8× one thread",
         scaling(2, "healthy/fusebox"), lambda v: v >= 1.8)
+    fl = scaling(2, "floor/two_loads")
+    if fl is not None:
+        w(f"| (context: the two-load floor's own scaling at 2 threads in this run, "
+          f"the most any read-only path can show) | {fmt_x(fl)} | – |")
     row("failure path, 2 threads, ≥ 2× the throughput of the Mutex port",
         ratio(t(2, "fail/mutex-seed"), t(2, "fail/fusebox")), lambda v: v >= 2)
     row("`Guard::call` success, 1 thread, ≤ 2× the raw healthy call",
