@@ -18,6 +18,17 @@
 //!
 //! - `floor/two_loads`: two `Acquire` loads of a shared, unmodified `AtomicU64`;
 //!   `floor/one_cas`: one successful CAS on a shared word;
+//! - `floor/checked_loads`: the least any guarded call can do on its healthy path,
+//!   written by hand on a plain shared word: load it and branch on "admitted and
+//!   healthy" (one mask, one compare) before the call, load it again after and
+//!   branch on "unchanged" (one compare). A breaker has to look at its state
+//!   before the call (to refuse when open) and after it (to count the outcome,
+//!   and to know whether the outcome still belongs to the state it was admitted
+//!   in); this is that, with nothing else;
+//! - `floor/two_cas`: two successful CASes on a shared word: the least any retry
+//!   budget that writes on both a deposit and a withdrawal can cost;
+//!   `floor/clock_read`: one `MonotonicClock::now_nanos()` (fusebox's default
+//!   clock, which the budget's withdrawal reads for its time-based floor);
 //! - `healthy/*`: one guarded call that succeeds, Closed, full health: fusebox
 //!   `try_acquire` + `record(Success)`; failsafe 1.3 `CircuitBreaker::call` with
 //!   `consecutive_failures(5, ..)` (`failsafe-consecutive`) and with the default
@@ -44,6 +55,9 @@
 //!   `half-open-churn/fusebox`: the same storm where a thread that wins the probe
 //!   slot finishes at once (`record(Ignored)`, which frees the slot and never
 //!   closes the breaker), so the slot is taken and freed all the time;
+//! - `guard/raw-call`: the raw healthy call (as `healthy/fusebox`) on the
+//!   breaker of the `guard/fusebox` case, measured beside it so that the
+//!   `Guard::call` / raw-call ratio compares two numbers of the same family;
 //! - `guard/*`: a call through retry + breaker whose first attempt succeeds:
 //!   fusebox `Guard::call` (default `Retry`: 3 attempts, exponential 100 ms x2 up
 //!   to 10 s, full jitter; with a shared `RetryBudget`), against backon 1.x
@@ -72,7 +86,10 @@ use failsafe::failure_policy::{
     self, ConsecutiveFailures, FailurePolicy, OrElse, SuccessRateOverTimeWindow,
 };
 use failsafe::{CircuitBreaker as _, StateMachine};
-use fusebox::{Breaker, Guard, GuardError, ManualClock, Recorded, Retry, RetryBudget, Verdict};
+use fusebox::{
+    Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,
+    RetryBudget, Verdict,
+};
 use recloser::Recloser;
 use std::future::Future;
 use std::hint::black_box;
@@ -332,6 +349,9 @@ fn fusebox_half_open(busy: bool) -> Breaker {
 
 struct Shared {
     word: AtomicU64,
+    /// Only ever read (by `floor/checked_loads`): stays 0, "admitted and healthy".
+    checked_word: AtomicU64,
+    clock: MonotonicClock,
     // Healthy.
     fb: Breaker,
     fs_consecutive: FsConsecutive,
@@ -364,6 +384,8 @@ impl Shared {
     fn new() -> Self {
         Self {
             word: AtomicU64::new(0),
+            checked_word: AtomicU64::new(0),
+            clock: MonotonicClock::new(),
             fb: Breaker::builder().build().unwrap(),
             fs_consecutive: fs_consecutive(),
             fs_default: failsafe::Config::new().build(),
@@ -411,6 +433,10 @@ impl Shared {
                 "a fusebox breaker tripped"
             );
         }
+        assert!(
+            checked_loads(&self.checked_word),
+            "the checked floor took its refusal branch"
+        );
         assert_eq!(self.fb_busy.snapshot().state, State::HalfOpen);
         assert_eq!(self.fb_churn.snapshot().state, State::HalfOpen);
         for fs in [
@@ -461,6 +487,27 @@ fn one_cas(word: &AtomicU64) {
     ) {
         cur = actual;
     }
+}
+
+/// Bits of `word` that `checked_loads` reads as "the state": anything set there
+/// means "not admitted, or not at full health" (the shape of fusebox's check:
+/// state bits and payload against one expected pattern).
+const CHECK_MASK: u64 = 0xffff_ffff_0000_0007;
+
+#[inline(always)]
+fn checked_loads(word: &AtomicU64) -> bool {
+    let before = word.load(Ordering::Acquire);
+    if before & CHECK_MASK != 0 {
+        return false;
+    }
+    // ... the call runs here ...
+    word.load(Ordering::Acquire) == before
+}
+
+#[inline(always)]
+fn two_cas(word: &AtomicU64) {
+    one_cas(word);
+    one_cas(word);
 }
 
 #[inline(always)]
@@ -563,6 +610,11 @@ macro_rules! tower_case {
 const CASES: &[(&str, Run)] = &[
     sync_case!("floor/two_loads", |s| black_box(two_loads(&s.word))),
     sync_case!("floor/one_cas", |s| one_cas(&s.word)),
+    sync_case!("floor/checked_loads", |s| black_box(checked_loads(
+        &s.checked_word
+    ))),
+    sync_case!("floor/two_cas", |s| two_cas(&s.word)),
+    sync_case!("floor/clock_read", |s| black_box(s.clock.now_nanos())),
     // Healthy: one successful guarded call.
     sync_case!("healthy/fusebox", |s| fusebox_call(&s.fb, Verdict::Success)),
     sync_case!("healthy/failsafe-consecutive", |s| failsafe_call(
@@ -623,6 +675,10 @@ const CASES: &[(&str, Run)] = &[
         Verdict::Ignored
     )),
     // Retry + breaker, first attempt succeeds.
+    sync_case!("guard/raw-call", |s| fusebox_call(
+        s.guard.breaker(),
+        Verdict::Success
+    )),
     sync_case!("guard/fusebox", |s| guard_call(&s.guard)),
     sync_case!("guard/backon+failsafe", |s| backon_failsafe(s)),
     sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
@@ -679,10 +735,10 @@ fn thread_counts() -> Vec<usize> {
 /// whole run apart: on a shared machine the background load drifts. Each family
 /// lists case-name prefixes; a floor is measured with the family it bounds.
 const FAMILIES: &[&[&str]] = &[
-    &["floor/two_loads", "healthy/"],
+    &["floor/two_loads", "floor/checked_loads", "healthy/"],
     &["guard/"],
     &["floor/one_cas", "fail/"],
-    &["budget/"],
+    &["floor/two_cas", "floor/clock_read", "budget/"],
     &["half-open-"],
 ];
 

@@ -9,6 +9,10 @@
 //! PATH is one of:
 //!
 //! - `floor`: two `Acquire` loads of a shared word (the reference point);
+//! - `checked`: the least a guarded call can do on its healthy path, by hand on a
+//!   plain word (load, mask, compare, branch before the call; load, compare,
+//!   branch after it), as the race bench's `floor/checked_loads`;
+//! - `clock`: one read of the default `MonotonicClock`;
 //! - `healthy`: `try_acquire` + `record(Success)`, Closed at full health;
 //! - `fail`: a failure that does not trip, then a success (two calls, as in the
 //!   race bench's `fail/*` cases);
@@ -23,7 +27,10 @@
 //! millions of instructions, which would not cancel); the budget, which reads the
 //! clock on every withdrawal, uses the default clock.
 
-use fusebox::{Breaker, Guard, GuardError, ManualClock, Recorded, Retry, RetryBudget, Verdict};
+use fusebox::{
+    Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,
+    RetryBudget, Verdict,
+};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,7 +42,7 @@ fn main() -> ExitCode {
         args.first(),
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
-        eprintln!("usage: instructions floor|healthy|fail|guard|budget N");
+        eprintln!("usage: instructions floor|checked|clock|healthy|fail|guard|budget N");
         return ExitCode::FAILURE;
     };
     match path.as_str() {
@@ -43,6 +50,21 @@ fn main() -> ExitCode {
             let word = black_box(AtomicU64::new(0));
             for _ in 0..n {
                 black_box(word.load(Ordering::Acquire) ^ word.load(Ordering::Acquire));
+            }
+        }
+        "checked" => {
+            let word = black_box(AtomicU64::new(0));
+            for _ in 0..n {
+                let before = word.load(Ordering::Acquire);
+                let ok =
+                    before & 0xffff_ffff_0000_0007 == 0 && word.load(Ordering::Acquire) == before;
+                black_box(ok);
+            }
+        }
+        "clock" => {
+            let clock = MonotonicClock::new();
+            for _ in 0..n {
+                black_box(clock.now_nanos());
             }
         }
         "healthy" => {
