@@ -3,6 +3,9 @@
 #
 #   bash scripts/bench-report.sh            # full run (about 15 minutes)
 #   bash scripts/bench-report.sh --quick    # about a minute (criterion --quick)
+#   bash scripts/bench-report.sh --report-only
+#       # rewrite BENCHMARKS.md from the last run's saved results (no new
+#       # measurement): after a change to scripts/bench_report.py
 #
 # The bench writes into a fresh criterion directory (target/race-criterion, via
 # CRITERION_HOME), so BENCHMARKS.md is built from this run's medians only. Then
@@ -15,12 +18,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
+report_only=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
-        *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+        --report-only) report_only=1 ;;
+        *) echo "usage: $0 [--quick | --report-only]" >&2; exit 2 ;;
     esac
 done
+
+export CRITERION_HOME="$PWD/target/race-criterion"
+instr_tsv=target/race-instructions.tsv
+meta=target/race-meta.txt
+
+write_report() {
+    # The run's facts (command, commit measured, load) were saved by the run.
+    python3 scripts/bench_report.py "$CRITERION_HOME" "$instr_tsv" BENCHMARKS.md \
+        --command "$(sed -n 1p "$meta")" --commit "$(sed -n 2p "$meta")" \
+        --load-before "$(sed -n 3p "$meta")" --load-after "$(sed -n 4p "$meta")" \
+        --generated "$(sed -n 5p "$meta")"
+}
+
+if [ "$report_only" = 1 ]; then
+    [ -f "$meta" ] && [ -d "$CRITERION_HOME" ] || {
+        echo "no saved run (run scripts/bench-report.sh first)" >&2
+        exit 1
+    }
+    write_report
+    exit 0
+fi
 
 if [ "$quick" = 1 ]; then
     bench_args=(--quick --measurement-time 1 --noplot)
@@ -29,9 +55,12 @@ else
 fi
 command="cargo bench --bench race -- ${bench_args[*]}"
 
-export CRITERION_HOME="$PWD/target/race-criterion"
-rm -rf "$CRITERION_HOME"
+rm -rf "$CRITERION_HOME" "$meta"
 mkdir -p target
+commit=$(git rev-parse --short HEAD)
+if [ -n "$(git status --porcelain --untracked-files=no -- src benches examples Cargo.toml Cargo.lock)" ]; then
+    commit="$commit (with uncommitted changes)"
+fi
 
 cargo bench --bench race --no-run -q
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -45,7 +74,6 @@ grep -cE '^ +time:' target/race.log | sed 's/$/ benchmarks measured (log: target
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "==> instructions per operation (callgrind)"
-instr_tsv=target/race-instructions.tsv
 if command -v valgrind >/dev/null; then
     bash scripts/instructions.sh --tsv | tee "$instr_tsv"
 else
@@ -53,5 +81,6 @@ else
     : > "$instr_tsv"
 fi
 
-python3 scripts/bench_report.py "$CRITERION_HOME" "$instr_tsv" BENCHMARKS.md \
-    --command "$command" --load-before "$load_before" --load-after "$load_after"
+printf '%s\n' "$command" "$commit" "$load_before" "$load_after" \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" > "$meta"
+write_report
