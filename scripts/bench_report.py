@@ -341,10 +341,13 @@ def main():
              "refused) meets 1.5× on this machine. fusebox is "
              f"{fmt_x(ratio(t(1, 'healthy/fusebox'), t(1, 'floor/checked_loads')))} "
              f"that minimal check ({ins('healthy')} instructions): from the "
-             "disassembly of `examples/instructions.rs`, the extra ones extract the "
-             "epoch the permit carries, load the full-health pattern from the breaker "
-             "(it depends on `min_samples`, a runtime setting), mask the Disabled bit "
-             "and combine the two. No atomic, fence or lock is among them."))
+             "disassembly of `examples/instructions.rs` (rustc 1.95, x86-64), the "
+             "extra ones are a register copy of the word (the permit keeps it as its "
+             "ticket), a mask and a compare against the full-health pattern where the "
+             "hand-written check has one `test` (the pattern depends on "
+             "`min_samples`, a runtime setting, so it is not zero), and the two "
+             "branches that build the `Recorded` result where the hand-written check "
+             "has a `sete`. No atomic, fence or lock is among them."))
     for p in ["healthy/recloser", "healthy/failsafe-consecutive"]:
         row(f"healthy call, 1 thread, ≥ 5× faster than `{p.split('/')[1]}`",
             ratio(t(1, p), t(1, "healthy/fusebox")), lambda v: v >= 5,

@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health;
-use crate::state::{DeadlineWord, EpochTag, HEALTH_FULL, REOPEN_MAX, Snapshot, State};
+use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State, Ticket};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
@@ -286,15 +286,20 @@ impl Breaker {
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let s = self.load();
+        // The healthy path: the permit keeps the whole word (see `Ticket`), so its
+        // success report is one compare.
+        if s.is_saturated_healthy(self.saturated_healthy) {
+            return Ok(Permit::new(self, Ticket::whole(s)));
+        }
         if s.state().measures() {
-            return Ok(Permit::new(self, s.epoch_tag()));
+            return Ok(Permit::new(self, Ticket::of_epoch(s.epoch())));
         }
         // The slow path hands back the epoch, not the permit: the permit is built
         // here, so the caller's `Result` is never a memory object shared with an
         // out-of-line call (which kept the fast path storing the permit to the
         // stack).
         match self.try_acquire_slow(s) {
-            Ok(epoch) => Ok(Permit::new(self, EpochTag::new(epoch))),
+            Ok(epoch) => Ok(Permit::new(self, Ticket::of_epoch(epoch))),
             Err(rejected) => Err(rejected),
         }
     }
@@ -338,7 +343,7 @@ impl Breaker {
                 // The permit exists before the listener runs, so even a listener
                 // that escaped `catch_unwind` could not leak the probe slot. Then
                 // it passes to the caller, which rebuilds it from the epoch.
-                let permit = Permit::new(self, EpochTag::new(epoch));
+                let permit = Permit::new(self, Ticket::of_epoch(epoch));
                 self.after_update(&update);
                 Ok(ManuallyDrop::new(permit).epoch())
             }
@@ -358,17 +363,16 @@ impl Breaker {
     /// load, and the result came back the same way; both missed store-to-load
     /// forwarding, which cost more than the rest of the call.
     #[inline(always)]
-    fn record(&self, epoch: EpochTag, verdict: Verdict) -> Recorded {
+    fn record(&self, ticket: Ticket, verdict: Verdict) -> Recorded {
         let cur = self.load();
         // The healthy path: a success at full health with saturated samples in the
         // permit's own epoch changes nothing, so there is nothing to compute or write
         // (`decide_record` would propose the same word; this just gets there sooner).
-        if matches!(verdict, Verdict::Success)
-            && cur.is_saturated_healthy(epoch, self.saturated_healthy)
-        {
+        // With a whole-word ticket that is one compare (see `Ticket`).
+        if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
             return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, epoch.epoch(), verdict)
+        self.record_slow(cur, ticket.epoch(), verdict)
     }
 
     /// Everything but the healthy path: out of line, so that the inlined fast path
@@ -794,20 +798,21 @@ impl fmt::Debug for Breaker {
 #[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
 pub struct Permit<'a> {
     breaker: &'a Breaker,
-    /// The epoch admitted in, kept in place (see `EpochTag`).
-    epoch: EpochTag,
+    /// The epoch admitted in, and the word when a success can be a no-op (see
+    /// `Ticket`).
+    ticket: Ticket,
 }
 
 impl<'a> Permit<'a> {
     #[inline(always)]
-    fn new(breaker: &'a Breaker, epoch: EpochTag) -> Self {
-        Self { breaker, epoch }
+    fn new(breaker: &'a Breaker, ticket: Ticket) -> Self {
+        Self { breaker, ticket }
     }
 
     /// The epoch this permit was admitted in.
     #[inline]
     pub fn epoch(&self) -> u32 {
-        self.epoch.epoch()
+        self.ticket.epoch()
     }
 
     /// Report the attempt's verdict.
@@ -820,7 +825,7 @@ impl<'a> Permit<'a> {
         // cancellation), so a live permit is always an unrecorded one and needs no
         // flag: no store to set it and no load to test it on the hot path.
         let permit = ManuallyDrop::new(self);
-        permit.breaker.record(permit.epoch, verdict)
+        permit.breaker.record(permit.ticket, verdict)
     }
 }
 
@@ -828,7 +833,7 @@ impl Drop for Permit<'_> {
     /// Dropped without [`record`](Permit::record): a cancellation.
     #[inline]
     fn drop(&mut self) {
-        self.breaker.cancel(self.epoch.epoch());
+        self.breaker.cancel(self.ticket.epoch());
     }
 }
 

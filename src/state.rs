@@ -287,12 +287,6 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
-    /// The epoch, left in place: what a permit keeps (see [`EpochTag`]).
-    #[inline(always)]
-    pub(crate) const fn epoch_tag(self) -> EpochTag {
-        EpochTag(self.0 & EPOCH.mask())
-    }
-
     /// The word a success leaves unchanged, at epoch 0: `Closed`, full health,
     /// `min_samples` samples. A breaker computes it once (see
     /// [`is_saturated_healthy`](Self::is_saturated_healthy)).
@@ -300,20 +294,20 @@ impl Snapshot {
         Self::closed(0, HEALTH_FULL, min_samples)
     }
 
-    /// Whether this is a measuring state (`Closed` or `Disabled`) at `epoch`, at full
-    /// health, with `min_samples` samples: the word a success leaves unchanged.
+    /// Whether this is a measuring state (`Closed` or `Disabled`, any epoch) at full
+    /// health with `min_samples` samples: a word a success leaves unchanged.
     /// `base` is [`saturated_healthy_base(min_samples)`](Self::saturated_healthy_base).
     ///
-    /// One comparison of the whole word: the measuring states are `Closed` (code 0)
-    /// and `Disabled` (code 4), which differ from each other only in `DISABLED_BIT`
-    /// and from every other state in the bits below it; their `REOPEN` is always 0.
-    /// So with that bit cleared, the word must equal `base` with `epoch` put in
-    /// (the epoch field of `base` is 0, and the tag is the epoch already in
-    /// place): a mask, an `or` and a compare.
+    /// One mask and one compare: the measuring states are `Closed` (code 0) and
+    /// `Disabled` (code 4), which differ from each other only in `DISABLED_BIT` and
+    /// from every other state in the bits below it; their `REOPEN` is always 0. So
+    /// with that bit and the epoch cleared, the word must equal `base` (whose epoch
+    /// is 0). The mask, `!0x7ff_fffc`, is a sign-extended 32-bit immediate on
+    /// x86-64.
     #[inline(always)]
-    pub(crate) fn is_saturated_healthy(self, epoch: EpochTag, base: Snapshot) -> bool {
+    pub(crate) fn is_saturated_healthy(self, base: Snapshot) -> bool {
         debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
-        self.0 & !DISABLED_BIT == base.0 | epoch.0
+        self.0 & !(DISABLED_BIT | EPOCH.mask()) == base.0
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -381,31 +375,76 @@ impl Snapshot {
     }
 }
 
-/// An epoch kept in its place in the state word (the word masked to `EPOCH`).
-///
-/// A permit keeps this rather than the decoded number: checking a report against
-/// the current word is then an `or` and a compare, with no shifting back and
-/// forth on the healthy path.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EpochTag(u64);
+/// The state code no word ever has (the states are codes 0 to 4, and every word
+/// is built from a `State`): a ticket that must never equal a word carries it.
+const NO_STATE: u64 = 7;
+const _: () = assert!(
+    NO_STATE <= STATE.max()
+        && NO_STATE != State::Closed.code()
+        && NO_STATE != State::Open.code()
+        && NO_STATE != State::HalfOpen.code()
+        && NO_STATE != State::ForcedOpen.code()
+        && NO_STATE != State::Disabled.code(),
+    "NO_STATE is a code no state has"
+);
 
-impl EpochTag {
-    /// The tag of `epoch` (which must fit the field).
+/// What a permit keeps of the word it was admitted under: its epoch, and whether
+/// a success report under it can be a no-op.
+///
+/// A success changes nothing exactly when the breaker is still in the permit's
+/// epoch, measuring, at full health with saturated samples. The ticket turns that
+/// into one comparison of whole words on the report, with nothing to mask,
+/// shift or combine:
+///
+/// - admitted under a saturated-healthy word ([`Snapshot::is_saturated_healthy`]),
+///   the ticket *is* that word. If the current word equals it, the epoch has not
+///   changed (the report is not stale: every transition moves the epoch) and the
+///   word is saturated-healthy (a success leaves it as it is). If not, the report
+///   takes the general path;
+/// - admitted under any other word, the ticket is the epoch in place with the
+///   state code [`NO_STATE`], which no word has: it never equals the current word,
+///   and every report takes the general path.
+///
+/// Either way the epoch is in its place, so the general path and a cancellation
+/// read it from the ticket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket(u64);
+
+impl Ticket {
+    /// The ticket of a permit admitted under `word`, which must be
+    /// saturated-healthy (checked by the caller).
     #[inline(always)]
-    pub(crate) fn new(epoch: u32) -> Self {
-        EpochTag(EPOCH.set(0, u64::from(epoch)))
+    pub(crate) const fn whole(word: Snapshot) -> Self {
+        Ticket(word.0)
     }
 
-    /// The epoch number.
+    /// The ticket of a permit admitted in `epoch` (which must fit the field), under
+    /// a word that is not saturated-healthy.
+    #[inline(always)]
+    pub(crate) fn of_epoch(epoch: u32) -> Self {
+        Ticket(STATE.set(EPOCH.set(0, u64::from(epoch)), NO_STATE))
+    }
+
+    /// The epoch the permit was admitted in.
     #[inline(always)]
     pub(crate) const fn epoch(self) -> u32 {
         EPOCH.get(self.0) as u32
     }
+
+    /// Whether a success reported now, under this ticket, changes nothing: the
+    /// current word is the saturated-healthy word the permit was admitted under.
+    #[inline(always)]
+    pub(crate) const fn success_is_noop(self, current: Snapshot) -> bool {
+        self.0 == current.0
+    }
 }
 
-impl fmt::Debug for EpochTag {
+impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.epoch(), f)
+        f.debug_struct("Ticket")
+            .field("epoch", &self.epoch())
+            .field("whole", &(STATE.get(self.0) != NO_STATE))
+            .finish()
     }
 }
 
@@ -661,28 +700,33 @@ mod tests {
             words.push(Snapshot::forced_open(e));
         }
         let mut healthy = 0;
-        for w in words {
-            for &e in &epochs {
-                for &m in &mins {
-                    let base = Snapshot::saturated_healthy_base(m);
-                    assert_eq!(
-                        w.is_saturated_healthy(EpochTag::new(e), base),
-                        by_fields(w, e, m),
-                        "{w:?} {e} {m}"
-                    );
-                    healthy += usize::from(by_fields(w, e, m));
-                }
+        for &w in &words {
+            for &m in &mins {
+                let base = Snapshot::saturated_healthy_base(m);
+                assert_eq!(
+                    w.is_saturated_healthy(base),
+                    by_fields(w, w.epoch(), m),
+                    "{w:?} {m}"
+                );
+                healthy += usize::from(w.is_saturated_healthy(base));
             }
         }
+        // Closed and Disabled at full health, for each epoch, each with its own
+        // `min_samples` only.
         assert_eq!(healthy, 2 * epochs.len() * mins.len());
-    }
 
-    #[test]
-    fn epoch_tags_round_trip() {
-        for e in [0, 1, 12345, EPOCH_MAX] {
-            assert_eq!(EpochTag::new(e).epoch(), e);
-            let w = Snapshot::half_open(e, REOPEN_MAX, HALF_OPEN_MAX, HALF_OPEN_MAX);
-            assert_eq!(w.epoch_tag(), EpochTag::new(e));
+        // A ticket: a whole one is a no-op exactly against its own word; an epoch
+        // one against no word at all; both keep their epoch.
+        for &w in &words {
+            for &e in &epochs {
+                let t = Ticket::of_epoch(e);
+                assert_eq!(t.epoch(), e);
+                assert!(!t.success_is_noop(w), "{t:?} against {w:?}");
+            }
+            assert_eq!(Ticket::whole(w).epoch(), w.epoch());
+            for &other in &words {
+                assert_eq!(Ticket::whole(w).success_is_noop(other), w == other);
+            }
         }
     }
 
