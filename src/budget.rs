@@ -95,7 +95,10 @@ impl RetryBudget {
     }
 
     /// Below the cap: add the deposit by CAS. Out of line, so that a caller's
-    /// check at the cap (a `Guard::call` on a busy service) keeps its registers.
+    /// check at the cap (a `Guard::call` on a busy service) keeps its registers;
+    /// and cold, so that the compiler lays that check out as a straight line (a
+    /// healthy service's budget sits at the cap: retries are what bring it down).
+    #[cold]
     #[inline(never)]
     fn deposit_slow(&self, mut cur: BudgetWord) {
         let backoff = CasBackoff::new();
