@@ -343,11 +343,11 @@ def main():
              f"that minimal check ({ins('healthy')} instructions): from the "
              "disassembly of `examples/instructions.rs` (rustc 1.95, x86-64), the "
              "extra ones are a register copy of the word (the permit keeps it as its "
-             "ticket), a mask and a compare against the full-health pattern where the "
-             "hand-written check has one `test` (the pattern depends on "
-             "`min_samples`, a runtime setting, so it is not zero), and the two "
-             "branches that build the `Recorded` result where the hand-written check "
-             "has a `sete`. No atomic, fence or lock is among them."))
+             "ticket), a separate mask and compare against the full-health pattern "
+             "where the hand-written check has one `test` (the pattern depends on "
+             "`min_samples`, a runtime setting, so it is not zero), and a branch to "
+             "the report's slow path where the hand-written check, which only "
+             "returns a bool, has a `sete`. No atomic, fence or lock is among them."))
     for p in ["healthy/recloser", "healthy/failsafe-consecutive"]:
         row(f"healthy call, 1 thread, ≥ 5× faster than `{p.split('/')[1]}`",
             ratio(t(1, p), t(1, "healthy/fusebox")), lambda v: v >= 5,
