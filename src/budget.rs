@@ -72,6 +72,9 @@ pub struct RetryBudget {
     deposit_milli: u64,
     floor_milli_per_ms: u64,
     max_milli: u64,
+    /// A word with the balance at the cap and a refill mark of 0: a word at the
+    /// cap compares greater or equal (see `BudgetWord::balance_at_least`).
+    cap: BudgetWord,
     clock: Box<dyn Clock>,
     start_ns: u64,
 }
@@ -88,7 +91,7 @@ impl RetryBudget {
     #[inline]
     pub fn deposit(&self) {
         let cur = self.load();
-        if cur.balance_milli() >= self.max_milli {
+        if cur.balance_at_least(self.cap) {
             return;
         }
         self.deposit_slow(cur);
@@ -319,6 +322,7 @@ impl RetryBudgetBuilder {
             deposit_milli,
             floor_milli_per_ms: u64::from(self.min_retries_per_sec),
             max_milli,
+            cap: BudgetWord::new(max_milli, 0),
             clock,
             start_ns,
         })

@@ -532,14 +532,16 @@ impl fmt::Debug for DeadlineWord {
     }
 }
 
-/// `BALANCE` (retry budget): milli-tokens; one retry costs 1000.
-const BUDGET_BALANCE: Field = Field { shift: 0, bits: 24 };
 /// `REFILLED` (retry budget): ms since the budget was built, when the time-based
 /// floor last refilled it (saturating).
-const BUDGET_REFILLED: Field = BUDGET_BALANCE.next(40);
+const BUDGET_REFILLED: Field = Field { shift: 0, bits: 40 };
+/// `BALANCE` (retry budget): milli-tokens; one retry costs 1000. The high field,
+/// so that comparing whole words compares balances first (see
+/// [`BudgetWord::balance_at_least`]).
+const BUDGET_BALANCE: Field = BUDGET_REFILLED.next(24);
 const _: () = assert!(
-    BUDGET_REFILLED.end() == 64,
-    "the budget word is exactly 64 bits"
+    BUDGET_BALANCE.end() == 64,
+    "the budget word is exactly 64 bits, BALANCE on top"
 );
 /// Largest refill mark, in ms since the budget was built (about 34.8 years).
 pub(crate) const BUDGET_REFILLED_MAX_MS: u64 = BUDGET_REFILLED.max();
@@ -549,10 +551,10 @@ pub(crate) const BUDGET_BALANCE_MAX: u64 = BUDGET_BALANCE.max();
 /// One copy of a retry budget's word:
 ///
 /// ```text
-///  63                                                   24 23                      0
-/// +-------------------------------------------------------+-------------------------+
-/// |        REFILLED (40 bits, ms since the budget start)  |  BALANCE (milli-tokens) |
-/// +-------------------------------------------------------+-------------------------+
+///  63                      40 39                                                   0
+/// +-------------------------+-------------------------------------------------------+
+/// | BALANCE (milli-tokens)  |        REFILLED (40 bits, ms since the budget start)  |
+/// +-------------------------+-------------------------------------------------------+
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BudgetWord(u64);
@@ -581,6 +583,14 @@ impl BudgetWord {
     #[inline]
     pub(crate) const fn refilled_ms(self) -> u64 {
         BUDGET_REFILLED.get(self.0)
+    }
+
+    /// Whether the balance is at least `floor`'s (whatever either refill mark):
+    /// `BALANCE` is the high field, so with `floor` built with a mark of 0 this is
+    /// one compare of whole words (a deposit's check at the cap).
+    #[inline(always)]
+    pub(crate) const fn balance_at_least(self, floor: BudgetWord) -> bool {
+        self.0 >= floor.0
     }
 }
 
@@ -764,6 +774,17 @@ mod tests {
                 let w = BudgetWord::new(b, t);
                 assert_eq!((w.balance_milli(), w.refilled_ms()), (b, t));
                 assert_eq!(BudgetWord::from_raw(w.raw()), w);
+            }
+        }
+        for a in [0, 1, 999, 1000, BUDGET_BALANCE_MAX] {
+            for b in [0, 1, 999, 1000, BUDGET_BALANCE_MAX] {
+                for t in [0, 1, BUDGET_REFILLED_MAX_MS] {
+                    assert_eq!(
+                        BudgetWord::new(a, t).balance_at_least(BudgetWord::new(b, 0)),
+                        a >= b,
+                        "{a} {b} {t}"
+                    );
+                }
             }
         }
         let w = BudgetWord::new(u64::MAX, u64::MAX);
