@@ -6,93 +6,39 @@
 
 #[path = "../fuzz/harness/breaker_ops.rs"]
 mod harness;
+mod replay_support;
 
 use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, weighted};
+use replay_support::{XorShift, artifacts, corpus, dir, panic_message};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const CORPUS: &str = "fuzz/corpus/breaker_ops";
 const ARTIFACTS: &str = "fuzz/artifacts/breaker_ops";
 
-fn dir(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// The regular files of `dir`, sorted by name.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
 /// Run one input, naming it if the harness panics.
 fn replay(name: &str, data: &[u8]) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness::run(data))) {
-        let msg = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("(non-string panic)");
         panic!(
-            "input {name} ({} bytes: {data:02x?}) failed:\n{msg}",
-            data.len()
+            "input {name} ({} bytes: {data:02x?}) failed:\n{}",
+            data.len(),
+            panic_message(&*panic)
         );
     }
 }
 
 #[test]
 fn corpus_replays() {
-    let corpus = dir(CORPUS);
-    assert!(
-        corpus.is_dir(),
-        "the corpus {} is missing",
-        corpus.display()
-    );
-    let inputs = files(&corpus);
-    assert!(
-        !inputs.is_empty(),
-        "the corpus {} is empty",
-        corpus.display()
-    );
-    for path in &inputs {
-        replay(
-            &path.display().to_string(),
-            &fs::read(path).expect("read corpus file"),
-        );
+    for (name, data) in corpus(CORPUS) {
+        replay(&name, &data);
     }
 }
 
 #[test]
 fn artifacts_replay() {
-    let artifacts = dir(ARTIFACTS);
-    if !artifacts.is_dir() {
-        return;
-    }
-    for path in files(&artifacts) {
-        replay(
-            &path.display().to_string(),
-            &fs::read(&path).expect("read artifact"),
-        );
-    }
-}
-
-/// xorshift64*: a tiny deterministic generator, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    for (name, data) in artifacts(ARTIFACTS) {
+        replay(&name, &data);
     }
 }
 

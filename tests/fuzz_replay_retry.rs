@@ -7,33 +7,19 @@
 
 #[path = "../fuzz/harness/retry_ops.rs"]
 mod harness;
+mod replay_support;
 
 use harness::{
     Attempts, BackoffSel, Between, BreakerSel, BudgetSel, D, Header, Item, Kind, MaxSel, Operator,
     Step, Summary, encode,
 };
+use replay_support::{XorShift, artifacts, corpus, dir, panic_message};
 use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
 
 const CORPUS: &str = "fuzz/corpus/retry_ops";
 const ARTIFACTS: &str = "fuzz/artifacts/retry_ops";
-
-fn dir(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// The regular files of `dir`, sorted by name.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
 
 thread_local! {
     /// Set while the sweep runs on this thread: its expected-to-be-caught panics
@@ -55,14 +41,6 @@ fn install_quiet_hook() {
     });
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(non-string panic)")
-}
-
 /// Run one input, naming it if the harness panics.
 fn replay(name: &str, data: &[u8]) -> Summary {
     match catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(data))) {
@@ -77,39 +55,18 @@ fn replay(name: &str, data: &[u8]) -> Summary {
 
 #[test]
 fn corpus_replays() {
-    let corpus = dir(CORPUS);
-    assert!(
-        corpus.is_dir(),
-        "the corpus {} is missing",
-        corpus.display()
-    );
-    let inputs = files(&corpus);
-    assert!(
-        !inputs.is_empty(),
-        "the corpus {} is empty",
-        corpus.display()
-    );
-    for path in &inputs {
-        replay(
-            &path.display().to_string(),
-            &fs::read(path).expect("read corpus file"),
-        );
+    for (name, data) in corpus(CORPUS) {
+        replay(&name, &data);
     }
 }
 
 #[test]
 fn artifacts_replay() {
-    let artifacts = dir(ARTIFACTS);
-    if !artifacts.is_dir() {
-        return;
-    }
     let mut failures = Vec::new();
-    for path in files(&artifacts) {
-        let data = fs::read(&path).expect("read artifact");
+    for (name, data) in artifacts(ARTIFACTS) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness::run(&data))) {
             failures.push(format!(
-                "{} ({} bytes: {data:02x?}):\n{}",
-                path.display(),
+                "{name} ({} bytes: {data:02x?}):\n{}",
                 data.len(),
                 panic_message(&*panic)
             ));
@@ -121,20 +78,6 @@ fn artifacts_replay() {
         failures.len(),
         failures.join("\n\n")
     );
-}
-
-/// xorshift64*: a tiny deterministic generator, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 #[test]

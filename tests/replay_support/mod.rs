@@ -1,0 +1,79 @@
+//! What the two fuzz-replay tests (`fuzz_replay.rs`, `fuzz_replay_retry.rs`) share:
+//! where the checked-in inputs are, reading them in a stable order, naming a
+//! panic, and a tiny deterministic generator for the pseudo-random sweeps.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// `rel` under the crate root (where `fuzz/` lives).
+pub fn dir(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Every regular file of `dir`, sorted by name, as (path for messages, bytes).
+fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let data = fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+            (p.display().to_string(), data)
+        })
+        .collect()
+}
+
+/// The checked-in corpus at `rel`, which must exist and not be empty (a replay
+/// of nothing would pass without checking anything).
+pub fn corpus(rel: &str) -> Vec<(String, Vec<u8>)> {
+    let corpus = dir(rel);
+    assert!(
+        corpus.is_dir(),
+        "the corpus {} is missing",
+        corpus.display()
+    );
+    let inputs = inputs(&corpus);
+    assert!(
+        !inputs.is_empty(),
+        "the corpus {} is empty",
+        corpus.display()
+    );
+    inputs
+}
+
+/// The crash artifacts at `rel`, if there are any (none is a valid state).
+pub fn artifacts(rel: &str) -> Vec<(String, Vec<u8>)> {
+    let artifacts = dir(rel);
+    if artifacts.is_dir() {
+        inputs(&artifacts)
+    } else {
+        Vec::new()
+    }
+}
+
+/// A caught panic's message.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(non-string panic)")
+}
+
+/// xorshift64*: a tiny deterministic generator, no dependency.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
