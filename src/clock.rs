@@ -43,8 +43,9 @@ pub trait Clock: Send + Sync + 'static {
 /// Reading it costs a few nanoseconds: one raw counter read (`rdtsc` on x86-64,
 /// `cntvct_el0` on aarch64; the OS monotonic clock where neither is usable) and a
 /// multiply-and-shift of the ticks elapsed since the clock was built. No
-/// `Duration` or `Instant` is built on the way (that conversion cost about as
-/// much again: 23 instructions per read under callgrind).
+/// `Duration` or `Instant` is built on the way (going through them cost 15 more
+/// instructions per read under callgrind: a budget deposit + withdraw, which
+/// reads the clock once, went from 128 to 113).
 #[derive(Clone)]
 pub struct MonotonicClock {
     clock: quanta::Clock,

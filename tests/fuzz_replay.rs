@@ -9,8 +9,7 @@ mod harness;
 mod replay_support;
 
 use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, weighted};
-use replay_support::{XorShift, artifacts, corpus, dir, panic_message};
-use std::fs;
+use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -604,8 +603,6 @@ fn all_seeds() -> Vec<Seed> {
 
 #[test]
 fn seeds() {
-    let corpus = dir(CORPUS);
-    let write = std::env::var_os("FUSEBOX_WRITE_SEEDS").is_some();
     for seed in all_seeds() {
         let summary = catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&seed.data)))
             .unwrap_or_else(|_| panic!("seed {} failed (see the panic above)", seed.name));
@@ -615,23 +612,6 @@ fn seeds() {
                 seed.name
             );
         }
-        let path = corpus.join(seed.name);
-        if write {
-            fs::create_dir_all(&corpus).expect("create the corpus dir");
-            fs::write(&path, &seed.data).expect("write seed");
-        } else {
-            let on_disk = fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "seed {} is not checked in ({e}); run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds",
-                    path.display()
-                )
-            });
-            assert_eq!(
-                on_disk,
-                seed.data,
-                "seed {} is out of date; run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds",
-                path.display()
-            );
-        }
+        write_or_check_seed(CORPUS, seed.name, &seed.data, "fuzz_replay");
     }
 }

@@ -13,9 +13,8 @@ use harness::{
     Attempts, BackoffSel, Between, BreakerSel, BudgetSel, D, Header, Item, Kind, MaxSel, Operator,
     Step, Summary, encode,
 };
-use replay_support::{XorShift, artifacts, corpus, dir, panic_message};
+use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
 use std::collections::BTreeMap;
-use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 const CORPUS: &str = "fuzz/corpus/retry_ops";
@@ -559,8 +558,6 @@ fn all_seeds() -> Vec<Seed> {
 
 #[test]
 fn seeds() {
-    let corpus = dir(CORPUS);
-    let write = std::env::var_os("FUSEBOX_WRITE_SEEDS").is_some();
     for seed in all_seeds() {
         let summary = replay(seed.name, &seed.data);
         if catch_unwind(AssertUnwindSafe(|| (seed.check)(&summary))).is_err() {
@@ -569,23 +566,6 @@ fn seeds() {
                 seed.name
             );
         }
-        let path = corpus.join(seed.name);
-        if write {
-            fs::create_dir_all(&corpus).expect("create the corpus dir");
-            fs::write(&path, &seed.data).expect("write seed");
-        } else {
-            let on_disk = fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "seed {} is not checked in ({e}); run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay_retry seeds",
-                    path.display()
-                )
-            });
-            assert_eq!(
-                on_disk,
-                seed.data,
-                "seed {} is out of date; run FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay_retry seeds",
-                path.display()
-            );
-        }
+        write_or_check_seed(CORPUS, seed.name, &seed.data, "fuzz_replay_retry");
     }
 }

@@ -1,6 +1,7 @@
 //! What the two fuzz-replay tests (`fuzz_replay.rs`, `fuzz_replay_retry.rs`) share:
-//! where the checked-in inputs are, reading them in a stable order, naming a
-//! panic, and a tiny deterministic generator for the pseudo-random sweeps.
+//! where the checked-in inputs are, reading them in a stable order, keeping the
+//! hand-written seeds checked in, naming a panic, and a tiny deterministic
+//! generator for the pseudo-random sweeps.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,28 @@ pub fn artifacts(rel: &str) -> Vec<(String, Vec<u8>)> {
     } else {
         Vec::new()
     }
+}
+
+/// Keep a hand-written seed in the corpus at `rel`: with `FUSEBOX_WRITE_SEEDS` set,
+/// write it there; otherwise assert that the checked-in file has exactly these
+/// bytes. `test` names the test binary, for the command the message suggests.
+pub fn write_or_check_seed(rel: &str, name: &str, data: &[u8], test: &str) {
+    let corpus = dir(rel);
+    let path = corpus.join(name);
+    if std::env::var_os("FUSEBOX_WRITE_SEEDS").is_some() {
+        fs::create_dir_all(&corpus).expect("create the corpus dir");
+        fs::write(&path, data).expect("write seed");
+        return;
+    }
+    let fix = format!("run FUSEBOX_WRITE_SEEDS=1 cargo test --test {test} seeds");
+    let on_disk = fs::read(&path)
+        .unwrap_or_else(|e| panic!("seed {} is not checked in ({e}); {fix}", path.display()));
+    assert_eq!(
+        on_disk,
+        data,
+        "seed {} is out of date; {fix}",
+        path.display()
+    );
 }
 
 /// A caught panic's message.
