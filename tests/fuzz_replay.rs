@@ -1,10 +1,10 @@
-//! Replays the differential fuzz harness (`fuzz/harness/breaker_ops.rs`) on stable:
+//! Replays the differential fuzz harness (`tests/fuzz_harness/breaker_ops.rs`) on stable:
 //! every input of the checked-in corpus and of the crash artifacts, the hand-written
 //! seeds, and a deterministic pseudo-random sweep. See `fuzz/README.md`.
 //!
 //! To (re)write the seed files: `FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay seeds`.
 
-#[path = "../fuzz/harness/breaker_ops.rs"]
+#[path = "fuzz_harness/breaker_ops.rs"]
 mod harness;
 mod replay_support;
 

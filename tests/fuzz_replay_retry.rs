@@ -1,11 +1,11 @@
-//! Replays the retry fuzz harness (`fuzz/harness/retry_ops.rs`) on stable: every
+//! Replays the retry fuzz harness (`tests/fuzz_harness/retry_ops.rs`) on stable: every
 //! input of the checked-in corpus and of the crash artifacts, the hand-written
 //! seeds, and a deterministic pseudo-random sweep. See `fuzz/README.md`.
 //!
 //! To (re)write the seed files:
 //! `FUSEBOX_WRITE_SEEDS=1 cargo test --test fuzz_replay_retry seeds`.
 
-#[path = "../fuzz/harness/retry_ops.rs"]
+#[path = "fuzz_harness/retry_ops.rs"]
 mod harness;
 mod replay_support;
 
