@@ -239,7 +239,9 @@ fn check<S: Scenario>(name: &'static str) {
         let turns = Turns::new();
         let point: Point = {
             let turns = turns.clone();
-            StdArc::new(move |_| turns.tick())
+            StdArc::new(move |_| {
+                turns.tick();
+            })
         };
         let (log, breaker) = prepared::<S>();
         let b = {
@@ -679,7 +681,9 @@ fn guard_race_probe_vs_cancelled_contender() {
         let turns = Turns::new();
         let point: Point = {
             let turns = turns.clone();
-            StdArc::new(move |_| turns.tick())
+            StdArc::new(move |_| {
+                turns.tick();
+            })
         };
         let clock = ManualClock::new();
         let log = TransitionLog::new();
@@ -796,7 +800,9 @@ fn guard_race_two_guards_trip_once() {
             move || {
                 let point: Point = {
                     let turns = turns.clone();
-                    StdArc::new(move |_| turns.tick())
+                    StdArc::new(move |_| {
+                        turns.tick();
+                    })
                 };
                 let guard = Guard::new(breaker.clone(), retry(2))
                     .with_sleeper(Hook::new(Some(point.clone())));
