@@ -11,12 +11,19 @@
 //!   stale counter is 1;
 //! - if it is `Applied`, the whole outcome (both results, the final snapshot, the
 //!   stale counter, the listener count) is the "A then B" sequential one.
+//!
+//! A stale record is a pure load (it is decided on the word it reads, and writes
+//! nothing), and A is the model thread, which loom runs first: without ticks loom
+//! never ran B's whole operation before A's first load, so every stale report took
+//! the "CAS failed, re-read, stale" path and none the "stale at first sight" one
+//! (0 executions in every two-thread model). Both threads tick (see `Turns`), and a
+//! witness asserts that order is reached.
 
 use fusebox::{
     Breaker, BreakerSnapshot, ManualClock, Permit, Recorded, State, Transition, Verdict,
 };
 use fusebox_loom_tests::{
-    OPEN_FOR, Stats, TransitionLog, Witness, builder, sequential, trip_and_wait,
+    OPEN_FOR, Stats, TransitionLog, Turns, Witness, builder, sequential, trip_and_wait,
 };
 use loom::sync::Arc;
 use loom::thread;
@@ -120,20 +127,31 @@ fn check<S: Scenario>(name: &'static str) {
     let stats = Stats::unbounded(name);
     let stale = Witness::new("A's report was stale");
     let applied = Witness::new("A's report was applied");
-    let (stale_in, applied_in) = (stale.clone(), applied.clone());
+    let b_first = Witness::new("B's whole operation came before A's record (stale at first sight)");
+    let (stale_in, applied_in, b_first_in) = (stale.clone(), applied.clone(), b_first.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(S::build(&clock, &log));
         S::prepare(&breaker, &clock);
         let permit = admit::<S>(&breaker);
+        let turns = Turns::new();
         let b = {
-            let breaker = breaker.clone();
-            thread::spawn(move || S::op_b(&breaker))
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let b = S::op_b(&breaker);
+                (b, turns.tick())
+            })
         };
+        let a_start = turns.tick();
         let a = permit.record(S::A_VERDICT);
-        let b = b.join().unwrap();
+        let (b, b_done) = b.join().unwrap();
         let got = outcome(&breaker, &log, a, b);
+        if b_done < a_start {
+            assert!(got.a.is_stale(), "{got:?}");
+            b_first_in.saw();
+        }
 
         if got.a.is_stale() {
             assert_eq!(
@@ -150,6 +168,7 @@ fn check<S: Scenario>(name: &'static str) {
     stats.report();
     stale.assert_seen();
     applied.assert_seen();
+    b_first.assert_seen();
 }
 
 /// A: a tripping failure (`trip_after_consecutive_failures(1)`) on a Closed epoch-0
@@ -386,7 +405,9 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
     );
     let stale = Witness::new("A's report was stale");
     let applied = Witness::new("A's report was applied");
-    let (stale_in, applied_in) = (stale.clone(), applied.clone());
+    let both_first = Witness::new("B's and C's whole operations came before A's record");
+    let (stale_in, applied_in, both_first_in) =
+        (stale.clone(), applied.clone(), both_first.clone());
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(3);
     model.check(stats.count(move || {
@@ -394,16 +415,30 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
         let log = TransitionLog::new();
         let breaker = Arc::new(build(&clock, &log));
         let permit = breaker.try_acquire().unwrap();
+        let turns = Turns::new();
         let b = {
-            let breaker = breaker.clone();
-            thread::spawn(move || breaker.force_open())
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let b = breaker.force_open();
+                (b, turns.tick())
+            })
         };
         let c = {
-            let breaker = breaker.clone();
-            thread::spawn(move || breaker.reset())
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let c = breaker.reset();
+                (c, turns.tick())
+            })
         };
+        let a_start = turns.tick();
         let a = permit.record(Verdict::failure());
-        let (b, c) = (b.join().unwrap(), c.join().unwrap());
+        let ((b, b_done), (c, c_done)) = (b.join().unwrap(), c.join().unwrap());
+        if b_done < a_start && c_done < a_start {
+            assert!(a.is_stale());
+            both_first_in.saw();
+        }
         let got = Three {
             a,
             b,
@@ -427,6 +462,7 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
     stats.report();
     stale.assert_seen();
     applied.assert_seen();
+    both_first.assert_seen();
 }
 
 /// The references themselves, spelled out once (so a wrong reference cannot make the
