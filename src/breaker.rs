@@ -53,6 +53,7 @@ const NANOS_PER_MS: u64 = 1_000_000;
 /// assert!(health < 1.0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The attempt succeeded: health moves toward 1 by `alpha`.
     Success,

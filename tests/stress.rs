@@ -67,6 +67,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                     State::HalfOpen => assert!(s.health.is_none()),
                     State::Closed | State::Disabled => assert_eq!(s.reopens, 0),
                     State::Open | State::ForcedOpen => assert_eq!(s.probes_in_flight, 0),
+                    other => panic!("a state this test does not know: {other:?}"),
                 }
             }
             observations

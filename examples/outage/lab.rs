@@ -367,6 +367,9 @@ fn mode(state: State) -> Mode {
         State::Closed | State::Disabled => Mode::Closed,
         State::HalfOpen => Mode::HalfOpen,
         State::Open | State::ForcedOpen => Mode::Open,
+        // `State` is non-exhaustive: a state added later is drawn as rejecting,
+        // the cautious reading.
+        _ => Mode::Open,
     }
 }
 

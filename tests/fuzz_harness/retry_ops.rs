@@ -1122,6 +1122,8 @@ impl BaseSeq {
                     capped: false,
                 }
             }
+            // `Backoff` is non-exhaustive: a new backoff needs a model.
+            other => panic!("a backoff the model does not know: {other:?}"),
         }
     }
 
@@ -1298,6 +1300,8 @@ impl Spec {
                 };
                 (self.initial, high)
             }
+            // `Jitter` is non-exhaustive: a new jitter needs a model.
+            other => panic!("a jitter the model does not know: {other:?}"),
         }
     }
 }
@@ -1616,7 +1620,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                 factor,
                 max,
             } => builder.exponential_backoff(initial, factor, max),
-            Backoff::Constant(_) => unreachable!(),
+            _ => unreachable!("an exponential selector builds an exponential backoff"),
         },
         BackoffSel::EnumConstant(_) | BackoffSel::EnumExponential { .. } => {
             builder.backoff(header.backoff.value())
@@ -1666,6 +1670,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     let (initial, cap) = match backoff {
         Backoff::Constant(d) => (sat_ns(d), sat_ns(d)),
         Backoff::Exponential { initial, max, .. } => (sat_ns(initial), sat_ns(max)),
+        other => panic!("a backoff the model does not know: {other:?}"),
     };
     let mut seq = BaseSeq::new(backoff);
     let wanted = (MAX_RUN as usize).max(DELAYS_CHECKED) + 1;
