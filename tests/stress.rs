@@ -108,7 +108,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    if operator_every > 0 && i % operator_every == 0 {
+                    if operator_every > 0 && i.is_multiple_of(operator_every) {
                         let t = match rng.random_range(0..4) {
                             0 => b.force_open(),
                             1 => b.disable(),

@@ -713,7 +713,7 @@ impl Header {
             _ => Some(D::decode(r)),
         };
         let s = r.byte();
-        let seed = if s % 2 == 0 {
+        let seed = if s.is_multiple_of(2) {
             u64::from(s / 2)
         } else {
             r.u64()
@@ -727,7 +727,7 @@ impl Header {
                 open_for: r.byte() % 5,
             }
         };
-        let budget = if r.byte() % 3 == 0 {
+        let budget = if r.byte().is_multiple_of(3) {
             Some(BudgetSel {
                 ratio: r.byte(),
                 floor: r.byte(),
