@@ -50,6 +50,7 @@
 //! (`src/state.rs`); the memory-ordering protocol in `src/breaker.rs`.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod breaker;
@@ -74,6 +75,7 @@ pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use guard::{Attempt, Guard, GuardError};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use sleep::TokioSleeper;
 pub use sleep::{AsyncSleeper, ManualSleeper, Sleeper, ThreadSleeper};
 pub use state::State;
