@@ -52,12 +52,15 @@ done
 ((fail == 0)) || exit 1
 echo "ok: none of fuzz/, loom-tests/, .ci/; the test harness, Cargo.lock and README are in"
 
-# A fixed place per repository (so repeated runs reuse fusebox's own build
-# fingerprints instead of piling up new ones), unpacked fresh every time.
+# A fixed place per repository (so repeated runs replace fusebox's own build
+# artifacts instead of piling up new ones), unpacked fresh every time. `-m`: the
+# files get the time of unpacking, not the fixed 2006 timestamp cargo writes into
+# every .crate; with that one, a rebuild at the same path would look up to date
+# to cargo and run the previous run's binaries.
 work="${TMPDIR:-/tmp}/fusebox-package-check.$(printf %s "$repo" | cksum | cut -d' ' -f1)"
 rm -rf "$work"
 mkdir -p "$work"
-tar -xzf "$crate" -C "$work"
+tar -xzmf "$crate" -C "$work"
 cd "$work/fusebox-$version"
 if [[ -e "$work/Cargo.toml" || -d fuzz || -d loom-tests ]]; then
     echo "package check: unexpected files around the unpacked crate in $work" >&2
