@@ -69,7 +69,9 @@ pub use breaker::{Breaker, BreakerSnapshot, Permit, Recorded, Transition, Verdic
 pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
 pub use classify::{Classification, Classify, DefaultClassifier};
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use config::{BreakerBuilder, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD, MIN_OPEN_PERIOD};
+pub use config::{
+    BreakerBuilder, DEFAULT_PROBE_TIMEOUT, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD, MIN_OPEN_PERIOD,
+};
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use guard::{Attempt, Guard, GuardError};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
