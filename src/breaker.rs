@@ -53,6 +53,7 @@ const NANOS_PER_MS: u64 = 1_000_000;
 /// assert!(health < 1.0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The attempt succeeded: health moves toward 1 by `alpha`.
     Success,
@@ -308,37 +309,77 @@ impl Breaker {
     /// word may change before the CAS). On admission, returns the epoch of a
     /// permit whose ownership passes to the caller.
     #[cold]
-    fn try_acquire_slow(&self, s: Snapshot) -> Result<u32, Rejected> {
+    fn try_acquire_slow(&self, mut s: Snapshot) -> Result<u32, Rejected> {
         let mut now_ns = None;
-        let update = self.update(s, |cur| match cur.state() {
-            State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
-            State::ForcedOpen => (Decision::Reject(Rejected::ForcedOpen), None),
-            State::HalfOpen => {
-                if cur.in_flight() < self.config.probes {
-                    let next = cur.with_probes(cur.in_flight() + 1, cur.successes());
-                    (Decision::Admit(cur.epoch()), Some(next))
-                } else {
-                    (Decision::Reject(Rejected::ProbesBusy), None)
+        let update = loop {
+            // Set when the decision rests on a deadline word of another epoch.
+            let mut word_of_another_epoch = false;
+            let update = self.update(s, |cur| {
+                word_of_another_epoch = false;
+                match cur.state() {
+                    State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
+                    State::ForcedOpen => (Decision::Reject(Rejected::ForcedOpen), None),
+                    State::HalfOpen => {
+                        if cur.in_flight() < self.config.probes {
+                            let next = cur.with_probes(cur.in_flight() + 1, cur.successes());
+                            return (Decision::Admit(cur.epoch()), Some(next));
+                        }
+                        // Every slot is busy: past the probe lease, this caller
+                        // starts a fresh half-open period, so lost probe permits
+                        // cannot hold it forever. Acquire: as for the open deadline
+                        // below (the lease lives in the same epoch-tagged word).
+                        let word =
+                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                        let Some(lease_ms) = word.for_epoch(cur.epoch()) else {
+                            word_of_another_epoch = true;
+                            return (Decision::Reject(Rejected::ProbesBusy), None);
+                        };
+                        let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
+                        if now / NANOS_PER_MS >= lease_ms {
+                            let fresh = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                            (Decision::Admit(fresh.epoch()), Some(fresh))
+                        } else {
+                            (Decision::Reject(Rejected::ProbesBusy), None)
+                        }
+                    }
+                    State::Open => {
+                        // Acquire: see the module's "Orderings"; the tag check below
+                        // makes any other epoch's value harmless (it is simply not
+                        // this epoch's deadline).
+                        let word =
+                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                        let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
+                            word_of_another_epoch = true;
+                            return (Decision::Reject(Rejected::Open { retry_after: None }), None);
+                        };
+                        let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
+                        if now / NANOS_PER_MS >= deadline_ms {
+                            let probe = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                            (Decision::Admit(probe.epoch()), Some(probe))
+                        } else {
+                            let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
+                            let retry_after = Some(Duration::from_nanos(left));
+                            (Decision::Reject(Rejected::Open { retry_after }), None)
+                        }
+                    }
                 }
+            });
+            if !word_of_another_epoch {
+                break update;
             }
-            State::Open => {
-                // Acquire: see the module's "Orderings"; the tag check below makes
-                // any older value harmless (it is simply not this epoch's deadline).
-                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
-                    return (Decision::Reject(Rejected::Open { retry_after: None }), None);
-                };
-                let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
-                if now / NANOS_PER_MS >= deadline_ms {
-                    let probe = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
-                    (Decision::Admit(probe.epoch()), Some(probe))
-                } else {
-                    let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
-                    let retry_after = Some(Duration::from_nanos(left));
-                    (Decision::Reject(Rejected::Open { retry_after }), None)
-                }
+            // The deadline word is not this epoch's: either its publication is a
+            // few instructions away (the state word is unchanged, and the answer
+            // stands), or our view of the state word is stale. In the second case
+            // the word belongs to a newer epoch, whose publisher made its state
+            // change first; our `Acquire` load of the word synchronised with it,
+            // so this reload sees that change, and we decide again on it. Each
+            // retry follows another thread's progress.
+            let now = self.load();
+            if now == update.before {
+                break update;
             }
-        });
+            s = now;
+        };
         match update.outcome {
             Decision::Admit(epoch) => {
                 // The permit exists before the listener runs, so even a listener
@@ -417,7 +458,7 @@ impl Breaker {
                 let bump = || (samples + 1).min(cfg.min_samples);
                 match verdict {
                     Verdict::Success => {
-                        Some(cur.with_measure(health::after_success(h, cfg.alpha_fp), bump()))
+                        Some(cur.with_measure(health::after_success(h, cfg.alpha_up), bump()))
                     }
                     Verdict::Failure { .. } => {
                         let weight = verdict.failure_weight();
@@ -425,9 +466,9 @@ impl Breaker {
                             None
                         } else {
                             let k = if weight == 1.0 {
-                                cfg.alpha_fp
+                                cfg.alpha_down
                             } else {
-                                health::rate(cfg.alpha * weight)
+                                health::rate_down(cfg.alpha * weight)
                             };
                             let (h, samples) = (health::after_failure(h, k), bump());
                             if state == State::Closed
@@ -493,40 +534,67 @@ impl Breaker {
     }
 
     /// Force the breaker open: every attempt is rejected until [`reset`](Self::reset)
-    /// or [`disable`](Self::disable). A transition from any state (epoch + 1).
-    pub fn force_open(&self) -> Transition {
-        self.operator(|cur| Snapshot::forced_open(cur.next_epoch()))
+    /// or [`disable`](Self::disable). A transition from any other state (epoch + 1);
+    /// `None`, and nothing at all changes, when it is already forced open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, State};
+    ///
+    /// let breaker = Breaker::builder().build()?;
+    /// let t = breaker.force_open().expect("closed -> forced open");
+    /// assert_eq!((t.from, t.to, t.epoch), (State::Closed, State::ForcedOpen, 1));
+    /// assert_eq!(breaker.force_open(), None); // already forced open: a no-op
+    /// assert_eq!(breaker.snapshot().epoch, 1);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn force_open(&self) -> Option<Transition> {
+        self.operator(|cur| {
+            (cur.state() != State::ForcedOpen).then(|| Snapshot::forced_open(cur.next_epoch()))
+        })
     }
 
     /// Disable the breaker: every attempt is admitted and health is still measured,
-    /// but it never trips ("metrics only"). A transition from any state (epoch + 1);
-    /// health carries over from `Closed`, and starts full otherwise.
-    pub fn disable(&self) -> Transition {
-        self.operator(|cur| {
-            if cur.state() == State::Closed {
-                Snapshot::disabled(cur.next_epoch(), cur.health(), cur.samples())
-            } else {
-                Snapshot::disabled(cur.next_epoch(), HEALTH_FULL, 0)
+    /// but it never trips ("metrics only"). A transition from any other state
+    /// (epoch + 1); health carries over from `Closed`, and starts full otherwise.
+    /// `None`, and nothing at all changes, when it is already disabled.
+    pub fn disable(&self) -> Option<Transition> {
+        self.operator(|cur| match cur.state() {
+            State::Disabled => None,
+            State::Closed => Some(Snapshot::disabled(
+                cur.next_epoch(),
+                cur.health(),
+                cur.samples(),
+            )),
+            State::Open | State::HalfOpen | State::ForcedOpen => {
+                Some(Snapshot::disabled(cur.next_epoch(), HEALTH_FULL, 0))
             }
         })
     }
 
-    /// Reset to `Closed` with full health and no samples. A transition from any
-    /// state (epoch + 1); every permit out before it becomes stale.
-    pub fn reset(&self) -> Transition {
-        self.operator(|cur| Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+    /// Reset to `Closed` with full health and no samples. A transition (epoch + 1)
+    /// from any state but that one: every permit out before it becomes stale.
+    /// `None`, and nothing at all changes (permits out stay valid), when the breaker
+    /// is already `Closed` at full health with no samples.
+    pub fn reset(&self) -> Option<Transition> {
+        self.operator(|cur| {
+            let pristine = Snapshot::closed(cur.epoch(), HEALTH_FULL, 0);
+            (cur != pristine).then(|| Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+        })
     }
 
+    /// Run an operator call: `target` proposes the new word (always in a new
+    /// epoch), or `None` when the call would change nothing but the epoch.
     #[cold]
-    fn operator(&self, target: impl Fn(Snapshot) -> Snapshot) -> Transition {
-        let update = self.update(self.load(), |cur| ((), Some(target(cur))));
-        // Always written: the target has a new epoch, so it differs from `before`.
-        self.after_update(&update).unwrap_or(Transition {
-            from: update.before.state(),
-            to: update.before.state(),
-            epoch: update.before.epoch(),
-            open_for: None,
-        })
+    fn operator(&self, target: impl Fn(Snapshot) -> Option<Snapshot>) -> Option<Transition> {
+        let update = self.update(self.load(), |cur| ((), target(cur)));
+        debug_assert!(
+            update
+                .after
+                .is_none_or(|a| a.epoch() != update.before.epoch())
+        );
+        self.after_update(&update)
     }
 
     /// A decoded copy of the state.
@@ -590,6 +658,32 @@ impl Breaker {
     /// The health step `alpha`, as computed from the builder's settings.
     pub fn alpha(&self) -> f64 {
         self.config.alpha
+    }
+
+    /// At most how many consecutive successes bring health back to exactly full
+    /// from any health (and with it the read-only healthy path, once `min_samples`
+    /// attempts have been seen since the last close): `ceil(20 / -log2(1 - alpha))`
+    /// for the 20-bit health, with `alpha` rounded up to the 2^-32 fixed point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Verdict};
+    ///
+    /// let breaker = Breaker::builder().trip_after_consecutive_failures(5).build()?;
+    /// assert_eq!(breaker.successes_to_full_health(), 100);
+    /// for _ in 0..4 {
+    ///     let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// }
+    /// for _ in 0..breaker.successes_to_full_health() {
+    ///     let _ = breaker.try_acquire().unwrap().record(Verdict::Success);
+    /// }
+    /// assert_eq!(breaker.snapshot().health, Some(1.0));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn successes_to_full_health(&self) -> u32 {
+        // `alpha_up` is never 0: validation rejects an alpha that rounds to it.
+        health::successes_to_full(self.config.alpha_up).unwrap_or(u32::MAX)
     }
 
     /// Whether an attempt made `after` from now would still be rejected: `Some`
@@ -702,14 +796,20 @@ impl Breaker {
         if after.epoch() == update.before.epoch() {
             return None;
         }
-        let open_for = (after.state() == State::Open).then(|| {
-            let period_ns = self.jittered(self.config.open_period_ns(after.reopen()));
-            let deadline_ns = self.elapsed_ns().saturating_add(period_ns);
-            let published =
-                self.publish_deadline(after.epoch(), deadline_ns.div_ceil(NANOS_PER_MS));
-            debug_assert!(published || self.load().epoch() != after.epoch());
-            Duration::from_nanos(period_ns)
-        });
+        let open_for = match after.state() {
+            State::Open => {
+                let period_ns = self.jittered(self.config.open_period_ns(after.reopen()));
+                self.publish_after(after.epoch(), period_ns);
+                Some(Duration::from_nanos(period_ns))
+            }
+            State::HalfOpen => {
+                // The probe lease: when this half-open period's probes stop
+                // holding their slots (see `try_acquire_slow`).
+                self.publish_after(after.epoch(), self.config.probe_timeout_ns);
+                None
+            }
+            State::Closed | State::ForcedOpen | State::Disabled => None,
+        };
         let transition = Transition {
             from: update.before.state(),
             to: after.state(),
@@ -724,7 +824,16 @@ impl Breaker {
         Some(transition)
     }
 
-    /// Write the deadline of the `Open` state at `epoch`, unless the breaker has
+    /// Publish the deadline `period_ns` from now for the state at `epoch` (the open
+    /// deadline of an `Open`, the probe lease of a `HalfOpen`), rounded up to whole
+    /// milliseconds.
+    fn publish_after(&self, epoch: u32, period_ns: u64) {
+        let deadline_ns = self.elapsed_ns().saturating_add(period_ns);
+        let published = self.publish_deadline(epoch, deadline_ns.div_ceil(NANOS_PER_MS));
+        debug_assert!(published || self.load().epoch() != epoch);
+    }
+
+    /// Write the deadline of the `Open` (or `HalfOpen`) state at `epoch`, unless the breaker has
     /// already left that epoch. Returns whether it was written.
     ///
     /// A write from an older epoch can never overwrite a newer one: this CAS

@@ -237,7 +237,7 @@ fn stale_report_changes_nothing_and_is_counted() {
     let b = breaker(&clock);
     let old = b.try_acquire().unwrap();
     let old2 = b.try_acquire().unwrap();
-    let _ = b.reset();
+    let _ = b.force_open();
     let before = b.snapshot();
     assert_eq!(old.record(Verdict::failure()), Recorded::Stale);
     assert_eq!(old2.record(Verdict::Success), Recorded::Stale);
@@ -271,33 +271,74 @@ fn stale_probe_drop_does_not_free_a_newer_slot() {
 fn operator_transitions_bump_the_epoch_from_any_state() {
     let clock = ManualClock::new();
     let b = breaker(&clock);
-    let t = b.force_open();
+    let t = b.force_open().unwrap();
     assert_eq!(
         (t.from, t.to, t.epoch),
         (State::Closed, State::ForcedOpen, 1)
     );
     assert_eq!(b.try_acquire().unwrap_err(), Rejected::ForcedOpen);
-    let t = b.force_open();
-    assert_eq!(
-        (t.from, t.to, t.epoch),
-        (State::ForcedOpen, State::ForcedOpen, 2)
-    );
     clock.advance(Duration::from_secs(3600));
     assert_eq!(
         b.try_acquire().unwrap_err(),
         Rejected::ForcedOpen,
         "forced open never expires"
     );
-    let t = b.disable();
+    let t = b.disable().unwrap();
     assert_eq!(
         (t.from, t.to, t.epoch),
-        (State::ForcedOpen, State::Disabled, 3)
+        (State::ForcedOpen, State::Disabled, 2)
     );
-    let t = b.reset();
-    assert_eq!((t.from, t.to, t.epoch), (State::Disabled, State::Closed, 4));
-    let t = b.reset();
-    assert_eq!((t.from, t.to, t.epoch), (State::Closed, State::Closed, 5));
+    let t = b.reset().unwrap();
+    assert_eq!((t.from, t.to, t.epoch), (State::Disabled, State::Closed, 3));
+    let _ = fail(&b);
+    let t = b.reset().unwrap();
+    assert_eq!((t.from, t.to, t.epoch), (State::Closed, State::Closed, 4));
     assert_eq!(b.snapshot().health, Some(1.0));
+    assert_eq!(b.snapshot().samples, 0);
+}
+
+#[test]
+fn operator_calls_that_would_change_only_the_epoch_are_noops() {
+    use StdOrdering as Ordering;
+    let events = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&events);
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(2)
+        .clock(clock.clone())
+        .on_transition(move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    let noop = |b: &Breaker, op: fn(&Breaker) -> Option<Transition>, events: usize| {
+        let before = b.snapshot();
+        let permit = b.try_acquire().ok();
+        assert_eq!(op(b), None);
+        assert_eq!(b.snapshot(), before, "a no-op changes nothing");
+        assert_eq!(events, 0, "and fires no event");
+        // A permit out before the no-op is still current.
+        if let Some(permit) = permit {
+            assert!(!permit.record(Verdict::Ignored).is_stale());
+        }
+    };
+    // A pristine Closed breaker: reset is a no-op.
+    noop(&b, Breaker::reset, events.load(Ordering::Relaxed));
+    assert_eq!(b.snapshot().epoch, 0);
+    // Closed with a failure seen: reset is a transition.
+    let _ = fail(&b);
+    assert!(b.reset().is_some());
+    assert_eq!(events.swap(0, Ordering::Relaxed), 1);
+    // Forced open twice, disabled twice: the second call is a no-op.
+    assert!(b.force_open().is_some());
+    assert_eq!(events.swap(0, Ordering::Relaxed), 1);
+    noop(&b, Breaker::force_open, events.load(Ordering::Relaxed));
+    assert!(b.disable().is_some());
+    assert_eq!(events.swap(0, Ordering::Relaxed), 1);
+    noop(&b, Breaker::disable, events.load(Ordering::Relaxed));
+    assert_eq!(b.snapshot().epoch, 3);
+    // Disabled at full health with no samples is not Closed: reset moves it.
+    assert_eq!(b.reset().unwrap().to, State::Closed);
 }
 
 #[test]
@@ -313,7 +354,7 @@ fn disabled_admits_everything_measures_and_never_trips() {
     let s = b.snapshot();
     assert_eq!(s.state, State::Disabled);
     assert!(s.health.unwrap() < 0.01);
-    let t = b.reset();
+    let t = b.reset().unwrap();
     assert_eq!(t.to, State::Closed);
     assert_eq!(b.snapshot().health, Some(1.0));
 }
@@ -323,12 +364,12 @@ fn reset_from_open_and_half_open() {
     let clock = ManualClock::new();
     let b = breaker(&clock);
     trip(&b);
-    assert_eq!(b.reset().from, State::Open);
+    assert_eq!(b.reset().unwrap().from, State::Open);
     assert_eq!(b.snapshot().open_until, None);
     trip(&b);
     clock.advance(Duration::from_secs(1));
     let probe = b.try_acquire().unwrap();
-    assert_eq!(b.reset().from, State::HalfOpen);
+    assert_eq!(b.reset().unwrap().from, State::HalfOpen);
     assert_eq!(probe.record(Verdict::failure()), Recorded::Stale);
     assert_eq!(b.snapshot().state, State::Closed);
 }
@@ -502,4 +543,129 @@ fn debug_output_is_decoded() {
     let p = b.try_acquire().unwrap();
     assert!(format!("{p:?}").contains("epoch: 0"));
     let _ = p.record(Verdict::Success);
+}
+
+#[test]
+fn health_equal_to_the_threshold_in_real_arithmetic_does_not_trip() {
+    // alpha 0.5, threshold 0.25: two failures from full give exactly 0.25.
+    let b = Breaker::builder()
+        .health(0.5, 0.25, 1)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    assert_eq!(fail(&b).transition(), None);
+    assert_eq!(fail(&b).transition(), None, "health 0.25 is not below 0.25");
+    let s = b.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert!(s.health.unwrap() >= 0.25, "{s:?}");
+    let t = fail(&b).transition().expect("0.125 is below 0.25");
+    assert_eq!(t.to, State::Open);
+}
+
+#[test]
+fn health_returns_to_full_and_to_the_fast_path_after_any_failure_burst() {
+    // The default alpha left health 3 units short of full forever when successes
+    // rounded to nearest; every healthy call then took the slow path.
+    for n in [1, 2, 5, 13, 50] {
+        let b = Breaker::builder()
+            .trip_after_consecutive_failures(n)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let bound = b.successes_to_full_health();
+        for burst in [1, n.saturating_sub(1).max(1)] {
+            for _ in 0..burst {
+                let _ = fail(&b);
+            }
+            if b.snapshot().state != State::Closed {
+                let _ = b.reset();
+                continue;
+            }
+            assert!(!b.load().is_saturated_healthy(b.saturated_healthy));
+            for _ in 0..bound {
+                assert_eq!(succeed(&b), Recorded::Applied { transition: None });
+            }
+            assert_eq!(b.snapshot().health, Some(1.0), "n = {n}, burst = {burst}");
+            assert!(
+                b.load().is_saturated_healthy(b.saturated_healthy),
+                "the healthy fast path is back: {:?}",
+                b.load()
+            );
+            let permit = b.try_acquire().unwrap();
+            assert_eq!(
+                permit.ticket,
+                Ticket::whole(b.load()),
+                "a whole-word ticket"
+            );
+            let _ = permit.record(Verdict::Success);
+        }
+    }
+}
+
+#[test]
+fn a_lost_probe_holds_half_open_only_for_the_probe_lease() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(1)
+        .open_for(100 * MS)
+        .open_jitter(0.0)
+        .probe_timeout(500 * MS)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = fail(&b);
+    clock.advance(100 * MS);
+    let lost = b.try_acquire().expect("the first probe");
+    let lost_epoch = lost.epoch();
+    std::mem::forget(lost); // never recorded, never dropped
+    clock.advance(499 * MS);
+    assert_eq!(b.try_acquire().unwrap_err(), Rejected::ProbesBusy);
+    clock.advance(MS);
+    let fresh = b
+        .try_acquire()
+        .expect("past the lease: a fresh half-open period");
+    assert_eq!(fresh.epoch(), lost_epoch + 1);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.probes_in_flight, s.probe_successes),
+        (State::HalfOpen, 1, 0)
+    );
+    // The lost permit's report (were it ever made) is stale: rebuild one of its
+    // epoch to show what it would do.
+    let ghost = Permit::new(&b, Ticket::of_epoch(lost_epoch));
+    assert_eq!(ghost.record(Verdict::failure()), Recorded::Stale);
+    assert_eq!(b.snapshot(), s);
+    // The fresh period has its own lease: busy until it expires too.
+    assert_eq!(b.try_acquire().unwrap_err(), Rejected::ProbesBusy);
+    assert!(fresh.record(Verdict::Success).transition().is_none());
+    let second = b.try_acquire().expect("the slot is free again");
+    let t = second
+        .record(Verdict::Success)
+        .transition()
+        .expect("closes");
+    assert_eq!(t.to, State::Closed);
+}
+
+#[test]
+fn the_probe_lease_is_not_renewed_while_a_slot_is_free() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(1)
+        .open_for(100 * MS)
+        .open_jitter(0.0)
+        .probes(2)
+        .close_after(3)
+        .probe_timeout(MS)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = fail(&b);
+    clock.advance(100 * MS);
+    let first = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(5));
+    // One slot is free: admitted in the same period, whatever the lease says.
+    let second = b.try_acquire().unwrap();
+    assert_eq!(second.epoch(), first.epoch());
+    assert!(!first.record(Verdict::Success).is_stale());
+    drop(second);
 }

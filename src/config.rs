@@ -13,6 +13,8 @@ use std::time::Duration;
 pub const MAX_OPEN_PERIOD: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Smallest `open_for`: deadlines have millisecond resolution.
 pub const MIN_OPEN_PERIOD: Duration = Duration::from_millis(1);
+/// The default probe lease ([`BreakerBuilder::probe_timeout`]): 10 s.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest factor by which the open period may grow per consecutive re-open.
 pub const MAX_OPEN_GROWTH: f64 = 1000.0;
 
@@ -38,8 +40,10 @@ enum Tripping {
 pub(crate) struct Config {
     /// alpha as a real number (for weighted failures).
     pub(crate) alpha: f64,
-    /// alpha in fixed point (scale 2^32), for successes and unit failures.
-    pub(crate) alpha_fp: u64,
+    /// alpha in fixed point (scale 2^32) rounded up: the rate of a success's rise.
+    pub(crate) alpha_up: u64,
+    /// alpha in fixed point rounded down: the rate of a unit failure's drop.
+    pub(crate) alpha_down: u64,
     /// Trip when health (in units) is strictly below this.
     pub(crate) threshold: u32,
     /// Samples needed before a trip; the `SAMPLES` field saturates here.
@@ -50,13 +54,16 @@ pub(crate) struct Config {
     pub(crate) open_jitter: f64,
     pub(crate) probes: u32,
     pub(crate) close_after: u32,
+    /// How long a half-open period's probes may hold every slot (the probe lease).
+    pub(crate) probe_timeout_ns: u64,
 }
 
 /// Builds a [`Breaker`], validating every value. Get one from [`Breaker::builder`].
 ///
 /// Defaults: trip after 5 consecutive failed attempts; open for 5 s, growing ×2 per
 /// consecutive re-open up to 60 s, shortened by up to 10 % at random; 1 probe at a
-/// time; close after 2 probe successes; the [`MonotonicClock`]; no listener.
+/// time; close after 2 probe successes; a probe lease of 10 s
+/// ([`DEFAULT_PROBE_TIMEOUT`]); the [`MonotonicClock`]; no listener.
 ///
 /// # Examples
 ///
@@ -82,6 +89,7 @@ pub struct BreakerBuilder {
     open_jitter: f64,
     probes: u32,
     close_after: u32,
+    probe_timeout: Duration,
     clock: Option<Box<dyn Clock>>,
     listener: Option<Listener>,
     jitter_seed: Option<u64>,
@@ -97,6 +105,7 @@ impl Default for BreakerBuilder {
             open_jitter: 0.1,
             probes: 1,
             close_after: 2,
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
             clock: None,
             listener: None,
             jitter_seed: None,
@@ -114,6 +123,7 @@ impl fmt::Debug for BreakerBuilder {
             .field("open_jitter", &self.open_jitter)
             .field("probes", &self.probes)
             .field("close_after", &self.close_after)
+            .field("probe_timeout", &self.probe_timeout)
             .field("custom_clock", &self.clock.is_some())
             .field("listener", &self.listener.is_some())
             .field("jitter_seed", &self.jitter_seed)
@@ -207,6 +217,23 @@ impl BreakerBuilder {
         self
     }
 
+    /// The probe lease: how long a half-open period's probes may hold every probe
+    /// slot (default [`DEFAULT_PROBE_TIMEOUT`], at least 1 ms, at most
+    /// [`MAX_OPEN_PERIOD`]).
+    ///
+    /// A probe permit that never reports and is never dropped (a hung future, a
+    /// `mem::forget`) would otherwise keep its slot for good. Once `probe_timeout`
+    /// has passed since the half-open period began, a `try_acquire` that finds every
+    /// slot busy starts a fresh half-open period (a new epoch, with this caller as
+    /// its first probe and no successes yet): the lost permits become stale and
+    /// their reports change nothing. Set it above the slowest probe you expect to
+    /// finish: a probe still running when its period is replaced has its verdict
+    /// reported [`Stale`](crate::Recorded::Stale).
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
     /// The clock the breaker reads (default: [`MonotonicClock`]). Pass a
     /// [`ManualClock`](crate::ManualClock) clone to control time in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -244,7 +271,7 @@ impl BreakerBuilder {
     }
 
     fn validate(&self) -> Result<Config, ConfigError> {
-        let (alpha, alpha_fp, threshold, min_samples) = self.validate_tripping()?;
+        let (alpha, alpha_up, alpha_down, threshold, min_samples) = self.validate_tripping()?;
 
         let open_for = self.open_for;
         if open_for < MIN_OPEN_PERIOD {
@@ -303,9 +330,23 @@ impl BreakerBuilder {
         }
         let probes = count("probes", self.probes)?;
         let close_after = count("close_after", self.close_after)?;
+        let probe_timeout = self.probe_timeout;
+        if probe_timeout < MIN_OPEN_PERIOD || probe_timeout > MAX_OPEN_PERIOD {
+            return Err(ConfigError::new(
+                "probe_timeout",
+                if probe_timeout.is_zero() {
+                    ConfigErrorKind::Zero
+                } else {
+                    ConfigErrorKind::OutOfRange
+                },
+                probe_timeout,
+                "must be between 1ms and 366 days (leases have millisecond resolution)",
+            ));
+        }
         Ok(Config {
             alpha,
-            alpha_fp,
+            alpha_up,
+            alpha_down,
             threshold,
             min_samples,
             open_for_ns: duration_to_nanos(open_for),
@@ -314,10 +355,12 @@ impl BreakerBuilder {
             open_jitter: jitter,
             probes,
             close_after,
+            probe_timeout_ns: duration_to_nanos(probe_timeout),
         })
     }
 
-    fn validate_tripping(&self) -> Result<(f64, u64, u32, u32), ConfigError> {
+    /// `(alpha, alpha_up, alpha_down, threshold units, min_samples)`.
+    fn validate_tripping(&self) -> Result<(f64, u64, u64, u32, u32), ConfigError> {
         match self.tripping {
             Tripping::Consecutive(n) => {
                 const FIELD: &str = "trip_after_consecutive_failures";
@@ -338,8 +381,8 @@ impl BreakerBuilder {
                     ));
                 }
                 let alpha = 1.0 - 0.5f64.powf(1.0 / f64::from(n));
-                let alpha_fp = health::rate(alpha);
-                let Some((before, at)) = health::consecutive_failures(alpha_fp, n) else {
+                let alpha_down = health::rate_down(alpha);
+                let Some((before, at)) = health::consecutive_failures(alpha_down, n) else {
                     return Err(ConfigError::new(
                         FIELD,
                         ConfigErrorKind::OutOfRange,
@@ -349,7 +392,7 @@ impl BreakerBuilder {
                 };
                 // Midpoint, rounded up: `at < threshold <= before` because `at < before`.
                 let threshold = (before + at).div_ceil(2);
-                Ok((alpha, alpha_fp, threshold, n))
+                Ok((alpha, health::rate_up(alpha), alpha_down, threshold, n))
             }
             Tripping::Rate { rate, window } => {
                 let rate = ConfigError::finite("trip_on_failure_rate", rate)?;
@@ -374,12 +417,18 @@ impl BreakerBuilder {
                     ));
                 }
                 let alpha = 2.0 / (f64::from(window) + 1.0);
-                Ok((
-                    alpha,
-                    health::rate(alpha),
-                    health::threshold_units(1.0 - rate),
-                    window,
-                ))
+                let alpha_down = health::rate_down(alpha);
+                let threshold = health::threshold_units(1.0 - rate);
+                if !health::failure_moves(threshold, alpha_down) {
+                    return Err(ConfigError::new(
+                        "trip_on_failure_rate",
+                        ConfigErrorKind::OutOfRange,
+                        rate,
+                        "rate too close to 1 for the window: health could never fall below \
+                         1 - rate at the 20-bit resolution",
+                    ));
+                }
+                Ok((alpha, health::rate_up(alpha), alpha_down, threshold, window))
             }
             Tripping::Manual {
                 alpha,
@@ -399,13 +448,14 @@ impl BreakerBuilder {
                         "must be in (0, 1]",
                     ));
                 }
-                let alpha_fp = health::rate(alpha);
-                if alpha_fp == 0 {
+                let alpha_down = health::rate_down(alpha);
+                if !health::failure_moves(HEALTH_FULL, alpha_down) {
                     return Err(ConfigError::new(
                         "health.alpha",
                         ConfigErrorKind::OutOfRange,
                         alpha,
-                        "too small to move health (below 2^-32)",
+                        "too small to move the 20-bit health from full: must be at least \
+                         2^-20 (about 9.54e-7)",
                     ));
                 }
                 let threshold = ConfigError::finite("health.threshold", threshold)?;
@@ -425,10 +475,25 @@ impl BreakerBuilder {
                         "must be at most 4095",
                     ));
                 }
+                let units = health::threshold_units(threshold);
+                if !health::failure_moves(units, alpha_down) {
+                    return Err(ConfigError::new(
+                        "health.alpha",
+                        ConfigErrorKind::OutOfRange,
+                        alpha,
+                        format!(
+                            "too small for threshold {threshold}: must be at least about \
+                             {:.3e} (1 / (threshold * 1048575)) so that failures can bring \
+                             the 20-bit health below the threshold",
+                            1.0 / (threshold * f64::from(HEALTH_FULL))
+                        ),
+                    ));
+                }
                 Ok((
                     alpha,
-                    alpha_fp,
-                    health::threshold_units(threshold),
+                    health::rate_up(alpha),
+                    alpha_down,
+                    units,
                     min_samples.max(1),
                 ))
             }

@@ -1,5 +1,6 @@
 //! Errors: [`ConfigError`] for bad builder input, [`Rejected`] for refused permits.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;
@@ -37,7 +38,7 @@ pub struct ConfigError {
     field: &'static str,
     kind: ConfigErrorKind,
     value: String,
-    reason: &'static str,
+    reason: Cow<'static, str>,
 }
 
 impl ConfigError {
@@ -45,13 +46,13 @@ impl ConfigError {
         field: &'static str,
         kind: ConfigErrorKind,
         value: impl fmt::Debug,
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
             field,
             kind,
             value: format!("{value:?}"),
-            reason,
+            reason: reason.into(),
         }
     }
 
@@ -92,8 +93,8 @@ impl ConfigError {
     }
 
     /// What the field requires, in words.
-    pub fn reason(&self) -> &'static str {
-        self.reason
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

@@ -30,6 +30,7 @@
 //! | Open       | HalfOpen   | the first `try_acquire` at or after the deadline          |
 //! | HalfOpen   | Closed     | the `close_after`-th probe success                        |
 //! | HalfOpen   | Open       | any probe failure (REOPEN + 1, longer open period)        |
+//! | HalfOpen   | HalfOpen   | every slot busy past the probe lease (a fresh period)     |
 //! | any        | ForcedOpen | `force_open()`                                            |
 //! | any        | Disabled   | `disable()`                                               |
 //! | any        | Closed     | `reset()`                                                 |
@@ -48,7 +49,9 @@
 //! ```
 //!
 //! The open deadline lives in its own word, tagged with the epoch of the `Open` state
-//! it belongs to. Only the thread that won the transition into that `Open` writes it,
+//! it belongs to; in `HalfOpen` the same word holds the probe lease (when the
+//! period's probes stop holding their slots), tagged likewise. Only the thread that
+//! won the transition into that state writes it,
 //! and it writes only while the state word still shows that epoch, by compare-and-swap
 //! (see `Breaker::publish_deadline`), so a writer from an older epoch can never
 //! overwrite a newer deadline. A reader uses the deadline only when its tag equals the
@@ -60,7 +63,8 @@
 //! Epochs are compared for equality only. A permit from epoch `e` is mistaken for a
 //! current one only if the breaker makes a multiple of 2^24 = 16,777,216 transitions
 //! while that one attempt is in flight. Automatic transitions need an open period
-//! (at least 1 ms) per `Open -> HalfOpen`, so that takes over an hour and a half of
+//! (at least 1 ms) per `Open -> HalfOpen` or a probe lease (at least 1 ms) per
+//! `HalfOpen -> HalfOpen`, so that takes over an hour and a half of
 //! uninterrupted flapping at the smallest legal open period (several hours with
 //! realistic ones); only a program calling the operator controls in a tight loop
 //! could do it faster.
@@ -181,6 +185,7 @@ pub(crate) const DEADLINE_MAX_MS: u64 = DEADLINE.max();
 /// assert_eq!(State::HalfOpen.to_string(), "half-open");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Admits every attempt and measures health; trips to `Open` when health falls
     /// below the threshold.
@@ -746,6 +751,19 @@ mod tests {
         assert_eq!(w.next_epoch(), 0);
         assert_eq!(Snapshot::closed(7, 0, 0).next_epoch(), 8);
         assert_eq!(EPOCH_BITS, 24);
+        // Wraps at 2^24 and not before: every bit of the field carries.
+        for bit in 0..EPOCH_BITS - 1 {
+            let e = (1u32 << (bit + 1)) - 1;
+            assert_eq!(
+                Snapshot::closed(e, 0, 0).next_epoch(),
+                e + 1,
+                "2^{} - 1",
+                bit + 1
+            );
+            assert_eq!(Snapshot::open(e + 1, 0, 0).epoch(), e + 1);
+        }
+        assert_eq!(EPOCH_MAX, (1 << 24) - 1);
+        assert_eq!(Snapshot::half_open(EPOCH_MAX, 1, 0, 0).next_epoch(), 0);
     }
 
     #[test]
@@ -763,6 +781,12 @@ mod tests {
             DeadlineWord::new(3, u64::MAX).deadline_ms(),
             DEADLINE_MAX_MS
         );
+        // Saturates rather than wrapping: past the field, low bits are not kept.
+        assert_eq!(DEADLINE_MAX_MS, (1 << 40) - 1);
+        for past in [1 << 40, (1 << 40) + 5, (1 << 41) + 12_345, 1 << 63] {
+            let w = DeadlineWord::new(9, past);
+            assert_eq!((w.tag(), w.deadline_ms()), (9, DEADLINE_MAX_MS), "{past}");
+        }
         assert_eq!(DeadlineWord::initial(0).tag(), EPOCH_MAX);
         assert_eq!(DeadlineWord::initial(0).for_epoch(0), None);
     }

@@ -116,6 +116,41 @@ fn tripping_errors() {
 }
 
 #[test]
+fn an_alpha_too_small_for_the_20_bit_health_is_named_with_its_bound() {
+    use ConfigErrorKind::*;
+    // Built before, and never tripped: one failure could not move health from full.
+    let e = Breaker::builder()
+        .health(1e-9, 0.999, 1)
+        .build()
+        .unwrap_err();
+    assert_eq!((e.field(), e.kind()), ("health.alpha", OutOfRange));
+    assert!(e.reason().contains("2^-20"), "{e}");
+    // Just above 2^-20 it moves health from full, but not from a threshold of 0.5:
+    // failures could never bring health below it.
+    let e = Breaker::builder()
+        .health(1.5e-6, 0.5, 1)
+        .build()
+        .unwrap_err();
+    assert_eq!((e.field(), e.kind()), ("health.alpha", OutOfRange));
+    assert!(e.reason().contains("1.907e-6"), "{e}");
+    // At the bound for that threshold it builds, and trips.
+    let b = Breaker::builder().health(2e-6, 0.5, 1).build().unwrap();
+    let mut n = 0;
+    while b.snapshot().state == fusebox::State::Closed {
+        let _ = b.try_acquire().unwrap().record(fusebox::Verdict::failure());
+        n += 1;
+        assert!(n < 1_000_000, "never tripped");
+    }
+    // The failure-rate convenience: a rate so close to 1 that 1 - rate is under the
+    // window's resolution.
+    let e = Breaker::builder()
+        .trip_on_failure_rate(0.9999, 4000)
+        .build()
+        .unwrap_err();
+    assert_eq!((e.field(), e.kind()), ("trip_on_failure_rate", OutOfRange));
+}
+
+#[test]
 fn open_period_errors() {
     use ConfigErrorKind::*;
     check(
@@ -205,6 +240,21 @@ fn half_open_errors() {
     check(
         Breaker::builder().close_after(1000),
         "close_after",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().probe_timeout(Duration::ZERO),
+        "probe_timeout",
+        Zero,
+    );
+    check(
+        Breaker::builder().probe_timeout(Duration::from_micros(999)),
+        "probe_timeout",
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().probe_timeout(MAX_OPEN_PERIOD + Duration::from_secs(1)),
+        "probe_timeout",
         OutOfRange,
     );
     assert!(

@@ -55,9 +55,9 @@ fn pseudo_random_sweep() {
         let biased = i % 2 == 0;
         while data.len() < len {
             let r = rng.next();
-            if biased && data.len() >= harness::HEADER_LEN && r % 3 == 0 {
+            if biased && data.len() >= harness::HEADER_LEN && r.is_multiple_of(3) {
                 // acquire+record with a failure-heavy verdict, or a small advance.
-                if r % 2 == 0 {
+                if r.is_multiple_of(2) {
                     data.extend_from_slice(&[3, ((r >> 8) % 4) as u8 | 1]);
                 } else {
                     data.extend_from_slice(&[4, (r >> 8) as u8 % 64]);
@@ -79,6 +79,7 @@ fn pseudo_random_sweep() {
         seen.dropped_probes += summary.dropped_probes;
         seen.rejected_busy += summary.rejected_busy;
         seen.stale_reports += summary.stale_reports;
+        seen.recovered_to_full += summary.recovered_to_full;
     }
     // The sweep must keep reaching every transition that can happen, and only
     // those, or it has silently stopped testing much.
@@ -87,10 +88,15 @@ fn pseudo_random_sweep() {
     for from in all {
         for to in all {
             let possible = match (from, to) {
-                // Operators (reset, force_open, disable) from anywhere, a probe
-                // success closing, a trip, a probe admitted, a probe failing.
+                // Operators (reset, force_open, disable) from anywhere but the
+                // state they set (a no-op; reset from Closed only with something
+                // to clear), a probe success closing, a trip, a probe admitted, a
+                // probe failing.
+                (ForcedOpen, ForcedOpen) | (Disabled, Disabled) => false,
                 (_, Closed | ForcedOpen | Disabled) => true,
                 (Closed, Open) | (Open, HalfOpen) | (HalfOpen, Open) => true,
+                // A fresh half-open period past the probe lease.
+                (HalfOpen, HalfOpen) => true,
                 _ => false,
             };
             assert_eq!(
@@ -106,6 +112,7 @@ fn pseudo_random_sweep() {
         "{seen:#?}"
     );
     assert!(seen.stale_reports > 0, "{seen:#?}");
+    assert!(seen.recovered_to_full > 0, "{seen:#?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -251,6 +258,7 @@ fn all_seeds() -> Vec<Seed> {
             data: encode(
                 Header::consecutive(2),
                 &[
+                    fail(), // so that the reset is not a no-op
                     Acquire,
                     Acquire,
                     Acquire,
@@ -388,9 +396,10 @@ fn all_seeds() -> Vec<Seed> {
             check: |s| {
                 assert!(s.saw(Closed, Disabled));
                 assert!(s.saw(Disabled, ForcedOpen));
-                assert!(s.saw(ForcedOpen, ForcedOpen));
+                // Forced open twice and disabled twice: the second is a no-op.
+                assert!(!s.saw(ForcedOpen, ForcedOpen));
                 assert!(s.saw(ForcedOpen, Disabled));
-                assert!(s.saw(Disabled, Disabled));
+                assert!(!s.saw(Disabled, Disabled));
                 assert!(s.saw(Open, Disabled) || s.saw(HalfOpen, Disabled));
                 assert!(s.rejected_forced >= 1);
                 assert!(s.stale_reports >= 1);
@@ -596,6 +605,79 @@ fn all_seeds() -> Vec<Seed> {
                 assert!(s.saw(HalfOpen, Open));
                 assert!(s.saw(HalfOpen, Closed));
                 assert!(s.max_reopens >= 2);
+            },
+        },
+        Seed {
+            // A probe that never reports holds its slot only for the probe lease
+            // (5 ms): then a fresh half-open period starts, the lost permit's
+            // report is stale, and a probe success closes.
+            name: "seed-probe-lease",
+            data: encode(
+                Header {
+                    probe_timeout: 3, // 5 ms
+                    ..Header::consecutive(1)
+                },
+                &[
+                    fail(),
+                    AdvanceMs(10),
+                    Acquire, // the probe that will be lost
+                    Acquire, // busy
+                    AdvanceMs(4),
+                    Acquire, // still busy: 4 ms into a 5 ms lease
+                    AdvanceMs(1),
+                    AcquireRecord { verdict: SUCCESS }, // a fresh period, and it closes
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    }, // the lost probe, stale
+                ],
+            ),
+            check: |s| {
+                assert!(s.saw(HalfOpen, HalfOpen));
+                assert!(s.saw(HalfOpen, Closed));
+                assert!(s.rejected_busy >= 2);
+                assert!(s.stale_reports >= 1);
+            },
+        },
+        Seed {
+            // Health returns to exactly full after a failure burst: 4 failures
+            // (trip on the 5th), then the bound's 100 successes.
+            name: "seed-health-converges",
+            data: encode(Header::consecutive(5), &{
+                let mut ops = vec![fail(); 4];
+                ops.extend(std::iter::repeat_n(success(), 100));
+                ops
+            }),
+            check: |s| {
+                assert_eq!(s.transitions, 0, "no trip");
+                assert_eq!(s.recovered_to_full, 1);
+            },
+        },
+        Seed {
+            // Operator calls that would change only the epoch do nothing.
+            name: "seed-operator-noops",
+            data: encode(
+                Header::consecutive(2),
+                &[
+                    Acquire,
+                    Reset, // pristine: a no-op, the permit stays current
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    ForceOpen,
+                    ForceOpen,
+                    Disable,
+                    Disable,
+                    fail(),
+                    Reset,
+                    Reset,
+                ],
+            ),
+            check: |s| {
+                assert_eq!(s.stale_reports, 0);
+                assert!(s.saw(Closed, ForcedOpen) && s.saw(ForcedOpen, Disabled));
+                assert!(s.saw(Disabled, Closed));
             },
         },
     ]

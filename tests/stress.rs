@@ -4,7 +4,9 @@
 //! Worker threads hammer one breaker with random verdicts, cancellations and (rarely)
 //! operator calls while a clock thread moves time and an observer thread checks the
 //! invariants on every snapshot it takes. At the end, the transitions reported by the
-//! listener must form one unbroken chain: exactly one transition per epoch.
+//! listener must form one unbroken chain: exactly one transition per epoch; an `Open`
+//! breaker must have a usable deadline (published for its epoch, and admitting a
+//! probe once the clock passes it); and no probe slot may be held.
 
 use fusebox::{Breaker, ManualClock, State, Transition, Verdict};
 use rand::rngs::SmallRng;
@@ -31,6 +33,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
             .jitter_seed(seed)
             .probes(PROBES)
             .close_after(CLOSE_AFTER)
+            .probe_timeout(Duration::from_millis(5))
             .clock(clock.clone())
             .on_transition(move |t| sink.lock().unwrap().push(*t))
             .build()
@@ -67,6 +70,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                     State::HalfOpen => assert!(s.health.is_none()),
                     State::Closed | State::Disabled => assert_eq!(s.reopens, 0),
                     State::Open | State::ForcedOpen => assert_eq!(s.probes_in_flight, 0),
+                    other => panic!("a state this test does not know: {other:?}"),
                 }
             }
             observations
@@ -107,14 +111,17 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    if operator_every > 0 && i % operator_every == 0 {
+                    if operator_every > 0 && i.is_multiple_of(operator_every) {
                         let t = match rng.random_range(0..4) {
                             0 => b.force_open(),
                             1 => b.disable(),
                             _ => b.reset(),
                         };
-                        assert_ne!(t.epoch, 0, "an operator transition gets a new epoch");
-                        returned.fetch_add(1, Ordering::Relaxed);
+                        // `None`: a no-op (it would have changed only the epoch).
+                        if let Some(t) = t {
+                            assert_ne!(t.epoch, 0, "an operator transition gets a new epoch");
+                            returned.fetch_add(1, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     let Ok(permit) = b.try_acquire() else {
@@ -172,18 +179,45 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
         state = t.to;
     }
     assert_eq!(state, breaker.snapshot().state);
-    // Every transition except Open -> HalfOpen (made inside try_acquire) was returned
-    // to exactly the caller that made it.
+    // Every transition except those into HalfOpen (made inside try_acquire: the
+    // first probe, or a fresh period past the probe lease) was returned to exactly
+    // the caller that made it.
     let lazy = log.iter().filter(|t| t.to == State::HalfOpen).count() as u64;
     assert_eq!(returned.load(Ordering::Relaxed) + lazy, log.len() as u64);
+    let end = breaker.snapshot();
     assert!(
-        breaker.snapshot().probes_in_flight == 0,
-        "all permits are gone, so no probe slot may be held"
+        end.probes_in_flight == 0,
+        "all permits are gone, so no probe slot may be held: {end:?}"
     );
+    if end.state == State::Open {
+        // The deadline of the newest Open is published, for this epoch, and it
+        // ends: past it the breaker admits a probe (it is not wedged open).
+        let until = end
+            .open_until
+            .unwrap_or_else(|| panic!("Open with no usable deadline: {end:?}"));
+        let now = clock.now();
+        if until > now {
+            clock.advance(until - now);
+        }
+        let probe = breaker
+            .try_acquire()
+            .unwrap_or_else(|e| panic!("wedged open past its deadline: {e:?}, {end:?}"));
+        assert_eq!(probe.epoch(), (end.epoch + 1) & 0x00FF_FFFF);
+    } else if end.state == State::HalfOpen {
+        let probe = breaker
+            .try_acquire()
+            .unwrap_or_else(|e| panic!("no slot free with no permit out: {e:?}, {end:?}"));
+        drop(probe);
+    }
+    let renewals = log
+        .iter()
+        .filter(|t| t.from == State::HalfOpen && t.to == State::HalfOpen)
+        .count();
     eprintln!(
-        "workers {workers}: {admitted} admitted, {} transitions, {} stale, {observations} observations",
+        "workers {workers}: {admitted} admitted, {} transitions ({renewals} probe-lease renewals), {} stale, {observations} observations, ended {:?}",
         log.len(),
-        breaker.stale_reports()
+        breaker.stale_reports(),
+        end.state,
     );
     assert!(
         log.len() > 10,

@@ -21,7 +21,7 @@
 //! | 4 | `open_for = 1 + b % 50` ms |
 //! | 5 | `open_growth = GROWTHS[b % 4]` |
 //! | 6 | `open_cap = open_for + CAP_EXTRA_MS[b % 8]` ms |
-//! | 7 | `probes = 1 + b % 3`, `close_after = 1 + (b / 3) % 3` |
+//! | 7 | `probes = 1 + b % 3`, `close_after = 1 + (b / 3) % 3`, `probe_timeout = PROBE_TIMEOUTS[(b / 9) % len]` |
 //! | 8 | clock start: `STARTS[b % len]` ns |
 //! | 9 | sub-millisecond part of `open_for`: `SUB_MS_NS[b % len]` ns |
 //!
@@ -49,7 +49,6 @@ const DEADLINE_MAX_MS: u64 = (1 << 40) - 1;
 const NS_PER_MS: u64 = 1_000_000;
 /// Scale of the fixed-point rates.
 const ONE_FP: u64 = 1 << 32;
-const HALF_FP: u64 = 1 << 31;
 /// The re-open count saturates here.
 const REOPEN_MAX: u32 = 31;
 
@@ -70,6 +69,8 @@ pub const ALPHAS: [f64; 8] = [0.5, 1.0, 0.3, 0.1, 0.05, 0.9, 0.999_999, 1e-6];
 /// `threshold` for `health` (1e-7 rounds to 0 units and is clamped to 1; the last
 /// one rounds to FULL).
 pub const THRESHOLDS: [f64; 8] = [0.5, 0.9, 0.1, 0.75, 0.99, 0.01, 1e-7, 0.999_999_9];
+/// `probe_timeout` (the probe lease), in milliseconds; the first is the default.
+pub const PROBE_TIMEOUTS_MS: [u64; 7] = [10_000, 1, 2, 5, 20, 100, 1_000];
 /// `open_growth`.
 pub const GROWTHS: [f64; 4] = [1.0, 1.5, 2.0, 3.0];
 /// `open_cap - open_for`, in milliseconds.
@@ -164,6 +165,8 @@ pub struct Config {
     pub probes: u32,
     /// Probe successes that close.
     pub close_after: u32,
+    /// The probe lease.
+    pub probe_timeout_ns: u64,
     /// Clock reading at build.
     pub start_ns: u64,
 }
@@ -191,6 +194,8 @@ impl Config {
             cap_ns: open_for_ns + CAP_EXTRA_MS[usize::from(h[6] % 8)] * NS_PER_MS,
             probes: 1 + u32::from(h[7] % 3),
             close_after: 1 + u32::from((h[7] / 3) % 3),
+            probe_timeout_ns: PROBE_TIMEOUTS_MS[usize::from(h[7] / 9) % PROBE_TIMEOUTS_MS.len()]
+                * NS_PER_MS,
             start_ns: STARTS[usize::from(h[8]) % STARTS.len()],
         }
     }
@@ -211,6 +216,7 @@ impl Config {
             .open_cap(Duration::from_nanos(self.cap_ns))
             .probes(self.probes)
             .close_after(self.close_after)
+            .probe_timeout(Duration::from_nanos(self.probe_timeout_ns))
             .open_jitter(0.0)
             .jitter_seed(0)
     }
@@ -242,6 +248,8 @@ pub struct Header {
     pub start: u8,
     /// Index into [`SUB_MS_NS`].
     pub sub_ms: u8,
+    /// Index into [`PROBE_TIMEOUTS_MS`] (0: the default, 10 s).
+    pub probe_timeout: u8,
 }
 
 #[allow(dead_code)] // used by tests/fuzz_replay.rs, not by the fuzz target
@@ -261,6 +269,7 @@ impl Header {
             close_after: 1,
             start: 0,
             sub_ms: 0,
+            probe_timeout: 0,
         }
     }
 
@@ -273,7 +282,7 @@ impl Header {
             self.open_for_ms - 1,
             self.growth,
             self.cap,
-            (self.probes - 1) + 3 * (self.close_after - 1),
+            (self.probes - 1) + 3 * (self.close_after - 1) + 9 * self.probe_timeout,
             self.start,
             self.sub_ms,
         ]
@@ -467,6 +476,8 @@ impl MState {
             State::HalfOpen => MState::HalfOpen,
             State::ForcedOpen => MState::ForcedOpen,
             State::Disabled => MState::Disabled,
+            // `State` is non-exhaustive: a new state needs a place in the model.
+            other => panic!("a state the model does not know: {other:?}"),
         }
     }
 
@@ -538,23 +549,38 @@ struct Snap {
     stale_reports: u64,
 }
 
-/// `rate(x)` of the spec: a fraction in fixed point, scale 2^32.
-fn rate(x: f64) -> u64 {
+/// A fraction in fixed point, scale 2^32, rounded down (`down`) or up.
+fn rate(x: f64, down: bool) -> u64 {
     if x.is_nan() || x <= 0.0 {
         0
     } else if x >= 1.0 {
         ONE_FP
+    } else if down {
+        (x * ONE_FP as f64).floor() as u64
     } else {
-        (x * ONE_FP as f64).round() as u64
+        (x * ONE_FP as f64).ceil() as u64
     }
 }
 
+/// A failure's drop is rounded down: the fixed-point health never falls below
+/// the real one.
 fn after_failure(h: u64, k: u64) -> u64 {
-    h - ((h * k + HALF_FP) >> 32)
+    h - (h * k) / ONE_FP
 }
 
-fn after_success(h: u64, alpha_fp: u64) -> u64 {
-    h + (((FULL - h) * alpha_fp + HALF_FP) >> 32)
+/// A success's rise is rounded up: below full, a success always moves health.
+fn after_success(h: u64, alpha_up: u64) -> u64 {
+    h + ((FULL - h) * alpha_up).div_ceil(ONE_FP)
+}
+
+/// The spec's bound on the successes that restore full health from anywhere:
+/// `ceil(20 / -log2(1 - a))`, at most `FULL`.
+fn successes_to_full(alpha_up: u64) -> u64 {
+    if alpha_up >= ONE_FP {
+        return 1;
+    }
+    let keep = 1.0 - alpha_up as f64 / ONE_FP as f64;
+    ((20.0 / -keep.log2()).ceil()).min(FULL as f64) as u64
 }
 
 /// The clamped failure weight: 0 means no signal.
@@ -566,14 +592,18 @@ fn clamped_weight(w: f64) -> f64 {
     }
 }
 
+/// A threshold in units, rounded up: a health equal to it in real arithmetic is not
+/// below it.
 fn threshold_units(x: f64) -> u64 {
-    (x * FULL as f64).round().clamp(1.0, FULL as f64) as u64
+    (x * FULL as f64).ceil().clamp(1.0, FULL as f64) as u64
 }
 
 struct Model {
     // Configuration.
     alpha: f64,
-    alpha_fp: u64,
+    alpha_up: u64,
+    alpha_down: u64,
+    probe_timeout_ns: u64,
     threshold: u64,
     min_samples: u32,
     open_for_ns: u64,
@@ -597,11 +627,12 @@ struct Model {
 }
 
 impl Model {
-    fn new(cfg: &Config) -> Model {
+    /// The model of a valid configuration, or the field the builder must name.
+    fn new(cfg: &Config) -> Result<Model, &'static str> {
         let (alpha, threshold, min_samples) = match cfg.tripping {
             Tripping::Consecutive(n) => {
                 let alpha = 1.0 - 0.5f64.powf(1.0 / f64::from(n));
-                let a = rate(alpha);
+                let a = rate(alpha, true);
                 let mut prev = FULL;
                 let mut h = FULL;
                 for _ in 0..n {
@@ -621,9 +652,28 @@ impl Model {
                 min_samples,
             } => (alpha, threshold_units(threshold), min_samples.max(1)),
         };
-        Model {
+        // Failures must be able to bring health below the threshold (and, for
+        // `health`, to move it from full at all).
+        let down = rate(alpha, true);
+        match cfg.tripping {
+            Tripping::Consecutive(_) => {}
+            Tripping::Rate { .. } if after_failure(threshold, down) >= threshold => {
+                return Err("trip_on_failure_rate");
+            }
+            Tripping::Rate { .. } => {}
+            Tripping::Manual { .. }
+                if after_failure(FULL, down) >= FULL
+                    || after_failure(threshold, down) >= threshold =>
+            {
+                return Err("health.alpha");
+            }
+            Tripping::Manual { .. } => {}
+        }
+        Ok(Model {
             alpha,
-            alpha_fp: rate(alpha),
+            alpha_up: rate(alpha, false),
+            alpha_down: down,
+            probe_timeout_ns: cfg.probe_timeout_ns,
             threshold,
             min_samples,
             open_for_ns: cfg.open_for_ns,
@@ -642,7 +692,7 @@ impl Model {
             deadline_ms: 0,
             stale: 0,
             events: Vec::new(),
-        }
+        })
     }
 
     fn elapsed(&self, now_ns: u64) -> u64 {
@@ -683,6 +733,17 @@ impl Model {
         self.transition(MState::Open, Some(Duration::from_nanos(p)))
     }
 
+    /// Enter a fresh HalfOpen period whose first probe is the caller; its probe
+    /// lease ends `probe_timeout` from now (whole ms, rounded up, saturating).
+    fn half_open(&mut self, now_ns: u64) -> Acq {
+        let t = u128::from(self.elapsed(now_ns)) + u128::from(self.probe_timeout_ns);
+        let lease = t.div_ceil(u128::from(NS_PER_MS));
+        self.deadline_ms = lease.min(u128::from(DEADLINE_MAX_MS)) as u64;
+        self.transition(MState::HalfOpen, None);
+        self.in_flight = 1;
+        Acq::Admit(self.epoch)
+    }
+
     fn acquire(&mut self, now_ns: u64) -> Acq {
         match self.state {
             MState::Closed | MState::Disabled => Acq::Admit(self.epoch),
@@ -691,6 +752,9 @@ impl Model {
                 if self.in_flight < self.probes {
                     self.in_flight += 1;
                     Acq::Admit(self.epoch)
+                } else if self.elapsed(now_ns) / NS_PER_MS >= self.deadline_ms {
+                    // Every slot busy past the lease: a fresh period.
+                    self.half_open(now_ns)
                 } else {
                     Acq::Reject(Rej::Busy)
                 }
@@ -698,9 +762,7 @@ impl Model {
             MState::Open => {
                 let elapsed = self.elapsed(now_ns);
                 if elapsed / NS_PER_MS >= self.deadline_ms {
-                    self.transition(MState::HalfOpen, None);
-                    self.in_flight = 1;
-                    Acq::Admit(self.epoch)
+                    self.half_open(now_ns)
                 } else {
                     let left = self.deadline_ms * NS_PER_MS - elapsed;
                     Acq::Reject(Rej::Open(Some(Duration::from_nanos(left))))
@@ -733,14 +795,14 @@ impl Model {
                 self.samples = (self.samples + 1).min(self.min_samples);
                 match failure {
                     None => {
-                        self.health = after_success(self.health, self.alpha_fp);
+                        self.health = after_success(self.health, self.alpha_up);
                         Rec::Applied(None)
                     }
                     Some(w) => {
                         let k = if w == 1.0 {
-                            self.alpha_fp
+                            self.alpha_down
                         } else {
-                            rate(self.alpha * w)
+                            rate(self.alpha * w, true)
                         };
                         self.health = after_failure(self.health, k);
                         if self.state == MState::Closed
@@ -792,27 +854,37 @@ impl Model {
         }
     }
 
-    fn force_open(&mut self) -> Trans {
+    /// An operator call that would change nothing but the epoch is a no-op.
+    fn force_open(&mut self) -> Option<Trans> {
+        if self.state == MState::ForcedOpen {
+            return None;
+        }
         self.reopen = 0;
         self.samples = 0;
         self.health = FULL;
-        self.transition(MState::ForcedOpen, None)
+        Some(self.transition(MState::ForcedOpen, None))
     }
 
-    fn disable(&mut self) -> Trans {
+    fn disable(&mut self) -> Option<Trans> {
+        if self.state == MState::Disabled {
+            return None;
+        }
         if self.state != MState::Closed {
             self.health = FULL;
             self.samples = 0;
         }
         self.reopen = 0;
-        self.transition(MState::Disabled, None)
+        Some(self.transition(MState::Disabled, None))
     }
 
-    fn reset(&mut self) -> Trans {
+    fn reset(&mut self) -> Option<Trans> {
+        if self.state == MState::Closed && self.health == FULL && self.samples == 0 {
+            return None;
+        }
         self.health = FULL;
         self.samples = 0;
         self.reopen = 0;
-        self.transition(MState::Closed, None)
+        Some(self.transition(MState::Closed, None))
     }
 
     fn snapshot(&self, now_ns: u64) -> Snap {
@@ -866,6 +938,10 @@ pub struct Summary {
     pub rejected_busy: u32,
     /// Whether an open deadline saturated at 2^40 - 1 ms.
     pub deadline_saturated: bool,
+    /// Successes that brought health from below full back to exactly full.
+    pub recovered_to_full: u32,
+    /// Whether the configuration was (rightly) rejected by the builder.
+    pub rejected_config: bool,
 }
 
 #[allow(dead_code)] // used by tests/fuzz_replay.rs, not by the fuzz target
@@ -886,6 +962,11 @@ struct Driver<'b> {
     model: Model,
     live: Vec<(Permit<'b>, u32)>,
     summary: Summary,
+    /// The spec's bound on successes that restore full health.
+    to_full: u64,
+    /// Consecutive successes applied in a measuring state, in `streak_epoch`.
+    successes_in_a_row: u64,
+    streak_epoch: u32,
 }
 
 impl<'b> Driver<'b> {
@@ -933,12 +1014,55 @@ impl<'b> Driver<'b> {
     fn record(&mut self, step: usize, op: &Op, permit: Permit<'b>, epoch: u32, code: u8) {
         let verdict = verdict_of(code);
         let observed = Self::observe_record(permit.record(verdict));
+        let health_before = self.model.health;
+        let measuring = matches!(self.model.state, MState::Closed | MState::Disabled);
         let expected = self.model.record(self.now_ns, epoch, verdict);
         assert_eq!(
             observed, expected,
             "record({verdict:?}) of a permit of epoch {epoch} disagrees at op #{step} {op:?}; config {:?}",
             self.cfg
         );
+        self.check_convergence(step, op, measuring, verdict, health_before, expected);
+    }
+
+    /// The convergence promise: after `to_full` consecutive successes in a
+    /// measuring state, health is exactly full (whatever came before), so the
+    /// healthy fast path is back.
+    fn check_convergence(
+        &mut self,
+        step: usize,
+        op: &Op,
+        measuring: bool,
+        verdict: Verdict,
+        health_before: u64,
+        outcome: Rec,
+    ) {
+        if self.model.epoch != self.streak_epoch {
+            self.streak_epoch = self.model.epoch;
+            self.successes_in_a_row = 0;
+        }
+        if !measuring || outcome == Rec::Stale {
+            return;
+        }
+        match verdict {
+            Verdict::Success => {
+                self.successes_in_a_row += 1;
+                if health_before < FULL && self.model.health == FULL {
+                    self.summary.recovered_to_full += 1;
+                }
+            }
+            Verdict::Failure { weight } if clamped_weight(weight) > 0.0 => {
+                self.successes_in_a_row = 0;
+            }
+            _ => {}
+        }
+        if self.successes_in_a_row >= self.to_full {
+            assert_eq!(
+                self.model.health, FULL,
+                "health not full after {} successes in a row (bound {}) at op #{step} {op:?}; config {:?}",
+                self.successes_in_a_row, self.to_full, self.cfg
+            );
+        }
     }
 
     fn drop_permit(&mut self, permit: Permit<'b>, epoch: u32) {
@@ -949,9 +1073,18 @@ impl<'b> Driver<'b> {
         self.model.cancel(epoch);
     }
 
-    fn operator(&mut self, step: usize, op: &Op, real: Transition, expected: Trans) {
+    fn operator(
+        &mut self,
+        step: usize,
+        op: &Op,
+        real: Option<Transition>,
+        expected: Option<Trans>,
+    ) {
+        if expected.is_some() {
+            self.successes_in_a_row = 0;
+        }
         assert_eq!(
-            Trans::of(&real),
+            real.as_ref().map(Trans::of),
             expected,
             "operator transition disagrees at op #{step} {op:?}; config {:?}",
             self.cfg
@@ -1137,14 +1270,35 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     let clock = ManualClock::starting_at(Duration::from_nanos(cfg.start_ns));
     let heard = Arc::new(Mutex::new(Vec::new()));
     let listener_log = Arc::clone(&heard);
+    let model = match Model::new(&cfg) {
+        Ok(model) => model,
+        Err(field) => {
+            // The spec rejects it: failures could never bring health below the
+            // threshold. The builder must say so, naming the field.
+            let err = cfg
+                .builder()
+                .clock(ManualClock::new())
+                .build()
+                .expect_err("the builder accepted a config whose threshold is unreachable");
+            assert_eq!(err.field(), field, "{err} ({cfg:?})");
+            return Summary {
+                rejected_config: true,
+                ..Summary::default()
+            };
+        }
+    };
     let breaker = cfg
         .builder()
         .clock(clock.clone())
         .on_transition(move |t| listener_log.lock().unwrap().push(*t))
         .build()
         .unwrap_or_else(|e| panic!("a valid config was rejected: {e} ({cfg:?})"));
-
-    let model = Model::new(&cfg);
+    let to_full = successes_to_full(model.alpha_up);
+    assert_eq!(
+        u64::from(breaker.successes_to_full_health()),
+        to_full,
+        "the convergence bound disagrees; config {cfg:?}"
+    );
     assert_eq!(
         breaker.alpha().to_bits(),
         model.alpha.to_bits(),
@@ -1170,6 +1324,9 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         model,
         live: Vec::with_capacity(MAX_LIVE),
         summary: Summary::default(),
+        to_full,
+        successes_in_a_row: 0,
+        streak_epoch: 0,
     };
     driver.check(0, &Op::Snapshot);
 
