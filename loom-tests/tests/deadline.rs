@@ -115,7 +115,9 @@ fn reopen_deadline_not_overwritten_by_older_epoch() {
         let b = {
             let (breaker, turns) = (breaker.clone(), turns.clone());
             thread::spawn(move || {
-                let reset = breaker.reset();
+                let reset = breaker
+                    .reset()
+                    .expect("a reset of a HalfOpen or Open breaker transitions");
                 let permit = breaker.try_acquire().expect("closed after the reset");
                 assert_eq!(permit.epoch(), reset.epoch);
                 let tripped = permit.record(Verdict::failure());
@@ -217,11 +219,10 @@ fn newest_open_deadline_wins_three_threads() {
         let reset = b.join().unwrap();
         let c = c.join().unwrap();
 
-        let transitions: Vec<Transition> =
-            [a.transition(), Some(reset), c.and_then(|r| r.transition())]
-                .into_iter()
-                .flatten()
-                .collect();
+        let transitions: Vec<Transition> = [a.transition(), reset, c.and_then(|r| r.transition())]
+            .into_iter()
+            .flatten()
+            .collect();
         let opens = transitions.iter().filter(|t| t.to == State::Open).count();
         if opens >= 2 {
             two_opens_in.saw();

@@ -177,7 +177,7 @@ fn check<S: Scenario>(name: &'static str) {
 struct FailureVsForceOpen;
 
 impl Scenario for FailureVsForceOpen {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 0;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -188,7 +188,7 @@ impl Scenario for FailureVsForceOpen {
             .unwrap()
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.force_open()
     }
 }
@@ -243,7 +243,7 @@ fn stale_success_vs_trip_by_other_permit() {
 struct FailureVsReset;
 
 impl Scenario for FailureVsReset {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 0;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -259,7 +259,7 @@ impl Scenario for FailureVsReset {
         assert_eq!(r, Recorded::Applied { transition: None });
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.reset()
     }
 }
@@ -270,12 +270,13 @@ fn stale_failure_vs_reset() {
 }
 
 /// HalfOpen (probes = 1, close_after = 1), A holds the probe (epoch 2). A: a success
-/// (closes). B: `reset()`. Applied: Closed (e3) then Closed (e4); stale: Closed (e3)
-/// from B, and A's success neither closes again nor counts.
+/// (closes). B: `reset()`. Applied: Closed (e3) at full health with no samples, so
+/// B's reset is a no-op (`None`, still e3); stale: Closed (e3) from B, and A's
+/// success neither closes again nor counts.
 struct ProbeSuccessVsReset;
 
 impl Scenario for ProbeSuccessVsReset {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 2;
     const A_VERDICT: Verdict = Verdict::Success;
 
@@ -291,7 +292,7 @@ impl Scenario for ProbeSuccessVsReset {
         assert_eq!(trip_and_wait(breaker, clock), Self::A_EPOCH);
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.reset()
     }
 }
@@ -307,7 +308,7 @@ fn stale_probe_success_vs_reset() {
 struct ProbeFailureVsForceOpen;
 
 impl Scenario for ProbeFailureVsForceOpen {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 2;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -322,7 +323,7 @@ impl Scenario for ProbeFailureVsForceOpen {
         assert_eq!(trip_and_wait(breaker, clock), Self::A_EPOCH);
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.force_open()
     }
 }
@@ -343,8 +344,8 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
     #[derive(Clone, Copy, Debug, PartialEq)]
     struct Three {
         a: Recorded,
-        b: Transition,
-        c: Transition,
+        b: Option<Transition>,
+        c: Option<Transition>,
         after: BreakerSnapshot,
         stale_reports: u64,
         transitions: usize,
@@ -454,8 +455,9 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
             assert_eq!(got.after, *without_a, "a stale report changed the state");
             stale_in.saw();
         } else {
-            // Applied, so before both operators (its permit is of epoch 0).
-            assert!(b.epoch > 1 && c.epoch > 1, "{got:#?}");
+            // Applied, so before both operators' transitions (its permit is of
+            // epoch 0); a reset of the pristine breaker before it is a no-op.
+            assert!([b, c].iter().flatten().all(|t| t.epoch > 1), "{got:#?}");
             applied_in.saw();
         }
     }));
@@ -504,8 +506,9 @@ fn references_are_what_the_docs_say() {
 
     let r = reference::<ProbeSuccessVsReset>();
     assert_eq!(
-        (r.a_then_b.after.state, r.a_then_b.after.epoch),
-        (State::Closed, 4)
+        (r.a_then_b.after.state, r.a_then_b.after.epoch, r.a_then_b.b),
+        (State::Closed, 3, None),
+        "a reset of a pristine Closed breaker is a no-op"
     );
     assert_eq!((r.b_alone.state, r.b_alone.epoch), (State::Closed, 3));
 
