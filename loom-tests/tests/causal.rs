@@ -11,10 +11,12 @@
 //! the breaker's own orderings can make B see the 1: the data is `Relaxed` on both
 //! sides and the ticks add no happens-before edge (see `Turns`).
 //!
-//! B's call is a pure load in every model here (an admission in `Closed`, a
-//! rejection, a stale report, a snapshot, a refused withdrawal), and such a load
-//! synchronises only through its own ordering: these models fail when the state
-//! word's loads (`Breaker::load`) or the budget word's are weakened to `Relaxed`.
+//! B's call is a pure load in most models here (an admission in `Closed`, a
+//! rejection, a stale report, a snapshot), and such a load synchronises only
+//! through its own ordering: these models fail when the state word's loads
+//! (`Breaker::load`) are weakened to `Relaxed`. In `causal_force_open_seen_by_a_losing_cas`
+//! B's record writes, so its view may come from a failed CAS instead (that CAS's
+//! failure ordering); in the budget model a refusal comes from either.
 //! Both threads tick before their operations so that loom also runs A's change
 //! before B's load (see `Turns`); witnesses assert that B saw both the new state
 //! and the old one in some executions.
@@ -172,6 +174,32 @@ fn causal_force_open_seen_by_a_stale_report() {
             Recorded::Stale => true,
             Recorded::Applied { transition: None } => false,
             other => panic!("a success on a saturated word: {other:?}"),
+        },
+    );
+}
+
+/// B holds a permit of a Closed breaker that a failure does not trip
+/// (`trip_after_consecutive_failures(2)`). A: `force_open()`. B: `record(failure)`,
+/// which writes, so it is decided either on B's first load (stale at first sight)
+/// or on the value its losing CAS read (B loaded before A's CAS): both must order
+/// B after A. (The one model here whose observer writes: it pins the state CAS's
+/// failure ordering too.)
+#[test]
+fn causal_force_open_seen_by_a_losing_cas() {
+    check(
+        "causal::causal_force_open_seen_by_a_losing_cas",
+        |clock| {
+            builder(clock)
+                .trip_after_consecutive_failures(2)
+                .build()
+                .unwrap()
+        },
+        |breaker| Some(breaker.try_acquire().expect("closed")),
+        force_open,
+        |_, permit| match permit.expect("prepared").record(Verdict::failure()) {
+            Recorded::Stale => true,
+            Recorded::Applied { transition: None } => false,
+            other => panic!("one failure of two: {other:?}"),
         },
     );
 }
