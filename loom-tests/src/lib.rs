@@ -2,6 +2,8 @@
 //!
 //! Build and run them with `scripts/loom.sh` (it sets `RUSTFLAGS="--cfg loom"`, so the
 //! breaker's atomics are loom's). Without `cfg(loom)` this crate is empty.
+//! `README.md` lists every model, the planted bugs each was shown to catch, and what
+//! loom cannot tell.
 //!
 //! Conventions every model follows:
 //!
