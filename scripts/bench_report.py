@@ -505,6 +505,8 @@ def main():
             "checked": "the least check before and after a call (as `floor/checked_loads`)",
             "clock": "one `MonotonicClock` read",
             "healthy": "`try_acquire` + `record(Success)`, Closed, full health",
+            "healthy-after-failure": "the same, on a breaker that saw four failures and "
+            "then the successes that restore full health",
             "fail": "a failure that does not trip + a success (two calls)",
             "guard": "`Guard::call`, first attempt succeeds (default retry, with budget)",
             "budget": "`RetryBudget` deposit + withdraw (reads the clock)",
