@@ -1,7 +1,9 @@
 //! Tests that close gaps found by mutation testing (`scripts/mutants.sh`, results in
 //! `docs/MUTANTS.md`): each test names the mutant(s) it now catches.
 
-use fusebox::{Breaker, ManualClock, Recorded, RetryBudget, State, Verdict};
+use fusebox::{Breaker, Guard, ManualClock, Recorded, Retry, RetryBudget, State, Verdict};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// `State`'s `Display` is what logs and the transition listener print; every state has
 /// its own, stable name. Catches `src/state.rs: replace <impl fmt::Display for
@@ -56,4 +58,31 @@ fn budget_balance_is_in_tokens() {
     assert_eq!(budget.balance(), 2.25);
     assert!(budget.try_withdraw());
     assert_eq!(budget.balance(), 1.25);
+}
+
+/// `Guard::retry` and `Guard::budget` hand back what the guard was built with. Catches
+/// `src/guard.rs: replace Guard<C, S>::retry -> &Retry with Box::leak(Box::new(Default::default()))`
+/// (the default policy has 3 attempts, not 7) and `replace Guard<C, S>::budget ->
+/// Option<&Arc<RetryBudget>> with None`.
+#[test]
+fn guard_accessors_return_its_parts() {
+    let breaker = Arc::new(Breaker::builder().build().expect("default config"));
+    let retry = Retry::builder()
+        .max_attempts(7)
+        .constant_backoff(Duration::from_millis(3))
+        .build()
+        .expect("valid retry");
+    let backoff = retry.backoff();
+    let guard = Guard::new(Arc::clone(&breaker), retry);
+    assert_eq!(guard.retry().max_attempts(), 7);
+    assert_eq!(guard.retry().backoff(), backoff);
+    assert!(guard.budget().is_none());
+    assert!(Arc::ptr_eq(guard.breaker(), &breaker));
+
+    let budget = Arc::new(RetryBudget::builder().build().expect("default budget"));
+    let guard = guard.with_budget(Arc::clone(&budget));
+    let held = guard
+        .budget()
+        .expect("the guard holds the budget it was given");
+    assert!(Arc::ptr_eq(held, &budget));
 }
