@@ -147,7 +147,7 @@ else:
 fi
 
 # ---- totals ------------------------------------------------------------------------------
-count() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
+count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
 loom_caught="$out/loom/caught.txt"
 printf '%-16s %7s %7s %9s %8s %7s\n' file caught missed unviable timeout loom
 for f in "${files[@]}"; do
