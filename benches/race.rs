@@ -354,6 +354,8 @@ struct Shared {
     clock: MonotonicClock,
     // Healthy.
     fb: Breaker,
+    /// As `fb`, after a failure burst and the successes that restore full health.
+    fb_recovered: Breaker,
     fs_consecutive: FsConsecutive,
     fs_default: FsDefault,
     recloser: Recloser,
@@ -380,6 +382,21 @@ struct Shared {
     tps: TpsBudget,
 }
 
+/// A default breaker that saw a burst of failures (one short of a trip), then the
+/// successes that bring its health back to exactly full.
+fn recovered_breaker() -> Breaker {
+    let b = Breaker::builder().build().unwrap();
+    for _ in 0..4 {
+        let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    }
+    assert!(b.snapshot().health < Some(1.0));
+    for _ in 0..b.successes_to_full_health() {
+        let _ = b.try_acquire().unwrap().record(Verdict::Success);
+    }
+    assert_eq!(b.snapshot().health, Some(1.0), "health returned to full");
+    b
+}
+
 impl Shared {
     fn new() -> Self {
         Self {
@@ -387,6 +404,7 @@ impl Shared {
             checked_word: AtomicU64::new(0),
             clock: MonotonicClock::new(),
             fb: Breaker::builder().build().unwrap(),
+            fb_recovered: recovered_breaker(),
             fs_consecutive: fs_consecutive(),
             fs_default: failsafe::Config::new().build(),
             recloser: Recloser::custom().build(),
@@ -426,7 +444,12 @@ impl Shared {
     /// still storms: otherwise a case measured a rejection instead of its path.
     fn check(&self) {
         use fusebox::State;
-        for b in [&self.fb, &self.fb_fail, self.guard.breaker()] {
+        for b in [
+            &self.fb,
+            &self.fb_recovered,
+            &self.fb_fail,
+            self.guard.breaker(),
+        ] {
             assert_eq!(
                 b.snapshot().state,
                 State::Closed,
@@ -617,6 +640,12 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("floor/clock_read", |s| black_box(s.clock.now_nanos())),
     // Healthy: one successful guarded call.
     sync_case!("healthy/fusebox", |s| fusebox_call(&s.fb, Verdict::Success)),
+    // The same call on a breaker that saw failures and recovered: it must be back
+    // on the same read-only path (health returns to exactly full).
+    sync_case!("healthy/fusebox-after-failure", |s| fusebox_call(
+        &s.fb_recovered,
+        Verdict::Success
+    )),
     sync_case!("healthy/failsafe-consecutive", |s| failsafe_call(
         &s.fs_consecutive,
         true

@@ -14,6 +14,9 @@
 //!   branch after it), as the race bench's `floor/checked_loads`;
 //! - `clock`: one read of the default `MonotonicClock`;
 //! - `healthy`: `try_acquire` + `record(Success)`, Closed at full health;
+//! - `healthy-after-failure`: the same, on a breaker that saw a burst of four
+//!   failures and then the successes that restore full health (as the race
+//!   bench's `healthy/fusebox-after-failure`);
 //! - `fail`: a failure that does not trip, then a success (two calls, as in the
 //!   race bench's `fail/*` cases);
 //! - `guard`: `Guard::call` whose operation succeeds at once (default `Retry`,
@@ -42,7 +45,9 @@ fn main() -> ExitCode {
         args.first(),
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
-        eprintln!("usage: instructions floor|checked|clock|healthy|fail|guard|budget N");
+        eprintln!(
+            "usage: instructions floor|checked|clock|healthy|healthy-after-failure|fail|guard|budget N"
+        );
         return ExitCode::FAILURE;
     };
     match path.as_str() {
@@ -72,6 +77,24 @@ fn main() -> ExitCode {
                 .clock(ManualClock::new())
                 .build()
                 .unwrap();
+            for _ in 0..n {
+                if let Ok(p) = b.try_acquire() {
+                    black_box(matches!(p.record(Verdict::Success), Recorded::Stale));
+                }
+            }
+        }
+        "healthy-after-failure" => {
+            let b = Breaker::builder()
+                .clock(ManualClock::new())
+                .build()
+                .unwrap();
+            for _ in 0..4 {
+                let _ = b.try_acquire().unwrap().record(Verdict::failure());
+            }
+            for _ in 0..b.successes_to_full_health() {
+                let _ = b.try_acquire().unwrap().record(Verdict::Success);
+            }
+            assert_eq!(b.snapshot().health, Some(1.0));
             for _ in 0..n {
                 if let Ok(p) = b.try_acquire() {
                     black_box(matches!(p.record(Verdict::Success), Recorded::Stale));

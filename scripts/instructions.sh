@@ -7,7 +7,7 @@
 # (and the breaker's construction) cancel. Each iteration includes the loop's own
 # increment and branch and a `black_box` store.
 #
-# Usage: bash scripts/instructions.sh [PATH...]   (default: floor checked healthy fail guard clock budget)
+# Usage: bash scripts/instructions.sh [PATH...]   (default: floor checked healthy healthy-after-failure fail guard clock budget)
 # Output: one line per path, "PATH  <instructions per op>", and with --tsv the
 # same as tab-separated values (used by scripts/bench-report.sh).
 set -euo pipefail
@@ -23,7 +23,7 @@ for arg in "$@"; do
         *) paths+=("$arg") ;;
     esac
 done
-[ ${#paths[@]} -gt 0 ] || paths=(floor checked healthy fail guard clock budget)
+[ ${#paths[@]} -gt 0 ] || paths=(floor checked healthy healthy-after-failure fail guard clock budget)
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 cargo build --release --example instructions -q
@@ -35,7 +35,7 @@ count() {
         | sed -n 's/^==[0-9]*== Collected : \([0-9]*\).*/\1/p'
 }
 
-[ "$tsv" = 1 ] || printf '%-8s %12s   (N1=%d, N2=%d)\n' path 'instr/op' "$N1" "$N2"
+[ "$tsv" = 1 ] || printf '%-22s %12s   (N1=%d, N2=%d)\n' path 'instr/op' "$N1" "$N2"
 for p in "${paths[@]}"; do
     c1=$(count "$p" "$N1")
     c2=$(count "$p" "$N2")
@@ -43,6 +43,6 @@ for p in "${paths[@]}"; do
     if [ "$tsv" = 1 ]; then
         printf '%s\t%s\n' "$p" "$per"
     else
-        printf '%-8s %12s\n' "$p" "$per"
+        printf '%-22s %12s\n' "$p" "$per"
     fi
 done

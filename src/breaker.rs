@@ -53,6 +53,7 @@ const NANOS_PER_MS: u64 = 1_000_000;
 /// assert!(health < 1.0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The attempt succeeded: health moves toward 1 by `alpha`.
     Success,
@@ -308,50 +309,77 @@ impl Breaker {
     /// word may change before the CAS). On admission, returns the epoch of a
     /// permit whose ownership passes to the caller.
     #[cold]
-    fn try_acquire_slow(&self, s: Snapshot) -> Result<u32, Rejected> {
+    fn try_acquire_slow(&self, mut s: Snapshot) -> Result<u32, Rejected> {
         let mut now_ns = None;
-        let update = self.update(s, |cur| match cur.state() {
-            State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
-            State::ForcedOpen => (Decision::Reject(Rejected::ForcedOpen), None),
-            State::HalfOpen => {
-                if cur.in_flight() < self.config.probes {
-                    let next = cur.with_probes(cur.in_flight() + 1, cur.successes());
-                    return (Decision::Admit(cur.epoch()), Some(next));
+        let update = loop {
+            // Set when the decision rests on a deadline word of another epoch.
+            let mut word_of_another_epoch = false;
+            let update = self.update(s, |cur| {
+                word_of_another_epoch = false;
+                match cur.state() {
+                    State::Closed | State::Disabled => (Decision::Admit(cur.epoch()), None),
+                    State::ForcedOpen => (Decision::Reject(Rejected::ForcedOpen), None),
+                    State::HalfOpen => {
+                        if cur.in_flight() < self.config.probes {
+                            let next = cur.with_probes(cur.in_flight() + 1, cur.successes());
+                            return (Decision::Admit(cur.epoch()), Some(next));
+                        }
+                        // Every slot is busy: past the probe lease, this caller
+                        // starts a fresh half-open period, so lost probe permits
+                        // cannot hold it forever. Acquire: as for the open deadline
+                        // below (the lease lives in the same epoch-tagged word).
+                        let word =
+                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                        let Some(lease_ms) = word.for_epoch(cur.epoch()) else {
+                            word_of_another_epoch = true;
+                            return (Decision::Reject(Rejected::ProbesBusy), None);
+                        };
+                        let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
+                        if now / NANOS_PER_MS >= lease_ms {
+                            let fresh = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                            (Decision::Admit(fresh.epoch()), Some(fresh))
+                        } else {
+                            (Decision::Reject(Rejected::ProbesBusy), None)
+                        }
+                    }
+                    State::Open => {
+                        // Acquire: see the module's "Orderings"; the tag check below
+                        // makes any other epoch's value harmless (it is simply not
+                        // this epoch's deadline).
+                        let word =
+                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
+                        let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
+                            word_of_another_epoch = true;
+                            return (Decision::Reject(Rejected::Open { retry_after: None }), None);
+                        };
+                        let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
+                        if now / NANOS_PER_MS >= deadline_ms {
+                            let probe = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                            (Decision::Admit(probe.epoch()), Some(probe))
+                        } else {
+                            let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
+                            let retry_after = Some(Duration::from_nanos(left));
+                            (Decision::Reject(Rejected::Open { retry_after }), None)
+                        }
+                    }
                 }
-                // Every slot is busy: past the probe lease, this caller starts a
-                // fresh half-open period, so lost probe permits cannot hold it
-                // forever. Acquire: as for the open deadline below (the lease lives
-                // in the same epoch-tagged word).
-                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                let Some(lease_ms) = word.for_epoch(cur.epoch()) else {
-                    return (Decision::Reject(Rejected::ProbesBusy), None);
-                };
-                let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
-                if now / NANOS_PER_MS >= lease_ms {
-                    let fresh = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
-                    (Decision::Admit(fresh.epoch()), Some(fresh))
-                } else {
-                    (Decision::Reject(Rejected::ProbesBusy), None)
-                }
+            });
+            if !word_of_another_epoch {
+                break update;
             }
-            State::Open => {
-                // Acquire: see the module's "Orderings"; the tag check below makes
-                // any older value harmless (it is simply not this epoch's deadline).
-                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
-                    return (Decision::Reject(Rejected::Open { retry_after: None }), None);
-                };
-                let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
-                if now / NANOS_PER_MS >= deadline_ms {
-                    let probe = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
-                    (Decision::Admit(probe.epoch()), Some(probe))
-                } else {
-                    let left = deadline_ms.saturating_mul(NANOS_PER_MS).saturating_sub(now);
-                    let retry_after = Some(Duration::from_nanos(left));
-                    (Decision::Reject(Rejected::Open { retry_after }), None)
-                }
+            // The deadline word is not this epoch's: either its publication is a
+            // few instructions away (the state word is unchanged, and the answer
+            // stands), or our view of the state word is stale. In the second case
+            // the word belongs to a newer epoch, whose publisher made its state
+            // change first; our `Acquire` load of the word synchronised with it,
+            // so this reload sees that change, and we decide again on it. Each
+            // retry follows another thread's progress.
+            let now = self.load();
+            if now == update.before {
+                break update;
             }
-        });
+            s = now;
+        };
         match update.outcome {
             Decision::Admit(epoch) => {
                 // The permit exists before the listener runs, so even a listener

@@ -24,6 +24,7 @@ use std::time::Duration;
 /// assert!(!bad_request.is_retryable());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Classification {
     /// The attempt succeeded: a healthy signal; the call ends with this result.
     Success,

@@ -53,6 +53,7 @@ pub struct Attempt {
 
 /// Why a guarded call failed. Keeps the caller's error type `E`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GuardError<E> {
     /// The breaker refused an attempt (never retried).
     Rejected {

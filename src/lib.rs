@@ -19,7 +19,13 @@
 //! - **the mechanics are lock-free**: state, epoch, health, samples and half-open
 //!   counters live in one packed `AtomicU64` updated by compare-and-swap; the open
 //!   deadline is epoch-tagged and written only by the transition's winner; a healthy
-//!   call (`try_acquire` + `record(Success)`) is two atomic loads and no write.
+//!   call (`try_acquire` + `record(Success)`) is two atomic loads and no write;
+//! - **health always comes back**: from any health, at most
+//!   [`Breaker::successes_to_full_health`] consecutive successes (100 for the
+//!   default) restore it to exactly full, and with it that read-only healthy path;
+//! - **nothing wedges**: a permit dropped unrecorded frees its probe slot, and a
+//!   probe that never reports at all holds half-open only for the probe lease
+//!   ([`BreakerBuilder::probe_timeout`]).
 //!
 //! Time is injected through [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`]
 //! for tests and simulations.
@@ -46,10 +52,13 @@
 //! # Ok::<(), fusebox::ConfigError>(())
 //! ```
 //!
-//! The state word's layout and its transition table are documented in the source
-//! (`src/state.rs`); the memory-ordering protocol in `src/breaker.rs`.
+//! The design (concepts, the state word's layout, the transition table, the
+//! memory-ordering protocol and every decided behaviour) is in `docs/DESIGN.md` in
+//! the repository and the package; the code itself documents each at its source
+//! (`src/state.rs`, `src/breaker.rs`, `src/health.rs`).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod breaker;
@@ -76,6 +85,7 @@ pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use guard::{Attempt, Guard, GuardError};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use sleep::TokioSleeper;
 pub use sleep::{AsyncSleeper, ManualSleeper, Sleeper, ThreadSleeper};
 pub use state::State;

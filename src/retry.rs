@@ -34,6 +34,7 @@ use std::time::Duration;
 
 /// How the delay between attempts grows.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Backoff {
     /// The same delay before every retry.
     Constant(Duration),
@@ -51,6 +52,7 @@ pub enum Backoff {
 /// How delays are randomised, so that callers that failed together do not retry
 /// together. See the module documentation for the exact ranges.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Jitter {
     /// No randomisation.
     None,

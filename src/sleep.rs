@@ -54,10 +54,12 @@ impl Sleeper for ThreadSleeper {
 /// Tokio's timer (`tokio::time::sleep`). Needs the `tokio` feature and a runtime
 /// with the time driver enabled.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokioSleeper;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl AsyncSleeper for TokioSleeper {
     type Sleep = tokio::time::Sleep;
     fn sleep(&self, duration: Duration) -> Self::Sleep {

@@ -185,6 +185,7 @@ pub(crate) const DEADLINE_MAX_MS: u64 = DEADLINE.max();
 /// assert_eq!(State::HalfOpen.to_string(), "half-open");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Admits every attempt and measures health; trips to `Open` when health falls
     /// below the threshold.

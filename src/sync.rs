@@ -15,8 +15,17 @@ pub(crate) use portable_atomic::{AtomicU64, Ordering};
 ///
 /// Outside loom this is crossbeam's exponential [`Backoff`](crossbeam_utils::Backoff)
 /// (a few `spin_loop` hints, never a sleep: a lost CAS means another thread made
-/// progress). Under loom a spin is a `yield_now`, so the model checker can schedule
-/// the thread that is holding us up.
+/// progress).
+///
+/// Under loom it does nothing, on purpose. No retry loop here waits for another
+/// thread: a CAS fails only because another thread changed the word, which is
+/// progress, so every loop is bounded by the other threads' writes without a yield.
+/// And a yield would hide bugs: after `yield_now` a loom load no longer returns a
+/// value its thread saw before the yield when a newer one exists (loom's rule for
+/// making spin loops advance), and the yielded thread is scheduled after the others.
+/// So the weak-memory outcomes right after a failed CAS would never be explored,
+/// e.g. the stale epoch that the deadline CAS's re-check of the state word may read
+/// if that CAS's failure ordering were `Relaxed` (loom-tests/README.md).
 #[derive(Debug)]
 pub(crate) struct CasBackoff {
     #[cfg(not(loom))]
@@ -36,7 +45,5 @@ impl CasBackoff {
     pub(crate) fn spin(&self) {
         #[cfg(not(loom))]
         self.inner.spin();
-        #[cfg(loom)]
-        loom::thread::yield_now();
     }
 }

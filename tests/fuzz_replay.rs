@@ -55,9 +55,9 @@ fn pseudo_random_sweep() {
         let biased = i % 2 == 0;
         while data.len() < len {
             let r = rng.next();
-            if biased && data.len() >= harness::HEADER_LEN && r % 3 == 0 {
+            if biased && data.len() >= harness::HEADER_LEN && r.is_multiple_of(3) {
                 // acquire+record with a failure-heavy verdict, or a small advance.
-                if r % 2 == 0 {
+                if r.is_multiple_of(2) {
                     data.extend_from_slice(&[3, ((r >> 8) % 4) as u8 | 1]);
                 } else {
                     data.extend_from_slice(&[4, (r >> 8) as u8 % 64]);

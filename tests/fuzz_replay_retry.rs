@@ -119,7 +119,7 @@ fn pseudo_random_sweep() {
         while data.len() < len {
             let r = rng.next();
             // Bias the script toward failures with short hints and durations.
-            if data.len() > 12 && r % 3 == 0 {
+            if data.len() > 12 && r.is_multiple_of(3) {
                 let kind = [1u8, 2, 6, 7][(r >> 8) as usize % 4];
                 data.extend_from_slice(&[kind | 0x80, 0, 4, (r >> 16) as u8 % 8]);
             } else {

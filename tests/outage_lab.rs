@@ -1,13 +1,18 @@
 //! The outage lab (`examples/outage`) at a small size: the qualitative claims its
-//! table supports, checked on the lab's own output rather than on typed-in numbers.
+//! table supports, checked on the lab's own output rather than on typed-in numbers;
+//! and the README's quote of the default run (table excerpt and picture), checked
+//! against what the lab prints and draws.
 
 // The lab is the example's module; this test uses part of it.
 #[allow(dead_code)]
 #[path = "../examples/outage/lab.rs"]
 mod lab;
+#[path = "../examples/outage/plot.rs"]
+mod plot;
 
 use lab::downstream::{AttemptKey, Condition, Downstream};
 use lab::{BeforeTrip, Config, Report, Scenario, Strategy};
+use std::sync::OnceLock;
 
 const SEEDS: [u64; 2] = [1, 2];
 
@@ -80,7 +85,7 @@ fn fusebox_reports_late_outcomes_stale_instead_of_overwriting() {
                 report.config.seed
             );
         }
-        // The seed's design, on the same downstream, does overwrite.
+        // The naive design, on the same downstream, does overwrite.
         let naive = report.run(Strategy::Naive);
         assert!(
             naive.stale_overwrites > 0,
@@ -92,7 +97,7 @@ fn fusebox_reports_late_outcomes_stale_instead_of_overwriting() {
 
 /// The README's brownout claims: attempt-level accounting with a 5-failure trip
 /// sheds a 30 % brownout (it trips), while a failure-rate trip rides it out with a
-/// higher success rate and less load amplification than the seed's design, the
+/// higher success rate and less load amplification than the naive design, the
 /// budget refusing retries beyond its share.
 #[test]
 fn failure_rate_trip_rides_out_the_brownout_with_less_load_than_naive() {
@@ -180,26 +185,63 @@ fn every_scenario_runs_and_renders() {
     }
 }
 
-/// The README pastes the default run's table: it must be exactly what the lab
-/// prints today (seed 42, 64 clients, default scenario), so it cannot rot.
+/// The default run (seed 42, 64 clients, default scenario), which the README
+/// quotes and pictures; computed once for the tests below.
+fn default_run() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| lab::run(&Config::default()))
+}
+
+/// The README quotes the default run's table: every line of its excerpt must be a
+/// line the lab prints, in the same order, so the quote cannot rot.
 #[test]
-fn readme_table_is_the_labs_output() {
-    let report = lab::run(&Config {
-        seed: 42,
-        clients: 64,
-        scenario: Scenario::Default,
-    });
-    let table = lab::report::table(&report, Some("target/outage/default-42.svg"));
+fn readme_excerpt_is_the_labs_output() {
+    let report = default_run();
+    assert_eq!(
+        (report.config.seed, report.config.clients),
+        (42, 64),
+        "the README quotes seed 42 with 64 clients"
+    );
+    let table = lab::report::table(report, Some("target/outage/default-42.svg"));
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    const OPENING: &str = "```text\nfusebox outage lab:";
     let start = readme
-        .find("```text\n")
-        .expect("README has the lab's table")
+        .find(OPENING)
+        .expect("README quotes the lab's table in a ```text block")
         + "```text\n".len();
     let end = start + readme[start..].find("```").unwrap();
-    assert_eq!(
-        readme[start..end].trim_end(),
-        table.trim_end(),
-        "README.md's outage table differs from `cargo run --release --example outage`: paste the new one"
+    let excerpt: Vec<&str> = readme[start..end].lines().collect();
+    assert!(
+        excerpt
+            .iter()
+            .filter(|l| l.starts_with("  whole run "))
+            .count()
+            >= 2,
+        "the README's excerpt keeps the whole-run rows (amplification and success)"
+    );
+    let mut printed = table.lines();
+    for line in excerpt {
+        assert!(
+            printed.any(|p| p == line),
+            "README.md quotes a line that `cargo run --release --example outage` does not \
+             print (or not in this order): {line:?}\n\nthe lab prints:\n{table}"
+        );
+    }
+}
+
+/// The README shows the default run's picture from `docs/`: it must be what the lab
+/// draws (`cargo run --release --example outage -- --svg docs/outage-default-42.svg`
+/// rewrites it).
+#[test]
+fn readme_picture_is_the_labs_output() {
+    let drawn = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outage-default-42.svg");
+    plot::draw(default_run(), &drawn).unwrap();
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/outage-default-42.svg");
+    assert!(
+        std::fs::read(committed).unwrap() == std::fs::read(&drawn).unwrap(),
+        "docs/outage-default-42.svg differs from what the lab draws ({}): rerun \
+         `cargo run --release --example outage -- --svg docs/outage-default-42.svg`",
+        drawn.display()
     );
 }

@@ -70,6 +70,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                     State::HalfOpen => assert!(s.health.is_none()),
                     State::Closed | State::Disabled => assert_eq!(s.reopens, 0),
                     State::Open | State::ForcedOpen => assert_eq!(s.probes_in_flight, 0),
+                    other => panic!("a state this test does not know: {other:?}"),
                 }
             }
             observations
@@ -110,7 +111,7 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    if operator_every > 0 && i % operator_every == 0 {
+                    if operator_every > 0 && i.is_multiple_of(operator_every) {
                         let t = match rng.random_range(0..4) {
                             0 => b.force_open(),
                             1 => b.disable(),

@@ -1,26 +1,28 @@
 //! BASELINES — the designs fusebox is compared with. Not library API: these are
 //! deliberately faithful ports of flawed designs, written for this simulation only
-//! (single-threaded, so `Cell`s stand in for the seed's unsynchronised fields).
+//! (single-threaded, so `Cell`s stand in for the naive design's unsynchronised
+//! fields).
 //!
-//! - [`SeedBreaker`]: the seed autopsy's `CircuitBreaker`: an integer
-//!   `failure_count`, a `last_failure_time` assigned by every failure, whichever
-//!   caller reports it, `OPEN -> HALF_OPEN` when `now - last_failure_time >
-//!   recovery_timeout` (checked only when a call enters `execute`), a half-open
-//!   state that admits every caller, `success_count` toward closing. Used by the
-//!   `naive` strategy (one report per call, after the retry loop inside `execute`)
-//!   and the `callbacks` strategy (the seed's "Improvement 3": one `on_failure`
-//!   per failed attempt, `on_success` at the end, `should_abort` between attempts).
-//! - [`SimpleBreaker`]: the count-based breaker users put under a retry loop
-//!   today (`layered`): consecutive failures trip it and stamp `opened_at`; after
-//!   the open period one trial at a time is admitted; `close_after` trial successes
+//! - [`NaiveBreaker`]: the `CircuitBreaker` of the naive retry-inside-breaker
+//!   design: an integer `failure_count`, a `last_failure_time` assigned by every
+//!   failure, whichever caller reports it, `OPEN -> HALF_OPEN` when `now -
+//!   last_failure_time > recovery_timeout` (checked only when a call enters
+//!   `execute`), a half-open state that admits every caller, `success_count`
+//!   toward closing. Used by the `naive` strategy (one report per call, after the
+//!   retry loop inside `execute`) and the `callbacks` strategy (its
+//!   per-attempt-callback variant: one `on_failure` per failed attempt,
+//!   `on_success` at the end, `should_abort` between attempts).
+//! - [`SimpleBreaker`]: the count-based breaker commonly put under a retry loop
+//!   (`layered`): consecutive failures trip it and stamp `opened_at`; after the
+//!   open period one trial at a time is admitted; `close_after` trial successes
 //!   close it. It cannot tell a trial's report from a straggler's.
 //!
-//! Neither has epochs. To measure what the seed calls stale overwrites, both keep a
-//! metrics-only transition counter ([`Book`]): a caller remembers the count when it
-//! last passed the breaker's gate, and a report made after the count moved on is a
-//! *late outcome*; a late outcome that changed any field (state, counts,
-//! `last_failure_time` / `opened_at`) is a *stale overwrite*. The counter never
-//! influences a decision.
+//! Neither has epochs. To measure stale overwrites (late reports that change a
+//! state that has moved on), both keep a metrics-only transition counter
+//! ([`Book`]): a caller remembers the count when it last passed the breaker's
+//! gate, and a report made after the count moved on is a *late outcome*; a late
+//! outcome that changed any field (state, counts, `last_failure_time` /
+//! `opened_at`) is a *stale overwrite*. The counter never influences a decision.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -112,9 +114,9 @@ impl Book {
     }
 }
 
-/// The seed's `CircuitBreaker` (see the module documentation).
+/// The naive design's `CircuitBreaker` (see the module documentation).
 #[derive(Debug)]
-pub struct SeedBreaker {
+pub struct NaiveBreaker {
     failure_threshold: u32,
     recovery_timeout: u64,
     close_after: u32,
@@ -125,7 +127,7 @@ pub struct SeedBreaker {
     book: Book,
 }
 
-impl SeedBreaker {
+impl NaiveBreaker {
     /// A closed breaker.
     pub fn new(
         failure_threshold: u32,
@@ -170,7 +172,7 @@ impl SeedBreaker {
         }
     }
 
-    /// `_check_open_state()`, run when a call enters `execute`: `Err` is the seed's
+    /// `_check_open_state()`, run when a call enters `execute`: `Err` is the naive design's
     /// `CircuitOpenError`. Returns the caller's view on admission.
     pub fn check_open_state(&self, now: u64) -> Result<u64, ()> {
         if self.state.get() == Mode::Open {

@@ -34,7 +34,7 @@ pub mod report;
 #[path = "sim.rs"]
 pub mod sim;
 
-use baselines::{Mode, SeedBreaker, SimpleBreaker, StateChange};
+use baselines::{Mode, NaiveBreaker, SimpleBreaker, StateChange};
 use downstream::{AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC};
 use fusebox::{
     Attempt, Breaker, DefaultClassifier, Guard, GuardError, Jitter, Retry, RetryBudget, State,
@@ -50,9 +50,9 @@ pub use downstream::Scenario;
 
 /// Each client issues one call per this much virtual time.
 pub const CALL_PERIOD: u64 = 100 * MS;
-/// Attempts per call, the first included (the seed's `max_retries=3`).
+/// Attempts per call, the first included (the naive design's `max_retries=3`).
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Failures that trip a breaker (the seed's `failure_threshold=5`): failed calls
+/// Failures that trip a breaker (the naive design's `failure_threshold=5`): failed calls
 /// for `naive`, failed attempts for the others.
 pub const THRESHOLD: u32 = 5;
 /// How long a breaker stays open, for every strategy (fusebox's growth on
@@ -64,11 +64,11 @@ pub const RATE: f64 = 0.5;
 pub const RATE_WINDOW: u32 = 200;
 /// Half-open successes that close a breaker.
 pub const CLOSE_AFTER: u32 = 2;
-/// The backoff before the first retry (the seed's `base_delay=1`).
+/// The backoff before the first retry (the naive design's `base_delay=1`).
 pub const BACKOFF_INITIAL: u64 = SEC;
 /// The backoff's growth per retry.
 pub const BACKOFF_FACTOR: f64 = 2.0;
-/// The longest backoff (the seed's cap of 30 s).
+/// The longest backoff (the naive design's cap of 30 s).
 pub const BACKOFF_MAX: u64 = 30 * SEC;
 /// fusebox's retry budget: retries as a share of calls.
 pub const BUDGET_RATIO: f64 = 0.2;
@@ -101,9 +101,11 @@ impl Default for Config {
 /// The strategies compared, in column order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// BASELINE: the seed's design, retry loop inside `execute`.
+    /// BASELINE: the naive design, the retry loop inside the breaker's `execute`
+    /// (the breaker counts calls, not attempts).
     Naive,
-    /// BASELINE: the seed's "Improvement 3", per-attempt callbacks.
+    /// BASELINE: the naive design with per-attempt callbacks (a failed attempt is
+    /// reported to the breaker, which is checked before each sleep).
     Callbacks,
     /// BASELINE: retry outside a count-based breaker; rejections are retried.
     Layered,
@@ -356,8 +358,8 @@ type FuseGuard = Guard<DefaultClassifier, SimSleeper>;
 /// A strategy's shared state: one breaker (and guard) per downstream.
 #[derive(Clone)]
 enum Shared {
-    Naive(Rc<SeedBreaker>),
-    Callbacks(Rc<SeedBreaker>),
+    Naive(Rc<NaiveBreaker>),
+    Callbacks(Rc<NaiveBreaker>),
     Layered(Rc<SimpleBreaker>),
     Fusebox(Rc<FuseGuard>, Arc<Mutex<Vec<StateChange>>>),
 }
@@ -367,6 +369,9 @@ fn mode(state: State) -> Mode {
         State::Closed | State::Disabled => Mode::Closed,
         State::HalfOpen => Mode::HalfOpen,
         State::Open | State::ForcedOpen => Mode::Open,
+        // `State` is non-exhaustive: a state added later is drawn as rejecting,
+        // the cautious reading.
+        _ => Mode::Open,
     }
 }
 
@@ -406,13 +411,13 @@ fn fusebox_breaker(
 fn shared(strategy: Strategy, env: &Env) -> Shared {
     let failures = Arc::clone(&env.rec.failures);
     match strategy {
-        Strategy::Naive => Shared::Naive(Rc::new(SeedBreaker::new(
+        Strategy::Naive => Shared::Naive(Rc::new(NaiveBreaker::new(
             THRESHOLD,
             OPEN_FOR,
             CLOSE_AFTER,
             failures,
         ))),
-        Strategy::Callbacks => Shared::Callbacks(Rc::new(SeedBreaker::new(
+        Strategy::Callbacks => Shared::Callbacks(Rc::new(NaiveBreaker::new(
             THRESHOLD,
             OPEN_FOR,
             CLOSE_AFTER,
@@ -727,9 +732,9 @@ fn backoff(seed: u64, call: CallId, k: u32) -> u64 {
     half + Draws::new(seed, &[0xBAC0, call.client, call.index, k]).between((0, base - half))
 }
 
-/// BASELINE `naive`: the seed's `execute()`: gate, then the whole retry loop
-/// (sleeps included) with no further look at the breaker, then one report.
-async fn naive_call(env: Rc<Env>, breaker: Rc<SeedBreaker>, call: CallId) {
+/// BASELINE `naive`: the naive design's `execute()`: gate, then the whole retry
+/// loop (sleeps included) with no further look at the breaker, then one report.
+async fn naive_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
     let Ok(view) = breaker.check_open_state(env.sim.now()) else {
         return done(&env, call, Outcome::Rejected, 0);
     };
@@ -752,10 +757,11 @@ async fn naive_call(env: Rc<Env>, breaker: Rc<SeedBreaker>, call: CallId) {
     }
 }
 
-/// BASELINE `callbacks`: the seed's "Improvement 3": the gate, then per failed
-/// attempt `on_attempt_failure` → `_on_failure()`, `should_abort` = state is
-/// `OPEN` (checked before sleeping), and `_on_success()` when an attempt succeeds.
-async fn callbacks_call(env: Rc<Env>, breaker: Rc<SeedBreaker>, call: CallId) {
+/// BASELINE `callbacks`: the naive design with per-attempt callbacks: the gate,
+/// then per failed attempt `on_attempt_failure` → `_on_failure()`, `should_abort`
+/// = state is `OPEN` (checked before sleeping), and `_on_success()` when an
+/// attempt succeeds.
+async fn callbacks_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
     if breaker.check_open_state(env.sim.now()).is_err() {
         return done(&env, call, Outcome::Rejected, 0);
     }

@@ -3,9 +3,11 @@
 //!
 //! A deterministic, seeded discrete-event simulation in virtual time: clients call
 //! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
-//! period, healthy again) through four strategies — three BASELINES ported from
-//! the designs the seed autopsy takes apart, and `fusebox::Guard` driven through
-//! `call_async` on a simulated executor — and the lab measures load amplification,
+//! period, healthy again) through five strategies — three BASELINES (the naive
+//! retry-inside-breaker design, its per-attempt-callback variant, and a retry loop
+//! layered outside a count-based breaker) and `fusebox::Guard`, tripping on a
+//! failure count or on a failure rate, driven through `call_async` on a simulated
+//! executor — and the lab measures load amplification,
 //! how fast each breaker opens and closes, wasted sleeps, stale overwrites and
 //! budget refusals.
 //!

@@ -2,6 +2,8 @@
 //!
 //! Build and run them with `scripts/loom.sh` (it sets `RUSTFLAGS="--cfg loom"`, so the
 //! breaker's atomics are loom's). Without `cfg(loom)` this crate is empty.
+//! `README.md` lists every model, the planted bugs each was shown to catch, and what
+//! loom cannot tell.
 //!
 //! Conventions every model follows:
 //!
@@ -20,10 +22,11 @@
 #![cfg(loom)]
 #![forbid(unsafe_code)]
 
-use fusebox::{Breaker, BreakerBuilder, ManualClock, State, Transition, Verdict};
+use fusebox::{Breaker, BreakerBuilder, Clock, ManualClock, State, Transition, Verdict};
 use loom::sync::Arc as LoomArc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Condvar, Mutex};
+use loom::thread::ThreadId;
 use std::sync::Arc as StdArc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
@@ -52,6 +55,9 @@ pub struct TransitionLog {
     to_half_open: AtomicUsize,
     to_forced_open: AtomicUsize,
     to_disabled: AtomicUsize,
+    /// Into a state not named above (`State` is non-exhaustive): counted, so
+    /// `total` still sees it, rather than a panic the listener would swallow.
+    to_other: AtomicUsize,
 }
 
 impl TransitionLog {
@@ -67,6 +73,7 @@ impl TransitionLog {
             State::HalfOpen => &self.to_half_open,
             State::ForcedOpen => &self.to_forced_open,
             State::Disabled => &self.to_disabled,
+            _ => &self.to_other,
         }
     }
 
@@ -86,14 +93,16 @@ impl TransitionLog {
     /// All transitions seen so far.
     pub fn total(&self) -> usize {
         [
-            State::Closed,
-            State::Open,
-            State::HalfOpen,
-            State::ForcedOpen,
-            State::Disabled,
+            &self.to_closed,
+            &self.to_open,
+            &self.to_half_open,
+            &self.to_forced_open,
+            &self.to_disabled,
+            &self.to_other,
         ]
         .into_iter()
-        .map(|s| self.count(s))
+        // Relaxed: read after `join` (see `note`).
+        .map(|n| n.load(Ordering::Relaxed))
         .sum()
     }
 
@@ -195,10 +204,70 @@ impl Turns {
         LoomArc::new(Self::default())
     }
 
-    /// A point where another thread's next operation may come first.
-    pub fn tick(&self) {
+    /// A point where another thread's next operation may come first. Returns the
+    /// tick's position among all ticks of the execution (0 for the first), so a model
+    /// can tell in which order its threads passed their points: if thread B ticks
+    /// after an operation and thread A before one, `b < a` means B's operation was
+    /// wholly scheduled before A's (which, for a pure load, still leaves it free to
+    /// read an older value: a tick adds no happens-before edge).
+    pub fn tick(&self) -> usize {
         // Relaxed: see the type's documentation.
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A [`ManualClock`] each of whose readings is also a [`Turns`] tick, and is noted
+/// (which thread read it, at which tick position).
+///
+/// A breaker reads its clock between two steps that another thread can come
+/// between: after the CAS into `Open` and before the deadline's publication (which
+/// loads the deadline word, then re-checks the state word), and in `Open` between
+/// the deadline load and the CAS into `HalfOpen`. Those loads are pure loads, so
+/// without a choice point there loom never runs another thread's whole operation in
+/// that gap (see [`Turns`]); a ticking clock puts one there.
+#[derive(Clone, Debug)]
+pub struct TickingClock {
+    clock: ManualClock,
+    turns: LoomArc<Turns>,
+    readings: StdArc<StdMutex<Vec<(ThreadId, usize)>>>,
+}
+
+impl TickingClock {
+    /// A clock reading `clock`'s time and ticking `turns` on every reading.
+    pub fn new(clock: &ManualClock, turns: &LoomArc<Turns>) -> Self {
+        Self {
+            clock: clock.clone(),
+            turns: turns.clone(),
+            readings: StdArc::default(),
+        }
+    }
+
+    /// Forget the readings so far (call it after a model's single-threaded setup).
+    pub fn forget(&self) {
+        self.readings.lock().unwrap().clear();
+    }
+
+    /// The tick positions of the readings `thread` made (since the last `forget`).
+    pub fn readings_by(&self, thread: ThreadId) -> Vec<usize> {
+        let readings = self.readings.lock().unwrap();
+        readings
+            .iter()
+            .filter(|(t, _)| *t == thread)
+            .map(|&(_, at)| at)
+            .collect()
+    }
+}
+
+impl Clock for TickingClock {
+    fn now_nanos(&self) -> u64 {
+        let at = self.turns.tick();
+        // A std mutex: loom runs one model thread at a time, and nothing inside the
+        // lock is a loom operation.
+        self.readings
+            .lock()
+            .unwrap()
+            .push((loom::thread::current().id(), at));
+        self.clock.now_nanos()
     }
 }
 
@@ -265,6 +334,22 @@ impl Stats {
             self.bound,
             self.start.elapsed()
         );
+    }
+}
+
+impl Drop for Stats {
+    /// A model that fails unwinds out of `check` before [`Stats::report`]: say at
+    /// which execution it failed (the failing one is the last counted).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "loom model {}: FAILED at iteration {}, preemption bound {}, {:.2?}",
+                self.name,
+                self.iterations.load(StdOrdering::Relaxed),
+                self.bound,
+                self.start.elapsed()
+            );
+        }
     }
 }
 

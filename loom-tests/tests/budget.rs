@@ -363,23 +363,40 @@ impl Clock for Noting {
 /// 150 ms pass (1.5 tokens of floor), then two threads withdraw: the refill is paid
 /// once, not once per thread. Exactly one grant, 0.5 token left, and the refill mark
 /// is at 150 ms (50 ms more refill exactly one more token, and nothing is left).
+///
+/// The refused withdrawal is a pure load when it sees the other's at first sight
+/// (nothing to refill, nothing to take: no write); the threads tick around their
+/// withdrawals so that loom also runs the spawned thread's whole withdrawal before
+/// the model thread's (never reached without the ticks; see `Turns`).
 #[test]
 fn budget_refill_is_paid_once() {
     let stats = Stats::unbounded("budget::budget_refill_is_paid_once");
     let model_won = Witness::new("the model thread was granted the token");
     let spawned_won = Witness::new("the spawned thread was granted the token");
+    let spawned_first = Witness::new("the spawned thread's whole withdrawal came first");
     let (model_won_in, spawned_won_in) = (model_won.clone(), spawned_won.clone());
+    let spawned_first_in = spawned_first.clone();
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let budget = Arc::new(floor_only(clock.clone()));
         clock.advance(Duration::from_millis(150));
+        let turns = Turns::new();
 
         let other = {
-            let budget = budget.clone();
-            thread::spawn(move || budget.try_withdraw())
+            let (budget, turns) = (budget.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let granted = budget.try_withdraw();
+                (granted, turns.tick())
+            })
         };
+        let start = turns.tick();
         let mine = budget.try_withdraw();
-        let other = other.join().unwrap();
+        let (other, other_done) = other.join().unwrap();
+        if other_done < start {
+            assert!(other && !mine);
+            spawned_first_in.saw();
+        }
 
         assert!(
             mine != other,
@@ -401,6 +418,7 @@ fn budget_refill_is_paid_once() {
     stats.report();
     model_won.assert_seen();
     spawned_won.assert_seen();
+    spawned_first.assert_seen();
 }
 
 /// The clock moves during the race: 150 ms have passed; A withdraws while B advances

@@ -16,7 +16,8 @@
 
 use fusebox::{Breaker, ManualClock, Recorded, State, Transition, Verdict};
 use fusebox_loom_tests::{
-    OPEN_FOR, Stats, TransitionLog, Witness, builder, deadline_after, trip_and_wait,
+    OPEN_FOR, Stats, TickingClock, TransitionLog, Turns, Witness, builder, deadline_after,
+    trip_and_wait,
 };
 use loom::sync::Arc;
 use loom::thread;
@@ -77,16 +78,30 @@ fn check_epoch_chain(breaker: &Breaker, first: u32, transitions: &[Transition]) 
 /// Two threads. A (the model thread) records a failure on the HalfOpen probe (epoch
 /// 2): a re-open into Open (e3, 2 ms) whose deadline publication races B. B resets
 /// (Closed) and trips again with its own permit (Open, 1 ms).
+///
+/// The breaker's clock is a [`TickingClock`]: A reads it between its CAS into Open
+/// and the publication, and that choice point is what makes loom run B's whole
+/// reset, trip and publication in between (A's publication starts with pure loads,
+/// so otherwise loom never puts B's deadline CAS before them; see `Turns`). In that
+/// order A must give up, and a publisher that skipped its first epoch check would
+/// overwrite B's deadline with its older one: the breaker would stay Open with no
+/// usable deadline (caught below by `open_until`).
 #[test]
 fn reopen_deadline_not_overwritten_by_older_epoch() {
     let stats = Stats::unbounded("deadline::reopen_deadline_not_overwritten_by_older_epoch");
     let applied = Witness::new("A's re-open applied before B moved on (two Opens)");
-    let applied_in = applied.clone();
+    let b_between = Witness::new(
+        "B reset, tripped and published between A's CAS into Open and A's publication",
+    );
+    let (applied_in, b_between_in) = (applied.clone(), b_between.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
+        let turns = Turns::new();
+        let ticking = TickingClock::new(&clock, &turns);
         let log = TransitionLog::new();
         let breaker = Arc::new(
             TransitionLog::listen(&log, builder(&clock))
+                .clock(ticking.clone())
                 .trip_after_consecutive_failures(1)
                 .build()
                 .unwrap(),
@@ -95,20 +110,26 @@ fn reopen_deadline_not_overwritten_by_older_epoch() {
         let race_time = clock.now();
         let probe = breaker.try_acquire().expect("the first probe");
         assert_eq!(probe.epoch(), probe_epoch);
+        ticking.forget();
 
         let b = {
-            let breaker = breaker.clone();
+            let (breaker, turns) = (breaker.clone(), turns.clone());
             thread::spawn(move || {
-                let reset = breaker.reset();
+                let reset = breaker
+                    .reset()
+                    .expect("a reset of a HalfOpen or Open breaker transitions");
                 let permit = breaker.try_acquire().expect("closed after the reset");
                 assert_eq!(permit.epoch(), reset.epoch);
                 let tripped = permit.record(Verdict::failure());
                 let trip = tripped.transition().expect("one failure trips");
-                (reset, trip)
+                // After the trip and its publication.
+                let done = turns.tick();
+                (reset, trip, done)
             })
         };
         let a = probe.record(Verdict::failure());
-        let (reset, trip) = b.join().unwrap();
+        let a_reads = ticking.readings_by(thread::current().id());
+        let (reset, trip, b_done) = b.join().unwrap();
 
         assert_eq!(
             (trip.from, trip.to, trip.open_for),
@@ -131,6 +152,11 @@ fn reopen_deadline_not_overwritten_by_older_epoch() {
                 assert_eq!((reset.from, reset.epoch), (State::Open, 4));
                 transitions.push(t);
                 applied_in.saw();
+                // A's one reading is the one before its publication.
+                assert_eq!(a_reads.len(), 1, "{a_reads:?}");
+                if a_reads[0] > b_done {
+                    b_between_in.saw();
+                }
             }
             Recorded::Stale => {
                 assert_eq!((reset.from, reset.epoch), (State::HalfOpen, 3));
@@ -144,12 +170,14 @@ fn reopen_deadline_not_overwritten_by_older_epoch() {
     }));
     stats.report();
     applied.assert_seen();
+    b_between.assert_seen();
 }
 
 /// Three threads (bound 3), probes = 2. A (the model thread) records a failure on the
 /// first probe (epoch 2); B resets; C calls `try_acquire` and records a failure if
 /// admitted (a second probe of epoch 2, or a Closed permit after the reset, which
-/// trips). Whichever Open is last, its deadline is the one published.
+/// trips). Whichever Open is last, its deadline is the one published. The clock
+/// ticks (a [`TickingClock`]), as in the two-thread model.
 #[test]
 fn newest_open_deadline_wins_three_threads() {
     let stats = Stats::bounded("deadline::newest_open_deadline_wins_three_threads", 3);
@@ -160,9 +188,11 @@ fn newest_open_deadline_wins_three_threads() {
     model.preemption_bound = Some(3);
     model.check(stats.count(move || {
         let clock = ManualClock::new();
+        let turns = Turns::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(
             TransitionLog::listen(&log, builder(&clock))
+                .clock(TickingClock::new(&clock, &turns))
                 .trip_after_consecutive_failures(1)
                 .probes(2)
                 .build()
@@ -189,11 +219,10 @@ fn newest_open_deadline_wins_three_threads() {
         let reset = b.join().unwrap();
         let c = c.join().unwrap();
 
-        let transitions: Vec<Transition> =
-            [a.transition(), Some(reset), c.and_then(|r| r.transition())]
-                .into_iter()
-                .flatten()
-                .collect();
+        let transitions: Vec<Transition> = [a.transition(), reset, c.and_then(|r| r.transition())]
+            .into_iter()
+            .flatten()
+            .collect();
         let opens = transitions.iter().filter(|t| t.to == State::Open).count();
         if opens >= 2 {
             two_opens_in.saw();

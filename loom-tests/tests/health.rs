@@ -61,6 +61,7 @@ fn signals(plans: &[Vec<Verdict>]) -> u32 {
             Verdict::Success => true,
             Verdict::Failure { weight } => *weight > 0.0,
             Verdict::Ignored => false,
+            other => panic!("a verdict this model does not know: {other:?}"),
         })
         .count() as u32
 }

@@ -5,7 +5,9 @@
 //! new epoch).
 
 use fusebox::{ManualClock, Recorded, State, Verdict};
-use fusebox_loom_tests::{Latch, OPEN_FOR, Stats, TransitionLog, Witness, builder, trip_and_wait};
+use fusebox_loom_tests::{
+    Latch, OPEN_FOR, Stats, TransitionLog, Turns, Witness, builder, trip_and_wait,
+};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -15,12 +17,18 @@ use loom::thread;
 /// The model's own thread takes one permit before spawning; the spawned thread takes
 /// the other and raises a latch, and only then does the model thread record, so both
 /// permits are always of epoch 0 and the two `record`s race.
+///
+/// The loser's record is a pure load when it sees the trip at first sight; both
+/// threads tick around their records (see `Turns`) so that loom also runs the model
+/// thread's whole record before the spawned thread's (never reached without them).
 #[test]
 fn concurrent_failures_trip_exactly_once() {
     let stats = Stats::unbounded("one_winner::concurrent_failures_trip_exactly_once");
     let spawned_won = Witness::new("the spawned thread won the trip");
     let main_won = Witness::new("the model thread won the trip");
-    let (spawned_won_in, main_won_in) = (spawned_won.clone(), main_won.clone());
+    let main_first = Witness::new("the model thread's whole record came first");
+    let spawned_first = Witness::new("the spawned thread's whole record came first");
+    let ws = [&spawned_won, &main_won, &main_first, &spawned_first].map(Witness::clone);
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
@@ -31,21 +39,32 @@ fn concurrent_failures_trip_exactly_once() {
                 .unwrap(),
         );
         let admitted = Latch::new();
+        let turns = Turns::new();
 
         let mine = breaker.try_acquire().expect("closed");
         let other = {
-            let (breaker, admitted) = (breaker.clone(), admitted.clone());
+            let (breaker, admitted, turns) = (breaker.clone(), admitted.clone(), turns.clone());
             thread::spawn(move || {
                 let permit = breaker.try_acquire().expect("still closed");
                 assert_eq!(permit.epoch(), 0);
                 admitted.open();
-                permit.record(Verdict::failure())
+                let start = turns.tick();
+                let r = permit.record(Verdict::failure());
+                (r, start, turns.tick())
             })
         };
         admitted.wait();
         assert_eq!(mine.epoch(), 0);
+        let start = turns.tick();
         let mine = mine.record(Verdict::failure());
-        let other = other.join().unwrap();
+        let done = turns.tick();
+        let (other, other_start, other_done) = other.join().unwrap();
+        if done < other_start {
+            ws[2].saw();
+        }
+        if other_done < start {
+            ws[3].saw();
+        }
 
         let results = [mine, other];
         let winners: Vec<_> = results.iter().filter_map(Recorded::transition).collect();
@@ -63,9 +82,9 @@ fn concurrent_failures_trip_exactly_once() {
             "the loser must be stale: {results:?}"
         );
         if other.transition().is_some() {
-            spawned_won_in.saw();
+            ws[0].saw();
         } else {
-            main_won_in.saw();
+            ws[1].saw();
         }
 
         assert_eq!(log.total(), 1, "the listener is told once");
@@ -76,8 +95,9 @@ fn concurrent_failures_trip_exactly_once() {
         assert_eq!(breaker.stale_reports(), 1);
     }));
     stats.report();
-    spawned_won.assert_seen();
-    main_won.assert_seen();
+    for w in [spawned_won, main_won, main_first, spawned_first] {
+        w.assert_seen();
+    }
 }
 
 /// Three permits of Closed epoch 0 race to record a tripping failure: one trip, two
@@ -187,13 +207,18 @@ fn concurrent_first_probes_leave_open_exactly_once() {
 
 /// HalfOpen with two probes out (probes = 2, close_after = 1): one records a success
 /// (closes), the other a failure (re-opens). Exactly one of them transitions; the
-/// other is stale, whichever order they land in.
+/// other is stale, whichever order they land in. Ticks around both records, as in
+/// `concurrent_failures_trip_exactly_once` (without them the model thread's whole
+/// record never came first).
 #[test]
 fn probe_success_and_failure_race_one_wins() {
     let stats = Stats::unbounded("one_winner::probe_success_and_failure_race_one_wins");
     let closed = Witness::new("the success won (Closed)");
     let reopened = Witness::new("the failure won (Open)");
+    let main_first = Witness::new("the model thread's (success) whole record came first");
+    let spawned_first = Witness::new("the spawned thread's (failure) whole record came first");
     let (closed_in, reopened_in) = (closed.clone(), reopened.clone());
+    let (main_first_in, spawned_first_in) = (main_first.clone(), spawned_first.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
@@ -209,18 +234,29 @@ fn probe_success_and_failure_race_one_wins() {
         let mine = breaker.try_acquire().expect("the first probe");
         assert_eq!(mine.epoch(), probe_epoch);
         let admitted = Latch::new();
+        let turns = Turns::new();
         let other = {
-            let (breaker, admitted) = (breaker.clone(), admitted.clone());
+            let (breaker, admitted, turns) = (breaker.clone(), admitted.clone(), turns.clone());
             thread::spawn(move || {
                 let permit = breaker.try_acquire().expect("the second probe");
                 assert_eq!(permit.epoch(), probe_epoch);
                 admitted.open();
-                permit.record(Verdict::failure())
+                let start = turns.tick();
+                let r = permit.record(Verdict::failure());
+                (r, start, turns.tick())
             })
         };
         admitted.wait();
+        let start = turns.tick();
         let mine = mine.record(Verdict::Success);
-        let other = other.join().unwrap();
+        let done = turns.tick();
+        let (other, other_start, other_done) = other.join().unwrap();
+        if done < other_start {
+            main_first_in.saw();
+        }
+        if other_done < start {
+            spawned_first_in.saw();
+        }
 
         let s = breaker.snapshot();
         assert_eq!(s.epoch, probe_epoch + 1, "{s:?}");
@@ -256,4 +292,6 @@ fn probe_success_and_failure_race_one_wins() {
     stats.report();
     closed.assert_seen();
     reopened.assert_seen();
+    main_first.assert_seen();
+    spawned_first.assert_seen();
 }

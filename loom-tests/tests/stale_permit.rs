@@ -11,12 +11,19 @@
 //!   stale counter is 1;
 //! - if it is `Applied`, the whole outcome (both results, the final snapshot, the
 //!   stale counter, the listener count) is the "A then B" sequential one.
+//!
+//! A stale record is a pure load (it is decided on the word it reads, and writes
+//! nothing), and A is the model thread, which loom runs first: without ticks loom
+//! never ran B's whole operation before A's first load, so every stale report took
+//! the "CAS failed, re-read, stale" path and none the "stale at first sight" one
+//! (0 executions in every two-thread model). Both threads tick (see `Turns`), and a
+//! witness asserts that order is reached.
 
 use fusebox::{
     Breaker, BreakerSnapshot, ManualClock, Permit, Recorded, State, Transition, Verdict,
 };
 use fusebox_loom_tests::{
-    OPEN_FOR, Stats, TransitionLog, Witness, builder, sequential, trip_and_wait,
+    OPEN_FOR, Stats, TransitionLog, Turns, Witness, builder, sequential, trip_and_wait,
 };
 use loom::sync::Arc;
 use loom::thread;
@@ -120,20 +127,31 @@ fn check<S: Scenario>(name: &'static str) {
     let stats = Stats::unbounded(name);
     let stale = Witness::new("A's report was stale");
     let applied = Witness::new("A's report was applied");
-    let (stale_in, applied_in) = (stale.clone(), applied.clone());
+    let b_first = Witness::new("B's whole operation came before A's record (stale at first sight)");
+    let (stale_in, applied_in, b_first_in) = (stale.clone(), applied.clone(), b_first.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let log = TransitionLog::new();
         let breaker = Arc::new(S::build(&clock, &log));
         S::prepare(&breaker, &clock);
         let permit = admit::<S>(&breaker);
+        let turns = Turns::new();
         let b = {
-            let breaker = breaker.clone();
-            thread::spawn(move || S::op_b(&breaker))
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let b = S::op_b(&breaker);
+                (b, turns.tick())
+            })
         };
+        let a_start = turns.tick();
         let a = permit.record(S::A_VERDICT);
-        let b = b.join().unwrap();
+        let (b, b_done) = b.join().unwrap();
         let got = outcome(&breaker, &log, a, b);
+        if b_done < a_start {
+            assert!(got.a.is_stale(), "{got:?}");
+            b_first_in.saw();
+        }
 
         if got.a.is_stale() {
             assert_eq!(
@@ -150,6 +168,7 @@ fn check<S: Scenario>(name: &'static str) {
     stats.report();
     stale.assert_seen();
     applied.assert_seen();
+    b_first.assert_seen();
 }
 
 /// A: a tripping failure (`trip_after_consecutive_failures(1)`) on a Closed epoch-0
@@ -158,7 +177,7 @@ fn check<S: Scenario>(name: &'static str) {
 struct FailureVsForceOpen;
 
 impl Scenario for FailureVsForceOpen {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 0;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -169,7 +188,7 @@ impl Scenario for FailureVsForceOpen {
             .unwrap()
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.force_open()
     }
 }
@@ -224,7 +243,7 @@ fn stale_success_vs_trip_by_other_permit() {
 struct FailureVsReset;
 
 impl Scenario for FailureVsReset {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 0;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -240,7 +259,7 @@ impl Scenario for FailureVsReset {
         assert_eq!(r, Recorded::Applied { transition: None });
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.reset()
     }
 }
@@ -251,12 +270,13 @@ fn stale_failure_vs_reset() {
 }
 
 /// HalfOpen (probes = 1, close_after = 1), A holds the probe (epoch 2). A: a success
-/// (closes). B: `reset()`. Applied: Closed (e3) then Closed (e4); stale: Closed (e3)
-/// from B, and A's success neither closes again nor counts.
+/// (closes). B: `reset()`. Applied: Closed (e3) at full health with no samples, so
+/// B's reset is a no-op (`None`, still e3); stale: Closed (e3) from B, and A's
+/// success neither closes again nor counts.
 struct ProbeSuccessVsReset;
 
 impl Scenario for ProbeSuccessVsReset {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 2;
     const A_VERDICT: Verdict = Verdict::Success;
 
@@ -272,7 +292,7 @@ impl Scenario for ProbeSuccessVsReset {
         assert_eq!(trip_and_wait(breaker, clock), Self::A_EPOCH);
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.reset()
     }
 }
@@ -288,7 +308,7 @@ fn stale_probe_success_vs_reset() {
 struct ProbeFailureVsForceOpen;
 
 impl Scenario for ProbeFailureVsForceOpen {
-    type B = Transition;
+    type B = Option<Transition>;
     const A_EPOCH: u32 = 2;
     const A_VERDICT: Verdict = Verdict::failure();
 
@@ -303,7 +323,7 @@ impl Scenario for ProbeFailureVsForceOpen {
         assert_eq!(trip_and_wait(breaker, clock), Self::A_EPOCH);
     }
 
-    fn op_b(breaker: &Breaker) -> Transition {
+    fn op_b(breaker: &Breaker) -> Option<Transition> {
         breaker.force_open()
     }
 }
@@ -324,8 +344,8 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
     #[derive(Clone, Copy, Debug, PartialEq)]
     struct Three {
         a: Recorded,
-        b: Transition,
-        c: Transition,
+        b: Option<Transition>,
+        c: Option<Transition>,
         after: BreakerSnapshot,
         stale_reports: u64,
         transitions: usize,
@@ -386,7 +406,9 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
     );
     let stale = Witness::new("A's report was stale");
     let applied = Witness::new("A's report was applied");
-    let (stale_in, applied_in) = (stale.clone(), applied.clone());
+    let both_first = Witness::new("B's and C's whole operations came before A's record");
+    let (stale_in, applied_in, both_first_in) =
+        (stale.clone(), applied.clone(), both_first.clone());
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(3);
     model.check(stats.count(move || {
@@ -394,16 +416,30 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
         let log = TransitionLog::new();
         let breaker = Arc::new(build(&clock, &log));
         let permit = breaker.try_acquire().unwrap();
+        let turns = Turns::new();
         let b = {
-            let breaker = breaker.clone();
-            thread::spawn(move || breaker.force_open())
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let b = breaker.force_open();
+                (b, turns.tick())
+            })
         };
         let c = {
-            let breaker = breaker.clone();
-            thread::spawn(move || breaker.reset())
+            let (breaker, turns) = (breaker.clone(), turns.clone());
+            thread::spawn(move || {
+                turns.tick();
+                let c = breaker.reset();
+                (c, turns.tick())
+            })
         };
+        let a_start = turns.tick();
         let a = permit.record(Verdict::failure());
-        let (b, c) = (b.join().unwrap(), c.join().unwrap());
+        let ((b, b_done), (c, c_done)) = (b.join().unwrap(), c.join().unwrap());
+        if b_done < a_start && c_done < a_start {
+            assert!(a.is_stale());
+            both_first_in.saw();
+        }
         let got = Three {
             a,
             b,
@@ -419,14 +455,16 @@ fn stale_failure_vs_force_open_and_reset_three_threads() {
             assert_eq!(got.after, *without_a, "a stale report changed the state");
             stale_in.saw();
         } else {
-            // Applied, so before both operators (its permit is of epoch 0).
-            assert!(b.epoch > 1 && c.epoch > 1, "{got:#?}");
+            // Applied, so before both operators' transitions (its permit is of
+            // epoch 0); a reset of the pristine breaker before it is a no-op.
+            assert!([b, c].iter().flatten().all(|t| t.epoch > 1), "{got:#?}");
             applied_in.saw();
         }
     }));
     stats.report();
     stale.assert_seen();
     applied.assert_seen();
+    both_first.assert_seen();
 }
 
 /// The references themselves, spelled out once (so a wrong reference cannot make the
@@ -468,8 +506,9 @@ fn references_are_what_the_docs_say() {
 
     let r = reference::<ProbeSuccessVsReset>();
     assert_eq!(
-        (r.a_then_b.after.state, r.a_then_b.after.epoch),
-        (State::Closed, 4)
+        (r.a_then_b.after.state, r.a_then_b.after.epoch, r.a_then_b.b),
+        (State::Closed, 3, None),
+        "a reset of a pristine Closed breaker is a no-op"
     );
     assert_eq!((r.b_alone.state, r.b_alone.epoch), (State::Closed, 3));
 

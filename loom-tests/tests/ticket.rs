@@ -146,7 +146,7 @@ fn whole_ticket_success_vs_force_open() {
     let alone: BreakerSnapshot = sequential(|| {
         let clock = ManualClock::new();
         let breaker = saturated(&clock);
-        let t = breaker.force_open();
+        let t = breaker.force_open().expect("closed -> forced open");
         assert_eq!(
             (t.from, t.to, t.epoch),
             (State::Closed, State::ForcedOpen, 1)
@@ -171,7 +171,7 @@ fn whole_ticket_success_vs_force_open() {
         };
         turns.tick();
         let r = a.record(Verdict::Success);
-        let t: Transition = b.join().unwrap();
+        let t: Transition = b.join().unwrap().expect("closed -> forced open");
         assert_eq!(
             (t.from, t.to, t.epoch),
             (State::Closed, State::ForcedOpen, 1)

@@ -476,6 +476,8 @@ impl MState {
             State::HalfOpen => MState::HalfOpen,
             State::ForcedOpen => MState::ForcedOpen,
             State::Disabled => MState::Disabled,
+            // `State` is non-exhaustive: a new state needs a place in the model.
+            other => panic!("a state the model does not know: {other:?}"),
         }
     }
 

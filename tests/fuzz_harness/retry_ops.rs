@@ -713,7 +713,7 @@ impl Header {
             _ => Some(D::decode(r)),
         };
         let s = r.byte();
-        let seed = if s % 2 == 0 {
+        let seed = if s.is_multiple_of(2) {
             u64::from(s / 2)
         } else {
             r.u64()
@@ -727,7 +727,7 @@ impl Header {
                 open_for: r.byte() % 5,
             }
         };
-        let budget = if r.byte() % 3 == 0 {
+        let budget = if r.byte().is_multiple_of(3) {
             Some(BudgetSel {
                 ratio: r.byte(),
                 floor: r.byte(),
@@ -1122,6 +1122,8 @@ impl BaseSeq {
                     capped: false,
                 }
             }
+            // `Backoff` is non-exhaustive: a new backoff needs a model.
+            other => panic!("a backoff the model does not know: {other:?}"),
         }
     }
 
@@ -1298,6 +1300,8 @@ impl Spec {
                 };
                 (self.initial, high)
             }
+            // `Jitter` is non-exhaustive: a new jitter needs a model.
+            other => panic!("a jitter the model does not know: {other:?}"),
         }
     }
 }
@@ -1616,7 +1620,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                 factor,
                 max,
             } => builder.exponential_backoff(initial, factor, max),
-            Backoff::Constant(_) => unreachable!(),
+            _ => unreachable!("an exponential selector builds an exponential backoff"),
         },
         BackoffSel::EnumConstant(_) | BackoffSel::EnumExponential { .. } => {
             builder.backoff(header.backoff.value())
@@ -1666,6 +1670,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     let (initial, cap) = match backoff {
         Backoff::Constant(d) => (sat_ns(d), sat_ns(d)),
         Backoff::Exponential { initial, max, .. } => (sat_ns(initial), sat_ns(max)),
+        other => panic!("a backoff the model does not know: {other:?}"),
     };
     let mut seq = BaseSeq::new(backoff);
     let wanted = (MAX_RUN as usize).max(DELAYS_CHECKED) + 1;
