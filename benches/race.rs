@@ -10,7 +10,7 @@
 //! `N / time` (criterion's `thrpt` line shows it too: each group declares
 //! `Throughput::Elements(N)`). Perfect scaling shows the same time on every row.
 //! The group `uncontended` is the same harness with one thread; `contended/2` uses
-//! both cores of the development machine, `contended/4` and `contended/8` are
+//! both cores of the 2-core machine BENCHMARKS.md is measured on, `contended/4` and `contended/8` are
 //! oversubscribed. The run goes one family of cases at a time (see `FAMILIES`),
 //! each on every thread count, with fresh subjects each time.
 //!
@@ -35,7 +35,7 @@
 //!   policy of `Config::new()` (`failsafe-default`: a success rate over a 30 s
 //!   window, or 5 consecutive failures); recloser 1.4 `Recloser::call` with its
 //!   defaults; tower-resilience-circuitbreaker 0.14 (see below); and `mutex-seed`,
-//!   a port of the seed autopsy's design (integer failure count,
+//!   a port of the naive retry-inside-breaker design (integer failure count,
 //!   `last_failure_time` and state under one `std::sync::Mutex`, locked once to
 //!   admit and once to report);
 //! - `fail/*`: a failure that does not trip followed by a success: each iteration
@@ -104,7 +104,7 @@ use tower::{Service, ServiceExt, service_fn};
 use tower_resilience_circuitbreaker::{CircuitBreakerLayer, CircuitState, DefaultClassifier};
 
 // ---------------------------------------------------------------------------
-// The seed's design, ported: one mutex around the seed autopsy's fields.
+// The naive retry-inside-breaker design, ported: one mutex around its fields.
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,7 +121,7 @@ struct SeedFields {
     last_failure_time: Option<Instant>,
 }
 
-/// The seed autopsy's `CircuitBreaker` behind a `std::sync::Mutex`: `execute`
+/// The naive design's `CircuitBreaker` behind a `std::sync::Mutex`: `execute`
 /// checks the gate (locking once), runs the operation, then reports (locking
 /// again): a success resets the failure count (or counts toward closing when
 /// half-open); a failure bumps the count, stamps `last_failure_time` and opens at

@@ -381,7 +381,7 @@ impl Sleeper for HookSleeper<'_> {
     }
 }
 
-/// Rule 4 and the seed's scenario end to end: three guards on one breaker. Guard A's
+/// Rule 4 and the naive design's scenario end to end: three guards on one breaker. Guard A's
 /// attempt is in flight while B and C trip the breaker, so A's report is stale; the
 /// breaker later half-opens and A, asleep in backoff while B and C re-open it,
 /// wakes, sees the new epoch and stops at once.

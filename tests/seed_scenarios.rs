@@ -1,6 +1,7 @@
-//! The seed autopsy's failures, replayed against fusebox: each one is gone.
+//! The naive retry-inside-breaker design's failures, replayed against fusebox: each
+//! one is gone.
 //!
-//! The seed design keeps an integer failure count, retries inside `execute()` and
+//! That design keeps an integer failure count, retries inside `execute()` and
 //! lets any caller overwrite `last_failure_time`. These tests drive the same
 //! situations through the permit API.
 
@@ -33,7 +34,7 @@ fn failing_call(b: &Breaker, attempts: u32) -> u32 {
     made
 }
 
-/// (a) 3 attempts per call, threshold 5: the seed needed 15 failed attempts to trip.
+/// (a) 3 attempts per call, threshold 5: the naive design needed 15 failed attempts to trip.
 /// Attempt-level health trips on the 5th failed attempt.
 #[test]
 fn opens_on_the_fifth_failed_attempt_not_the_fifteenth() {
