@@ -326,11 +326,9 @@ impl Breaker {
                         }
                         // Every slot is busy: past the probe lease, this caller
                         // starts a fresh half-open period, so lost probe permits
-                        // cannot hold it forever. Acquire: as for the open deadline
-                        // below (the lease lives in the same epoch-tagged word).
-                        let word =
-                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                        let Some(lease_ms) = word.for_epoch(cur.epoch()) else {
+                        // cannot hold it forever (the lease lives in the same
+                        // epoch-tagged word as the open deadline).
+                        let Some(lease_ms) = self.deadline_for(cur.epoch()) else {
                             word_of_another_epoch = true;
                             return (Decision::Reject(Rejected::ProbesBusy), None);
                         };
@@ -343,12 +341,7 @@ impl Breaker {
                         }
                     }
                     State::Open => {
-                        // Acquire: see the module's "Orderings"; the tag check below
-                        // makes any other epoch's value harmless (it is simply not
-                        // this epoch's deadline).
-                        let word =
-                            DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                        let Some(deadline_ms) = word.for_epoch(cur.epoch()) else {
+                        let Some(deadline_ms) = self.deadline_for(cur.epoch()) else {
                             word_of_another_epoch = true;
                             return (Decision::Reject(Rejected::Open { retry_after: None }), None);
                         };
@@ -615,9 +608,7 @@ impl Breaker {
         let state = s.state();
         let (mut open_until, mut ready_to_probe) = (None, false);
         if state == State::Open {
-            // Acquire: as in `try_acquire_slow`.
-            let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-            if let Some(deadline_ms) = word.for_epoch(s.epoch()) {
+            if let Some(deadline_ms) = self.deadline_for(s.epoch()) {
                 open_until = Some(Duration::from_millis(deadline_ms));
                 ready_to_probe = self.elapsed_ns() / NANOS_PER_MS >= deadline_ms;
             }
@@ -717,9 +708,7 @@ impl Breaker {
         match s.state() {
             State::ForcedOpen => Some(Rejected::ForcedOpen),
             State::Open => {
-                // Acquire: as in `try_acquire_slow`.
-                let word = DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire));
-                let deadline_ms = word.for_epoch(s.epoch())?;
+                let deadline_ms = self.deadline_for(s.epoch())?;
                 let now = self.elapsed_ns();
                 let wake = now.saturating_add(crate::clock::duration_to_nanos(after));
                 (wake / NANOS_PER_MS < deadline_ms).then(|| {
@@ -736,6 +725,15 @@ impl Breaker {
     /// Time since the breaker was built, by its clock (0 if the clock went back).
     pub(crate) fn elapsed_ns(&self) -> u64 {
         self.clock.now_nanos().saturating_sub(self.start_ns)
+    }
+
+    /// The deadline word's value (open deadline or probe lease, in ms since the
+    /// breaker was built) if it belongs to `epoch`; `None` if it is another
+    /// epoch's (not yet published, or the breaker has moved on).
+    fn deadline_for(&self, epoch: u32) -> Option<u64> {
+        // Acquire: see the module's "Orderings"; the tag check makes any other
+        // epoch's value harmless (it is simply not this epoch's deadline).
+        DeadlineWord::from_raw(self.cold.deadline.load(Ordering::Acquire)).for_epoch(epoch)
     }
 
     #[inline(always)]
