@@ -25,7 +25,7 @@
 use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
-use crate::health;
+use crate::health::{self, RATE_ONE};
 use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State, Ticket};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
@@ -227,7 +227,7 @@ pub struct Breaker {
     config: Config,
     /// The word a success leaves unchanged, at epoch 0 (read-only, computed once
     /// from `min_samples`; the healthy path compares against it).
-    saturated_healthy: Snapshot,
+    healthy: Snapshot,
     clock: Box<dyn Clock>,
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
@@ -241,6 +241,8 @@ struct Cold {
     stale: AtomicU64,
     /// The jitter sequence: each draw seeds a small RNG with a distinct value.
     jitter: AtomicU64,
+    /// The graded-admission sequence: each draw hashes a distinct value.
+    draws: AtomicU64,
 }
 
 const INITIAL_EPOCH: u32 = 0;
@@ -266,8 +268,9 @@ impl Breaker {
                 deadline: AtomicU64::new(DeadlineWord::initial(INITIAL_EPOCH).raw()),
                 stale: AtomicU64::new(0),
                 jitter: AtomicU64::new(seed),
+                draws: AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D),
             }),
-            saturated_healthy: Snapshot::saturated_healthy_base(config.min_samples),
+            healthy: Snapshot::healthy_base(),
             config,
             clock,
             start_ns,
@@ -289,11 +292,14 @@ impl Breaker {
         let s = self.load();
         // The healthy path: the permit keeps the whole word (see `Ticket`), so its
         // success report is one compare.
-        if s.is_saturated_healthy(self.saturated_healthy) {
+        if s.is_healthy(self.healthy) {
             return Ok(Permit::new(self, Ticket::whole(s)));
         }
         if s.state().measures() {
-            return Ok(Permit::new(self, unsaturated_ticket(s)));
+            return match self.degraded_ticket(s) {
+                Some(ticket) => Ok(Permit::new(self, ticket)),
+                None => Err(Rejected::Shed),
+            };
         }
         // The slow path hands back the epoch, not the permit: the permit is built
         // here, so the caller's `Result` is never a memory object shared with an
@@ -390,6 +396,119 @@ impl Breaker {
         }
     }
 
+    /// The ticket of a permit admitted under a measuring word below full health, or
+    /// `None` when graded admission sheds the attempt.
+    ///
+    /// Out of line and cold: its only job is to keep this case off the straight
+    /// line of `try_acquire`, at the cost of a call that takes and returns
+    /// registers. As a second inline branch it led the compiler to lay the healthy
+    /// path out as a jump forward and back (three taken branches per call in a
+    /// loop), and a loop of 10^9 healthy calls ran about half as fast.
+    #[cold]
+    #[inline(never)]
+    fn degraded_ticket(&self, s: Snapshot) -> Option<Ticket> {
+        // `shed_below` is 0 when grading is off, and `Disabled` never sheds.
+        if s.health() < self.config.shed_below
+            && s.state() == State::Closed
+            && self.admit_graded(s).is_err()
+        {
+            return None;
+        }
+        Some(Ticket::of_epoch(s.epoch()))
+    }
+
+    /// Graded admission in a degraded `Closed` word: admit with probability
+    /// `health / shed_below` (at least `min_admit`), on the health brought up to
+    /// date with the time since its decay mark. Reads only: the admission changes
+    /// no state, so it needs no CAS; the draw is one `fetch_add` on a counter off
+    /// the state word's cache line.
+    #[cold]
+    #[inline(never)]
+    fn admit_graded(&self, s: Snapshot) -> Result<(), Rejected> {
+        let (h, samples) = self.decayed(s, self.now_tick());
+        if samples < self.config.min_samples {
+            return Ok(());
+        }
+        let p = health::admission(h, self.config.shed_below, self.config.min_admit);
+        if p >= RATE_ONE || self.draw() < p {
+            Ok(())
+        } else {
+            Err(Rejected::Shed)
+        }
+    }
+
+    /// A uniform draw in `[0, 2^32)`, for graded admission.
+    fn draw(&self) -> u64 {
+        // Relaxed: the counter only has to hand out distinct values; nothing is
+        // published through it (see the module's "Orderings").
+        let n = self
+            .cold
+            .draws
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        splitmix64(n) >> 32
+    }
+
+    /// Decay ticks since the breaker was built.
+    fn now_tick(&self) -> u64 {
+        self.elapsed_ns() / self.config.tick_ns
+    }
+
+    /// Health and samples of the measuring word `s` as of `now_tick`: health
+    /// decayed by the ticks since its epoch's decay mark (unchanged when the mark is
+    /// another epoch's: no spell below full health has started it in this epoch),
+    /// samples unchanged unless that brings health to full, which ends the spell.
+    fn decayed(&self, s: Snapshot, now_tick: u64) -> (u32, u32) {
+        let h = match self.deadline_for(s.epoch()) {
+            Some(mark) => health::after_idle(s.health(), now_tick.saturating_sub(mark)),
+            None => s.health(),
+        };
+        (h, if h == HEALTH_FULL { 0 } else { s.samples() })
+    }
+
+    /// Claim the decay ticks that have passed since the decay mark of the
+    /// measuring state at `epoch`: move the mark to now and return how many ticks
+    /// it moved (0 when it starts the mark, when no tick has passed, or when the
+    /// breaker has left `epoch`). Whoever moves the mark applies those ticks, once:
+    /// two reporters cannot both claim the same interval, because each advances
+    /// the mark by compare-and-swap from the value its count was computed on.
+    ///
+    /// It writes only over a word of its own epoch, or (to start the mark) over an
+    /// older epoch's word while the state word still shows `epoch`: the same
+    /// argument as [`publish_deadline`](Self::publish_deadline) keeps it from ever
+    /// overwriting a newer epoch's deadline.
+    #[cold]
+    fn claim_decay(&self, epoch: u32) -> u64 {
+        let now = self.now_tick();
+        // Acquire: as in `publish_deadline`.
+        let mut current = self.cold.deadline.load(Ordering::Acquire);
+        let backoff = CasBackoff::new();
+        loop {
+            let ticks = match DeadlineWord::from_raw(current).for_epoch(epoch) {
+                Some(mark) if now <= mark => return 0,
+                Some(mark) => now - mark,
+                None => {
+                    if self.load().epoch() != epoch {
+                        return 0;
+                    }
+                    0
+                }
+            };
+            // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+            match self.cold.deadline.compare_exchange_weak(
+                current,
+                DeadlineWord::new(epoch, now).raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return ticks,
+                Err(actual) => {
+                    current = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
     /// Apply a verdict reported under `epoch`.
     ///
     /// Always inlined, so that on the healthy path the permit and the result stay
@@ -415,7 +534,19 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
-        let update = self.update(cur, |cur| self.decide_record(cur, epoch, verdict));
+        // Below full health, or about to leave it, bring health up to date with
+        // time first (see `claim_decay`); a success or a non-signal at full health
+        // has nothing to decay and does not start a spell.
+        let lowers = matches!(verdict, Verdict::Failure { .. }) && verdict.failure_weight() > 0.0;
+        let ticks = if cur.state().measures()
+            && cur.epoch() == epoch
+            && (cur.health() < HEALTH_FULL || lowers)
+        {
+            self.claim_decay(epoch)
+        } else {
+            0
+        };
+        let update = self.update(cur, |cur| self.decide_record(cur, epoch, verdict, ticks));
         match update.outcome {
             Decision::Stale => {
                 // Relaxed: a metric; see the module's "Orderings".
@@ -433,13 +564,15 @@ impl Breaker {
         }
     }
 
-    /// The pure transition for a verdict: `cur -> (decision, new word)`.
+    /// The pure transition for a verdict: `cur -> (decision, new word)`, after
+    /// `ticks` of decay this reporter claimed (applied first, in a measuring state).
     #[inline]
     fn decide_record(
         &self,
         cur: Snapshot,
         epoch: u32,
         verdict: Verdict,
+        ticks: u64,
     ) -> (Decision, Option<Snapshot>) {
         if cur.epoch() != epoch {
             return (Decision::Stale, None);
@@ -447,34 +580,31 @@ impl Breaker {
         let cfg = &self.config;
         let next = match cur.state() {
             state @ (State::Closed | State::Disabled) => {
-                let (h, samples) = (cur.health(), cur.samples());
-                let bump = || (samples + 1).min(cfg.min_samples);
-                match verdict {
-                    Verdict::Success => {
-                        Some(cur.with_measure(health::after_success(h, cfg.alpha_up), bump()))
-                    }
-                    Verdict::Failure { .. } => {
-                        let weight = verdict.failure_weight();
-                        if weight == 0.0 {
-                            None
+                let h = health::after_idle(cur.health(), ticks);
+                let samples = cur.samples();
+                let bump = (samples + 1).min(cfg.min_samples);
+                let weight = verdict.failure_weight();
+                let (h, samples) = match verdict {
+                    Verdict::Success => (health::after_success(h, cfg.alpha_up), bump),
+                    Verdict::Failure { .. } if weight > 0.0 => {
+                        let k = if weight == 1.0 {
+                            cfg.alpha_down
                         } else {
-                            let k = if weight == 1.0 {
-                                cfg.alpha_down
-                            } else {
-                                health::rate_down(cfg.alpha * weight)
-                            };
-                            let (h, samples) = (health::after_failure(h, k), bump());
-                            if state == State::Closed
-                                && h < cfg.threshold
-                                && samples >= cfg.min_samples
-                            {
-                                Some(Snapshot::open(cur.next_epoch(), 0, h))
-                            } else {
-                                Some(cur.with_measure(h, samples))
-                            }
-                        }
+                            health::rate_down(cfg.alpha * weight)
+                        };
+                        (health::after_failure(h, k), bump)
                     }
-                    Verdict::Ignored => None,
+                    _ => (h, samples),
+                };
+                if state == State::Closed
+                    && weight > 0.0
+                    && h < cfg.threshold
+                    && samples >= cfg.min_samples
+                {
+                    Some(Snapshot::open(cur.next_epoch(), 0, h))
+                } else {
+                    // Samples count the spell below full health: none at full.
+                    Some(cur.with_measure(h, if h == HEALTH_FULL { 0 } else { samples }))
                 }
             }
             State::HalfOpen => {
@@ -614,11 +744,18 @@ impl Breaker {
             }
         }
         let measured = state.measures();
+        // A measuring word's health and samples as of now: decayed by the time
+        // since its decay mark (reading only; the next report stores it).
+        let (h, samples) = if measured && s.health() < HEALTH_FULL {
+            self.decayed(s, self.now_tick())
+        } else {
+            (s.health(), s.samples())
+        };
         BreakerSnapshot {
             state,
             epoch: s.epoch(),
-            health: (measured || state == State::Open).then(|| health::to_f64(s.health())),
-            samples: if measured { s.samples() } else { 0 },
+            health: (measured || state == State::Open).then(|| health::to_f64(h)),
+            samples: if measured { samples } else { 0 },
             probes_in_flight: if state == State::HalfOpen {
                 s.in_flight()
             } else {
@@ -651,10 +788,46 @@ impl Breaker {
         self.config.alpha
     }
 
+    /// The half-life of health (see [`BreakerBuilder::half_life`]): `64` decay
+    /// ticks, so the configured value rounded down to a multiple of 64 ns.
+    pub fn half_life(&self) -> Duration {
+        Duration::from_nanos(self.config.tick_ns.saturating_mul(health::DECAY_TICKS))
+    }
+
+    /// The health below which admission is graded, or `None` when it never is
+    /// (see [`BreakerBuilder::shed_below`]).
+    pub fn shed_below(&self) -> Option<f64> {
+        (self.config.shed_below > 0).then(|| health::to_f64(self.config.shed_below))
+    }
+
+    /// The slow-call threshold, if set (see [`BreakerBuilder::slow_call`]): an
+    /// attempt slower than this is a failure for the breaker even if it succeeded.
+    pub fn slow_call_threshold(&self) -> Option<Duration> {
+        self.config.slow_call_ns.map(Duration::from_nanos)
+    }
+
+    /// The verdict the breaker records for an attempt judged `verdict` that took
+    /// `elapsed`: a success slower than the slow-call threshold becomes a failure
+    /// of the slow-call weight; anything else is unchanged.
+    pub(crate) fn timed_verdict(&self, verdict: Verdict, elapsed: Duration) -> Verdict {
+        match self.config.slow_call_ns {
+            Some(limit)
+                if verdict == Verdict::Success
+                    && crate::clock::duration_to_nanos(elapsed) > limit =>
+            {
+                Verdict::Failure {
+                    weight: self.config.slow_weight,
+                }
+            }
+            _ => verdict,
+        }
+    }
+
     /// At most how many consecutive successes bring health back to exactly full
-    /// from any health (and with it the read-only healthy path, once `min_samples`
-    /// attempts have been seen since the last close): `ceil(20 / -log2(1 - alpha))`
-    /// for the 20-bit health, with `alpha` rounded up to the 2^-32 fixed point.
+    /// from any health (and with it the read-only healthy path):
+    /// `ceil(20 / -log2(1 - alpha))` for the 20-bit health, with `alpha` rounded up
+    /// to the 2^-32 fixed point. (Time alone also does it: see
+    /// [`half_life`](Self::half_life).)
     ///
     /// # Examples
     ///
@@ -882,6 +1055,14 @@ impl Breaker {
     }
 }
 
+/// splitmix64's finaliser: a well-mixed 64-bit value from a counter.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cold]
 fn unreachable_decision() {
     debug_assert!(
@@ -912,20 +1093,6 @@ pub struct Permit<'a> {
     ticket: Ticket,
 }
 
-/// The ticket of a permit admitted under a measuring word that is not
-/// saturated-healthy. Out of line and cold: its only job is to keep this case off
-/// the straight line of `try_acquire`, at the cost of a call that takes and
-/// returns one register (18 more instructions per failure + success pair, under
-/// callgrind). As a second inline branch it led the compiler to lay the healthy
-/// path out as a jump forward and back (three taken branches per call in a loop),
-/// and a loop of 10^9 healthy calls ran about half as fast as with the old,
-/// longer check, for two fewer instructions.
-#[cold]
-#[inline(never)]
-fn unsaturated_ticket(s: Snapshot) -> Ticket {
-    Ticket::of_epoch(s.epoch())
-}
-
 impl<'a> Permit<'a> {
     #[inline(always)]
     fn new(breaker: &'a Breaker, ticket: Ticket) -> Self {
@@ -949,6 +1116,31 @@ impl<'a> Permit<'a> {
         // flag: no store to set it and no load to test it on the hot path.
         let permit = ManuallyDrop::new(self);
         permit.breaker.record(permit.ticket, verdict)
+    }
+
+    /// Report the attempt's verdict and how long it took: a success slower than
+    /// the breaker's [slow-call threshold](crate::BreakerBuilder::slow_call) is
+    /// recorded as a failure of the slow-call weight. Without a threshold this is
+    /// [`record`](Self::record).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Verdict};
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Breaker::builder()
+    ///     .slow_call(Duration::from_millis(500), 1.0)
+    ///     .build()?;
+    /// let permit = breaker.try_acquire().unwrap();
+    /// let _ = permit.record_timed(Verdict::Success, Duration::from_secs(2));
+    /// assert!(breaker.snapshot().health.unwrap() < 1.0, "a slow success hurts health");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        let verdict = self.breaker.timed_verdict(verdict, elapsed);
+        self.record(verdict)
     }
 }
 

@@ -463,7 +463,7 @@ fn healthy_success_writes_nothing() {
     let _ = succeed(&b);
     let _ = succeed(&b);
     let raw = b.state.load(Ordering::Relaxed);
-    let update = b.update(b.load(), |cur| b.decide_record(cur, 0, Verdict::Success));
+    let update = b.update(b.load(), |cur| b.decide_record(cur, 0, Verdict::Success, 0));
     assert!(
         update.after.is_none(),
         "a success at full health must not write"
@@ -550,6 +550,7 @@ fn health_equal_to_the_threshold_in_real_arithmetic_does_not_trip() {
     // alpha 0.5, threshold 0.25: two failures from full give exactly 0.25.
     let b = Breaker::builder()
         .health(0.5, 0.25, 1)
+        .shed_below(0.0)
         .clock(ManualClock::new())
         .build()
         .unwrap();
@@ -581,13 +582,13 @@ fn health_returns_to_full_and_to_the_fast_path_after_any_failure_burst() {
                 let _ = b.reset();
                 continue;
             }
-            assert!(!b.load().is_saturated_healthy(b.saturated_healthy));
+            assert!(!b.load().is_healthy(b.healthy));
             for _ in 0..bound {
                 assert_eq!(succeed(&b), Recorded::Applied { transition: None });
             }
             assert_eq!(b.snapshot().health, Some(1.0), "n = {n}, burst = {burst}");
             assert!(
-                b.load().is_saturated_healthy(b.saturated_healthy),
+                b.load().is_healthy(b.healthy),
                 "the healthy fast path is back: {:?}",
                 b.load()
             );
@@ -609,6 +610,7 @@ fn a_lost_probe_holds_half_open_only_for_the_probe_lease() {
         .trip_after_consecutive_failures(1)
         .open_for(100 * MS)
         .open_jitter(0.0)
+        .probes(1)
         .probe_timeout(500 * MS)
         .clock(clock.clone())
         .build()

@@ -17,6 +17,10 @@ pub const MIN_OPEN_PERIOD: Duration = Duration::from_millis(1);
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest factor by which the open period may grow per consecutive re-open.
 pub const MAX_OPEN_GROWTH: f64 = 1000.0;
+/// The default half-life of health ([`BreakerBuilder::half_life`]): 5 s.
+pub const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(5);
+/// Smallest half-life: time is counted in ticks of `half_life / 64`, at least 1 ms.
+pub const MIN_HALF_LIFE: Duration = Duration::from_millis(64);
 
 pub(crate) type Listener = Box<dyn Fn(&Transition) + Send + Sync + 'static>;
 
@@ -56,6 +60,16 @@ pub(crate) struct Config {
     pub(crate) close_after: u32,
     /// How long a half-open period's probes may hold every slot (the probe lease).
     pub(crate) probe_timeout_ns: u64,
+    /// One decay tick (`half_life / 64`), in nanoseconds; at least 1 ms.
+    pub(crate) tick_ns: u64,
+    /// Admission is graded below this health (units); 0 when it never is (off, or
+    /// not above the threshold).
+    pub(crate) shed_below: u32,
+    /// The smallest admission chance while graded (scale 2^32).
+    pub(crate) min_admit: u64,
+    /// An attempt slower than this (ns) is a failure of weight `slow_weight`.
+    pub(crate) slow_call_ns: Option<u64>,
+    pub(crate) slow_weight: f64,
 }
 
 /// Builds a [`Breaker`], validating every value. Get one from [`Breaker::builder`].
@@ -85,11 +99,15 @@ pub struct BreakerBuilder {
     tripping: Tripping,
     open_for: Duration,
     open_growth: f64,
-    open_cap: Duration,
+    open_cap: Option<Duration>,
     open_jitter: f64,
     probes: u32,
     close_after: u32,
     probe_timeout: Duration,
+    half_life: Duration,
+    shed_below: f64,
+    min_admit: f64,
+    slow_call: Option<(Duration, f64)>,
     clock: Option<Box<dyn Clock>>,
     listener: Option<Listener>,
     jitter_seed: Option<u64>,
@@ -98,14 +116,21 @@ pub struct BreakerBuilder {
 impl Default for BreakerBuilder {
     fn default() -> Self {
         Self {
-            tripping: Tripping::Consecutive(5),
-            open_for: Duration::from_secs(5),
+            tripping: Tripping::Rate {
+                rate: 0.95,
+                window: 50,
+            },
+            open_for: Duration::from_millis(500),
             open_growth: 2.0,
-            open_cap: Duration::from_secs(60),
+            open_cap: None,
             open_jitter: 0.1,
-            probes: 1,
+            probes: 2,
             close_after: 2,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            half_life: DEFAULT_HALF_LIFE,
+            shed_below: 0.5,
+            min_admit: 0.05,
+            slow_call: None,
             clock: None,
             listener: None,
             jitter_seed: None,
@@ -124,6 +149,10 @@ impl fmt::Debug for BreakerBuilder {
             .field("probes", &self.probes)
             .field("close_after", &self.close_after)
             .field("probe_timeout", &self.probe_timeout)
+            .field("half_life", &self.half_life)
+            .field("shed_below", &self.shed_below)
+            .field("min_admit", &self.min_admit)
+            .field("slow_call", &self.slow_call)
             .field("custom_clock", &self.clock.is_some())
             .field("listener", &self.listener.is_some())
             .field("jitter_seed", &self.jitter_seed)
@@ -153,8 +182,8 @@ impl BreakerBuilder {
     /// Sets `alpha = 2 / (window + 1)` (the span convention of exponential moving
     /// averages: the last `window` attempts carry about 86 % of the weight),
     /// `threshold = 1 - rate` (under a steady failure rate `p`, health hovers around
-    /// `1 - p`), and `min_samples = window` (no trip before `window` attempts since
-    /// the last close). `rate` must be strictly between 0 and 1, `window` in
+    /// `1 - p`), and `min_samples = window` (no trip before `window` attempts in
+    /// the current spell below full health). `rate` must be strictly between 0 and 1, `window` in
     /// `1..=4095`.
     pub fn trip_on_failure_rate(mut self, rate: f64, window: u32) -> Self {
         self.tripping = Tripping::Rate { rate, window };
@@ -163,7 +192,7 @@ impl BreakerBuilder {
 
     /// Set the health arithmetic directly: each attempt moves health by `alpha`
     /// (times the failure weight), the breaker trips when health is strictly below
-    /// `threshold` after at least `min_samples` attempts since the last close.
+    /// `threshold` after at least `min_samples` attempts in the current spell below full health.
     ///
     /// `alpha` in `(0, 1]`, `threshold` strictly between 0 and 1, `min_samples` in
     /// `0..=4095` (0 and 1 both mean "no minimum": a trip needs a failure anyway).
@@ -191,9 +220,10 @@ impl BreakerBuilder {
         self
     }
 
-    /// The longest open period (at least `open_for`, at most [`MAX_OPEN_PERIOD`]).
+    /// The longest open period (at least `open_for`, at most [`MAX_OPEN_PERIOD`];
+    /// default: four times `open_for`).
     pub fn open_cap(mut self, cap: Duration) -> Self {
-        self.open_cap = cap;
+        self.open_cap = Some(cap);
         self
     }
 
@@ -231,6 +261,54 @@ impl BreakerBuilder {
     /// reported [`Stale`](crate::Recorded::Stale).
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = timeout;
+        self
+    }
+
+    /// The half-life of health: with no verdicts, the gap to full health (and the
+    /// sample count) halves every `half_life`, so a quiet service forgets an old
+    /// failure burst (default [`DEFAULT_HALF_LIFE`], at least [`MIN_HALF_LIFE`], at
+    /// most [`MAX_OPEN_PERIOD`]).
+    ///
+    /// Time is counted in ticks of `half_life / 64`; see the crate's design notes
+    /// for the exact arithmetic. Verdicts still move health by `alpha` each, so a
+    /// busy service's health follows its last few dozen attempts, and a quiet one's
+    /// its last few half-lives.
+    pub fn half_life(mut self, half_life: Duration) -> Self {
+        self.half_life = half_life;
+        self
+    }
+
+    /// Graded admission: below this health (and with at least `min_samples`
+    /// attempts in the current spell below full health), an attempt is admitted
+    /// with probability `health / shed_below`, never less than
+    /// [`min_admit`](Self::min_admit), instead of always. Rejections are
+    /// [`Rejected::Shed`](crate::Rejected::Shed). In `[0, 1)`; 0 turns grading off
+    /// (admit everything until the breaker trips), and so does any value not above
+    /// the trip threshold (default 0.5: a downstream that still answers half its
+    /// attempts gets all of them, one that answers a quarter gets half).
+    ///
+    /// This sheds load in proportion to the failure the breaker measures, the shape
+    /// of client-side adaptive throttling, while the hard `Open` state is kept for
+    /// a downstream that answers (almost) nothing.
+    pub fn shed_below(mut self, health: f64) -> Self {
+        self.shed_below = health;
+        self
+    }
+
+    /// The smallest admission probability while admission is graded (default
+    /// 0.05): the trickle that keeps measuring a struggling downstream. In `(0, 1]`.
+    pub fn min_admit(mut self, probability: f64) -> Self {
+        self.min_admit = probability;
+        self
+    }
+
+    /// Count an attempt slower than `threshold` as a failure of `weight`, even if it
+    /// succeeded (default: off). [`Guard`](crate::Guard) measures each attempt on
+    /// the breaker's clock when this is set; a bare permit is judged by
+    /// [`Permit::record_timed`](crate::Permit::record_timed). `threshold` at least
+    /// 1 ms; `weight` finite, in `(0, Verdict::MAX_WEIGHT]`.
+    pub fn slow_call(mut self, threshold: Duration, weight: f64) -> Self {
+        self.slow_call = Some((threshold, weight));
         self
     }
 
@@ -303,19 +381,23 @@ impl BreakerBuilder {
                 "must be between 1 (no growth) and 1000",
             ));
         }
-        if self.open_cap < open_for {
+        // Unset, the cap is four open periods (at most the largest period).
+        let open_cap = self
+            .open_cap
+            .unwrap_or_else(|| open_for.saturating_mul(4).min(MAX_OPEN_PERIOD));
+        if open_cap < open_for {
             return Err(ConfigError::new(
                 "open_cap",
                 ConfigErrorKind::Inconsistent,
-                self.open_cap,
+                open_cap,
                 "must be at least `open_for`",
             ));
         }
-        if self.open_cap > MAX_OPEN_PERIOD {
+        if open_cap > MAX_OPEN_PERIOD {
             return Err(ConfigError::new(
                 "open_cap",
                 ConfigErrorKind::OutOfRange,
-                self.open_cap,
+                open_cap,
                 "must be at most 366 days",
             ));
         }
@@ -343,6 +425,81 @@ impl BreakerBuilder {
                 "must be between 1ms and 366 days (leases have millisecond resolution)",
             ));
         }
+        let half_life = self.half_life;
+        if half_life < MIN_HALF_LIFE || half_life > MAX_OPEN_PERIOD {
+            return Err(ConfigError::new(
+                "half_life",
+                if half_life.is_zero() {
+                    ConfigErrorKind::Zero
+                } else {
+                    ConfigErrorKind::OutOfRange
+                },
+                half_life,
+                "must be between 64ms and 366 days (time is counted in ticks of half_life / 64, \
+                 at least 1ms)",
+            ));
+        }
+        let shed_below = ConfigError::finite("shed_below", self.shed_below)?;
+        if !(0.0..1.0).contains(&shed_below) {
+            return Err(ConfigError::new(
+                "shed_below",
+                ConfigErrorKind::OutOfRange,
+                shed_below,
+                "must be in [0, 1) (0 turns graded admission off)",
+            ));
+        }
+        // Grading needs room above the trip threshold; without it the breaker
+        // simply trips first.
+        let shed_units = health::threshold_units(shed_below);
+        let shed_below = if shed_below > 0.0 && shed_units > threshold {
+            shed_units
+        } else {
+            0
+        };
+        let min_admit = ConfigError::finite("min_admit", self.min_admit)?;
+        if !(min_admit > 0.0 && min_admit <= 1.0) {
+            return Err(ConfigError::new(
+                "min_admit",
+                if min_admit == 0.0 {
+                    ConfigErrorKind::Zero
+                } else {
+                    ConfigErrorKind::OutOfRange
+                },
+                min_admit,
+                "must be in (0, 1] (a trickle must get through to see recovery)",
+            ));
+        }
+        let (slow_call_ns, slow_weight) = match self.slow_call {
+            None => (None, 0.0),
+            Some((threshold, weight)) => {
+                if threshold < MIN_OPEN_PERIOD {
+                    return Err(ConfigError::new(
+                        "slow_call.threshold",
+                        if threshold.is_zero() {
+                            ConfigErrorKind::Zero
+                        } else {
+                            ConfigErrorKind::OutOfRange
+                        },
+                        threshold,
+                        "must be at least 1ms",
+                    ));
+                }
+                let weight = ConfigError::finite("slow_call.weight", weight)?;
+                if !(weight > 0.0 && weight <= crate::Verdict::MAX_WEIGHT) {
+                    return Err(ConfigError::new(
+                        "slow_call.weight",
+                        if weight == 0.0 {
+                            ConfigErrorKind::Zero
+                        } else {
+                            ConfigErrorKind::OutOfRange
+                        },
+                        weight,
+                        format!("must be in (0, {}]", crate::Verdict::MAX_WEIGHT),
+                    ));
+                }
+                (Some(duration_to_nanos(threshold)), weight)
+            }
+        };
         Ok(Config {
             alpha,
             alpha_up,
@@ -351,11 +508,16 @@ impl BreakerBuilder {
             min_samples,
             open_for_ns: duration_to_nanos(open_for),
             open_growth: growth,
-            open_cap_ns: duration_to_nanos(self.open_cap),
+            open_cap_ns: duration_to_nanos(open_cap),
             open_jitter: jitter,
             probes,
             close_after,
             probe_timeout_ns: duration_to_nanos(probe_timeout),
+            tick_ns: duration_to_nanos(half_life) / health::DECAY_TICKS,
+            shed_below,
+            min_admit: health::rate_up(min_admit),
+            slow_call_ns,
+            slow_weight,
         })
     }
 

@@ -136,6 +136,10 @@ pub enum Rejected {
     ForcedOpen,
     /// The breaker is half-open and all its probe slots are taken.
     ProbesBusy,
+    /// The breaker is closed but degraded, and admission is graded: this attempt
+    /// was shed (see [`BreakerBuilder::shed_below`](crate::BreakerBuilder::shed_below)).
+    /// Asking again at once may be admitted.
+    Shed,
 }
 
 impl Rejected {
@@ -146,7 +150,7 @@ impl Rejected {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Rejected::Open { retry_after } => *retry_after,
-            Rejected::ForcedOpen | Rejected::ProbesBusy => None,
+            Rejected::ForcedOpen | Rejected::ProbesBusy | Rejected::Shed => None,
         }
     }
 }
@@ -162,6 +166,7 @@ impl fmt::Display for Rejected {
             Rejected::ProbesBusy => {
                 f.write_str("circuit breaker half-open and all probe slots are busy")
             }
+            Rejected::Shed => f.write_str("circuit breaker degraded: attempt shed"),
         }
     }
 }

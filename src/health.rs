@@ -31,6 +31,24 @@
 //!
 //! Both steps stay in `0..=FULL` for every input, and a success at full health leaves
 //! the word unchanged (which is what keeps the healthy path free of writes).
+//!
+//! # Time
+//!
+//! Old verdicts also lose weight with time. Time is counted in *ticks* of
+//! `half_life / 64` since the breaker started; when `k` ticks have passed since
+//! the health was last brought up to date, the gap to full health shrinks first,
+//! before the next verdict applies:
+//!
+//! ```text
+//! decay(x, k) = floor(x * D[k mod 64] / 2^32) >> (k div 64)      D[i] = floor(2^32 * 2^(-i/64))
+//! gap' = decay(FULL - h, k)
+//! ```
+//!
+//! so the gap halves every half-life (64 ticks), exactly in ticks. The decayed gap is
+//! rounded down, so the health rises at least as far as in real arithmetic and
+//! the promise above (never below the real health) still holds; after
+//! `21 * 64` ticks (21 half-lives) any gap is 0, so a breaker left alone returns
+//! to exactly full health and to the healthy fast path.
 
 use crate::state::HEALTH_FULL;
 
@@ -85,6 +103,110 @@ pub(crate) fn after_success(h: u32, a: u64) -> u32 {
     // gap < 2^20 and a <= 2^32: no overflow; the rise is at most gap (a <= 1).
     let rise = (u64::from(gap) * a.min(RATE_ONE) + ROUND_UP) >> 32;
     h + rise as u32
+}
+
+/// Ticks per half-life: time is counted in `half_life / DECAY_TICKS`.
+pub(crate) const DECAY_TICKS: u64 = 64;
+
+/// `D[i] = floor(2^32 * 2^(-i/64))`: the share of a gap left after `i` ticks
+/// (computed exactly, in decimal arithmetic with 60 digits).
+const DECAY: [u64; DECAY_TICKS as usize] = [
+    4_294_967_296,
+    4_248_701_964,
+    4_202_935_003,
+    4_157_661_043,
+    4_112_874_773,
+    4_068_570_940,
+    4_024_744_347,
+    3_981_389_854,
+    3_938_502_375,
+    3_896_076_880,
+    3_854_108_391,
+    3_812_591_986,
+    3_771_522_796,
+    3_730_896_002,
+    3_690_706_839,
+    3_650_950_594,
+    3_611_622_602,
+    3_572_718_251,
+    3_534_232_977,
+    3_496_162_266,
+    3_458_501_653,
+    3_421_246_718,
+    3_384_393_094,
+    3_347_936_456,
+    3_311_872_529,
+    3_276_197_082,
+    3_240_905_930,
+    3_205_994_934,
+    3_171_459_999,
+    3_137_297_074,
+    3_103_502_151,
+    3_070_071_267,
+    3_037_000_499,
+    3_004_285_970,
+    2_971_923_841,
+    2_939_910_317,
+    2_908_241_642,
+    2_876_914_101,
+    2_845_924_020,
+    2_815_267_764,
+    2_784_941_737,
+    2_754_942_382,
+    2_725_266_179,
+    2_695_909_647,
+    2_666_869_344,
+    2_638_141_863,
+    2_609_723_833,
+    2_581_611_923,
+    2_553_802_833,
+    2_526_293_303,
+    2_499_080_104,
+    2_472_160_047,
+    2_445_529_971,
+    2_419_186_755,
+    2_393_127_307,
+    2_367_348_571,
+    2_341_847_523,
+    2_316_621_173,
+    2_291_666_560,
+    2_266_980_758,
+    2_242_560_871,
+    2_218_404_035,
+    2_194_507_416,
+    2_170_868_211,
+];
+
+/// What is left of `x` (a health gap, below 2^21) after `k`
+/// ticks: halved every [`DECAY_TICKS`] ticks, rounded down.
+#[inline]
+pub(crate) fn decay(x: u32, k: u64) -> u32 {
+    // Any x < 2^21 is gone after 21 half-lives; this also bounds the shift.
+    if k >= 21 * DECAY_TICKS {
+        return 0;
+    }
+    // x < 2^21 and D < 2^33: the product fits in 54 bits.
+    let part = (u64::from(x) * DECAY[(k % DECAY_TICKS) as usize]) >> 32;
+    (part >> (k / DECAY_TICKS)) as u32
+}
+
+/// Health after `k` ticks without a verdict: the gap to full decays.
+#[inline]
+pub(crate) fn after_idle(h: u32, k: u64) -> u32 {
+    debug_assert!(h <= HEALTH_FULL);
+    HEALTH_FULL - decay(HEALTH_FULL - h.min(HEALTH_FULL), k)
+}
+
+/// The chance (scale 2^32) that an attempt is admitted at health `h` when
+/// admission is graded below `shed_below` units: `h / shed_below`, at least
+/// `min_admit`, and 1 from `shed_below` up.
+#[inline]
+pub(crate) fn admission(h: u32, shed_below: u32, min_admit: u64) -> u64 {
+    if h >= shed_below || shed_below == 0 {
+        return RATE_ONE;
+    }
+    // h < shed_below <= 2^20: the quotient is below 2^32.
+    ((u64::from(h) << 32) / u64::from(shed_below)).max(min_admit)
 }
 
 /// Health as a real number in `[0, 1]`.
@@ -239,5 +361,57 @@ mod tests {
         let (prev, last) = consecutive_failures(RATE_ONE / 2, 1).unwrap();
         assert_eq!(prev, HEALTH_FULL);
         assert_eq!(last, HEALTH_FULL - HEALTH_FULL / 2);
+    }
+
+    #[test]
+    fn decay_table_is_two_to_the_minus_i_over_64() {
+        for (i, &d) in DECAY.iter().enumerate() {
+            let real = (-(i as f64) / 64.0).exp2() * RATE_ONE as f64;
+            assert!(
+                (d as f64 - real.floor()).abs() <= 1.0,
+                "D[{i}] = {d}, real {real}"
+            );
+            assert!(d as f64 <= real, "D[{i}] rounds down");
+        }
+        assert!(DECAY.windows(2).all(|w| w[0] > w[1]), "strictly decreasing");
+    }
+
+    #[test]
+    fn decay_halves_per_half_life_and_ends_at_zero() {
+        let gap = HEALTH_FULL - 1000;
+        assert_eq!(decay(gap, 0), gap);
+        assert_eq!(decay(gap, DECAY_TICKS), gap / 2);
+        assert_eq!(decay(gap, 2 * DECAY_TICKS), gap / 4);
+        assert_eq!(decay(1 << 20, 20 * DECAY_TICKS), 1);
+        assert_eq!(decay(1 << 20, 21 * DECAY_TICKS - 1), 0);
+        assert_eq!(decay(HEALTH_FULL, 21 * DECAY_TICKS), 0);
+        assert_eq!(decay(HEALTH_FULL, u64::MAX), 0);
+        // Monotone in k, never above the real value.
+        let mut prev = u32::MAX;
+        for k in 0..(22 * DECAY_TICKS) {
+            let d = decay(HEALTH_FULL, k);
+            assert!(d <= prev, "k {k}");
+            let real = f64::from(HEALTH_FULL) * (-(k as f64) / 64.0).exp2();
+            assert!(f64::from(d) <= real + 1e-9, "k {k}: {d} above {real}");
+            prev = d;
+        }
+        assert_eq!(after_idle(0, DECAY_TICKS), HEALTH_FULL - HEALTH_FULL / 2);
+        assert_eq!(after_idle(HEALTH_FULL, 5), HEALTH_FULL);
+        assert_eq!(after_idle(7, 21 * DECAY_TICKS), HEALTH_FULL);
+    }
+
+    #[test]
+    fn admission_is_graded_below_the_shed_line_with_a_floor() {
+        let line = 1 << 19;
+        let floor = RATE_ONE / 20;
+        assert_eq!(admission(HEALTH_FULL, line, floor), RATE_ONE);
+        assert_eq!(admission(line, line, floor), RATE_ONE);
+        assert_eq!(admission(line / 2, line, floor), RATE_ONE / 2);
+        assert_eq!(admission(0, line, floor), floor);
+        assert_eq!(
+            admission(line - 1, line, floor),
+            ((u64::from(line) - 1) << 32) / u64::from(line)
+        );
+        assert_eq!(admission(0, 0, floor), RATE_ONE, "0 turns shedding off");
     }
 }

@@ -79,7 +79,8 @@ pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
 pub use classify::{Classification, Classify, DefaultClassifier};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{
-    BreakerBuilder, DEFAULT_PROBE_TIMEOUT, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD, MIN_OPEN_PERIOD,
+    BreakerBuilder, DEFAULT_HALF_LIFE, DEFAULT_PROBE_TIMEOUT, MAX_OPEN_GROWTH, MAX_OPEN_PERIOD,
+    MIN_HALF_LIFE, MIN_OPEN_PERIOD,
 };
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use guard::{Attempt, Guard, GuardError};

@@ -16,7 +16,9 @@
 //!
 //! The upper 32 bits are a union chosen by `STATE`: `Closed` and `Disabled` measure
 //! health, so they carry `HEALTH` (fixed point, `HEALTH_FULL` = 1.0) and `SAMPLES`
-//! (attempts seen since the breaker last closed, saturating at `min_samples`); `Open`
+//! (the attempts of the current spell below full health, saturating at
+//! `min_samples`; 0 whenever health is full, so a spell ends when successes or
+//! time bring health back to full); `Open`
 //! keeps the health it tripped at (0 after a failed probe); `HalfOpen` carries the
 //! probes in flight and the probe successes so far. `REOPEN` counts consecutive
 //! re-opens without an intervening close (it sizes the next open period) and is zero
@@ -50,7 +52,11 @@
 //!
 //! The open deadline lives in its own word, tagged with the epoch of the `Open` state
 //! it belongs to; in `HalfOpen` the same word holds the probe lease (when the
-//! period's probes stop holding their slots), tagged likewise. Only the thread that
+//! period's probes stop holding their slots), tagged likewise; in `Closed` and
+//! `Disabled` it holds the *decay mark*: the time (in decay ticks, not
+//! milliseconds) up to which health has been brought up to date, advanced by
+//! compare-and-swap by whichever reporter claims the ticks since (see
+//! `Breaker::claim_decay`). Only the thread that
 //! won the transition into that state writes it,
 //! and it writes only while the state word still shows that epoch, by compare-and-swap
 //! (see `Breaker::publish_deadline`), so a writer from an older epoch can never
@@ -122,7 +128,7 @@ const EPOCH: Field = STATE.next(24);
 const REOPEN: Field = EPOCH.next(5);
 /// `HEALTH` (Closed, Disabled, Open): fixed-point health, `HEALTH_FULL` = 1.0.
 const HEALTH: Field = REOPEN.next(20);
-/// `SAMPLES` (Closed, Disabled): attempts since the last close, saturating.
+/// `SAMPLES` (Closed, Disabled): attempts while below full health, saturating.
 const SAMPLES: Field = HEALTH.next(12);
 /// `IN_FLIGHT` (HalfOpen): probes admitted and not yet recorded or dropped.
 const IN_FLIGHT: Field = REOPEN.next(8);
@@ -292,16 +298,17 @@ impl Snapshot {
         SAMPLES.get(self.0) as u32
     }
 
-    /// The word a success leaves unchanged, at epoch 0: `Closed`, full health,
-    /// `min_samples` samples. A breaker computes it once (see
-    /// [`is_saturated_healthy`](Self::is_saturated_healthy)).
-    pub(crate) fn saturated_healthy_base(min_samples: u32) -> Self {
-        Self::closed(0, HEALTH_FULL, min_samples)
+    /// The word a success leaves unchanged, at epoch 0: `Closed`, full health, no
+    /// samples (a measuring word at full health always has 0 samples: `SAMPLES`
+    /// counts the attempts of the current spell below full health). A breaker
+    /// computes it once (see [`is_healthy`](Self::is_healthy)).
+    pub(crate) fn healthy_base() -> Self {
+        Self::closed(0, HEALTH_FULL, 0)
     }
 
     /// Whether this is a measuring state (`Closed` or `Disabled`, any epoch) at full
-    /// health with `min_samples` samples: a word a success leaves unchanged.
-    /// `base` is [`saturated_healthy_base(min_samples)`](Self::saturated_healthy_base).
+    /// health: a word a success leaves unchanged. `base` is
+    /// [`healthy_base()`](Self::healthy_base).
     ///
     /// One mask and one compare: the measuring states are `Closed` (code 0) and
     /// `Disabled` (code 4), which differ from each other only in `DISABLED_BIT` and
@@ -310,7 +317,7 @@ impl Snapshot {
     /// is 0). The mask, `!0x7ff_fffc`, is a sign-extended 32-bit immediate on
     /// x86-64.
     #[inline(always)]
-    pub(crate) fn is_saturated_healthy(self, base: Snapshot) -> bool {
+    pub(crate) fn is_healthy(self, base: Snapshot) -> bool {
         debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
         self.0 & !(DISABLED_BIT | EPOCH.mask()) == base.0
     }
@@ -401,10 +408,10 @@ const _: () = assert!(
 /// into one comparison of whole words on the report, with nothing to mask,
 /// shift or combine:
 ///
-/// - admitted under a saturated-healthy word ([`Snapshot::is_saturated_healthy`]),
+/// - admitted under a healthy word ([`Snapshot::is_healthy`]),
 ///   the ticket *is* that word. If the current word equals it, the epoch has not
 ///   changed (the report is not stale: every transition moves the epoch) and the
-///   word is saturated-healthy (a success leaves it as it is). If not, the report
+///   word is healthy (a success leaves it as it is). If not, the report
 ///   takes the general path;
 /// - admitted under any other word, the ticket is the epoch in place with the
 ///   state code [`NO_STATE`], which no word has: it never equals the current word,
@@ -417,14 +424,14 @@ pub(crate) struct Ticket(u64);
 
 impl Ticket {
     /// The ticket of a permit admitted under `word`, which must be
-    /// saturated-healthy (checked by the caller).
+    /// healthy (checked by the caller).
     #[inline(always)]
     pub(crate) const fn whole(word: Snapshot) -> Self {
         Ticket(word.0)
     }
 
     /// The ticket of a permit admitted in `epoch` (which must fit the field), under
-    /// a word that is not saturated-healthy.
+    /// a word that is not healthy.
     #[inline(always)]
     pub(crate) fn of_epoch(epoch: u32) -> Self {
         Ticket(STATE.set(EPOCH.set(0, u64::from(epoch)), NO_STATE))
@@ -437,7 +444,7 @@ impl Ticket {
     }
 
     /// Whether a success reported now, under this ticket, changes nothing: the
-    /// current word is the saturated-healthy word the permit was admitted under.
+    /// current word is the healthy word the permit was admitted under.
     #[inline(always)]
     pub(crate) const fn success_is_noop(self, current: Snapshot) -> bool {
         self.0 == current.0
@@ -688,14 +695,14 @@ mod tests {
     }
 
     #[test]
-    fn saturated_healthy_is_the_four_field_check() {
+    fn healthy_is_the_four_field_check() {
         // The one-compare check agrees with its definition field by field, for
         // words of every state built from overlapping bit patterns.
-        let by_fields = |w: Snapshot, epoch: u32, min: u32| {
+        let by_fields = |w: Snapshot, epoch: u32| {
             w.state().measures()
                 && w.epoch() == epoch
                 && w.health() == HEALTH_FULL
-                && w.samples() == min
+                && w.samples() == 0
         };
         let epochs = [0, 1, 5, EPOCH_MAX];
         let mins = [0, 1, 5, SAMPLES_MAX];
@@ -715,20 +722,13 @@ mod tests {
             words.push(Snapshot::forced_open(e));
         }
         let mut healthy = 0;
+        let base = Snapshot::healthy_base();
         for &w in &words {
-            for &m in &mins {
-                let base = Snapshot::saturated_healthy_base(m);
-                assert_eq!(
-                    w.is_saturated_healthy(base),
-                    by_fields(w, w.epoch(), m),
-                    "{w:?} {m}"
-                );
-                healthy += usize::from(w.is_saturated_healthy(base));
-            }
+            assert_eq!(w.is_healthy(base), by_fields(w, w.epoch()), "{w:?}");
+            healthy += usize::from(w.is_healthy(base));
         }
-        // Closed and Disabled at full health, for each epoch, each with its own
-        // `min_samples` only.
-        assert_eq!(healthy, 2 * epochs.len() * mins.len());
+        // Closed and Disabled at full health with 0 samples, for each epoch.
+        assert_eq!(healthy, 2 * epochs.len());
 
         // A ticket: a whole one is a no-op exactly against its own word; an epoch
         // one against no word at all; both keep their epoch.

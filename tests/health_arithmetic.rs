@@ -155,6 +155,7 @@ fn manual_form_threshold_is_strict_and_min_samples_holds() {
     for (threshold, failures) in [(0.5, 1), (0.25, 2), (0.125, 3), (0.0625, 4)] {
         let b = Breaker::builder()
             .health(0.5, threshold, 1)
+            .shed_below(0.0) // admit every attempt: this is about the trip only
             .clock(ManualClock::new())
             .build()
             .unwrap();
@@ -176,6 +177,7 @@ fn manual_form_threshold_is_strict_and_min_samples_holds() {
     // Health is below 0.3 after the 2nd failure (0.25), but min_samples = 3 holds it.
     let b = Breaker::builder()
         .health(0.5, 0.3, 3)
+        .shed_below(0.0)
         .clock(ManualClock::new())
         .build()
         .unwrap();
