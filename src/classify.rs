@@ -147,6 +147,52 @@ impl Classification {
 pub trait Classify<T, E> {
     /// Classify one attempt's result.
     fn classify(&self, result: &Result<T, E>) -> Classification;
+
+    /// Classify one attempt's result knowing how long it took, on the breaker's
+    /// clock: `Some` when the guard timed the attempt (because the breaker has a
+    /// [slow-call threshold](crate::BreakerBuilder::slow_call) or
+    /// [`wants_elapsed`](Self::wants_elapsed) says so), `None` otherwise. The
+    /// default ignores the time and calls [`classify`](Self::classify).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Classification, Classify};
+    /// use std::time::Duration;
+    ///
+    /// /// Successes slower than 300 ms are half a failure (and retried).
+    /// struct Sluggish;
+    /// impl<T, E> Classify<T, E> for Sluggish {
+    ///     fn classify(&self, r: &Result<T, E>) -> Classification {
+    ///         if r.is_ok() { Classification::Success } else { Classification::failure() }
+    ///     }
+    ///     fn classify_timed(&self, r: &Result<T, E>, took: Option<Duration>) -> Classification {
+    ///         match took {
+    ///             Some(t) if r.is_ok() && t > Duration::from_millis(300) => {
+    ///                 Classification::failure().with_weight(0.5)
+    ///             }
+    ///             _ => self.classify(r),
+    ///         }
+    ///     }
+    ///     fn wants_elapsed(&self) -> bool { true }
+    /// }
+    /// let slow: Result<(), ()> = Ok(());
+    /// let c = Sluggish.classify_timed(&slow, Some(Duration::from_secs(1)));
+    /// assert_eq!(c, Classification::failure().with_weight(0.5));
+    /// ```
+    #[inline]
+    fn classify_timed(&self, result: &Result<T, E>, elapsed: Option<Duration>) -> Classification {
+        let _ = elapsed;
+        self.classify(result)
+    }
+
+    /// Whether the guard should time every attempt for
+    /// [`classify_timed`](Self::classify_timed) (two clock readings per attempt).
+    /// Default `false`.
+    #[inline]
+    fn wants_elapsed(&self) -> bool {
+        false
+    }
 }
 
 impl<T, E, F> Classify<T, E> for F

@@ -406,6 +406,10 @@ struct Call<'g, C, S, T, E> {
     /// stop must return.
     last: Option<Result<T, E>>,
     delays: Delays,
+    /// Whether attempts are timed (a slow-call threshold, or a classifier that
+    /// wants the time), and when the current one began (breaker clock).
+    timed: bool,
+    attempt_start_ns: u64,
 }
 
 impl<'g, C, S, T, E> Call<'g, C, S, T, E>
@@ -419,6 +423,9 @@ where
             attempts: 0,
             last: None,
             delays: Delays::new(),
+            timed: guard.breaker.slow_call_threshold().is_some()
+                || guard.classifier.wants_elapsed(),
+            attempt_start_ns: 0,
         }
     }
 
@@ -444,6 +451,9 @@ where
                     remaining,
                     epoch: permit.epoch(),
                 };
+                if self.timed {
+                    self.attempt_start_ns = breaker.elapsed_ns();
+                }
                 Ok((permit, attempt))
             }
             Err(rejected) => {
@@ -460,11 +470,18 @@ where
     /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
     #[inline]
     fn finish(&mut self, permit: Permit<'g>, result: Result<T, E>) -> Step<T, E> {
-        let class = self.guard.classifier.classify(&result);
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
-        // decides on its own: the next `try_acquire` sees the new epoch.
-        let _recorded = permit.record(class.verdict());
+        // decides on its own: the next `try_acquire` sees the new epoch. A timed
+        // success slower than the breaker's slow-call threshold is a failure for
+        // the breaker only: the call still returns it.
+        let class = if self.timed {
+            self.finish_timed(permit, &result)
+        } else {
+            let class = self.guard.classifier.classify(&result);
+            let _recorded = permit.record(class.verdict());
+            class
+        };
         let attempts = self.attempts;
         if !class.is_retryable() {
             return Step::Done(result.map_err(|error| GuardError::Permanent { attempts, error }));
@@ -473,6 +490,16 @@ where
             return Step::Done(result.map_err(|last| GuardError::Exhausted { attempts, last }));
         }
         self.before_sleep(class, result)
+    }
+
+    /// Classify and record a timed attempt.
+    #[inline(never)]
+    fn finish_timed(&self, permit: Permit<'g>, result: &Result<T, E>) -> Classification {
+        let now = self.guard.breaker.elapsed_ns();
+        let elapsed = Duration::from_nanos(now.saturating_sub(self.attempt_start_ns));
+        let class = self.guard.classifier.classify_timed(result, Some(elapsed));
+        let _recorded = permit.record_timed(class.verdict(), elapsed);
+        class
     }
 
     #[cold]

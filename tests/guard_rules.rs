@@ -2,8 +2,8 @@
 //! `ManualClock` and sleepers that advance it instead of sleeping.
 
 use fusebox::{
-    Breaker, Classification, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Rejected,
-    Retry, RetryBudget, Sleeper, State,
+    Breaker, Classification, Classify, Guard, GuardError, Jitter, ManualClock, ManualSleeper,
+    Rejected, Retry, RetryBudget, Sleeper, State,
 };
 use std::cell::Cell;
 use std::sync::Arc;
@@ -522,4 +522,86 @@ fn guard_error_keeps_the_callers_error() {
     );
     assert_eq!(r.retry_after(), Some(SEC));
     assert!(std::error::Error::source(&r).is_none());
+}
+
+/// A success slower than the breaker's slow-call threshold is returned to the
+/// caller as a success, but the breaker records it as a failure of the slow-call
+/// weight; a fast one is a success for both. The attempt is timed on the
+/// breaker's clock.
+#[test]
+fn slow_success_is_a_failure_for_the_breaker_only() {
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(2)
+            .slow_call(Duration::from_millis(200), 1.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let guard =
+        Guard::new(Arc::clone(&b), retry(3, SEC)).with_sleeper(ManualSleeper::new(clock.clone()));
+    let fast: Res = guard.call(|_| {
+        clock.advance(Duration::from_millis(200));
+        Ok(1)
+    });
+    assert_eq!(fast, Ok(1));
+    assert_eq!(
+        b.snapshot().health,
+        Some(1.0),
+        "at the threshold is not slow"
+    );
+    let slow: Res = guard.call(|_| {
+        clock.advance(Duration::from_millis(201));
+        Ok(2)
+    });
+    assert_eq!(slow, Ok(2), "the caller still gets the value");
+    assert!(
+        b.snapshot().health.unwrap() < 1.0,
+        "the breaker saw a failure"
+    );
+    let _: Res = guard.call(|_| {
+        clock.advance(SEC);
+        Ok(3)
+    });
+    assert_eq!(b.snapshot().state, State::Open, "two slow calls trip it");
+}
+
+/// A classifier that asks for the time gets each attempt's duration on the
+/// breaker's clock, and its verdict decides both halves.
+#[test]
+fn classifier_sees_the_elapsed_time_when_it_asks() {
+    struct Timed(std::rc::Rc<Cell<Option<Duration>>>);
+    impl Classify<u32, &'static str> for Timed {
+        fn classify(&self, _: &Result<u32, &'static str>) -> Classification {
+            Classification::Success
+        }
+        fn classify_timed(
+            &self,
+            r: &Result<u32, &'static str>,
+            elapsed: Option<Duration>,
+        ) -> Classification {
+            self.0.set(elapsed);
+            match elapsed {
+                Some(t) if t > Duration::from_millis(100) => Classification::failure(),
+                _ => self.classify(r),
+            }
+        }
+        fn wants_elapsed(&self) -> bool {
+            true
+        }
+    }
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 5, SEC);
+    let seen = std::rc::Rc::new(Cell::new(None));
+    let guard = Guard::new(Arc::clone(&b), retry(2, SEC))
+        .with_sleeper(ManualSleeper::new(clock.clone()))
+        .with_classifier(Timed(std::rc::Rc::clone(&seen)));
+    let r: Res = guard.call(|a| {
+        clock.advance(Duration::from_millis(if a.number == 1 { 150 } else { 30 }));
+        Ok(a.number)
+    });
+    assert_eq!(r, Ok(2), "the slow first attempt was retried");
+    assert_eq!(seen.get(), Some(Duration::from_millis(30)));
+    assert_eq!(b.snapshot().samples, 2, "both attempts were health signals");
 }
