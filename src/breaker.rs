@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health::{self, RATE_ONE};
-use crate::state::{DeadlineWord, HEALTH_FULL, REOPEN_MAX, Snapshot, State, Ticket};
+use crate::state::{DeadlineWord, HEALTH_FULL, LEASES_MAX, REOPEN_MAX, Snapshot, State, Ticket};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
@@ -340,7 +340,8 @@ impl Breaker {
                         };
                         let now = *now_ns.get_or_insert_with(|| self.elapsed_ns());
                         if now / NANOS_PER_MS >= lease_ms {
-                            let fresh = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0);
+                            let fresh = Snapshot::half_open(cur.next_epoch(), cur.reopen(), 1, 0)
+                                .with_leases((cur.leases() + 1).min(LEASES_MAX));
                             (Decision::Admit(fresh.epoch()), Some(fresh))
                         } else {
                             (Decision::Reject(Rejected::ProbesBusy), None)
@@ -976,7 +977,8 @@ impl Breaker {
             State::HalfOpen => {
                 // The probe lease: when this half-open period's probes stop
                 // holding their slots (see `try_acquire_slow`).
-                self.publish_after(after.epoch(), self.config.probe_timeout_ns);
+                let lease_ns = self.config.probe_lease_ns(after.leases());
+                self.publish_after(after.epoch(), lease_ns);
                 None
             }
             State::Closed | State::ForcedOpen | State::Disabled => None,

@@ -206,6 +206,39 @@ fn probes_are_capped_at_once_not_in_total() {
     assert_eq!(t.to, State::Closed);
 }
 
+/// Leases double after every four consecutive periods replaced by expiry (a slow
+/// but alive downstream gets longer), up to `probe_timeout`.
+#[test]
+fn probe_leases_double_every_four_replaced_periods_up_to_the_cap() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(1)
+        .open_for(100 * MS)
+        .open_jitter(0.0)
+        .probes(1)
+        .probe_timeout(300 * MS)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = fail(&b);
+    clock.advance(100 * MS);
+    std::mem::forget(b.try_acquire().expect("the first probe"));
+    // Periods 0-3 last 100 ms, 4-7 200 ms, then the 300 ms cap.
+    for (period, lease) in [100, 100, 100, 100, 200, 200, 200, 200, 300, 300]
+        .into_iter()
+        .enumerate()
+    {
+        clock.advance((lease - 1) * MS);
+        assert_eq!(
+            b.try_acquire().unwrap_err(),
+            Rejected::ProbesBusy,
+            "period {period}: lease {lease} ms not over"
+        );
+        clock.advance(MS);
+        std::mem::forget(b.try_acquire().expect("a fresh period"));
+    }
+}
+
 #[test]
 fn dropped_probe_frees_its_slot_and_is_no_signal() {
     let clock = ManualClock::new();
@@ -620,7 +653,8 @@ fn a_lost_probe_holds_half_open_only_for_the_probe_lease() {
     let lost = b.try_acquire().expect("the first probe");
     let lost_epoch = lost.epoch();
     std::mem::forget(lost); // never recorded, never dropped
-    clock.advance(499 * MS);
+    // The first period's lease is `open_for`.
+    clock.advance(99 * MS);
     assert_eq!(b.try_acquire().unwrap_err(), Rejected::ProbesBusy);
     clock.advance(MS);
     let fresh = b

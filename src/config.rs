@@ -17,6 +17,9 @@ pub const MIN_OPEN_PERIOD: Duration = Duration::from_millis(1);
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest factor by which the open period may grow per consecutive re-open.
 pub const MAX_OPEN_GROWTH: f64 = 1000.0;
+/// The probe lease doubles once per this many consecutive half-open periods
+/// replaced by lease expiry.
+const LEASE_DOUBLING_PERIODS: u32 = 4;
 /// The default half-life of health ([`BreakerBuilder::half_life`]): 5 s.
 pub const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(5);
 /// Smallest half-life: time is counted in ticks of `half_life / 64`, at least 1 ms.
@@ -74,10 +77,18 @@ pub(crate) struct Config {
 
 /// Builds a [`Breaker`], validating every value. Get one from [`Breaker::builder`].
 ///
-/// Defaults: trip after 5 consecutive failed attempts; open for 5 s, growing ×2 per
-/// consecutive re-open up to 60 s, shortened by up to 10 % at random; 1 probe at a
-/// time; close after 2 probe successes; a probe lease of 10 s
-/// ([`DEFAULT_PROBE_TIMEOUT`]); the [`MonotonicClock`]; no listener.
+/// Defaults (chosen with the outage lab; the crate's design notes give the
+/// numbers behind each):
+///
+/// - health: `trip_on_failure_rate(0.95, 50)` (alpha = 2/51, trip below health
+///   0.05 after 50 attempts in the spell), a [half-life](Self::half_life) of 5 s;
+/// - graded admission below health 0.5 ([`shed_below`](Self::shed_below)), never
+///   admitting fewer than 5 % of attempts ([`min_admit`](Self::min_admit));
+/// - open for 500 ms, growing ×2 per consecutive re-open up to 2 s (four times
+///   `open_for`), shortened by up to 10 % at random;
+/// - 2 probes at a time; close after 2 probe successes; probe leases from
+///   `open_for` up to 10 s ([`probe_timeout`](Self::probe_timeout));
+/// - no slow-call threshold; the [`MonotonicClock`]; no listener.
 ///
 /// # Examples
 ///
@@ -247,18 +258,23 @@ impl BreakerBuilder {
         self
     }
 
-    /// The probe lease: how long a half-open period's probes may hold every probe
-    /// slot (default [`DEFAULT_PROBE_TIMEOUT`], at least 1 ms, at most
-    /// [`MAX_OPEN_PERIOD`]).
+    /// The longest probe lease: how long a half-open period's probes may hold
+    /// every probe slot, at most (default [`DEFAULT_PROBE_TIMEOUT`], at least 1 ms,
+    /// at most [`MAX_OPEN_PERIOD`]).
     ///
-    /// A probe permit that never reports and is never dropped (a hung future, a
-    /// `mem::forget`) would otherwise keep its slot for good. Once `probe_timeout`
-    /// has passed since the half-open period began, a `try_acquire` that finds every
+    /// Once a half-open period's lease has passed, a `try_acquire` that finds every
     /// slot busy starts a fresh half-open period (a new epoch, with this caller as
-    /// its first probe and no successes yet): the lost permits become stale and
-    /// their reports change nothing. Set it above the slowest probe you expect to
-    /// finish: a probe still running when its period is replaced has its verdict
-    /// reported [`Stale`](crate::Recorded::Stale).
+    /// its first probe and no successes yet): the old probes become stale and their
+    /// reports change nothing. So a probe permit that never reports and is never
+    /// dropped (a hung future, a `mem::forget`) cannot keep its slot for good, and
+    /// a downstream that hangs instead of failing is probed again within a lease,
+    /// not only after its own timeout: recovery is seen sooner.
+    ///
+    /// The first period's lease is `open_for`; it doubles after every four
+    /// consecutive periods replaced this way (a downstream slower than the lease,
+    /// but alive, is then given longer), up to `probe_timeout`; a probe failure or a
+    /// close starts over. Set `probe_timeout` above the slowest probe you expect to
+    /// finish: a downstream slower than it never closes the breaker.
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = timeout;
         self
@@ -695,6 +711,15 @@ impl Config {
     /// The threshold as a real number.
     pub(crate) fn threshold_f64(&self) -> f64 {
         health::to_f64(self.threshold)
+    }
+
+    /// The probe lease of a half-open period that follows `leases` periods replaced
+    /// by lease expiry: `open_for * 2^(leases / 4)`, at most `probe_timeout`.
+    pub(crate) fn probe_lease_ns(&self, leases: u32) -> u64 {
+        let doublings = i32::try_from(leases / LEASE_DOUBLING_PERIODS).unwrap_or(i32::MAX);
+        let grown = self.open_for_ns as f64 * 2f64.powi(doublings);
+        // `min` with the cap and the saturating cast keep it in range.
+        (grown.min(self.probe_timeout_ns as f64) as u64).min(self.probe_timeout_ns)
     }
 
     /// The unjittered open period for the `reopen`-th consecutive re-open:

@@ -8,10 +8,10 @@
 //! +--------------+---------------------+--------+----------------------------+-------+
 //! |   SAMPLES    |       HEALTH        | REOPEN |           EPOCH            | STATE |   Closed, Disabled,
 //! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |   Open, ForcedOpen
-//! +--------------+----------+----------+--------+----------------------------+-------+
-//! |    unused (16 bits)     | SUCCESS. | IN_FL. | REOPEN |      EPOCH         | STATE |   HalfOpen
-//! |                         |   (8)    |   (8)  |  (5)   |                    |       |
-//! +-------------------------+----------+--------+--------+--------------------+-------+
+//! +-------------+-----------+----------+--------+----------------------------+-------+
+//! | unused (11) | LEASES(5) | SUCCESS. | IN_FL. | REOPEN |      EPOCH         | STATE |   HalfOpen
+//! |             |           |   (8)    |   (8)  |  (5)   |                    |       |
+//! +-------------+-----------+----------+--------+--------+--------------------+-------+
 //! ```
 //!
 //! The upper 32 bits are a union chosen by `STATE`: `Closed` and `Disabled` measure
@@ -20,7 +20,8 @@
 //! `min_samples`; 0 whenever health is full, so a spell ends when successes or
 //! time bring health back to full); `Open`
 //! keeps the health it tripped at (0 after a failed probe); `HalfOpen` carries the
-//! probes in flight and the probe successes so far. `REOPEN` counts consecutive
+//! probes in flight, the probe successes so far and how many periods before it
+//! were replaced because their probe lease ran out (which sizes its own lease). `REOPEN` counts consecutive
 //! re-opens without an intervening close (it sizes the next open period) and is zero
 //! outside `Open` and `HalfOpen`.
 //!
@@ -134,9 +135,12 @@ const SAMPLES: Field = HEALTH.next(12);
 const IN_FLIGHT: Field = REOPEN.next(8);
 /// `SUCCESSES` (HalfOpen): probe successes in this half-open period.
 const SUCCESSES: Field = IN_FLIGHT.next(8);
+/// `LEASES` (HalfOpen): consecutive half-open periods replaced because their probe
+/// lease ran out with every slot busy (saturating); each doubles the next lease.
+const LEASES: Field = SUCCESSES.next(5);
 
 const _: () = assert!(SAMPLES.end() == 64, "the state word is exactly 64 bits");
-const _: () = assert!(SUCCESSES.end() <= 64, "the half-open fields fit the word");
+const _: () = assert!(LEASES.end() <= 64, "the half-open fields fit the word");
 const _: () = assert!(STATE.max() >= 4, "five states fit the state field");
 /// The one bit of `STATE` in which `Disabled` differs from `Closed`.
 const DISABLED_BIT: u64 = (State::Disabled.code() ^ State::Closed.code()) << STATE.shift;
@@ -165,6 +169,8 @@ pub(crate) const HALF_OPEN_MAX: u32 = IN_FLIGHT.max() as u32;
 /// Largest re-open count (the open period stops growing in count here; the cap
 /// normally stops it much earlier).
 pub(crate) const REOPEN_MAX: u32 = REOPEN.max() as u32;
+/// Largest count of consecutive lease-replaced half-open periods.
+pub(crate) const LEASES_MAX: u32 = LEASES.max() as u32;
 
 /// `TAG`: the epoch of the `Open` state a deadline belongs to.
 const TAG: Field = Field {
@@ -334,6 +340,13 @@ impl Snapshot {
         SUCCESSES.get(self.0) as u32
     }
 
+    /// Consecutive half-open periods replaced by lease expiry before this one;
+    /// meaningful in `HalfOpen`.
+    #[inline(always)]
+    pub(crate) const fn leases(self) -> u32 {
+        LEASES.get(self.0) as u32
+    }
+
     fn header(state: State, epoch: u32, reopen: u32) -> u64 {
         let w = STATE.set(0, state.code());
         let w = EPOCH.set(w, u64::from(epoch));
@@ -378,6 +391,11 @@ impl Snapshot {
     pub(crate) fn with_measure(self, health: u32, samples: u32) -> Self {
         let w = HEALTH.set(self.0, u64::from(health));
         Snapshot(SAMPLES.set(w, u64::from(samples)))
+    }
+
+    /// This `HalfOpen` word with `leases` replaced periods before it (same epoch).
+    pub(crate) fn with_leases(self, leases: u32) -> Self {
+        Snapshot(LEASES.set(self.0, u64::from(leases)))
     }
 
     /// This `HalfOpen` word with new probe counters (same epoch).
@@ -477,7 +495,8 @@ impl fmt::Debug for Snapshot {
             State::HalfOpen => {
                 d.field("reopen", &self.reopen())
                     .field("in_flight", &self.in_flight())
-                    .field("successes", &self.successes());
+                    .field("successes", &self.successes())
+                    .field("leases", &self.leases());
             }
             State::ForcedOpen => {}
         }
