@@ -6,9 +6,12 @@
 //! invariants on every snapshot it takes. At the end, the transitions reported by the
 //! listener must form one unbroken chain: exactly one transition per epoch; an `Open`
 //! breaker must have a usable deadline (published for its epoch, and admitting a
-//! probe once the clock passes it); and no probe slot may be held.
+//! probe once the clock passes it); and no probe slot may be held. The graded runs
+//! add a short half-life (health decays between reports, so reporters race to claim
+//! the decay mark in the deadline word while others trip and publish deadlines) and
+//! graded admission (shed attempts).
 
-use fusebox::{Breaker, ManualClock, State, Transition, Verdict};
+use fusebox::{Breaker, ManualClock, Rejected, State, Transition, Verdict};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,13 +23,26 @@ const PROBES: u32 = 2;
 const CLOSE_AFTER: u32 = 3;
 const MIN_SAMPLES: u32 = 4;
 
-fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
+fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64, graded: bool) {
     let clock = ManualClock::new();
     let log: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let sink = Arc::clone(&log);
-    let breaker = Arc::new(
+    let builder = if graded {
+        // Trip below 0.1, shed below 0.6; a 64 ms half-life is a 1 ms tick, so
+        // nearly every report claims decay.
+        Breaker::builder()
+            .health(0.2, 0.1, MIN_SAMPLES)
+            .shed_below(0.6)
+            .min_admit(0.1)
+            .half_life(Duration::from_millis(64))
+    } else {
         Breaker::builder()
             .trip_after_consecutive_failures(MIN_SAMPLES)
+            .shed_below(0.0)
+    };
+    let shed = Arc::new(AtomicU64::new(0));
+    let breaker = Arc::new(
+        builder
             .open_for(Duration::from_millis(2))
             .open_cap(Duration::from_millis(16))
             .open_jitter(0.5)
@@ -65,6 +81,10 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                 assert!(s.samples <= MIN_SAMPLES, "{s:?}");
                 if let Some(h) = s.health {
                     assert!((0.0..=1.0).contains(&h), "{s:?}");
+                    // Samples count the spell below full health.
+                    if h == 1.0 && matches!(s.state, State::Closed | State::Disabled) {
+                        assert_eq!(s.samples, 0, "samples at full health: {s:?}");
+                    }
                 }
                 match s.state {
                     State::HalfOpen => assert!(s.health.is_none()),
@@ -97,10 +117,11 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
 
     let handles: Vec<_> = (0..workers)
         .map(|w| {
-            let (b, start, returned) = (
+            let (b, start, returned, shed) = (
                 Arc::clone(&breaker),
                 Arc::clone(&start),
                 Arc::clone(&returned),
+                Arc::clone(&shed),
             );
             let stop = Arc::clone(&stop);
             let clock = clock.clone();
@@ -124,10 +145,16 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
                         }
                         continue;
                     }
-                    let Ok(permit) = b.try_acquire() else {
-                        // A rejected caller waits: let virtual time pass.
-                        clock.advance(Duration::from_micros(rng.random_range(0..500)));
-                        continue;
+                    let permit = match b.try_acquire() {
+                        Ok(permit) => permit,
+                        Err(rejected) => {
+                            if rejected == Rejected::Shed {
+                                shed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            // A rejected caller waits: let virtual time pass.
+                            clock.advance(Duration::from_micros(rng.random_range(0..500)));
+                            continue;
+                        }
                     };
                     admitted += 1;
                     let verdict = match rng.random_range(0..10) {
@@ -208,17 +235,31 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
             .try_acquire()
             .unwrap_or_else(|e| panic!("no slot free with no permit out: {e:?}, {end:?}"));
         drop(probe);
+    } else if end.state == State::Closed {
+        // Left alone for 21 half-lives, health is back to exactly full whatever
+        // the race left behind, and nothing is shed.
+        clock.advance(breaker.half_life() * 21);
+        let s = breaker.snapshot();
+        assert_eq!((s.health, s.samples), (Some(1.0), 0), "{s:?}");
+        let permit = breaker.try_acquire().expect("full health admits");
+        assert!(permit.record(Verdict::Success).transition().is_none());
     }
     let renewals = log
         .iter()
         .filter(|t| t.from == State::HalfOpen && t.to == State::HalfOpen)
         .count();
+    let shed = shed.load(Ordering::Relaxed);
     eprintln!(
-        "workers {workers}: {admitted} admitted, {} transitions ({renewals} probe-lease renewals), {} stale, {observations} observations, ended {:?}",
+        "workers {workers}: {admitted} admitted, {shed} shed, {} transitions ({renewals} probe-lease renewals), {} stale, {observations} observations, ended {:?}",
         log.len(),
         breaker.stale_reports(),
         end.state,
     );
+    if graded {
+        assert!(shed > 0, "the graded run must actually shed");
+    } else {
+        assert_eq!(shed, 0, "grading is off");
+    }
     assert!(
         log.len() > 10,
         "the stress test must actually exercise transitions"
@@ -228,11 +269,17 @@ fn run(workers: usize, run_for: Duration, operator_every: u64, seed: u64) {
 #[test]
 #[ignore = "stress: run in release with --ignored"]
 fn stress_automatic_transitions() {
-    run(4, Duration::from_secs(4), 0, 1);
+    run(4, Duration::from_secs(4), 0, 1, false);
+}
+
+#[test]
+#[ignore = "stress: run in release with --ignored"]
+fn stress_graded_admission_and_decay() {
+    run(4, Duration::from_secs(4), 0, 3, true);
 }
 
 #[test]
 #[ignore = "stress: run in release with --ignored"]
 fn stress_with_operator_calls() {
-    run(3, Duration::from_secs(4), 5_000, 2);
+    run(3, Duration::from_secs(4), 5_000, 2, true);
 }
