@@ -71,6 +71,8 @@ pub mod downstream;
 pub mod report;
 #[path = "sim.rs"]
 pub mod sim;
+#[path = "targets.rs"]
+pub mod targets;
 
 use baselines::{Mode, NaiveBreaker, SimpleBreaker, StateChange};
 use downstream::{
@@ -234,6 +236,11 @@ impl PhaseFigures {
     /// Share of calls that succeeded.
     pub fn success_rate(&self) -> f64 {
         ratio(self.succeeded, self.calls)
+    }
+
+    /// Failed downstream attempts per call.
+    pub fn failed_per_call(&self) -> f64 {
+        ratio(self.failed_attempts, self.calls)
     }
 
     fn add(&mut self, other: &PhaseFigures) {
