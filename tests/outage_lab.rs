@@ -216,11 +216,23 @@ fn recovery_time_is_measured_on_the_per_second_series() {
     let empty = (0, 0); // no calls: recovered
     // Trigger ends at bucket 2; the timeline at bucket 8.
     let series = [bad, bad, bad, bad, ok, bad, ok, edge];
-    assert_eq!(recovery_secs(&series, 2, 8), Some(4), "stays good from bucket 6");
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        Some(4),
+        "stays good from bucket 6"
+    );
     let series = [bad, bad, ok, ok, ok, ok, ok, ok];
-    assert_eq!(recovery_secs(&series, 2, 8), Some(0), "good from the trigger's end");
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        Some(0),
+        "good from the trigger's end"
+    );
     let series = [ok, ok, ok, ok, ok, ok, ok, bad];
-    assert_eq!(recovery_secs(&series, 2, 8), None, "the last second is bad: never");
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        None,
+        "the last second is bad: never"
+    );
     // Buckets before `from` and from `to` on do not count.
     let series = [bad, bad, ok, empty, ok, ok, ok, ok, bad];
     assert_eq!(recovery_secs(&series, 2, 8), Some(0));
@@ -287,7 +299,10 @@ fn retry_only_keeps_the_overload_going_after_the_trigger() {
     let retry_only = report.run(Strategy::RetryOnly);
     let figures = retry_only.trigger.unwrap();
     assert_eq!(
-        report.group(Strategy::RetryOnly, "healthy").unwrap().success_rate(),
+        report
+            .group(Strategy::RetryOnly, "healthy")
+            .unwrap()
+            .success_rate(),
         1.0,
         "the server has room for the offered load"
     );

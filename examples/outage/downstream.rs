@@ -320,7 +320,9 @@ impl Downstream {
 /// each at least 1.
 pub fn server_size(offered: f64) -> (u32, u32) {
     let mean_service = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
-    let workers = (offered * CAPACITY_HEADROOM * mean_service).round().max(1.0);
+    let workers = (offered * CAPACITY_HEADROOM * mean_service)
+        .round()
+        .max(1.0);
     let trigger = (workers * TRIGGER_CAPACITY).round().max(1.0);
     (workers as u32, trigger as u32)
 }

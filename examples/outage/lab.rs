@@ -730,7 +730,11 @@ fn run_strategy(
         let served: u64 = (second(t.start)..second(t.end))
             .map(|b| ok.get(b).copied().unwrap_or(0))
             .sum();
-        let waits = env.ds.server().map(|s| s.waits().to_vec()).unwrap_or_default();
+        let waits = env
+            .ds
+            .server()
+            .map(|s| s.waits().to_vec())
+            .unwrap_or_default();
         TriggerFigures {
             recovery_secs: recovery_secs(&per_second, second(t.end), second(end)),
             goodput: served as f64 * SEC as f64 / (t.end - t.start) as f64,

@@ -136,7 +136,10 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
                 "trigger end -> 1 s success stays >= {:.0} %",
                 RECOVERED_RATE * 100.0
             ),
-            trig(&|t| t.recovery_secs.map_or("never".to_string(), |s| format!("{s} s"))),
+            trig(&|t| {
+                t.recovery_secs
+                    .map_or("never".to_string(), |s| format!("{s} s"))
+            }),
         );
         row(
             "goodput during the trigger (successes/s)",
@@ -298,7 +301,9 @@ pub fn csv(report: &Report) -> String {
         if !with_trigger {
             continue;
         }
-        let t = run.trigger.expect("every run of a scenario with a trigger has its figures");
+        let t = run
+            .trigger
+            .expect("every run of a scenario with a trigger has its figures");
         let metrics = [
             (
                 "recovery-time",
