@@ -12,8 +12,11 @@
 //!   attempt and every backoff sleep is a timer. Attempts interleave in virtual
 //!   time: while one call sleeps in backoff, others change the breaker.
 //! - The downstream ([`downstream`]) is a pure function of the seed, the attempt's
-//!   identity and the phase it starts in: identical for every strategy.
-//! - Every strategy uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
+//!   identity and the phase it starts in: identical for every strategy. Except in
+//!   `overload`, where it is a capacity-limited server with a queue: each
+//!   strategy's run gets its own, and only the attempts' service times are the
+//!   same for every strategy.
+//! - Every strategy but `fusebox-default` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
 //!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
 //!   trips at [`THRESHOLD`] failures, opens for [`OPEN_FOR`] and closes after
