@@ -10,8 +10,8 @@ mod lab;
 #[path = "../examples/outage/plot.rs"]
 mod plot;
 
-use lab::downstream::{AttemptKey, Condition, Downstream};
-use lab::{BeforeTrip, Config, Report, Scenario, Strategy};
+use lab::downstream::{ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, SEC, server_size};
+use lab::{BeforeTrip, CALL_PERIOD, Config, Report, Scenario, Strategy, recovery_secs};
 use std::sync::OnceLock;
 
 const SEEDS: [u64; 2] = [1, 2];
@@ -75,7 +75,11 @@ fn naive_needs_more_downstream_failures_to_trip() {
 #[test]
 fn fusebox_reports_late_outcomes_stale_instead_of_overwriting() {
     for report in reports() {
-        for strategy in [Strategy::Fusebox, Strategy::FuseboxRate] {
+        for strategy in [
+            Strategy::Fusebox,
+            Strategy::FuseboxRate,
+            Strategy::FuseboxDefault,
+        ] {
             let fusebox = report.run(strategy);
             assert_eq!(fusebox.stale_overwrites, 0, "seed {}", report.config.seed);
             assert_eq!(
@@ -178,11 +182,180 @@ fn every_scenario_runs_and_renders() {
         let table = lab::report::table(&report, Some("x.svg"));
         assert!(table.contains("seed 3") && table.contains(scenario.name()));
         let csv = lab::report::csv(&report);
+        // A row per strategy and phase group, a whole-run row, and in a scenario
+        // with a trigger the two metric rows; every row has the header's columns.
+        let metric_rows = if report.trigger().is_some() { 2 } else { 0 };
         assert_eq!(
             csv.lines().count(),
-            1 + Strategy::ALL.len() * (report.groups.len() + 1)
+            1 + Strategy::ALL.len() * (report.groups.len() + 1 + metric_rows)
         );
+        let columns = csv.lines().next().unwrap().split(',').count();
+        assert!(csv.lines().all(|l| l.split(',').count() == columns));
+        assert_eq!(
+            report.trigger().is_some(),
+            scenario == Scenario::Overload,
+            "{scenario:?}"
+        );
+        for run in &report.runs {
+            assert_eq!(run.trigger.is_some(), report.trigger().is_some());
+        }
+        let targets = lab::targets::checks(&report);
+        assert!(!targets.is_empty(), "{scenario:?}: no target applies");
+        let rendered = lab::targets::render(&targets, 16);
+        assert!(rendered.contains(scenario.name()));
     }
+}
+
+/// The recovery time, on a hand-made series of `(calls, succeeded)` per second:
+/// the start of the first bucket from which every bucket is at 95 % or more.
+#[test]
+fn recovery_time_is_measured_on_the_per_second_series() {
+    let ok = (100, 100);
+    let bad = (100, 94);
+    let edge = (100, 95); // exactly 95 %: recovered
+    let empty = (0, 0); // no calls: recovered
+    // Trigger ends at bucket 2; the timeline at bucket 8.
+    let series = [bad, bad, bad, bad, ok, bad, ok, edge];
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        Some(4),
+        "stays good from bucket 6"
+    );
+    let series = [bad, bad, ok, ok, ok, ok, ok, ok];
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        Some(0),
+        "good from the trigger's end"
+    );
+    let series = [ok, ok, ok, ok, ok, ok, ok, bad];
+    assert_eq!(
+        recovery_secs(&series, 2, 8),
+        None,
+        "the last second is bad: never"
+    );
+    // Buckets before `from` and from `to` on do not count.
+    let series = [bad, bad, ok, empty, ok, ok, ok, ok, bad];
+    assert_eq!(recovery_secs(&series, 2, 8), Some(0));
+    // A series shorter than the timeline: the missing seconds had no calls.
+    assert_eq!(recovery_secs(&[bad, bad, bad, bad], 2, 8), Some(2));
+    assert_eq!(recovery_secs(&[], 2, 2), Some(0));
+}
+
+/// The server: FIFO over its workers, and a capacity drop holds new work back
+/// until fewer than the remaining workers are busy.
+#[test]
+fn the_server_queues_fifo_and_follows_its_schedule() {
+    let phases = |conditions: &[(Condition, u64)]| {
+        let mut start = 0;
+        conditions
+            .iter()
+            .map(|&(condition, len)| {
+                let p = lab::downstream::Phase {
+                    label: "p",
+                    condition,
+                    start,
+                    end: start + len,
+                };
+                start += len;
+                p
+            })
+            .collect::<Vec<_>>()
+    };
+    let ds = Downstream::with_server(
+        0,
+        phases(&[
+            (Condition::Healthy, 100),
+            (Condition::CapacityDrop, 100),
+            (Condition::Healthy, 100),
+        ]),
+        2,
+        1,
+    );
+    let server = ds.server().unwrap();
+    let mut server = server.clone();
+    // Two workers: two attempts start at once, the third waits for one.
+    assert_eq!(server.admit(0, 10), 10);
+    assert_eq!(server.admit(0, 10), 10);
+    assert_eq!(server.admit(0, 10), 20);
+    // FIFO: an arrival never starts before the one ahead of it.
+    assert_eq!(server.admit(5, 1), 6);
+    // One worker from 100 to 200: attempts go one at a time, and the third waits
+    // for the second worker's return at 200.
+    assert_eq!(server.admit(100, 50), 50);
+    assert_eq!(server.admit(100, 50), 100);
+    assert_eq!(server.admit(100, 50), 150);
+    assert_eq!(server.admit(200, 50), 50);
+}
+
+/// The overload scenario's point: after the trigger, plain retry keeps the
+/// downstream overloaded although its capacity is back and above the offered
+/// load (a metastable failure), while the same server fed the same calls without
+/// retries drains its backlog and answers in time again well before the end.
+#[test]
+fn retry_only_keeps_the_overload_going_after_the_trigger() {
+    let config = small(5, Scenario::Overload);
+    let report = lab::run(&config);
+    let trigger = report.trigger().unwrap().clone();
+    let retry_only = report.run(Strategy::RetryOnly);
+    let figures = retry_only.trigger.unwrap();
+    assert_eq!(
+        report
+            .group(Strategy::RetryOnly, "healthy")
+            .unwrap()
+            .success_rate(),
+        1.0,
+        "the server has room for the offered load"
+    );
+    assert_eq!(figures.recovery_secs, None, "retry-only recovered");
+    let after = report.group(Strategy::RetryOnly, "after trigger").unwrap();
+    assert!(
+        after.amplification() > 2.9 && after.success_rate() < 0.01,
+        "after the trigger: {:.2} attempts/call, {:.3} success",
+        after.amplification(),
+        after.success_rate()
+    );
+    assert!(
+        figures.final_wait > 10 * ATTEMPT_TIMEOUT,
+        "the queue at the end: {} s",
+        figures.final_wait as f64 / SEC as f64
+    );
+
+    // The control: the same server and the same calls, first attempts only.
+    let (workers, trigger_workers) = server_size(lab::offered_load(config.clients));
+    let ds = Downstream::with_server(
+        config.seed,
+        config.scenario.phases(),
+        workers,
+        trigger_workers,
+    );
+    let end = report.end();
+    let mut arrivals: Vec<(u64, u32, u32)> = (0..config.clients)
+        .flat_map(|client| {
+            let offset = CALL_PERIOD * u64::from(client) / u64::from(config.clients);
+            (0..)
+                .map(move |call| (offset + call * CALL_PERIOD, client, call as u32))
+                .take_while(move |(t, _, _)| *t < end)
+        })
+        .collect();
+    arrivals.sort_unstable();
+    let mut last_timeout = 0;
+    for (t, client, call) in arrivals {
+        let key = AttemptKey {
+            client,
+            call,
+            attempt: 1,
+        };
+        if ds.attempt(key, t).1.is_err() {
+            last_timeout = t;
+        }
+    }
+    assert!(
+        last_timeout > trigger.start && last_timeout < trigger.end + 15 * SEC,
+        "without retries the last timeout is at {} s (trigger {}-{} s)",
+        last_timeout as f64 / SEC as f64,
+        trigger.start / SEC,
+        trigger.end / SEC
+    );
 }
 
 /// The default run (seed 42, 64 clients, default scenario), which the README

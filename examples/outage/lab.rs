@@ -12,8 +12,11 @@
 //!   attempt and every backoff sleep is a timer. Attempts interleave in virtual
 //!   time: while one call sleeps in backoff, others change the breaker.
 //! - The downstream ([`downstream`]) is a pure function of the seed, the attempt's
-//!   identity and the phase it starts in: identical for every strategy.
-//! - Every strategy uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
+//!   identity and the phase it starts in: identical for every strategy. Except in
+//!   `overload`, where it is a capacity-limited server with a queue: each
+//!   strategy's run gets its own, and only the attempts' service times are the
+//!   same for every strategy.
+//! - Every strategy but `fusebox-default` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
 //!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
 //!   trips at [`THRESHOLD`] failures, opens for [`OPEN_FOR`] and closes after
@@ -23,7 +26,45 @@
 //!   random, the library's default), it admits one probe at a time, and has a
 //!   shared retry budget ([`BUDGET_RATIO`], the library's default floor of 10
 //!   retries/s). `fusebox-rate` is the same guard tripping on a failure rate
-//!   ([`RATE`] over about [`RATE_WINDOW`] attempts) instead of a count.
+//!   ([`RATE`] over about [`RATE_WINDOW`] attempts) instead of a count. These
+//!   are the like-for-like numbers.
+//! - Two more strategies do *not* use those breaker numbers:
+//!   - `retry-only`: what most services run: [`MAX_ATTEMPTS`] attempts with the
+//!     baselines' backoff (the very same per-call draws), no breaker, no budget.
+//!     It is a hand loop, like the baselines, rather than fusebox's `Retry`:
+//!     fusebox runs a `Retry` only inside a `Guard`, which always has a breaker,
+//!     and a "never tripping" breaker would still be fusebox code (it records,
+//!     it admits through `try_acquire`); a plain loop is what such a service
+//!     writes, and sharing the baselines' backoff draws makes its retries
+//!     identical to theirs call for call.
+//!   - `fusebox-default`: `Guard` built from the library's defaults, untouched:
+//!     `Breaker::builder()` with only the simulation's clock, a jitter seed and
+//!     the transition listener the lab logs with; `Retry::builder()` with only a
+//!     seed; a shared `RetryBudget::builder()` with only the clock;
+//!     `DefaultClassifier`. Whatever the defaults are, this is what a user who
+//!     changes nothing gets; the lab sets none of their values.
+//!
+//! # The `overload` scenario and its metrics
+//!
+//! The downstream is a capacity-limited server with a FIFO queue (see
+//! [`downstream`]); a 10 s capacity drop triggers an overload. A strategy whose
+//! retries amplify the load can keep the queue longer than the attempt timeout
+//! after the capacity is back: every attempt then times out, is retried, and
+//! still costs the server its service time (a metastable failure). Two figures,
+//! measured for every strategy in a scenario with a trigger
+//! ([`TriggerFigures`]):
+//!
+//! - **recovery time**: calls are bucketed by the second they were issued in;
+//!   the recovery time is the time from the trigger's end to the start of the
+//!   first 1 s bucket from which every bucket until the timeline's end has a
+//!   success rate of at least [`RECOVERED_RATE`] (a bucket without calls counts
+//!   as recovered); "never" when the last bucket is below it
+//!   ([`recovery_secs`]). Resolution: 1 s.
+//! - **goodput during the trigger**: downstream attempts that *ended in a
+//!   success* during the trigger (answered within the timeout), per second of
+//!   trigger. A call succeeds with exactly one successful attempt, so this is
+//!   also the calls that completed successfully per second during the trigger,
+//!   by completion time. The server's capacity bounds it.
 
 #[path = "baselines.rs"]
 pub mod baselines;
@@ -33,9 +74,13 @@ pub mod downstream;
 pub mod report;
 #[path = "sim.rs"]
 pub mod sim;
+#[path = "targets.rs"]
+pub mod targets;
 
 use baselines::{Mode, NaiveBreaker, SimpleBreaker, StateChange};
-use downstream::{AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC};
+use downstream::{
+    AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC, server_size,
+};
 use fusebox::{
     Attempt, Breaker, DefaultClassifier, Guard, GuardError, Jitter, Retry, RetryBudget, State,
 };
@@ -76,6 +121,9 @@ pub const BUDGET_RATIO: f64 = 0.2;
 pub const SAMPLE_EVERY: u64 = 100 * MS;
 /// Width of a downstream-load bucket.
 pub const LOAD_BUCKET: u64 = SEC;
+/// The 1 s success rate from which on a strategy counts as recovered from an
+/// overload (see [`recovery_secs`]).
+pub const RECOVERED_RATE: f64 = 0.95;
 
 /// What to simulate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,16 +164,24 @@ pub enum Strategy {
     /// ([`RATE`] over roughly the last [`RATE_WINDOW`] attempts): the setting for
     /// a service that should ride out a brownout.
     FuseboxRate,
+    /// Plain retry: [`MAX_ATTEMPTS`] attempts with the baselines' backoff, no
+    /// breaker, no budget.
+    RetryOnly,
+    /// `fusebox::Guard` from the library's defaults, untouched (breaker, retry
+    /// policy, budget, classifier).
+    FuseboxDefault,
 }
 
 impl Strategy {
     /// Every strategy, in column order.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 7] = [
+        Strategy::RetryOnly,
         Strategy::Naive,
         Strategy::Callbacks,
         Strategy::Layered,
         Strategy::Fusebox,
         Strategy::FuseboxRate,
+        Strategy::FuseboxDefault,
     ];
 
     /// The column name.
@@ -136,7 +192,22 @@ impl Strategy {
             Strategy::Layered => "layered",
             Strategy::Fusebox => "fusebox",
             Strategy::FuseboxRate => "fusebox-rate",
+            Strategy::RetryOnly => "retry-only",
+            Strategy::FuseboxDefault => "fusebox-default",
         }
+    }
+
+    /// Whether the strategy has a breaker (all but `retry-only`).
+    pub fn has_breaker(self) -> bool {
+        self != Strategy::RetryOnly
+    }
+
+    /// Whether the strategy is a `fusebox::Guard`.
+    pub fn is_fusebox(self) -> bool {
+        matches!(
+            self,
+            Strategy::Fusebox | Strategy::FuseboxRate | Strategy::FuseboxDefault
+        )
     }
 }
 
@@ -168,6 +239,11 @@ impl PhaseFigures {
     /// Share of calls that succeeded.
     pub fn success_rate(&self) -> f64 {
         ratio(self.succeeded, self.calls)
+    }
+
+    /// Failed downstream attempts per call.
+    pub fn failed_per_call(&self) -> f64 {
+        ratio(self.failed_attempts, self.calls)
     }
 
     fn add(&mut self, other: &PhaseFigures) {
@@ -210,6 +286,22 @@ pub struct Timing {
     pub of: usize,
 }
 
+/// The overload figures of one strategy, in a scenario with a trigger (a
+/// capacity drop).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TriggerFigures {
+    /// Seconds from the trigger's end until the 1 s success rate stays at or above
+    /// [`RECOVERED_RATE`] for the rest of the timeline; `None`: never.
+    pub recovery_secs: Option<u64>,
+    /// Successful downstream attempts that ended during the trigger, per second.
+    pub goodput: f64,
+    /// The longest queueing delay of any attempt, in nanoseconds.
+    pub max_wait: u64,
+    /// The longest queueing delay of the attempts that arrived in the timeline's
+    /// last second, in nanoseconds.
+    pub final_wait: u64,
+}
+
 /// One strategy's figures and traces.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StrategyRun {
@@ -245,6 +337,10 @@ pub struct StrategyRun {
     pub health_threshold: Option<f64>,
     /// Downstream attempts started per `LOAD_BUCKET`.
     pub load: Vec<u64>,
+    /// `(calls, succeeded)` of the calls issued in each second of the timeline.
+    pub per_second: Vec<(u64, u64)>,
+    /// In a scenario with a trigger: its figures.
+    pub trigger: Option<TriggerFigures>,
 }
 
 impl StrategyRun {
@@ -292,6 +388,36 @@ impl Report {
     pub fn end(&self) -> u64 {
         self.phases.last().map_or(0, |p| p.end)
     }
+
+    /// The scenario's trigger (its first capacity drop), if it has one.
+    pub fn trigger(&self) -> Option<&Phase> {
+        trigger_phase(&self.phases)
+    }
+}
+
+fn trigger_phase(phases: &[Phase]) -> Option<&Phase> {
+    phases
+        .iter()
+        .find(|p| p.condition == Condition::CapacityDrop)
+}
+
+/// Seconds from bucket `from` to the start of the first 1 s bucket from which
+/// every bucket before `to` has a success rate of at least [`RECOVERED_RATE`]:
+/// the recovery time, when bucket `from` starts at the trigger's end and `to` is
+/// the timeline's end. `per_second` holds `(calls, succeeded)` per bucket (a
+/// missing or empty bucket counts as recovered). `None`: the last bucket before
+/// `to` is below the rate (never recovered); `Some(0)` when `from >= to`.
+pub fn recovery_secs(per_second: &[(u64, u64)], from: usize, to: usize) -> Option<u64> {
+    let recovered = |b: usize| {
+        let (calls, succeeded) = per_second.get(b).copied().unwrap_or((0, 0));
+        calls == 0 || succeeded as f64 >= RECOVERED_RATE * calls as f64
+    };
+    let last_bad = (from..to).rev().find(|&b| !recovered(b));
+    match last_bad {
+        None => Some(0),
+        Some(b) if b + 1 == to => None,
+        Some(b) => Some((b + 1 - from) as u64),
+    }
 }
 
 /// Run every strategy on the scenario and measure.
@@ -330,6 +456,8 @@ struct CallId {
     index: u32,
     /// The phase the call was issued in.
     phase: usize,
+    /// When it was issued.
+    issued: u64,
 }
 
 /// What a run records as it goes.
@@ -343,6 +471,18 @@ struct Recorder {
     late: Cell<u64>,
     budget_refusals: Cell<u64>,
     health: RefCell<Vec<(u64, Option<f64>)>>,
+    /// `(calls, succeeded)` by the second the call was issued in.
+    per_second: RefCell<Vec<(u64, u64)>>,
+    /// Successful attempts by the second they ended in.
+    ok_by_end: RefCell<Vec<u64>>,
+}
+
+/// Add `n` to `buckets[i]`, growing it as needed.
+fn bump(buckets: &mut Vec<u64>, i: usize, n: u64) {
+    if buckets.len() <= i {
+        buckets.resize(i + 1, 0);
+    }
+    buckets[i] += n;
 }
 
 /// What every task of a run shares.
@@ -362,6 +502,7 @@ enum Shared {
     Callbacks(Rc<NaiveBreaker>),
     Layered(Rc<SimpleBreaker>),
     Fusebox(Rc<FuseGuard>, Arc<Mutex<Vec<StateChange>>>),
+    RetryOnly,
 }
 
 fn mode(state: State) -> Mode {
@@ -375,8 +516,9 @@ fn mode(state: State) -> Mode {
     }
 }
 
-/// fusebox's breaker with the lab's numbers, on the simulation's clock, logging
-/// its transitions to `log`.
+/// fusebox's breaker on the simulation's clock, logging its transitions to
+/// `log`: with the lab's numbers, or (`fusebox-default`) with the library's
+/// defaults, only the clock, the jitter seed and the listener set.
 fn fusebox_breaker(
     strategy: Strategy,
     sim: &Sim,
@@ -385,16 +527,22 @@ fn fusebox_breaker(
     failures: Arc<AtomicU64>,
 ) -> Result<Breaker, fusebox::ConfigError> {
     let clock = sim.clock().clone();
-    let builder = if strategy == Strategy::FuseboxRate {
-        Breaker::builder().trip_on_failure_rate(RATE, RATE_WINDOW)
-    } else {
-        Breaker::builder().trip_after_consecutive_failures(THRESHOLD)
+    let builder = match strategy {
+        Strategy::FuseboxDefault => Breaker::builder(),
+        Strategy::FuseboxRate => Breaker::builder()
+            .trip_on_failure_rate(RATE, RATE_WINDOW)
+            .open_for(Duration::from_nanos(OPEN_FOR))
+            .open_growth(1.0)
+            .close_after(CLOSE_AFTER)
+            .probes(1),
+        _ => Breaker::builder()
+            .trip_after_consecutive_failures(THRESHOLD)
+            .open_for(Duration::from_nanos(OPEN_FOR))
+            .open_growth(1.0)
+            .close_after(CLOSE_AFTER)
+            .probes(1),
     };
     builder
-        .open_for(Duration::from_nanos(OPEN_FOR))
-        .open_growth(1.0)
-        .close_after(CLOSE_AFTER)
-        .probes(1)
         .jitter_seed(seed)
         .clock(sim.clock().clone())
         .on_transition(move |t| {
@@ -429,6 +577,24 @@ fn shared(strategy: Strategy, env: &Env) -> Shared {
             CLOSE_AFTER,
             failures,
         ))),
+        Strategy::RetryOnly => Shared::RetryOnly,
+        Strategy::FuseboxDefault => {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let breaker = fusebox_breaker(strategy, &env.sim, env.seed, Arc::clone(&log), failures)
+                .expect("the default breaker builds");
+            let retry = Retry::builder()
+                .seed(env.seed)
+                .build()
+                .expect("the default retry policy builds");
+            let budget = RetryBudget::builder()
+                .clock(env.sim.clock().clone())
+                .build()
+                .expect("the default budget builds");
+            let guard = Guard::new(Arc::new(breaker), retry)
+                .with_budget(Arc::new(budget))
+                .with_sleeper(SimSleeper(Rc::clone(&env.sim)));
+            Shared::Fusebox(Rc::new(guard), log)
+        }
         Strategy::Fusebox | Strategy::FuseboxRate => {
             let log = Arc::new(Mutex::new(Vec::new()));
             let breaker = fusebox_breaker(strategy, &env.sim, env.seed, Arc::clone(&log), failures)
@@ -464,9 +630,16 @@ fn run_strategy(
     strategy: Strategy,
 ) -> StrategyRun {
     let sim = Sim::new();
+    let clients = config.clients.max(1);
+    let ds = if config.scenario.has_server() {
+        let (workers, trigger_workers) = server_size(offered_load(clients));
+        Downstream::with_server(config.seed, phases.to_vec(), workers, trigger_workers)
+    } else {
+        Downstream::new(config.seed, phases.to_vec())
+    };
     let env = Rc::new(Env {
         sim: Rc::clone(&sim),
-        ds: Downstream::new(config.seed, phases.to_vec()),
+        ds,
         rec: Recorder {
             per_phase: RefCell::new(vec![PhaseFigures::default(); phases.len()]),
             failures_by_end: RefCell::new(vec![0; phases.len()]),
@@ -475,12 +648,13 @@ fn run_strategy(
             late: Cell::new(0),
             budget_refusals: Cell::new(0),
             health: RefCell::new(Vec::new()),
+            per_second: RefCell::new(Vec::new()),
+            ok_by_end: RefCell::new(Vec::new()),
         },
         seed: config.seed,
     });
     let shared = shared(strategy, &env);
     let end = phases.last().map_or(0, |p| p.end);
-    let clients = config.clients.max(1);
     for client in 0..clients {
         let offset = CALL_PERIOD * u64::from(client) / u64::from(clients);
         sim.spawn(client_loop(
@@ -525,6 +699,7 @@ fn run_strategy(
                 Some(env.rec.budget_refusals.get()),
             )
         }
+        Shared::RetryOnly => (Vec::new(), 0, 0, None, None),
     };
     let mut all_states = vec![StateChange {
         at: 0,
@@ -551,6 +726,28 @@ fn run_strategy(
         Shared::Fusebox(guard, _) => Some(guard.breaker().threshold()),
         _ => None,
     };
+    let per_second = env.rec.per_second.take();
+    let trigger = trigger_phase(phases).map(|t| {
+        let second = |ns: u64| usize::try_from(ns / SEC).expect("fits");
+        let ok = env.rec.ok_by_end.borrow();
+        let served: u64 = (second(t.start)..second(t.end))
+            .map(|b| ok.get(b).copied().unwrap_or(0))
+            .sum();
+        let waits = env
+            .ds
+            .server()
+            .map(|s| s.waits().to_vec())
+            .unwrap_or_default();
+        TriggerFigures {
+            recovery_secs: recovery_secs(&per_second, second(t.end), second(end)),
+            goodput: served as f64 * SEC as f64 / (t.end - t.start) as f64,
+            max_wait: waits.iter().copied().max().unwrap_or(0),
+            final_wait: second(end)
+                .checked_sub(1)
+                .and_then(|b| waits.get(b).copied())
+                .unwrap_or(0),
+        }
+    });
     StrategyRun {
         strategy,
         per_group,
@@ -566,7 +763,14 @@ fn run_strategy(
         health,
         health_threshold,
         load,
+        per_second,
+        trigger,
     }
+}
+
+/// Calls per second the clients offer.
+pub fn offered_load(clients: u32) -> f64 {
+    f64::from(clients) * SEC as f64 / CALL_PERIOD as f64
 }
 
 /// The state in force at `t` (after every change made at or before `t`).
@@ -653,6 +857,7 @@ async fn client_loop(env: Rc<Env>, shared: Shared, client: u32, offset: u64, end
             client,
             index,
             phase: env.ds.phase_at(t),
+            issued: t,
         };
         let e = Rc::clone(&env);
         match &shared {
@@ -660,6 +865,7 @@ async fn client_loop(env: Rc<Env>, shared: Shared, client: u32, offset: u64, end
             Shared::Callbacks(b) => env.sim.spawn(callbacks_call(e, Rc::clone(b), call)),
             Shared::Layered(b) => env.sim.spawn(layered_call(e, Rc::clone(b), call)),
             Shared::Fusebox(g, _) => env.sim.spawn(fusebox_call(e, Rc::clone(g), call)),
+            Shared::RetryOnly => env.sim.spawn(retry_only_call(e, call)),
         }
         index += 1;
     }
@@ -704,6 +910,10 @@ async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(),
         load[bucket] += 1;
     }
     env.sim.sleep_until(start + took).await;
+    if answer.is_ok() {
+        let second = usize::try_from(env.sim.now() / SEC).expect("fits");
+        bump(&mut env.rec.ok_by_end.borrow_mut(), second, 1);
+    }
     if answer.is_err() {
         env.rec.per_phase.borrow_mut()[call.phase].failed_attempts += 1;
         env.rec.failures_by_end.borrow_mut()[env.ds.phase_at(env.sim.now())] += 1;
@@ -720,6 +930,13 @@ fn done(env: &Env, call: CallId, outcome: Outcome, wasted_sleep: u64) {
     f.succeeded += u64::from(outcome == Outcome::Succeeded);
     f.rejected += u64::from(outcome == Outcome::Rejected);
     f.wasted_sleep += wasted_sleep;
+    let second = usize::try_from(call.issued / SEC).expect("fits");
+    let mut per_second = env.rec.per_second.borrow_mut();
+    if per_second.len() <= second {
+        per_second.resize(second + 1, (0, 0));
+    }
+    per_second[second].0 += 1;
+    per_second[second].1 += u64::from(outcome == Outcome::Succeeded);
 }
 
 /// The baselines' backoff before retry `k`: the same distribution as fusebox's
@@ -814,6 +1031,22 @@ async fn layered_call(env: Rc<Env>, breaker: Rc<SimpleBreaker>, call: CallId) {
         env.sim.backoff(slept).await;
     }
     done(&env, call, outcome, wasted)
+}
+
+/// `retry-only`: the plain retry loop most services run: up to [`MAX_ATTEMPTS`]
+/// attempts with the baselines' backoff (the same draws, call for call), no
+/// breaker, no budget.
+async fn retry_only_call(env: Rc<Env>, call: CallId) {
+    for number in 1..=MAX_ATTEMPTS {
+        if attempt(&env, call, number, false).await.is_ok() {
+            return done(&env, call, Outcome::Succeeded, 0);
+        }
+        if number == MAX_ATTEMPTS {
+            break;
+        }
+        env.sim.backoff(backoff(env.seed, call, number)).await;
+    }
+    done(&env, call, Outcome::Failed, 0)
 }
 
 /// `fusebox::Guard::call_async`, shared by every client.

@@ -3,15 +3,18 @@
 //!
 //! A deterministic, seeded discrete-event simulation in virtual time: clients call
 //! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
-//! period, healthy again) through five strategies — three BASELINES (the naive
-//! retry-inside-breaker design, its per-attempt-callback variant, and a retry loop
-//! layered outside a count-based breaker) and `fusebox::Guard`, tripping on a
-//! failure count or on a failure rate, driven through `call_async` on a simulated
-//! executor — and the lab measures load amplification,
-//! how fast each breaker opens and closes, wasted sleeps, stale overwrites and
-//! budget refusals.
+//! period, healthy again; or, in `overload`, a capacity-limited server whose
+//! capacity drops for 10 s) through seven strategies — plain retry with no
+//! breaker, three BASELINES (the naive retry-inside-breaker design, its
+//! per-attempt-callback variant, and a retry loop layered outside a count-based
+//! breaker) and `fusebox::Guard`, tripping on a failure count or on a failure rate
+//! with the baselines' numbers, or built from the library's defaults, driven
+//! through `call_async` on a simulated executor — and the lab measures load
+//! amplification, how fast each breaker opens and closes, wasted sleeps, stale
+//! overwrites, budget refusals and, in `overload`, recovery time and goodput.
 //!
-//! Run: `cargo run --release --example outage` (see `--help`).
+//! Run: `cargo run --release --example outage` (see `--help`);
+//! `-- --targets` checks the maintainers' targets for `fusebox-default`.
 
 // `lab` is shared with tests/outage_lab.rs, which uses a few accessors this
 // binary does not.
@@ -30,11 +33,22 @@ usage: cargo run --release --example outage -- [options]
 options:
   --seed N          seed for the downstream and every random draw (default 42)
   --clients N       logical clients, 1..=10000 (default 64)
-  --scenario NAME   default | flapping | brownout-only (default: default)
-  --csv PATH        also write per-strategy, per-phase figures as CSV
+  --scenario NAME   default | flapping | brownout-only | overload
+                    (default: default)
+  --csv PATH        also write per-strategy, per-phase figures as CSV; in
+                    overload, each strategy also has the metric rows
+                    `recovery-time` (s, `inf` = never) and `trigger-goodput`
+                    (successes/s), their value in the last column
   --svg PATH        where to write the timeline picture
                     (default: target/outage/<scenario>-<seed>.svg)
+  --targets         instead: run every scenario at seeds 42, 7 and 1234 and
+                    print each target for fusebox-default, measured, with PASS
+                    or FAIL (a report: exits 0 either way; honours --clients)
   --help            this text
+
+strategies: retry-only (no breaker), naive, callbacks, layered (baselines),
+fusebox, fusebox-rate (the baselines' numbers), fusebox-default (the library's
+defaults, untouched)
 ";
 
 /// What the command line asked for.
@@ -42,6 +56,7 @@ struct Options {
     config: Config,
     csv: Option<PathBuf>,
     svg: Option<PathBuf>,
+    targets: bool,
 }
 
 /// `Ok(None)` means `--help`.
@@ -50,6 +65,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
         config: Config::default(),
         csv: None,
         svg: None,
+        targets: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -59,6 +75,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
         };
         if flag == "--help" || flag == "-h" {
             return Ok(None);
+        }
+        if flag == "--targets" && inline.is_none() {
+            options.targets = true;
+            continue;
         }
         if !matches!(
             flag.as_str(),
@@ -129,6 +149,11 @@ fn main() -> ExitCode {
         }
     };
     let config = &options.config;
+    if options.targets {
+        let checks = lab::targets::run_all(config.clients);
+        print!("{}", lab::targets::render(&checks, config.clients));
+        return ExitCode::SUCCESS;
+    }
     let svg = options.svg.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "target/outage/{}-{}.svg",

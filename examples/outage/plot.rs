@@ -3,9 +3,15 @@
 //! - downstream load over time for every strategy, with the scenario's phases
 //!   shaded and named along the top, and the legend in a column of its own to the
 //!   right of the plot (so it can never cover a phase name or a line);
-//! - one panel per strategy with its breaker state (closed, half-open, open);
+//! - one panel per strategy with a breaker (all but `retry-only`, whose load line
+//!   is all there is to draw) with its breaker state (closed, half-open, open);
 //! - for each fusebox strategy, right below its state, a panel with its health on
 //!   its own `[0, 1]` scale and the trip threshold as a dashed line.
+//!
+//! All seven strategies keep their load line: each has its own colour, and the
+//! two without the lab's like-for-like breaker numbers (`retry-only`,
+//! `fusebox-default`) are drawn dashed, so the like-for-like comparison stays
+//! readable.
 //!
 //! Every panel has its own time axis, labelled in seconds of virtual time, and the
 //! same phase shading, so a panel can be read on its own.
@@ -44,6 +50,8 @@ fn color(strategy: Strategy) -> RGBColor {
         Strategy::Layered => RGBColor(31, 119, 180),
         Strategy::Fusebox => RGBColor(44, 160, 44),
         Strategy::FuseboxRate => RGBColor(23, 190, 207),
+        Strategy::RetryOnly => RGBColor(140, 86, 75),
+        Strategy::FuseboxDefault => RGBColor(227, 119, 194),
     }
 }
 
@@ -53,6 +61,7 @@ fn shade(condition: Condition) -> Option<RGBAColor> {
         Condition::Outage => Some(RGBColor(200, 0, 0).mix(0.10)),
         Condition::Brownout => Some(RGBColor(240, 200, 0).mix(0.18)),
         Condition::Slow => Some(RGBColor(255, 127, 14).mix(0.15)),
+        Condition::CapacityDrop => Some(RGBColor(120, 120, 120).mix(0.15)),
     }
 }
 
@@ -76,6 +85,12 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / SEC as f64
 }
 
+/// Whether the strategy's load line is dashed: those without the lab's
+/// like-for-like breaker numbers.
+fn dashed(strategy: Strategy) -> bool {
+    matches!(strategy, Strategy::RetryOnly | Strategy::FuseboxDefault)
+}
+
 /// Whether `run` has a health trace to draw (the fusebox strategies).
 fn has_health(run: &StrategyRun) -> bool {
     run.health_threshold.is_some()
@@ -89,13 +104,14 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn Error>> {
     let panels: u32 = report
         .runs
         .iter()
+        .filter(|run| run.strategy.has_breaker())
         .map(|run| PANEL_HEIGHT + if has_health(run) { HEALTH_HEIGHT } else { 0 })
         .sum();
     let root = SVGBackend::new(path, (WIDTH, LOAD_HEIGHT + panels)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, mut rest) = root.split_vertically(LOAD_HEIGHT);
     draw_load(report, &top)?;
-    for run in &report.runs {
+    for run in report.runs.iter().filter(|run| run.strategy.has_breaker()) {
         let (area, below) = rest.split_vertically(PANEL_HEIGHT);
         draw_state(report, run, &area)?;
         rest = below;
@@ -169,7 +185,12 @@ fn draw_load(report: &Report, area: &Area<'_>) -> Result<(), Box<dyn Error>> {
             .enumerate()
             .map(|(i, n)| ((i as f64 + 0.5) * bucket, *n as f64 * per_sec))
             .filter(|(t, _)| *t <= end);
-        chart.draw_series(LineSeries::new(points, color(run.strategy).stroke_width(2)))?;
+        let style = color(run.strategy).stroke_width(2);
+        if dashed(run.strategy) {
+            chart.draw_series(DashedLineSeries::new(points, 8, 4, style))?;
+        } else {
+            chart.draw_series(LineSeries::new(points, style))?;
+        }
     }
 
     // The legend, in its own column: a line sample and the strategy's name.
@@ -178,7 +199,13 @@ fn draw_load(report: &Report, area: &Area<'_>) -> Result<(), Box<dyn Error>> {
     legend_area.draw(&Text::new("strategy", (x, y - 26), ("sans-serif", 14)))?;
     for run in &report.runs {
         let style = color(run.strategy).stroke_width(3);
-        legend_area.draw(&PathElement::new(vec![(x, y), (x + 28, y)], style))?;
+        if dashed(run.strategy) {
+            for (a, b) in [(0, 10), (16, 28)] {
+                legend_area.draw(&PathElement::new(vec![(x + a, y), (x + b, y)], style))?;
+            }
+        } else {
+            legend_area.draw(&PathElement::new(vec![(x, y), (x + 28, y)], style))?;
+        }
         legend_area.draw(&Text::new(
             run.strategy.name(),
             (x + 36, y - 8),

@@ -1,15 +1,35 @@
 //! The report as text: the table for stdout and the per-phase CSV. Pure: strings
 //! in, strings out.
+//!
+//! # The CSV
+//!
+//! One header line, then one row per strategy and phase group, plus a `whole run`
+//! row per strategy, with the columns
+//!
+//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s`
+//!
+//! (unchanged since before the `overload` scenario: new strategies and phases
+//! are new rows). In a scenario with a trigger (`overload`), each strategy has
+//! two more rows, *metric rows*, after its `whole run` row; their `phase` names
+//! the metric, the count and ratio columns are empty, and the value is in the
+//! last column (`wasted_sleep_s`'s place):
+//!
+//! - `recovery-time`: seconds from the trigger's end until the 1 s success rate
+//!   stays at or above 95 % (`inf`: never, within the timeline);
+//! - `trigger-goodput`: successful attempts (= calls completed successfully) per
+//!   second during the trigger.
 
-use super::downstream::SEC;
+use super::downstream::{ATTEMPT_TIMEOUT, HEALTHY_LATENCY, MS, SEC, server_size};
 use super::{
     BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, MAX_ATTEMPTS, OPEN_FOR,
-    PhaseFigures, RATE, RATE_WINDOW, Report, StrategyRun, THRESHOLD, Timing,
+    PhaseFigures, RATE, RATE_WINDOW, RECOVERED_RATE, Report, StrategyRun, THRESHOLD, Timing,
+    TriggerFigures, offered_load,
 };
 use std::fmt::Write;
 
 const LABEL: usize = 48;
-const CELL: usize = 14;
+/// Wide enough for `fusebox-default` and a space.
+const CELL: usize = 17;
 
 /// The table: strategies as columns, figures as rows. `svg` is where the picture
 /// was written, if it was.
@@ -38,14 +58,34 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     );
     let _ = writeln!(
         out,
-        "  all strategies: {MAX_ATTEMPTS} attempts/call, backoff {:.0} s x2 with equal jitter, \
-         trip at {THRESHOLD} failures (fusebox-rate: failure rate > {:.0} % over ~{RATE_WINDOW} \
-         attempts), open {:.0} s, close after {CLOSE_AFTER}; fusebox budget {:.0} %",
+        "  all strategies but fusebox-default: {MAX_ATTEMPTS} attempts/call, backoff {:.0} s x2 \
+         with equal jitter; with a breaker: trip at {THRESHOLD} failures (fusebox-rate: failure \
+         rate > {:.0} % over ~{RATE_WINDOW} attempts), open {:.0} s, close after {CLOSE_AFTER}; \
+         fusebox budget {:.0} %",
         secs(BACKOFF_INITIAL),
         RATE * 100.0,
         secs(OPEN_FOR),
         BUDGET_RATIO * 100.0
     );
+    let _ = writeln!(
+        out,
+        "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
+    );
+    if c.scenario.has_server() {
+        let (workers, trigger) = server_size(offered_load(c.clients));
+        let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
+        let _ = writeln!(
+            out,
+            "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s), {trigger} \
+             during the trigger ({:.0}/s); one FIFO queue; an attempt not answered within {:.0} s \
+             fails, and is served all the same",
+            HEALTHY_LATENCY.0 / MS,
+            HEALTHY_LATENCY.1 / MS,
+            f64::from(workers) / mean,
+            f64::from(trigger) / mean,
+            secs(ATTEMPT_TIMEOUT)
+        );
+    }
     out.push('\n');
 
     let mut row = |label: &str, cells: Vec<String>| {
@@ -63,6 +103,16 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     };
     let runs = &report.runs;
     let each = |f: &dyn Fn(&StrategyRun) -> String| runs.iter().map(f).collect::<Vec<_>>();
+    // A breaker's figure: "-" for the strategy without one.
+    let breaker = |f: &dyn Fn(&StrategyRun) -> String| {
+        each(&|r| {
+            if r.strategy.has_breaker() {
+                f(r)
+            } else {
+                "-".to_string()
+            }
+        })
+    };
     let groups = |f: &dyn Fn(&PhaseFigures) -> String, row: &mut dyn FnMut(&str, Vec<String>)| {
         for (i, label) in report.groups.iter().enumerate() {
             row(&format!("  {label}"), each(&|r| f(&r.per_group[i])));
@@ -77,22 +127,52 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     groups(&|f| format!("{:.2}", f.amplification()), &mut row);
     row("call success rate", vec![]);
     groups(&|f| percent(f.success_rate()), &mut row);
+    if report.trigger().is_some() {
+        let trig = |f: &dyn Fn(&TriggerFigures) -> String| {
+            each(&|r| r.trigger.as_ref().map_or_else(|| "-".to_string(), f))
+        };
+        row(
+            &format!(
+                "trigger end -> 1 s success stays >= {:.0} %",
+                RECOVERED_RATE * 100.0
+            ),
+            trig(&|t| {
+                t.recovery_secs
+                    .map_or("never".to_string(), |s| format!("{s} s"))
+            }),
+        );
+        row(
+            "goodput during the trigger (successes/s)",
+            trig(&|t| format!("{:.0}", t.goodput)),
+        );
+        row(
+            "longest queueing delay (s)",
+            trig(&|t| format!("{:.1}", secs(t.max_wait))),
+        );
+        row(
+            "queueing delay in the last second (s)",
+            trig(&|t| format!("{:.1}", secs(t.final_wait))),
+        );
+    }
     row(
         "calls ended by a breaker rejection",
-        each(&|r| r.total.rejected.to_string()),
+        breaker(&|r| r.total.rejected.to_string()),
     );
     row(
         "outage: downstream failures before the trip",
-        each(&|r| before_trip(r.before_trip)),
+        breaker(&|r| before_trip(r.before_trip)),
     );
-    row("outage start -> breaker open", each(&|r| timing(r.to_open)));
+    row(
+        "outage start -> breaker open",
+        breaker(&|r| timing(r.to_open)),
+    );
     row(
         "recovery start -> breaker closed",
-        each(&|r| timing(r.to_closed)),
+        breaker(&|r| timing(r.to_closed)),
     );
     row(
         "attempts started while the breaker was open",
-        each(&|r| r.total.attempts_while_open.to_string()),
+        breaker(&|r| r.total.attempts_while_open.to_string()),
     );
     row(
         "peak downstream load (attempts/s)",
@@ -100,15 +180,15 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     );
     row(
         "backoff slept, then rejected anyway (client-s)",
-        each(&|r| format!("{:.1}", secs(r.total.wasted_sleep))),
+        breaker(&|r| format!("{:.1}", secs(r.total.wasted_sleep))),
     );
     row(
         "late outcomes (view older than a transition)",
-        each(&|r| r.late_outcomes.to_string()),
+        breaker(&|r| r.late_outcomes.to_string()),
     );
     row(
         "  of which overwrote state (stale overwrites)",
-        each(&|r| r.stale_overwrites.to_string()),
+        breaker(&|r| r.stale_overwrites.to_string()),
     );
     row(
         "  of which reported Stale",
@@ -120,11 +200,14 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     );
     row(
         "breaker transitions",
-        each(&|r| r.transitions().to_string()),
+        breaker(&|r| r.transitions().to_string()),
     );
 
     out.push('\n');
     out.push_str(NOTES);
+    if report.trigger().is_some() {
+        out.push_str(TRIGGER_NOTES);
+    }
     match svg {
         Some(path) => {
             let _ = writeln!(out, "timeline picture: {path}");
@@ -143,7 +226,15 @@ notes: figures per phase are for the calls issued in that phase; amplification
   closed ('(k/n)': it happened in k of n; '-': none qualified). A late outcome is
   a report by a caller whose view of the breaker (naive: at the call's entry;
   others: at the attempt's start; fusebox: the permit's epoch) predates a
-  transition; an overwrite is one that changed the breaker anyway.
+  transition; an overwrite is one that changed the breaker anyway. '-': no breaker.
+";
+
+const TRIGGER_NOTES: &str = "\
+overload: the recovery time runs from the trigger's end to the start of the first
+  1 s bucket of issued calls from which every bucket succeeds at 95 % or more
+  ('never': not within the timeline). Goodput: attempts that ended in a success
+  during the trigger, per second (the server's useful work). Queueing delay: the
+  longest wait for a worker, over the run and over the attempts of the last second.
 ";
 
 fn percent(x: f64) -> String {
@@ -180,6 +271,7 @@ pub fn csv(report: &Report) -> String {
          wasted_sleep_s\n",
     );
     let c = &report.config;
+    let with_trigger = report.trigger().is_some();
     for run in &report.runs {
         let rows = report
             .groups
@@ -204,6 +296,30 @@ pub fn csv(report: &Report) -> String {
                 f.success_rate(),
                 f.attempts_while_open,
                 f.wasted_sleep as f64 / SEC as f64
+            );
+        }
+        if !with_trigger {
+            continue;
+        }
+        let t = run
+            .trigger
+            .expect("every run of a scenario with a trigger has its figures");
+        let metrics = [
+            (
+                "recovery-time",
+                t.recovery_secs
+                    .map_or_else(|| "inf".to_string(), |s| s.to_string()),
+            ),
+            ("trigger-goodput", format!("{:.1}", t.goodput)),
+        ];
+        for (metric, value) in metrics {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{metric},,,,,,,,,{value}",
+                c.scenario.name(),
+                c.seed,
+                c.clients,
+                run.strategy.name(),
             );
         }
     }
