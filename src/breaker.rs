@@ -807,6 +807,12 @@ impl Breaker {
         self.config.slow_call_ns.map(Duration::from_nanos)
     }
 
+    /// Whether a slow-call threshold is set (so attempts should be timed).
+    #[inline]
+    pub(crate) fn has_slow_call(&self) -> bool {
+        self.config.slow_call_ns.is_some()
+    }
+
     /// The verdict the breaker records for an attempt judged `verdict` that took
     /// `elapsed`: a success slower than the slow-call threshold becomes a failure
     /// of the slow-call weight; anything else is unchanged.

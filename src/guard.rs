@@ -333,6 +333,9 @@ impl<C, S> Guard<C, S> {
         S: Sleeper,
         F: FnMut(Attempt) -> Result<T, E>,
     {
+        if self.timed::<T, E>() {
+            return self.call_timed(op);
+        }
         let mut call = Call::new(self);
         loop {
             let (permit, attempt) = match call.begin() {
@@ -341,6 +344,40 @@ impl<C, S> Guard<C, S> {
             };
             let result = op(attempt);
             match call.finish(permit, result) {
+                Step::Done(done) => return done,
+                Step::Sleep(delay) => self.sleeper.sleep(delay),
+            }
+        }
+    }
+
+    /// Whether attempts are timed: the breaker has a slow-call threshold, or the
+    /// classifier wants the time.
+    #[inline]
+    fn timed<T, E>(&self) -> bool
+    where
+        C: Classify<T, E>,
+    {
+        self.breaker.has_slow_call() || self.classifier.wants_elapsed()
+    }
+
+    /// [`call`](Self::call) with every attempt timed on the breaker's clock. A
+    /// loop of its own, so that the untimed loop stays as lean as it was.
+    #[inline(never)]
+    fn call_timed<T, E, F>(&self, mut op: F) -> Result<T, GuardError<E>>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        let mut call = Call::new(self);
+        loop {
+            let (permit, attempt) = match call.begin() {
+                Ok(admitted) => admitted,
+                Err(stop) => return stop,
+            };
+            let started = self.breaker.elapsed_ns();
+            let result = op(attempt);
+            match call.finish_timed(permit, result, started) {
                 Step::Done(done) => return done,
                 Step::Sleep(delay) => self.sleeper.sleep(delay),
             }
@@ -363,12 +400,22 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let timed = self.timed::<T, E>();
         let mut call = Call::new(self);
         loop {
             let (permit, attempt) = match call.begin() {
                 Ok(admitted) => admitted,
                 Err(stop) => return stop,
             };
+            if timed {
+                let started = self.breaker.elapsed_ns();
+                let result = op(attempt).await;
+                match call.finish_timed(permit, result, started) {
+                    Step::Done(done) => return done,
+                    Step::Sleep(delay) => self.sleeper.sleep(delay).await,
+                }
+                continue;
+            }
             let result = op(attempt).await;
             match call.finish(permit, result) {
                 Step::Done(done) => return done,
@@ -406,10 +453,6 @@ struct Call<'g, C, S, T, E> {
     /// stop must return.
     last: Option<Result<T, E>>,
     delays: Delays,
-    /// Whether attempts are timed (a slow-call threshold, or a classifier that
-    /// wants the time), and when the current one began (breaker clock).
-    timed: bool,
-    attempt_start_ns: u64,
 }
 
 impl<'g, C, S, T, E> Call<'g, C, S, T, E>
@@ -423,9 +466,6 @@ where
             attempts: 0,
             last: None,
             delays: Delays::new(),
-            timed: guard.breaker.slow_call_threshold().is_some()
-                || guard.classifier.wants_elapsed(),
-            attempt_start_ns: 0,
         }
     }
 
@@ -451,9 +491,6 @@ where
                     remaining,
                     epoch: permit.epoch(),
                 };
-                if self.timed {
-                    self.attempt_start_ns = breaker.elapsed_ns();
-                }
                 Ok((permit, attempt))
             }
             Err(rejected) => {
@@ -470,18 +507,35 @@ where
     /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
     #[inline]
     fn finish(&mut self, permit: Permit<'g>, result: Result<T, E>) -> Step<T, E> {
+        let class = self.guard.classifier.classify(&result);
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
-        // decides on its own: the next `try_acquire` sees the new epoch. A timed
-        // success slower than the breaker's slow-call threshold is a failure for
-        // the breaker only: the call still returns it.
-        let class = if self.timed {
-            self.finish_timed(permit, &result)
-        } else {
-            let class = self.guard.classifier.classify(&result);
-            let _recorded = permit.record(class.verdict());
-            class
-        };
+        // decides on its own: the next `try_acquire` sees the new epoch.
+        let _recorded = permit.record(class.verdict());
+        self.after_record(class, result)
+    }
+
+    /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
+    /// breaker's clock: the classifier sees its duration, and a success slower
+    /// than the breaker's slow-call threshold is a failure for the breaker (only:
+    /// the call still returns it).
+    #[inline(never)]
+    fn finish_timed(
+        &mut self,
+        permit: Permit<'g>,
+        result: Result<T, E>,
+        started_ns: u64,
+    ) -> Step<T, E> {
+        let now = self.guard.breaker.elapsed_ns();
+        let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
+        let class = self.guard.classifier.classify_timed(&result, Some(elapsed));
+        let _recorded = permit.record_timed(class.verdict(), elapsed);
+        self.after_record(class, result)
+    }
+
+    /// After the verdict is recorded: return, or sleep and go again (rules 3–5).
+    #[inline]
+    fn after_record(&mut self, class: Classification, result: Result<T, E>) -> Step<T, E> {
         let attempts = self.attempts;
         if !class.is_retryable() {
             return Step::Done(result.map_err(|error| GuardError::Permanent { attempts, error }));
@@ -490,16 +544,6 @@ where
             return Step::Done(result.map_err(|last| GuardError::Exhausted { attempts, last }));
         }
         self.before_sleep(class, result)
-    }
-
-    /// Classify and record a timed attempt.
-    #[inline(never)]
-    fn finish_timed(&self, permit: Permit<'g>, result: &Result<T, E>) -> Classification {
-        let now = self.guard.breaker.elapsed_ns();
-        let elapsed = Duration::from_nanos(now.saturating_sub(self.attempt_start_ns));
-        let class = self.guard.classifier.classify_timed(result, Some(elapsed));
-        let _recorded = permit.record_timed(class.verdict(), elapsed);
-        class
     }
 
     #[cold]
