@@ -33,7 +33,7 @@
 use fusebox::{Clock, ManualClock, RetryBudget};
 use fusebox_loom_tests::{Stats, Turns, Witness};
 use loom::sync::Arc;
-use loom::thread;
+use loom::thread::{self, ThreadId};
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -68,8 +68,8 @@ struct Spec {
 }
 
 impl Spec {
-    /// Apply `op`; a withdrawal returns whether it was granted.
-    fn apply(&mut self, op: Op) -> Option<bool> {
+    /// Apply `op`; a withdrawal returns what it did.
+    fn apply(&mut self, op: Op) -> Option<Took> {
         match op {
             Deposit => {
                 self.ratio = (self.ratio + self.deposit).min(self.max);
@@ -77,19 +77,22 @@ impl Spec {
             }
             Withdraw if self.ratio >= MILLI => {
                 self.ratio -= MILLI;
-                Some(true)
+                Some(Took::Ratio)
             }
+            // No floor: nothing to refill, and no clock to read.
+            Withdraw if self.floor_per_ms == 0 => Some(Took::Nothing),
             Withdraw => {
-                // The ratio term is short: refill the floor term and take from it.
+                // The ratio term is short: read the clock, refill the floor term and
+                // take from it.
                 let elapsed = self.now_ms.saturating_sub(self.mark_ms);
                 let refilled = (self.floor + elapsed * self.floor_per_ms).min(self.floor_max);
                 self.mark_ms = self.mark_ms.max(self.now_ms);
                 if refilled >= MILLI {
                     self.floor = refilled - MILLI;
-                    Some(true)
+                    Some(Took::Floor)
                 } else {
                     self.floor = refilled;
-                    Some(false)
+                    Some(Took::NothingAfterTheClock)
                 }
             }
         }
@@ -101,9 +104,42 @@ impl Spec {
     }
 }
 
-/// What a run produced: each thread's withdrawal results, in its program order,
+/// What one withdrawal did, as its caller can tell: whether it was granted, and
+/// whether it read the clock (only a withdrawal the ratio term does not cover asks
+/// the floor, and only then is the clock read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Took {
+    /// Granted from the ratio term, no clock read.
+    Ratio,
+    /// Granted from the floor term, after a clock read.
+    Floor,
+    /// Refused, no clock read (no floor).
+    Nothing,
+    /// Refused after a clock read.
+    NothingAfterTheClock,
+}
+
+impl Took {
+    fn granted(self) -> bool {
+        matches!(self, Took::Ratio | Took::Floor)
+    }
+
+    /// What a caller sees of a withdrawal: its result and the clock readings it
+    /// made (0 or 1).
+    fn seen(granted: bool, readings: usize) -> Self {
+        match (granted, readings) {
+            (true, 0) => Took::Ratio,
+            (true, 1) => Took::Floor,
+            (false, 0) => Took::Nothing,
+            (false, 1) => Took::NothingAfterTheClock,
+            _ => panic!("one withdrawal read the clock {readings} times"),
+        }
+    }
+}
+
+/// What a run produced: what each thread's withdrawals did, in its program order,
 /// and the final balance in thousandths.
-type Outcome = (Vec<Vec<bool>>, u64);
+type Outcome = (Vec<Vec<Took>>, u64);
 
 /// The outcomes of every interleaving of `threads` from `spec`, without duplicates.
 fn sequential_outcomes(spec: Spec, threads: &[&[Op]]) -> Vec<Outcome> {
@@ -111,7 +147,7 @@ fn sequential_outcomes(spec: Spec, threads: &[&[Op]]) -> Vec<Outcome> {
         spec: Spec,
         threads: &[&[Op]],
         next: &mut [usize],
-        results: &mut Vec<Vec<bool>>,
+        results: &mut Vec<Vec<Took>>,
         out: &mut Vec<Outcome>,
     ) {
         let mut done = true;
@@ -174,13 +210,13 @@ impl Config {
         }
     }
 
-    fn build(self, clock: &ManualClock) -> RetryBudget {
+    fn build(self, clock: impl Clock) -> RetryBudget {
         RetryBudget::builder()
             .ratio(self.ratio)
             .min_retries_per_sec(self.floor)
             .max_balance(self.max)
             .initial_balance(self.initial)
-            .clock(clock.clone())
+            .clock(clock)
             .build()
             .unwrap()
     }
@@ -199,17 +235,69 @@ impl Config {
     }
 }
 
-/// Run `ops` on `budget`, checking the balance after each; the withdrawal results.
-/// Each operation is preceded by a tick of `turns`: without them loom never tries a
-/// withdrawal before the other thread's deposits at the cap (see [`Turns`]).
-/// `max_milli` is the most the two terms can hold together.
-fn run_ops(budget: &RetryBudget, turns: &Turns, ops: &[Op], max_milli: u64) -> Vec<bool> {
-    let mut granted = Vec::new();
+/// A manual clock that notes which thread made each reading, so a model can tell
+/// whether a withdrawal read the clock. (A std mutex: loom runs one model thread at
+/// a time, and nothing inside the lock is a loom operation, so it adds no choice
+/// point.)
+#[derive(Clone)]
+struct ReadsBy {
+    clock: ManualClock,
+    readers: StdArc<StdMutex<Vec<ThreadId>>>,
+}
+
+impl ReadsBy {
+    fn new(clock: &ManualClock) -> Self {
+        Self {
+            clock: clock.clone(),
+            readers: StdArc::default(),
+        }
+    }
+
+    /// The readings the current thread has made.
+    fn mine(&self) -> usize {
+        let me = thread::current().id();
+        self.readers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&t| t == me)
+            .count()
+    }
+}
+
+impl Clock for ReadsBy {
+    fn now_nanos(&self) -> u64 {
+        self.readers.lock().unwrap().push(thread::current().id());
+        self.clock.now_nanos()
+    }
+}
+
+/// Run `ops` on `budget`, checking the balance after each; what the withdrawals
+/// did (their results and whether they read `clock`). Each operation is preceded by
+/// a tick of `turns`: without them loom never tries a withdrawal before the other
+/// thread's deposits at the cap (see [`Turns`]). `max_milli` is the most the two
+/// terms can hold together.
+fn run_ops(
+    budget: &RetryBudget,
+    clock: &ReadsBy,
+    turns: &Turns,
+    ops: &[Op],
+    max_milli: u64,
+) -> Vec<Took> {
+    let mut took = Vec::new();
     for &op in ops {
         turns.tick();
         match op {
-            Deposit => budget.deposit(),
-            Withdraw => granted.push(budget.try_withdraw()),
+            Deposit => {
+                let before = clock.mine();
+                budget.deposit();
+                assert_eq!(clock.mine(), before, "a deposit read the clock");
+            }
+            Withdraw => {
+                let before = clock.mine();
+                let granted = budget.try_withdraw();
+                took.push(Took::seen(granted, clock.mine() - before));
+            }
         }
         let seen = budget.balance_milli();
         assert!(
@@ -217,7 +305,7 @@ fn run_ops(budget: &RetryBudget, turns: &Turns, ops: &[Op], max_milli: u64) -> V
             "balance {seen} after {op:?}: over the cap {max_milli} (or wrapped)"
         );
     }
-    granted
+    took
 }
 
 /// The model: thread 0 is the model's own thread, the others are spawned; each runs
@@ -233,8 +321,8 @@ fn check(
     let expected = sequential_outcomes(spec, threads);
     let witnesses: Vec<Witness> = expected
         .iter()
-        .map(|(granted, balance)| {
-            let label = format!("grants {granted:?}, final balance {balance}");
+        .map(|(took, balance)| {
+            let label = format!("withdrawals {took:?}, final balance {balance}");
             Witness::new(label.leak())
         })
         .collect();
@@ -247,22 +335,23 @@ fn check(
     let most = spec.max + spec.floor_max;
     let body = stats.count(move || {
         let clock = ManualClock::new();
-        let budget = Arc::new(config.build(&clock));
+        let reads = ReadsBy::new(&clock);
+        let budget = Arc::new(config.build(reads.clone()));
         clock.advance(Duration::from_millis(config.elapsed_ms));
         let turns = Turns::new();
         let handles: Vec<_> = threads[1..]
             .iter()
             .map(|&ops| {
-                let (budget, turns) = (budget.clone(), turns.clone());
-                thread::spawn(move || run_ops(&budget, &turns, ops, most))
+                let (budget, reads, turns) = (budget.clone(), reads.clone(), turns.clone());
+                thread::spawn(move || run_ops(&budget, &reads, &turns, ops, most))
             })
             .collect();
-        let mut granted = vec![run_ops(&budget, &turns, threads[0], most)];
-        granted.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        let mut took = vec![run_ops(&budget, &reads, &turns, threads[0], most)];
+        took.extend(handles.into_iter().map(|h| h.join().unwrap()));
         let balance = budget.balance_milli();
 
         // Never overdrawn, and conservation below the cap.
-        let grants = granted.iter().flatten().filter(|&&g| g).count() as u64;
+        let grants = took.iter().flatten().filter(|t| t.granted()).count() as u64;
         let deposits = threads
             .iter()
             .flat_map(|ops| ops.iter())
@@ -291,7 +380,7 @@ fn check(
         assert!(balance <= most, "{balance} over the caps {most}");
 
         // Linearisable: the outcome of some sequential order.
-        let got = (granted, balance);
+        let got = (took, balance);
         let Some(i) = expected.iter().position(|o| *o == got) else {
             panic!("no sequential order explains {got:?}; the sequential outcomes: {expected:?}");
         };
@@ -601,12 +690,13 @@ fn budget_refill_with_the_clock_moving() {
 /// wrong `Spec` cannot make the models above vacuous.
 #[test]
 fn budget_spec_matches_the_documentation() {
+    use Took::{Floor, Nothing, NothingAfterTheClock, Ratio};
     let mut s = Config::no_floor(0, 0.5, 10).spec();
-    assert_eq!(s.apply(Withdraw), Some(false));
+    assert_eq!(s.apply(Withdraw), Some(Nothing));
     s.apply(Deposit);
     s.apply(Deposit);
-    assert_eq!(s.apply(Withdraw), Some(true));
-    assert_eq!(s.apply(Withdraw), Some(false));
+    assert_eq!(s.apply(Withdraw), Some(Ratio));
+    assert_eq!(s.apply(Withdraw), Some(Nothing));
     assert_eq!(s.balance(), 0);
 
     let outcomes = sequential_outcomes(
@@ -615,5 +705,40 @@ fn budget_spec_matches_the_documentation() {
     );
     let mut finals: Vec<_> = outcomes.iter().map(|(g, b)| (g[1].clone(), *b)).collect();
     finals.sort();
-    assert_eq!(finals, [(vec![true, false], 1200), (vec![true, true], 200)]);
+    assert_eq!(
+        finals,
+        [(vec![Ratio, Ratio], 200), (vec![Ratio, Nothing], 1200)]
+    );
+
+    // The floor term: its own cap (one second of floor), lazily refilled, and the
+    // terms' fractions do not add up (`src/budget.rs` unit tests, same numbers).
+    let mut s = Config {
+        initial: 0,
+        ratio: 0.5,
+        max: 10,
+        floor: 10,
+        elapsed_ms: 50,
+    }
+    .spec();
+    s.apply(Deposit);
+    assert_eq!(s.apply(Withdraw), Some(NothingAfterTheClock));
+    assert_eq!(s.balance(), 1000);
+    s.now_ms = 100;
+    assert_eq!(s.apply(Withdraw), Some(Floor));
+    assert_eq!(s.balance(), 500);
+    s.now_ms = 3_600_000;
+    s.apply(Deposit);
+    assert_eq!(
+        s.balance(),
+        1000,
+        "one token in the ratio term, the floor term not refilled yet"
+    );
+    assert_eq!(s.apply(Withdraw), Some(Ratio));
+    assert_eq!(s.balance(), 0);
+    assert_eq!(s.apply(Withdraw), Some(Floor));
+    assert_eq!(
+        s.balance(),
+        9_000,
+        "refilled to its cap of 10 tokens, one taken"
+    );
 }
