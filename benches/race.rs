@@ -28,7 +28,8 @@
 //! - `floor/two_cas`: two successful CASes on a shared word: the least any retry
 //!   budget that writes on both a deposit and a withdrawal can cost;
 //!   `floor/clock_read`: one `MonotonicClock::now_nanos()` (fusebox's default
-//!   clock, which the budget's withdrawal reads for its time-based floor);
+//!   clock, which a budget withdrawal reads only when the deposits do not cover it,
+//!   to refill the time-based floor's own term);
 //! - `healthy/*`: one guarded call that succeeds, Closed, full health: fusebox
 //!   `try_acquire` + `record(Success)`; failsafe 1.3 `CircuitBreaker::call` with
 //!   `consecutive_failures(5, ..)` (`failsafe-consecutive`) and with the default
@@ -66,7 +67,8 @@
 //!   (`consecutive_failures(5)`) or recloser's `call`;
 //! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
 //!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
-//!   level) against tower 0.5's `TpsBudget` (`retry_percent` 1.0).
+//!   level and every withdrawal is covered by the deposits: no clock read) against
+//!   tower 0.5's `TpsBudget` (`retry_percent` 1.0).
 //!
 //! tower-resilience-circuitbreaker is async only: its service is measured in a
 //! tokio current-thread runtime (one per thread, built before the start barrier)

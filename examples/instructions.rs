@@ -27,8 +27,9 @@
 //! branch) and for `black_box` of one bool from the result (a store), as the race
 //! bench does. The breaker paths use a `ManualClock` (they never read the clock;
 //! the default clock's calibration at construction varies from run to run by
-//! millions of instructions, which would not cancel); the budget, which reads the
-//! clock on every withdrawal, uses the default clock.
+//! millions of instructions, which would not cancel); the budget uses the default
+//! clock, as the race bench does (its withdrawals here are covered by its deposits
+//! and never read it).
 
 use fusebox::{
     Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,

@@ -44,8 +44,8 @@ pub trait Clock: Send + Sync + 'static {
 /// `cntvct_el0` on aarch64; the OS monotonic clock where neither is usable) and a
 /// multiply-and-shift of the ticks elapsed since the clock was built. No
 /// `Duration` or `Instant` is built on the way (going through them cost 15 more
-/// instructions per read under callgrind: a budget deposit + withdraw, which
-/// reads the clock once, went from 128 to 113).
+/// instructions per read under callgrind: a budget deposit + withdraw that read
+/// the clock once went from 128 to 113).
 #[derive(Clone)]
 pub struct MonotonicClock {
     clock: quanta::Clock,

@@ -1,5 +1,5 @@
-//! The packed state word and the epoch-tagged deadline word. This is the only file
-//! that shifts or masks.
+//! The packed state word, the epoch-tagged deadline word and the retry budget's
+//! floor word. This is the only file that shifts or masks.
 //!
 //! # The state word (`u64`)
 //!
@@ -563,23 +563,27 @@ impl fmt::Debug for DeadlineWord {
     }
 }
 
-/// `REFILLED` (retry budget): ms since the budget was built, when the time-based
-/// floor last refilled it (saturating).
-const BUDGET_REFILLED: Field = Field { shift: 0, bits: 40 };
-/// `BALANCE` (retry budget): milli-tokens; one retry costs 1000. The high field,
-/// so that comparing whole words compares balances first (see
-/// [`BudgetWord::balance_at_least`]).
-const BUDGET_BALANCE: Field = BUDGET_REFILLED.next(24);
+/// `REFILLED` (retry budget, floor term): ms since the budget was built, when the
+/// time-based floor last refilled its term (saturating).
+const FLOOR_REFILLED: Field = Field { shift: 0, bits: 40 };
+/// `BALANCE` (retry budget, floor term): the floor term's milli-tokens; one retry
+/// costs 1000.
+const FLOOR_BALANCE: Field = FLOOR_REFILLED.next(24);
 const _: () = assert!(
-    BUDGET_BALANCE.end() == 64,
-    "the budget word is exactly 64 bits, BALANCE on top"
+    FLOOR_BALANCE.end() == 64,
+    "the floor word is exactly 64 bits"
 );
 /// Largest refill mark, in ms since the budget was built (about 34.8 years).
-pub(crate) const BUDGET_REFILLED_MAX_MS: u64 = BUDGET_REFILLED.max();
-/// Largest budget balance, in milli-tokens (16,777 retries and change).
-pub(crate) const BUDGET_BALANCE_MAX: u64 = BUDGET_BALANCE.max();
+pub(crate) const FLOOR_REFILLED_MAX_MS: u64 = FLOOR_REFILLED.max();
+/// Largest floor balance, in milli-tokens (16,777 retries and change).
+pub(crate) const FLOOR_BALANCE_MAX: u64 = FLOOR_BALANCE.max();
+const _: () = assert!(
+    crate::budget::MAX_BUDGET_BALANCE as u64 * 1000 <= FLOOR_BALANCE_MAX,
+    "the floor term's largest cap (max_balance tokens) fits BALANCE"
+);
 
-/// One copy of a retry budget's word:
+/// One copy of a retry budget's floor word: the time-based floor's term and the
+/// time of its last refill, which change together in one compare-and-swap.
 ///
 /// ```text
 ///  63                      40 39                                                   0
@@ -587,13 +591,20 @@ pub(crate) const BUDGET_BALANCE_MAX: u64 = BUDGET_BALANCE.max();
 /// | BALANCE (milli-tokens)  |        REFILLED (40 bits, ms since the budget start)  |
 /// +-------------------------+-------------------------------------------------------+
 /// ```
+///
+/// (The budget's other term, the ratio term, is a plain count of milli-tokens in a
+/// word of its own: it has no fields.)
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BudgetWord(u64);
+pub(crate) struct FloorWord(u64);
 
-impl BudgetWord {
+impl FloorWord {
     pub(crate) fn new(balance_milli: u64, refilled_ms: u64) -> Self {
-        let w = BUDGET_BALANCE.set(0, balance_milli.min(BUDGET_BALANCE.max()));
-        BudgetWord(BUDGET_REFILLED.set(w, refilled_ms.min(BUDGET_REFILLED.max())))
+        debug_assert!(
+            balance_milli <= crate::budget::MAX_BUDGET_BALANCE as u64 * 1000,
+            "a floor balance above the largest cap"
+        );
+        let w = FLOOR_BALANCE.set(0, balance_milli.min(FLOOR_BALANCE.max()));
+        FloorWord(FLOOR_REFILLED.set(w, refilled_ms.min(FLOOR_REFILLED.max())))
     }
 
     #[inline]
@@ -603,31 +614,23 @@ impl BudgetWord {
 
     #[inline]
     pub(crate) const fn from_raw(raw: u64) -> Self {
-        BudgetWord(raw)
+        FloorWord(raw)
     }
 
     #[inline]
     pub(crate) const fn balance_milli(self) -> u64 {
-        BUDGET_BALANCE.get(self.0)
+        FLOOR_BALANCE.get(self.0)
     }
 
     #[inline]
     pub(crate) const fn refilled_ms(self) -> u64 {
-        BUDGET_REFILLED.get(self.0)
-    }
-
-    /// Whether the balance is at least `floor`'s (whatever either refill mark):
-    /// `BALANCE` is the high field, so with `floor` built with a mark of 0 this is
-    /// one compare of whole words (a deposit's check at the cap).
-    #[inline(always)]
-    pub(crate) const fn balance_at_least(self, floor: BudgetWord) -> bool {
-        self.0 >= floor.0
+        FLOOR_REFILLED.get(self.0)
     }
 }
 
-impl fmt::Debug for BudgetWord {
+impl fmt::Debug for FloorWord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BudgetWord")
+        f.debug_struct("FloorWord")
             .field("balance_milli", &self.balance_milli())
             .field("refilled_ms", &self.refilled_ms())
             .field("raw", &format_args!("{:#018x}", self.0))
@@ -811,29 +814,25 @@ mod tests {
     }
 
     #[test]
-    fn budget_word_round_trips_and_saturates() {
-        for b in [0, 1, 999, BUDGET_BALANCE_MAX] {
-            for t in [0, 1, 123_456, DEADLINE_MAX_MS] {
-                let w = BudgetWord::new(b, t);
+    fn floor_word_round_trips_and_saturates() {
+        let largest_cap = u64::from(crate::budget::MAX_BUDGET_BALANCE) * 1000;
+        for b in [0, 1, 999, largest_cap] {
+            for t in [0, 1, 123_456, FLOOR_REFILLED_MAX_MS] {
+                let w = FloorWord::new(b, t);
                 assert_eq!((w.balance_milli(), w.refilled_ms()), (b, t));
-                assert_eq!(BudgetWord::from_raw(w.raw()), w);
+                assert_eq!(FloorWord::from_raw(w.raw()), w);
             }
         }
-        for a in [0, 1, 999, 1000, BUDGET_BALANCE_MAX] {
-            for b in [0, 1, 999, 1000, BUDGET_BALANCE_MAX] {
-                for t in [0, 1, BUDGET_REFILLED_MAX_MS] {
-                    assert_eq!(
-                        BudgetWord::new(a, t).balance_at_least(BudgetWord::new(b, 0)),
-                        a >= b,
-                        "{a} {b} {t}"
-                    );
-                }
-            }
-        }
-        let w = BudgetWord::new(u64::MAX, u64::MAX);
+        assert_eq!(FLOOR_REFILLED_MAX_MS, (1 << 40) - 1);
+        let w = FloorWord::new(largest_cap, u64::MAX);
         assert_eq!(
             (w.balance_milli(), w.refilled_ms()),
-            (BUDGET_BALANCE_MAX, DEADLINE_MAX_MS)
+            (largest_cap, FLOOR_REFILLED_MAX_MS)
+        );
+        let s = format!("{w:?}");
+        assert!(
+            s.contains("balance_milli: 16000000") && s.contains("refilled_ms"),
+            "{s}"
         );
     }
 

@@ -1,7 +1,7 @@
 #![cfg(loom)]
 //! Property 9, causal ordering: a thread that observes a state also observes
 //! everything the thread that produced it did first (the module documentation of
-//! `breaker.rs`, "# Orderings"; `budget.rs`, "# Orderings", for the budget word).
+//! `breaker.rs`, "# Orderings"; `budget.rs`, "# Orderings", for the budget's two words).
 //!
 //! In each model thread A writes 1 into a plain loom atomic with `Relaxed` (the
 //! "everything it did first": an operator's config write, say), then changes the
@@ -271,6 +271,61 @@ fn causal_budget_withdrawal_seen_by_a_refusal() {
                 .build()
                 .unwrap(),
         );
+        let turns = Turns::new();
+        let data = Arc::new(AtomicUsize::new(0));
+        let a = {
+            let (budget, turns, data) = (budget.clone(), turns.clone(), data.clone());
+            thread::spawn(move || {
+                // Relaxed: only the budget's orderings may publish it.
+                data.store(1, Ordering::Relaxed);
+                turns.tick();
+                budget.try_withdraw()
+            })
+        };
+        turns.tick();
+        let mine = budget.try_withdraw();
+        if mine {
+            granted_in.saw();
+        } else {
+            // Relaxed: see A's store.
+            assert_eq!(
+                data.load(Ordering::Relaxed),
+                1,
+                "refused after A's withdrawal, but A's earlier write is not visible"
+            );
+            refused_in.saw();
+        }
+        let theirs = a.join().unwrap();
+        assert!(mine != theirs, "one token, one grant");
+    }));
+    stats.report();
+    refused.assert_seen();
+    granted.assert_seen();
+}
+
+/// The floor word: the ratio term empty, 100 ms of floor (exactly one token, not yet
+/// refilled). A's withdrawal refills the floor term and takes the token; B's is
+/// refused only after A's (on its load of the floor word, or on a failed CAS when it
+/// read the word before A's refill), and then B sees what A did before withdrawing.
+#[test]
+fn causal_budget_floor_withdrawal_seen_by_a_refusal() {
+    let stats = Stats::unbounded("causal::causal_budget_floor_withdrawal_seen_by_a_refusal");
+    let refused = Witness::new("B was refused (A's withdrawal first)");
+    let granted = Witness::new("B was granted the token");
+    let (refused_in, granted_in) = (refused.clone(), granted.clone());
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let budget = Arc::new(
+            RetryBudget::builder()
+                .ratio(0.0)
+                .min_retries_per_sec(10)
+                .max_balance(10)
+                .initial_balance(0)
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        clock.advance(std::time::Duration::from_millis(100));
         let turns = Turns::new();
         let data = Arc::new(AtomicUsize::new(0));
         let a = {

@@ -1307,14 +1307,19 @@ impl Spec {
 }
 
 /// The retry budget's documented arithmetic (thousandths of a token; refill time
-/// in whole milliseconds since the budget was built).
+/// in whole milliseconds since the budget was built): a ratio term (the initial
+/// balance and the deposits, capped at `max`) and a floor term refilled only when a
+/// withdrawal finds less than a token in the ratio term (capped at one second of
+/// floor, at most `max`).
 #[derive(Clone, Debug)]
 struct BudgetModel {
-    balance: u64,
+    ratio: u64,
+    floor_balance: u64,
     mark_ms: u64,
     deposit: u64,
     floor: u64,
     max: u64,
+    floor_max: u64,
     start_ns: u64,
     /// False once a call stopped in a way that may or may not have asked the
     /// budget (an `Ok` result stopping before a sleep): comparisons stop.
@@ -1322,23 +1327,34 @@ struct BudgetModel {
 }
 
 impl BudgetModel {
+    /// What `RetryBudget::balance_milli` reports: both terms, the floor's as of its
+    /// last refill.
+    fn balance(&self) -> u64 {
+        self.ratio + self.floor_balance
+    }
+
     fn deposit(&mut self) {
-        self.balance = (self.balance + self.deposit).min(self.max);
+        self.ratio = (self.ratio + self.deposit).min(self.max);
     }
 
     fn withdraw(&mut self, now_ns: u64) -> bool {
+        if self.ratio >= 1000 {
+            self.ratio -= 1000;
+            return true;
+        }
         // Time since the budget was built, in ms, saturating at the documented
         // 40-bit range: past it the floor stops refilling.
         let now_ms = (now_ns.saturating_sub(self.start_ns) / NS_PER_MS).min(BUDGET_MARK_MAX_MS);
         let elapsed = now_ms.saturating_sub(self.mark_ms);
-        let refilled = (u128::from(self.balance) + u128::from(elapsed) * u128::from(self.floor))
-            .min(u128::from(self.max)) as u64;
+        let refilled = (u128::from(self.floor_balance)
+            + u128::from(elapsed) * u128::from(self.floor))
+        .min(u128::from(self.floor_max)) as u64;
         self.mark_ms = self.mark_ms.max(now_ms);
         if refilled >= 1000 {
-            self.balance = refilled - 1000;
+            self.floor_balance = refilled - 1000;
             true
         } else {
-            self.balance = refilled;
+            self.floor_balance = refilled;
             false
         }
     }
@@ -1570,7 +1586,7 @@ impl Sleeper for Recorder<'_> {
                 );
                 assert_eq!(
                     b.balance_milli(),
-                    m.balance,
+                    m.balance(),
                     "budget balance after the withdrawal for sleep #{k} ({m:?})"
                 );
             }
@@ -1770,17 +1786,19 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                     );
                     let max = u64::from(sel.max()) * 1000;
                     let model = BudgetModel {
-                        balance: (u64::from(sel.initial().unwrap_or(sel.floor())) * 1000).min(max),
+                        ratio: (u64::from(sel.initial().unwrap_or(sel.floor())) * 1000).min(max),
+                        floor_balance: 0,
                         mark_ms: 0,
                         deposit: (sel.ratio() * 1000.0).round() as u64,
                         floor: u64::from(sel.floor()),
                         max,
+                        floor_max: (u64::from(sel.floor()) * 1000).min(max),
                         start_ns,
                         known: true,
                     };
                     assert_eq!(
                         budget.balance_milli(),
-                        model.balance,
+                        model.balance(),
                         "initial budget balance"
                     );
                     (Some(Arc::new(budget)), Some(model))
@@ -1923,7 +1941,7 @@ fn attempt_step(
         if m.known {
             assert_eq!(
                 b.balance_milli(),
-                m.balance,
+                m.balance(),
                 "budget balance at attempt #{n} ({m:?})"
             );
         }
@@ -2180,9 +2198,10 @@ fn check_call(
             let b = budget
                 .as_ref()
                 .unwrap_or_else(|| panic!("BudgetExhausted without a budget; {ctx}"));
+            // Less than a whole token in each term (their fractions do not add up).
             assert!(
-                b.balance_milli() < 1000,
-                "BudgetExhausted with a whole token left; {ctx}"
+                b.balance_milli() < 2000,
+                "BudgetExhausted with a whole token left in a term; {ctx}"
             );
             if let Some(m) = model.as_mut() {
                 if m.known {
@@ -2206,7 +2225,7 @@ fn check_budget(model: &Option<BudgetModel>, budget: &Option<Arc<RetryBudget>>, 
         if m.known {
             assert_eq!(
                 b.balance_milli(),
-                m.balance,
+                m.balance(),
                 "budget balance after the call ({m:?}); {ctx}"
             );
         }
