@@ -586,7 +586,8 @@ impl Breaker {
         let next = match cur.state() {
             state @ (State::Closed | State::Disabled) => {
                 let h = health::after_idle(cur.health(), ticks);
-                let samples = cur.samples();
+                // A spell below full health that time has ended leaves no samples.
+                let samples = if h == HEALTH_FULL { 0 } else { cur.samples() };
                 let bump = (samples + 1).min(cfg.min_samples);
                 let weight = verdict.failure_weight();
                 let (h, samples) = match verdict {

@@ -85,3 +85,48 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     assert_eq!(at_the_end, near_start);
     assert_eq!(later, at_the_end, "then time stops");
 }
+
+/// Samples count the attempts of the current spell below full health. When time
+/// alone brings health back to full, the spell is over: the next failure starts a
+/// new one with one sample, and does not inherit the old spell's count (before the
+/// fix it did, so with `min_samples` 5 a single failure after a quiet recovery
+/// tripped the breaker, although the snapshot just before showed 0 samples).
+#[test]
+fn a_spell_ended_by_time_leaves_no_samples() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .health(0.9, 0.5, 5)
+        .half_life(64 * MS)
+        .shed_below(0.0)
+        .open_jitter(0.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        fail(&b);
+    }
+    assert_eq!(
+        b.snapshot().samples,
+        4,
+        "below the threshold, but 4 samples of 5"
+    );
+    clock.advance(21 * 64 * MS);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.health, s.samples),
+        (Some(1.0), 0),
+        "time ended the spell"
+    );
+    let r = b.try_acquire().unwrap().record(Verdict::failure());
+    assert_eq!(
+        r.transition(),
+        None,
+        "one failure of a new spell does not trip"
+    );
+    let s = b.snapshot();
+    assert_eq!(s.samples, 1);
+    assert!(
+        s.health.unwrap() < 0.5,
+        "health is below the threshold: only samples hold the trip"
+    );
+}
