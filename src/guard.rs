@@ -401,6 +401,9 @@ struct Call<'g, C, S, T, E> {
     guard: &'g Guard<C, S>,
     /// Breaker-clock time of the first attempt (the deadline counts from it).
     start_ns: Option<u64>,
+    /// Breaker-clock time the current attempt began, when the breaker has a
+    /// slow-call threshold (the attempt is then recorded with its duration).
+    attempt_ns: Option<u64>,
     attempts: u32,
     /// The last attempt's result, kept across a sleep for the error (or value) a
     /// stop must return.
@@ -416,6 +419,7 @@ where
         Self {
             guard,
             start_ns: None,
+            attempt_ns: None,
             attempts: 0,
             last: None,
             delays: Delays::new(),
@@ -429,6 +433,7 @@ where
         match breaker.try_acquire() {
             Ok(permit) => {
                 self.attempts += 1;
+                self.attempt_ns = breaker.slow_call_threshold().map(|_| breaker.elapsed_ns());
                 let remaining = self.guard.retry.deadline().map(|deadline| {
                     let now = breaker.elapsed_ns();
                     let start = *self.start_ns.get_or_insert(now);
@@ -464,7 +469,14 @@ where
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
         // decides on its own: the next `try_acquire` sees the new epoch.
-        let _recorded = permit.record(class.verdict());
+        let _recorded = match self.attempt_ns {
+            // A slow-call threshold is set: the breaker judges the attempt's duration.
+            Some(began) => {
+                let took = self.guard.breaker.elapsed_ns().saturating_sub(began);
+                permit.record_timed(class.verdict(), Duration::from_nanos(took))
+            }
+            None => permit.record(class.verdict()),
+        };
         let attempts = self.attempts;
         if !class.is_retryable() {
             return Step::Done(result.map_err(|error| GuardError::Permanent { attempts, error }));

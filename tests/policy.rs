@@ -502,3 +502,38 @@ fn a_slow_probe_success_reopens() {
         .expect("closes");
     assert_eq!(t.to, fusebox::State::Closed);
 }
+
+/// `Guard` measures each attempt on the breaker's clock when a slow-call threshold
+/// is set (as `BreakerBuilder::slow_call` documents): a successful attempt slower
+/// than the threshold is a failure for the breaker, a fast one is not. (Before the
+/// fix `Guard` recorded the verdict untimed, so slow calls never counted.)
+#[test]
+fn guard_counts_a_slow_attempt_as_a_failure() {
+    use fusebox::{Guard, ManualSleeper, Retry};
+    use std::sync::Arc;
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        manual(&clock, 0.5, 0.01)
+            .slow_call(5 * MS, 1.0)
+            .build()
+            .unwrap(),
+    );
+    let retry = Retry::builder().max_attempts(1).build().unwrap();
+    let guard =
+        Guard::new(Arc::clone(&breaker), retry).with_sleeper(ManualSleeper::new(clock.clone()));
+    let attempt = |took: Duration| {
+        let r: Result<u32, fusebox::GuardError<u32>> = guard.call(|_| {
+            clock.advance(took);
+            Ok(7)
+        });
+        assert_eq!(r.unwrap(), 7, "the caller still gets its value");
+        breaker.snapshot().health.unwrap()
+    };
+    assert_eq!(attempt(5 * MS), 1.0, "at the threshold: a success");
+    let reference = {
+        let b = manual(&ManualClock::new(), 0.5, 0.01).build().unwrap();
+        fail(&b);
+        health(&b)
+    };
+    assert_eq!(attempt(6 * MS), reference, "slower: a unit failure");
+}
