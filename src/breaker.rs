@@ -26,7 +26,9 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health::{self, RATE_ONE};
-use crate::state::{DeadlineWord, HEALTH_FULL, LEASES_MAX, REOPEN_MAX, Snapshot, State, Ticket};
+use crate::state::{
+    DEADLINE_MAX_MS, DeadlineWord, HEALTH_FULL, LEASES_MAX, REOPEN_MAX, Snapshot, State, Ticket,
+};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
@@ -449,9 +451,12 @@ impl Breaker {
         splitmix64(n) >> 32
     }
 
-    /// Decay ticks since the breaker was built.
+    /// Decay ticks since the breaker was built. Time in ticks stops at the end of
+    /// the deadline word's field, where the decay mark lives (as open deadlines
+    /// saturate there): a mark that cannot move past it must not be claimed from
+    /// again and again.
     fn now_tick(&self) -> u64 {
-        self.elapsed_ns() / self.config.tick_ns
+        (self.elapsed_ns() / self.config.tick_ns).min(DEADLINE_MAX_MS)
     }
 
     /// Health and samples of the measuring word `s` as of `now_tick`: health
@@ -582,7 +587,8 @@ impl Breaker {
         let next = match cur.state() {
             state @ (State::Closed | State::Disabled) => {
                 let h = health::after_idle(cur.health(), ticks);
-                let samples = cur.samples();
+                // A spell below full health that time has ended leaves no samples.
+                let samples = if h == HEALTH_FULL { 0 } else { cur.samples() };
                 let bump = (samples + 1).min(cfg.min_samples);
                 let weight = verdict.failure_weight();
                 let (h, samples) = match verdict {

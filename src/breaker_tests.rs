@@ -705,3 +705,57 @@ fn the_probe_lease_is_not_renewed_while_a_slot_is_free() {
     assert!(!first.record(Verdict::Success).is_stale());
     drop(second);
 }
+
+#[test]
+fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
+    // Time alone brings health back to full within 21 half-lives (the snapshot and
+    // admission see it at once, reading only); the stored word, and with it the
+    // read-only healthy path, follows at the next report, which claims the ticks.
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(5)
+        .half_life(64 * MS)
+        .shed_below(0.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let _ = fail(&b);
+    }
+    assert!(!b.load().is_healthy(b.healthy));
+    clock.advance(21 * 64 * MS);
+    let s = b.snapshot();
+    assert_eq!((s.health, s.samples), (Some(1.0), 0), "{s:?}");
+    assert!(!b.load().is_healthy(b.healthy), "nothing was written yet");
+    let permit = b.try_acquire().unwrap();
+    assert_eq!(
+        permit.ticket,
+        Ticket::of_epoch(0),
+        "not yet a whole-word ticket"
+    );
+    assert_eq!(
+        permit.record(Verdict::Ignored),
+        Recorded::Applied { transition: None }
+    );
+    assert!(
+        b.load().is_healthy(b.healthy),
+        "the report stored full health: {:?}",
+        b.load()
+    );
+    let permit = b.try_acquire().unwrap();
+    assert_eq!(
+        permit.ticket,
+        Ticket::whole(b.load()),
+        "a whole-word ticket"
+    );
+    let raw = b.state.load(Ordering::Relaxed);
+    assert_eq!(
+        permit.record(Verdict::Success),
+        Recorded::Applied { transition: None }
+    );
+    assert_eq!(
+        b.state.load(Ordering::Relaxed),
+        raw,
+        "and a success writes nothing"
+    );
+}

@@ -181,8 +181,7 @@ const TAG: Field = Field {
 const DEADLINE: Field = TAG.next(64 - EPOCH.bits);
 const _: () = assert!(DEADLINE.end() == 64, "the deadline word is exactly 64 bits");
 /// Largest representable deadline, in milliseconds since the breaker started
-/// (2^40 ms, about 34.8 years). Times past it saturate.
-#[cfg(test)]
+/// (2^40 ms, about 34.8 years), or decay mark, in ticks. Times past it saturate.
 pub(crate) const DEADLINE_MAX_MS: u64 = DEADLINE.max();
 
 /// The state of a breaker.

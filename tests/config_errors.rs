@@ -1,6 +1,6 @@
 //! Every invalid builder value is a typed error naming the field; nothing panics.
 
-use fusebox::{Breaker, BreakerBuilder, ConfigErrorKind, MAX_OPEN_PERIOD};
+use fusebox::{Breaker, BreakerBuilder, ConfigErrorKind, MAX_OPEN_PERIOD, MIN_HALF_LIFE};
 use std::time::Duration;
 
 fn err(b: BreakerBuilder) -> (String, ConfigErrorKind, String) {
@@ -263,6 +263,130 @@ fn half_open_errors() {
             .close_after(255)
             .build()
             .is_ok()
+    );
+}
+
+#[test]
+fn half_life_errors() {
+    use ConfigErrorKind::*;
+    let f = "half_life";
+    check(Breaker::builder().half_life(Duration::ZERO), f, Zero);
+    check(
+        Breaker::builder().half_life(Duration::from_nanos(1)),
+        f,
+        OutOfRange,
+    );
+    // Below 64 ms a tick (half_life / 64) would be under 1 ms.
+    check(
+        Breaker::builder().half_life(MIN_HALF_LIFE - Duration::from_nanos(1)),
+        f,
+        OutOfRange,
+    );
+    check(
+        Breaker::builder().half_life(MAX_OPEN_PERIOD + Duration::from_nanos(1)),
+        f,
+        OutOfRange,
+    );
+    check(Breaker::builder().half_life(Duration::MAX), f, OutOfRange);
+    assert_eq!(MIN_HALF_LIFE, Duration::from_millis(64));
+    for ok in [MIN_HALF_LIFE, Duration::from_secs(5), MAX_OPEN_PERIOD] {
+        let b = Breaker::builder().half_life(ok).build().unwrap();
+        assert_eq!(b.half_life(), ok, "a multiple of 64 ns is kept exactly");
+    }
+    // Otherwise it is rounded down to whole-nanosecond ticks.
+    let b = Breaker::builder()
+        .half_life(MIN_HALF_LIFE + Duration::from_nanos(63))
+        .build()
+        .unwrap();
+    assert_eq!(b.half_life(), MIN_HALF_LIFE);
+}
+
+#[test]
+fn shed_below_errors() {
+    use ConfigErrorKind::*;
+    let f = "shed_below";
+    check(Breaker::builder().shed_below(f64::NAN), f, NotANumber);
+    check(Breaker::builder().shed_below(f64::INFINITY), f, Infinite);
+    check(
+        Breaker::builder().shed_below(f64::NEG_INFINITY),
+        f,
+        Infinite,
+    );
+    check(Breaker::builder().shed_below(-0.1), f, OutOfRange);
+    check(Breaker::builder().shed_below(1.0), f, OutOfRange);
+    check(Breaker::builder().shed_below(1.5), f, OutOfRange);
+    // 0 (and -0) turn grading off, and so does a line not above the threshold.
+    let off = |shed: f64| {
+        Breaker::builder()
+            .health(0.5, 0.5, 1)
+            .shed_below(shed)
+            .build()
+            .unwrap()
+            .shed_below()
+    };
+    assert_eq!(off(0.0), None);
+    assert_eq!(off(-0.0), None);
+    assert_eq!(off(0.5), None, "at the threshold");
+    assert_eq!(off(0.25), None, "below the threshold");
+    assert!(off(0.75).is_some_and(|s| (s - 0.75).abs() < 1e-6));
+    assert!(off(0.999_999_9).is_some());
+}
+
+#[test]
+fn min_admit_errors() {
+    use ConfigErrorKind::*;
+    let f = "min_admit";
+    check(Breaker::builder().min_admit(0.0), f, Zero);
+    check(Breaker::builder().min_admit(-0.0), f, Zero);
+    check(Breaker::builder().min_admit(-0.5), f, OutOfRange);
+    check(Breaker::builder().min_admit(1.0 + 1e-9), f, OutOfRange);
+    check(Breaker::builder().min_admit(f64::NAN), f, NotANumber);
+    check(Breaker::builder().min_admit(f64::INFINITY), f, Infinite);
+    for ok in [1.0, 0.05, f64::MIN_POSITIVE] {
+        assert!(Breaker::builder().min_admit(ok).build().is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn slow_call_errors() {
+    use ConfigErrorKind::*;
+    let (t, w) = ("slow_call.threshold", "slow_call.weight");
+    let ms = Duration::from_millis(1);
+    check(Breaker::builder().slow_call(Duration::ZERO, 1.0), t, Zero);
+    check(
+        Breaker::builder().slow_call(ms - Duration::from_nanos(1), 1.0),
+        t,
+        OutOfRange,
+    );
+    check(Breaker::builder().slow_call(ms, 0.0), w, Zero);
+    check(Breaker::builder().slow_call(ms, -1.0), w, OutOfRange);
+    check(Breaker::builder().slow_call(ms, f64::NAN), w, NotANumber);
+    check(Breaker::builder().slow_call(ms, f64::INFINITY), w, Infinite);
+    check(
+        Breaker::builder().slow_call(ms, fusebox::Verdict::MAX_WEIGHT * 1.001),
+        w,
+        OutOfRange,
+    );
+    // The threshold is checked first.
+    check(
+        Breaker::builder().slow_call(Duration::ZERO, f64::NAN),
+        t,
+        Zero,
+    );
+    for (threshold, weight) in [
+        (ms, fusebox::Verdict::MAX_WEIGHT),
+        (ms, f64::MIN_POSITIVE),
+        (Duration::MAX, 1.0),
+    ] {
+        let b = Breaker::builder()
+            .slow_call(threshold, weight)
+            .build()
+            .unwrap();
+        assert!(b.slow_call_threshold().is_some());
+    }
+    assert_eq!(
+        Breaker::builder().build().unwrap().slow_call_threshold(),
+        None
     );
 }
 

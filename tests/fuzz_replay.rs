@@ -8,7 +8,7 @@
 mod harness;
 mod replay_support;
 
-use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, weighted};
+use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, timed, weighted};
 use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -80,6 +80,16 @@ fn pseudo_random_sweep() {
         seen.rejected_busy += summary.rejected_busy;
         seen.stale_reports += summary.stale_reports;
         seen.recovered_to_full += summary.recovered_to_full;
+        seen.shed += summary.shed;
+        seen.graded_admits += summary.graded_admits;
+        seen.decay_claims += summary.decay_claims;
+        seen.marks_over_deadline += summary.marks_over_deadline;
+        seen.decayed_to_full += summary.decayed_to_full;
+        seen.quiet_full_checks += summary.quiet_full_checks;
+        seen.slow_successes += summary.slow_successes;
+        seen.timed_unchanged += summary.timed_unchanged;
+        seen.mark_saturated |= summary.mark_saturated;
+        seen.rejected_config |= summary.rejected_config;
     }
     // The sweep must keep reaching every transition that can happen, and only
     // those, or it has silently stopped testing much.
@@ -113,6 +123,24 @@ fn pseudo_random_sweep() {
     );
     assert!(seen.stale_reports > 0, "{seen:#?}");
     assert!(seen.recovered_to_full > 0, "{seen:#?}");
+    // The time-following, graded policy: decay claimed, marks started over other
+    // epochs' deadlines, health brought back to full by time alone (and checked
+    // 21 half-lives after the last report), attempts shed and admitted by draws,
+    // slow successes, the end of the mark's range, invalid policy settings.
+    eprintln!("sweep: {seen:#?}");
+    assert!(
+        seen.decay_claims > 0
+            && seen.marks_over_deadline > 0
+            && seen.decayed_to_full > 0
+            && seen.quiet_full_checks > 0,
+        "{seen:#?}"
+    );
+    assert!(seen.shed > 0 && seen.graded_admits > 0, "{seen:#?}");
+    assert!(
+        seen.slow_successes > 0 && seen.timed_unchanged > 0,
+        "{seen:#?}"
+    );
+    assert!(seen.mark_saturated && seen.rejected_config, "{seen:#?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -438,6 +466,10 @@ fn all_seeds() -> Vec<Seed> {
                         verdict: weighted(w(2.0)),
                     },
                     AcquireRecord { verdict: IGNORED },
+                    // Samples count the spell below full health: the first success
+                    // (at full) and the 1e-12 failure (which moves nothing) are not
+                    // in it, so one more failure makes the infinite one the 5th.
+                    fail(),
                     AcquireRecord {
                         verdict: weighted(w(f64::INFINITY)),
                     },
@@ -640,6 +672,30 @@ fn all_seeds() -> Vec<Seed> {
             },
         },
         Seed {
+            // Leases start at open_for (10 ms) and double after four consecutive
+            // periods replaced by expiry: the fifth period's lease is 20 ms, so
+            // 19 ms into it the slot is still busy.
+            name: "seed-lease-growth",
+            data: encode(
+                Header {
+                    probe_timeout: 5, // 100 ms, above the grown lease
+                    ..Header::consecutive(1)
+                },
+                &{
+                    let mut ops = vec![fail(), AdvanceMs(10), Acquire];
+                    for _ in 0..4 {
+                        ops.extend([AdvanceMs(9), Acquire, AdvanceMs(1), Acquire]);
+                    }
+                    ops.extend([AdvanceMs(19), Acquire, AdvanceMs(1), Acquire]);
+                    ops
+                },
+            ),
+            check: |s| {
+                assert!(s.saw(HalfOpen, HalfOpen));
+                assert!(s.rejected_busy >= 5, "{}", s.rejected_busy);
+            },
+        },
+        Seed {
             // Health returns to exactly full after a failure burst: 4 failures
             // (trip on the 5th), then the bound's 100 successes.
             name: "seed-health-converges",
@@ -680,6 +736,283 @@ fn all_seeds() -> Vec<Seed> {
                 assert!(s.saw(Disabled, Closed));
             },
         },
+        Seed {
+            // Time decay, half-life 64 ms (ticks of 1 ms), alpha 0.5: a failure
+            // (0.5), one half-life (0.75 in the snapshot, read only), a failure
+            // that claims those 64 ticks first, half a half-life claimed by an
+            // ignored report, then 21 half-lives of quiet: full again by time
+            // alone. A new spell; a failure within the same tick claims nothing, one
+            // a nanosecond later (the next tick) claims one.
+            name: "seed-decay-half-life",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 0, // alpha 0.5
+                    p2: 5, // threshold 0.01
+                    p3: 1,
+                    half_life: 1, // 64 ms
+                    ..Header::consecutive(1)
+                },
+                &[
+                    fail(),
+                    Snapshot,
+                    AdvanceMs(64),
+                    Snapshot,
+                    fail(),
+                    AdvanceMs(32),
+                    AcquireRecord { verdict: IGNORED },
+                    success(),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    Snapshot,
+                    fail(),
+                    AdvanceNs(999_999),
+                    fail(),
+                    AdvanceNs(1),
+                    fail(),
+                ],
+            ),
+            check: |s| {
+                assert_eq!(s.transitions, 0, "no trip");
+                assert!(s.decay_claims >= 3, "{s:?}");
+                assert!(s.decayed_to_full > 0 && s.quiet_full_checks > 0);
+            },
+        },
+        Seed {
+            // Graded admission: alpha 0.5, min_samples 3, shed below 0.9, at least
+            // 5 %, half-life 64 ms. Two failures (under min_samples: all admitted),
+            // a third: health 0.125, so about 14 % get through (ignored reports,
+            // which change nothing but the draw count); failures until the few
+            // admitted ones trip it (the floor of 5 % near 0); a probe closes. Then
+            // three failures again, three half-lives (read-only decay raises the
+            // chance), a fourth (decay to above 0.9: admitted without a draw);
+            // disabled from degraded: never shed.
+            name: "seed-shed-graded",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 0, // alpha 0.5
+                    p2: 5, // threshold 0.01
+                    p3: 3, // min_samples 3
+                    half_life: 1,
+                    shed: 2, // 0.9
+                    min_admit: 0,
+                    ..Header::consecutive(1)
+                },
+                &{
+                    let mut ops = vec![fail(), fail(), Acquire, Acquire, fail()];
+                    ops.extend(std::iter::repeat_n(AcquireRecord { verdict: IGNORED }, 40));
+                    ops.extend([Drop { slot: 0 }, Drop { slot: 0 }]);
+                    ops.extend(std::iter::repeat_n(fail(), 120));
+                    ops.extend([AdvanceMs(50), success(), fail(), fail(), fail()]);
+                    ops.extend([AdvanceMs(192), Acquire, AdvanceMs(64), Acquire]);
+                    ops.extend(std::iter::repeat_n(AcquireRecord { verdict: IGNORED }, 10));
+                    ops.extend([Reset, fail(), fail(), fail(), fail(), Disable]);
+                    ops.extend(std::iter::repeat_n(AcquireRecord { verdict: IGNORED }, 20));
+                    ops
+                },
+            ),
+            check: |s| {
+                assert!(s.shed >= 10 && s.graded_admits >= 3, "{s:?}");
+                assert!(s.saw(Closed, Open) && s.saw(HalfOpen, Closed));
+                assert!(s.saw(Closed, Disabled));
+            },
+        },
+        Seed {
+            // The decay mark and the Open / HalfOpen epochs, in turn. A mark starts
+            // over the initial word; the trip's deadline replaces it; the probe's
+            // lease replaces that; after the close, the first failure starts a mark
+            // over the lease; a stale permit of the first epoch reports (and moves
+            // nothing); two half-lives decay from the new mark; a trip, a failed
+            // probe, a close, a mark over a lease again. Then disabled from a
+            // degraded Closed: no mark of its own, so no decay until its first
+            // report starts one. Force open, reset: a mark over an old mark.
+            name: "seed-decay-mark-epochs",
+            data: encode(
+                Header {
+                    probes: 1,
+                    close_after: 1,
+                    half_life: 1,
+                    ..Header::consecutive(2)
+                },
+                &[
+                    fail(),
+                    AdvanceMs(10),
+                    Acquire, // a permit of epoch 0, kept
+                    fail(),  // trips: Open e1, its deadline over the mark
+                    Snapshot,
+                    AdvanceMs(10),
+                    success(), // probe e2 (lease), closes: e3
+                    fail(),    // a mark of e3 over e2's lease
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    }, // stale
+                    AdvanceMs(128),
+                    Snapshot,
+                    fail(), // claims 128 ticks: no trip
+                    fail(), // trips: Open e4
+                    AdvanceMs(10),
+                    Acquire,
+                    Record {
+                        slot: 0,
+                        verdict: FAILURE,
+                    }, // probe e5 fails: Open e6, 20 ms
+                    NearDeadline(128),
+                    success(), // e7, closes: e8
+                    fail(),    // a mark over e7's lease
+                    Disable,   // e9 carries health, no mark of its own
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    Snapshot,                           // not decayed
+                    AcquireRecord { verdict: IGNORED }, // starts e9's mark
+                    AdvanceMs(64),
+                    Snapshot, // decayed
+                    fail(),
+                    ForceOpen,
+                    Reset,
+                    fail(), // e11's mark over e9's
+                    AdvanceMs(64),
+                    success(),
+                ],
+            ),
+            check: |s| {
+                assert!(s.marks_over_deadline >= 2, "{s:?}");
+                assert!(s.stale_reports >= 1 && s.decay_claims >= 2, "{s:?}");
+                assert!(s.saw(Closed, Open) && s.saw(HalfOpen, Open));
+                assert!(s.saw(HalfOpen, Closed) && s.saw(Closed, Disabled));
+                assert!(s.saw(ForcedOpen, Closed));
+            },
+        },
+        Seed {
+            // Slow calls: threshold 5 ms + 1 ns, weight 0.5. Timed successes over
+            // it (5 ms + 2 ns, u64::MAX ns, Duration::MAX) are failures; at it, and
+            // fast, they are successes; timed ignored and failure reports stay as
+            // they are. A slow probe success re-opens.
+            name: "seed-slow-call",
+            data: encode(
+                Header {
+                    slow_call: 2,
+                    ..Header::consecutive(3)
+                },
+                &[
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 7),
+                    },
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 6),
+                    },
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 1),
+                    },
+                    AcquireRecord {
+                        verdict: timed(IGNORED, 14),
+                    },
+                    AcquireRecord {
+                        verdict: timed(FAILURE, 2),
+                    },
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 13),
+                    },
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 14),
+                    },
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 12),
+                    },
+                    fail(),
+                    fail(),
+                    AdvanceMs(10),
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 10),
+                    }, // slow probe: re-opens
+                    AdvanceMs(20),
+                    AcquireRecord {
+                        verdict: timed(SUCCESS, 5),
+                    }, // 5 ms: fast enough, closes
+                ],
+            ),
+            check: |s| {
+                assert!(s.slow_successes >= 4 && s.timed_unchanged >= 4, "{s:?}");
+                assert!(s.saw(Closed, Open));
+                assert!(s.saw(HalfOpen, Open) && s.saw(HalfOpen, Closed));
+            },
+        },
+        Seed {
+            // Decay time stops at the end of the mark's 40-bit range (2^40 - 1
+            // ticks of 1 ms): two failures past it do not decay between them, nor
+            // afterwards; the clock going back leaves the mark where it is.
+            name: "seed-decay-saturation",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 0, // alpha 0.5
+                    p2: 5, // threshold 0.01
+                    p3: 1,
+                    half_life: 1,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    SetClock(4), // 2^40 ms past the start
+                    fail(),
+                    fail(),
+                    AdvanceBig(0),
+                    Snapshot,
+                    SetClock(2), // back, just under the end
+                    fail(),
+                    Snapshot,
+                    Reset,
+                    SetClock(1),
+                    fail(),
+                    SetClock(2),
+                    Snapshot,
+                ],
+            ),
+            check: |s| {
+                assert!(s.mark_saturated && s.rewinds >= 1, "{s:?}");
+                assert!(s.decayed_to_full > 0, "{s:?}");
+            },
+        },
+        Seed {
+            // A half-life under 64 ms: the builder names `half_life`.
+            name: "seed-invalid-half-life",
+            data: encode(
+                Header {
+                    half_life: 15,
+                    ..Header::consecutive(1)
+                },
+                &[fail()],
+            ),
+            check: |s| assert!(s.rejected_config),
+        },
+        Seed {
+            // shed_below 1.0: the builder names `shed_below`.
+            name: "seed-invalid-shed-below",
+            data: encode(
+                Header {
+                    shed: 31,
+                    ..Header::consecutive(1)
+                },
+                &[fail()],
+            ),
+            check: |s| assert!(s.rejected_config),
+        },
+        Seed {
+            // min_admit 0: the builder names `min_admit`.
+            name: "seed-invalid-min-admit",
+            data: encode(
+                Header {
+                    min_admit: 31,
+                    ..Header::consecutive(1)
+                },
+                &[fail()],
+            ),
+            check: |s| assert!(s.rejected_config),
+        },
     ]
 }
 
@@ -688,6 +1021,7 @@ fn seeds() {
     for seed in all_seeds() {
         let summary = catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&seed.data)))
             .unwrap_or_else(|_| panic!("seed {} failed (see the panic above)", seed.name));
+        eprintln!("{}: {summary:?}", seed.name);
         if catch_unwind(AssertUnwindSafe(|| (seed.check)(&summary))).is_err() {
             panic!(
                 "seed {} does not cover what it claims: {summary:#?}",

@@ -1,6 +1,6 @@
 //! Zero heap allocations per call after construction, counted by a global
-//! allocator: breaker permits, the guard's sync path (success, retries, stops) and
-//! the retry budget.
+//! allocator: breaker permits (graded admission, decay and `record_timed` included),
+//! the guard's sync path (success, retries, stops) and the retry budget.
 
 use fusebox::{
     Breaker, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget, Verdict,
@@ -139,6 +139,49 @@ fn no_allocation_per_call() {
     assert!(
         breaker.snapshot().epoch > 1000,
         "transitions were exercised"
+    );
+
+    // Graded admission (draws, `Rejected::Shed`), decay claims with the clock
+    // moving, and `record_timed` turning slow successes into failures.
+    let graded = Breaker::builder()
+        .health(0.5, 0.01, 1)
+        .half_life(Duration::from_millis(64))
+        .shed_below(0.9)
+        .min_admit(0.05)
+        .slow_call(Duration::from_millis(5), 1.0)
+        .jitter_seed(5)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (mut shed, mut admitted) = (0u32, 0u32);
+    let n = allocations_during(|| {
+        for i in 0..200_000u32 {
+            match graded.try_acquire() {
+                Ok(p) => {
+                    admitted += 1;
+                    let took = Duration::from_millis(u64::from(i % 8));
+                    let v = if i % 3 == 0 {
+                        Verdict::Ignored
+                    } else {
+                        Verdict::Success
+                    };
+                    let _ = p.record_timed(v, took);
+                }
+                Err(fusebox::Rejected::Shed) => shed += 1,
+                Err(_) => {}
+            }
+            if i % 1000 == 0 {
+                clock.advance(Duration::from_millis(1));
+            }
+            if i % 50_000 == 0 {
+                let _ = graded.reset();
+            }
+        }
+    });
+    assert_eq!(n, 0, "graded admission, decay or record_timed allocated");
+    assert!(
+        shed > 1000 && admitted > 1000,
+        "shed {shed}, admitted {admitted}"
     );
 
     let _ = breaker.reset();

@@ -36,13 +36,22 @@ use std::time::{Duration, Instant};
 pub const OPEN_FOR: Duration = Duration::from_millis(1);
 
 /// A builder with the models' fixed settings: `clock`, no jitter, jitter seed 1,
-/// `open_for` = [`OPEN_FOR`]. Models add the tripping, probe and listener settings.
+/// `open_for` = [`OPEN_FOR`]; and, explicitly rather than from the defaults (which
+/// may change), the settings the models were written against: 1 probe, growth 2,
+/// cap 60 s, half-life 5 s (decay ticks of 78 ms, which the models' millisecond
+/// clocks never reach unless a model sets its own) and graded admission off.
+/// Models add the tripping, probe and listener settings.
 pub fn builder(clock: &ManualClock) -> BreakerBuilder {
     Breaker::builder()
         .clock(clock.clone())
         .open_for(OPEN_FOR)
         .open_jitter(0.0)
         .jitter_seed(1)
+        .probes(1)
+        .open_growth(2.0)
+        .open_cap(Duration::from_secs(60))
+        .half_life(Duration::from_secs(5))
+        .shed_below(0.0)
 }
 
 /// Counts of the transitions a breaker's listener was told about, by target state.

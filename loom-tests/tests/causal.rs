@@ -77,8 +77,14 @@ fn check(
     old.assert_seen();
 }
 
+/// A breaker whose tripping does not matter here (set explicitly rather than left
+/// to the defaults).
 fn plain(clock: &ManualClock) -> Breaker {
-    builder(clock).build().unwrap()
+    builder(clock)
+        .trip_after_consecutive_failures(5)
+        .shed_below(0.0)
+        .build()
+        .unwrap()
 }
 
 fn trips_at_once(clock: &ManualClock) -> Breaker {
@@ -148,8 +154,8 @@ fn causal_reset_seen_by_a_closed_admission() {
     );
 }
 
-/// B holds a permit from a saturated-healthy word (`min_samples` 2, two successes:
-/// the whole-word ticket). A: `force_open()`. B: `record(Success)`, reported `Stale`
+/// B holds a permit from the healthy word (`Closed` at full health, after two
+/// successes that change nothing: the whole-word ticket). A: `force_open()`. B: `record(Success)`, reported `Stale`
 /// (the healthy path's compare fails, and the stale decision is made on the same
 /// load).
 #[test]
@@ -173,7 +179,7 @@ fn causal_force_open_seen_by_a_stale_report() {
         |_, permit| match permit.expect("prepared").record(Verdict::Success) {
             Recorded::Stale => true,
             Recorded::Applied { transition: None } => false,
-            other => panic!("a success on a saturated word: {other:?}"),
+            other => panic!("a success on the healthy word: {other:?}"),
         },
     );
 }

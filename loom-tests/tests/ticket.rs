@@ -1,9 +1,10 @@
 #![cfg(loom)]
 //! The healthy path's whole-word ticket (`state.rs`, `Ticket`).
 //!
-//! A permit admitted under a saturated-healthy word keeps that whole word, and its
-//! success report is a no-op exactly when the current word still equals it: one
-//! load and one compare, no CAS. These models race that report against the two
+//! A permit admitted under the healthy word (any `Closed` word at full health, which
+//! always has 0 samples: samples count the spell below full health) keeps that whole
+//! word, and its success report is a no-op exactly when the current word still
+//! equals it: one load and one compare, no CAS. These models race that report against the two
 //! kinds of change it must not miss:
 //!
 //! - a same-epoch change (another permit's failure lowers health without
@@ -22,11 +23,13 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
-/// `trip_after_consecutive_failures(2)` (so `min_samples` = 2), brought to a
-/// saturated-healthy word: two successes on a new breaker.
-fn saturated(clock: &ManualClock) -> Breaker {
+/// `trip_after_consecutive_failures(2)` (graded admission off, set explicitly), at
+/// the healthy word: a new breaker is at full health with no samples, and two
+/// successes on it are no-ops that leave it so.
+fn healthy(clock: &ManualClock) -> Breaker {
     let breaker = builder(clock)
         .trip_after_consecutive_failures(2)
+        .shed_below(0.0)
         .build()
         .unwrap();
     for _ in 0..2 {
@@ -36,7 +39,7 @@ fn saturated(clock: &ManualClock) -> Breaker {
     let s = breaker.snapshot();
     assert_eq!(
         (s.state, s.epoch, s.health, s.samples),
-        (State::Closed, 0, Some(1.0), 2)
+        (State::Closed, 0, Some(1.0), 0)
     );
     breaker
 }
@@ -47,7 +50,7 @@ fn failure_references() -> (BreakerSnapshot, BreakerSnapshot) {
     sequential(|| {
         let run = |a_first: bool| {
             let clock = ManualClock::new();
-            let breaker = saturated(&clock);
+            let breaker = healthy(&clock);
             let a = breaker.try_acquire().unwrap();
             let b = || {
                 let r = breaker.try_acquire().unwrap().record(Verdict::failure());
@@ -98,7 +101,7 @@ fn whole_ticket_success_after_a_seen_failure_is_applied() {
     let (seen_in, first_in, after_in) = (seen.clone(), unseen_first.clone(), unseen_after.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
-        let breaker = Arc::new(saturated(&clock));
+        let breaker = Arc::new(healthy(&clock));
         let turns = Turns::new();
         let flag = Arc::new(AtomicBool::new(false));
         let a = breaker.try_acquire().unwrap();
@@ -145,7 +148,7 @@ fn whole_ticket_success_after_a_seen_failure_is_applied() {
 fn whole_ticket_success_vs_force_open() {
     let alone: BreakerSnapshot = sequential(|| {
         let clock = ManualClock::new();
-        let breaker = saturated(&clock);
+        let breaker = healthy(&clock);
         let t = breaker.force_open().expect("closed -> forced open");
         assert_eq!(
             (t.from, t.to, t.epoch),
@@ -159,7 +162,7 @@ fn whole_ticket_success_vs_force_open() {
     let (stale_in, applied_in) = (stale.clone(), applied.clone());
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
-        let breaker = Arc::new(saturated(&clock));
+        let breaker = Arc::new(healthy(&clock));
         let turns = Turns::new();
         let a = breaker.try_acquire().unwrap();
         let b = {
@@ -186,7 +189,7 @@ fn whole_ticket_success_vs_force_open() {
                 assert_eq!(breaker.stale_reports(), 0);
                 applied_in.saw();
             }
-            other => panic!("a success on a saturated word transitions nothing: {other:?}"),
+            other => panic!("a success on the healthy word transitions nothing: {other:?}"),
         }
     }));
     stats.report();

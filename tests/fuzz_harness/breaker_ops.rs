@@ -19,11 +19,21 @@
 //! | 2 | rate: `WINDOWS[b % len]`; manual: `THRESHOLDS[b % len]` |
 //! | 3 | manual: `min_samples = b % 9` |
 //! | 4 | `open_for = 1 + b % 50` ms |
-//! | 5 | `open_growth = GROWTHS[b % 4]` |
-//! | 6 | `open_cap = open_for + CAP_EXTRA_MS[b % 8]` ms |
+//! | 5 | `open_growth = GROWTHS[b % 4]`; `half_life = HALF_LIVES_NS[(b >> 2) % 16]`; `slow_call = SLOW_CALLS[b >> 6]` |
+//! | 6 | `open_cap = open_for + CAP_EXTRA_MS[b % 8]` ms; `shed_below = SHEDS[b >> 3]` |
 //! | 7 | `probes = 1 + b % 3`, `close_after = 1 + (b / 3) % 3`, `probe_timeout = PROBE_TIMEOUTS[(b / 9) % len]` |
-//! | 8 | clock start: `STARTS[b % len]` ns |
+//! | 8 | clock start: `STARTS[b % 8]` ns; `min_admit = MIN_ADMITS[b >> 3]` |
 //! | 9 | sub-millisecond part of `open_for`: `SUB_MS_NS[b % len]` ns |
+//!
+//! Format change (time decay and graded admission): `half_life`, `slow_call`,
+//! `shed_below` and `min_admit` come from the high bits of bytes 5, 6 and 8, which
+//! the older format ignored (`% 4` and `% 8` read only the low bits). So every old
+//! input still decodes, with every old field meaning what it meant; its high bits
+//! now also pick the new settings, and entry 0 of each new table (all high bits
+//! clear, as in the hand-written seeds) is half-life 5 s, no slow-call threshold,
+//! graded admission off and `min_admit` 0.05. The breaker is built with
+//! `.jitter_seed(seed_of(header))` (a fold of the header bytes), so the model
+//! knows the sequence of graded-admission draws.
 //!
 //! Then operations, each an opcode byte (`% 16`, see [`Op::decode`]) followed by
 //! its argument bytes. An operation whose argument bytes run past the end of the
@@ -123,6 +133,133 @@ pub const BIG_NS: [u64; 10] = [
     u64::MAX,
 ];
 
+/// The largest legal period (`MAX_OPEN_PERIOD`, 366 days), in nanoseconds.
+const MAX_PERIOD_NS: u64 = 366 * 86_400 * 1_000_000_000;
+/// `half_life`, in nanoseconds. Entry 0 is 5 s; then the smallest legal value
+/// (64 ms: ticks of exactly 1 ms), values whose tick (`half_life / 64`) is rounded
+/// down to whole nanoseconds (64 ms + 63 ns: still 1 ms; + 64 ns: 1 ms + 1 ns),
+/// ticks of a few milliseconds, the largest legal value (366 days), and one just
+/// below the minimum (a configuration error naming `half_life`).
+pub const HALF_LIVES_NS: [u64; 16] = [
+    5_000_000_000,
+    64_000_000,
+    64_000_063,
+    64_000_064,
+    100_000_000,
+    128_000_000,
+    640_000_000,
+    1_000_000_000,
+    65_000_000,
+    200_000_000,
+    12_800_000_000,
+    3_600_000_000_000,
+    MAX_PERIOD_NS,
+    64_000_000,
+    70_000_001,
+    63_999_999,
+];
+/// `slow_call(threshold, weight)`, threshold in nanoseconds; entry 0 is unset.
+pub const SLOW_CALLS: [Option<(u64, f64)>; 4] = [
+    None,
+    Some((NS_PER_MS, 1.0)),
+    Some((5 * NS_PER_MS + 1, 0.5)),
+    Some((10 * NS_PER_MS, 1000.0)),
+];
+/// `shed_below`. Entry 0 (and -0.0) turns graded admission off; so does any
+/// value whose units are not above the trip threshold (1e-7, and the low ones
+/// under a high threshold); 1.0 is a configuration error naming `shed_below`.
+pub const SHEDS: [f64; 32] = [
+    0.0,
+    0.5,
+    0.9,
+    0.99,
+    0.3,
+    0.75,
+    0.999_999,
+    0.1,
+    1e-7,
+    0.6,
+    0.95,
+    0.25,
+    0.8,
+    0.4,
+    0.7,
+    -0.0,
+    0.5,
+    0.9,
+    0.55,
+    0.999,
+    0.2,
+    0.85,
+    0.45,
+    0.65,
+    0.35,
+    0.15,
+    0.05,
+    0.01,
+    0.98,
+    0.93,
+    0.500_000_1,
+    1.0,
+];
+/// `min_admit`. Entry 0 is 0.05; 1.0 and 1 - 1e-10 (which rounds up to 2^32 in
+/// fixed point) never shed; `f64::MIN_POSITIVE` and 2.3e-10 round up to the
+/// smallest chance, 2^-32; 0.0 is a configuration error naming `min_admit`.
+pub const MIN_ADMITS: [f64; 32] = [
+    0.05,
+    1.0,
+    0.5,
+    1e-9,
+    0.999_999_999_9,
+    f64::MIN_POSITIVE,
+    0.25,
+    0.01,
+    0.9,
+    0.2,
+    0.75,
+    0.001,
+    0.1,
+    0.3,
+    0.05,
+    0.5,
+    0.05,
+    0.02,
+    0.4,
+    0.6,
+    0.15,
+    0.35,
+    0.8,
+    0.95,
+    0.05,
+    0.07,
+    0.12,
+    0.33,
+    0.66,
+    0.045,
+    2.3e-10,
+    0.0,
+];
+/// How long a timed report's attempt took (see [`elapsed_of`]; entry 0 is
+/// unused: it means an untimed `record`).
+pub const ELAPSED: [Duration; 16] = [
+    Duration::ZERO,
+    Duration::ZERO,
+    Duration::from_nanos(999_999),
+    Duration::from_millis(1),
+    Duration::from_nanos(NS_PER_MS + 1),
+    Duration::from_millis(5),
+    Duration::from_nanos(5 * NS_PER_MS + 1),
+    Duration::from_nanos(5 * NS_PER_MS + 2),
+    Duration::from_millis(10),
+    Duration::from_nanos(10 * NS_PER_MS + 1),
+    Duration::from_millis(50),
+    Duration::from_secs(1),
+    Duration::from_nanos(MAX_PERIOD_NS),
+    Duration::from_nanos(u64::MAX),
+    Duration::MAX,
+    Duration::from_millis(2),
+];
+
 // ---------------------------------------------------------------------------
 // Input decoding.
 // ---------------------------------------------------------------------------
@@ -169,6 +306,16 @@ pub struct Config {
     pub probe_timeout_ns: u64,
     /// Clock reading at build.
     pub start_ns: u64,
+    /// `half_life`, in nanoseconds.
+    pub half_life_ns: u64,
+    /// `slow_call(threshold ns, weight)`, if set.
+    pub slow_call: Option<(u64, f64)>,
+    /// `shed_below`.
+    pub shed_below: f64,
+    /// `min_admit`.
+    pub min_admit: f64,
+    /// `jitter_seed` (also the seed of the graded-admission draws).
+    pub seed: u64,
 }
 
 impl Config {
@@ -196,7 +343,12 @@ impl Config {
             close_after: 1 + u32::from((h[7] / 3) % 3),
             probe_timeout_ns: PROBE_TIMEOUTS_MS[usize::from(h[7] / 9) % PROBE_TIMEOUTS_MS.len()]
                 * NS_PER_MS,
-            start_ns: STARTS[usize::from(h[8]) % STARTS.len()],
+            start_ns: STARTS[usize::from(h[8] % 8)],
+            half_life_ns: HALF_LIVES_NS[usize::from((h[5] >> 2) % 16)],
+            slow_call: SLOW_CALLS[usize::from(h[5] >> 6)],
+            shed_below: SHEDS[usize::from(h[6] >> 3)],
+            min_admit: MIN_ADMITS[usize::from(h[8] >> 3)],
+            seed: seed_of(h),
         }
     }
 
@@ -211,15 +363,31 @@ impl Config {
                 min_samples,
             } => b.health(alpha, threshold, min_samples),
         };
-        b.open_for(Duration::from_nanos(self.open_for_ns))
+        let b = b
+            .open_for(Duration::from_nanos(self.open_for_ns))
             .open_growth(self.growth)
             .open_cap(Duration::from_nanos(self.cap_ns))
             .probes(self.probes)
             .close_after(self.close_after)
             .probe_timeout(Duration::from_nanos(self.probe_timeout_ns))
-            .open_jitter(0.0)
-            .jitter_seed(0)
+            .half_life(Duration::from_nanos(self.half_life_ns))
+            .shed_below(self.shed_below)
+            .min_admit(self.min_admit);
+        let b = match self.slow_call {
+            Some((threshold_ns, weight)) => b.slow_call(Duration::from_nanos(threshold_ns), weight),
+            None => b,
+        };
+        b.open_jitter(0.0).jitter_seed(self.seed)
     }
+}
+
+/// The jitter seed of an input: a fold of its header, so that inputs differ in
+/// their draws too.
+fn seed_of(h: &[u8; HEADER_LEN]) -> u64 {
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(low)
+        ^ (u64::from(h[8]) << 8 | u64::from(h[9])).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// The header in readable form, for building seed inputs (see [`encode`]).
@@ -250,6 +418,14 @@ pub struct Header {
     pub sub_ms: u8,
     /// Index into [`PROBE_TIMEOUTS_MS`] (0: the default, 10 s).
     pub probe_timeout: u8,
+    /// Index into [`HALF_LIVES_NS`] (0: 5 s).
+    pub half_life: u8,
+    /// Index into [`SLOW_CALLS`] (0: unset).
+    pub slow_call: u8,
+    /// Index into [`SHEDS`] (0: graded admission off).
+    pub shed: u8,
+    /// Index into [`MIN_ADMITS`] (0: 0.05).
+    pub min_admit: u8,
 }
 
 #[allow(dead_code)] // used by tests/fuzz_replay.rs, not by the fuzz target
@@ -270,20 +446,30 @@ impl Header {
             start: 0,
             sub_ms: 0,
             probe_timeout: 0,
+            half_life: 0,
+            slow_call: 0,
+            shed: 0,
+            min_admit: 0,
         }
     }
 
     fn bytes(&self) -> [u8; HEADER_LEN] {
+        assert!(
+            self.growth < 4 && self.cap < 8 && self.start < 8,
+            "{self:?}"
+        );
+        assert!(self.half_life < 16 && self.slow_call < 4, "{self:?}");
+        assert!(self.shed < 32 && self.min_admit < 32, "{self:?}");
         [
             self.mode,
             self.p1,
             self.p2,
             self.p3,
             self.open_for_ms - 1,
-            self.growth,
-            self.cap,
+            self.growth | self.half_life << 2 | self.slow_call << 6,
+            self.cap | self.shed << 3,
             (self.probes - 1) + 3 * (self.close_after - 1) + 9 * self.probe_timeout,
-            self.start,
+            self.start | self.min_admit << 3,
             self.sub_ms,
         ]
     }
@@ -411,7 +597,9 @@ impl Op {
 
 /// Verdict codes for [`Op::Record`] and [`Op::AcquireRecord`]: `v % 4` is 0
 /// Success, 1 `Failure { weight: WEIGHTS[(v / 4) % 16] }`, 2 Ignored, 3 a unit
-/// failure.
+/// failure. For codes 0, 2 and 3, `(v / 4) % 16` is 0 for a plain `record`, and
+/// otherwise picks how long the attempt took for `record_timed` (see
+/// [`elapsed_of`]; the older format ignored those bits).
 pub fn verdict_of(v: u8) -> Verdict {
     match v % 4 {
         0 => Verdict::Success,
@@ -421,6 +609,21 @@ pub fn verdict_of(v: u8) -> Verdict {
         2 => Verdict::Ignored,
         _ => Verdict::Failure { weight: 1.0 },
     }
+}
+
+/// For a verdict code (see [`verdict_of`]): `Some(elapsed)` when the report is
+/// `record_timed(verdict, elapsed)`, `None` for a plain `record`.
+pub fn elapsed_of(v: u8) -> Option<Duration> {
+    let i = usize::from(v / 4) % ELAPSED.len();
+    (v % 4 != 1 && i != 0).then(|| ELAPSED[i])
+}
+
+/// Verdict code: a timed report of `verdict` (0 success, 2 ignored, 3 unit failure)
+/// that took `ELAPSED[i]` (`i` in 1..16).
+#[allow(dead_code)]
+pub const fn timed(verdict: u8, i: u8) -> u8 {
+    assert!(verdict != 1 && verdict < 4 && i > 0 && i < 16);
+    verdict + 4 * i
 }
 
 /// Verdict code: success.
@@ -518,6 +721,7 @@ enum Rej {
     Open(Option<Duration>),
     Forced,
     Busy,
+    Shed,
 }
 
 /// The outcome of an acquire, as compared.
@@ -598,6 +802,114 @@ fn threshold_units(x: f64) -> u64 {
     (x * FULL as f64).ceil().clamp(1.0, FULL as f64) as u64
 }
 
+/// Decay ticks per half-life.
+const DECAY_TICKS: u64 = 64;
+
+/// The decay table of the specification, `D[i] = floor(2^32 * 2^(-i/64))`,
+/// computed exactly (not copied): `D[i]` is the largest integer `d` with
+/// `d^64 <= 2^(2048 - i)`, found from a floating-point estimate and checked with
+/// big-integer powers. Computed once per process.
+fn decay_table() -> &'static [u64; DECAY_TICKS as usize] {
+    static TABLE: std::sync::OnceLock<[u64; DECAY_TICKS as usize]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = [0u64; DECAY_TICKS as usize];
+        for (i, d) in table.iter_mut().enumerate() {
+            let e = 2048 - i as u32;
+            let mut x = ((-(i as f64) / 64.0).exp2() * ONE_FP as f64).floor() as u64;
+            while !pow64_at_most_pow2(x, e) {
+                x -= 1;
+            }
+            while pow64_at_most_pow2(x + 1, e) {
+                x += 1;
+            }
+            *d = x;
+        }
+        table
+    })
+}
+
+/// Whether `x^64 <= 2^e`, in exact big-integer arithmetic (little-endian u32 limbs).
+fn pow64_at_most_pow2(x: u64, e: u32) -> bool {
+    fn square(a: &[u32]) -> Vec<u32> {
+        let mut out = vec![0u32; 2 * a.len() + 1];
+        for (i, &ai) in a.iter().enumerate() {
+            let mut carry = 0u64;
+            for (j, &aj) in a.iter().enumerate() {
+                let t = u64::from(out[i + j]) + u64::from(ai) * u64::from(aj) + carry;
+                out[i + j] = t as u32;
+                carry = t >> 32;
+            }
+            let mut k = i + a.len();
+            while carry != 0 {
+                let t = u64::from(out[k]) + carry;
+                out[k] = t as u32;
+                carry = t >> 32;
+                k += 1;
+            }
+        }
+        while out.len() > 1 && *out.last().unwrap() == 0 {
+            out.pop();
+        }
+        out
+    }
+    let mut n = vec![x as u32, (x >> 32) as u32];
+    for _ in 0..6 {
+        n = square(&n);
+    }
+    // The bit length of n, and whether n is a power of two.
+    let top = n.iter().rposition(|&l| l != 0).expect("x > 0");
+    let bits = 32 * top as u32 + (32 - n[top].leading_zeros());
+    let power_of_two = n[top].is_power_of_two() && n[..top].iter().all(|&l| l == 0);
+    // n <= 2^e  <=>  n < 2^e (bit length at most e) or n == 2^e.
+    bits <= e || (power_of_two && bits == e + 1)
+}
+
+/// What is left of a health gap `x` after `k` decay ticks (the specification):
+/// `floor(x * D[k % 64] / 2^32) >> (k / 64)`.
+fn decay(x: u64, k: u64) -> u64 {
+    let part = x * decay_table()[(k % DECAY_TICKS) as usize] / ONE_FP;
+    let halvings = k / DECAY_TICKS;
+    if halvings >= 64 { 0 } else { part >> halvings }
+}
+
+/// Health after `k` ticks without a verdict: the gap to full decays.
+fn after_idle(h: u64, k: u64) -> u64 {
+    FULL - decay(FULL - h, k)
+}
+
+/// splitmix64's finaliser (the graded-admission draw hashes a counter with it).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The step of the graded-admission counter (and its start is `seed ^ DRAWS_SALT`).
+const DRAWS_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+const DRAWS_SALT: u64 = 0x5851_F42D_4C95_7F2D;
+
+/// What the deadline word holds, by the kind of state that wrote it (for the
+/// summary: a decay mark started over an open deadline or a probe lease).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WordKind {
+    Initial,
+    Deadline,
+    Lease,
+    Mark,
+}
+
+/// What one report's decay claim did (for the summary).
+#[derive(Clone, Copy, Debug, Default)]
+struct Claim {
+    /// The claim started this epoch's mark.
+    started: bool,
+    /// It started it over another epoch's open deadline or probe lease.
+    over_deadline: bool,
+    /// Ticks claimed (and applied).
+    ticks: u64,
+}
+
 struct Model {
     // Configuration.
     alpha: f64,
@@ -612,6 +924,14 @@ struct Model {
     probes: u32,
     close_after: u32,
     start_ns: u64,
+    /// One decay tick, `half_life / 64` rounded down.
+    tick_ns: u64,
+    /// Graded admission below this health (units); 0 when off.
+    shed: u64,
+    /// The smallest admission chance (scale 2^32, rounded up).
+    min_admit: u64,
+    /// The slow-call threshold (ns) and weight.
+    slow_call: Option<(u64, f64)>,
     // State.
     state: MState,
     epoch: u32,
@@ -619,15 +939,28 @@ struct Model {
     samples: u32,
     reopen: u32,
     in_flight: u32,
+    /// HalfOpen: consecutive periods before this one replaced by lease expiry.
+    leases: u32,
     successes: u32,
-    deadline_ms: u64,
+    /// The deadline word: its epoch tag and value (open deadline or probe lease in
+    /// ms, or decay mark in ticks).
+    word_tag: u32,
+    word: u64,
+    word_kind: WordKind,
+    /// The graded-admission counter.
+    draws: u64,
     stale: u64,
     /// Transitions made during the current operation.
     events: Vec<Trans>,
+    /// What the last report's decay claim did.
+    last_claim: Claim,
+    /// Whether the last acquire drew (graded admission).
+    last_drew: bool,
 }
 
 impl Model {
-    /// The model of a valid configuration, or the field the builder must name.
+    /// The model of a valid configuration, or the field the builder must name (the
+    /// first invalid one, in the builder's order).
     fn new(cfg: &Config) -> Result<Model, &'static str> {
         let (alpha, threshold, min_samples) = match cfg.tripping {
             Tripping::Consecutive(n) => {
@@ -669,6 +1002,33 @@ impl Model {
             }
             Tripping::Manual { .. } => {}
         }
+        // The open period, cap and probe settings of the tables are all valid. Then
+        // half_life in [64 ms, 366 days]; shed_below finite in [0, 1); min_admit
+        // finite in (0, 1]; slow_call threshold >= 1 ms and weight in (0, 1000].
+        if !(64 * NS_PER_MS..=MAX_PERIOD_NS).contains(&cfg.half_life_ns) {
+            return Err("half_life");
+        }
+        if !(cfg.shed_below.is_finite() && (0.0..1.0).contains(&cfg.shed_below)) {
+            return Err("shed_below");
+        }
+        if !(cfg.min_admit.is_finite() && cfg.min_admit > 0.0 && cfg.min_admit <= 1.0) {
+            return Err("min_admit");
+        }
+        if let Some((threshold_ns, weight)) = cfg.slow_call {
+            if threshold_ns < NS_PER_MS {
+                return Err("slow_call.threshold");
+            }
+            if !(weight.is_finite() && weight > 0.0 && weight <= 1000.0) {
+                return Err("slow_call.weight");
+            }
+        }
+        // Graded admission needs room above the trip threshold.
+        let shed_units = threshold_units(cfg.shed_below);
+        let shed = if cfg.shed_below > 0.0 && shed_units > threshold {
+            shed_units
+        } else {
+            0
+        };
         Ok(Model {
             alpha,
             alpha_up: rate(alpha, false),
@@ -682,21 +1042,104 @@ impl Model {
             probes: cfg.probes,
             close_after: cfg.close_after,
             start_ns: cfg.start_ns,
+            tick_ns: cfg.half_life_ns / DECAY_TICKS,
+            shed,
+            min_admit: rate(cfg.min_admit, false),
+            slow_call: cfg.slow_call,
             state: MState::Closed,
             epoch: 0,
             health: FULL,
             samples: 0,
             reopen: 0,
             in_flight: 0,
+            leases: 0,
             successes: 0,
-            deadline_ms: 0,
+            // The epoch before the first, which no state has for 2^24 transitions.
+            word_tag: EPOCH_MASK,
+            word: 0,
+            word_kind: WordKind::Initial,
+            draws: cfg.seed ^ DRAWS_SALT,
             stale: 0,
             events: Vec::new(),
+            last_claim: Claim::default(),
+            last_drew: false,
         })
     }
 
     fn elapsed(&self, now_ns: u64) -> u64 {
         now_ns.saturating_sub(self.start_ns)
+    }
+
+    /// Decay ticks since the start. Time in ticks is kept in the deadline word's
+    /// 40-bit field, like deadlines, and stops at its end: past it, no more decay.
+    fn now_tick(&self, now_ns: u64) -> u64 {
+        (self.elapsed(now_ns) / self.tick_ns).min(DEADLINE_MAX_MS)
+    }
+
+    /// The deadline word's value if it belongs to the current epoch.
+    fn word_of_epoch(&self) -> Option<u64> {
+        (self.word_tag == self.epoch).then_some(self.word)
+    }
+
+    /// The open deadline of the current `Open` epoch (always published in a
+    /// sequential run).
+    fn deadline_ms(&self) -> u64 {
+        self.word_of_epoch()
+            .expect("the Open epoch's deadline is published")
+    }
+
+    fn write_word(&mut self, value: u64, kind: WordKind) {
+        self.word_tag = self.epoch;
+        self.word = value.min(DEADLINE_MAX_MS);
+        self.word_kind = kind;
+    }
+
+    /// Health and samples of the measuring state as of now: health decayed by the
+    /// ticks since this epoch's mark (unchanged without one), samples 0 if that
+    /// brings health to full.
+    fn decayed(&self, now_ns: u64) -> (u64, u32) {
+        let h = match self.word_of_epoch() {
+            Some(mark) => after_idle(self.health, self.now_tick(now_ns).saturating_sub(mark)),
+            None => self.health,
+        };
+        (h, if h == FULL { 0 } else { self.samples })
+    }
+
+    /// A reporter's decay claim in the current (measuring) epoch: with this
+    /// epoch's mark `m`, the ticks since it (0, and no write, if none passed) and
+    /// the mark moves to now; otherwise the mark starts at now and 0 ticks.
+    fn claim_decay(&mut self, now_ns: u64) -> u64 {
+        let now = self.now_tick(now_ns);
+        let mut claim = Claim::default();
+        match self.word_of_epoch() {
+            Some(mark) if now <= mark => {}
+            Some(mark) => {
+                claim.ticks = now - mark;
+                self.write_word(now, WordKind::Mark);
+            }
+            None => {
+                claim.started = true;
+                claim.over_deadline =
+                    matches!(self.word_kind, WordKind::Deadline | WordKind::Lease);
+                self.write_word(now, WordKind::Mark);
+            }
+        }
+        self.last_claim = claim;
+        claim.ticks
+    }
+
+    /// The verdict recorded for an attempt of `elapsed` (`record_timed`): a success
+    /// slower than the slow-call threshold is a failure of the slow-call weight.
+    fn timed_verdict(&self, verdict: Verdict, elapsed: Duration) -> Verdict {
+        match self.slow_call {
+            Some((limit, weight))
+                if verdict == Verdict::Success
+                    && u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) > limit =>
+            {
+                Verdict::Failure { weight }
+            }
+            _ => verdict,
+        }
     }
 
     fn period_ns(&self, reopen: u32) -> u64 {
@@ -721,108 +1164,170 @@ impl Model {
         t
     }
 
-    /// Enter Open with re-open count `reopen` and health `health`.
+    /// Enter Open with re-open count `reopen` and health `health`; its deadline
+    /// goes into the deadline word, tagged with the new epoch.
     fn open(&mut self, now_ns: u64, reopen: u32, health: u64) -> Trans {
         let p = self.period_ns(reopen);
         let t = u128::from(self.elapsed(now_ns));
         let deadline = (t + u128::from(p)).div_ceil(u128::from(NS_PER_MS));
-        self.deadline_ms = deadline.min(u128::from(DEADLINE_MAX_MS)) as u64;
         self.reopen = reopen;
         self.health = health;
         self.samples = 0;
-        self.transition(MState::Open, Some(Duration::from_nanos(p)))
+        let trans = self.transition(MState::Open, Some(Duration::from_nanos(p)));
+        self.write_word(
+            deadline.min(u128::from(DEADLINE_MAX_MS)) as u64,
+            WordKind::Deadline,
+        );
+        trans
     }
 
-    /// Enter a fresh HalfOpen period whose first probe is the caller; its probe
-    /// lease ends `probe_timeout` from now (whole ms, rounded up, saturating).
-    fn half_open(&mut self, now_ns: u64) -> Acq {
-        let t = u128::from(self.elapsed(now_ns)) + u128::from(self.probe_timeout_ns);
+    /// Enter a fresh HalfOpen period whose first probe is the caller, after
+    /// `leases` periods replaced by lease expiry; its probe lease ends
+    /// `min(probe_timeout, open_for * 2^(leases / 4))` from now (whole ms, rounded
+    /// up, saturating).
+    fn half_open(&mut self, now_ns: u64, leases: u32) -> Acq {
+        let doublings = leases / 4;
+        let grown = if doublings >= 64 || self.open_for_ns.leading_zeros() < doublings {
+            u64::MAX
+        } else {
+            self.open_for_ns << doublings
+        };
+        let period = grown.min(self.probe_timeout_ns);
+        self.leases = leases;
+        let t = u128::from(self.elapsed(now_ns)) + u128::from(period);
         let lease = t.div_ceil(u128::from(NS_PER_MS));
-        self.deadline_ms = lease.min(u128::from(DEADLINE_MAX_MS)) as u64;
         self.transition(MState::HalfOpen, None);
+        self.write_word(
+            lease.min(u128::from(DEADLINE_MAX_MS)) as u64,
+            WordKind::Lease,
+        );
         self.in_flight = 1;
         Acq::Admit(self.epoch)
     }
 
+    /// Graded admission in `Closed` below `shed`: on the health and samples as of
+    /// now (read only), admit while the spell has fewer than `min_samples`
+    /// attempts, else with chance `max(min_admit, h / shed)` (1 from `shed` up),
+    /// drawing `splitmix64(counter) >> 32` and stepping the counter.
+    fn admit_graded(&mut self, now_ns: u64) -> bool {
+        let (h, samples) = self.decayed(now_ns);
+        if samples < self.min_samples {
+            return true;
+        }
+        let p = if h >= self.shed {
+            ONE_FP
+        } else {
+            ((h << 32) / self.shed).max(self.min_admit)
+        };
+        if p >= ONE_FP {
+            return true;
+        }
+        let draw = splitmix64(self.draws) >> 32;
+        self.draws = self.draws.wrapping_add(DRAWS_STEP);
+        self.last_drew = true;
+        draw < p
+    }
+
     fn acquire(&mut self, now_ns: u64) -> Acq {
+        self.last_drew = false;
         match self.state {
+            MState::Closed if self.health < self.shed => {
+                if self.admit_graded(now_ns) {
+                    Acq::Admit(self.epoch)
+                } else {
+                    Acq::Reject(Rej::Shed)
+                }
+            }
             MState::Closed | MState::Disabled => Acq::Admit(self.epoch),
             MState::ForcedOpen => Acq::Reject(Rej::Forced),
             MState::HalfOpen => {
                 if self.in_flight < self.probes {
                     self.in_flight += 1;
                     Acq::Admit(self.epoch)
-                } else if self.elapsed(now_ns) / NS_PER_MS >= self.deadline_ms {
+                } else if self.elapsed(now_ns) / NS_PER_MS >= self.deadline_ms_of_lease() {
                     // Every slot busy past the lease: a fresh period.
-                    self.half_open(now_ns)
+                    self.half_open(now_ns, (self.leases + 1).min(31))
                 } else {
                     Acq::Reject(Rej::Busy)
                 }
             }
             MState::Open => {
                 let elapsed = self.elapsed(now_ns);
-                if elapsed / NS_PER_MS >= self.deadline_ms {
-                    self.half_open(now_ns)
+                let deadline = self.deadline_ms();
+                if elapsed / NS_PER_MS >= deadline {
+                    self.half_open(now_ns, 0)
                 } else {
-                    let left = self.deadline_ms * NS_PER_MS - elapsed;
+                    let left = deadline * NS_PER_MS - elapsed;
                     Acq::Reject(Rej::Open(Some(Duration::from_nanos(left))))
                 }
             }
         }
     }
 
+    /// The probe lease of the current `HalfOpen` epoch.
+    fn deadline_ms_of_lease(&self) -> u64 {
+        self.word_of_epoch()
+            .expect("the HalfOpen epoch's lease is published")
+    }
+
     fn record(&mut self, now_ns: u64, epoch: u32, verdict: Verdict) -> Rec {
+        self.last_claim = Claim::default();
         if epoch != self.epoch {
             self.stale += 1;
             return Rec::Stale;
         }
-        // `Some(w)` for a failure that is a signal, `None` for a success.
-        let failure = match verdict {
-            Verdict::Success => None,
+        // `Some(w)` for a failure that is a signal.
+        let weight = match verdict {
             Verdict::Failure { weight } if clamped_weight(weight) > 0.0 => {
                 Some(clamped_weight(weight))
             }
-            // Ignored, or a failure that is no signal.
-            _ => {
-                if self.state == MState::HalfOpen {
-                    self.in_flight -= 1;
-                }
-                return Rec::Applied(None);
-            }
+            _ => None,
         };
         match self.state {
             MState::Closed | MState::Disabled => {
-                self.samples = (self.samples + 1).min(self.min_samples);
-                match failure {
-                    None => {
-                        self.health = after_success(self.health, self.alpha_up);
-                        Rec::Applied(None)
-                    }
-                    Some(w) => {
+                // Below full health, or about to leave it, bring health up to date
+                // with time first (claiming the ticks since the mark).
+                let ticks = if self.health < FULL || weight.is_some() {
+                    self.claim_decay(now_ns)
+                } else {
+                    0
+                };
+                let h = after_idle(self.health, ticks);
+                // A spell below full health that time has ended leaves no samples.
+                let samples = if h == FULL { 0 } else { self.samples };
+                let bump = (samples + 1).min(self.min_samples);
+                let (h, samples) = match (verdict, weight) {
+                    (Verdict::Success, _) => (after_success(h, self.alpha_up), bump),
+                    (_, Some(w)) => {
                         let k = if w == 1.0 {
                             self.alpha_down
                         } else {
                             rate(self.alpha * w, true)
                         };
-                        self.health = after_failure(self.health, k);
-                        if self.state == MState::Closed
-                            && self.health < self.threshold
-                            && self.samples >= self.min_samples
-                        {
-                            let h = self.health;
-                            Rec::Applied(Some(self.open(now_ns, 0, h)))
-                        } else {
-                            Rec::Applied(None)
-                        }
+                        (after_failure(h, k), bump)
                     }
+                    // Ignored, or a failure that is no signal: the decay only.
+                    _ => (h, samples),
+                };
+                if self.state == MState::Closed
+                    && weight.is_some()
+                    && h < self.threshold
+                    && samples >= self.min_samples
+                {
+                    Rec::Applied(Some(self.open(now_ns, 0, h)))
+                } else {
+                    self.health = h;
+                    // Samples count the spell below full health: none at full.
+                    self.samples = if h == FULL { 0 } else { samples };
+                    Rec::Applied(None)
                 }
             }
-            MState::HalfOpen => match failure {
-                Some(_) => {
+            MState::HalfOpen => match (verdict, weight) {
+                (_, Some(_)) => {
                     let reopen = (self.reopen + 1).min(REOPEN_MAX);
                     Rec::Applied(Some(self.open(now_ns, reopen, 0)))
                 }
-                None => {
+                (Verdict::Success, None) => {
                     self.successes += 1;
                     self.in_flight -= 1;
                     if self.successes >= self.close_after {
@@ -833,6 +1338,11 @@ impl Model {
                     } else {
                         Rec::Applied(None)
                     }
+                }
+                // Ignored, or no signal: frees the slot.
+                _ => {
+                    self.in_flight -= 1;
+                    Rec::Applied(None)
                 }
             },
             // No permit is ever admitted in these states, and no input can wrap
@@ -854,7 +1364,8 @@ impl Model {
         }
     }
 
-    /// An operator call that would change nothing but the epoch is a no-op.
+    /// An operator call that would change nothing but the epoch is a no-op. None
+    /// of them writes the deadline word.
     fn force_open(&mut self) -> Option<Trans> {
         if self.state == MState::ForcedOpen {
             return None;
@@ -865,6 +1376,8 @@ impl Model {
         Some(self.transition(MState::ForcedOpen, None))
     }
 
+    /// From `Closed`, health and samples carry over (as stored: the old epoch's
+    /// mark does not, so they do not decay before the next report).
     fn disable(&mut self) -> Option<Trans> {
         if self.state == MState::Disabled {
             return None;
@@ -877,6 +1390,7 @@ impl Model {
         Some(self.transition(MState::Disabled, None))
     }
 
+    /// A no-op on the stored word `Closed`, full health, no samples.
     fn reset(&mut self) -> Option<Trans> {
         if self.state == MState::Closed && self.health == FULL && self.samples == 0 {
             return None;
@@ -892,16 +1406,22 @@ impl Model {
         let measured = matches!(st, MState::Closed | MState::Disabled);
         let open = st == MState::Open;
         let half = st == MState::HalfOpen;
+        // Measuring states report health and samples decayed to now.
+        let (health, samples) = if measured {
+            self.decayed(now_ns)
+        } else {
+            (self.health, self.samples)
+        };
         Snap {
             state: st,
             epoch: self.epoch,
-            health_bits: (measured || open).then(|| (self.health as f64 / FULL as f64).to_bits()),
-            samples: if measured { self.samples } else { 0 },
+            health_bits: (measured || open).then(|| (health as f64 / FULL as f64).to_bits()),
+            samples: if measured { samples } else { 0 },
             probes_in_flight: if half { self.in_flight } else { 0 },
             probe_successes: if half { self.successes } else { 0 },
             reopens: if open || half { self.reopen } else { 0 },
-            open_until: open.then(|| Duration::from_millis(self.deadline_ms)),
-            ready_to_probe: open && self.elapsed(now_ns) / NS_PER_MS >= self.deadline_ms,
+            open_until: open.then(|| Duration::from_millis(self.deadline_ms())),
+            ready_to_probe: open && self.elapsed(now_ns) / NS_PER_MS >= self.deadline_ms(),
             stale_reports: self.stale,
         }
     }
@@ -942,6 +1462,25 @@ pub struct Summary {
     pub recovered_to_full: u32,
     /// Whether the configuration was (rightly) rejected by the builder.
     pub rejected_config: bool,
+    /// Acquires shed by graded admission.
+    pub shed: u32,
+    /// Acquires admitted by a graded-admission draw.
+    pub graded_admits: u32,
+    /// Reports that claimed (and applied) at least one decay tick below full health.
+    pub decay_claims: u32,
+    /// Decay marks started over an open deadline or a probe lease of another epoch.
+    pub marks_over_deadline: u32,
+    /// Snapshots whose health time alone had brought back to full (stored below).
+    pub decayed_to_full: u32,
+    /// Checks of "21 half-lives without a report: full health" where the stored
+    /// health was below full (time did the work).
+    pub quiet_full_checks: u32,
+    /// Timed successes slower than the slow-call threshold (recorded as failures).
+    pub slow_successes: u32,
+    /// Timed reports that stayed as they were.
+    pub timed_unchanged: u32,
+    /// Whether a decay mark reached the end of its range (time in ticks stopped).
+    pub mark_saturated: bool,
 }
 
 #[allow(dead_code)] // used by tests/fuzz_replay.rs, not by the fuzz target
@@ -967,6 +1506,11 @@ struct Driver<'b> {
     /// Consecutive successes applied in a measuring state, in `streak_epoch`.
     successes_in_a_row: u64,
     streak_epoch: u32,
+    /// The latest elapsed time (ns) at which a report was applied in a measuring
+    /// epoch, with that epoch (for the "21 quiet half-lives" invariant).
+    last_report: Option<(u32, u64)>,
+    /// 21 half-lives (`Breaker::half_life`), in nanoseconds.
+    quiet_ns: u128,
 }
 
 impl<'b> Driver<'b> {
@@ -976,6 +1520,7 @@ impl<'b> Driver<'b> {
             Err(Rejected::Open { retry_after }) => Acq::Reject(Rej::Open(*retry_after)),
             Err(Rejected::ForcedOpen) => Acq::Reject(Rej::Forced),
             Err(Rejected::ProbesBusy) => Acq::Reject(Rej::Busy),
+            Err(Rejected::Shed) => Acq::Reject(Rej::Shed),
             Err(other) => panic!("unknown Rejected variant {other:?}"),
         }
     }
@@ -998,12 +1543,18 @@ impl<'b> Driver<'b> {
             self.cfg
         );
         match (real, expected) {
-            (Ok(permit), Acq::Admit(epoch)) => Some((permit, epoch)),
+            (Ok(permit), Acq::Admit(epoch)) => {
+                if self.model.last_drew {
+                    self.summary.graded_admits += 1;
+                }
+                Some((permit, epoch))
+            }
             (_, Acq::Reject(rej)) => {
                 match rej {
                     Rej::Open(_) => self.summary.rejected_open += 1,
                     Rej::Forced => self.summary.rejected_forced += 1,
                     Rej::Busy => self.summary.rejected_busy += 1,
+                    Rej::Shed => self.summary.shed += 1,
                 }
                 None
             }
@@ -1012,17 +1563,75 @@ impl<'b> Driver<'b> {
     }
 
     fn record(&mut self, step: usize, op: &Op, permit: Permit<'b>, epoch: u32, code: u8) {
-        let verdict = verdict_of(code);
-        let observed = Self::observe_record(permit.record(verdict));
+        let reported = verdict_of(code);
+        let (observed, verdict) = match elapsed_of(code) {
+            None => (permit.record(reported), reported),
+            Some(elapsed) => {
+                let verdict = self.model.timed_verdict(reported, elapsed);
+                if verdict == reported {
+                    self.summary.timed_unchanged += 1;
+                } else {
+                    self.summary.slow_successes += 1;
+                }
+                (permit.record_timed(reported, elapsed), verdict)
+            }
+        };
+        let observed = Self::observe_record(observed);
         let health_before = self.model.health;
         let measuring = matches!(self.model.state, MState::Closed | MState::Disabled);
         let expected = self.model.record(self.now_ns, epoch, verdict);
         assert_eq!(
-            observed, expected,
-            "record({verdict:?}) of a permit of epoch {epoch} disagrees at op #{step} {op:?}; config {:?}",
+            observed,
+            expected,
+            "record({reported:?}, timed {:?}) of a permit of epoch {epoch} disagrees at op #{step} {op:?}; config {:?}",
+            elapsed_of(code),
             self.cfg
         );
+        let claim = self.model.last_claim;
+        if claim.ticks > 0 && health_before < FULL {
+            self.summary.decay_claims += 1;
+        }
+        if claim.started && claim.over_deadline {
+            self.summary.marks_over_deadline += 1;
+        }
+        if measuring && expected != Rec::Stale {
+            let elapsed = self.model.elapsed(self.now_ns);
+            self.last_report = Some(match self.last_report {
+                Some((e, t)) if e == epoch => (e, t.max(elapsed)),
+                _ => (epoch, elapsed),
+            });
+        }
         self.check_convergence(step, op, measuring, verdict, health_before, expected);
+    }
+
+    /// The decay promise: in a measuring state, once 21 half-lives have passed
+    /// since the latest report applied in this epoch (and time in ticks has not
+    /// reached the end of its range), health is exactly full with no samples,
+    /// whatever came before. (Without any report in the epoch there is nothing to
+    /// check: health is full, or was carried over by `disable` and waits for the
+    /// first report to start the decay mark.)
+    fn check_quiet(&mut self, step: usize, op: &Op, snapshot: &Snap) {
+        let measuring = matches!(self.model.state, MState::Closed | MState::Disabled);
+        let Some((epoch, at)) = self.last_report else {
+            return;
+        };
+        let elapsed = self.model.elapsed(self.now_ns);
+        if !measuring
+            || epoch != self.model.epoch
+            || u128::from(elapsed) < u128::from(at) + self.quiet_ns
+            || elapsed / self.model.tick_ns >= DEADLINE_MAX_MS
+        {
+            return;
+        }
+        assert_eq!(
+            (snapshot.health_bits, snapshot.samples),
+            (Some(1.0f64.to_bits()), 0),
+            "health not full 21 half-lives after the last report (at {at} ns, now {elapsed} ns) at op #{step} {op:?}; config {:?}",
+            self.cfg
+        );
+        if self.model.health < FULL {
+            self.summary.quiet_full_checks += 1;
+        }
     }
 
     /// The convergence promise: after `to_full` consecutive successes in a
@@ -1170,7 +1779,7 @@ impl<'b> Driver<'b> {
             }
             Op::NearDeadline(b) => {
                 if self.model.state == MState::Open {
-                    let target = i128::from(self.model.deadline_ms) * i128::from(NS_PER_MS)
+                    let target = i128::from(self.model.deadline_ms()) * i128::from(NS_PER_MS)
                         + (i128::from(b) - 128);
                     let elapsed = target.max(0) as u64;
                     self.set_clock(self.cfg.start_ns.saturating_add(elapsed));
@@ -1244,9 +1853,19 @@ impl<'b> Driver<'b> {
                 self.summary.max_open_for = self.summary.max_open_for.max(p);
             }
         }
-        if self.model.state == MState::Open && self.model.deadline_ms == DEADLINE_MAX_MS {
+        if self.model.state == MState::Open && self.model.deadline_ms() == DEADLINE_MAX_MS {
             self.summary.deadline_saturated = true;
         }
+        if matches!(self.model.state, MState::Closed | MState::Disabled)
+            && self.model.health < FULL
+            && expected.health_bits == Some(1.0f64.to_bits())
+        {
+            self.summary.decayed_to_full += 1;
+        }
+        if self.model.word_kind == WordKind::Mark && self.model.word == DEADLINE_MAX_MS {
+            self.summary.mark_saturated = true;
+        }
+        self.check_quiet(step, op, &expected);
         self.summary.max_reopens = self.summary.max_reopens.max(self.model.reopen);
         self.summary.stale_reports = self.model.stale;
     }
@@ -1306,6 +1925,21 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         breaker.alpha(),
         model.alpha
     );
+    assert_eq!(
+        breaker.half_life(),
+        Duration::from_nanos(model.tick_ns * DECAY_TICKS),
+        "half_life disagrees (ticks of half_life / 64, whole ns); config {cfg:?}"
+    );
+    assert_eq!(
+        breaker.shed_below().map(f64::to_bits),
+        (model.shed > 0).then(|| (model.shed as f64 / FULL as f64).to_bits()),
+        "shed_below disagrees; config {cfg:?}"
+    );
+    assert_eq!(
+        breaker.slow_call_threshold(),
+        model.slow_call.map(|(ns, _)| Duration::from_nanos(ns)),
+        "slow_call threshold disagrees; config {cfg:?}"
+    );
     let threshold = model.threshold as f64 / FULL as f64;
     assert_eq!(
         breaker.threshold().to_bits(),
@@ -1327,6 +1961,8 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         to_full,
         successes_in_a_row: 0,
         streak_epoch: 0,
+        last_report: None,
+        quiet_ns: 21 * breaker.half_life().as_nanos(),
     };
     driver.check(0, &Op::Snapshot);
 
