@@ -4,6 +4,7 @@
 #
 #   scripts/loom.sh              # every model
 #   scripts/loom.sh probe_cap    # extra arguments go to the test harness (a filter)
+#   scripts/loom.sh decay_       # the decay-mark models (loom-tests/tests/decay.rs)
 #
 # LOOM_MAX_PREEMPTIONS=3 is only a safety net for a model that forgets to choose:
 # every 2-thread model runs with no bound at all (loom-tests' `exhaustive`, which

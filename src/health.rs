@@ -377,6 +377,51 @@ mod tests {
     }
 
     #[test]
+    fn decay_table_is_exact() {
+        // `D[i]` is the largest integer `d` with `d^64 <= 2^(2048 - i)`: checked in
+        // exact big-integer arithmetic (little-endian u32 limbs), since f64 cannot
+        // tell a table entry from its neighbour (the test above allows either).
+        fn pow64(x: u64) -> Vec<u32> {
+            let mut n = vec![x as u32, (x >> 32) as u32];
+            for _ in 0..6 {
+                let mut out = vec![0u32; 2 * n.len() + 1];
+                for (i, &a) in n.iter().enumerate() {
+                    let mut carry = 0u64;
+                    for (j, &b) in n.iter().enumerate() {
+                        let t = u64::from(out[i + j]) + u64::from(a) * u64::from(b) + carry;
+                        out[i + j] = t as u32;
+                        carry = t >> 32;
+                    }
+                    let mut k = i + n.len();
+                    while carry != 0 {
+                        let t = u64::from(out[k]) + carry;
+                        out[k] = t as u32;
+                        carry = t >> 32;
+                        k += 1;
+                    }
+                }
+                while out.len() > 1 && out.last() == Some(&0) {
+                    out.pop();
+                }
+                n = out;
+            }
+            n
+        }
+        // Whether n <= 2^e.
+        let at_most = |n: &[u32], e: u32| {
+            let top = n.iter().rposition(|&l| l != 0).unwrap();
+            let bits = 32 * top as u32 + (32 - n[top].leading_zeros());
+            let power = n[top].is_power_of_two() && n[..top].iter().all(|&l| l == 0);
+            bits <= e || (power && bits == e + 1)
+        };
+        for (i, &d) in DECAY.iter().enumerate() {
+            let e = 2048 - i as u32;
+            assert!(at_most(&pow64(d), e), "D[{i}] = {d} is too large");
+            assert!(!at_most(&pow64(d + 1), e), "D[{i}] = {d} is too small");
+        }
+    }
+
+    #[test]
     fn decay_halves_per_half_life_and_ends_at_zero() {
         let gap = HEALTH_FULL - 1000;
         assert_eq!(decay(gap, 0), gap);

@@ -108,7 +108,7 @@ fn interval_history(steps: [(char, At); 2]) -> (BreakerSnapshot, BreakerSnapshot
 /// after the race the snapshot must still match that history's, so the mark was
 /// left at the end of the interval.
 #[test]
-fn two_reporters_claim_an_interval_once() {
+fn decay_two_reporters_claim_an_interval_once() {
     let histories = [
         ("A then B", [('A', At::End), ('B', At::End)]),
         ("B then A", [('B', At::End), ('A', At::End)]),
@@ -136,7 +136,7 @@ fn two_reporters_claim_an_interval_once() {
         "where the decay falls must show: {expected:#?}"
     );
 
-    let stats = Stats::unbounded("decay::two_reporters_claim_an_interval_once");
+    let stats = Stats::unbounded("decay::decay_two_reporters_claim_an_interval_once");
     let witnesses: Vec<Witness> = expected
         .iter()
         .map(|(label, _)| Witness::new(Box::leak(label.clone().into_boxed_str())))
@@ -297,7 +297,7 @@ fn decay_claim_never_overwrites_an_open_deadline() {
 /// exactly one half-life from B's failure (the sequential reference). A stale claim
 /// that overwrote the word would leave epoch 1 with no mark of its own, and no decay.
 #[test]
-fn stale_reporter_cannot_move_a_newer_mark() {
+fn decay_stale_reporter_cannot_move_a_newer_mark() {
     let (reference_now, reference_later): (BreakerSnapshot, BreakerSnapshot) = sequential(|| {
         let clock = ManualClock::new();
         let breaker = decaying(&clock, 0.01).build().unwrap();
@@ -311,7 +311,7 @@ fn stale_reporter_cannot_move_a_newer_mark() {
         (now, breaker.snapshot())
     });
     assert!(reference_later.health > reference_now.health, "decays");
-    let stats = Stats::unbounded("decay::stale_reporter_cannot_move_a_newer_mark");
+    let stats = Stats::unbounded("decay::decay_stale_reporter_cannot_move_a_newer_mark");
     let applied = Witness::new("A applied before the reset");
     let stale = Witness::new("A stale");
     let after_new_mark = Witness::new("A claimed after B's new epoch started its mark");
