@@ -149,8 +149,8 @@ pub struct BreakerSnapshot {
     /// (the health it tripped at; 0 after a failed probe); `None` in `HalfOpen` and
     /// `ForcedOpen`, where health is not measured.
     pub health: Option<f64>,
-    /// Attempts seen since the breaker last closed, counted up to `min_samples`
-    /// (`Closed` and `Disabled`; 0 elsewhere).
+    /// Attempts seen in the current spell below full health, counted up to
+    /// `min_samples` (`Closed` and `Disabled`; 0 at full health and elsewhere).
     pub samples: u32,
     /// Probes admitted and not yet finished (`HalfOpen`; 0 elsewhere).
     pub probes_in_flight: u32,

@@ -280,9 +280,8 @@ impl BreakerBuilder {
         self
     }
 
-    /// The half-life of health: with no verdicts, the gap to full health (and the
-    /// sample count) halves every `half_life`, so a quiet service forgets an old
-    /// failure burst (default [`DEFAULT_HALF_LIFE`], at least [`MIN_HALF_LIFE`], at
+    /// The half-life of health: with no verdicts, the gap to full health halves
+    /// every `half_life`, so a quiet service forgets an old failure burst (default [`DEFAULT_HALF_LIFE`], at least [`MIN_HALF_LIFE`], at
     /// most [`MAX_OPEN_PERIOD`]).
     ///
     /// Time is counted in ticks of `half_life / 64`; see the crate's design notes
@@ -343,8 +342,8 @@ impl BreakerBuilder {
         self
     }
 
-    /// Seed the open-period jitter, for reproducible tests (default: random per
-    /// breaker).
+    /// Seed the open-period jitter and the graded-admission draws, for
+    /// reproducible tests and simulations (default: random per breaker).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
         self

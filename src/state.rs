@@ -297,7 +297,7 @@ impl Snapshot {
         HEALTH.get(self.0) as u32
     }
 
-    /// Samples since the last close; meaningful in `Closed` and `Disabled`.
+    /// Samples in the spell below full health; meaningful in `Closed` and `Disabled`.
     #[inline(always)]
     pub(crate) const fn samples(self) -> u32 {
         SAMPLES.get(self.0) as u32
