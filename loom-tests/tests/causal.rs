@@ -257,17 +257,14 @@ fn causal_trip_seen_by_an_open_rejection() {
     );
 }
 
-/// The budget word: one token, no floor and no deposits. A withdraws it; B's
+/// The ratio word: one token, no floor and no deposits. A withdraws it; B's
 /// withdrawal is refused only after A's (a refusal is decided on one load, no
 /// write), and then B sees what A did before withdrawing.
 #[test]
 fn causal_budget_withdrawal_seen_by_a_refusal() {
-    let stats = Stats::unbounded("causal::causal_budget_withdrawal_seen_by_a_refusal");
-    let refused = Witness::new("B was refused (A's withdrawal first)");
-    let granted = Witness::new("B was granted the token");
-    let (refused_in, granted_in) = (refused.clone(), granted.clone());
-    fusebox_loom_tests::exhaustive(stats.count(move || {
-        let budget = Arc::new(
+    budget_refusal_sees_the_withdrawal(
+        "causal::causal_budget_withdrawal_seen_by_a_refusal",
+        || {
             RetryBudget::builder()
                 .ratio(0.5)
                 .min_retries_per_sec(0)
@@ -275,38 +272,9 @@ fn causal_budget_withdrawal_seen_by_a_refusal() {
                 .initial_balance(1)
                 .clock(ManualClock::new())
                 .build()
-                .unwrap(),
-        );
-        let turns = Turns::new();
-        let data = Arc::new(AtomicUsize::new(0));
-        let a = {
-            let (budget, turns, data) = (budget.clone(), turns.clone(), data.clone());
-            thread::spawn(move || {
-                // Relaxed: only the budget's orderings may publish it.
-                data.store(1, Ordering::Relaxed);
-                turns.tick();
-                budget.try_withdraw()
-            })
-        };
-        turns.tick();
-        let mine = budget.try_withdraw();
-        if mine {
-            granted_in.saw();
-        } else {
-            // Relaxed: see A's store.
-            assert_eq!(
-                data.load(Ordering::Relaxed),
-                1,
-                "refused after A's withdrawal, but A's earlier write is not visible"
-            );
-            refused_in.saw();
-        }
-        let theirs = a.join().unwrap();
-        assert!(mine != theirs, "one token, one grant");
-    }));
-    stats.report();
-    refused.assert_seen();
-    granted.assert_seen();
+                .unwrap()
+        },
+    );
 }
 
 /// The floor word: the ratio term empty, 100 ms of floor (exactly one token, not yet
@@ -315,23 +283,34 @@ fn causal_budget_withdrawal_seen_by_a_refusal() {
 /// read the word before A's refill), and then B sees what A did before withdrawing.
 #[test]
 fn causal_budget_floor_withdrawal_seen_by_a_refusal() {
-    let stats = Stats::unbounded("causal::causal_budget_floor_withdrawal_seen_by_a_refusal");
-    let refused = Witness::new("B was refused (A's withdrawal first)");
-    let granted = Witness::new("B was granted the token");
-    let (refused_in, granted_in) = (refused.clone(), granted.clone());
-    fusebox_loom_tests::exhaustive(stats.count(move || {
-        let clock = ManualClock::new();
-        let budget = Arc::new(
-            RetryBudget::builder()
+    budget_refusal_sees_the_withdrawal(
+        "causal::causal_budget_floor_withdrawal_seen_by_a_refusal",
+        || {
+            let clock = ManualClock::new();
+            let budget = RetryBudget::builder()
                 .ratio(0.0)
                 .min_retries_per_sec(10)
                 .max_balance(10)
                 .initial_balance(0)
                 .clock(clock.clone())
                 .build()
-                .unwrap(),
-        );
-        clock.advance(std::time::Duration::from_millis(100));
+                .unwrap();
+            clock.advance(std::time::Duration::from_millis(100));
+            budget
+        },
+    );
+}
+
+/// The body of the two budget models: a budget with exactly one token to give
+/// (built by `make`); A writes, then withdraws; B withdraws. If B is refused, A's
+/// withdrawal came first, and B must see A's earlier write.
+fn budget_refusal_sees_the_withdrawal(name: &'static str, make: fn() -> RetryBudget) {
+    let stats = Stats::unbounded(name);
+    let refused = Witness::new("B was refused (A's withdrawal first)");
+    let granted = Witness::new("B was granted the token");
+    let (refused_in, granted_in) = (refused.clone(), granted.clone());
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let budget = Arc::new(make());
         let turns = Turns::new();
         let data = Arc::new(AtomicUsize::new(0));
         let a = {
