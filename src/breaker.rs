@@ -429,6 +429,12 @@ impl Breaker {
     #[inline(never)]
     fn admit_graded(&self, s: Snapshot) -> Result<(), Rejected> {
         let (h, samples) = self.decayed(s, self.now_tick());
+        if h == HEALTH_FULL {
+            // Time alone has ended the spell: store that (a decay-only report), so
+            // that the next attempts take the healthy path instead of this one.
+            let _restored = self.record_slow(s, s.epoch(), Verdict::Ignored);
+            return Ok(());
+        }
         if samples < self.config.min_samples {
             return Ok(());
         }

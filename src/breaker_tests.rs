@@ -710,7 +710,8 @@ fn the_probe_lease_is_not_renewed_while_a_slot_is_free() {
 fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
     // Time alone brings health back to full within 21 half-lives (the snapshot and
     // admission see it at once, reading only); the stored word, and with it the
-    // read-only healthy path, follows at the next report, which claims the ticks.
+    // read-only healthy path, follows at the next report, which claims the ticks
+    // (with grading on, a graded acquire stores it too: see the next test).
     let clock = ManualClock::new();
     let b = Breaker::builder()
         .trip_after_consecutive_failures(5)
@@ -758,4 +759,36 @@ fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
         raw,
         "and a success writes nothing"
     );
+}
+
+/// Once time alone has restored full health, the first graded acquire stores it,
+/// so the attempts after it take the healthy path again without waiting for a
+/// report.
+#[test]
+fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .health(0.5, 0.01, 1)
+        .shed_below(0.9)
+        .half_life(64 * MS)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = fail(&b);
+    assert!(
+        b.load().health() < b.config.shed_below,
+        "in the graded range"
+    );
+    clock.advance(21 * 64 * MS);
+    assert!(
+        !b.load().is_healthy(b.healthy),
+        "stored health is still low"
+    );
+    let permit = b.try_acquire().expect("full health by now: admitted");
+    assert!(
+        b.load().is_healthy(b.healthy),
+        "the acquire stored the decay"
+    );
+    assert!(permit.record(Verdict::Success).transition().is_none());
+    assert!(b.load().is_healthy(b.healthy));
 }

@@ -941,6 +941,8 @@ struct Model {
     in_flight: u32,
     /// HalfOpen: consecutive periods before this one replaced by lease expiry.
     leases: u32,
+    /// The last `acquire` stored a decay (a report made by the breaker itself).
+    last_stored: bool,
     successes: u32,
     /// The deadline word: its epoch tag and value (open deadline or probe lease in
     /// ms, or decay mark in ticks).
@@ -1053,6 +1055,7 @@ impl Model {
             reopen: 0,
             in_flight: 0,
             leases: 0,
+            last_stored: false,
             successes: 0,
             // The epoch before the first, which no state has for 2^24 transitions.
             word_tag: EPOCH_MASK,
@@ -1206,11 +1209,20 @@ impl Model {
     }
 
     /// Graded admission in `Closed` below `shed`: on the health and samples as of
-    /// now (read only), admit while the spell has fewer than `min_samples`
+    /// now (read only, unless time has brought health to full: then that is
+    /// stored, as a decay-only report), admit while the spell has fewer than `min_samples`
     /// attempts, else with chance `max(min_admit, h / shed)` (1 from `shed` up),
     /// drawing `splitmix64(counter) >> 32` and stepping the counter.
     fn admit_graded(&mut self, now_ns: u64) -> bool {
         let (h, samples) = self.decayed(now_ns);
+        if h == FULL {
+            // Time alone ended the spell: the breaker stores it (a decay-only
+            // report, which moves the mark), and admits.
+            let epoch = self.epoch;
+            let _ = self.record(now_ns, epoch, Verdict::Ignored);
+            self.last_stored = true;
+            return true;
+        }
         if samples < self.min_samples {
             return true;
         }
@@ -1230,6 +1242,7 @@ impl Model {
 
     fn acquire(&mut self, now_ns: u64) -> Acq {
         self.last_drew = false;
+        self.last_stored = false;
         match self.state {
             MState::Closed if self.health < self.shed => {
                 if self.admit_graded(now_ns) {
@@ -1542,6 +1555,10 @@ impl<'b> Driver<'b> {
             "try_acquire disagrees at op #{step} {op:?}; config {:?}",
             self.cfg
         );
+        if self.model.last_stored {
+            // The breaker reported a decay to itself: a report for the quiet check.
+            self.note_report(self.model.epoch);
+        }
         match (real, expected) {
             (Ok(permit), Acq::Admit(epoch)) => {
                 if self.model.last_drew {
@@ -1595,13 +1612,18 @@ impl<'b> Driver<'b> {
             self.summary.marks_over_deadline += 1;
         }
         if measuring && expected != Rec::Stale {
-            let elapsed = self.model.elapsed(self.now_ns);
-            self.last_report = Some(match self.last_report {
-                Some((e, t)) if e == epoch => (e, t.max(elapsed)),
-                _ => (epoch, elapsed),
-            });
+            self.note_report(epoch);
         }
         self.check_convergence(step, op, measuring, verdict, health_before, expected);
+    }
+
+    /// A report applied now in the measuring epoch `epoch` (for the quiet check).
+    fn note_report(&mut self, epoch: u32) {
+        let elapsed = self.model.elapsed(self.now_ns);
+        self.last_report = Some(match self.last_report {
+            Some((e, t)) if e == epoch => (e, t.max(elapsed)),
+            _ => (epoch, elapsed),
+        });
     }
 
     /// The decay promise: in a measuring state, once 21 half-lives have passed
