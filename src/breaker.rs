@@ -18,9 +18,13 @@
 //!   only) with an `AcqRel` CAS, and a failed CAS there is `Acquire`: a writer that
 //!   sees a newer deadline is thereby guaranteed to see the newer epoch in the state
 //!   word when it re-checks, and gives up (see [`Breaker::publish_deadline`]);
-//! - the two counters that are metrics only (stale reports, the jitter sequence)
-//!   are `Relaxed`: nothing is published through them, and the read-modify-write
-//!   alone makes each increment unique.
+//! - in `Closed` and `Disabled` the same word holds the decay mark, advanced by the
+//!   reporter that claims the ticks since it with the same protocol (`Acquire`
+//!   loads, `AcqRel` CAS, `Acquire` on failure, and a re-check of the state epoch
+//!   before writing over another epoch's word; see [`Breaker::claim_decay`]);
+//! - the counters that are metrics only (stale reports, the jitter sequence, the
+//!   graded-admission draw sequence) are `Relaxed`: nothing is published through
+//!   them, and the read-modify-write alone makes each increment unique.
 
 use crate::clock::Clock;
 use crate::config::{BreakerBuilder, Config, Listener};
