@@ -435,8 +435,14 @@ impl Breaker {
         let (h, samples) = self.decayed(s, self.now_tick());
         if h == HEALTH_FULL {
             // Time alone has ended the spell: store that (a decay-only report), so
-            // that the next attempts take the healthy path instead of this one.
-            let _restored = self.record_slow(s, s.epoch(), Verdict::Ignored);
+            // that the next attempts take the healthy path instead of this one. If
+            // the breaker moved on meanwhile, this changes nothing (and, not being
+            // a caller's report, is not counted as a stale one).
+            let epoch = s.epoch();
+            let ticks = self.claim_decay(epoch);
+            let _stored = self.update(s, |cur| {
+                self.decide_record(cur, epoch, Verdict::Ignored, ticks)
+            });
             return Ok(());
         }
         if samples < self.config.min_samples {
