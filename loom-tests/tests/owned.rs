@@ -57,12 +57,12 @@ fn owned_probe_cancelled_on_another_thread_frees_its_slot_once() {
                     assert_eq!(permit.epoch(), probe_epoch);
                     let now = held.enter();
                     assert!(now <= 1, "{now} probes held at once with probes = 1");
-                    let second = breaker.try_acquire_owned();
-                    assert_eq!(
-                        second.as_ref().map(|p| p.epoch()).unwrap_err(),
-                        Rejected::ProbesBusy,
-                        "B holds the only slot, yet a second probe was admitted"
-                    );
+                    match breaker.try_acquire_owned() {
+                        Err(Rejected::ProbesBusy) => {}
+                        other => {
+                            panic!("B holds the only slot, yet its second attempt got {other:?}")
+                        }
+                    }
                     held.leave();
                     drop(permit);
                     true
