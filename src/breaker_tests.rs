@@ -964,7 +964,10 @@ fn owned_recorded_probe_does_not_also_cancel() {
     );
     let third = b.try_acquire_owned().unwrap();
     assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
-    drop((second, third));
+    // And a cancellation frees one slot, not two.
+    drop(second);
+    assert_eq!(b.snapshot().probes_in_flight, 1, "third still holds its slot");
+    drop(third);
     assert_eq!(b.snapshot().probes_in_flight, 0);
 }
 
