@@ -966,7 +966,11 @@ fn owned_recorded_probe_does_not_also_cancel() {
     assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
     // And a cancellation frees one slot, not two.
     drop(second);
-    assert_eq!(b.snapshot().probes_in_flight, 1, "third still holds its slot");
+    assert_eq!(
+        b.snapshot().probes_in_flight,
+        1,
+        "third still holds its slot"
+    );
     drop(third);
     assert_eq!(b.snapshot().probes_in_flight, 0);
 }
