@@ -31,7 +31,9 @@
 //!   clock, which a budget withdrawal reads only when the deposits do not cover it,
 //!   to refill the time-based floor's own term);
 //! - `healthy/*`: one guarded call that succeeds, Closed, full health: fusebox
-//!   `try_acquire` + `record(Success)`; failsafe 1.3 `CircuitBreaker::call` with
+//!   `try_acquire` + `record(Success)`; `fusebox-owned`, the same with an owned
+//!   permit (`try_acquire_owned` + `record(Success)` on an `Arc<Breaker>`: the
+//!   `Arc`'s count is incremented and decremented once per call, by every thread); failsafe 1.3 `CircuitBreaker::call` with
 //!   `consecutive_failures(5, ..)` (`failsafe-consecutive`) and with the default
 //!   policy of `Config::new()` (`failsafe-default`: a success rate over a 30 s
 //!   window, or 5 consecutive failures); recloser 1.4 `Recloser::call` with its
@@ -356,6 +358,8 @@ struct Shared {
     clock: MonotonicClock,
     // Healthy.
     fb: Breaker,
+    /// As `fb`, in an `Arc`, for owned permits.
+    fb_arc: Arc<Breaker>,
     /// As `fb`, after a failure burst and the successes that restore full health.
     fb_recovered: Breaker,
     fs_consecutive: FsConsecutive,
@@ -406,6 +410,7 @@ impl Shared {
             checked_word: AtomicU64::new(0),
             clock: MonotonicClock::new(),
             fb: Breaker::builder().build().unwrap(),
+            fb_arc: Arc::new(Breaker::builder().build().unwrap()),
             fb_recovered: recovered_breaker(),
             fs_consecutive: fs_consecutive(),
             fs_default: failsafe::Config::new().build(),
@@ -448,6 +453,7 @@ impl Shared {
         use fusebox::State;
         for b in [
             &self.fb,
+            &*self.fb_arc,
             &self.fb_recovered,
             &self.fb_fail,
             self.guard.breaker(),
@@ -538,6 +544,13 @@ fn two_cas(word: &AtomicU64) {
 #[inline(always)]
 fn fusebox_call(b: &Breaker, verdict: Verdict) {
     if let Ok(p) = b.try_acquire() {
+        black_box(matches!(p.record(verdict), Recorded::Stale));
+    }
+}
+
+#[inline(always)]
+fn fusebox_owned_call(b: &Arc<Breaker>, verdict: Verdict) {
+    if let Ok(p) = b.try_acquire_owned() {
         black_box(matches!(p.record(verdict), Recorded::Stale));
     }
 }
@@ -642,6 +655,11 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("floor/clock_read", |s| black_box(s.clock.now_nanos())),
     // Healthy: one successful guarded call.
     sync_case!("healthy/fusebox", |s| fusebox_call(&s.fb, Verdict::Success)),
+    // The same call with an owned permit (an `Arc` clone and release per call).
+    sync_case!("healthy/fusebox-owned", |s| fusebox_owned_call(
+        &s.fb_arc,
+        Verdict::Success
+    )),
     // The same call on a breaker that saw failures and recovered: it must be back
     // on the same read-only path (health returns to exactly full).
     sync_case!("healthy/fusebox-after-failure", |s| fusebox_call(

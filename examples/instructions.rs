@@ -14,6 +14,9 @@
 //!   branch after it), as the race bench's `floor/checked_loads`;
 //! - `clock`: one read of the default `MonotonicClock`;
 //! - `healthy`: `try_acquire` + `record(Success)`, Closed at full health;
+//! - `owned`: the same with an owned permit, `try_acquire_owned` +
+//!   `record(Success)` on an `Arc<Breaker>` (the `Arc`'s count is incremented and
+//!   decremented once per call), as the race bench's `healthy/fusebox-owned`;
 //! - `healthy-after-failure`: the same, on a breaker that saw a burst of four
 //!   failures and then the successes that restore full health (as the race
 //!   bench's `healthy/fusebox-after-failure`);
@@ -47,7 +50,7 @@ fn main() -> ExitCode {
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions floor|checked|clock|healthy|healthy-after-failure|fail|guard|budget N"
+            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|budget N"
         );
         return ExitCode::FAILURE;
     };
@@ -80,6 +83,19 @@ fn main() -> ExitCode {
                 .unwrap();
             for _ in 0..n {
                 if let Ok(p) = b.try_acquire() {
+                    black_box(matches!(p.record(Verdict::Success), Recorded::Stale));
+                }
+            }
+        }
+        "owned" => {
+            let b = Arc::new(
+                Breaker::builder()
+                    .clock(ManualClock::new())
+                    .build()
+                    .unwrap(),
+            );
+            for _ in 0..n {
+                if let Ok(p) = b.try_acquire_owned() {
                     black_box(matches!(p.record(Verdict::Success), Recorded::Stale));
                 }
             }

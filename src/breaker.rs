@@ -40,6 +40,7 @@ use rand::{RngExt, SeedableRng};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Duration;
 
 const NANOS_PER_MS: u64 = 1_000_000;
@@ -193,7 +194,9 @@ struct Update<O> {
 /// A lock-free circuit breaker with an epoch-tagged permit protocol and an
 /// exponentially weighted health score.
 ///
-/// Share it by reference or in an `Arc`: every method takes `&self`.
+/// Share it by reference or in an `Arc`: every method takes `&self`, except
+/// [`try_acquire_owned`](Self::try_acquire_owned), which needs the `Arc` (its
+/// permits keep a clone of it).
 ///
 /// # Examples
 ///
@@ -295,24 +298,75 @@ impl Breaker {
     /// [`Rejected`] says why no permit was given and, when open, how long to wait.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        match self.admit() {
+            Ok(ticket) => Ok(Permit::new(self, ticket)),
+            Err(rejected) => Err(rejected),
+        }
+    }
+
+    /// Ask for a permit that owns a clone of this `Arc`: `'static` and `Send`, so
+    /// it can be moved into a spawned task or a response future and recorded (or
+    /// dropped, a cancellation) there. Otherwise exactly [`try_acquire`](Self::try_acquire):
+    /// the same admission, the same epoch-tagged protocol.
+    ///
+    /// The `Arc` is cloned only on admission (a rejection touches no reference
+    /// count). That clone, and its release when the permit is recorded or
+    /// dropped, are the only costs over a borrowed [`Permit`]: two atomic
+    /// read-modify-writes of the `Arc`'s reference count. The count is on its own
+    /// cache line (the state word is padded), so the healthy path still never
+    /// writes the state word's line; but every thread acquiring owned permits
+    /// writes the count's line.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`], as for [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Recorded, Verdict};
+    /// use std::sync::Arc;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build()?);
+    /// let permit = breaker.try_acquire_owned().expect("closed");
+    /// let worker = std::thread::spawn(move || permit.record(Verdict::Success));
+    /// assert_eq!(worker.join().unwrap(), Recorded::Applied { transition: None });
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline(always)]
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        match self.admit() {
+            Ok(ticket) => Ok(OwnedPermit {
+                breaker: Arc::clone(self),
+                ticket,
+            }),
+            Err(rejected) => Err(rejected),
+        }
+    }
+
+    /// The admission both permits share: the ticket of an admitted attempt, whose
+    /// ownership (a probe slot, in `HalfOpen`) passes to the caller, who wraps it
+    /// in a permit at once.
+    #[inline(always)]
+    fn admit(&self) -> Result<Ticket, Rejected> {
         let s = self.load();
         // The healthy path: the permit keeps the whole word (see `Ticket`), so its
         // success report is one compare.
         if s.is_healthy(self.healthy) {
-            return Ok(Permit::new(self, Ticket::whole(s)));
+            return Ok(Ticket::whole(s));
         }
         if s.state().measures() {
             return match self.degraded_ticket(s) {
-                Some(ticket) => Ok(Permit::new(self, ticket)),
+                Some(ticket) => Ok(ticket),
                 None => Err(Rejected::Shed),
             };
         }
         // The slow path hands back the epoch, not the permit: the permit is built
-        // here, so the caller's `Result` is never a memory object shared with an
-        // out-of-line call (which kept the fast path storing the permit to the
-        // stack).
+        // in the caller, so the caller's `Result` is never a memory object shared
+        // with an out-of-line call (which kept the fast path storing the permit to
+        // the stack).
         match self.try_acquire_slow(s) {
-            Ok(epoch) => Ok(Permit::new(self, Ticket::of_epoch(epoch))),
+            Ok(epoch) => Ok(Ticket::of_epoch(epoch)),
             Err(rejected) => Err(rejected),
         }
     }
@@ -1086,7 +1140,7 @@ impl Breaker {
 }
 
 /// splitmix64's finaliser: a well-mixed 64-bit value from a counter.
-fn splitmix64(x: u64) -> u64 {
+pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -1185,6 +1239,132 @@ impl Drop for Permit<'_> {
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Permit`] that owns a clone of the breaker's `Arc` instead of borrowing
+/// it: `'static` and `Send`, for response futures and spawned tasks. Get one with
+/// [`Breaker::try_acquire_owned`].
+///
+/// The protocol is the borrowed permit's, through the same code: it is tagged with
+/// the epoch it was admitted in, [`record`](Self::record) applies its verdict
+/// only in that epoch (else [`Recorded::Stale`]), and dropping it unrecorded is a
+/// cancellation that frees its half-open probe slot (if it has one), on whichever
+/// thread drops it.
+///
+/// # Examples
+///
+/// A probe moved into another thread and dropped there gives its slot back:
+///
+/// ```
+/// use fusebox::{Breaker, ManualClock, Rejected, State, Verdict};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let breaker = Arc::new(
+///     Breaker::builder()
+///         .trip_after_consecutive_failures(1)
+///         .open_for(Duration::from_secs(1))
+///         .open_jitter(0.0)
+///         .probes(1)
+///         .clock(clock.clone())
+///         .build()?,
+/// );
+/// let _ = breaker.try_acquire_owned().unwrap().record(Verdict::failure());
+/// clock.advance(Duration::from_secs(1));
+/// let probe = breaker.try_acquire_owned().expect("the first probe");
+/// assert_eq!(breaker.snapshot().state, State::HalfOpen);
+/// assert_eq!(breaker.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+/// std::thread::spawn(move || drop(probe)).join().unwrap();
+/// assert_eq!(breaker.snapshot().probes_in_flight, 0);
+/// assert!(breaker.try_acquire_owned().is_ok(), "the slot is free again");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
+pub struct OwnedPermit {
+    breaker: Arc<Breaker>,
+    /// As in [`Permit`]; [`Ticket::SPENT`] once recorded (nothing to cancel).
+    ticket: Ticket,
+}
+
+impl OwnedPermit {
+    /// The epoch this permit was admitted in.
+    #[inline]
+    pub fn epoch(&self) -> u32 {
+        self.ticket.epoch()
+    }
+
+    /// The breaker this permit was admitted by.
+    #[inline]
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    /// Report the attempt's verdict, as [`Permit::record`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Recorded, Verdict};
+    /// use std::sync::Arc;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build()?);
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// breaker.force_open(); // a transition: the permit's epoch is over
+    /// assert_eq!(permit.record(Verdict::failure()), Recorded::Stale);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline(always)]
+    pub fn record(mut self, verdict: Verdict) -> Recorded {
+        // The ticket is spent before the report, so the `Drop` that follows (which
+        // also releases the `Arc`) cancels nothing, even if the report unwinds.
+        // Inlined, the compiler sees the store and drops the test with it.
+        let ticket = std::mem::replace(&mut self.ticket, Ticket::SPENT);
+        self.breaker.record(ticket, verdict)
+    }
+
+    /// Report the attempt's verdict and how long it took, as
+    /// [`Permit::record_timed`]: a success slower than the breaker's
+    /// [slow-call threshold](crate::BreakerBuilder::slow_call) is recorded as a
+    /// failure of the slow-call weight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Verdict};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().slow_call(Duration::from_millis(500), 1.0).build()?);
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// let _ = permit.record_timed(Verdict::Success, Duration::from_secs(2));
+    /// assert!(breaker.snapshot().health.unwrap() < 1.0, "a slow success hurts health");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        let verdict = self.breaker.timed_verdict(verdict, elapsed);
+        self.record(verdict)
+    }
+}
+
+impl Drop for OwnedPermit {
+    /// Dropped without [`record`](OwnedPermit::record): a cancellation, as for a
+    /// [`Permit`]. Then the `Arc` is released.
+    #[inline]
+    fn drop(&mut self) {
+        if self.ticket != Ticket::SPENT {
+            self.breaker.cancel(self.ticket.epoch());
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
             .field("epoch", &self.epoch())
             .finish_non_exhaustive()
     }

@@ -792,3 +792,261 @@ fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
     assert!(permit.record(Verdict::Success).transition().is_none());
     assert!(b.load().is_healthy(b.healthy));
 }
+
+// Owned permits: the borrowed permit's protocol, through the same code.
+
+/// `breaker`, in an `Arc`.
+fn shared(clock: &ManualClock) -> Arc<Breaker> {
+    Arc::new(breaker(clock))
+}
+
+/// One script, run with borrowed permits on one breaker and owned permits on
+/// another (same config, same clock): every result and every snapshot agree.
+#[test]
+fn owned_permits_follow_the_borrowed_protocol_step_by_step() {
+    let clock = ManualClock::new();
+    let (borrowed, owned) = (breaker(&clock), shared(&clock));
+    let same = |what: &str| assert_eq!(borrowed.snapshot(), owned.snapshot(), "{what}");
+
+    // Closed: success, failure, cancellation, a stale report.
+    let r = (
+        borrowed.try_acquire().unwrap().record(Verdict::Success),
+        owned.try_acquire_owned().unwrap().record(Verdict::Success),
+    );
+    assert_eq!(r.0, r.1);
+    same("success");
+    let r = (
+        borrowed.try_acquire().unwrap().record(Verdict::failure()),
+        owned
+            .try_acquire_owned()
+            .unwrap()
+            .record(Verdict::failure()),
+    );
+    assert_eq!(r.0, r.1);
+    same("failure");
+    drop((
+        borrowed.try_acquire().unwrap(),
+        owned.try_acquire_owned().unwrap(),
+    ));
+    same("closed cancellation");
+    let (bp, op) = (
+        borrowed.try_acquire().unwrap(),
+        owned.try_acquire_owned().unwrap(),
+    );
+    assert_eq!(bp.epoch(), op.epoch());
+    assert_eq!(borrowed.reset(), owned.reset());
+    assert_eq!(bp.record(Verdict::failure()), Recorded::Stale);
+    assert_eq!(op.record(Verdict::failure()), Recorded::Stale);
+    same("stale");
+    assert_eq!(borrowed.stale_reports(), owned.stale_reports());
+
+    // Trip, wait, probe: the cap, a cancelled probe, a probe success, a re-open.
+    let t = (
+        [fail(&borrowed), fail(&borrowed)],
+        [
+            owned
+                .try_acquire_owned()
+                .unwrap()
+                .record(Verdict::failure()),
+            owned
+                .try_acquire_owned()
+                .unwrap()
+                .record(Verdict::failure()),
+        ],
+    );
+    assert_eq!(t.0, t.1);
+    same("tripped");
+    assert_eq!(
+        borrowed.try_acquire().unwrap_err(),
+        owned.try_acquire_owned().unwrap_err()
+    );
+    clock.advance(100 * MS);
+    let (bp, op) = (
+        borrowed.try_acquire().unwrap(),
+        owned.try_acquire_owned().unwrap(),
+    );
+    assert_eq!(bp.epoch(), op.epoch());
+    same("probe out");
+    assert_eq!(
+        borrowed.try_acquire().unwrap_err(),
+        owned.try_acquire_owned().unwrap_err()
+    );
+    drop((bp, op));
+    same("probe cancelled");
+    let r = (
+        borrowed.try_acquire().unwrap().record(Verdict::Success),
+        owned.try_acquire_owned().unwrap().record(Verdict::Success),
+    );
+    assert_eq!(r.0, r.1);
+    same("probe success");
+    let r = (
+        borrowed.try_acquire().unwrap().record(Verdict::failure()),
+        owned
+            .try_acquire_owned()
+            .unwrap()
+            .record(Verdict::failure()),
+    );
+    assert_eq!(r.0, r.1);
+    assert_eq!(r.1.transition().map(|t| t.to), Some(State::Open));
+    same("re-opened");
+    assert_eq!(
+        Arc::strong_count(&owned),
+        1,
+        "every permit released its Arc"
+    );
+}
+
+#[test]
+fn owned_stale_report_changes_nothing_and_is_counted() {
+    let b = shared(&ManualClock::new());
+    let old = b.try_acquire_owned().unwrap();
+    let old2 = b.try_acquire_owned().unwrap();
+    assert_eq!(Arc::strong_count(&b), 3);
+    let _ = b.force_open();
+    let before = b.snapshot();
+    assert_eq!(old.record(Verdict::failure()), Recorded::Stale);
+    assert_eq!(old2.record(Verdict::Success), Recorded::Stale);
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.stale_reports(), 2);
+    assert_eq!(Arc::strong_count(&b), 1);
+    // A rejection clones nothing.
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ForcedOpen);
+    assert_eq!(Arc::strong_count(&b), 1);
+}
+
+#[test]
+fn owned_dropped_probe_frees_its_slot_and_is_no_signal() {
+    let clock = ManualClock::new();
+    let b = shared(&clock);
+    trip(&b);
+    clock.advance(100 * MS);
+    let probe = b.try_acquire_owned().unwrap();
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    drop(probe);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.probes_in_flight, s.probe_successes),
+        (State::HalfOpen, 0, 0)
+    );
+    assert_eq!(Arc::strong_count(&b), 1);
+    // The slot is free exactly once: one new probe, and the cap holds again.
+    let again = b.try_acquire_owned().unwrap();
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    drop(again);
+}
+
+#[test]
+fn owned_recorded_probe_does_not_also_cancel() {
+    // A recorded probe's slot is freed by the report; its `Drop` (which releases
+    // the `Arc`) must not free it again, or two probes could be out at once.
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(1)
+            .open_for(100 * MS)
+            .open_jitter(0.0)
+            .probes(2)
+            .close_after(3)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let _ = b.try_acquire_owned().unwrap().record(Verdict::failure());
+    clock.advance(100 * MS);
+    let first = b.try_acquire_owned().unwrap();
+    let second = b.try_acquire_owned().unwrap();
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    assert!(!first.record(Verdict::Ignored).is_stale());
+    assert_eq!(
+        b.snapshot().probes_in_flight,
+        1,
+        "second still holds its slot"
+    );
+    let third = b.try_acquire_owned().unwrap();
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    // And a cancellation frees one slot, not two.
+    drop(second);
+    assert_eq!(
+        b.snapshot().probes_in_flight,
+        1,
+        "third still holds its slot"
+    );
+    drop(third);
+    assert_eq!(b.snapshot().probes_in_flight, 0);
+}
+
+#[test]
+fn owned_stale_probe_drop_does_not_free_a_newer_slot() {
+    let clock = ManualClock::new();
+    let b = shared(&clock);
+    trip(&b);
+    clock.advance(100 * MS);
+    let old_probe = b.try_acquire_owned().unwrap();
+    let _ = b.reset();
+    trip(&b);
+    clock.advance(100 * MS);
+    let new_probe = b.try_acquire_owned().unwrap();
+    drop(old_probe);
+    assert_eq!(
+        b.snapshot().probes_in_flight,
+        1,
+        "the old drop must not free the new slot"
+    );
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    drop(new_probe);
+}
+
+#[test]
+fn owned_permits_are_recorded_and_dropped_on_other_threads() {
+    let clock = ManualClock::new();
+    let b = shared(&clock);
+    // Two failures recorded on spawned threads trip the breaker.
+    for _ in 0..2 {
+        let permit = b.try_acquire_owned().unwrap();
+        let recorded = std::thread::spawn(move || permit.record(Verdict::failure()))
+            .join()
+            .unwrap();
+        assert!(!recorded.is_stale());
+    }
+    assert_eq!(b.snapshot().state, State::Open);
+    clock.advance(100 * MS);
+    // A probe dropped on another thread frees its slot there.
+    let probe = b.try_acquire_owned().unwrap();
+    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+    std::thread::spawn(move || drop(probe)).join().unwrap();
+    assert_eq!(b.snapshot().probes_in_flight, 0);
+    // And one recorded there closes it (close_after = 2).
+    for _ in 0..2 {
+        let probe = b.try_acquire_owned().unwrap();
+        let recorded = std::thread::spawn(move || probe.record(Verdict::Success))
+            .join()
+            .unwrap();
+        assert!(!recorded.is_stale());
+    }
+    assert_eq!(b.snapshot().state, State::Closed);
+    assert_eq!(Arc::strong_count(&b), 1);
+}
+
+#[test]
+fn owned_record_timed_and_debug() {
+    let b = Arc::new(
+        Breaker::builder()
+            .slow_call(500 * MS, 1.0)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap(),
+    );
+    let p = b.try_acquire_owned().unwrap();
+    assert!(format!("{p:?}").contains("OwnedPermit") && format!("{p:?}").contains("epoch: 0"));
+    assert!(Arc::ptr_eq(p.breaker(), &b));
+    let _ = p.record_timed(Verdict::Success, 400 * MS);
+    assert_eq!(b.snapshot().health, Some(1.0), "fast enough");
+    let _ = b
+        .try_acquire_owned()
+        .unwrap()
+        .record_timed(Verdict::Success, 600 * MS);
+    assert!(
+        b.snapshot().health.unwrap() < 1.0,
+        "a slow success is a failure"
+    );
+}

@@ -260,6 +260,37 @@ pub struct Guard<C = DefaultClassifier, S = ThreadSleeper> {
     sleeper: S,
 }
 
+impl<C: Clone, S: Clone> Clone for Guard<C, S> {
+    /// A guard over the same breaker and budget (the `Arc`s are cloned, so a trip
+    /// or a withdrawal through one is seen by the other), with a clone of the
+    /// retry policy (its own jitter sequence: see [`Retry`]'s `Clone`), of the
+    /// classifier and of the sleeper.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Guard, GuardError, Retry, State};
+    /// use std::sync::Arc;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().trip_after_consecutive_failures(1).build()?);
+    /// let guard = Guard::new(breaker, Retry::builder().max_attempts(1).build()?);
+    /// let other = guard.clone();
+    /// let r: Result<(), GuardError<&str>> = other.call(|_| Err("down"));
+    /// assert!(r.is_err());
+    /// assert_eq!(guard.breaker().snapshot().state, State::Open, "one breaker, shared");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    fn clone(&self) -> Self {
+        Self {
+            breaker: Arc::clone(&self.breaker),
+            retry: self.retry.clone(),
+            budget: self.budget.clone(),
+            classifier: self.classifier.clone(),
+            sleeper: self.sleeper.clone(),
+        }
+    }
+}
+
 impl Guard {
     /// A guard with the default classifier (`Ok` succeeds, `Err` is a retryable
     /// failure), thread sleeps and no budget.

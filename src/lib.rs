@@ -74,7 +74,7 @@ mod sleep;
 mod state;
 mod sync;
 
-pub use breaker::{Breaker, BreakerSnapshot, Permit, Recorded, Transition, Verdict};
+pub use breaker::{Breaker, BreakerSnapshot, OwnedPermit, Permit, Recorded, Transition, Verdict};
 pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
 pub use classify::{Classification, Classify, DefaultClassifier};
 pub use clock::{Clock, ManualClock, MonotonicClock};
@@ -94,6 +94,7 @@ pub use state::State;
 #[cfg(test)]
 mod send_sync {
     fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_static<T: 'static>() {}
 
     #[test]
     fn shared_types_are_send_and_sync() {
@@ -101,6 +102,8 @@ mod send_sync {
         assert_send_sync::<super::ManualClock>();
         assert_send_sync::<super::MonotonicClock>();
         assert_send_sync::<super::Permit<'static>>();
+        assert_send_sync::<super::OwnedPermit>();
+        assert_static::<super::OwnedPermit>();
     }
 }
 

@@ -454,6 +454,12 @@ impl Ticket {
         Ticket(STATE.set(EPOCH.set(0, u64::from(epoch)), NO_STATE))
     }
 
+    /// The ticket an [`OwnedPermit`](crate::OwnedPermit) keeps once it has been
+    /// recorded, so that its `Drop` knows there is nothing left to cancel: all
+    /// ones, so the state code is [`NO_STATE`] (never a whole word) with bits set
+    /// outside the epoch (never an epoch ticket). A real ticket is never spent.
+    pub(crate) const SPENT: Ticket = Ticket(u64::MAX);
+
     /// The epoch the permit was admitted in.
     #[inline(always)]
     pub(crate) const fn epoch(self) -> u32 {
@@ -760,6 +766,9 @@ mod tests {
                 assert!(!t.success_is_noop(w), "{t:?} against {w:?}");
             }
             assert_eq!(Ticket::whole(w).epoch(), w.epoch());
+            assert_ne!(Ticket::whole(w), Ticket::SPENT);
+            assert_ne!(Ticket::of_epoch(w.epoch()), Ticket::SPENT);
+            assert!(!Ticket::SPENT.success_is_noop(w));
             for &other in &words {
                 assert_eq!(Ticket::whole(w).success_is_noop(other), w == other);
             }

@@ -605,3 +605,56 @@ fn classifier_sees_the_elapsed_time_when_it_asks() {
     assert_eq!(seen.get(), Some(Duration::from_millis(30)));
     assert_eq!(b.snapshot().samples, 2, "both attempts were health signals");
 }
+
+/// A cloned guard shares the breaker and the budget (they are `Arc`s): a trip
+/// through one is seen by the other, and so is a withdrawal.
+#[test]
+fn cloned_guards_share_the_breaker_and_the_budget() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 2, SEC);
+    let budget = Arc::new(
+        RetryBudget::builder()
+            .ratio(1.0)
+            .min_retries_per_sec(0)
+            .initial_balance(0)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let sleeper = ManualSleeper::new(clock.clone());
+    let guard = Guard::new(Arc::clone(&b), retry(2, SEC))
+        .with_budget(Arc::clone(&budget))
+        .with_sleeper(sleeper.clone());
+    let clone = guard.clone();
+    assert!(Arc::ptr_eq(guard.breaker(), clone.breaker()));
+    assert!(Arc::ptr_eq(
+        guard.budget().unwrap(),
+        clone.budget().unwrap()
+    ));
+    assert_eq!(Arc::strong_count(&budget), 3);
+
+    // A success through the clone deposits 1 token; the original withdraws it.
+    let r: Res = clone.call(|_| Ok(1));
+    assert_eq!(r, Ok(1));
+    assert_eq!(budget.balance_milli(), 1000);
+    // Fails, deposits 1 (2 in all), withdraws 1 for its retry, which fails too:
+    // two failures trip the shared breaker.
+    let r: Res = guard.call(|_| Err("down"));
+    assert_eq!(r.unwrap_err().attempts(), 2);
+    assert_eq!(
+        budget.balance_milli(),
+        1000,
+        "the clone's deposit paid for it"
+    );
+    assert_eq!(b.snapshot().state, State::Open);
+    // The clone sees the trip: rejected before any attempt.
+    let r: Res = clone.call(|_| Ok(1));
+    assert!(matches!(
+        r,
+        Err(GuardError::Rejected {
+            rejected: Rejected::Open { .. },
+            attempts: 0,
+            ..
+        })
+    ));
+}

@@ -1,5 +1,6 @@
 //! Zero heap allocations per call after construction, counted by a global
-//! allocator: breaker permits (graded admission, decay and `record_timed` included),
+//! allocator: breaker permits, borrowed and owned (graded admission, decay and
+//! `record_timed` included),
 //! the guard's sync path (success, retries, stops) and the retry budget.
 
 use fusebox::{
@@ -139,6 +140,45 @@ fn no_allocation_per_call() {
     assert!(
         breaker.snapshot().epoch > 1000,
         "transitions were exercised"
+    );
+
+    // Owned permits: the healthy path (an `Arc` clone and release, no
+    // allocation), then failures, trips, probes and cancellations.
+    let _ = breaker.reset();
+    let epoch = breaker.snapshot().epoch;
+    let n = allocations_during(|| {
+        for _ in 0..100_000u32 {
+            let p = breaker.try_acquire_owned().expect("healthy");
+            let _ = std::hint::black_box(p.record(Verdict::Success));
+        }
+    });
+    assert_eq!(n, 0, "owned healthy path allocated");
+    assert_eq!(
+        breaker.snapshot().epoch,
+        epoch,
+        "stayed on the healthy path"
+    );
+    let n = allocations_during(|| {
+        for i in 0..100_000u32 {
+            match breaker.try_acquire_owned() {
+                Ok(p) if i % 7 == 0 => drop(p),
+                Ok(p) => {
+                    let v = if i % 10 < 4 {
+                        Verdict::failure()
+                    } else {
+                        Verdict::Success
+                    };
+                    let _ = p.record_timed(v, Duration::from_millis(1));
+                }
+                Err(_) => clock.advance(Duration::from_millis(1)),
+            }
+        }
+    });
+    assert_eq!(n, 0, "owned permits allocated");
+    assert_eq!(
+        Arc::strong_count(&breaker),
+        2,
+        "every owned permit released"
     );
 
     // Graded admission (draws, `Rejected::Shed`), decay claims with the clock
