@@ -37,6 +37,7 @@ FAMILIES = [
         [
             "healthy/fusebox",
             "healthy/fusebox-after-failure",
+            "healthy/fusebox-owned",
             "healthy/failsafe-consecutive",
             "healthy/failsafe-default",
             "healthy/recloser",
@@ -346,6 +347,8 @@ def main():
         ("`healthy/fusebox` / `floor/checked_loads`", "healthy/fusebox", "floor/checked_loads"),
         ("`healthy/fusebox-after-failure` / `healthy/fusebox` (a breaker that failed and recovered)",
          "healthy/fusebox-after-failure", "healthy/fusebox"),
+        ("`healthy/fusebox-owned` / `healthy/fusebox` (an `Arc`-owned permit: the reference count)",
+         "healthy/fusebox-owned", "healthy/fusebox"),
         ("`guard/fusebox` / `guard/raw-call` (same breaker, same family)", "guard/fusebox", "guard/raw-call"),
         ("`fail/fusebox` / `floor/one_cas` (2 CASes per iteration)", "fail/fusebox", "floor/one_cas"),
         ("`budget/fusebox` / `floor/two_cas`", "budget/fusebox", "floor/two_cas"),
@@ -504,6 +507,7 @@ def main():
             "healthy": "`try_acquire` + `record(Success)`, Closed, full health",
             "healthy-after-failure": "the same, on a breaker that saw four failures and "
             "then the successes that restore full health",
+            "owned": "`try_acquire_owned` + `record(Success)` on an `Arc<Breaker>`, full health",
             "fail": "a failure that does not trip + a success (two calls)",
             "guard": "`Guard::call`, first attempt succeeds (default retry, with budget)",
             "budget": "`RetryBudget` deposit + withdraw (covered by the deposit: no clock read)",
