@@ -622,7 +622,10 @@ mod tests {
         let map = headers(&[b"Wed, 21 Oct 2015 07:28:02 GMT"]);
         assert_eq!(retry_after(&map, now), Some(Duration::from_millis(1700)));
         // A `now` far past the date, or before the Unix epoch, is no problem either.
-        assert_eq!(retry_after(&map, at(u64::from(u32::MAX))), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&map, at(u64::from(u32::MAX))),
+            Some(Duration::ZERO)
+        );
         let before_epoch = SystemTime::UNIX_EPOCH - Duration::from_secs(10);
         assert_eq!(
             retry_after(&map, before_epoch),
@@ -638,10 +641,7 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(
-            retry_after(
-                &headers(&[b"5", b"Wed, 21 Oct 2015 07:29:00 GMT"]),
-                at(T0)
-            ),
+            retry_after(&headers(&[b"5", b"Wed, 21 Oct 2015 07:29:00 GMT"]), at(T0)),
             Some(Duration::from_secs(60))
         );
         assert_eq!(retry_after(&headers(&[b"nope", b"-1"]), at(T0)), None);
@@ -707,7 +707,10 @@ mod tests {
         let dated = response(503, Some("Wed, 21 Oct 2015 07:28:02 GMT"));
         assert_eq!(c.classify(&dated).retry_after(), two);
         // Garbage: still a retryable failure, without a hint.
-        assert_eq!(c.classify(&response(503, Some("later"))), Classification::failure());
+        assert_eq!(
+            c.classify(&response(503, Some("later"))),
+            Classification::failure()
+        );
         // Not retryable: the header changes nothing.
         for status in [200, 301, 404, 501] {
             assert_eq!(c.classify(&response(status, Some("2"))).retry_after(), None);
@@ -807,7 +810,10 @@ mod tests {
                 error: (),
             },
         ] {
-            assert!(guard_error_response::<(), ()>(&other).is_none(), "{other:?}");
+            assert!(
+                guard_error_response::<(), ()>(&other).is_none(),
+                "{other:?}"
+            );
         }
     }
 }
