@@ -1,4 +1,4 @@
-//! HTTP out of the box, on the [`http`](::http) crate's types (shared by hyper,
+//! HTTP out of the box, on the [`http`](https://docs.rs/http/1) crate's types (shared by hyper,
 //! tower, axum and reqwest): a classifier for responses and transport errors,
 //! `Retry-After` parsing, and the response to send when the breaker refuses.
 //!
