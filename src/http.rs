@@ -634,6 +634,54 @@ mod tests {
         );
     }
 
+    /// No panic on any value: every one-byte change (and truncation) of dates in
+    /// each form and of a number, at every position, against several `now`s.
+    #[test]
+    fn never_panics_on_mangled_values() {
+        let seeds: [&[u8]; 5] = [
+            b"Wed, 21 Oct 2015 07:28:00 GMT",
+            b"Wednesday, 21-Oct-15 07:28:00 GMT",
+            b"Wed Oct 21 07:28:00 2015",
+            b"Fri, 31 Dec 9999 23:59:59 GMT",
+            b"18446744073709551615",
+        ];
+        let nows = [
+            SystemTime::UNIX_EPOCH,
+            at(T0),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(1),
+            at(u64::from(u32::MAX) * 16),
+        ];
+        let bytes = [
+            b'0', b'9', b' ', b'\t', b',', b'-', b':', b'Z', b'a', 0x7f, 0x80, 0xff,
+        ];
+        let mut checked = 0u32;
+        for seed in seeds {
+            for i in 0..seed.len() {
+                let mut variants = vec![seed[..i].to_vec()];
+                for &b in &bytes {
+                    let mut v = seed.to_vec();
+                    v[i] = b;
+                    variants.push(v);
+                }
+                for v in variants {
+                    // Bytes `HeaderValue` refuses (controls) cannot come from a peer.
+                    let Ok(value) = HeaderValue::from_bytes(&v) else {
+                        continue;
+                    };
+                    let mut map = HeaderMap::new();
+                    map.insert(RETRY_AFTER, value);
+                    for now in nows {
+                        if let Some(d) = retry_after(&map, now) {
+                            assert!(d <= MAX_RETRY_AFTER);
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
     #[test]
     fn several_headers_take_the_longest_valid() {
         assert_eq!(
