@@ -69,6 +69,9 @@ mod config;
 mod error;
 pub mod guard;
 mod health;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod retry;
 mod sleep;
 mod state;
