@@ -278,27 +278,39 @@ fn stale_report_changes_nothing_and_is_counted() {
     assert_eq!(b.stale_reports(), 2);
 }
 
-#[test]
-fn stale_probe_drop_does_not_free_a_newer_slot() {
-    let clock = ManualClock::new();
-    let b = breaker(&clock);
-    trip(&b);
-    clock.advance(100 * MS);
-    let old_probe = b.try_acquire().unwrap();
-    // The probe's half-open period ends (reset), and a new one begins.
-    let _ = b.reset();
-    trip(&b);
-    clock.advance(100 * MS);
-    let new_probe = b.try_acquire().unwrap();
-    drop(old_probe);
-    assert_eq!(
-        b.snapshot().probes_in_flight,
-        1,
-        "the old drop must not free the new slot"
-    );
-    assert_eq!(b.try_acquire().unwrap_err(), Rejected::ProbesBusy);
-    drop(new_probe);
+/// A probe permit of an old half-open period, dropped after a new period began,
+/// must not free the new period's slot: one body, for borrowed and owned permits.
+macro_rules! stale_probe_drop_test {
+    ($name:ident, $acquire:ident) => {
+        #[test]
+        fn $name() {
+            let clock = ManualClock::new();
+            let b = shared(&clock);
+            trip(&b);
+            clock.advance(100 * MS);
+            let old_probe = b.$acquire().unwrap();
+            // The probe's half-open period ends (reset), and a new one begins.
+            let _ = b.reset();
+            trip(&b);
+            clock.advance(100 * MS);
+            let new_probe = b.$acquire().unwrap();
+            drop(old_probe);
+            assert_eq!(
+                b.snapshot().probes_in_flight,
+                1,
+                "the old drop must not free the new slot"
+            );
+            assert_eq!(b.$acquire().unwrap_err(), Rejected::ProbesBusy);
+            drop(new_probe);
+        }
+    };
 }
+
+stale_probe_drop_test!(stale_probe_drop_does_not_free_a_newer_slot, try_acquire);
+stale_probe_drop_test!(
+    owned_stale_probe_drop_does_not_free_a_newer_slot,
+    try_acquire_owned
+);
 
 #[test]
 fn operator_transitions_bump_the_epoch_from_any_state() {
@@ -973,27 +985,6 @@ fn owned_recorded_probe_does_not_also_cancel() {
     );
     drop(third);
     assert_eq!(b.snapshot().probes_in_flight, 0);
-}
-
-#[test]
-fn owned_stale_probe_drop_does_not_free_a_newer_slot() {
-    let clock = ManualClock::new();
-    let b = shared(&clock);
-    trip(&b);
-    clock.advance(100 * MS);
-    let old_probe = b.try_acquire_owned().unwrap();
-    let _ = b.reset();
-    trip(&b);
-    clock.advance(100 * MS);
-    let new_probe = b.try_acquire_owned().unwrap();
-    drop(old_probe);
-    assert_eq!(
-        b.snapshot().probes_in_flight,
-        1,
-        "the old drop must not free the new slot"
-    );
-    assert_eq!(b.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
-    drop(new_probe);
 }
 
 #[test]
