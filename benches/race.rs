@@ -72,7 +72,9 @@
 //!   awaits the same future through `Guard::call_async` (default `Retry`, a
 //!   shared `RetryBudget`, no deadline or attempt timeout, so no timer is made).
 //!   Both run `iters` awaits inside one `block_on` of a current-thread runtime;
-//!   the difference is what `call_async` adds to an await;
+//!   the difference is what `call_async` adds to an await. `async/permit-only`
+//!   is the floor of any async guard: an `async` block that takes a permit,
+//!   awaits the same future and records its verdict, with no retry logic;
 //! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
 //!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
 //!   level and every withdrawal is covered by the deposits: no clock read) against
@@ -784,6 +786,19 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
     // Async: the bare downstream future, and the same through `call_async`.
     async_case!("async/bare", |_s, i| async_op(black_box(i as u32))),
+    // The least an async guard can do: a permit around the await, no retry.
+    async_case!("async/permit-only", |s, i| async {
+        let permit = s.guard_async.breaker().try_acquire();
+        let r = async_op(black_box(i as u32)).await;
+        if let Ok(permit) = permit {
+            let _ = permit.record(if r.is_ok() {
+                Verdict::Success
+            } else {
+                Verdict::failure()
+            });
+        }
+        r
+    }),
     async_case!("async/fusebox-call_async", |s, i| s
         .guard_async
         .call_async(|_| async_op(black_box(i as u32)))),
