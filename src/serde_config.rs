@@ -5,8 +5,8 @@
 //! Every field is optional: an absent one keeps the builder's default (see
 //! [`BreakerBuilder`], [`Retry::default`] and [`RetryBudget::builder`]). Unknown
 //! fields are errors, so a typo cannot silently leave a default in place.
-//! Durations are strings in the `humantime` form: `"250ms"`, `"5s"`, `"1m 30s"`,
-//! `"2h"`. Numbers are validated when the config is built, not when it is read:
+//! Durations are strings in the `humantime` crate's form: `"250ms"`, `"5s"`,
+//! `"1m 30s"`, `"2h"` (written back the same way, to the nanosecond). Numbers are validated when the config is built, not when it is read:
 //! a [`ConfigError`] then names the field by its [`path`](ConfigError::path) in
 //! the config (`breaker.health.alpha`, `retry.backoff.max`).
 //!
@@ -141,7 +141,7 @@ pub struct BreakerConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
+        with = "optional_duration"
     )]
     pub open_for: Option<Duration>,
     /// Growth of the open period per consecutive re-open ([`BreakerBuilder::open_growth`]).
@@ -151,7 +151,7 @@ pub struct BreakerConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
+        with = "optional_duration"
     )]
     pub open_cap: Option<Duration>,
     /// Random shortening of open periods ([`BreakerBuilder::open_jitter`]).
@@ -167,14 +167,14 @@ pub struct BreakerConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
+        with = "optional_duration"
     )]
     pub probe_timeout: Option<Duration>,
     /// The half-life of health ([`BreakerBuilder::half_life`]).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
+        with = "optional_duration"
     )]
     pub half_life: Option<Duration>,
     /// Health below which admission is graded ([`BreakerBuilder::shed_below`]).
@@ -253,7 +253,7 @@ pub struct Health {
 #[serde(deny_unknown_fields)]
 pub struct SlowCall {
     /// An attempt slower than this is a failure (at least 1 ms).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub threshold: Duration,
     /// The failure's weight, in `(0, Verdict::MAX_WEIGHT]`.
     pub weight: f64,
@@ -436,7 +436,7 @@ pub struct RetryConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
+        with = "optional_duration"
     )]
     pub deadline: Option<Duration>,
     /// Seed for the jitter generators ([`RetryBuilder::seed`]).
@@ -659,10 +659,10 @@ impl BudgetConfig {
 #[non_exhaustive]
 pub struct TemplateConfig {
     /// The breaker.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub breaker: BreakerConfig,
     /// The retry policy.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub retry: RetryConfig,
     /// The retry budget; `None` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -784,6 +784,70 @@ impl TemplateBuilders {
     }
 }
 
+/// Durations as `humantime` strings: parsed by `humantime::parse_duration`
+/// (`"250ms"`, `"1m 30s"`, `"2h"`), written by `humantime::format_duration`, which
+/// keeps every nanosecond, so a duration written and read back is the same.
+/// A string that does not parse is an error saying why, and what is expected.
+mod duration {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        d.deserialize_str(DurationVisitor)
+    }
+
+    struct DurationVisitor;
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"250ms\", \"5s\" or \"1m 30s\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            humantime::parse_duration(v).map_err(|e| {
+                E::custom(format_args!(
+                    "invalid duration {v:?}: {e}; expected a duration such as \"250ms\", \
+                     \"5s\" or \"1m 30s\""
+                ))
+            })
+        }
+    }
+}
+
+/// [`duration`] for an optional field (absent is `None`; `skip_serializing_if`
+/// keeps `None` out of the output).
+mod optional_duration {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    /// A present value, read or written as a duration string.
+    #[derive(Serialize, Deserialize)]
+    #[serde(transparent)]
+    struct Wrapped(#[serde(with = "super::duration")] Duration);
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(Wrapped).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(d)| d))
+    }
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// The default exponential backoff's values, for fields a config leaves out.
 const DEFAULT_INITIAL: Duration = Duration::from_millis(100);
 const DEFAULT_FACTOR: f64 = 2.0;
@@ -806,15 +870,15 @@ fn default_max() -> Duration {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 enum BackoffRepr {
     Constant {
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "duration")]
         delay: Duration,
     },
     Exponential {
-        #[serde(default = "default_initial", with = "humantime_serde")]
+        #[serde(default = "default_initial", with = "duration")]
         initial: Duration,
         #[serde(default = "default_factor")]
         factor: f64,
-        #[serde(default = "default_max", with = "humantime_serde")]
+        #[serde(default = "default_max", with = "duration")]
         max: Duration,
     },
 }
