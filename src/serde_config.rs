@@ -85,12 +85,12 @@
 //! assert_eq!(err.path().to_string(), "retry.deadline");
 //! ```
 
+use crate::Breaker;
 use crate::budget::{RetryBudget, RetryBudgetBuilder};
 use crate::config::BreakerBuilder;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::guard::Guard;
 use crate::retry::{Backoff, Jitter, Retry, RetryBuilder};
-use crate::Breaker;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -505,13 +505,15 @@ impl RetryConfig {
 
 /// Build a policy, naming a backoff error as the config does.
 fn build_retry(builder: RetryBuilder) -> Result<Retry, ConfigError> {
-    builder.build().map_err(|e| match e.field().strip_prefix("exponential_backoff.") {
-        Some(argument) => {
-            let path = format!("backoff.{argument}");
-            e.with_path(path)
-        }
-        None => e,
-    })
+    builder
+        .build()
+        .map_err(|e| match e.field().strip_prefix("exponential_backoff.") {
+            Some(argument) => {
+                let path = format!("backoff.{argument}");
+                e.with_path(path)
+            }
+            None => e,
+        })
 }
 
 impl From<&Retry> for RetryConfig {

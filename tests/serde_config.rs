@@ -175,11 +175,23 @@ fn configs_round_trip_through_every_format() {
     ];
     for config in configs {
         let text = toml::to_string(&config).unwrap();
-        assert_eq!(toml::from_str::<TemplateConfig>(&text).unwrap(), config, "{text}");
+        assert_eq!(
+            toml::from_str::<TemplateConfig>(&text).unwrap(),
+            config,
+            "{text}"
+        );
         let text = serde_saphyr::to_string(&config).unwrap();
-        assert_eq!(serde_saphyr::from_str::<TemplateConfig>(&text).unwrap(), config, "{text}");
+        assert_eq!(
+            serde_saphyr::from_str::<TemplateConfig>(&text).unwrap(),
+            config,
+            "{text}"
+        );
         let text = serde_json::to_string(&config).unwrap();
-        assert_eq!(serde_json::from_str::<TemplateConfig>(&text).unwrap(), config, "{text}");
+        assert_eq!(
+            serde_json::from_str::<TemplateConfig>(&text).unwrap(),
+            config,
+            "{text}"
+        );
     }
 }
 
@@ -196,7 +208,10 @@ fn durations_are_written_the_human_way() {
     }
     // Unset fields are not written: an empty config is an empty document.
     assert_eq!(toml::to_string(&TemplateConfig::default()).unwrap(), "");
-    assert_eq!(serde_json::to_string(&BreakerConfig::default()).unwrap(), "{}");
+    assert_eq!(
+        serde_json::to_string(&BreakerConfig::default()).unwrap(),
+        "{}"
+    );
 }
 
 #[test]
@@ -387,6 +402,7 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
     }
 
     // The whole file is also valid with any one commented-out line enabled.
+    let mut enabled = Vec::new();
     for line in text.lines() {
         let Some(setting) = line.strip_prefix("# ") else {
             continue;
@@ -408,12 +424,25 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
                 r#"# backoff = { kind = "exponential""#,
             );
         }
-        let template: TemplateConfig = toml::from_str(&edited)
-            .unwrap_or_else(|e| panic!("with `{setting}` enabled: {e}"));
+        let template: TemplateConfig =
+            toml::from_str(&edited).unwrap_or_else(|e| panic!("with `{setting}` enabled: {e}"));
         template
             .build()
             .unwrap_or_else(|e| panic!("with `{setting}` enabled: {e}"));
+        enabled.push(setting.split_once(" = ").unwrap().0);
     }
+    assert_eq!(
+        enabled,
+        [
+            "trip_after_consecutive_failures",
+            "health",
+            "slow_call",
+            "jitter_seed",
+            "backoff",
+            "deadline",
+            "seed"
+        ]
+    );
 }
 
 // ---- Errors ----
@@ -490,7 +519,10 @@ fn bad_duration_strings_are_errors_that_say_where_and_why() {
     assert!(message.contains("invalid duration"), "{message}");
     // JSON, with the path.
     for (text, expected) in [
-        (r#"{"breaker": {"open_for": "5 parsecs"}}"#, "breaker.open_for"),
+        (
+            r#"{"breaker": {"open_for": "5 parsecs"}}"#,
+            "breaker.open_for",
+        ),
         (r#"{"retry": {"deadline": "soon"}}"#, "retry.deadline"),
         (
             r#"{"breaker": {"slow_call": {"threshold": "one second", "weight": 1}}}"#,
@@ -708,7 +740,10 @@ fn two_trip_policies_are_an_error_naming_the_second() {
         assert_eq!(err.path(), path, "{text}");
         assert_eq!(err.kind(), ConfigErrorKind::Inconsistent);
         let message = err.to_string();
-        assert!(message.starts_with(&format!("invalid `{path}`")), "{message}");
+        assert!(
+            message.starts_with(&format!("invalid `{path}`")),
+            "{message}"
+        );
         assert!(message.contains("at most one trip policy"), "{message}");
         // The breaker alone: the same, without the prefix.
         let breaker: BreakerConfig = toml::from_str(text).unwrap();
