@@ -27,7 +27,7 @@
 //! an `Ok` a failure, an HTTP 503 response say), that `Ok` is returned: the
 //! classifier decides health and retries, never hides a value.
 
-use crate::breaker::{Breaker, Permit};
+use crate::breaker::{Breaker, OwnedPermit, Permit, Recorded, Verdict};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
@@ -37,6 +37,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// What the operation is told about the attempt it is making.
@@ -45,7 +46,10 @@ use std::time::Duration;
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
-    /// Time left before the call's deadline, if it has one (zero if it is due).
+    /// Time left for this attempt, if the call has a deadline or an attempt
+    /// timeout: the sooner of the two (zero if it is due). In
+    /// [`Guard::call_async`] the attempt is cut when it runs out; a blocking
+    /// operation should use it as its own I/O timeout.
     pub remaining: Option<Duration>,
     /// The breaker epoch the attempt's permit was admitted in.
     pub epoch: u32,
@@ -68,22 +72,25 @@ pub enum GuardError<E> {
     Exhausted {
         /// Attempts made (= `max_attempts`).
         attempts: u32,
-        /// The last attempt's error.
-        last: E,
+        /// The last attempt's error; `None` if the last attempt was cut by the
+        /// [attempt timeout](crate::RetryBuilder::attempt_timeout).
+        last: Option<E>,
     },
     /// The retry budget refused the next retry.
     BudgetExhausted {
         /// Attempts made.
         attempts: u32,
-        /// The last attempt's error.
-        last: E,
+        /// The last attempt's error; `None` if the last attempt was cut by the
+        /// attempt timeout.
+        last: Option<E>,
     },
-    /// The next delay would end past the call's deadline.
+    /// The call's deadline passed: the next delay would have ended past it, or
+    /// (in [`Guard::call_async`]) it cut the attempt in flight.
     DeadlineExceeded {
-        /// Attempts made.
+        /// Attempts made (a cut attempt counts).
         attempts: u32,
-        /// The last attempt's error.
-        last: E,
+        /// The last attempt's error; `None` if the last attempt was cut.
+        last: Option<E>,
     },
     /// The classifier said the error is not worth retrying (a non-retryable
     /// failure, or an ignored caller error).
@@ -110,22 +117,35 @@ impl<E> GuardError<E> {
     /// The last downstream error, if there was one.
     pub fn last(&self) -> Option<&E> {
         match self {
-            GuardError::Rejected { last, .. } => last.as_ref(),
-            GuardError::Exhausted { last, .. }
+            GuardError::Rejected { last, .. }
+            | GuardError::Exhausted { last, .. }
             | GuardError::BudgetExhausted { last, .. }
-            | GuardError::DeadlineExceeded { last, .. }
-            | GuardError::Permanent { error: last, .. } => Some(last),
+            | GuardError::DeadlineExceeded { last, .. } => last.as_ref(),
+            GuardError::Permanent { error, .. } => Some(error),
         }
     }
 
     /// The last downstream error, by value.
     pub fn into_inner(self) -> Option<E> {
         match self {
-            GuardError::Rejected { last, .. } => last,
-            GuardError::Exhausted { last, .. }
+            GuardError::Rejected { last, .. }
+            | GuardError::Exhausted { last, .. }
             | GuardError::BudgetExhausted { last, .. }
-            | GuardError::DeadlineExceeded { last, .. }
-            | GuardError::Permanent { error: last, .. } => Some(last),
+            | GuardError::DeadlineExceeded { last, .. } => last,
+            GuardError::Permanent { error, .. } => Some(error),
+        }
+    }
+
+    /// Why the call stopped. [`Stop::Permanent`] covers both a non-retryable
+    /// failure and an ignored error; [`Outcome::stop`] tells them apart.
+    pub fn stop(&self) -> Stop {
+        match self {
+            GuardError::Rejected { attempts: 0, .. } => Stop::Rejected,
+            GuardError::Rejected { .. } => Stop::RejectedMidCall,
+            GuardError::Exhausted { .. } => Stop::Exhausted,
+            GuardError::BudgetExhausted { .. } => Stop::BudgetExhausted,
+            GuardError::DeadlineExceeded { .. } => Stop::DeadlineExceeded,
+            GuardError::Permanent { .. } => Stop::Permanent,
         }
     }
 
@@ -190,19 +210,16 @@ impl<E: fmt::Display> fmt::Display for GuardError<E> {
                 }
             }
             GuardError::Exhausted { attempts, last } => {
-                write!(f, "all {attempts} attempts failed; last error: {last}")
+                write!(f, "all {attempts} attempts failed")?;
+                last_error(f, last.as_ref())
             }
             GuardError::BudgetExhausted { attempts, last } => {
-                write!(
-                    f,
-                    "retry budget exhausted after {attempts} attempts; last error: {last}"
-                )
+                write!(f, "retry budget exhausted after {attempts} attempts")?;
+                last_error(f, last.as_ref())
             }
             GuardError::DeadlineExceeded { attempts, last } => {
-                write!(
-                    f,
-                    "deadline exceeded after {attempts} attempts; last error: {last}"
-                )
+                write!(f, "deadline exceeded after {attempts} attempts")?;
+                last_error(f, last.as_ref())
             }
             GuardError::Permanent { attempts, error } => {
                 write!(f, "non-retryable error after {attempts} attempts: {error}")
@@ -211,9 +228,186 @@ impl<E: fmt::Display> fmt::Display for GuardError<E> {
     }
 }
 
+/// `; last error: {e}`, or `; the last attempt timed out` when it was cut.
+fn last_error<E: fmt::Display>(f: &mut fmt::Formatter<'_>, last: Option<&E>) -> fmt::Result {
+    match last {
+        Some(e) => write!(f, "; last error: {e}"),
+        None => f.write_str("; the last attempt timed out"),
+    }
+}
+
 impl<E: Error + 'static> Error for GuardError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.last().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Why a guarded call stopped: one per call, for logs and metrics.
+///
+/// Every call ends with exactly one, whether it returned `Ok` or `Err`; see
+/// [`Outcome`] and [`GuardError::stop`].
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::Stop;
+///
+/// assert!(Stop::Succeeded.is_success());
+/// assert_eq!(Stop::BudgetExhausted.as_str(), "budget_exhausted");
+/// assert_eq!(Stop::ALL.len(), 8);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Stop {
+    /// The last attempt succeeded.
+    Succeeded,
+    /// The classifier ignored the last result ([`Classification::Ignored`]: a
+    /// caller error such as a 404, not a health signal): returned, not retried.
+    Ignored,
+    /// The classifier called the last result a non-retryable failure.
+    Permanent,
+    /// Every allowed attempt failed ([`RetryBuilder::max_attempts`](crate::RetryBuilder::max_attempts)).
+    Exhausted,
+    /// The retry budget refused the next retry.
+    BudgetExhausted,
+    /// The call's deadline passed (before a sleep, or during an attempt in
+    /// [`Guard::call_async`]).
+    DeadlineExceeded,
+    /// The breaker refused the first attempt: nothing reached the downstream.
+    Rejected,
+    /// The breaker refused a retry: it opened (or started shedding) during the
+    /// call, or will still be open when the backoff ends.
+    RejectedMidCall,
+}
+
+impl Stop {
+    /// Every stop reason, for pre-registering metrics.
+    pub const ALL: [Stop; 8] = [
+        Stop::Succeeded,
+        Stop::Ignored,
+        Stop::Permanent,
+        Stop::Exhausted,
+        Stop::BudgetExhausted,
+        Stop::DeadlineExceeded,
+        Stop::Rejected,
+        Stop::RejectedMidCall,
+    ];
+
+    /// A stable `snake_case` name, for log fields and metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stop::Succeeded => "succeeded",
+            Stop::Ignored => "ignored",
+            Stop::Permanent => "permanent",
+            Stop::Exhausted => "exhausted",
+            Stop::BudgetExhausted => "budget_exhausted",
+            Stop::DeadlineExceeded => "deadline_exceeded",
+            Stop::Rejected => "rejected",
+            Stop::RejectedMidCall => "rejected_mid_call",
+        }
+    }
+
+    /// Whether the call succeeded ([`Stop::Succeeded`]).
+    pub const fn is_success(self) -> bool {
+        matches!(self, Stop::Succeeded)
+    }
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a guarded call ended with: why it stopped, the attempts made, the
+/// last result and the breaker's refusal. From [`Guard::call_outcome`] and
+/// [`Guard::call_async_outcome`]; [`into_result`](Self::into_result) turns it
+/// into what [`Guard::call`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry, Stop};
+/// use std::sync::Arc;
+///
+/// let breaker = Arc::new(Breaker::builder().build()?);
+/// let guard = Guard::new(breaker.clone(), Retry::default());
+/// breaker.force_open();
+/// let outcome = guard.call_outcome(|_| Ok::<u32, &str>(1));
+/// assert_eq!(outcome.stop, Stop::Rejected);
+/// assert_eq!(outcome.attempts, 0);
+/// assert!(outcome.rejected.is_some());
+/// assert!(outcome.into_result().is_err());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "an outcome holds the call's result"]
+#[non_exhaustive]
+pub struct Outcome<T, E> {
+    /// Why the call stopped.
+    pub stop: Stop,
+    /// Attempts made (an attempt cut by a time limit counts).
+    pub attempts: u32,
+    /// The last attempt's result, `Ok` included. `None` when no attempt finished:
+    /// the breaker refused the first one, or the last one was cut by a time
+    /// limit.
+    pub last: Option<Result<T, E>>,
+    /// The breaker's refusal, for [`Stop::Rejected`] and [`Stop::RejectedMidCall`].
+    pub rejected: Option<Rejected>,
+}
+
+impl<T, E> Outcome<T, E> {
+    /// The last attempt's value, if it returned `Ok` (whatever the stop reason).
+    pub fn value(&self) -> Option<&T> {
+        match &self.last {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The last attempt's error, if it returned `Err`.
+    pub fn error(&self) -> Option<&E> {
+        match &self.last {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the last attempt was cut by a time limit (no result).
+    pub fn timed_out(&self) -> bool {
+        self.attempts > 0 && self.last.is_none()
+    }
+
+    /// When the breaker refused: how long until it admits again, where known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.rejected.and_then(|r| r.retry_after())
+    }
+
+    /// What [`Guard::call`] returns for this outcome: a last `Ok` is returned as
+    /// is, whatever the stop reason; otherwise the [`GuardError`] for the stop.
+    #[inline]
+    pub fn into_result(self) -> Result<T, GuardError<E>> {
+        let attempts = self.attempts;
+        let last = match self.last {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(error)) => Some(error),
+            None => None,
+        };
+        Err(match (self.stop, last) {
+            (Stop::Rejected | Stop::RejectedMidCall, last) => GuardError::Rejected {
+                rejected: self
+                    .rejected
+                    .unwrap_or(Rejected::Open { retry_after: None }),
+                attempts,
+                last,
+            },
+            (Stop::BudgetExhausted, last) => GuardError::BudgetExhausted { attempts, last },
+            (Stop::DeadlineExceeded, last) => GuardError::DeadlineExceeded { attempts, last },
+            (Stop::Succeeded | Stop::Ignored | Stop::Permanent, Some(error)) => {
+                GuardError::Permanent { attempts, error }
+            }
+            (_, last) => GuardError::Exhausted { attempts, last },
+        })
     }
 }
 
@@ -354,11 +548,62 @@ impl<C, S> Guard<C, S> {
     /// Run `op` under the rules, sleeping with the guard's [`Sleeper`] (by default
     /// `std::thread::sleep`). Allocates nothing.
     ///
+    /// A blocking attempt cannot be interrupted: the call's
+    /// [deadline](crate::RetryBuilder::deadline) and
+    /// [attempt timeout](crate::RetryBuilder::attempt_timeout) reach `op` as
+    /// [`Attempt::remaining`] (the sooner of the two), for it to use as its own
+    /// I/O timeout. The deadline still stops the call before any sleep that
+    /// would end past it.
+    ///
+    /// When the call stops after an attempt whose result was `Ok` (a classifier
+    /// may call an `Ok` a failure), that `Ok` is returned; use
+    /// [`call_outcome`](Self::call_outcome) to learn why such a call stopped.
+    ///
     /// # Errors
     ///
     /// [`GuardError`], keeping `op`'s error type.
     #[inline]
-    pub fn call<T, E, F>(&self, mut op: F) -> Result<T, GuardError<E>>
+    pub fn call<T, E, F>(&self, op: F) -> Result<T, GuardError<E>>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        self.call_outcome(op).into_result()
+    }
+
+    /// [`call`](Self::call), returning the whole [`Outcome`]: why the call
+    /// stopped, the attempts made, the last result (an `Ok` too) and the breaker's
+    /// refusal, if any.
+    ///
+    /// # Examples
+    ///
+    /// A 503-like `Ok` that the classifier calls a retryable failure:
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Classification, Guard, Jitter, Retry, Stop};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build()?);
+    /// let retry = Retry::builder()
+    ///     .max_attempts(2)
+    ///     .constant_backoff(Duration::ZERO)
+    ///     .jitter(Jitter::None)
+    ///     .build()?;
+    /// let guard = Guard::new(breaker, retry).with_classifier(|r: &Result<u16, ()>| match r {
+    ///     Ok(503) | Err(_) => Classification::failure(),
+    ///     Ok(_) => Classification::Success,
+    /// });
+    /// let outcome = guard.call_outcome(|_| Ok(503));
+    /// assert_eq!(outcome.stop, Stop::Exhausted);
+    /// assert_eq!(outcome.attempts, 2);
+    /// assert_eq!(outcome.value(), Some(&503), "the response is still there");
+    /// assert_eq!(outcome.stop.as_str(), "exhausted"); // a metrics label
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn call_outcome<T, E, F>(&self, mut op: F) -> Outcome<T, E>
     where
         C: Classify<T, E>,
         S: Sleeper,
@@ -391,10 +636,11 @@ impl<C, S> Guard<C, S> {
         self.breaker.has_slow_call() || self.classifier.wants_elapsed()
     }
 
-    /// [`call`](Self::call) with every attempt timed on the breaker's clock. A
-    /// loop of its own, so that the untimed loop stays as lean as it was.
+    /// [`call_outcome`](Self::call_outcome) with every attempt timed on the
+    /// breaker's clock. A loop of its own, so that the untimed loop stays as lean
+    /// as it was.
     #[inline(never)]
-    fn call_timed<T, E, F>(&self, mut op: F) -> Result<T, GuardError<E>>
+    fn call_timed<T, E, F>(&self, mut op: F) -> Outcome<T, E>
     where
         C: Classify<T, E>,
         S: Sleeper,
@@ -417,41 +663,117 @@ impl<C, S> Guard<C, S> {
 
     /// Run the async `op` under the rules, sleeping with the guard's
     /// [`AsyncSleeper`]. Runtime-agnostic; allocates nothing beyond what `op`'s
-    /// futures do. Dropping the returned future at any await point (mid-attempt
-    /// or mid-sleep) leaks nothing: an attempt's permit dropped unrecorded is a
+    /// futures and the sleeper's do.
+    ///
+    /// Time limits are real here: an attempt still running when the call's
+    /// [deadline](crate::RetryBuilder::deadline) passes, or after the
+    /// [attempt timeout](crate::RetryBuilder::attempt_timeout), is cut. Its
+    /// future is dropped (raced against the sleeper's timer), the breaker records
+    /// a failure (the downstream did not answer in time), and the call ends with
+    /// [`GuardError::DeadlineExceeded`] (deadline) or goes on as after any
+    /// retryable failure (attempt timeout). With neither set, no timer is made.
+    ///
+    /// Dropping the returned future at any await point (mid-attempt or
+    /// mid-sleep) leaks nothing: an attempt's permit dropped unrecorded is a
     /// cancellation.
     ///
     /// # Errors
     ///
     /// [`GuardError`], keeping `op`'s error type.
-    pub async fn call_async<T, E, F, Fut>(&self, mut op: F) -> Result<T, GuardError<E>>
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), fusebox::ConfigError> {
+    /// use fusebox::{Breaker, Guard, GuardError, Retry, TokioSleeper};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let retry = Retry::builder().deadline(Duration::from_secs(1)).build()?;
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), retry)
+    ///     .with_sleeper(TokioSleeper);
+    /// // A downstream that hangs for 4 s: the deadline cuts the attempt at 1 s.
+    /// let started = tokio::time::Instant::now();
+    /// let r: Result<(), GuardError<()>> = guard
+    ///     .call_async(|_| async {
+    ///         tokio::time::sleep(Duration::from_secs(4)).await;
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// assert!(matches!(r, Err(GuardError::DeadlineExceeded { attempts: 1, last: None })));
+    /// assert_eq!(started.elapsed(), Duration::from_secs(1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub async fn call_async<T, E, F, Fut>(&self, op: F) -> Result<T, GuardError<E>>
     where
         C: Classify<T, E>,
         S: AsyncSleeper,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let timed = self.timed::<T, E>();
-        let mut call = Call::new(self);
-        loop {
-            let (permit, attempt) = match call.begin() {
-                Ok(admitted) => admitted,
-                Err(stop) => return stop,
-            };
-            if timed {
-                let started = self.breaker.elapsed_ns();
+        self.call_async_outcome(op).await.into_result()
+    }
+
+    /// [`call_async`](Self::call_async), returning the whole [`Outcome`] (see
+    /// [`call_outcome`](Self::call_outcome)).
+    pub async fn call_async_outcome<T, E, F, Fut>(&self, op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: AsyncSleeper,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        run_async(Call::new(self), op).await
+    }
+}
+
+/// The async loop, over any [`Holder`] (a borrowed guard or an `Arc`).
+async fn run_async<G, T, E, F, Fut>(mut call: Call<G, T, E>, mut op: F) -> Outcome<T, E>
+where
+    G: Holder,
+    G::C: Classify<T, E>,
+    G::S: AsyncSleeper,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let timed = call.timed();
+    loop {
+        let (permit, attempt) = match call.begin() {
+            Ok(admitted) => admitted,
+            Err(stop) => return stop,
+        };
+        let started = if timed {
+            Some(call.guard().breaker.elapsed_ns())
+        } else {
+            None
+        };
+        let step = match call.limit() {
+            None => {
                 let result = op(attempt).await;
-                match call.finish_timed(permit, result, started) {
-                    Step::Done(done) => return done,
-                    Step::Sleep(delay) => self.sleeper.sleep(delay).await,
+                match started {
+                    None => call.finish(permit, result),
+                    Some(started) => call.finish_timed(permit, result, started),
                 }
-                continue;
             }
-            let result = op(attempt).await;
-            match call.finish(permit, result) {
-                Step::Done(done) => return done,
-                Step::Sleep(delay) => self.sleeper.sleep(delay).await,
+            Some((limit, by_deadline)) => {
+                let timer = call.guard().sleeper.sleep(limit);
+                match race(op(attempt), timer).await {
+                    Some(result) => match started {
+                        None => call.finish(permit, result),
+                        Some(started) => call.finish_timed(permit, result, started),
+                    },
+                    None => call.cut(permit, by_deadline),
+                }
             }
+        };
+        match step {
+            Step::Done(done) => return done,
+            Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
         }
     }
 }
@@ -469,51 +791,156 @@ impl<C: fmt::Debug, S: fmt::Debug> fmt::Debug for Guard<C, S> {
 }
 
 /// What to do after an attempt.
-enum Step<T, E> {
-    Done(Result<T, GuardError<E>>),
+pub(crate) enum Step<T, E> {
+    /// The call is over.
+    Done(Outcome<T, E>),
+    /// Sleep this long, then make the next attempt.
     Sleep(Duration),
 }
 
-/// One call's state, shared by the sync and async loops.
-struct Call<'g, C, S, T, E> {
-    guard: &'g Guard<C, S>,
+/// What a [`Call`] holds its guard by: a borrow (the permits borrow the breaker)
+/// or an `Arc` (owned permits, for `'static` futures).
+pub(crate) trait Holder {
+    /// The classifier.
+    type C;
+    /// The sleeper.
+    type S;
+    /// The permit an attempt runs under.
+    type Permit: AttemptPermit;
+    /// The guard.
+    fn guard(&self) -> &Guard<Self::C, Self::S>;
+    /// Rule 1: ask the breaker.
+    fn acquire(&self) -> Result<Self::Permit, Rejected>;
+}
+
+impl<'g, C, S> Holder for &'g Guard<C, S> {
+    type C = C;
+    type S = S;
+    type Permit = Permit<'g>;
+    #[inline(always)]
+    fn guard(&self) -> &Guard<C, S> {
+        self
+    }
+    #[inline(always)]
+    fn acquire(&self) -> Result<Permit<'g>, Rejected> {
+        let guard: &'g Guard<C, S> = self;
+        guard.breaker.try_acquire()
+    }
+}
+
+impl<C, S> Holder for Arc<Guard<C, S>> {
+    type C = C;
+    type S = S;
+    type Permit = OwnedPermit;
+    #[inline(always)]
+    fn guard(&self) -> &Guard<C, S> {
+        self
+    }
+    #[inline(always)]
+    fn acquire(&self) -> Result<OwnedPermit, Rejected> {
+        Breaker::try_acquire_owned(&self.breaker)
+    }
+}
+
+/// The permit protocol the call needs, shared by [`Permit`] and [`OwnedPermit`].
+pub(crate) trait AttemptPermit {
+    fn epoch(&self) -> u32;
+    fn record(self, verdict: Verdict) -> Recorded;
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded;
+}
+
+impl AttemptPermit for Permit<'_> {
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        Permit::epoch(self)
+    }
+    #[inline(always)]
+    fn record(self, verdict: Verdict) -> Recorded {
+        Permit::record(self, verdict)
+    }
+    #[inline]
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        Permit::record_timed(self, verdict, elapsed)
+    }
+}
+
+impl AttemptPermit for OwnedPermit {
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        OwnedPermit::epoch(self)
+    }
+    #[inline(always)]
+    fn record(self, verdict: Verdict) -> Recorded {
+        OwnedPermit::record(self, verdict)
+    }
+    #[inline]
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        OwnedPermit::record_timed(self, verdict, elapsed)
+    }
+}
+
+/// One call's state, shared by the sync and async loops (and the tower service).
+pub(crate) struct Call<G, T, E> {
+    holder: G,
     /// Breaker-clock time of the first attempt (the deadline counts from it).
     start_ns: Option<u64>,
     attempts: u32,
     /// The last attempt's result, kept across a sleep for the error (or value) a
-    /// stop must return.
+    /// stop must return; `None` before the first attempt ends and after an
+    /// attempt that was cut.
     last: Option<Result<T, E>>,
+    /// Time left before the deadline when the current attempt began.
+    deadline_left: Option<Duration>,
     delays: Delays,
 }
 
-impl<'g, C, S, T, E> Call<'g, C, S, T, E>
+impl<G, T, E> Call<G, T, E>
 where
-    C: Classify<T, E>,
+    G: Holder,
+    G::C: Classify<T, E>,
 {
-    fn new(guard: &'g Guard<C, S>) -> Self {
+    #[inline]
+    pub(crate) fn new(holder: G) -> Self {
         Self {
-            guard,
+            holder,
             start_ns: None,
             attempts: 0,
             last: None,
+            deadline_left: None,
             delays: Delays::new(),
         }
     }
 
+    /// The guard.
+    #[inline(always)]
+    pub(crate) fn guard(&self) -> &Guard<G::C, G::S> {
+        self.holder.guard()
+    }
+
+    /// Whether attempts are timed (see [`Guard::timed`]).
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        self.guard().timed::<T, E>()
+    }
+
     /// Ask the breaker for the next attempt's permit (rule 1).
     #[inline]
-    fn begin(&mut self) -> Result<(Permit<'g>, Attempt), Result<T, GuardError<E>>> {
-        let breaker: &'g Breaker = &self.guard.breaker;
-        match breaker.try_acquire() {
+    pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        match self.holder.acquire() {
             Ok(permit) => {
                 self.attempts += 1;
-                let remaining = self.guard.retry.deadline().map(|deadline| {
-                    let now = breaker.elapsed_ns();
+                let guard = self.holder.guard();
+                self.deadline_left = guard.retry.deadline().map(|deadline| {
+                    let now = guard.breaker.elapsed_ns();
                     let start = *self.start_ns.get_or_insert(now);
                     deadline.saturating_sub(Duration::from_nanos(now.saturating_sub(start)))
                 });
+                let remaining = match (self.deadline_left, guard.retry.attempt_timeout()) {
+                    (Some(left), Some(timeout)) => Some(left.min(timeout)),
+                    (left, timeout) => left.or(timeout),
+                };
                 if self.attempts == 1 {
-                    if let Some(budget) = &self.guard.budget {
+                    if let Some(budget) = &guard.budget {
                         budget.deposit();
                     }
                 }
@@ -524,26 +951,36 @@ where
                 };
                 Ok((permit, attempt))
             }
-            Err(rejected) => {
-                let attempts = self.attempts;
-                Err(self.stop(|last| GuardError::Rejected {
-                    rejected,
-                    attempts,
-                    last,
-                }))
-            }
+            Err(rejected) => Err(self.rejected(rejected)),
+        }
+    }
+
+    /// The attempt's time limit in `call_async`: the time left before the
+    /// deadline or the per-attempt timeout, whichever is sooner, and whether it is
+    /// the deadline's. `None`: the attempt runs until it ends.
+    #[inline]
+    pub(crate) fn limit(&self) -> Option<(Duration, bool)> {
+        match (self.deadline_left, self.guard().retry.attempt_timeout()) {
+            (None, None) => None,
+            (Some(remaining), None) => Some((remaining, true)),
+            (None, Some(timeout)) => Some((timeout, false)),
+            (Some(remaining), Some(timeout)) => Some(if remaining <= timeout {
+                (remaining, true)
+            } else {
+                (timeout, false)
+            }),
         }
     }
 
     /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
     #[inline]
-    fn finish(&mut self, permit: Permit<'g>, result: Result<T, E>) -> Step<T, E> {
-        let class = self.guard.classifier.classify(&result);
+    pub(crate) fn finish(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+        let class = self.guard().classifier.classify(&result);
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
         // decides on its own: the next `try_acquire` sees the new epoch.
         let _recorded = permit.record(class.verdict());
-        self.after_record(class, result)
+        self.after_record(class, Some(result))
     }
 
     /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
@@ -551,47 +988,60 @@ where
     /// than the breaker's slow-call threshold is a failure for the breaker (only:
     /// the call still returns it).
     #[inline(never)]
-    fn finish_timed(
+    pub(crate) fn finish_timed(
         &mut self,
-        permit: Permit<'g>,
+        permit: G::Permit,
         result: Result<T, E>,
         started_ns: u64,
     ) -> Step<T, E> {
-        let now = self.guard.breaker.elapsed_ns();
+        let guard = self.guard();
+        let now = guard.breaker.elapsed_ns();
         let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
-        let class = self.guard.classifier.classify_timed(&result, Some(elapsed));
+        let class = guard.classifier.classify_timed(&result, Some(elapsed));
         let _recorded = permit.record_timed(class.verdict(), elapsed);
-        self.after_record(class, result)
+        self.after_record(class, Some(result))
+    }
+
+    /// An attempt cut by its time limit (its future already dropped): a
+    /// retryable failure for the breaker and the retry, with no result. Cut by
+    /// the deadline, the call is over.
+    #[cold]
+    pub(crate) fn cut(&mut self, permit: G::Permit, by_deadline: bool) -> Step<T, E> {
+        let _recorded = permit.record(Verdict::failure());
+        if by_deadline {
+            return Step::Done(self.done(Stop::DeadlineExceeded, None, None));
+        }
+        self.after_record(Classification::failure(), None)
     }
 
     /// After the verdict is recorded: return, or sleep and go again (rules 3–5).
     #[inline]
-    fn after_record(&mut self, class: Classification, result: Result<T, E>) -> Step<T, E> {
-        let attempts = self.attempts;
-        if !class.is_retryable() {
-            return Step::Done(result.map_err(|error| GuardError::Permanent { attempts, error }));
+    fn after_record(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+        match class {
+            Classification::Success => return Step::Done(self.done(Stop::Succeeded, result, None)),
+            Classification::Ignored => return Step::Done(self.done(Stop::Ignored, result, None)),
+            Classification::Failure { retryable, .. } => {
+                if !retryable {
+                    return Step::Done(self.done(Stop::Permanent, result, None));
+                }
+            }
         }
-        if attempts >= self.guard.retry.max_attempts() {
-            return Step::Done(result.map_err(|last| GuardError::Exhausted { attempts, last }));
+        if self.attempts >= self.guard().retry.max_attempts() {
+            return Step::Done(self.done(Stop::Exhausted, result, None));
         }
         self.before_sleep(class, result)
     }
 
     #[cold]
-    fn before_sleep(&mut self, class: Classification, result: Result<T, E>) -> Step<T, E> {
-        let guard = self.guard;
-        let attempts = self.attempts;
-        let backoff = Duration::from_nanos(self.delays.next(&guard.retry, attempts));
+    fn before_sleep(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+        let guard = self.holder.guard();
+        let backoff = Duration::from_nanos(self.delays.next(&guard.retry, self.attempts));
         let delay = class
             .retry_after()
             .map_or(backoff, |hint| hint.max(backoff));
         // Rule 3, in order: breaker, deadline, budget.
         if let Some(rejected) = guard.breaker.rejects_for(delay) {
-            return Step::Done(result.map_err(|last| GuardError::Rejected {
-                rejected,
-                attempts,
-                last: Some(last),
-            }));
+            return Step::Done(self.done(Stop::RejectedMidCall, result, Some(rejected)));
         }
         if let (Some(deadline), Some(start)) = (guard.retry.deadline(), self.start_ns) {
             let elapsed = Duration::from_nanos(guard.breaker.elapsed_ns().saturating_sub(start));
@@ -600,28 +1050,60 @@ where
                 .checked_add(delay)
                 .is_none_or(|wake| wake > deadline)
             {
-                return Step::Done(
-                    result.map_err(|last| GuardError::DeadlineExceeded { attempts, last }),
-                );
+                return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
             }
         }
         if let Some(budget) = &guard.budget {
             if !budget.try_withdraw() {
-                return Step::Done(
-                    result.map_err(|last| GuardError::BudgetExhausted { attempts, last }),
-                );
+                return Step::Done(self.done(Stop::BudgetExhausted, result, None));
             }
         }
-        self.last = Some(result);
+        self.last = result;
         Step::Sleep(delay)
     }
 
-    /// End the call: a last `Ok` is returned as is; otherwise `error(last error)`.
-    fn stop(&mut self, error: impl FnOnce(Option<E>) -> GuardError<E>) -> Result<T, GuardError<E>> {
-        match self.last.take() {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(e)) => Err(error(Some(e))),
-            None => Err(error(None)),
+    /// The breaker refused an attempt: the call ends with the last result kept.
+    #[cold]
+    fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
+        let stop = if self.attempts == 0 {
+            Stop::Rejected
+        } else {
+            Stop::RejectedMidCall
+        };
+        let last = self.last.take();
+        self.done(stop, last, Some(rejected))
+    }
+
+    #[inline(always)]
+    fn done(
+        &self,
+        stop: Stop,
+        last: Option<Result<T, E>>,
+        rejected: Option<Rejected>,
+    ) -> Outcome<T, E> {
+        Outcome {
+            stop,
+            attempts: self.attempts,
+            last,
+            rejected,
         }
     }
+}
+
+/// Poll `attempt` and then `timer` until one is ready: `Some` with the attempt's
+/// output, or `None` if the timer fired first. The attempt is polled first, so
+/// an attempt ready at the limit wins. Both are dropped when this returns.
+async fn race<A: Future, B: Future<Output = ()>>(attempt: A, timer: B) -> Option<A::Output> {
+    let mut attempt = std::pin::pin!(attempt);
+    let mut timer = std::pin::pin!(timer);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = attempt.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -494,7 +494,7 @@ fn whole_seconds_up(wait: Duration) -> u64 {
 /// assert_eq!(response.status(), 503);
 /// assert_eq!(response.headers()["retry-after"], "30");
 ///
-/// let exhausted: GuardError<&str> = GuardError::Exhausted { attempts: 3, last: "reset" };
+/// let exhausted: GuardError<&str> = GuardError::Exhausted { attempts: 3, last: Some("reset") };
 /// assert!(guard_error_response::<(), _>(&exhausted).is_none());
 /// ```
 pub fn guard_error_response<B: Default, E>(error: &GuardError<E>) -> Option<Response<B>> {
@@ -843,15 +843,15 @@ mod tests {
         for other in [
             GuardError::Exhausted {
                 attempts: 3,
-                last: (),
+                last: Some(()),
             },
             GuardError::BudgetExhausted {
                 attempts: 1,
-                last: (),
+                last: Some(()),
             },
             GuardError::DeadlineExceeded {
                 attempts: 2,
-                last: (),
+                last: Some(()),
             },
             GuardError::Permanent {
                 attempts: 1,

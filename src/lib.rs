@@ -89,7 +89,7 @@ pub use config::{
     MIN_HALF_LIFE, MIN_OPEN_PERIOD,
 };
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
-pub use guard::{Attempt, Guard, GuardError};
+pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

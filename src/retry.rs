@@ -87,6 +87,7 @@ pub struct Retry {
     backoff: Backoff,
     jitter: Jitter,
     deadline: Option<Duration>,
+    attempt_timeout: Option<Duration>,
     /// The per-call RNG seed sequence; touched only when a call needs a delay.
     seeds: AtomicU64,
 }
@@ -98,6 +99,7 @@ impl fmt::Debug for Retry {
             .field("backoff", &self.backoff)
             .field("jitter", &self.jitter)
             .field("deadline", &self.deadline())
+            .field("attempt_timeout", &self.attempt_timeout())
             .finish()
     }
 }
@@ -136,6 +138,7 @@ impl Clone for Retry {
             backoff: self.backoff,
             jitter: self.jitter,
             deadline: self.deadline,
+            attempt_timeout: self.attempt_timeout,
             seeds: AtomicU64::new(crate::breaker::splitmix64(self.next_seed())),
         }
     }
@@ -158,6 +161,7 @@ fn unreachable_default() -> Retry {
         backoff: Backoff::Constant(Duration::ZERO),
         jitter: Jitter::None,
         deadline: None,
+        attempt_timeout: None,
         seeds: AtomicU64::new(0),
     }
 }
@@ -184,8 +188,15 @@ impl Retry {
     }
 
     /// The per-call deadline, if any.
+    #[inline]
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
+    }
+
+    /// The per-attempt timeout, if any (see [`RetryBuilder::attempt_timeout`]).
+    #[inline]
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.attempt_timeout
     }
 
     /// The delays a call would sleep before retries 1, 2, … if every attempt
@@ -330,6 +341,7 @@ pub struct RetryBuilder {
     backoff: Backoff,
     jitter: Jitter,
     deadline: Option<Duration>,
+    attempt_timeout: Option<Duration>,
     seed: Option<u64>,
 }
 
@@ -344,6 +356,7 @@ impl Default for RetryBuilder {
             },
             jitter: Jitter::Full,
             deadline: None,
+            attempt_timeout: None,
             seed: None,
         }
     }
@@ -384,11 +397,49 @@ impl RetryBuilder {
         self
     }
 
-    /// An overall deadline per call, measured from its first attempt: a sleep that
-    /// would end past it is not started (the call ends with
-    /// [`GuardError::DeadlineExceeded`](crate::GuardError::DeadlineExceeded)).
+    /// An overall deadline per call, measured from its first attempt.
+    ///
+    /// - A sleep that would end past it is not started: the call ends with
+    ///   [`GuardError::DeadlineExceeded`](crate::GuardError::DeadlineExceeded).
+    /// - In [`Guard::call_async`](crate::Guard::call_async) it also bounds the
+    ///   attempt in flight: an attempt still running when the deadline passes is
+    ///   cut (its future dropped, a failure verdict recorded) and the call ends
+    ///   with `DeadlineExceeded`.
+    /// - The blocking [`Guard::call`](crate::Guard::call) cannot interrupt an
+    ///   attempt; it tells the operation the time left in
+    ///   [`Attempt::remaining`](crate::Attempt::remaining), to pass on as the
+    ///   attempt's own I/O timeout.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// A time limit per attempt (default: none).
+    ///
+    /// In [`Guard::call_async`](crate::Guard::call_async), an attempt still running
+    /// after `timeout` is cut: its future is dropped and the breaker records a
+    /// failure (the downstream did not answer in time). The call then goes on as
+    /// after any retryable failure: another attempt after the backoff, or a stop.
+    /// The blocking [`Guard::call`](crate::Guard::call) cannot interrupt an
+    /// attempt: there the timeout only shortens
+    /// [`Attempt::remaining`](crate::Attempt::remaining), which the operation should
+    /// use as its I/O timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::Retry;
+    /// use std::time::Duration;
+    ///
+    /// let retry = Retry::builder()
+    ///     .attempt_timeout(Duration::from_millis(250))
+    ///     .deadline(Duration::from_secs(1))
+    ///     .build()?;
+    /// assert_eq!(retry.attempt_timeout(), Some(Duration::from_millis(250)));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
         self
     }
 
@@ -454,12 +505,23 @@ impl RetryBuilder {
                 ));
             }
         }
+        if let Some(timeout) = self.attempt_timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::new(
+                    "attempt_timeout",
+                    ConfigErrorKind::Zero,
+                    timeout,
+                    "must be longer than zero (no attempt could finish)",
+                ));
+            }
+        }
         let seed = self.seed.unwrap_or_else(crate::config::random_seed);
         Ok(Retry {
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             jitter: self.jitter,
             deadline: self.deadline,
+            attempt_timeout: self.attempt_timeout,
             seeds: AtomicU64::new(seed),
         })
     }

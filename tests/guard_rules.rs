@@ -154,7 +154,7 @@ fn deadline_is_never_overslept() {
         r,
         Err(GuardError::DeadlineExceeded {
             attempts: 3,
-            last: "slow"
+            last: Some("slow")
         })
     );
     assert_eq!(sleeper.slept(), 2 * SEC);
@@ -207,7 +207,7 @@ fn budget_refusal_stops_without_sleeping() {
         r,
         Err(GuardError::BudgetExhausted {
             attempts: 1,
-            last: "down"
+            last: Some("down")
         })
     );
     assert_eq!(sleeper.sleeps(), 0);
@@ -291,7 +291,7 @@ fn server_hint_past_the_deadline_ends_the_call() {
         r,
         Err(GuardError::DeadlineExceeded {
             attempts: 1,
-            last: "busy"
+            last: Some("busy")
         })
     );
     assert_eq!(sleeper.sleeps(), 0);
@@ -309,7 +309,7 @@ fn all_attempts_failing_is_exhausted() {
         r,
         Err(GuardError::Exhausted {
             attempts: 4,
-            last: "nope"
+            last: Some("nope")
         })
     );
     assert_eq!(sleeper.sleeps(), 3);
@@ -500,7 +500,7 @@ fn guard_error_keeps_the_callers_error() {
     impl std::error::Error for Down {}
     let e = GuardError::Exhausted {
         attempts: 3,
-        last: Down,
+        last: Some(Down),
     };
     assert_eq!(
         e.to_string(),

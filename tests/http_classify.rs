@@ -183,7 +183,7 @@ fn transport_errors_are_retried_and_count() {
         r.unwrap_err(),
         GuardError::Exhausted {
             attempts: 3,
-            last: "connection refused"
+            last: Some("connection refused")
         }
     );
     assert_eq!(sleeper.slept(), 2 * BACKOFF);
