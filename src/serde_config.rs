@@ -57,6 +57,7 @@
 //!     backoff = { kind = "exponential", initial = "50ms", max = "1s" }
 //!     jitter = "equal"
 //!     deadline = "5s"
+//!     attempt_timeout = "1s"
 //!
 //!     [budget]
 //!     ratio = 0.1
@@ -399,7 +400,7 @@ fn build_breaker(builder: BreakerBuilder) -> Result<Breaker, ConfigError> {
 
 /// A [`Retry`] policy's configuration as data. Every field is optional; an absent
 /// one keeps the default (3 attempts, exponential backoff from 100 ms ×2 up to
-/// 10 s, full jitter, no deadline).
+/// 10 s, full jitter, no deadline, no per-attempt timeout).
 ///
 /// # Examples
 ///
@@ -439,6 +440,13 @@ pub struct RetryConfig {
         with = "optional_duration"
     )]
     pub deadline: Option<Duration>,
+    /// The per-attempt time limit ([`RetryBuilder::attempt_timeout`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_duration"
+    )]
+    pub attempt_timeout: Option<Duration>,
     /// Seed for the jitter generators ([`RetryBuilder::seed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -472,6 +480,9 @@ impl RetryConfig {
         }
         if let Some(d) = self.deadline {
             b = b.deadline(d);
+        }
+        if let Some(d) = self.attempt_timeout {
+            b = b.attempt_timeout(d);
         }
         if let Some(seed) = self.seed {
             b = b.seed(seed);
@@ -538,6 +549,7 @@ impl From<&Retry> for RetryConfig {
             backoff: Some(retry.backoff()),
             jitter: Some(retry.jitter()),
             deadline: retry.deadline(),
+            attempt_timeout: retry.attempt_timeout(),
             seed: None,
         }
     }

@@ -34,6 +34,7 @@ max_attempts = 5
 backoff = { kind = "exponential", initial = "50ms", factor = 3.0, max = "2s" }
 jitter = "decorrelated"
 deadline = "30s"
+attempt_timeout = "2s 500ms"
 seed = 11
 
 [budget]
@@ -69,6 +70,7 @@ retry:
     max: 2s
   jitter: decorrelated
   deadline: 30s
+  attempt_timeout: 2s 500ms
   seed: 11
 budget:
   ratio: 0.25
@@ -89,7 +91,7 @@ const FULL_JSON: &str = r#"{
   "retry": {
     "max_attempts": 5,
     "backoff": { "kind": "exponential", "initial": "50ms", "factor": 3.0, "max": "2s" },
-    "jitter": "decorrelated", "deadline": "30s", "seed": 11
+    "jitter": "decorrelated", "deadline": "30s", "attempt_timeout": "2s 500ms", "seed": 11
   },
   "budget": { "ratio": 0.25, "min_retries_per_sec": 4, "max_balance": 40, "initial_balance": 2 }
 }"#;
@@ -126,6 +128,7 @@ fn full() -> TemplateConfig {
     });
     retry.jitter = Some(Jitter::Decorrelated);
     retry.deadline = Some(Duration::from_secs(30));
+    retry.attempt_timeout = Some(2500 * MS);
     retry.seed = Some(11);
     let mut budget = BudgetConfig::default();
     budget.ratio = Some(0.25);
@@ -345,6 +348,7 @@ fn a_template_builds_a_guard_from_its_parts() {
     assert_eq!(guard.retry().max_attempts(), 5);
     assert_eq!(guard.retry().jitter(), Jitter::Decorrelated);
     assert_eq!(guard.retry().deadline(), Some(Duration::from_secs(30)));
+    assert_eq!(guard.retry().attempt_timeout(), Some(2500 * MS));
     assert_eq!(guard.breaker().alpha(), 0.1);
     assert_eq!(guard.breaker().slow_call_threshold(), Some(750 * MS));
     assert_eq!(guard.budget().unwrap().balance(), 2.0);
@@ -440,6 +444,7 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
             "jitter_seed",
             "backoff",
             "deadline",
+            "attempt_timeout",
             "seed"
         ]
     );
@@ -663,6 +668,11 @@ fn out_of_range_values_are_errors_at_their_path() {
         (
             "[retry]\ndeadline = \"0ms\"",
             "retry.deadline",
+            ConfigErrorKind::Zero,
+        ),
+        (
+            "[retry]\nattempt_timeout = \"0s\"",
+            "retry.attempt_timeout",
             ConfigErrorKind::Zero,
         ),
         (
