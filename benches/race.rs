@@ -67,6 +67,12 @@
 //!   `BlockingRetryable` with an `ExponentialBuilder` configured the same way
 //!   (100 ms, x2, 10 s, 2 retries, jitter) wrapping failsafe's `call`
 //!   (`consecutive_failures(5)`) or recloser's `call`;
+//! - `async/*`: the async healthy path: `async/bare` awaits the downstream's
+//!   future (an `async fn` that is ready at once) directly; `async/fusebox-call_async`
+//!   awaits the same future through `Guard::call_async` (default `Retry`, a
+//!   shared `RetryBudget`, no deadline or attempt timeout, so no timer is made).
+//!   Both run `iters` awaits inside one `block_on` of a current-thread runtime;
+//!   the difference is what `call_async` adds to an await;
 //! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
 //!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
 //!   level and every withdrawal is covered by the deposits: no clock read) against
@@ -91,8 +97,8 @@ use failsafe::failure_policy::{
 };
 use failsafe::{CircuitBreaker as _, StateMachine};
 use fusebox::{
-    Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,
-    RetryBudget, Verdict,
+    AsyncSleeper, Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded,
+    Retry, RetryBudget, Verdict,
 };
 use recloser::Recloser;
 use std::future::Future;
@@ -383,6 +389,8 @@ struct Shared {
     backoff: ExponentialBuilder,
     fs_guard: FsConsecutive,
     recloser_guard: Recloser,
+    // The async guard (sleeps never happen on the healthy path).
+    guard_async: Guard<fusebox::DefaultClassifier, NoSleep>,
     // Budgets.
     budget: RetryBudget,
     tps: TpsBudget,
@@ -434,6 +442,12 @@ impl Shared {
                 Retry::default(),
             )
             .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+            guard_async: Guard::new(
+                Arc::new(Breaker::builder().build().unwrap()),
+                Retry::default(),
+            )
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap()))
+            .with_sleeper(NoSleep),
             backoff: ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(100))
                 .with_factor(2.0)
@@ -457,6 +471,7 @@ impl Shared {
             &self.fb_recovered,
             &self.fb_fail,
             self.guard.breaker(),
+            self.guard_async.breaker(),
         ] {
             assert_eq!(
                 b.snapshot().state,
@@ -603,6 +618,42 @@ fn backon_recloser(s: &Shared) {
     black_box(r.is_ok());
 }
 
+/// The downstream of the async cases: an `async fn` whose future is ready at
+/// its first poll.
+async fn async_op(i: u32) -> Result<u32, ()> {
+    Ok(i)
+}
+
+/// An async sleeper that does not wait (the healthy path never sleeps).
+#[derive(Clone, Copy, Debug)]
+struct NoSleep;
+
+impl AsyncSleeper for NoSleep {
+    type Sleep = std::future::Ready<()>;
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// A case run inside one current-thread `block_on` per thread: `$body` is an
+/// `async` expression awaited `iters` times.
+macro_rules! async_case {
+    ($name:expr, |$s:ident, $i:ident| $body:expr) => {
+        (
+            $name,
+            (|$s: &Shared, iters: u64, start: &Barrier| {
+                let rt = runtime();
+                start.wait();
+                rt.block_on(async {
+                    for $i in 0..iters {
+                        black_box($body.await.is_ok());
+                    }
+                });
+            }) as Run,
+        )
+    };
+}
+
 // ---------------------------------------------------------------------------
 // The harness.
 // ---------------------------------------------------------------------------
@@ -731,6 +782,11 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("guard/fusebox", |s| guard_call(&s.guard)),
     sync_case!("guard/backon+failsafe", |s| backon_failsafe(s)),
     sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
+    // Async: the bare downstream future, and the same through `call_async`.
+    async_case!("async/bare", |_s, i| async_op(black_box(i as u32))),
+    async_case!("async/fusebox-call_async", |s, i| s
+        .guard_async
+        .call_async(|_| async_op(black_box(i as u32)))),
     // Retry budget: one deposit and one withdrawal.
     sync_case!("budget/fusebox", |s| {
         s.budget.deposit();
@@ -786,6 +842,7 @@ fn thread_counts() -> Vec<usize> {
 const FAMILIES: &[&[&str]] = &[
     &["floor/two_loads", "floor/checked_loads", "healthy/"],
     &["guard/"],
+    &["async/"],
     &["floor/one_cas", "fail/"],
     &["floor/two_cas", "floor/clock_read", "budget/"],
     &["half-open-"],

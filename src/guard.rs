@@ -22,10 +22,26 @@
 //!    half-open slot freed). A dropped `call_async` future leaks nothing the same
 //!    way, whether it was mid-attempt or mid-sleep (a token withdrawn for that sleep
 //!    is not refunded).
+//! 7. Time limits. In [`Guard::call_async`] an attempt still running when the
+//!    call's [deadline](crate::RetryBuilder::deadline) passes, or after the
+//!    [attempt timeout](crate::RetryBuilder::attempt_timeout), is cut: its future is
+//!    dropped and the breaker records a failure (the downstream did not answer in
+//!    time). Cut by the deadline, the call ends with `DeadlineExceeded`; cut by the
+//!    attempt timeout, it goes on as after any retryable failure. The blocking
+//!    [`Guard::call`] cannot cut an attempt; it passes the time left in
+//!    [`Attempt::remaining`].
 //!
-//! When a call stops after an attempt whose result was `Ok` (a classifier may call
-//! an `Ok` a failure, an HTTP 503 response say), that `Ok` is returned: the
-//! classifier decides health and retries, never hides a value.
+//! # Why a call stopped
+//!
+//! Every call ends with one [`Stop`] reason. [`Guard::call_outcome`] and
+//! [`Guard::call_async_outcome`] return it in an [`Outcome`] with the attempts
+//! made, the last result (an `Ok` included) and the breaker's refusal, so stops
+//! can be logged and counted without classifying again. [`Guard::call`] returns
+//! the same outcome as a `Result`: when a call stops after an attempt whose result
+//! was `Ok` (a classifier may call an `Ok` a failure, an HTTP 503 response say),
+//! that `Ok` is returned (the classifier decides health and retries, never hides a
+//! value), and every other stop is a [`GuardError`], whose
+//! [`stop`](GuardError::stop) names it.
 
 use crate::breaker::{Breaker, OwnedPermit, Permit, Recorded, Verdict};
 use crate::budget::RetryBudget;
@@ -485,6 +501,90 @@ impl<C: Clone, S: Clone> Clone for Guard<C, S> {
     }
 }
 
+/// The async loop (rules 1–7) over a [`Call`] and an operation, returning
+/// `$done(outcome)`. A macro, not an `async fn`: the loop is expanded into the
+/// caller's own future, so a call is one state machine, built in place, not a
+/// future moved into another future.
+macro_rules! async_loop {
+    ($guard:expr, $op:ident, $done:expr) => {{
+        let guard = $guard;
+        // The first attempt of a call with no time limit and no timing, apart:
+        // only the permit and `op` live across its await, so the healthy path
+        // does not build (or store) the whole call's state.
+        let (mut call, mut step) = if guard.lean::<T, E>() {
+            let permit = match guard.breaker.try_acquire() {
+                Ok(permit) => permit,
+                Err(rejected) => return $done(Call::new(guard).rejected(rejected)),
+            };
+            if let Some(budget) = &guard.budget {
+                budget.deposit();
+            }
+            let attempt = Attempt {
+                number: 1,
+                remaining: None,
+                epoch: permit.epoch(),
+            };
+            let result = $op(attempt).await;
+            let class = guard.classifier.classify(&result);
+            // Rule 2, as in `Call::finish`.
+            let _recorded = permit.record(class.verdict());
+            if let Classification::Success = class {
+                return $done(Outcome {
+                    stop: Stop::Succeeded,
+                    attempts: 1,
+                    last: Some(result),
+                    rejected: None,
+                });
+            }
+            let mut call = Call::after_first(guard);
+            let step = call.after_record(class, Some(result));
+            (call, Some(step))
+        } else {
+            (Call::new(guard), None)
+        };
+        let timed = call.timed();
+        loop {
+            let next = match step.take() {
+                Some(next) => next,
+                None => {
+                    let (permit, attempt) = match call.begin() {
+                        Ok(admitted) => admitted,
+                        Err(stop) => return $done(stop),
+                    };
+                    let started = if timed {
+                        Some(call.guard().breaker.elapsed_ns())
+                    } else {
+                        None
+                    };
+                    match call.limit() {
+                        None => {
+                            let result = $op(attempt).await;
+                            match started {
+                                None => call.finish(permit, result),
+                                Some(started) => call.finish_timed(permit, result, started),
+                            }
+                        }
+                        Some((limit, by_deadline)) => {
+                            let timer = call.guard().sleeper.sleep(limit);
+                            match race($op(attempt), timer).await {
+                                Some(result) => match started {
+                                    None => call.finish(permit, result),
+                                    Some(started) => call.finish_timed(permit, result, started),
+                                },
+                                None => call.cut(permit, by_deadline),
+                            }
+                        }
+                    }
+                }
+            };
+            match next {
+                Step::Done(done) => return $done(done),
+                Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
+            }
+        }
+    }};
+}
+
 impl Guard {
     /// A guard with the default classifier (`Ok` succeeds, `Err` is a retryable
     /// failure), thread sleeps and no budget.
@@ -636,6 +736,18 @@ impl<C, S> Guard<C, S> {
         self.breaker.has_slow_call() || self.classifier.wants_elapsed()
     }
 
+    /// Whether an async call's first attempt can take the lean path: no time
+    /// limit to race it against, and no timing.
+    #[inline]
+    fn lean<T, E>(&self) -> bool
+    where
+        C: Classify<T, E>,
+    {
+        self.retry.deadline().is_none()
+            && self.retry.attempt_timeout().is_none()
+            && !self.timed::<T, E>()
+    }
+
     /// [`call_outcome`](Self::call_outcome) with every attempt timed on the
     /// breaker's clock. A loop of its own, so that the untimed loop stays as lean
     /// as it was.
@@ -716,7 +828,8 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_async_outcome(op).await.into_result()
+        let mut op = op;
+        async_loop!(self, op, |done: Outcome<T, E>| done.into_result())
     }
 
     /// [`call_async`](Self::call_async), returning the whole [`Outcome`] (see
@@ -728,53 +841,8 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        run_async(Call::new(self), op).await
-    }
-}
-
-/// The async loop, over any [`Holder`] (a borrowed guard or an `Arc`).
-async fn run_async<G, T, E, F, Fut>(mut call: Call<G, T, E>, mut op: F) -> Outcome<T, E>
-where
-    G: Holder,
-    G::C: Classify<T, E>,
-    G::S: AsyncSleeper,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let timed = call.timed();
-    loop {
-        let (permit, attempt) = match call.begin() {
-            Ok(admitted) => admitted,
-            Err(stop) => return stop,
-        };
-        let started = if timed {
-            Some(call.guard().breaker.elapsed_ns())
-        } else {
-            None
-        };
-        let step = match call.limit() {
-            None => {
-                let result = op(attempt).await;
-                match started {
-                    None => call.finish(permit, result),
-                    Some(started) => call.finish_timed(permit, result, started),
-                }
-            }
-            Some((limit, by_deadline)) => {
-                let timer = call.guard().sleeper.sleep(limit);
-                match race(op(attempt), timer).await {
-                    Some(result) => match started {
-                        None => call.finish(permit, result),
-                        Some(started) => call.finish_timed(permit, result, started),
-                    },
-                    None => call.cut(permit, by_deadline),
-                }
-            }
-        };
-        match step {
-            Step::Done(done) => return done,
-            Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
-        }
+        let mut op = op;
+        async_loop!(self, op, |done: Outcome<T, E>| done)
     }
 }
 
@@ -911,6 +979,15 @@ where
         }
     }
 
+    /// A call whose first attempt was made (and its budget deposit) outside it;
+    /// it goes on with that attempt's verdict (see [`Call::after_record`]).
+    #[cold]
+    pub(crate) fn after_first(holder: G) -> Self {
+        let mut call = Self::new(holder);
+        call.attempts = 1;
+        call
+    }
+
     /// The guard.
     #[inline(always)]
     pub(crate) fn guard(&self) -> &Guard<G::C, G::S> {
@@ -1016,7 +1093,11 @@ where
 
     /// After the verdict is recorded: return, or sleep and go again (rules 3–5).
     #[inline]
-    fn after_record(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+    pub(crate) fn after_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
         match class {
             Classification::Success => return Step::Done(self.done(Stop::Succeeded, result, None)),
             Classification::Ignored => return Step::Done(self.done(Stop::Ignored, result, None)),
@@ -1064,7 +1145,7 @@ where
 
     /// The breaker refused an attempt: the call ends with the last result kept.
     #[cold]
-    fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
+    pub(crate) fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
         let stop = if self.attempts == 0 {
             Stop::Rejected
         } else {
