@@ -1254,6 +1254,22 @@ impl fmt::Debug for Permit<'_> {
 /// cancellation that frees its half-open probe slot (if it has one), on whichever
 /// thread drops it.
 ///
+/// It costs what the borrowed permit costs plus an `Arc` clone and release (two
+/// atomic read-modify-writes on the `Arc`'s count, a shared write). A breaker
+/// that lives for the whole program needs neither: borrowed from a `static` (or a
+/// leaked `Box`), [`Breaker::try_acquire`] gives a `Permit<'static>`, which is
+/// already `'static` and `Send`, at the borrowed permit's cost:
+///
+/// ```
+/// use fusebox::{Breaker, Verdict};
+/// use std::sync::LazyLock;
+///
+/// static PAYMENTS: LazyLock<Breaker> = LazyLock::new(|| Breaker::builder().build().unwrap());
+///
+/// let permit = PAYMENTS.try_acquire().unwrap(); // a `Permit<'static>`
+/// std::thread::spawn(move || permit.record(Verdict::Success)).join().unwrap();
+/// ```
+///
 /// # Examples
 ///
 /// A probe moved into another thread and dropped there gives its slot back:
