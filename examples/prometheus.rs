@@ -25,7 +25,7 @@ pub(crate) fn install() -> PrometheusHandle {
 }
 
 /// Drive a named guard against a downstream that degrades, then dies.
-pub(crate) fn drive() -> Arc<Breaker> {
+pub(crate) fn drive() -> (Arc<Breaker>, Arc<RetryBudget>) {
     let clock = ManualClock::new();
     let breaker = Arc::new(
         Breaker::builder()
@@ -46,8 +46,9 @@ pub(crate) fn drive() -> Arc<Breaker> {
         .jitter(Jitter::None)
         .build()
         .expect("valid retry");
+    let budget = Arc::new(budget);
     let guard = Guard::new(Arc::clone(&breaker), retry)
-        .with_budget(Arc::new(budget))
+        .with_budget(Arc::clone(&budget))
         .with_sleeper(ManualSleeper::new(clock.clone()));
     for call in 0..200u32 {
         clock.advance(Duration::from_millis(5));
@@ -61,12 +62,13 @@ pub(crate) fn drive() -> Arc<Breaker> {
         });
         let _ = r;
     }
-    breaker
+    (breaker, budget)
 }
 
 fn main() {
     let handle = install();
-    let breaker = drive();
+    let (breaker, budget) = drive();
     fusebox::metrics::export(&breaker);
+    fusebox::metrics::export_budget(&budget);
     print!("{}", handle.render());
 }

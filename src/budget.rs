@@ -103,12 +103,22 @@ pub struct RetryBudget {
     start_ns: u64,
     /// The name events carry (`""` if none).
     name: Box<str>,
+    /// The `metrics` handles, registered at the first refusal or export.
+    #[cfg(feature = "metrics")]
+    metrics: std::sync::OnceLock<crate::metrics::BudgetHandles>,
 }
 
 impl RetryBudget {
     /// The budget's name (see [`RetryBudgetBuilder::name`]); `""` if it has none.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The `metrics` handles, registered with the recorder on first use.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metric_handles(&self) -> &crate::metrics::BudgetHandles {
+        self.metrics
+            .get_or_init(|| crate::metrics::BudgetHandles::register(&self.name))
     }
 
     /// A builder with the defaults: ratio 0.2, 10 retries per second floor, at most
@@ -421,6 +431,8 @@ impl RetryBudgetBuilder {
             clock,
             start_ns,
             name: self.name.unwrap_or_default(),
+            #[cfg(feature = "metrics")]
+            metrics: std::sync::OnceLock::new(),
         })
     }
 }

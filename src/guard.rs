@@ -1202,6 +1202,8 @@ where
         }
         if let Some(budget) = &guard.budget {
             if !budget.try_withdraw() {
+                #[cfg(feature = "metrics")]
+                budget.metric_handles().refused();
                 guard.breaker.emit(EventKind::BudgetRefused {
                     budget: budget.name(),
                     attempts: self.attempts,

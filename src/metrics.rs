@@ -11,17 +11,18 @@
 //! | `fusebox_calls_total` | `breaker`, `stop` ([`Stop::as_str`](crate::Stop::as_str)) | guarded calls by stop reason, **except first-attempt successes** (see below) |
 //! | `fusebox_rejections_total` | `breaker`, `reason` ([`Rejected::as_str`](crate::Rejected::as_str)) | attempts the breaker refused |
 //! | `fusebox_retries_total` | `breaker`, `why` (`backoff`, `server_hint`) | retries scheduled |
-//! | `fusebox_budget_refusals_total` | `breaker`, `budget` | retries the retry budget refused |
+//! | `fusebox_budget_refusals_total` | `budget` | retries the retry budget (named by [`RetryBudgetBuilder::name`](crate::RetryBudgetBuilder::name)) refused |
 //! | `fusebox_transitions_total` | `breaker`, `to` ([`State::as_str`](crate::State::as_str)) | state changes |
 //! | `fusebox_stale_reports_total` | `breaker` | verdicts that arrived for an epoch the breaker had left |
 //! | `fusebox_probe_lease_expiries_total` | `breaker` | half-open periods restarted because their probes held their slots past the lease |
 //! | `fusebox_slow_attempts_total` | `breaker` | attempts over the slow-call threshold |
 //! | `fusebox_attempt_timeouts_total` | `breaker`, `limit` (`deadline`, `attempt_timeout`) | attempts cut by a time limit |
 //!
-//! and two gauges, set at every event and by [`export`]:
-//! `fusebox_state{breaker}` (0 closed, 1 open, 2 half-open, 3 forced-open,
-//! 4 disabled) and `fusebox_health{breaker}` (0 to 1; absent outside closed and
-//! disabled, where it keeps its last value).
+//! and gauges: `fusebox_state{breaker}` (0 closed, 1 open, 2 half-open,
+//! 3 forced-open, 4 disabled) and `fusebox_health{breaker}` (0 to 1; outside
+//! closed and disabled it keeps its last value), set at every event and by
+//! [`export`]; `fusebox_budget_balance{budget}` (tokens), set by
+//! [`export_budget`].
 //!
 //! # The healthy path writes nothing
 //!
@@ -36,10 +37,11 @@
 //! # Handles
 //!
 //! A breaker registers its counters with the installed recorder on its first
-//! event and keeps the handles, so an event costs an increment, not a lookup
-//! (`fusebox_budget_refusals_total`, labelled by budget, is looked up each time).
-//! Install the recorder at start-up, before the first breaker event, as the
-//! `metrics` crate asks of every library.
+//! event (or its first [`export`]) and keeps the handles, so an event costs an
+//! increment, not a lookup, and allocates nothing; the registration allocates
+//! once per breaker. A budget does the same at its first refusal (or
+//! [`export_budget`]). Install the recorder at start-up, before the first
+//! event, as the `metrics` crate asks of every library.
 //!
 //! # Examples
 //!
@@ -70,6 +72,7 @@ const LEASES: &str = "fusebox_probe_lease_expiries_total";
 const SLOW: &str = "fusebox_slow_attempts_total";
 const TIMEOUTS: &str = "fusebox_attempt_timeouts_total";
 const STATE: &str = "fusebox_state";
+const BUDGET_BALANCE: &str = "fusebox_budget_balance";
 const HEALTH: &str = "fusebox_health";
 
 const STATES: [State; 5] = [
@@ -119,6 +122,11 @@ pub fn describe() {
         HEALTH,
         "Breaker health score, 0 to 1 (closed and disabled)."
     );
+    metrics::describe_gauge!(
+        BUDGET_BALANCE,
+        Unit::Count,
+        "Retry budget balance, in retries."
+    );
 }
 
 /// Set `breaker`'s gauges (`fusebox_state`, `fusebox_health`) from a
@@ -161,6 +169,41 @@ pub(crate) struct Handles {
     timeouts_attempt: Counter,
     state: Gauge,
     health: Gauge,
+}
+
+/// One retry budget's registered metric handles.
+pub(crate) struct BudgetHandles {
+    refusals: Counter,
+    balance: Gauge,
+}
+
+impl BudgetHandles {
+    /// Register the handles of the budget `name` with the recorder installed now.
+    pub(crate) fn register(name: &str) -> Self {
+        Self {
+            refusals: metrics::counter!(BUDGET_REFUSALS, "budget" => name.to_string()),
+            balance: metrics::gauge!(BUDGET_BALANCE, "budget" => name.to_string()),
+        }
+    }
+
+    /// Count a refused withdrawal.
+    pub(crate) fn refused(&self) {
+        self.refusals.increment(1);
+    }
+}
+
+/// Set the budget's gauge (`fusebox_budget_balance`, in tokens) and register its
+/// handles: call before each scrape, as [`export`] for breakers.
+///
+/// # Examples
+///
+/// ```
+/// let budget = fusebox::RetryBudget::builder().name("payments").build()?;
+/// fusebox::metrics::export_budget(&budget);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub fn export_budget(budget: &crate::RetryBudget) {
+    budget.metric_handles().balance.set(budget.balance());
 }
 
 impl Handles {
@@ -207,12 +250,9 @@ pub(crate) fn emit(breaker: &Breaker, event: &Event<'_>) {
             DelayReason::ServerHint => h.retries_hint.increment(1),
             _ => h.retries_backoff.increment(1),
         },
-        EventKind::BudgetRefused { budget, .. } => metrics::counter!(
-            BUDGET_REFUSALS,
-            "breaker" => event.name.to_string(),
-            "budget" => budget.to_string()
-        )
-        .increment(1),
+        // Counted by the budget itself (`fusebox_budget_refusals_total{budget}`);
+        // per breaker, the stop (`budget_exhausted`) counts it.
+        EventKind::BudgetRefused { .. } => {}
         EventKind::SlowAttempt { .. } => h.slow.increment(1),
         EventKind::AttemptTimedOut { by_deadline, .. } => {
             if by_deadline {

@@ -15,8 +15,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn a_scrape_shows_what_the_breaker_did() {
     let handle = example::install();
-    let breaker = example::drive();
+    let (breaker, budget) = example::drive();
     fusebox::metrics::export(&breaker);
+    fusebox::metrics::export_budget(&budget);
     let text = handle.render();
     let get = |series: &str| {
         sample(&text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
@@ -53,6 +54,12 @@ fn a_scrape_shows_what_the_breaker_did() {
         1.0
     );
     assert_eq!(get(r#"fusebox_state{breaker="inventory"}"#), 1.0, "open");
+    assert_eq!(
+        get(r#"fusebox_budget_refusals_total{budget="inventory"}"#),
+        0.0
+    );
+    let balance = get(r#"fusebox_budget_balance{budget="inventory"}"#);
+    assert!(balance > 0.0 && balance <= 100.0, "balance {balance}");
     // Descriptions reach the exporter.
     assert!(text.contains("# HELP fusebox_calls_total"), "{text}");
     assert!(text.contains("# TYPE fusebox_state gauge"), "{text}");
