@@ -72,6 +72,9 @@ mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "registry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
+pub mod registry;
 pub mod retry;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
@@ -90,6 +93,9 @@ pub use config::{
 };
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
+#[cfg(feature = "registry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
+pub use registry::{Registry, RegistryBuilder};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
