@@ -36,11 +36,12 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::sync::{AtomicU64, Ordering};
 use crate::{Breaker, BreakerBuilder, BreakerSnapshot, Guard, Retry, RetryBudget};
 use crate::RetryBudgetBuilder;
+use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 /// The default [`max_entries`](RegistryBuilder::max_entries): 1024 keys.
@@ -79,7 +80,15 @@ pub struct Entry {
     slot: Arc<Slot>,
 }
 
+/// The entry's fields, on a cache line of their own: `get` clones the `Arc<Slot>`
+/// (a write to the reference count at the head of the allocation), and the
+/// fields a hit reads must not share that line, or every clone by one thread
+/// would evict them from another's cache.
 struct Slot {
+    fields: CachePadded<Fields>,
+}
+
+struct Fields {
     breaker: Arc<Breaker>,
     budget: Option<Arc<RetryBudget>>,
     overflow: bool,
@@ -102,7 +111,7 @@ impl Entry {
     /// ```
     #[inline]
     pub fn breaker(&self) -> &Arc<Breaker> {
-        &self.slot.breaker
+        &self.slot.fields.breaker
     }
 
     /// The key's retry budget, if the registry has a budget template.
@@ -120,7 +129,7 @@ impl Entry {
     /// ```
     #[inline]
     pub fn budget(&self) -> Option<&Arc<RetryBudget>> {
-        self.slot.budget.as_ref()
+        self.slot.fields.budget.as_ref()
     }
 
     /// Whether this is the registry's shared overflow entry (the key had no entry
@@ -138,7 +147,7 @@ impl Entry {
     /// ```
     #[inline]
     pub fn is_overflow(&self) -> bool {
-        self.slot.overflow
+        self.slot.fields.overflow
     }
 
     /// A [`Guard`] over this entry's breaker and budget with the retry policy
@@ -157,8 +166,8 @@ impl Entry {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn guard(&self, retry: Retry) -> Guard {
-        let guard = Guard::new(Arc::clone(&self.slot.breaker), retry);
-        match &self.slot.budget {
+        let guard = Guard::new(Arc::clone(&self.slot.fields.breaker), retry);
+        match &self.slot.fields.budget {
             Some(budget) => guard.with_budget(Arc::clone(budget)),
             None => guard,
         }
@@ -184,9 +193,9 @@ impl Entry {
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
-            .field("breaker", &self.slot.breaker)
-            .field("budget", &self.slot.budget)
-            .field("overflow", &self.slot.overflow)
+            .field("breaker", &self.slot.fields.breaker)
+            .field("budget", &self.slot.fields.budget)
+            .field("overflow", &self.slot.fields.overflow)
             .finish_non_exhaustive()
     }
 }
@@ -232,9 +241,9 @@ pub struct Registry<K> {
     evict_after_ns: Option<u64>,
     idle_ns: u64,
     tick_ns: u64,
-    /// Entries in the map, plus insertions under way (reserved before they are
-    /// made, so the cap holds under concurrent misses).
-    reserved: AtomicUsize,
+    /// Entries in the map, counted after their insertion and uncounted after
+    /// their removal (see `miss`).
+    len: AtomicUsize,
     /// The clock reading at the last sweep.
     last_sweep_ns: AtomicU64,
     overflow: Entry,
@@ -519,7 +528,7 @@ where
             evict_after_ns: idle_ns.map(|idle| idle.saturating_add(tick_ns)),
             idle_ns: idle_ns.unwrap_or(0),
             tick_ns,
-            reserved: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
             last_sweep_ns: AtomicU64::new(clock.now_nanos()),
             clock,
             overflow,
@@ -892,7 +901,7 @@ where
             return;
         }
         let now = self.clock.now_nanos();
-        let last = &entry.slot.last_used;
+        let last = &entry.slot.fields.last_used;
         // Relaxed: the time is self-contained, a hint for the sweeper, which
         // re-checks it at removal; nothing is published through it.
         if now.saturating_sub(last.load(Ordering::Relaxed)) >= self.tick_ns {
@@ -902,6 +911,14 @@ where
 
     /// The slow path of a lookup: sweep if one is due, then insert a new entry, or
     /// return the entry another thread just inserted, or the overflow entry.
+    ///
+    /// The cap is enforced after the insertion (insert, then count): a thread
+    /// that finds the registry full before building anything looks the key up
+    /// again and, if it is still absent, shares the overflow entry; an insertion
+    /// that finds itself over the cap removes its own entry again. Counting
+    /// after inserting (`AcqRel`) means that a thread which sees the count full
+    /// also sees every entry counted in it, so a racing first use of one key never
+    /// gets the overflow entry while the key's entry is in the map and counted.
     #[cold]
     fn miss<Q>(&self, key: &Q) -> Result<Entry, ConfigError>
     where
@@ -910,58 +927,68 @@ where
     {
         let now = self.clock.now_nanos();
         self.sweep_if_due(now, self.idle_ns);
-        if !self.reserve() {
+        if !self.has_room() {
             // Full: idle entries may make room, at most one sweep per tick.
-            let freed = self.sweep_if_due(now, self.tick_ns);
-            if freed == 0 || !self.reserve() {
-                let map = self.map.pin();
-                return Ok(match map.get(key) {
-                    Some(entry) => entry.clone(),
-                    None => self.overflow.clone(),
-                });
+            self.sweep_if_due(now, self.tick_ns);
+            if !self.has_room() {
+                return Ok(self.found_or_overflow(key));
             }
         }
-        let key = key.to_owned();
-        let entry = match make_entry(&self.breaker, self.budget.as_ref(), &self.clock, Some(&key), false) {
-            Ok(entry) => entry,
-            Err(e) => {
-                self.release();
-                return Err(e);
-            }
-        };
+        let owned = key.to_owned();
+        let entry = make_entry(
+            &self.breaker,
+            self.budget.as_ref(),
+            &self.clock,
+            Some(&owned),
+            false,
+        )?;
         let map = self.map.pin();
-        match map.try_insert(key, entry) {
-            Ok(inserted) => Ok(inserted.clone()),
-            Err(occupied) => {
-                // Another first use won: keep its entry, drop ours unused.
-                self.release();
-                Ok(occupied.current.clone())
+        let inserted = match map.try_insert(owned, entry) {
+            Ok(inserted) => inserted.clone(),
+            // Another first use won: keep its entry, drop ours unused.
+            Err(occupied) => return Ok(occupied.current.clone()),
+        };
+        // AcqRel: see above.
+        let before = self.len.fetch_add(1, AtomicOrdering::AcqRel);
+        if before < self.max_entries {
+            return Ok(inserted);
+        }
+        // Over the cap: unless a sweep brings the count back under it, take ours
+        // out again (unless it is gone already: then whoever removed it counted).
+        self.sweep_if_due(now, self.tick_ns);
+        if self.len.load(AtomicOrdering::Acquire) <= self.max_entries {
+            return Ok(inserted);
+        }
+        if let Ok(Some(_)) = map.remove_if(key, |_, current| current.ptr_eq(&inserted)) {
+            self.release();
+        }
+        Ok(self.overflow.clone())
+    }
+
+    fn has_room(&self) -> bool {
+        // Acquire: see `miss`.
+        self.len.load(AtomicOrdering::Acquire) < self.max_entries
+    }
+
+    /// The key's entry if it is in the map now, else the overflow entry.
+    fn found_or_overflow<Q>(&self, key: &Q) -> Entry
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self.map.pin();
+        match map.get(key) {
+            Some(entry) => {
+                self.touch(entry);
+                entry.clone()
             }
+            None => self.overflow.clone(),
         }
     }
 
-    /// Claim room for one entry.
-    fn reserve(&self) -> bool {
-        let mut cur = self.reserved.load(std::sync::atomic::Ordering::Relaxed);
-        loop {
-            if cur >= self.max_entries {
-                return false;
-            }
-            match self.reserved.compare_exchange_weak(
-                cur,
-                cur + 1,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
+    /// Uncount a removed entry.
     fn release(&self) {
-        self.reserved
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.len.fetch_sub(1, AtomicOrdering::AcqRel);
     }
 
     /// Sweep if the last sweep is at least `interval` old and this thread wins
@@ -989,7 +1016,7 @@ where
             return 0;
         };
         let idle = |entry: &Entry| {
-            now.saturating_sub(entry.slot.last_used.load(Ordering::Relaxed)) >= evict_after
+            now.saturating_sub(entry.slot.fields.last_used.load(Ordering::Relaxed)) >= evict_after
         };
         let map = self.map.pin();
         let mut removed = 0;
@@ -1033,10 +1060,12 @@ fn make_entry<K>(
     };
     Ok(Entry {
         slot: Arc::new(Slot {
-            breaker: Arc::new(breaker),
-            budget,
-            overflow,
-            last_used: AtomicU64::new(clock.now_nanos()),
+            fields: CachePadded::new(Fields {
+                breaker: Arc::new(breaker),
+                budget,
+                overflow,
+                last_used: AtomicU64::new(clock.now_nanos()),
+            }),
         }),
     })
 }
