@@ -35,7 +35,8 @@
 //!   breaker) then `remove`.
 //!
 //! Run: `cargo bench --bench registry --features registry`; restrict with
-//! `RACE_FILTER` (case-name substring) and `RACE_THREADS` (e.g. `1,2`).
+//! `RACE_FILTER` (comma-separated case-name substrings, e.g.
+//! `map/papaya,call/,registry/`) and `RACE_THREADS` (e.g. `1,2`).
 
 use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -229,8 +230,10 @@ fn run_threads(s: &Shared, threads: usize, iters: u64, run: Run) -> Duration {
     })
 }
 
+/// `RACE_FILTER`: comma-separated case-name substrings; a case runs if it
+/// contains any of them.
 fn selected(name: &str) -> bool {
-    std::env::var("RACE_FILTER").map_or(true, |f| name.contains(&f))
+    std::env::var("RACE_FILTER").map_or(true, |f| f.split(',').any(|p| name.contains(p)))
 }
 
 fn thread_counts() -> Vec<usize> {
