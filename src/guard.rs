@@ -47,6 +47,7 @@ use crate::breaker::{Breaker, OwnedPermit, Permit, Recorded, Verdict};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
+use crate::event::{DelayReason, EventKind};
 use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
 use std::error::Error;
@@ -571,7 +572,7 @@ macro_rules! async_loop {
                                     None => call.finish(permit, result),
                                     Some(started) => call.finish_timed(permit, result, started),
                                 },
-                                None => call.cut(permit, by_deadline),
+                                None => call.cut(permit, limit, by_deadline),
                             }
                         }
                     }
@@ -713,16 +714,25 @@ impl<C, S> Guard<C, S> {
             return self.call_timed(op);
         }
         let mut call = Call::new(self);
+        // The first attempt apart: its success is the healthy path, which tells
+        // no event (see `crate::event`).
+        let (permit, attempt) = match call.begin() {
+            Ok(admitted) => admitted,
+            Err(stop) => return stop,
+        };
+        let result = op(attempt);
+        let mut step = call.finish_first(permit, result);
         loop {
+            match step {
+                Step::Done(done) => return done,
+                Step::Sleep(delay) => self.sleeper.sleep(delay),
+            }
             let (permit, attempt) = match call.begin() {
                 Ok(admitted) => admitted,
                 Err(stop) => return stop,
             };
             let result = op(attempt);
-            match call.finish(permit, result) {
-                Step::Done(done) => return done,
-                Step::Sleep(delay) => self.sleeper.sleep(delay),
-            }
+            step = call.finish(permit, result);
         }
     }
 
@@ -1060,6 +1070,14 @@ where
         self.after_record(class, Some(result))
     }
 
+    /// [`finish`](Self::finish) for a call's first attempt.
+    #[inline]
+    pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+        let class = self.guard().classifier.classify(&result);
+        let _recorded = permit.record(class.verdict());
+        self.after_first_record(class, Some(result))
+    }
+
     /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
     /// breaker's clock: the classifier sees its duration, and a success slower
     /// than the breaker's slow-call threshold is a failure for the breaker (only:
@@ -1076,6 +1094,13 @@ where
         let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
         let class = guard.classifier.classify_timed(&result, Some(elapsed));
         let _recorded = permit.record_timed(class.verdict(), elapsed);
+        if let Some(threshold) = guard.breaker.slow_call_threshold() {
+            if elapsed > threshold {
+                guard
+                    .breaker
+                    .emit(EventKind::SlowAttempt { elapsed, threshold });
+            }
+        }
         self.after_record(class, Some(result))
     }
 
@@ -1083,8 +1108,18 @@ where
     /// retryable failure for the breaker and the retry, with no result. Cut by
     /// the deadline, the call is over.
     #[cold]
-    pub(crate) fn cut(&mut self, permit: G::Permit, by_deadline: bool) -> Step<T, E> {
+    pub(crate) fn cut(
+        &mut self,
+        permit: G::Permit,
+        limit: Duration,
+        by_deadline: bool,
+    ) -> Step<T, E> {
         let _recorded = permit.record(Verdict::failure());
+        self.guard().breaker.emit(EventKind::AttemptTimedOut {
+            attempt: self.attempts,
+            limit,
+            by_deadline,
+        });
         if by_deadline {
             return Step::Done(self.done(Stop::DeadlineExceeded, None, None));
         }
@@ -1098,9 +1133,38 @@ where
         class: Classification,
         result: Option<Result<T, E>>,
     ) -> Step<T, E> {
+        if let Classification::Success = class {
+            // A first-attempt success tells nothing (see `crate::event`); a later
+            // one ends a call that did something unusual.
+            if self.attempts > 1 {
+                self.tell_stop(Stop::Succeeded);
+            }
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// [`after_record`](Self::after_record) for the first attempt of a call: a
+    /// success is the healthy path, with nothing to tell.
+    #[inline]
+    pub(crate) fn after_first_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
+        if let Classification::Success = class {
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// After a verdict other than success: stop, or sleep and go again.
+    #[inline]
+    fn after_failure(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
         match class {
-            Classification::Success => return Step::Done(self.done(Stop::Succeeded, result, None)),
-            Classification::Ignored => return Step::Done(self.done(Stop::Ignored, result, None)),
+            Classification::Success | Classification::Ignored => {
+                return Step::Done(self.done(Stop::Ignored, result, None));
+            }
             Classification::Failure { retryable, .. } => {
                 if !retryable {
                     return Step::Done(self.done(Stop::Permanent, result, None));
@@ -1117,11 +1181,13 @@ where
     fn before_sleep(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
         let guard = self.holder.guard();
         let backoff = Duration::from_nanos(self.delays.next(&guard.retry, self.attempts));
-        let delay = class
-            .retry_after()
-            .map_or(backoff, |hint| hint.max(backoff));
+        let (delay, reason) = match class.retry_after() {
+            Some(hint) if hint > backoff => (hint, DelayReason::ServerHint),
+            _ => (backoff, DelayReason::Backoff),
+        };
         // Rule 3, in order: breaker, deadline, budget.
         if let Some(rejected) = guard.breaker.rejects_for(delay) {
+            guard.breaker.emit(EventKind::Rejected(rejected));
             return Step::Done(self.done(Stop::RejectedMidCall, result, Some(rejected)));
         }
         if let (Some(deadline), Some(start)) = (guard.retry.deadline(), self.start_ns) {
@@ -1136,9 +1202,18 @@ where
         }
         if let Some(budget) = &guard.budget {
             if !budget.try_withdraw() {
+                guard.breaker.emit(EventKind::BudgetRefused {
+                    budget: budget.name(),
+                    attempts: self.attempts,
+                });
                 return Step::Done(self.done(Stop::BudgetExhausted, result, None));
             }
         }
+        guard.breaker.emit(EventKind::Retry {
+            attempt: self.attempts + 1,
+            delay,
+            reason,
+        });
         self.last = result;
         Step::Sleep(delay)
     }
@@ -1155,8 +1230,33 @@ where
         self.done(stop, last, Some(rejected))
     }
 
-    #[inline(always)]
+    /// The call's outcome, told to the breaker's listeners (every stop but a
+    /// first-attempt success comes here).
+    #[inline]
     fn done(
+        &self,
+        stop: Stop,
+        last: Option<Result<T, E>>,
+        rejected: Option<Rejected>,
+    ) -> Outcome<T, E> {
+        self.tell_stop(stop);
+        self.outcome(stop, last, rejected)
+    }
+
+    /// Tell the breaker's listeners that the call stopped.
+    #[inline]
+    fn tell_stop(&self, stop: Stop) {
+        let breaker = &self.guard().breaker;
+        if breaker.observed() {
+            breaker.emit(EventKind::CallStopped {
+                stop,
+                attempts: self.attempts,
+            });
+        }
+    }
+
+    #[inline(always)]
+    fn outcome(
         &self,
         stop: Stop,
         last: Option<Result<T, E>>,

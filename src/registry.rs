@@ -315,20 +315,20 @@ where
     ///
     /// # Examples
     ///
-    /// Name each breaker's transitions after its host:
+    /// Name each breaker after its host, so its events and metrics say which:
     ///
     /// ```
     /// use fusebox::{Breaker, Registry};
     ///
     /// let registry = Registry::<String>::builder()
     ///     .breaker(|host: Option<&String>| {
-    ///         let host = host.map_or("(overflow)".to_string(), Clone::clone);
     ///         Breaker::builder()
+    ///             .name(host.map_or("overflow", String::as_str))
     ///             .trip_after_consecutive_failures(5)
-    ///             .on_transition(move |t| eprintln!("{host}: {:?} -> {:?}", t.from, t.to))
     ///     })
     ///     .build()?;
-    /// assert_eq!(registry.len(), 0);
+    /// assert_eq!(registry.get("api.example.com").breaker().name(), "api.example.com");
+    /// assert_eq!(registry.overflow().breaker().name(), "overflow");
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn breaker(
