@@ -50,7 +50,9 @@ const HOT: &str = "api.example.com:443";
 const CHURN: &str = "new-host.example.com:443";
 
 fn keys() -> Vec<String> {
-    let mut keys: Vec<String> = (0..63).map(|i| format!("host-{i}.example.com:443")).collect();
+    let mut keys: Vec<String> = (0..63)
+        .map(|i| format!("host-{i}.example.com:443"))
+        .collect();
     keys.push(HOT.to_string());
     keys
 }

@@ -31,11 +31,11 @@
 //! [`OwnedPermit`](crate::OwnedPermit)s keep their `Arc`s, and their reports go to
 //! the evicted breaker. The key's next use makes a new entry.
 
+use crate::RetryBudgetBuilder;
 use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::sync::{AtomicU64, Ordering};
 use crate::{Breaker, BreakerBuilder, BreakerSnapshot, Guard, Retry, RetryBudget};
-use crate::RetryBudgetBuilder;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::fmt;
@@ -579,9 +579,10 @@ where
         self.retry = template.build()?.retry().clone();
         let breaker = template.breaker.clone();
         self.breaker = Box::new(move |_| breaker.builder());
-        self.budget = template.budget.clone().map(|budget| {
-            Box::new(move |_: Option<&K>| Ok(budget.builder())) as BudgetTemplate<K>
-        });
+        self.budget = template
+            .budget
+            .clone()
+            .map(|budget| Box::new(move |_: Option<&K>| Ok(budget.builder())) as BudgetTemplate<K>);
         Ok(self)
     }
 }

@@ -304,7 +304,9 @@ fn no_allocation_per_registry_hit() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let hosts: Vec<String> = (0..64).map(|i| format!("host-{i}.example.com:443")).collect();
+    let hosts: Vec<String> = (0..64)
+        .map(|i| format!("host-{i}.example.com:443"))
+        .collect();
     for host in &hosts {
         let _ = registry.get(host.as_str());
     }

@@ -28,7 +28,11 @@ fn first_use_creates_and_second_use_finds_the_same_breaker() {
         .budget(|_| RetryBudget::builder())
         .build()
         .unwrap();
-    assert_eq!(made.load(Ordering::Relaxed), 1, "the overflow entry, at build");
+    assert_eq!(
+        made.load(Ordering::Relaxed),
+        1,
+        "the overflow entry, at build"
+    );
     assert!(registry.is_empty());
 
     let first = registry.get("api.example.com:443");
@@ -49,7 +53,10 @@ fn first_use_creates_and_second_use_finds_the_same_breaker() {
     });
     let guard = registry.guard("api.example.com:443");
     assert!(Arc::ptr_eq(guard.breaker(), first.breaker()));
-    assert!(Arc::ptr_eq(guard.budget().unwrap(), first.budget().unwrap()));
+    assert!(Arc::ptr_eq(
+        guard.budget().unwrap(),
+        first.budget().unwrap()
+    ));
 }
 
 #[test]
@@ -108,15 +115,24 @@ fn concurrent_first_uses_share_one_entry() {
         assert_eq!(registry.len(), 1, "round {round}");
         let kept = registry.get("race.example.com");
         for entry in &entries {
-            assert!(entry.ptr_eq(&kept), "round {round}: a loser's entry escaped");
-            assert!(!entry.is_overflow(), "round {round}: a first use overflowed");
+            assert!(
+                entry.ptr_eq(&kept),
+                "round {round}: a loser's entry escaped"
+            );
+            assert!(
+                !entry.is_overflow(),
+                "round {round}: a first use overflowed"
+            );
         }
         // Racing first uses may each have built a breaker; only one was kept.
         assert!(made.load(Ordering::Relaxed) >= 2);
         // The losers counted nothing: once the key is removed, the one slot is
         // free for another key.
         assert!(registry.remove("race.example.com").is_some());
-        assert!(!registry.get("next.example.com").is_overflow(), "round {round}");
+        assert!(
+            !registry.get("next.example.com").is_overflow(),
+            "round {round}"
+        );
     }
 }
 
@@ -135,7 +151,10 @@ fn at_the_cap_new_keys_share_the_overflow_entry() {
     assert!(!a.is_overflow() && !b.is_overflow());
     assert!(c.is_overflow());
     assert!(c.ptr_eq(registry.overflow()));
-    assert!(registry.get("d").ptr_eq(&c), "one overflow entry for every extra key");
+    assert!(
+        registry.get("d").ptr_eq(&c),
+        "one overflow entry for every extra key"
+    );
     assert_eq!(registry.len(), 2);
     // Known keys keep their own entries at the cap.
     assert!(registry.get("a").ptr_eq(&a));
@@ -201,14 +220,20 @@ fn a_miss_at_the_cap_sweeps_at_most_once_per_tick() {
     clock.set(Duration::from_millis(500));
     let _ = registry.get("a"); // idle from 17.5 s
     clock.set(Duration::from_millis(16_900));
-    assert!(registry.get("b").is_overflow(), "swept at 16.9 s: nothing idle");
+    assert!(
+        registry.get("b").is_overflow(),
+        "swept at 16.9 s: nothing idle"
+    );
     clock.set(Duration::from_millis(17_500));
     assert!(
         registry.get("b").is_overflow(),
         "`a` is idle, but the last sweep is less than a tick old"
     );
     clock.set(Duration::from_millis(17_900));
-    assert!(!registry.get("b").is_overflow(), "a tick later the sweep frees `a`");
+    assert!(
+        !registry.get("b").is_overflow(),
+        "a tick later the sweep frees `a`"
+    );
     assert_eq!(registry.len(), 1);
 }
 
@@ -462,11 +487,22 @@ fn a_template_config_configures_every_key() {
     assert!(guard.budget().is_some());
     let a = registry.get("a");
     let b = registry.get("b");
-    assert!(!Arc::ptr_eq(a.breaker(), b.breaker()), "configured alike, shared nothing");
+    assert!(
+        !Arc::ptr_eq(a.breaker(), b.breaker()),
+        "configured alike, shared nothing"
+    );
     for _ in 0..2 {
-        let _ = a.breaker().try_acquire().unwrap().record(Verdict::failure());
+        let _ = a
+            .breaker()
+            .try_acquire()
+            .unwrap()
+            .record(Verdict::failure());
     }
-    assert_eq!(a.breaker().snapshot().state, State::Open, "two failures trip it");
+    assert_eq!(
+        a.breaker().snapshot().state,
+        State::Open,
+        "two failures trip it"
+    );
     assert_eq!(b.breaker().snapshot().state, State::Closed);
     // It reads the registry's clock: open for at most 3 s (less with jitter).
     assert!(!a.breaker().snapshot().ready_to_probe);
