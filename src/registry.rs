@@ -221,7 +221,8 @@ impl fmt::Debug for Entry {
 ///
 /// // The first use of a host makes its entry; later uses find it.
 /// for _ in 0..3 {
-///     let permit = registry.get("flaky.example.com").breaker().try_acquire().unwrap();
+///     let entry = registry.get("flaky.example.com");
+///     let permit = entry.breaker().try_acquire().unwrap();
 ///     let _ = permit.record(Verdict::failure());
 /// }
 /// assert_eq!(registry.get("flaky.example.com").breaker().snapshot().state, State::Open);
