@@ -366,6 +366,12 @@ impl RetryBudgetBuilder {
         self
     }
 
+    /// Whether a clock was set (the registry gives its own to builders without).
+    #[cfg(feature = "registry")]
+    pub(crate) fn has_clock(&self) -> bool {
+        self.clock.is_some()
+    }
+
     /// Validate and build.
     ///
     /// # Errors

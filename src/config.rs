@@ -339,6 +339,12 @@ impl BreakerBuilder {
         self
     }
 
+    /// Whether a clock was set (the registry gives its own to builders without).
+    #[cfg(feature = "registry")]
+    pub(crate) fn has_clock(&self) -> bool {
+        self.clock.is_some()
+    }
+
     /// Call `listener` after every transition, from the thread that won it, after
     /// the state has changed. A panic in the listener is caught and discarded: it
     /// cannot corrupt the breaker or leak a probe slot.

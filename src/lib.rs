@@ -77,6 +77,9 @@ pub mod http;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod observe;
+#[cfg(feature = "registry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
+pub mod registry;
 pub mod retry;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
@@ -98,6 +101,9 @@ pub use config::{
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use event::{DelayReason, Event, EventKind, Listener};
 pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
+#[cfg(feature = "registry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
+pub use registry::{Registry, RegistryBuilder};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

@@ -298,3 +298,50 @@ fn no_allocation_per_call() {
     });
     assert_eq!(n, 0, "budget allocated");
 }
+
+/// A registry hit (`get`, `with`, `guard`'s lookup) allocates nothing; only a
+/// miss (a new key's entry) does.
+#[cfg(feature = "registry")]
+#[test]
+fn no_allocation_per_registry_hit() {
+    use fusebox::{Registry, Retry};
+
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .budget(|_| RetryBudget::builder())
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let hosts: Vec<String> = (0..64)
+        .map(|i| format!("host-{i}.example.com:443"))
+        .collect();
+    for host in &hosts {
+        let _ = registry.get(host.as_str());
+    }
+    // Warm this thread's epoch slot in the map (made on a thread's first pin).
+    let _ = registry.get(hosts[0].as_str());
+    let retry = Retry::default();
+
+    let n = allocations_during(|| {
+        for i in 0..100_000usize {
+            if i % 1000 == 0 {
+                // Crossing ticks: the hit also writes the entry's last-use time.
+                clock.advance(Duration::from_secs(1));
+            }
+            let host = hosts[i % hosts.len()].as_str();
+            let entry = registry.get(host);
+            if let Ok(permit) = entry.breaker().try_acquire() {
+                let _ = permit.record(Verdict::Success);
+            }
+            registry.with(host, |e| std::hint::black_box(e.is_overflow()));
+            let _ = std::hint::black_box(entry.guard(retry.clone()));
+        }
+    });
+    assert_eq!(n, 0, "a registry hit allocated");
+    assert_eq!(registry.len(), 64, "every lookup was a hit");
+
+    // The counter does see a miss.
+    let n = allocations_during(|| drop(registry.get("new.example.com")));
+    assert!(n > 0);
+}

@@ -1,0 +1,519 @@
+//! `Registry`: per-key entries made on first use, shared by later uses, bounded by
+//! a cap (overflow) and idle eviction, with permits that outlive an eviction.
+
+#![cfg(feature = "registry")]
+
+use fusebox::{
+    Breaker, GuardError, ManualClock, Recorded, Registry, Retry, RetryBudget, State, Verdict,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+fn trip(breaker: &Breaker) {
+    while breaker.snapshot().state == State::Closed {
+        let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    }
+}
+
+#[test]
+fn first_use_creates_and_second_use_finds_the_same_breaker() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&made);
+    let registry = Registry::<String>::builder()
+        .breaker(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Breaker::builder()
+        })
+        .budget(|_| RetryBudget::builder())
+        .build()
+        .unwrap();
+    assert_eq!(
+        made.load(Ordering::Relaxed),
+        1,
+        "the overflow entry, at build"
+    );
+    assert!(registry.is_empty());
+
+    let first = registry.get("api.example.com:443");
+    assert_eq!(made.load(Ordering::Relaxed), 2);
+    assert_eq!(registry.len(), 1);
+    let second = registry.get(&"api.example.com:443".to_string());
+    assert_eq!(made.load(Ordering::Relaxed), 2, "a hit makes nothing");
+    assert!(Arc::ptr_eq(first.breaker(), second.breaker()));
+    assert!(Arc::ptr_eq(
+        first.budget().unwrap(),
+        second.budget().unwrap()
+    ));
+    assert!(first.ptr_eq(&second));
+    assert!(!first.is_overflow());
+    // `with` and `guard` see the same breaker and budget.
+    registry.with("api.example.com:443", |e| {
+        assert!(Arc::ptr_eq(e.breaker(), first.breaker()))
+    });
+    let guard = registry.guard("api.example.com:443");
+    assert!(Arc::ptr_eq(guard.breaker(), first.breaker()));
+    assert!(Arc::ptr_eq(
+        guard.budget().unwrap(),
+        first.budget().unwrap()
+    ));
+}
+
+#[test]
+fn keys_are_independent() {
+    let registry = Registry::<String>::builder()
+        .breaker(|_| Breaker::builder().trip_after_consecutive_failures(2))
+        .build()
+        .unwrap();
+    let hosts = ["a.example.com", "b.example.com", "c.example.com"];
+    for host in hosts {
+        let _ = registry.get(host);
+    }
+    trip(registry.get("b.example.com").breaker());
+    assert_eq!(
+        registry.get("b.example.com").breaker().snapshot().state,
+        State::Open
+    );
+    for host in ["a.example.com", "c.example.com"] {
+        let s = registry.get(host).breaker().snapshot();
+        assert_eq!((s.state, s.health), (State::Closed, Some(1.0)), "{host}");
+    }
+    // A guard for the tripped key is refused at once; another key's runs.
+    let r: Result<(), GuardError<()>> = registry.guard("b.example.com").call(|_| Ok(()));
+    assert!(matches!(r, Err(GuardError::Rejected { .. })), "{r:?}");
+    let r: Result<(), GuardError<()>> = registry.guard("a.example.com").call(|_| Ok(()));
+    assert_eq!(r, Ok(()));
+}
+
+#[test]
+fn concurrent_first_uses_share_one_entry() {
+    for round in 0..50 {
+        // A cap of one: a loser that kept its reservation would leave no room.
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&made);
+        let registry = Registry::<String>::builder()
+            .breaker(move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                Breaker::builder()
+            })
+            .max_entries(1)
+            .build()
+            .unwrap();
+        let threads = 8;
+        let barrier = Barrier::new(threads);
+        let entries: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        registry.get("race.example.com")
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(registry.len(), 1, "round {round}");
+        let kept = registry.get("race.example.com");
+        for entry in &entries {
+            assert!(
+                entry.ptr_eq(&kept),
+                "round {round}: a loser's entry escaped"
+            );
+            assert!(
+                !entry.is_overflow(),
+                "round {round}: a first use overflowed"
+            );
+        }
+        // Racing first uses may each have built a breaker; only one was kept.
+        assert!(made.load(Ordering::Relaxed) >= 2);
+        // The losers counted nothing: once the key is removed, the one slot is
+        // free for another key.
+        assert!(registry.remove("race.example.com").is_some());
+        assert!(
+            !registry.get("next.example.com").is_overflow(),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn at_the_cap_new_keys_share_the_overflow_entry() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .max_entries(2)
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let a = registry.get("a");
+    let b = registry.get("b");
+    let c = registry.get("c");
+    assert!(!a.is_overflow() && !b.is_overflow());
+    assert!(c.is_overflow());
+    assert!(c.ptr_eq(registry.overflow()));
+    assert!(
+        registry.get("d").ptr_eq(&c),
+        "one overflow entry for every extra key"
+    );
+    assert_eq!(registry.len(), 2);
+    // Known keys keep their own entries at the cap.
+    assert!(registry.get("a").ptr_eq(&a));
+    // The overflow is not listed as a key.
+    let mut keys: Vec<String> = registry.snapshots().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+
+    // Once `b` is idle (and `a` is not), a new key's miss sweeps it out and
+    // takes its place; `a` keeps its entry.
+    clock.advance(Duration::from_secs(10));
+    assert!(registry.get("a").ptr_eq(&a)); // a use: `a` is fresh again
+    clock.advance(Duration::from_secs(8)); // b unused for 18 s >= 16 + 1
+    let c2 = registry.get("c");
+    assert!(!c2.is_overflow(), "the sweep made room");
+    assert_eq!(registry.len(), 2);
+    assert!(registry.get("a").ptr_eq(&a));
+    assert!(!registry.get("b").ptr_eq(&b));
+}
+
+#[test]
+fn the_cap_holds_under_concurrent_new_keys() {
+    for round in 0..20 {
+        let registry = Registry::<String>::builder()
+            .max_entries(10)
+            .no_idle_eviction()
+            .build()
+            .unwrap();
+        let barrier = Barrier::new(4);
+        let owned: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let (registry, barrier) = (&registry, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        (0..10)
+                            .filter(|i| !registry.get(&format!("t{t}-k{i}")).is_overflow())
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(registry.len(), 10, "round {round}");
+        // An entry handed out as a key's own may have been taken back over the
+        // cap, but never more than 10 are kept.
+        assert!(owned >= 10, "round {round}: {owned}");
+        for (key, _) in registry.snapshots() {
+            assert!(!registry.get(&key).is_overflow(), "round {round}: {key}");
+        }
+    }
+}
+
+#[test]
+fn a_miss_at_the_cap_sweeps_at_most_once_per_tick() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .max_entries(1)
+        .idle_after(Duration::from_secs(16)) // a tick is 1 s; evictable after 17 s
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    clock.set(Duration::from_millis(500));
+    let _ = registry.get("a"); // idle from 17.5 s
+    clock.set(Duration::from_millis(16_900));
+    assert!(
+        registry.get("b").is_overflow(),
+        "swept at 16.9 s: nothing idle"
+    );
+    clock.set(Duration::from_millis(17_500));
+    assert!(
+        registry.get("b").is_overflow(),
+        "`a` is idle, but the last sweep is less than a tick old"
+    );
+    clock.set(Duration::from_millis(17_900));
+    assert!(
+        !registry.get("b").is_overflow(),
+        "a tick later the sweep frees `a`"
+    );
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn idle_entries_are_evicted_and_used_ones_kept() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .idle_after(Duration::from_secs(160))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let busy = registry.get("busy");
+    let quiet = registry.get("quiet");
+    // `busy` is used every 20 s; `quiet` never again.
+    for _ in 0..8 {
+        clock.advance(Duration::from_secs(20));
+        let _ = registry.get("busy");
+    }
+    // 160 s: `quiet` is idle but within its tick of slack: kept.
+    assert_eq!(registry.evict_idle(), 0);
+    clock.advance(Duration::from_secs(10)); // 170 s = idle + idle/16
+    assert_eq!(registry.evict_idle(), 1);
+    assert_eq!(registry.len(), 1);
+    assert!(registry.get("busy").ptr_eq(&busy));
+    let again = registry.get("quiet");
+    assert!(!again.ptr_eq(&quiet), "a new entry for an evicted key");
+    assert!(!again.is_overflow());
+
+    // A clock that goes backwards evicts nothing.
+    clock.rewind(Duration::from_secs(1000));
+    assert_eq!(registry.evict_idle(), 0);
+    assert_eq!(registry.len(), 2);
+}
+
+#[test]
+fn misses_sweep_idle_entries_without_a_periodic_task() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        let _ = registry.get(&format!("short-lived-{i}"));
+    }
+    assert_eq!(registry.len(), 10);
+    clock.advance(Duration::from_secs(17));
+    let _ = registry.get("newcomer"); // a miss, one idle period after the last sweep
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn no_idle_eviction_keeps_entries() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .no_idle_eviction()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let a = registry.get("a");
+    clock.advance(Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(registry.evict_idle(), 0);
+    let _ = registry.get("b");
+    assert!(registry.get("a").ptr_eq(&a));
+    assert!(registry.remove("a").is_some());
+    assert!(registry.remove("a").is_none());
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn permits_in_flight_survive_eviction() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1))
+        .budget(|_| RetryBudget::builder())
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let entry = registry.get("db");
+    let owned = entry.breaker().try_acquire_owned().unwrap();
+    let guard = registry.guard("db");
+    drop(entry);
+
+    clock.advance(Duration::from_secs(17));
+    assert_eq!(registry.evict_idle(), 1);
+    assert!(registry.is_empty());
+
+    // The permit still reports to the evicted breaker, which trips.
+    let old = Arc::clone(owned.breaker());
+    assert!(matches!(
+        owned.record(Verdict::failure()),
+        Recorded::Applied {
+            transition: Some(_)
+        }
+    ));
+    assert_eq!(old.snapshot().state, State::Open);
+    // The guard made before the eviction still works on the old breaker.
+    assert!(Arc::ptr_eq(guard.breaker(), &old));
+    // The key's next use makes a fresh, closed breaker.
+    let fresh = registry.get("db");
+    assert!(!Arc::ptr_eq(fresh.breaker(), &old));
+    assert_eq!(fresh.breaker().snapshot().state, State::Closed);
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn snapshots_list_every_key() {
+    let registry = Registry::<String>::builder()
+        .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1))
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        let _ = registry.get(&format!("host-{i}"));
+    }
+    trip(registry.get("host-7").breaker());
+    let mut snapshots = registry.snapshots();
+    snapshots.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(snapshots.len(), 20);
+    for (key, snapshot) in &snapshots {
+        let expected = if key == "host-7" {
+            State::Open
+        } else {
+            State::Closed
+        };
+        assert_eq!(snapshot.state, expected, "{key}");
+    }
+    let mut seen = 0;
+    registry.for_each(|_, _| seen += 1);
+    assert_eq!(seen, 20);
+}
+
+#[test]
+fn the_registry_clock_drives_breakers_and_budgets_without_their_own() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .breaker(|_| {
+            Breaker::builder()
+                .trip_after_consecutive_failures(1)
+                .open_for(Duration::from_secs(1))
+                .open_jitter(0.0)
+        })
+        .budget(|_| {
+            RetryBudget::builder()
+                .ratio(0.0)
+                .min_retries_per_sec(1)
+                .initial_balance(0)
+        })
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let entry = registry.get("db");
+    trip(entry.breaker());
+    assert!(!entry.breaker().snapshot().ready_to_probe);
+    clock.advance(Duration::from_secs(1));
+    assert!(entry.breaker().snapshot().ready_to_probe);
+    // The budget's floor refills on the registry's clock: one token after 1 s.
+    assert!(entry.budget().unwrap().try_withdraw());
+    assert!(!entry.budget().unwrap().try_withdraw());
+}
+
+#[test]
+fn bad_templates_fail_at_build() {
+    let err = Registry::<String>::builder()
+        .breaker(|_| Breaker::builder().open_for(Duration::ZERO))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.path(), "breaker.open_for");
+    let err = Registry::<String>::builder()
+        .budget(|_| RetryBudget::builder().max_balance(0))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.path(), "budget.max_balance");
+    let err = Registry::<String>::builder()
+        .idle_after(Duration::from_millis(1))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "idle_after");
+    assert_eq!(
+        Registry::<String>::builder()
+            .max_entries(0)
+            .build()
+            .unwrap_err()
+            .field(),
+        "max_entries"
+    );
+}
+
+#[test]
+fn a_key_whose_template_fails_gets_the_overflow_entry() {
+    let registry = Registry::<u32>::builder()
+        .breaker(|port| Breaker::builder().probes(port.map_or(1, |p| p % 2)))
+        .build()
+        .unwrap();
+    assert_eq!(registry.try_get(&80).unwrap_err().path(), "breaker.probes");
+    assert!(registry.get(&80).is_overflow());
+    assert!(registry.is_empty());
+    assert!(!registry.get(&443).is_overflow());
+    // The failed creations took no room.
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn the_guard_uses_the_registry_retry_policy() {
+    let registry = Registry::<String>::builder()
+        .retry(
+            Retry::builder()
+                .max_attempts(2)
+                .constant_backoff(Duration::from_millis(1))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let r: Result<(), GuardError<&str>> = registry.guard("db").call(|_| Err("down"));
+    assert_eq!(r.unwrap_err().attempts(), 2);
+    // `Entry::guard` takes its own policy.
+    let r: Result<(), GuardError<&str>> = registry
+        .get("db")
+        .guard(Retry::builder().max_attempts(1).build().unwrap())
+        .call(|_| Err("down"));
+    assert_eq!(r.unwrap_err().attempts(), 1);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_template_config_configures_every_key() {
+    use fusebox::serde_config::TemplateConfig;
+
+    let template: TemplateConfig = toml::from_str(
+        r#"
+        [breaker]
+        trip_after_consecutive_failures = 2
+        open_for = "3s"
+        [retry]
+        max_attempts = 4
+        [budget]
+        ratio = 0.5
+        "#,
+    )
+    .unwrap();
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .template(&template)
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let guard = registry.guard("api.example.com:443");
+    assert_eq!(guard.retry().max_attempts(), 4);
+    assert!(guard.budget().is_some());
+    let a = registry.get("a");
+    let b = registry.get("b");
+    assert!(
+        !Arc::ptr_eq(a.breaker(), b.breaker()),
+        "configured alike, shared nothing"
+    );
+    for _ in 0..2 {
+        let _ = a
+            .breaker()
+            .try_acquire()
+            .unwrap()
+            .record(Verdict::failure());
+    }
+    assert_eq!(
+        a.breaker().snapshot().state,
+        State::Open,
+        "two failures trip it"
+    );
+    assert_eq!(b.breaker().snapshot().state, State::Closed);
+    // It reads the registry's clock: open for at most 3 s (less with jitter).
+    assert!(!a.breaker().snapshot().ready_to_probe);
+    clock.advance(Duration::from_secs(3));
+    assert!(a.breaker().snapshot().ready_to_probe);
+
+    // A bad template fails at `template`, with its path.
+    let bad: TemplateConfig = toml::from_str("[breaker]\nopen_for = \"0s\"").unwrap();
+    let err = Registry::<String>::builder().template(&bad).unwrap_err();
+    assert_eq!(err.path(), "breaker.open_for");
+    let bad: TemplateConfig = toml::from_str("[retry]\nmax_attempts = 0").unwrap();
+    let err = Registry::<String>::builder().template(&bad).unwrap_err();
+    assert_eq!(err.path(), "retry.max_attempts");
+}
