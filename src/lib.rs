@@ -76,6 +76,9 @@ pub mod retry;
 mod sleep;
 mod state;
 mod sync;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use breaker::{Breaker, BreakerSnapshot, OwnedPermit, Permit, Recorded, Transition, Verdict};
 pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
