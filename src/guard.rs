@@ -924,6 +924,7 @@ where
 
     /// Whether the call may make another attempt after the current one (before
     /// the breaker, the deadline and the budget have their say).
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn may_retry(&self) -> bool {
         self.attempts < self.max_attempts
@@ -931,6 +932,7 @@ where
 
     /// Make the current attempt the last one: a retryable failure then ends the
     /// call as [`Stop::Exhausted`] (a tower request that cannot be cloned).
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn no_more_retries(&mut self) {
         self.max_attempts = self.attempts.max(1);
@@ -939,6 +941,7 @@ where
     /// End the call without another attempt: the service failed before it could
     /// be made (tower's `poll_ready`). [`Stop::Permanent`] with that error; no
     /// health signal (no permit was taken).
+    #[cfg(feature = "tower")]
     #[cold]
     pub(crate) fn abandon(&mut self, error: E) -> Outcome<T, E> {
         self.done(Stop::Permanent, Some(Err(error)), None)
