@@ -475,7 +475,9 @@ where
             Err(outcome) => {
                 // Rejected: the inner service is not called (and stays ready).
                 return ResponseFuture {
-                    state: State::Stopped { outcome },
+                    state: State::Stopped {
+                        outcome: Some(outcome),
+                    },
                     call,
                     service: None,
                     request: None,
@@ -538,7 +540,7 @@ where
     State::Attempting {
         attempt,
         timer,
-        permit,
+        permit: Some(permit),
         started,
         by_deadline,
     }
@@ -547,16 +549,17 @@ where
 pin_project! {
     /// Where a [`ResponseFuture`] is.
     #[project = StateProj]
-    #[project_replace = StateTake]
     enum State<Fut, Sleep, O> {
         /// An attempt in flight, under its permit (dropped unrecorded if the
-        /// future is), raced against its time limit if it has one.
+        /// future is), raced against its time limit if it has one. Once the
+        /// attempt's result is recorded (`permit: None`), the call's last state
+        /// if the call is over: the healthy path writes no new state.
         Attempting {
             #[pin]
             attempt: Fut,
             #[pin]
             timer: Option<Sleep>,
-            permit: OwnedPermit,
+            permit: Option<OwnedPermit>,
             started: Option<u64>,
             by_deadline: bool,
         },
@@ -569,9 +572,9 @@ pin_project! {
         /// the next attempt.
         Readying,
         /// Stopped before an attempt (the breaker refused the first one): the
-        /// outcome, for the first poll.
+        /// outcome, for the first poll (`None` after it).
         Stopped {
-            outcome: O,
+            outcome: Option<O>,
         },
         /// Resolved.
         Done,
@@ -644,31 +647,39 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Attempting { attempt, timer, .. } => {
+                StateProj::Attempting {
+                    attempt,
+                    timer,
+                    permit,
+                    started,
+                    by_deadline,
+                } => {
+                    if permit.is_none() {
+                        resolved();
+                    }
                     // The attempt first: one ready at its limit wins.
-                    let result = match attempt.poll(cx) {
-                        Poll::Ready(result) => Some(result),
+                    let step = match attempt.poll(cx) {
+                        Poll::Ready(result) => {
+                            let Some(permit) = permit.take() else {
+                                unreachable!("checked above")
+                            };
+                            match *started {
+                                None => this.call.finish(permit, result),
+                                Some(started) => this.call.finish_timed(permit, result, started),
+                            }
+                        }
                         Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-                            Some(Poll::Ready(())) => None,
+                            Some(Poll::Ready(())) => {
+                                let (permit, by_deadline) = (permit.take(), *by_deadline);
+                                // Cut: the attempt's future is dropped first.
+                                this.state.set(State::Done);
+                                let Some(permit) = permit else {
+                                    unreachable!("checked above")
+                                };
+                                this.call.cut(permit, by_deadline)
+                            }
                             _ => return Poll::Pending,
                         },
-                    };
-                    // Drops the attempt's future and timer, hands over the permit.
-                    let StateTake::Attempting {
-                        permit,
-                        started,
-                        by_deadline,
-                        ..
-                    } = this.state.as_mut().project_replace(State::Done)
-                    else {
-                        unreachable!("the state was Attempting")
-                    };
-                    let step = match (result, started) {
-                        (Some(result), None) => this.call.finish(permit, result),
-                        (Some(result), Some(started)) => {
-                            this.call.finish_timed(permit, result, started)
-                        }
-                        (None, _) => this.call.cut(permit, by_deadline),
                     };
                     match step {
                         Step::Done(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
@@ -726,20 +737,20 @@ where
                     let state = attempting(this.call, attempt, permit, started);
                     this.state.set(state);
                 }
-                StateProj::Stopped { .. } => {
-                    let StateTake::Stopped { outcome } =
-                        this.state.as_mut().project_replace(State::Done)
-                    else {
-                        unreachable!("the state was Stopped")
-                    };
-                    return Poll::Ready(stop(&*this.on_stop, outcome));
-                }
-                StateProj::Done => {
-                    panic!("fusebox::tower::ResponseFuture polled after it resolved")
-                }
+                StateProj::Stopped { outcome } => match outcome.take() {
+                    Some(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
+                    None => resolved(),
+                },
+                StateProj::Done => resolved(),
             }
         }
     }
+}
+
+#[cold]
+#[track_caller]
+fn resolved() -> ! {
+    panic!("fusebox::tower::ResponseFuture polled after it resolved")
 }
 
 /// Report the outcome, then turn it into the future's result.
@@ -756,11 +767,12 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
+            State::Attempting { permit: None, .. } | State::Done => "done",
             State::Attempting { .. } => "attempting",
             State::Sleeping { .. } => "sleeping",
             State::Readying => "waiting for the service",
-            State::Stopped { .. } => "stopped",
-            State::Done => "done",
+            State::Stopped { outcome: Some(_) } => "stopped",
+            State::Stopped { outcome: None } => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
