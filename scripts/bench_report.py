@@ -74,6 +74,10 @@ FAMILIES = [
         ],
     ),
     ("Retry budget: deposit + withdraw", ["budget/fusebox", "budget/tower-tps"]),
+    (
+        "Tower middleware, one healthy request (`--features tower`; `layer/bare` is the inner service alone)",
+        ["layer/bare", "layer/fusebox", "layer/tower-resilience"],
+    ),
 ]
 
 # (fusebox case, [peer cases]) for the "times faster" table.
@@ -101,6 +105,7 @@ VERSUS = [
     ("half-open-busy/fusebox", ["half-open-busy/tower-resilience"]),
     ("guard/fusebox", ["guard/backon+failsafe", "guard/backon+recloser"]),
     ("budget/fusebox", ["budget/tower-tps"]),
+    ("layer/fusebox", ["layer/tower-resilience"]),
 ]
 
 
