@@ -265,9 +265,10 @@ fn no_allocation_per_call() {
     {
         use tower::{Layer, Service};
         let _ = breaker.reset();
-        let mut svc = fusebox::tower::GuardLayer::new(guard.clone()).layer(tower::service_fn(
-            |i: u32| std::future::ready(if i % 2 == 0 { Ok(i) } else { Err(i) }),
-        ));
+        let mut svc =
+            fusebox::tower::GuardLayer::new(guard.clone()).layer(tower::service_fn(|i: u32| {
+                std::future::ready(if i & 1 == 0 { Ok(i) } else { Err(i) })
+            }));
         let n = allocations_during(|| {
             for i in 0..100_000u32 {
                 block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();

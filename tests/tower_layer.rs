@@ -509,7 +509,8 @@ async fn stop_reasons_are_reported() {
     let guard = Guard::new(Arc::clone(&b), retry(3, MS))
         .with_classifier(classify)
         .with_sleeper(TokioSleeper);
-    let seen: Arc<Mutex<Vec<(Stop, u32, Option<u32>)>>> = Arc::default();
+    type Seen = Vec<(Stop, u32, Option<u32>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let on_stop = {
         let seen = Arc::clone(&seen);
         move |o: &Outcome<u32, &'static str>| {
