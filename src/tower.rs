@@ -67,7 +67,13 @@
 //!     let calls = calls.clone();
 //!     move |name: String| {
 //!         let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
-//!         async move { if n < 3 { Err("unavailable") } else { Ok(format!("hello, {name}")) } }
+//!         async move {
+//!             if n < 3 {
+//!                 Err(std::io::Error::other("unavailable"))
+//!             } else {
+//!                 Ok(format!("hello, {name}"))
+//!             }
+//!         }
 //!     }
 //! });
 //! let mut svc = ServiceBuilder::new().layer(GuardLayer::new(guard)).service(downstream);
@@ -281,7 +287,7 @@ impl<C, Sl, P, F> GuardLayer<C, Sl, P, F> {
     /// use std::sync::Arc;
     ///
     /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
-    /// let layer = GuardLayer::new(guard).clone_requests_with(|_: &String| None);
+    /// let layer = GuardLayer::new(guard).clone_requests_with(|_: &String| None::<String>);
     /// # let _ = layer;
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
