@@ -67,6 +67,14 @@
 //!   `BlockingRetryable` with an `ExponentialBuilder` configured the same way
 //!   (100 ms, x2, 10 s, 2 retries, jitter) wrapping failsafe's `call`
 //!   (`consecutive_failures(5)`) or recloser's `call`;
+//! - `async/*`: the async healthy path: `async/bare` awaits the downstream's
+//!   future (an `async fn` that is ready at once) directly; `async/fusebox-call_async`
+//!   awaits the same future through `Guard::call_async` (default `Retry`, a
+//!   shared `RetryBudget`, no deadline or attempt timeout, so no timer is made).
+//!   Both run `iters` awaits inside one `block_on` of a current-thread runtime;
+//!   the difference is what `call_async` adds to an await. `async/permit-only`
+//!   is the floor of any async guard: an `async` block that takes a permit,
+//!   awaits the same future and records its verdict, with no retry logic;
 //! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
 //!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
 //!   level and every withdrawal is covered by the deposits: no clock read) against
@@ -101,8 +109,8 @@ use failsafe::failure_policy::{
 };
 use failsafe::{CircuitBreaker as _, StateMachine};
 use fusebox::{
-    Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,
-    RetryBudget, Verdict,
+    AsyncSleeper, Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded,
+    Retry, RetryBudget, Verdict,
 };
 use recloser::Recloser;
 use std::future::Future;
@@ -424,6 +432,8 @@ struct Shared {
     backoff: ExponentialBuilder,
     fs_guard: FsConsecutive,
     recloser_guard: Recloser,
+    // The async guard (sleeps never happen on the healthy path).
+    guard_async: Guard<fusebox::DefaultClassifier, NoSleep>,
     // Budgets.
     budget: RetryBudget,
     tps: TpsBudget,
@@ -482,6 +492,12 @@ impl Shared {
                 Retry::default(),
             )
             .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+            guard_async: Guard::new(
+                Arc::new(Breaker::builder().build().unwrap()),
+                Retry::default(),
+            )
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap()))
+            .with_sleeper(NoSleep),
             backoff: ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(100))
                 .with_factor(2.0)
@@ -513,6 +529,7 @@ impl Shared {
             self.guard.breaker(),
             #[cfg(feature = "tower")]
             self.layer_fusebox.guard().breaker(),
+            self.guard_async.breaker(),
         ] {
             assert_eq!(
                 b.snapshot().state,
@@ -659,6 +676,42 @@ fn backon_recloser(s: &Shared) {
     black_box(r.is_ok());
 }
 
+/// The downstream of the async cases: an `async fn` whose future is ready at
+/// its first poll.
+async fn async_op(i: u32) -> Result<u32, ()> {
+    Ok(i)
+}
+
+/// An async sleeper that does not wait (the healthy path never sleeps).
+#[derive(Clone, Copy, Debug)]
+struct NoSleep;
+
+impl AsyncSleeper for NoSleep {
+    type Sleep = std::future::Ready<()>;
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// A case run inside one current-thread `block_on` per thread: `$body` is an
+/// `async` expression awaited `iters` times.
+macro_rules! async_case {
+    ($name:expr, |$s:ident, $i:ident| $body:expr) => {
+        (
+            $name,
+            (|$s: &Shared, iters: u64, start: &Barrier| {
+                let rt = runtime();
+                start.wait();
+                rt.block_on(async {
+                    for $i in 0..iters {
+                        black_box($body.await.is_ok());
+                    }
+                });
+            }) as Run,
+        )
+    };
+}
+
 // ---------------------------------------------------------------------------
 // The harness.
 // ---------------------------------------------------------------------------
@@ -787,6 +840,24 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("guard/fusebox", |s| guard_call(&s.guard)),
     sync_case!("guard/backon+failsafe", |s| backon_failsafe(s)),
     sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
+    // Async: the bare downstream future, and the same through `call_async`.
+    async_case!("async/bare", |_s, i| async_op(black_box(i as u32))),
+    // The least an async guard can do: a permit around the await, no retry.
+    async_case!("async/permit-only", |s, i| async {
+        let permit = s.guard_async.breaker().try_acquire();
+        let r = async_op(black_box(i as u32)).await;
+        if let Ok(permit) = permit {
+            let _ = permit.record(if r.is_ok() {
+                Verdict::Success
+            } else {
+                Verdict::failure()
+            });
+        }
+        r
+    }),
+    async_case!("async/fusebox-call_async", |s, i| s
+        .guard_async
+        .call_async(|_| async_op(black_box(i as u32)))),
     // Retry budget: one deposit and one withdrawal.
     sync_case!("budget/fusebox", |s| {
         s.budget.deposit();
@@ -852,6 +923,7 @@ fn thread_counts() -> Vec<usize> {
 const FAMILIES: &[&[&str]] = &[
     &["floor/two_loads", "floor/checked_loads", "healthy/"],
     &["guard/"],
+    &["async/"],
     &["floor/one_cas", "fail/"],
     &["floor/two_cas", "floor/clock_read", "budget/"],
     &["half-open-"],

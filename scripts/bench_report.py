@@ -73,6 +73,10 @@ FAMILIES = [
             "guard/backon+recloser",
         ],
     ),
+    (
+        "Async healthy path (one await in a current-thread runtime)",
+        ["async/bare", "async/permit-only", "async/fusebox-call_async"],
+    ),
     ("Retry budget: deposit + withdraw", ["budget/fusebox", "budget/tower-tps"]),
     (
         "Tower middleware, one healthy request (`--features tower`; `layer/bare` is the inner service alone)",
@@ -355,6 +359,10 @@ def main():
         ("`healthy/fusebox-owned` / `healthy/fusebox` (an `Arc`-owned permit: the reference count)",
          "healthy/fusebox-owned", "healthy/fusebox"),
         ("`guard/fusebox` / `guard/raw-call` (same breaker, same family)", "guard/fusebox", "guard/raw-call"),
+        ("`async/fusebox-call_async` / `async/bare` (what `call_async` adds to an await)",
+         "async/fusebox-call_async", "async/bare"),
+        ("`async/fusebox-call_async` / `async/permit-only` (over the least an async guard does)",
+         "async/fusebox-call_async", "async/permit-only"),
         ("`fail/fusebox` / `floor/one_cas` (2 CASes per iteration)", "fail/fusebox", "floor/one_cas"),
         ("`budget/fusebox` / `floor/two_cas`", "budget/fusebox", "floor/two_cas"),
     ]:

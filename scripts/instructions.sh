@@ -7,7 +7,7 @@
 # (and the breaker's construction) cancel. Each iteration includes the loop's own
 # increment and branch and a `black_box` store.
 #
-# Usage: bash scripts/instructions.sh [PATH...]   (default: floor checked healthy owned healthy-after-failure fail guard clock budget)
+# Usage: [FEATURES=tracing,metrics] bash scripts/instructions.sh [PATH...]   (default: floor checked healthy owned healthy-after-failure fail guard clock budget)
 # Output: one line per path, "PATH  <instructions per op>", and with --tsv the
 # same as tab-separated values (used by scripts/bench-report.sh).
 set -euo pipefail
@@ -26,7 +26,9 @@ done
 [ ${#paths[@]} -gt 0 ] || paths=(floor checked healthy owned healthy-after-failure fail guard clock budget)
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-cargo build --release --example instructions -q
+# FEATURES: build with these cargo features (to check that an integration adds
+# nothing to the healthy path).
+cargo build --release --example instructions -q ${FEATURES:+--features "$FEATURES"}
 bin=target/release/examples/instructions
 
 # The "Collected" line of callgrind's summary: total instructions executed.

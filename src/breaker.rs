@@ -241,6 +241,13 @@ pub struct Breaker {
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
     listener: Option<Listener>,
+    /// The name events and exports carry (`""` if none).
+    name: Box<str>,
+    /// Told every event (see [`crate::event`]).
+    events: Option<Arc<dyn crate::event::Listener>>,
+    /// The `metrics` handles, registered at the first event.
+    #[cfg(feature = "metrics")]
+    metrics: std::sync::OnceLock<crate::metrics::Handles>,
 }
 
 struct Cold {
@@ -267,6 +274,8 @@ impl Breaker {
         clock: Box<dyn Clock>,
         listener: Option<Listener>,
         seed: u64,
+        name: Box<str>,
+        events: Option<Arc<dyn crate::event::Listener>>,
     ) -> Self {
         let start_ns = clock.now_nanos();
         Self {
@@ -284,7 +293,64 @@ impl Breaker {
             clock,
             start_ns,
             listener,
+            name,
+            events,
+            #[cfg(feature = "metrics")]
+            metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The `metrics` handles, registered with the recorder on first use.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metric_handles(&self) -> &crate::metrics::Handles {
+        self.metrics
+            .get_or_init(|| crate::metrics::Handles::register(&self.name))
+    }
+
+    /// The breaker's name (see [`BreakerBuilder::name`](crate::BreakerBuilder::name));
+    /// `""` if it has none.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether anyone hears events: a listener, or the `tracing` or `metrics`
+    /// feature. Callers check it before building an event.
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        cfg!(feature = "tracing") || cfg!(feature = "metrics") || self.events.is_some()
+    }
+
+    /// Tell `kind` to the listener (and to `tracing` and `metrics`, with those
+    /// features), stamped with the name, the time and the state now. Called after
+    /// the change it reports is committed, never inside a CAS loop; a panicking
+    /// listener is caught here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn emit(&self, kind: crate::event::EventKind<'_>) {
+        if !self.observed() {
+            return;
+        }
+        let s = self.load();
+        let event = crate::event::Event {
+            name: &self.name,
+            at: Duration::from_nanos(self.elapsed_ns()),
+            state: s.state(),
+            epoch: s.epoch(),
+            health: s.state().measures().then(|| health::to_f64(s.health())),
+            kind,
+        };
+        if let Some(events) = &self.events {
+            let _ignored = catch_unwind(AssertUnwindSafe(|| events.on_event(&event)));
+        }
+        crate::observe::emit(self, &event);
+    }
+
+    /// A refusal, told, and returned.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, rejected: Rejected) -> Rejected {
+        self.emit(crate::event::EventKind::Rejected(rejected));
+        rejected
     }
 
     /// Ask for a permit to make one attempt.
@@ -358,7 +424,7 @@ impl Breaker {
         if s.state().measures() {
             return match self.degraded_ticket(s) {
                 Some(ticket) => Ok(ticket),
-                None => Err(Rejected::Shed),
+                None => Err(self.refuse(Rejected::Shed)),
             };
         }
         // The slow path hands back the epoch, not the permit: the permit is built
@@ -449,7 +515,7 @@ impl Breaker {
                 self.after_update(&update);
                 Ok(ManuallyDrop::new(permit).epoch())
             }
-            Decision::Reject(rejected) => Err(rejected),
+            Decision::Reject(rejected) => Err(self.refuse(rejected)),
             Decision::Applied | Decision::Stale => {
                 unreachable_decision();
                 Err(Rejected::ProbesBusy)
@@ -614,6 +680,12 @@ impl Breaker {
         // time first (see `claim_decay`); a success or a non-signal at full health
         // has nothing to decay and does not start a spell.
         let lowers = matches!(verdict, Verdict::Failure { .. }) && verdict.failure_weight() > 0.0;
+        #[cfg(feature = "metrics")]
+        match verdict {
+            Verdict::Failure { .. } => crate::metrics::verdict(self, true),
+            Verdict::Ignored => crate::metrics::verdict(self, false),
+            Verdict::Success => {}
+        }
         let ticks = if cur.state().measures()
             && cur.epoch() == epoch
             && (cur.health() < HEALTH_FULL || lowers)
@@ -627,6 +699,9 @@ impl Breaker {
             Decision::Stale => {
                 // Relaxed: a metric; see the module's "Orderings".
                 self.cold.stale.fetch_add(1, Ordering::Relaxed);
+                self.emit(crate::event::EventKind::StaleReport {
+                    permit_epoch: epoch,
+                });
                 Recorded::Stale
             }
             _ => Recorded::Applied {
@@ -1076,6 +1151,14 @@ impl Breaker {
             // own notification.
             let _ignored = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
         }
+        if self.observed() {
+            if update.before.state() == State::HalfOpen && after.state() == State::HalfOpen {
+                self.emit(crate::event::EventKind::ProbeLeaseExpired {
+                    expired_epoch: update.before.epoch(),
+                });
+            }
+            self.emit(crate::event::EventKind::Transition(transition));
+        }
         Some(transition)
     }
 
@@ -1253,6 +1336,22 @@ impl fmt::Debug for Permit<'_> {
 /// only in that epoch (else [`Recorded::Stale`]), and dropping it unrecorded is a
 /// cancellation that frees its half-open probe slot (if it has one), on whichever
 /// thread drops it.
+///
+/// It costs what the borrowed permit costs plus an `Arc` clone and release (two
+/// atomic read-modify-writes on the `Arc`'s count, a shared write). A breaker
+/// that lives for the whole program needs neither: borrowed from a `static` (or a
+/// leaked `Box`), [`Breaker::try_acquire`] gives a `Permit<'static>`, which is
+/// already `'static` and `Send`, at the borrowed permit's cost:
+///
+/// ```
+/// use fusebox::{Breaker, Verdict};
+/// use std::sync::LazyLock;
+///
+/// static PAYMENTS: LazyLock<Breaker> = LazyLock::new(|| Breaker::builder().build().unwrap());
+///
+/// let permit = PAYMENTS.try_acquire().unwrap(); // a `Permit<'static>`
+/// std::thread::spawn(move || permit.record(Verdict::Success)).join().unwrap();
+/// ```
 ///
 /// # Examples
 ///

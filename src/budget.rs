@@ -101,9 +101,16 @@ pub struct RetryBudget {
     floor_max_milli: u64,
     clock: Box<dyn Clock>,
     start_ns: u64,
+    /// The name events carry (`""` if none).
+    name: Box<str>,
 }
 
 impl RetryBudget {
+    /// The budget's name (see [`RetryBudgetBuilder::name`]); `""` if it has none.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A builder with the defaults: ratio 0.2, 10 retries per second floor, at most
     /// 100 tokens banked by deposits, starting with one second of floor.
     pub fn builder() -> RetryBudgetBuilder {
@@ -269,6 +276,7 @@ pub struct RetryBudgetBuilder {
     max_balance: u32,
     initial: Option<u32>,
     clock: Option<Box<dyn Clock>>,
+    name: Option<Box<str>>,
 }
 
 impl Default for RetryBudgetBuilder {
@@ -279,6 +287,7 @@ impl Default for RetryBudgetBuilder {
             max_balance: 100,
             initial: None,
             clock: None,
+            name: None,
         }
     }
 }
@@ -296,6 +305,21 @@ impl fmt::Debug for RetryBudgetBuilder {
 }
 
 impl RetryBudgetBuilder {
+    /// Name the budget (after its downstream, say): a budget refusal's
+    /// [`Event`](crate::Event) carries it. Default: none (`""`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = fusebox::RetryBudget::builder().name("payments").build()?;
+    /// assert_eq!(budget.name(), "payments");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into().into_boxed_str());
+        self
+    }
+
     /// Tokens deposited per call (a retry costs 1): the fraction of calls that may
     /// retry. In `[0, 10]`, resolution 0.001.
     pub fn ratio(mut self, ratio: f64) -> Self {
@@ -396,6 +420,7 @@ impl RetryBudgetBuilder {
             floor_max_milli,
             clock,
             start_ns,
+            name: self.name.unwrap_or_default(),
         })
     }
 }

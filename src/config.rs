@@ -6,6 +6,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::health;
 use crate::state::{HALF_OPEN_MAX, HEALTH_FULL, SAMPLES_MAX};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest open period (`open_for` and `open_cap`): 366 days. Deadlines are kept in
@@ -122,6 +123,8 @@ pub struct BreakerBuilder {
     clock: Option<Box<dyn Clock>>,
     listener: Option<Listener>,
     jitter_seed: Option<u64>,
+    name: Option<Box<str>>,
+    events: Option<Arc<dyn crate::event::Listener>>,
 }
 
 impl Default for BreakerBuilder {
@@ -145,6 +148,8 @@ impl Default for BreakerBuilder {
             clock: None,
             listener: None,
             jitter_seed: None,
+            name: None,
+            events: None,
         }
     }
 }
@@ -342,6 +347,62 @@ impl BreakerBuilder {
         self
     }
 
+    /// Name the breaker (for example after its downstream, `"payments"`): every
+    /// [`Event`](crate::Event) it tells, and its `tracing` events and `metrics`
+    /// labels, carry the name. Default: none (`""`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = fusebox::Breaker::builder().name("payments").build()?;
+    /// assert_eq!(breaker.name(), "payments");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into().into_boxed_str());
+        self
+    }
+
+    /// Tell `listener` every [`Event`](crate::Event): transitions, rejections,
+    /// stale reports, probe-lease expiries, and the retries, budget refusals,
+    /// slow and timed-out attempts and stops of the guards over this breaker. See
+    /// [`crate::event`] for the contract (outside any CAS loop, panics contained,
+    /// no allocation). One listener per breaker; to share one across breakers, use
+    /// [`shared_listener`](Self::shared_listener).
+    pub fn listener(self, listener: impl crate::event::Listener) -> Self {
+        self.shared_listener(Arc::new(listener))
+    }
+
+    /// [`listener`](Self::listener), sharing one listener (say, a metrics sink)
+    /// among many breakers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Event, Listener};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// let rejections = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&rejections);
+    /// let sink: Arc<dyn Listener> = Arc::new(move |e: &Event<'_>| {
+    ///     if e.kind.as_str() == "rejected" {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// let a = Breaker::builder().name("a").shared_listener(Arc::clone(&sink)).build()?;
+    /// let b = Breaker::builder().name("b").shared_listener(sink).build()?;
+    /// a.force_open();
+    /// b.force_open();
+    /// assert!(a.try_acquire().is_err() && b.try_acquire().is_err());
+    /// assert_eq!(rejections.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn shared_listener(mut self, listener: Arc<dyn crate::event::Listener>) -> Self {
+        self.events = Some(listener);
+        self
+    }
+
     /// Seed the open-period jitter and the graded-admission draws, for
     /// reproducible tests and simulations (default: random per breaker).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
@@ -360,7 +421,14 @@ impl BreakerBuilder {
             .clock
             .unwrap_or_else(|| Box::new(MonotonicClock::new()));
         let seed = self.jitter_seed.unwrap_or_else(random_seed);
-        Ok(Breaker::from_parts(config, clock, self.listener, seed))
+        Ok(Breaker::from_parts(
+            config,
+            clock,
+            self.listener,
+            seed,
+            self.name.unwrap_or_default(),
+            self.events,
+        ))
     }
 
     fn validate(&self) -> Result<Config, ConfigError> {

@@ -23,6 +23,12 @@ pub enum ConfigErrorKind {
 
 /// A builder was given a value it cannot use. Names the field and says why.
 ///
+/// [`field`](Self::field) is the builder's name for the value;
+/// [`path`](Self::path) is where it sits in a configuration file, when the error
+/// came from one (feature `serde`), or was placed with [`within`](Self::within):
+/// `breaker.health.alpha` for a template's breaker, say. The message names the
+/// path.
+///
 /// # Examples
 ///
 /// ```
@@ -39,6 +45,8 @@ pub struct ConfigError {
     kind: ConfigErrorKind,
     value: String,
     reason: Cow<'static, str>,
+    /// The full path, when it is not just `field`.
+    path: Option<Box<str>>,
 }
 
 impl ConfigError {
@@ -53,7 +61,16 @@ impl ConfigError {
             kind,
             value: format!("{value:?}"),
             reason: reason.into(),
+            path: None,
         }
+    }
+
+    /// The same error, its path ending in `path` instead of the builder's field
+    /// name (a configuration file may spell a field differently from the builder).
+    #[cfg(feature = "serde")]
+    pub(crate) fn with_path(mut self, path: impl Into<Box<str>>) -> Self {
+        self.path = Some(path.into());
+        self
     }
 
     /// Check a float: NaN and infinities are errors naming `field`.
@@ -82,6 +99,40 @@ impl ConfigError {
         self.field
     }
 
+    /// Where the wrong value is: the [`field`](Self::field), after any prefixes
+    /// added by [`within`](Self::within) (and, for an error from a configuration
+    /// file, spelled as the file spells it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::Breaker;
+    ///
+    /// let err = Breaker::builder().health(0.0, 0.5, 10).build().unwrap_err();
+    /// assert_eq!(err.path(), "health.alpha");
+    /// let err = err.within("payments").within("downstreams");
+    /// assert_eq!(err.path(), "downstreams.payments.health.alpha");
+    /// assert_eq!(err.field(), "health.alpha");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid `downstreams.payments.health.alpha` (0.0): must be in (0, 1]"
+    /// );
+    /// ```
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or(self.field)
+    }
+
+    /// The same error, placed inside `prefix`: its [`path`](Self::path) becomes
+    /// `prefix.path`. For a configuration embedded in a larger one.
+    #[must_use]
+    pub fn within(mut self, prefix: &str) -> Self {
+        if prefix.is_empty() {
+            return self;
+        }
+        self.path = Some(format!("{prefix}.{}", self.path()).into_boxed_str());
+        self
+    }
+
     /// What kind of problem it was.
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind
@@ -103,7 +154,9 @@ impl fmt::Display for ConfigError {
         write!(
             f,
             "invalid `{}` ({}): {}",
-            self.field, self.value, self.reason
+            self.path(),
+            self.value,
+            self.reason
         )
     }
 }

@@ -22,15 +22,32 @@
 //!    half-open slot freed). A dropped `call_async` future leaks nothing the same
 //!    way, whether it was mid-attempt or mid-sleep (a token withdrawn for that sleep
 //!    is not refunded).
+//! 7. Time limits. In [`Guard::call_async`] an attempt still running when the
+//!    call's [deadline](crate::RetryBuilder::deadline) passes, or after the
+//!    [attempt timeout](crate::RetryBuilder::attempt_timeout), is cut: its future is
+//!    dropped and the breaker records a failure (the downstream did not answer in
+//!    time). Cut by the deadline, the call ends with `DeadlineExceeded`; cut by the
+//!    attempt timeout, it goes on as after any retryable failure. The blocking
+//!    [`Guard::call`] cannot cut an attempt; it passes the time left in
+//!    [`Attempt::remaining`].
 //!
-//! When a call stops after an attempt whose result was `Ok` (a classifier may call
-//! an `Ok` a failure, an HTTP 503 response say), that `Ok` is returned: the
-//! classifier decides health and retries, never hides a value.
+//! # Why a call stopped
+//!
+//! Every call ends with one [`Stop`] reason. [`Guard::call_outcome`] and
+//! [`Guard::call_async_outcome`] return it in an [`Outcome`] with the attempts
+//! made, the last result (an `Ok` included) and the breaker's refusal, so stops
+//! can be logged and counted without classifying again. [`Guard::call`] returns
+//! the same outcome as a `Result`: when a call stops after an attempt whose result
+//! was `Ok` (a classifier may call an `Ok` a failure, an HTTP 503 response say),
+//! that `Ok` is returned (the classifier decides health and retries, never hides a
+//! value), and every other stop is a [`GuardError`], whose
+//! [`stop`](GuardError::stop) names it.
 
 use crate::breaker::{Breaker, OwnedPermit, Permit, Recorded, Verdict};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
+use crate::event::{DelayReason, EventKind};
 use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
 use std::error::Error;
@@ -485,6 +502,90 @@ impl<C: Clone, S: Clone> Clone for Guard<C, S> {
     }
 }
 
+/// The async loop (rules 1–7) over a [`Call`] and an operation, returning
+/// `$done(outcome)`. A macro, not an `async fn`: the loop is expanded into the
+/// caller's own future, so a call is one state machine, built in place, not a
+/// future moved into another future.
+macro_rules! async_loop {
+    ($guard:expr, $op:ident, $done:expr) => {{
+        let guard = $guard;
+        // The first attempt of a call with no time limit and no timing, apart:
+        // only the permit and `op` live across its await, so the healthy path
+        // does not build (or store) the whole call's state.
+        let (mut call, mut step) = if guard.lean::<T, E>() {
+            let permit = match guard.breaker.try_acquire() {
+                Ok(permit) => permit,
+                Err(rejected) => return $done(Call::new(guard).rejected(rejected)),
+            };
+            if let Some(budget) = &guard.budget {
+                budget.deposit();
+            }
+            let attempt = Attempt {
+                number: 1,
+                remaining: None,
+                epoch: permit.epoch(),
+            };
+            let result = $op(attempt).await;
+            let class = guard.classifier.classify(&result);
+            // Rule 2, as in `Call::finish`.
+            let _recorded = permit.record(class.verdict());
+            if let Classification::Success = class {
+                return $done(Outcome {
+                    stop: Stop::Succeeded,
+                    attempts: 1,
+                    last: Some(result),
+                    rejected: None,
+                });
+            }
+            let mut call = Call::after_first(guard);
+            let step = call.after_record(class, Some(result));
+            (call, Some(step))
+        } else {
+            (Call::new(guard), None)
+        };
+        let timed = call.timed();
+        loop {
+            let next = match step.take() {
+                Some(next) => next,
+                None => {
+                    let (permit, attempt) = match call.begin() {
+                        Ok(admitted) => admitted,
+                        Err(stop) => return $done(stop),
+                    };
+                    let started = if timed {
+                        Some(call.guard().breaker.elapsed_ns())
+                    } else {
+                        None
+                    };
+                    match call.limit() {
+                        None => {
+                            let result = $op(attempt).await;
+                            match started {
+                                None => call.finish(permit, result),
+                                Some(started) => call.finish_timed(permit, result, started),
+                            }
+                        }
+                        Some((limit, by_deadline)) => {
+                            let timer = call.guard().sleeper.sleep(limit);
+                            match race($op(attempt), timer).await {
+                                Some(result) => match started {
+                                    None => call.finish(permit, result),
+                                    Some(started) => call.finish_timed(permit, result, started),
+                                },
+                                None => call.cut(permit, limit, by_deadline),
+                            }
+                        }
+                    }
+                }
+            };
+            match next {
+                Step::Done(done) => return $done(done),
+                Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
+            }
+        }
+    }};
+}
+
 impl Guard {
     /// A guard with the default classifier (`Ok` succeeds, `Err` is a retryable
     /// failure), thread sleeps and no budget.
@@ -619,16 +720,25 @@ impl<C, S> Guard<C, S> {
             return self.call_timed(op);
         }
         let mut call = Call::new(self);
+        // The first attempt apart: its success is the healthy path, which tells
+        // no event (see `crate::event`).
+        let (permit, attempt) = match call.begin() {
+            Ok(admitted) => admitted,
+            Err(stop) => return stop,
+        };
+        let result = op(attempt);
+        let mut step = call.finish_first(permit, result);
         loop {
+            match step {
+                Step::Done(done) => return done,
+                Step::Sleep(delay) => self.sleeper.sleep(delay),
+            }
             let (permit, attempt) = match call.begin() {
                 Ok(admitted) => admitted,
                 Err(stop) => return stop,
             };
             let result = op(attempt);
-            match call.finish(permit, result) {
-                Step::Done(done) => return done,
-                Step::Sleep(delay) => self.sleeper.sleep(delay),
-            }
+            step = call.finish(permit, result);
         }
     }
 
@@ -640,6 +750,18 @@ impl<C, S> Guard<C, S> {
         C: Classify<T, E>,
     {
         self.breaker.has_slow_call() || self.classifier.wants_elapsed()
+    }
+
+    /// Whether an async call's first attempt can take the lean path: no time
+    /// limit to race it against, and no timing.
+    #[inline]
+    fn lean<T, E>(&self) -> bool
+    where
+        C: Classify<T, E>,
+    {
+        self.retry.deadline().is_none()
+            && self.retry.attempt_timeout().is_none()
+            && !self.timed::<T, E>()
     }
 
     /// [`call_outcome`](Self::call_outcome) with every attempt timed on the
@@ -722,7 +844,8 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_async_outcome(op).await.into_result()
+        let mut op = op;
+        async_loop!(self, op, |done: Outcome<T, E>| done.into_result())
     }
 
     /// [`call_async`](Self::call_async), returning the whole [`Outcome`] (see
@@ -734,53 +857,8 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        run_async(Call::new(self), op).await
-    }
-}
-
-/// The async loop, over any [`Holder`] (a borrowed guard or an `Arc`).
-async fn run_async<G, T, E, F, Fut>(mut call: Call<G, T, E>, mut op: F) -> Outcome<T, E>
-where
-    G: Holder,
-    G::C: Classify<T, E>,
-    G::S: AsyncSleeper,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let timed = call.timed();
-    loop {
-        let (permit, attempt) = match call.begin() {
-            Ok(admitted) => admitted,
-            Err(stop) => return stop,
-        };
-        let started = if timed {
-            Some(call.guard().breaker.elapsed_ns())
-        } else {
-            None
-        };
-        let step = match call.limit() {
-            None => {
-                let result = op(attempt).await;
-                match started {
-                    None => call.finish(permit, result),
-                    Some(started) => call.finish_timed(permit, result, started),
-                }
-            }
-            Some((limit, by_deadline)) => {
-                let timer = call.guard().sleeper.sleep(limit);
-                match race(op(attempt), timer).await {
-                    Some(result) => match started {
-                        None => call.finish(permit, result),
-                        Some(started) => call.finish_timed(permit, result, started),
-                    },
-                    None => call.cut(permit, by_deadline),
-                }
-            }
-        };
-        match step {
-            Step::Done(done) => return done,
-            Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
-        }
+        let mut op = op;
+        async_loop!(self, op, |done: Outcome<T, E>| done)
     }
 }
 
@@ -947,6 +1025,15 @@ where
         self.done(Stop::Permanent, Some(Err(error)), None)
     }
 
+    /// A call whose first attempt was made (and its budget deposit) outside it;
+    /// it goes on with that attempt's verdict (see [`Call::after_record`]).
+    #[cold]
+    pub(crate) fn after_first(holder: G) -> Self {
+        let mut call = Self::new(holder);
+        call.attempts = 1;
+        call
+    }
+
     /// The guard.
     #[inline(always)]
     pub(crate) fn guard(&self) -> &Guard<G::C, G::S> {
@@ -1019,6 +1106,14 @@ where
         self.after_record(class, Some(result))
     }
 
+    /// [`finish`](Self::finish) for a call's first attempt.
+    #[inline]
+    pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+        let class = self.guard().classifier.classify(&result);
+        let _recorded = permit.record(class.verdict());
+        self.after_first_record(class, Some(result))
+    }
+
     /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
     /// breaker's clock: the classifier sees its duration, and a success slower
     /// than the breaker's slow-call threshold is a failure for the breaker (only:
@@ -1035,6 +1130,13 @@ where
         let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
         let class = guard.classifier.classify_timed(&result, Some(elapsed));
         let _recorded = permit.record_timed(class.verdict(), elapsed);
+        if let Some(threshold) = guard.breaker.slow_call_threshold() {
+            if elapsed > threshold {
+                guard
+                    .breaker
+                    .emit(EventKind::SlowAttempt { elapsed, threshold });
+            }
+        }
         self.after_record(class, Some(result))
     }
 
@@ -1042,8 +1144,18 @@ where
     /// retryable failure for the breaker and the retry, with no result. Cut by
     /// the deadline, the call is over.
     #[cold]
-    pub(crate) fn cut(&mut self, permit: G::Permit, by_deadline: bool) -> Step<T, E> {
+    pub(crate) fn cut(
+        &mut self,
+        permit: G::Permit,
+        limit: Duration,
+        by_deadline: bool,
+    ) -> Step<T, E> {
         let _recorded = permit.record(Verdict::failure());
+        self.guard().breaker.emit(EventKind::AttemptTimedOut {
+            attempt: self.attempts,
+            limit,
+            by_deadline,
+        });
         if by_deadline {
             return Step::Done(self.done(Stop::DeadlineExceeded, None, None));
         }
@@ -1052,10 +1164,43 @@ where
 
     /// After the verdict is recorded: return, or sleep and go again (rules 3–5).
     #[inline]
-    fn after_record(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+    pub(crate) fn after_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
+        if let Classification::Success = class {
+            // A first-attempt success tells nothing (see `crate::event`); a later
+            // one ends a call that did something unusual.
+            if self.attempts > 1 {
+                self.tell_stop(Stop::Succeeded);
+            }
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// [`after_record`](Self::after_record) for the first attempt of a call: a
+    /// success is the healthy path, with nothing to tell.
+    #[inline]
+    pub(crate) fn after_first_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
+        if let Classification::Success = class {
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// After a verdict other than success: stop, or sleep and go again.
+    #[inline]
+    fn after_failure(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
         match class {
-            Classification::Success => return Step::Done(self.done(Stop::Succeeded, result, None)),
-            Classification::Ignored => return Step::Done(self.done(Stop::Ignored, result, None)),
+            Classification::Success | Classification::Ignored => {
+                return Step::Done(self.done(Stop::Ignored, result, None));
+            }
             Classification::Failure { retryable, .. } => {
                 if !retryable {
                     return Step::Done(self.done(Stop::Permanent, result, None));
@@ -1072,11 +1217,13 @@ where
     fn before_sleep(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
         let guard = self.holder.guard();
         let backoff = Duration::from_nanos(self.delays.next(&guard.retry, self.attempts));
-        let delay = class
-            .retry_after()
-            .map_or(backoff, |hint| hint.max(backoff));
+        let (delay, reason) = match class.retry_after() {
+            Some(hint) if hint > backoff => (hint, DelayReason::ServerHint),
+            _ => (backoff, DelayReason::Backoff),
+        };
         // Rule 3, in order: breaker, deadline, budget.
         if let Some(rejected) = guard.breaker.rejects_for(delay) {
+            guard.breaker.emit(EventKind::Rejected(rejected));
             return Step::Done(self.done(Stop::RejectedMidCall, result, Some(rejected)));
         }
         if let (Some(deadline), Some(start)) = (guard.retry.deadline(), self.start_ns) {
@@ -1091,16 +1238,25 @@ where
         }
         if let Some(budget) = &guard.budget {
             if !budget.try_withdraw() {
+                guard.breaker.emit(EventKind::BudgetRefused {
+                    budget: budget.name(),
+                    attempts: self.attempts,
+                });
                 return Step::Done(self.done(Stop::BudgetExhausted, result, None));
             }
         }
+        guard.breaker.emit(EventKind::Retry {
+            attempt: self.attempts + 1,
+            delay,
+            reason,
+        });
         self.last = result;
         Step::Sleep(delay)
     }
 
     /// The breaker refused an attempt: the call ends with the last result kept.
     #[cold]
-    fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
+    pub(crate) fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
         let stop = if self.attempts == 0 {
             Stop::Rejected
         } else {
@@ -1110,8 +1266,33 @@ where
         self.done(stop, last, Some(rejected))
     }
 
-    #[inline(always)]
+    /// The call's outcome, told to the breaker's listeners (every stop but a
+    /// first-attempt success comes here).
+    #[inline]
     fn done(
+        &self,
+        stop: Stop,
+        last: Option<Result<T, E>>,
+        rejected: Option<Rejected>,
+    ) -> Outcome<T, E> {
+        self.tell_stop(stop);
+        self.outcome(stop, last, rejected)
+    }
+
+    /// Tell the breaker's listeners that the call stopped.
+    #[inline]
+    fn tell_stop(&self, stop: Stop) {
+        let breaker = &self.guard().breaker;
+        if breaker.observed() {
+            breaker.emit(EventKind::CallStopped {
+                stop,
+                attempts: self.attempts,
+            });
+        }
+    }
+
+    #[inline(always)]
+    fn outcome(
         &self,
         stop: Stop,
         last: Option<Result<T, E>>,

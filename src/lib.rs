@@ -67,18 +67,28 @@ mod classify;
 mod clock;
 mod config;
 mod error;
+pub mod event;
 pub mod guard;
 mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+mod observe;
 pub mod retry;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod serde_config;
 mod sleep;
 mod state;
 mod sync;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use breaker::{Breaker, BreakerSnapshot, OwnedPermit, Permit, Recorded, Transition, Verdict};
 pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
@@ -89,6 +99,7 @@ pub use config::{
     MIN_HALF_LIFE, MIN_OPEN_PERIOD,
 };
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
+pub use event::{DelayReason, Event, EventKind, Listener};
 pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
 pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 #[cfg(feature = "tokio")]

@@ -241,15 +241,23 @@ impl State {
     }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl State {
+    /// A stable name, as `Display` writes it: `"closed"`, `"open"`,
+    /// `"half-open"`, `"forced-open"` or `"disabled"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             State::Closed => "closed",
             State::Open => "open",
             State::HalfOpen => "half-open",
             State::ForcedOpen => "forced-open",
             State::Disabled => "disabled",
-        })
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -96,6 +96,7 @@ use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -539,16 +540,16 @@ where
     G::C: Classify<T, E>,
     G::S: AsyncSleeper<Sleep = Sleep>,
 {
-    let (timer, by_deadline) = match call.limit() {
-        Some((limit, by_deadline)) => (Some(call.guard().sleeper().sleep(limit)), by_deadline),
-        None => (None, false),
+    let (timer, limit) = match call.limit() {
+        Some(limit) => (Some(call.guard().sleeper().sleep(limit.0)), limit),
+        None => (None, (Duration::ZERO, false)),
     };
     State::Attempting {
         attempt,
         timer,
         permit: Some(permit),
         started,
-        by_deadline,
+        limit,
     }
 }
 
@@ -567,7 +568,8 @@ pin_project! {
             timer: Option<Sleep>,
             permit: Option<OwnedPermit>,
             started: Option<u64>,
-            by_deadline: bool,
+            // The time limit and whether it is the deadline's (with a timer).
+            limit: (Duration, bool),
         },
         /// Backing off before the next attempt.
         Sleeping {
@@ -658,7 +660,7 @@ where
                     timer,
                     permit,
                     started,
-                    by_deadline,
+                    limit,
                 } => {
                     if permit.is_none() {
                         resolved();
@@ -676,13 +678,13 @@ where
                         }
                         Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
                             Some(Poll::Ready(())) => {
-                                let (permit, by_deadline) = (permit.take(), *by_deadline);
+                                let (permit, (limit, by_deadline)) = (permit.take(), *limit);
                                 // Cut: the attempt's future is dropped first.
                                 this.state.set(State::Done);
                                 let Some(permit) = permit else {
                                     unreachable!("checked above")
                                 };
-                                this.call.cut(permit, by_deadline)
+                                this.call.cut(permit, limit, by_deadline)
                             }
                             _ => return Poll::Pending,
                         },

@@ -86,6 +86,12 @@ fn no_allocation_per_call() {
             .open_for(Duration::from_millis(5))
             .clock(clock.clone())
             .on_transition(|_| {})
+            // Events are told on the stack: a listener that allocates nothing
+            // itself costs no allocation (it is called on every failure path).
+            .name("no-alloc")
+            .listener(|e: &fusebox::Event<'_>| {
+                let _ = std::hint::black_box((e.name, e.kind.as_str()));
+            })
             .build()
             .unwrap(),
     );
@@ -278,6 +284,23 @@ fn no_allocation_per_call() {
         });
         assert_eq!(n, 0, "tower layer allocated");
     }
+    // The async path with no time limit: the lean first attempt.
+    let lean = Guard::new(Arc::clone(&breaker), Retry::default())
+        .with_sleeper(ManualSleeper::new(clock.clone()));
+    let n = allocations_during(|| {
+        for i in 0..100_000u32 {
+            let fut = lean.call_async(|a| {
+                std::future::ready(if i % 2 == 0 || a.number > 1 {
+                    Ok(a.number)
+                } else {
+                    Err(i)
+                })
+            });
+            let r: Result<u32, GuardError<u32>> = block_on(fut);
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "guard async lean path allocated");
 
     let n = allocations_during(|| {
         for _ in 0..100_000 {

@@ -579,7 +579,7 @@ fn guard_race_references_are_what_the_rules_say() {
         (
             Err(GuardError::Exhausted {
                 attempts: 1,
-                last: DOWN
+                last: Some(DOWN)
             }),
             1,
             State::ForcedOpen,
@@ -867,7 +867,7 @@ fn guard_race_two_guards_trip_once() {
             attempts += epochs.len();
             match err {
                 GuardError::Exhausted { attempts: 2, last } => {
-                    assert_eq!(*last, "down");
+                    assert_eq!(*last, Some("down"));
                     ws[2].saw();
                 }
                 GuardError::Rejected {

@@ -1,0 +1,79 @@
+//! The `tracing` feature: every [`Event`] is a `tracing` event, target
+//! `"fusebox"`, with structured fields. Transitions are at `INFO`, the rest at
+//! `DEBUG`, and rejections (one per refused attempt, a flood in an outage) at
+//! `TRACE`. Fields common to all: `breaker` (the name), `at_ms` (breaker clock),
+//! `state`, `epoch`, `health`; then the kind's own (`from`, `to`, `open_for_ms`;
+//! `reason`, `retry_after_ms`; `attempt`, `delay_ms`, `why`; `budget`; `elapsed_ms`,
+//! `threshold_ms`; `limit_ms`, `by_deadline`; `stop`, `attempts`; `permit_epoch`;
+//! `expired_epoch`).
+
+use crate::event::{Event, EventKind};
+use std::time::Duration;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Emit `event` as a `tracing` event (nothing if no subscriber wants it: the
+/// macros check the callsite's interest first).
+pub(crate) fn emit(event: &Event<'_>) {
+    let breaker = event.name;
+    let at_ms = ms(event.at);
+    let state = event.state.as_str();
+    let epoch = event.epoch;
+    let health = event.health.unwrap_or(f64::NAN);
+    match event.kind {
+        EventKind::Transition(t) => ::tracing::info!(
+            target: "fusebox", breaker, at_ms, state, epoch, health,
+            from = t.from.as_str(), to = t.to.as_str(),
+            open_for_ms = t.open_for.map_or(0.0, ms),
+            "breaker {} -> {}", t.from, t.to
+        ),
+        EventKind::Rejected(r) => ::tracing::trace!(
+            target: "fusebox", breaker, at_ms, state, epoch, health,
+            reason = r.as_str(), retry_after_ms = r.retry_after().map_or(f64::NAN, ms),
+            "attempt rejected"
+        ),
+        EventKind::StaleReport { permit_epoch } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, permit_epoch,
+            "stale report"
+        ),
+        EventKind::ProbeLeaseExpired { expired_epoch } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, expired_epoch,
+            "probe lease expired"
+        ),
+        EventKind::Retry {
+            attempt,
+            delay,
+            reason,
+        } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, attempt,
+            delay_ms = ms(delay), why = reason.as_str(),
+            "retrying"
+        ),
+        EventKind::BudgetRefused { budget, attempts } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, budget, attempts,
+            reason = "budget_exhausted",
+            "retry budget refused"
+        ),
+        EventKind::SlowAttempt { elapsed, threshold } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health,
+            elapsed_ms = ms(elapsed), threshold_ms = ms(threshold),
+            "slow attempt"
+        ),
+        EventKind::AttemptTimedOut {
+            attempt,
+            limit,
+            by_deadline,
+        } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, attempt,
+            limit_ms = ms(limit), by_deadline,
+            "attempt timed out"
+        ),
+        EventKind::CallStopped { stop, attempts } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health,
+            reason = stop.as_str(), attempts,
+            "call stopped"
+        ),
+    }
+}

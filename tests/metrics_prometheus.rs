@@ -1,0 +1,59 @@
+//! Feature `metrics`: the Prometheus example's wiring, scraped. The counters
+//! follow the events (retries, a trip, rejections, stops), the gauges the state.
+#![cfg(feature = "metrics")]
+
+#[allow(dead_code)]
+#[path = "../examples/prometheus.rs"]
+mod example;
+
+/// The value of the sample line `name{labels}`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn a_scrape_shows_what_the_breaker_did() {
+    let handle = example::install();
+    let breaker = example::drive();
+    fusebox::metrics::export(&breaker);
+    let text = handle.render();
+    let get = |series: &str| {
+        sample(&text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+    };
+    // 150 calls, every third failing once: 50 retries that succeed; then the
+    // downstream dies: one call exhausts and trips the breaker (5 failures in a
+    // row), and the remaining 49 are refused up front.
+    assert_eq!(
+        get(r#"fusebox_calls_total{breaker="inventory",stop="succeeded"}"#),
+        50.0
+    );
+    assert_eq!(
+        get(r#"fusebox_calls_total{breaker="inventory",stop="exhausted"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"fusebox_calls_total{breaker="inventory",stop="rejected"}"#),
+        49.0
+    );
+    assert_eq!(
+        get(r#"fusebox_rejections_total{breaker="inventory",reason="open"}"#),
+        49.0
+    );
+    assert_eq!(
+        get(r#"fusebox_retries_total{breaker="inventory",why="backoff"}"#),
+        52.0
+    );
+    assert_eq!(
+        get(r#"fusebox_attempts_total{breaker="inventory",verdict="failure"}"#),
+        53.0
+    );
+    assert_eq!(
+        get(r#"fusebox_transitions_total{breaker="inventory",to="open"}"#),
+        1.0
+    );
+    assert_eq!(get(r#"fusebox_state{breaker="inventory"}"#), 1.0, "open");
+    // Descriptions reach the exporter.
+    assert!(text.contains("# HELP fusebox_calls_total"), "{text}");
+    assert!(text.contains("# TYPE fusebox_state gauge"), "{text}");
+}
