@@ -78,17 +78,27 @@
 //! - `budget/*`: a retry-budget deposit and withdrawal (one call's worth of
 //!   budget bookkeeping): fusebox `RetryBudget` (`ratio(1.0)`, so the balance stays
 //!   level and every withdrawal is covered by the deposits: no clock read) against
-//!   tower 0.5's `TpsBudget` (`retry_percent` 1.0).
+//!   tower 0.5's `TpsBudget` (`retry_percent` 1.0);
+//! - `layer/*` (only with `--features tower`): one healthy request through a
+//!   tower middleware around the same inner `service_fn` (immediately ready,
+//!   `Ok`): `layer/bare`, the inner service alone (the driving loop's own cost);
+//!   `layer/fusebox`, fusebox's `GuardLayer` (default `Retry`: 3 attempts, so each
+//!   call also clones the request and the inner service for a possible retry; the
+//!   default classifier; no budget); `layer/tower-resilience`, its
+//!   `CircuitBreakerLayer` (failure-rate threshold 0.5). The middleware's overhead
+//!   is a case's time minus `layer/bare`'s.
 //!
-//! tower-resilience-circuitbreaker is async only: its service is measured in a
-//! tokio current-thread runtime (one per thread, built before the start barrier)
+//! tower-resilience-circuitbreaker is async only: its service (and every
+//! `layer/*` service) is measured in a tokio current-thread runtime (one per thread, built before the start barrier)
 //! around an inner `service_fn` whose future is immediately ready; every operation
 //! is `svc.ready().await` then `svc.call(req).await` on one shared service (each
 //! thread calls its own clone; clones share the circuit), all `iters` of them
 //! inside one `block_on`, so the runtime's entry cost is not counted per call.
 //!
-//! Run: `cargo bench --bench race` (about 15 minutes); a quick pass in about a
-//! minute: `cargo bench --bench race -- --quick --measurement-time 1 --noplot`.
+//! Run: `cargo bench --bench race --features tower` (about 15 minutes; without
+//! the feature, the `layer/*` cases are left out); a quick pass in about a
+//! minute: `cargo bench --bench race --features tower -- --quick --measurement-time 1 --noplot`;
+//! one family: `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench --bench race --features tower -- --noplot`.
 //! `scripts/bench-report.sh` runs it and writes `BENCHMARKS.md`.
 
 use backon::{BlockingRetryable, ExponentialBuilder};
@@ -296,6 +306,37 @@ fn tower_half_open_busy() -> TowerCb {
     svc
 }
 
+/// An [`AsyncSleeper`](fusebox::AsyncSleeper) on tokio's timer (the bench does
+/// not need the crate's `tokio` feature for `TokioSleeper`).
+#[cfg(feature = "tower")]
+#[derive(Clone, Copy)]
+struct BenchSleeper;
+
+#[cfg(feature = "tower")]
+impl fusebox::AsyncSleeper for BenchSleeper {
+    type Sleep = tokio::time::Sleep;
+    fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+        tokio::time::sleep(duration)
+    }
+}
+
+#[cfg(feature = "tower")]
+type FuseboxLayered =
+    fusebox::tower::GuardService<InnerSvc, fusebox::DefaultClassifier, BenchSleeper>;
+
+/// fusebox's `GuardLayer` (default breaker, default `Retry`, no budget) around
+/// the inner service.
+#[cfg(feature = "tower")]
+fn fusebox_layered() -> FuseboxLayered {
+    use tower::Layer as _;
+    let guard = Guard::new(
+        Arc::new(Breaker::builder().build().unwrap()),
+        Retry::default(),
+    )
+    .with_sleeper(BenchSleeper);
+    fusebox::tower::GuardLayer::new(guard).layer(inner_svc())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -396,6 +437,13 @@ struct Shared {
     // Budgets.
     budget: RetryBudget,
     tps: TpsBudget,
+    // Tower middleware around the same inner service.
+    #[cfg(feature = "tower")]
+    layer_bare: InnerSvc,
+    #[cfg(feature = "tower")]
+    layer_fusebox: FuseboxLayered,
+    #[cfg(feature = "tower")]
+    layer_tower: TowerCb,
 }
 
 /// A default breaker that saw a burst of failures (one short of a trip), then the
@@ -460,6 +508,12 @@ impl Shared {
             recloser_guard: Recloser::custom().build(),
             budget: RetryBudget::builder().ratio(1.0).build().unwrap(),
             tps: TpsBudget::new(Duration::from_secs(10), 10, 1.0),
+            #[cfg(feature = "tower")]
+            layer_bare: inner_svc(),
+            #[cfg(feature = "tower")]
+            layer_fusebox: fusebox_layered(),
+            #[cfg(feature = "tower")]
+            layer_tower: tower_cb(0.5),
         }
     }
 
@@ -473,6 +527,8 @@ impl Shared {
             &self.fb_recovered,
             &self.fb_fail,
             self.guard.breaker(),
+            #[cfg(feature = "tower")]
+            self.layer_fusebox.guard().breaker(),
             self.guard_async.breaker(),
         ] {
             assert_eq!(
@@ -590,7 +646,7 @@ fn seed_call(s: &SeedBreaker, ok: bool) {
     black_box(matches!(r, Some(Ok(_))));
 }
 
-async fn tower_call(svc: &mut TowerCb, req: u32) {
+async fn tower_call<S: Service<u32>>(svc: &mut S, req: u32) {
     let r = match svc.ready().await {
         Ok(ready) => ready.call(req).await,
         Err(e) => Err(e),
@@ -813,6 +869,16 @@ const CASES: &[(&str, Run)] = &[
     }),
 ];
 
+/// Tower middleware around the same inner service, healthy (even requests).
+#[cfg(feature = "tower")]
+const LAYER_CASES: &[(&str, Run)] = &[
+    tower_case!("layer/bare", layer_bare, |i| (i as u32) << 1),
+    tower_case!("layer/fusebox", layer_fusebox, |i| (i as u32) << 1),
+    tower_case!("layer/tower-resilience", layer_tower, |i| (i as u32) << 1),
+];
+#[cfg(not(feature = "tower"))]
+const LAYER_CASES: &[(&str, Run)] = &[];
+
 /// Wall time for `threads` threads to each run `iters` operations of `run`.
 fn run_threads(s: &Shared, threads: usize, iters: u64, run: Run) -> Duration {
     let start = Barrier::new(threads + 1);
@@ -861,6 +927,7 @@ const FAMILIES: &[&[&str]] = &[
     &["floor/one_cas", "fail/"],
     &["floor/two_cas", "floor/clock_read", "budget/"],
     &["half-open-"],
+    &["layer/"],
 ];
 
 fn race(c: &mut Criterion) {
@@ -875,7 +942,7 @@ fn race(c: &mut Criterion) {
             };
             let mut group = c.benchmark_group(group_name);
             group.throughput(Throughput::Elements(threads as u64));
-            for &(name, run) in CASES {
+            for &(name, run) in CASES.iter().chain(LAYER_CASES) {
                 if !family.iter().any(|prefix| name.starts_with(prefix)) || !selected(name) {
                     continue;
                 }

@@ -78,6 +78,10 @@ FAMILIES = [
         ["async/bare", "async/permit-only", "async/fusebox-call_async"],
     ),
     ("Retry budget: deposit + withdraw", ["budget/fusebox", "budget/tower-tps"]),
+    (
+        "Tower middleware, one healthy request (`--features tower`; `layer/bare` is the inner service alone)",
+        ["layer/bare", "layer/fusebox", "layer/tower-resilience"],
+    ),
 ]
 
 # (fusebox case, [peer cases]) for the "times faster" table.
@@ -105,6 +109,7 @@ VERSUS = [
     ("half-open-busy/fusebox", ["half-open-busy/tower-resilience"]),
     ("guard/fusebox", ["guard/backon+failsafe", "guard/backon+recloser"]),
     ("budget/fusebox", ["budget/tower-tps"]),
+    ("layer/fusebox", ["layer/tower-resilience"]),
 ]
 
 

@@ -646,6 +646,12 @@ impl<C, S> Guard<C, S> {
         self.budget.as_ref()
     }
 
+    /// The sleeper (for the tower service's response future).
+    #[cfg(feature = "tower")]
+    pub(crate) fn sleeper(&self) -> &S {
+        &self.sleeper
+    }
+
     /// Run `op` under the rules, sleeping with the guard's [`Sleeper`] (by default
     /// `std::thread::sleep`). Allocates nothing.
     ///
@@ -969,6 +975,9 @@ pub(crate) struct Call<G, T, E> {
     last: Option<Result<T, E>>,
     /// Time left before the deadline when the current attempt began.
     deadline_left: Option<Duration>,
+    /// The most attempts this call may make: the retry's `max_attempts`, or
+    /// fewer (see [`no_more_retries`](Self::no_more_retries)).
+    max_attempts: u32,
     delays: Delays,
 }
 
@@ -979,14 +988,41 @@ where
 {
     #[inline]
     pub(crate) fn new(holder: G) -> Self {
+        let max_attempts = holder.guard().retry.max_attempts();
         Self {
             holder,
             start_ns: None,
             attempts: 0,
             last: None,
             deadline_left: None,
+            max_attempts,
             delays: Delays::new(),
         }
+    }
+
+    /// Whether the call may make another attempt after the current one (before
+    /// the breaker, the deadline and the budget have their say).
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn may_retry(&self) -> bool {
+        self.attempts < self.max_attempts
+    }
+
+    /// Make the current attempt the last one: a retryable failure then ends the
+    /// call as [`Stop::Exhausted`] (a tower request that cannot be cloned).
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn no_more_retries(&mut self) {
+        self.max_attempts = self.attempts.max(1);
+    }
+
+    /// End the call without another attempt: the service failed before it could
+    /// be made (tower's `poll_ready`). [`Stop::Permanent`] with that error; no
+    /// health signal (no permit was taken).
+    #[cfg(feature = "tower")]
+    #[cold]
+    pub(crate) fn abandon(&mut self, error: E) -> Outcome<T, E> {
+        self.done(Stop::Permanent, Some(Err(error)), None)
     }
 
     /// A call whose first attempt was made (and its budget deposit) outside it;
@@ -1171,7 +1207,7 @@ where
                 }
             }
         }
-        if self.attempts >= self.guard().retry.max_attempts() {
+        if self.attempts >= self.max_attempts {
             return Step::Done(self.done(Stop::Exhausted, result, None));
         }
         self.before_sleep(class, result)

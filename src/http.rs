@@ -48,7 +48,7 @@
 
 use crate::classify::{Classification, Classify};
 use crate::error::Rejected;
-use crate::guard::GuardError;
+use crate::guard::{Guard, GuardError};
 use ::http::header::RETRY_AFTER;
 use ::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -74,6 +74,57 @@ use std::time::{Duration, SystemTime};
 /// assert_eq!(retry_after(&headers, SystemTime::now()), Some(MAX_RETRY_AFTER));
 /// ```
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A [`Guard`] with the default HTTP classifier: a nameable type for a struct
+/// field or a [`GuardLayer`](crate::tower::GuardLayer)'s parameter. The sleeper
+/// defaults to [`TokioSleeper`](crate::TokioSleeper) when the `tokio` feature is
+/// on (without it, name the sleeper: `HttpGuard<MySleeper>`).
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(not(feature = "tokio"))] fn main() {}
+/// # #[cfg(feature = "tokio")]
+/// # fn main() -> Result<(), fusebox::ConfigError> {
+/// use fusebox::http::{HttpClassifier, HttpGuard};
+/// use fusebox::{Breaker, Guard, Retry, TokioSleeper};
+/// use std::sync::Arc;
+///
+/// struct Client {
+///     guard: HttpGuard,
+/// }
+///
+/// let guard: HttpGuard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_classifier(HttpClassifier::new())
+///     .with_sleeper(TokioSleeper);
+/// let client = Client { guard };
+/// # let _ = client.guard;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+pub type HttpGuard<S = crate::TokioSleeper> = Guard<HttpClassifier, S>;
+
+/// A [`Guard`] with the default HTTP classifier (with the `tokio` feature, the
+/// sleeper defaults to `TokioSleeper`).
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::http::{HttpClassifier, HttpGuard};
+/// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+/// use std::sync::Arc;
+///
+/// let clock = ManualClock::new();
+/// let guard: HttpGuard<ManualSleeper> =
+///     Guard::new(Arc::new(Breaker::builder().clock(clock.clone()).build()?), Retry::default())
+///         .with_classifier(HttpClassifier::new())
+///         .with_sleeper(ManualSleeper::new(clock));
+/// # let _ = guard;
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[cfg(not(feature = "tokio"))]
+pub type HttpGuard<S> = Guard<HttpClassifier, S>;
 
 /// The default classifier for HTTP calls: a [`Classify`] for
 /// `Result<http::Response<B>, E>`, for any body `B` and any transport error `E`.

@@ -87,6 +87,9 @@ pub mod serde_config;
 mod sleep;
 mod state;
 mod sync;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 #[cfg(feature = "tracing")]
 mod trace;
 

@@ -1,7 +1,8 @@
 //! Zero heap allocations per call after construction, counted by a global
 //! allocator: breaker permits, borrowed and owned (graded admission, decay and
 //! `record_timed` included),
-//! the guard's sync path (success, retries, stops) and the retry budget.
+//! the guard's sync path (success, retries, stops), its async path, the tower
+//! layer's response future (feature `tower`) and the retry budget.
 
 use fusebox::{
     Breaker, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget, Verdict,
@@ -272,6 +273,26 @@ fn no_allocation_per_call() {
     });
     assert_eq!(n, 0, "guard async path allocated");
 
+    // The tower layer (feature `tower`): `call` + the response future, healthy
+    // and with retries, around a `service_fn` whose futures are `Ready`; the
+    // readiness check first, as tower's contract asks.
+    #[cfg(feature = "tower")]
+    {
+        use tower::{Layer, Service};
+        let _ = breaker.reset();
+        let mut svc =
+            fusebox::tower::GuardLayer::new(guard.clone()).layer(tower::service_fn(|i: u32| {
+                std::future::ready(if i & 1 == 0 { Ok(i) } else { Err(i) })
+            }));
+        let n = allocations_during(|| {
+            for i in 0..100_000u32 {
+                block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+                let r: Result<u32, GuardError<u32>> = block_on(svc.call(i));
+                let _ = std::hint::black_box(r);
+            }
+        });
+        assert_eq!(n, 0, "tower layer allocated");
+    }
     // The async path with no time limit: the lean first attempt.
     let lean = Guard::new(Arc::clone(&breaker), Retry::default())
         .with_sleeper(ManualSleeper::new(clock.clone()));
