@@ -553,7 +553,7 @@ macro_rules! async_loop {
                         Err(stop) => return $done(stop),
                     };
                     let started = if timed {
-                        Some(call.guard().breaker.elapsed_ns())
+                        Some(guard.breaker.elapsed_ns())
                     } else {
                         None
                     };
@@ -566,7 +566,7 @@ macro_rules! async_loop {
                             }
                         }
                         Some((limit, by_deadline)) => {
-                            let timer = call.guard().sleeper.sleep(limit);
+                            let timer = guard.sleeper.sleep(limit);
                             match race($op(attempt), timer).await {
                                 Some(result) => match started {
                                     None => call.finish(permit, result),
@@ -580,7 +580,7 @@ macro_rules! async_loop {
             };
             match next {
                 Step::Done(done) => return $done(done),
-                Step::Sleep(delay) => call.guard().sleeper.sleep(delay).await,
+                Step::Sleep(delay) => guard.sleeper.sleep(delay).await,
             }
         }
     }};
@@ -644,12 +644,6 @@ impl<C, S> Guard<C, S> {
     /// The budget, if any.
     pub fn budget(&self) -> Option<&Arc<RetryBudget>> {
         self.budget.as_ref()
-    }
-
-    /// The sleeper (for the tower service's response future).
-    #[cfg(feature = "tower")]
-    pub(crate) fn sleeper(&self) -> &S {
-        &self.sleeper
     }
 
     /// Run `op` under the rules, sleeping with the guard's [`Sleeper`] (by default
@@ -882,8 +876,11 @@ pub(crate) enum Step<T, E> {
     Sleep(Duration),
 }
 
-/// What a [`Call`] holds its guard by: a borrow (the permits borrow the breaker)
-/// or an `Arc` (owned permits, for `'static` futures).
+/// What a [`Call`] holds its policy and state by: a borrowed guard (the permits
+/// borrow the breaker), a guard in an `Arc` (owned permits, for `'static`
+/// futures), or (the tower registry layer) a shared policy and one registry
+/// entry's breaker and budget. Accessors, not a `&Guard`, so that the parts need
+/// not live in one `Guard`; for the two guard holders each is a field access.
 pub(crate) trait Holder {
     /// The classifier.
     type C;
@@ -891,20 +888,53 @@ pub(crate) trait Holder {
     type S;
     /// The permit an attempt runs under.
     type Permit: AttemptPermit;
-    /// The guard.
-    fn guard(&self) -> &Guard<Self::C, Self::S>;
+    /// The breaker.
+    fn breaker(&self) -> &Breaker;
+    /// The retry policy.
+    fn retry(&self) -> &Retry;
+    /// The retry budget, if any.
+    fn budget(&self) -> Option<&RetryBudget>;
+    /// The classifier.
+    fn classifier(&self) -> &Self::C;
+    /// The sleeper (the tower service's future sleeps on it).
+    #[cfg(feature = "tower")]
+    fn sleeper(&self) -> &Self::S;
     /// Rule 1: ask the breaker.
     fn acquire(&self) -> Result<Self::Permit, Rejected>;
+}
+
+/// The accessors of a holder that derefs to a `Guard`.
+macro_rules! guard_accessors {
+    () => {
+        #[inline(always)]
+        fn breaker(&self) -> &Breaker {
+            &self.breaker
+        }
+        #[inline(always)]
+        fn retry(&self) -> &Retry {
+            &self.retry
+        }
+        #[inline(always)]
+        fn budget(&self) -> Option<&RetryBudget> {
+            self.budget.as_deref()
+        }
+        #[inline(always)]
+        fn classifier(&self) -> &C {
+            &self.classifier
+        }
+        #[cfg(feature = "tower")]
+        #[inline(always)]
+        fn sleeper(&self) -> &S {
+            &self.sleeper
+        }
+    };
 }
 
 impl<'g, C, S> Holder for &'g Guard<C, S> {
     type C = C;
     type S = S;
     type Permit = Permit<'g>;
-    #[inline(always)]
-    fn guard(&self) -> &Guard<C, S> {
-        self
-    }
+    guard_accessors!();
     #[inline(always)]
     fn acquire(&self) -> Result<Permit<'g>, Rejected> {
         let guard: &'g Guard<C, S> = self;
@@ -916,10 +946,7 @@ impl<C, S> Holder for Arc<Guard<C, S>> {
     type C = C;
     type S = S;
     type Permit = OwnedPermit;
-    #[inline(always)]
-    fn guard(&self) -> &Guard<C, S> {
-        self
-    }
+    guard_accessors!();
     #[inline(always)]
     fn acquire(&self) -> Result<OwnedPermit, Rejected> {
         Breaker::try_acquire_owned(&self.breaker)
@@ -988,7 +1015,7 @@ where
 {
     #[inline]
     pub(crate) fn new(holder: G) -> Self {
-        let max_attempts = holder.guard().retry.max_attempts();
+        let max_attempts = holder.retry().max_attempts();
         Self {
             holder,
             start_ns: None,
@@ -1034,16 +1061,17 @@ where
         call
     }
 
-    /// The guard.
+    /// What the call holds its policy and state by.
+    #[cfg(feature = "tower")]
     #[inline(always)]
-    pub(crate) fn guard(&self) -> &Guard<G::C, G::S> {
-        self.holder.guard()
+    pub(crate) fn holder(&self) -> &G {
+        &self.holder
     }
 
-    /// Whether attempts are timed (see [`Guard::timed`]).
+    /// Whether attempts are timed (as [`Guard::timed`]).
     #[inline]
     pub(crate) fn timed(&self) -> bool {
-        self.guard().timed::<T, E>()
+        self.holder.breaker().has_slow_call() || self.holder.classifier().wants_elapsed()
     }
 
     /// Ask the breaker for the next attempt's permit (rule 1).
@@ -1052,18 +1080,18 @@ where
         match self.holder.acquire() {
             Ok(permit) => {
                 self.attempts += 1;
-                let guard = self.holder.guard();
-                self.deadline_left = guard.retry.deadline().map(|deadline| {
-                    let now = guard.breaker.elapsed_ns();
+                let holder = &self.holder;
+                self.deadline_left = holder.retry().deadline().map(|deadline| {
+                    let now = holder.breaker().elapsed_ns();
                     let start = *self.start_ns.get_or_insert(now);
                     deadline.saturating_sub(Duration::from_nanos(now.saturating_sub(start)))
                 });
-                let remaining = match (self.deadline_left, guard.retry.attempt_timeout()) {
+                let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
                     (Some(left), Some(timeout)) => Some(left.min(timeout)),
                     (left, timeout) => left.or(timeout),
                 };
                 if self.attempts == 1 {
-                    if let Some(budget) = &guard.budget {
+                    if let Some(budget) = holder.budget() {
                         budget.deposit();
                     }
                 }
@@ -1083,7 +1111,7 @@ where
     /// the deadline's. `None`: the attempt runs until it ends.
     #[inline]
     pub(crate) fn limit(&self) -> Option<(Duration, bool)> {
-        match (self.deadline_left, self.guard().retry.attempt_timeout()) {
+        match (self.deadline_left, self.holder.retry().attempt_timeout()) {
             (None, None) => None,
             (Some(remaining), None) => Some((remaining, true)),
             (None, Some(timeout)) => Some((timeout, false)),
@@ -1098,7 +1126,7 @@ where
     /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
     #[inline]
     pub(crate) fn finish(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
-        let class = self.guard().classifier.classify(&result);
+        let class = self.holder.classifier().classify(&result);
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
         // decides on its own: the next `try_acquire` sees the new epoch.
@@ -1109,7 +1137,7 @@ where
     /// [`finish`](Self::finish) for a call's first attempt.
     #[inline]
     pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
-        let class = self.guard().classifier.classify(&result);
+        let class = self.holder.classifier().classify(&result);
         let _recorded = permit.record(class.verdict());
         self.after_first_record(class, Some(result))
     }
@@ -1125,15 +1153,15 @@ where
         result: Result<T, E>,
         started_ns: u64,
     ) -> Step<T, E> {
-        let guard = self.guard();
-        let now = guard.breaker.elapsed_ns();
+        let holder = &self.holder;
+        let now = holder.breaker().elapsed_ns();
         let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
-        let class = guard.classifier.classify_timed(&result, Some(elapsed));
+        let class = holder.classifier().classify_timed(&result, Some(elapsed));
         let _recorded = permit.record_timed(class.verdict(), elapsed);
-        if let Some(threshold) = guard.breaker.slow_call_threshold() {
+        if let Some(threshold) = holder.breaker().slow_call_threshold() {
             if elapsed > threshold {
-                guard
-                    .breaker
+                holder
+                    .breaker()
                     .emit(EventKind::SlowAttempt { elapsed, threshold });
             }
         }
@@ -1151,7 +1179,7 @@ where
         by_deadline: bool,
     ) -> Step<T, E> {
         let _recorded = permit.record(Verdict::failure());
-        self.guard().breaker.emit(EventKind::AttemptTimedOut {
+        self.holder.breaker().emit(EventKind::AttemptTimedOut {
             attempt: self.attempts,
             limit,
             by_deadline,
@@ -1215,19 +1243,20 @@ where
 
     #[cold]
     fn before_sleep(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
-        let guard = self.holder.guard();
-        let backoff = Duration::from_nanos(self.delays.next(&guard.retry, self.attempts));
+        let holder = &self.holder;
+        let breaker = holder.breaker();
+        let backoff = Duration::from_nanos(self.delays.next(holder.retry(), self.attempts));
         let (delay, reason) = match class.retry_after() {
             Some(hint) if hint > backoff => (hint, DelayReason::ServerHint),
             _ => (backoff, DelayReason::Backoff),
         };
         // Rule 3, in order: breaker, deadline, budget.
-        if let Some(rejected) = guard.breaker.rejects_for(delay) {
-            guard.breaker.emit(EventKind::Rejected(rejected));
+        if let Some(rejected) = breaker.rejects_for(delay) {
+            breaker.emit(EventKind::Rejected(rejected));
             return Step::Done(self.done(Stop::RejectedMidCall, result, Some(rejected)));
         }
-        if let (Some(deadline), Some(start)) = (guard.retry.deadline(), self.start_ns) {
-            let elapsed = Duration::from_nanos(guard.breaker.elapsed_ns().saturating_sub(start));
+        if let (Some(deadline), Some(start)) = (holder.retry().deadline(), self.start_ns) {
+            let elapsed = Duration::from_nanos(breaker.elapsed_ns().saturating_sub(start));
             // `checked_add`: a wake time past `Duration::MAX` is past any deadline.
             if elapsed
                 .checked_add(delay)
@@ -1236,18 +1265,18 @@ where
                 return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
             }
         }
-        if let Some(budget) = &guard.budget {
+        if let Some(budget) = holder.budget() {
             if !budget.try_withdraw() {
                 #[cfg(feature = "metrics")]
                 budget.metric_handles().refused();
-                guard.breaker.emit(EventKind::BudgetRefused {
+                breaker.emit(EventKind::BudgetRefused {
                     budget: budget.name(),
                     attempts: self.attempts,
                 });
                 return Step::Done(self.done(Stop::BudgetExhausted, result, None));
             }
         }
-        guard.breaker.emit(EventKind::Retry {
+        breaker.emit(EventKind::Retry {
             attempt: self.attempts + 1,
             delay,
             reason,
@@ -1284,7 +1313,7 @@ where
     /// Tell the breaker's listeners that the call stopped.
     #[inline]
     fn tell_stop(&self, stop: Stop) {
-        let breaker = &self.guard().breaker;
+        let breaker = self.holder.breaker();
         if breaker.observed() {
             breaker.emit(EventKind::CallStopped {
                 stop,

@@ -87,7 +87,7 @@
 
 use crate::breaker::OwnedPermit;
 use crate::classify::Classify;
-use crate::guard::{Call, Guard, GuardError, Outcome, Step};
+use crate::guard::{Call, Guard, GuardError, Holder, Outcome, Step};
 use crate::sleep::AsyncSleeper;
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -475,54 +475,83 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let mut call = Call::new(Arc::clone(&self.guard));
-        let timed = call.timed();
-        let (permit, _attempt) = match call.begin() {
-            Ok(admitted) => admitted,
-            Err(outcome) => {
-                // Rejected: the inner service is not called (and stays ready).
-                return ResponseFuture {
-                    state: State::Stopped {
-                        outcome: Some(outcome),
-                    },
-                    call,
-                    service: None,
-                    request: None,
-                    policy: self.policy.clone(),
-                    on_stop: self.on_stop.clone(),
-                    timed,
-                };
-            }
-        };
-        // A copy for the next attempt, and the ready service for this one (a
-        // fresh clone stays here for the caller's next `poll_ready`), only when
-        // there may be a next attempt.
-        let mut service = None;
-        let mut copy = None;
-        if call.may_retry() {
-            copy = self.policy.clone_request(&request);
-            if copy.is_some() {
-                let clone = self.inner.clone();
-                service = Some(mem::replace(&mut self.inner, clone));
-            } else {
-                call.no_more_retries();
-            }
-        }
-        let started = timed.then(|| call.guard().breaker().elapsed_ns());
-        let attempt = match &mut service {
-            Some(service) => service.call(request),
-            None => self.inner.call(request),
-        };
-        let state = attempting(&call, attempt, permit, started);
         ResponseFuture {
-            state,
-            call,
-            service,
-            request: copy,
-            policy: self.policy.clone(),
-            on_stop: self.on_stop.clone(),
-            timed,
+            inner: start(
+                &mut self.inner,
+                Arc::clone(&self.guard),
+                request,
+                &self.policy,
+                &self.on_stop,
+            ),
         }
+    }
+}
+
+/// `call` of both services: take the permit, copy the request if it may be
+/// retried, call the ready inner service, and return the call's machine.
+#[inline]
+pub(crate) fn start<S, Req, H, P, F>(
+    inner: &mut S,
+    holder: H,
+    request: Req,
+    policy: &P,
+    on_stop: &F,
+) -> Machine<S, Req, H, P, F>
+where
+    S: Service<Req> + Clone,
+    H: Holder<Permit = OwnedPermit>,
+    H::C: Classify<S::Response, S::Error>,
+    H::S: AsyncSleeper,
+    P: ClonePolicy<Req> + Clone,
+    F: Clone,
+{
+    let mut call = Call::new(holder);
+    let timed = call.timed();
+    let (permit, _attempt) = match call.begin() {
+        Ok(admitted) => admitted,
+        Err(outcome) => {
+            // Rejected: the inner service is not called (and stays ready).
+            return Machine {
+                state: State::Stopped {
+                    outcome: Some(outcome),
+                },
+                call,
+                service: None,
+                request: None,
+                policy: policy.clone(),
+                on_stop: on_stop.clone(),
+                timed,
+            };
+        }
+    };
+    // A copy for the next attempt, and the ready service for this one (a fresh
+    // clone stays behind for the caller's next `poll_ready`), only when there may
+    // be a next attempt.
+    let mut service = None;
+    let mut copy = None;
+    if call.may_retry() {
+        copy = policy.clone_request(&request);
+        if copy.is_some() {
+            let clone = inner.clone();
+            service = Some(mem::replace(inner, clone));
+        } else {
+            call.no_more_retries();
+        }
+    }
+    let started = timed.then(|| call.holder().breaker().elapsed_ns());
+    let attempt = match &mut service {
+        Some(service) => service.call(request),
+        None => inner.call(request),
+    };
+    let state = attempting(&call, attempt, permit, started);
+    Machine {
+        state,
+        call,
+        service,
+        request: copy,
+        policy: policy.clone(),
+        on_stop: on_stop.clone(),
+        timed,
     }
 }
 
@@ -536,12 +565,12 @@ fn attempting<G, T, E, Fut, Sleep>(
     started: Option<u64>,
 ) -> State<Fut, Sleep, Outcome<T, E>>
 where
-    G: crate::guard::Holder,
+    G: Holder,
     G::C: Classify<T, E>,
     G::S: AsyncSleeper<Sleep = Sleep>,
 {
     let (timer, limit) = match call.limit() {
-        Some(limit) => (Some(call.guard().sleeper().sleep(limit.0)), limit),
+        Some(limit) => (Some(call.holder().sleeper().sleep(limit.0)), limit),
         None => (None, (Duration::ZERO, false)),
     };
     State::Attempting {
@@ -629,8 +658,23 @@ pin_project! {
         Sl: AsyncSleeper,
     {
         #[pin]
-        state: State<S::Future, Sl::Sleep, Outcome<S::Response, S::Error>>,
-        call: Call<Arc<Guard<C, Sl>>, S::Response, S::Error>,
+        inner: Machine<S, Req, Arc<Guard<C, Sl>>, P, F>,
+    }
+}
+
+pin_project! {
+    /// The call of a response future: its state, the call's core over the
+    /// holder `H` (a guard in an `Arc`, or a registry entry and a shared policy),
+    /// and what retries need.
+    pub(crate) struct Machine<S, Req, H, P, F>
+    where
+        S: Service<Req>,
+        H: Holder,
+        H::S: AsyncSleeper,
+    {
+        #[pin]
+        state: State<S::Future, <H::S as AsyncSleeper>::Sleep, Outcome<S::Response, S::Error>>,
+        call: Call<H, S::Response, S::Error>,
         // The service clone for retries; `None` when there will be none.
         service: Option<S>,
         // The copy of the request for the next attempt.
@@ -646,6 +690,23 @@ where
     S: Service<Req>,
     C: Classify<S::Response, S::Error>,
     Sl: AsyncSleeper,
+    P: ClonePolicy<Req>,
+    F: OnStop<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, GuardError<S::Error>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<S, Req, H, P, F> Future for Machine<S, Req, H, P, F>
+where
+    S: Service<Req>,
+    H: Holder<Permit = OwnedPermit>,
+    H::C: Classify<S::Response, S::Error>,
+    H::S: AsyncSleeper,
     P: ClonePolicy<Req>,
     F: OnStop<S::Response, S::Error>,
 {
@@ -692,7 +753,7 @@ where
                     match step {
                         Step::Done(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
                         Step::Sleep(delay) => {
-                            let sleep = this.call.guard().sleeper().sleep(delay);
+                            let sleep = this.call.holder().sleeper().sleep(delay);
                             this.state.set(State::Sleeping { sleep });
                         }
                     }
@@ -737,7 +798,7 @@ where
                         copy
                     };
                     let started = if *this.timed {
-                        Some(this.call.guard().breaker().elapsed_ns())
+                        Some(this.call.holder().breaker().elapsed_ns())
                     } else {
                         None
                     };
@@ -774,16 +835,27 @@ where
     Sl: AsyncSleeper,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
+        f.debug_struct("ResponseFuture")
+            .field("state", &self.inner.state_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, H, P, F> Machine<S, Req, H, P, F>
+where
+    S: Service<Req>,
+    H: Holder,
+    H::S: AsyncSleeper,
+{
+    /// Where the call is, for `Debug`.
+    pub(crate) fn state_name(&self) -> &'static str {
+        match &self.state {
             State::Attempting { permit: None, .. } | State::Done => "done",
             State::Attempting { .. } => "attempting",
             State::Sleeping { .. } => "sleeping",
             State::Readying => "waiting for the service",
             State::Stopped { outcome: Some(_) } => "stopped",
             State::Stopped { outcome: None } => "done",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("state", &state)
-            .finish_non_exhaustive()
+        }
     }
 }
