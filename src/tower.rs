@@ -100,6 +100,15 @@ use std::time::Duration;
 use tower_layer::Layer;
 use tower_service::Service;
 
+#[cfg(feature = "registry")]
+mod keyed;
+#[cfg(all(feature = "registry", feature = "http"))]
+pub use keyed::{Authority, Host};
+#[cfg(feature = "registry")]
+pub use keyed::{
+    KeyRef, RegistryLayer, RegistryResponseFuture, RegistryService, RequestKey, key_ref,
+};
+
 /// How [`GuardService`] copies a request for a retry.
 ///
 /// The inner service takes each attempt's request by value, so a request that
