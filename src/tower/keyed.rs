@@ -167,7 +167,9 @@ impl<B> RequestKey<http::Request<B>> for Authority {
             None => host_header(request),
         };
         // Without the user information (`user:password@`), if any.
-        f(authority.rsplit_once('@').map_or(authority, |(_, rest)| rest))
+        f(authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, rest)| rest))
     }
 }
 
@@ -341,14 +343,8 @@ impl<C, Sl> Holder for Keyed<C, Sl> {
 /// # Ok(())
 /// # }
 /// ```
-pub struct RegistryLayer<
-    K,
-    KF,
-    C = DefaultClassifier,
-    Sl = ThreadSleeper,
-    P = CloneRequest,
-    F = (),
-> {
+pub struct RegistryLayer<K, KF, C = DefaultClassifier, Sl = ThreadSleeper, P = CloneRequest, F = ()>
+{
     registry: Arc<Registry<K>>,
     key: KF,
     policy: Arc<Policy<C, Sl>>,
