@@ -366,3 +366,94 @@ fn no_allocation_per_registry_hit() {
     let n = allocations_during(|| drop(registry.get("new.example.com")));
     assert!(n > 0);
 }
+
+/// The registry layer's hit path (features `tower` + `registry` + `http`):
+/// the key borrowed from the request (`Authority` of an `http::Request`, or a
+/// `key_ref` closure), the lookup, the permit and the response future allocate
+/// nothing, healthy or retried; only a key's first use does.
+#[cfg(all(feature = "tower", feature = "registry", feature = "http"))]
+#[test]
+fn no_allocation_per_registry_layer_hit() {
+    use fusebox::Registry;
+    use fusebox::tower::{Authority, RegistryLayer, key_ref};
+    use tower::{Layer, Service};
+
+    let clock = ManualClock::new();
+    let registry = Arc::new(
+        Registry::<String>::builder()
+            .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1000))
+            .budget(|_| RetryBudget::builder())
+            .idle_after(Duration::from_secs(16))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let retry = Retry::builder()
+        .max_attempts(2)
+        .constant_backoff(Duration::from_millis(1))
+        .build()
+        .unwrap();
+
+    // `http::Request`s keyed by authority. A request is not `Clone` (and a copy
+    // would allocate), so these get one attempt each.
+    let mut http_svc = RegistryLayer::new(Arc::clone(&registry), Authority, retry.clone())
+        .with_sleeper(ManualSleeper::new(clock.clone()))
+        .clone_requests_with(|_: &http::Request<u32>| None)
+        .layer(tower::service_fn(|req: http::Request<u32>| {
+            let n = *req.body();
+            std::future::ready(if n % 3 == 1 { Err(n) } else { Ok(n) })
+        }));
+    let hosts = ["http://a.example.com/", "http://b.example.com:8080/"];
+    // Built up front: building a request allocates.
+    let mut requests: Vec<http::Request<u32>> = (0..20_000u32)
+        .map(|i| http::Request::get(hosts[i as usize % 2]).body(i).unwrap())
+        .collect();
+    // Retried requests, keyed by a `&str` they carry (a `key_ref` closure).
+    let mut svc = RegistryLayer::new(
+        Arc::clone(&registry),
+        key_ref(|req: &(&'static str, u32)| req.0),
+        retry,
+    )
+    .with_sleeper(ManualSleeper::new(clock.clone()))
+    .layer(tower::service_fn(|req: (&'static str, u32)| {
+        std::future::ready(if req.1 % 3 == 1 {
+            Err(req.1)
+        } else {
+            Ok(req.1)
+        })
+    }));
+    // First uses (they allocate) and this thread's epoch slot, outside the count.
+    for host in hosts {
+        let r = block_on(http_svc.call(http::Request::get(host).body(0).unwrap()));
+        assert!(r.is_ok());
+    }
+    assert!(block_on(svc.call(("c.example.com", 0))).is_ok());
+    assert_eq!(registry.len(), 3);
+
+    let n = allocations_during(|| {
+        for (i, request) in requests.drain(..).enumerate() {
+            if i % 5000 == 0 {
+                // Crossing ticks: the hit also writes the entry's last-use time.
+                clock.advance(Duration::from_secs(1));
+            }
+            block_on(std::future::poll_fn(|cx| http_svc.poll_ready(cx))).unwrap();
+            let r = block_on(http_svc.call(request));
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "the registry layer (http, authority) allocated");
+    let n = allocations_during(|| {
+        for i in 0..20_000u32 {
+            block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+            let r = block_on(svc.call(("c.example.com", i)));
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "the registry layer (retries) allocated");
+    assert_eq!(registry.len(), 3, "every lookup was a hit");
+    let c = registry.get("c.example.com");
+    assert!(
+        c.breaker().snapshot().samples > 0,
+        "failures (and retries) happened"
+    );
+}
