@@ -84,7 +84,11 @@
 //!   `Ok`): `layer/bare`, the inner service alone (the driving loop's own cost);
 //!   `layer/fusebox`, fusebox's `GuardLayer` (default `Retry`: 3 attempts, so each
 //!   call also clones the request and the inner service for a possible retry; the
-//!   default classifier; no budget); `layer/tower-resilience`, its
+//!   default classifier; no budget); `layer/fusebox-registry` (also
+//!   `--features registry`), its `RegistryLayer` over a `Registry<String>` of 64
+//!   hosts (default breaker, no budget, default idle eviction; default `Retry`),
+//!   each request keyed by one of them (a `&str` lookup per call, a hit);
+//!   `layer/tower-resilience`, its
 //!   `CircuitBreakerLayer` (failure-rate threshold 0.5). The middleware's overhead
 //!   is a case's time minus `layer/bare`'s.
 //!
@@ -337,6 +341,59 @@ fn fusebox_layered() -> FuseboxLayered {
     fusebox::tower::GuardLayer::new(guard).layer(inner_svc())
 }
 
+#[cfg(all(feature = "tower", feature = "registry"))]
+type FuseboxRegistryLayered = fusebox::tower::RegistryService<
+    InnerSvc,
+    String,
+    fusebox::tower::KeyRef<fn(&u32) -> &str, str>,
+    fusebox::DefaultClassifier,
+    BenchSleeper,
+>;
+
+/// The 64 downstream hosts of `layer/fusebox-registry`.
+#[cfg(all(feature = "tower", feature = "registry"))]
+const HOSTS: [&str; 64] = {
+    let mut hosts = [""; 64];
+    let names = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
+        "s", "t", "u", "v", "w", "x", "y", "z", "aa", "ab", "ac", "ad", "ae", "af", "ag", "ah",
+        "ai", "aj", "ak", "al", "am", "an", "ao", "ap", "aq", "ar", "as", "at", "au", "av", "aw",
+        "ax", "ay", "az", "ba", "bb", "bc", "bd", "be", "bf", "bg", "bh", "bi", "bj", "bk", "bl",
+    ];
+    let mut i = 0;
+    while i < 64 {
+        hosts[i] = names[i];
+        i += 1;
+    }
+    hosts
+};
+
+/// The key of a `layer/*` request (`i << 1`): one of 64 hosts, borrowed.
+#[cfg(all(feature = "tower", feature = "registry"))]
+fn host_of(req: &u32) -> &str {
+    HOSTS[(*req >> 1) as usize % HOSTS.len()]
+}
+
+/// fusebox's `RegistryLayer` (a `Registry<String>` with the default breaker, no
+/// budget and the default idle eviction; default `Retry`) around the inner
+/// service, each request keyed by one of 64 hosts (a `&str` looked up, no
+/// allocation); every key made before the run.
+#[cfg(all(feature = "tower", feature = "registry"))]
+fn fusebox_registry_layered() -> FuseboxRegistryLayered {
+    use tower::Layer as _;
+    let registry = Arc::new(fusebox::Registry::<String>::builder().build().unwrap());
+    for host in HOSTS {
+        let _ = registry.get(host);
+    }
+    fusebox::tower::RegistryLayer::new(
+        registry,
+        fusebox::tower::key_ref(host_of as fn(&u32) -> &str),
+        Retry::default(),
+    )
+    .with_sleeper(BenchSleeper)
+    .layer(inner_svc())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -444,6 +501,8 @@ struct Shared {
     layer_fusebox: FuseboxLayered,
     #[cfg(feature = "tower")]
     layer_tower: TowerCb,
+    #[cfg(all(feature = "tower", feature = "registry"))]
+    layer_fusebox_registry: FuseboxRegistryLayered,
 }
 
 /// A default breaker that saw a burst of failures (one short of a trip), then the
@@ -514,6 +573,8 @@ impl Shared {
             layer_fusebox: fusebox_layered(),
             #[cfg(feature = "tower")]
             layer_tower: tower_cb(0.5),
+            #[cfg(all(feature = "tower", feature = "registry"))]
+            layer_fusebox_registry: fusebox_registry_layered(),
         }
     }
 
@@ -536,6 +597,14 @@ impl Shared {
                 State::Closed,
                 "a fusebox breaker tripped"
             );
+        }
+        #[cfg(all(feature = "tower", feature = "registry"))]
+        {
+            let registry = self.layer_fusebox_registry.registry();
+            assert_eq!(registry.len(), HOSTS.len(), "a key missed");
+            registry.for_each(|_, entry| {
+                assert_eq!(entry.breaker().snapshot().state, State::Closed);
+            });
         }
         assert!(
             checked_loads(&self.checked_word),
@@ -874,6 +943,10 @@ const CASES: &[(&str, Run)] = &[
 const LAYER_CASES: &[(&str, Run)] = &[
     tower_case!("layer/bare", layer_bare, |i| (i as u32) << 1),
     tower_case!("layer/fusebox", layer_fusebox, |i| (i as u32) << 1),
+    #[cfg(feature = "registry")]
+    tower_case!("layer/fusebox-registry", layer_fusebox_registry, |i| (i
+        as u32)
+        << 1),
     tower_case!("layer/tower-resilience", layer_tower, |i| (i as u32) << 1),
 ];
 #[cfg(not(feature = "tower"))]
