@@ -108,7 +108,7 @@ fn answer(
 ) -> Result<(), &'static str> {
     let phase = t.as_secs_f64() % period.as_secs_f64();
     match host {
-        "payments" if n % 3 == 0 && attempt == 1 => Err("payment gateway timeout"),
+        "payments" if n.is_multiple_of(3) && attempt == 1 => Err("payment gateway timeout"),
         "search" if phase >= 0.6 * period.as_secs_f64() => Err("search index unavailable"),
         _ => Ok(()),
     }
