@@ -46,7 +46,14 @@ async fn the_live_view_serves_every_breaker() {
         let rows: serde_json::Value = serde_json::from_str(&body).expect("JSON");
         let rows = rows.as_array().expect("an array");
         for row in rows {
-            for field in ["name", "state", "epoch", "health", "samples", "probes_in_flight"] {
+            for field in [
+                "name",
+                "state",
+                "epoch",
+                "health",
+                "samples",
+                "probes_in_flight",
+            ] {
                 assert!(row.get(field).is_some(), "{field} missing in {row}");
             }
             match row["name"].as_str() {
@@ -71,7 +78,11 @@ async fn the_live_view_serves_every_breaker() {
         .iter()
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["catalog", "payments", "search"], "one breaker per host");
+    assert_eq!(
+        names,
+        ["catalog", "payments", "search"],
+        "one breaker per host"
+    );
     // The JSON agrees with the registry's own snapshots.
     for (host, snapshot) in registry.snapshots() {
         let row = rows
@@ -82,7 +93,10 @@ async fn the_live_view_serves_every_breaker() {
             .expect("every key listed");
         assert_eq!(row["epoch"], snapshot.epoch, "{host}");
     }
-    assert!(catalog_always_closed, "the healthy downstream stayed closed at full health");
+    assert!(
+        catalog_always_closed,
+        "the healthy downstream stayed closed at full health"
+    );
     assert!(
         search_states.iter().any(|s| s != "closed"),
         "the live view showed search's outages: {search_states:?}"
