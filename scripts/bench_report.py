@@ -79,8 +79,8 @@ FAMILIES = [
     ),
     ("Retry budget: deposit + withdraw", ["budget/fusebox", "budget/tower-tps"]),
     (
-        "Tower middleware, one healthy request (`--features tower`; `layer/bare` is the inner service alone)",
-        ["layer/bare", "layer/fusebox", "layer/tower-resilience"],
+        "Tower middleware, one healthy request (`--features tower,registry,http`; `layer/bare` is the inner service alone; `layer/fusebox-registry` picks the breaker per request from a 64-host registry)",
+        ["layer/bare", "layer/fusebox", "layer/fusebox-registry", "layer/tower-resilience"],
     ),
 ]
 
