@@ -1226,6 +1226,8 @@ where
     #[inline]
     fn after_failure(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
         match class {
+            // A success never comes here (both callers end the call on it first);
+            // it shares the ignored arm only so that the match needs no panic.
             Classification::Success | Classification::Ignored => {
                 return Step::Done(self.done(Stop::Ignored, result, None));
             }
