@@ -1185,13 +1185,19 @@ impl Model {
         Some(self.transition(MState::ForcedOpen, None))
     }
 
-    /// From `Closed`, health and samples carry over (as stored: the old epoch's
-    /// mark does not, so they do not decay before the next report).
-    pub fn disable(&mut self, _now_ns: u64) -> Option<Trans> {
+    /// From `Closed`, health and samples carry over as of now: decayed by the
+    /// time since the `Closed` epoch's mark, not the stored word (issue 17). The
+    /// old epoch's mark does not carry over, so in `Disabled` they decay again
+    /// from the first report, which starts the new epoch's mark.
+    pub fn disable(&mut self, now_ns: u64) -> Option<Trans> {
         if self.state == MState::Disabled {
             return None;
         }
-        if self.state != MState::Closed {
+        if self.state == MState::Closed {
+            let (health, samples) = self.decayed(now_ns);
+            self.health = health;
+            self.samples = samples;
+        } else {
             self.health = FULL;
             self.samples = 0;
         }
@@ -1199,9 +1205,11 @@ impl Model {
         Some(self.transition(MState::Disabled, None))
     }
 
-    /// A no-op on the stored word `Closed`, full health, no samples.
-    pub fn reset(&mut self, _now_ns: u64) -> Option<Trans> {
-        if self.state == MState::Closed && self.health == FULL && self.samples == 0 {
+    /// A no-op (no epoch bump, nothing stored) when the breaker, decayed to now,
+    /// is `Closed` at full health with no samples (issue 17): a stored word below
+    /// full that time has brought back to full is such a breaker.
+    pub fn reset(&mut self, now_ns: u64) -> Option<Trans> {
+        if self.state == MState::Closed && self.decayed(now_ns) == (FULL, 0) {
             return None;
         }
         self.health = FULL;
