@@ -10,7 +10,9 @@
 //! draw sequence, probe leases, slow calls. It calls nothing of the library but
 //! its public types.
 
-use fusebox::{Breaker, BreakerBuilder, BreakerSnapshot, Rejected, State, Transition, Verdict};
+use fusebox::{
+    Breaker, BreakerBuilder, BreakerSnapshot, Recorded, Rejected, State, Transition, Verdict,
+};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -295,6 +297,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What `Breaker::builder()` is by default, as `BreakerBuilder`'s documentation
+    /// states it (`trip_on_failure_rate(0.95, 50)`, half-life 5 s, graded admission
+    /// below 0.5 with `min_admit` 0.05, open 500 ms ×2 up to four times that,
+    /// jitter 0.1, 2 probes, close after 2, probe leases up to 10 s, no slow-call
+    /// threshold), on a clock starting at `start_ns` with `jitter_seed(seed)`.
+    pub fn defaults(start_ns: u64, seed: u64) -> Config {
+        Config {
+            tripping: Tripping::Rate {
+                rate: 0.95,
+                window: 50,
+            },
+            open_for_ns: 500 * NS_PER_MS,
+            growth: 2.0,
+            cap_ns: 4 * 500 * NS_PER_MS,
+            probes: 2,
+            close_after: 2,
+            probe_timeout_ns: 10_000 * NS_PER_MS,
+            start_ns,
+            half_life_ns: 5_000 * NS_PER_MS,
+            slow_call: None,
+            shed_below: 0.5,
+            min_admit: 0.05,
+            seed,
+            open_jitter: 0.1,
+        }
+    }
+}
+
 /// The jitter seed of an input: a fold of its header, so that inputs differ in
 /// their draws too.
 pub fn seed_of(h: &[u8; HEADER_LEN]) -> u64 {
@@ -503,6 +534,16 @@ impl Acq {
 pub enum Rec {
     Applied(Option<Trans>),
     Stale,
+}
+
+impl Rec {
+    /// The model's view of a real report.
+    pub fn of(real: Recorded) -> Rec {
+        match real {
+            Recorded::Applied { transition } => Rec::Applied(transition.as_ref().map(Trans::of)),
+            Recorded::Stale => Rec::Stale,
+        }
+    }
 }
 
 /// A snapshot, as compared (health by its bits).
@@ -1258,6 +1299,47 @@ impl Model {
             }
             MState::Closed | MState::HalfOpen | MState::Disabled => None,
         }
+    }
+
+    /// Check what a freshly built breaker reports about its configuration
+    /// against the model's reading of it (`cfg` names it in messages).
+    pub fn check_built(&self, breaker: &Breaker, cfg: &dyn std::fmt::Debug) {
+        let to_full = successes_to_full(self.alpha_up);
+        assert_eq!(
+            u64::from(breaker.successes_to_full_health()),
+            to_full,
+            "the convergence bound disagrees; config {cfg:?}"
+        );
+        assert_eq!(
+            breaker.alpha().to_bits(),
+            self.alpha.to_bits(),
+            "alpha disagrees: real {}, model {}; config {cfg:?}",
+            breaker.alpha(),
+            self.alpha
+        );
+        assert_eq!(
+            breaker.half_life(),
+            Duration::from_nanos(self.tick_ns * DECAY_TICKS),
+            "half_life disagrees (ticks of half_life / 64, whole ns); config {cfg:?}"
+        );
+        assert_eq!(
+            breaker.shed_below().map(f64::to_bits),
+            (self.shed > 0).then(|| (self.shed as f64 / FULL as f64).to_bits()),
+            "shed_below disagrees; config {cfg:?}"
+        );
+        assert_eq!(
+            breaker.slow_call_threshold(),
+            self.slow_call.map(|(ns, _)| Duration::from_nanos(ns)),
+            "slow_call threshold disagrees; config {cfg:?}"
+        );
+        let threshold = self.threshold as f64 / FULL as f64;
+        assert_eq!(
+            breaker.threshold().to_bits(),
+            threshold.to_bits(),
+            "threshold disagrees: real {}, model {threshold} ({} units); config {cfg:?}",
+            breaker.threshold(),
+            self.threshold
+        );
     }
 
     /// The health a listener's event carries: the stored health of a measuring
