@@ -31,7 +31,8 @@ use crate::config::{BreakerBuilder, Config, Listener};
 use crate::error::Rejected;
 use crate::health::{self, RATE_ONE};
 use crate::state::{
-    DEADLINE_MAX_MS, DeadlineWord, HEALTH_FULL, LEASES_MAX, REOPEN_MAX, Snapshot, State, Ticket,
+    DeadlineWord, HEALTH_FULL, LEASES_MAX, MARK_MAX, MarkView, MarkWord, REOPEN_MAX, Snapshot,
+    State, Ticket,
 };
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
@@ -94,6 +95,11 @@ impl Verdict {
             // NaN fails `> 0.0` and lands here too.
             _ => 0.0,
         }
+    }
+
+    /// Whether this verdict lowers health (a failure of positive weight).
+    fn lowers(self) -> bool {
+        self.failure_weight() > 0.0
     }
 }
 
@@ -283,7 +289,8 @@ impl Breaker {
                 Snapshot::closed(INITIAL_EPOCH, HEALTH_FULL, 0).raw(),
             )),
             cold: CachePadded::new(Cold {
-                deadline: AtomicU64::new(DeadlineWord::initial(INITIAL_EPOCH).raw()),
+                // The initial epoch measures: its decay mark starts now.
+                deadline: AtomicU64::new(MarkWord::settled(INITIAL_EPOCH, 0, 0).raw()),
                 stale: AtomicU64::new(0),
                 jitter: AtomicU64::new(seed),
                 draws: AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D),
@@ -552,17 +559,14 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn admit_graded(&self, s: Snapshot) -> Result<(), Rejected> {
-        let (h, samples) = self.decayed(s, self.now_tick());
+        let now = self.now_tick();
+        let (h, samples) = self.decayed(s, now);
         if h == HEALTH_FULL {
             // Time alone has ended the spell: store that (a decay-only report), so
             // that the next attempts take the healthy path instead of this one. If
             // the breaker moved on meanwhile, this changes nothing (and, not being
             // a caller's report, is not counted as a stale one).
-            let epoch = s.epoch();
-            let ticks = self.claim_decay(epoch);
-            let _stored = self.update(s, |cur| {
-                self.decide_record(cur, epoch, Verdict::Ignored, ticks)
-            });
+            let _stored = self.report_measured(s, s.epoch(), Verdict::Ignored, Some(now));
             return Ok(());
         }
         if samples < self.config.min_samples {
@@ -588,67 +592,208 @@ impl Breaker {
     }
 
     /// Decay ticks since the breaker was built. Time in ticks stops at the end of
-    /// the deadline word's field, where the decay mark lives (as open deadlines
-    /// saturate there): a mark that cannot move past it must not be claimed from
-    /// again and again.
+    /// the mark word's field (139 years of the smallest tick).
     fn now_tick(&self) -> u64 {
-        (self.elapsed_ns() / self.config.tick_ns).min(DEADLINE_MAX_MS)
+        (self.elapsed_ns() / self.config.tick_ns).min(MARK_MAX)
     }
 
-    /// Health and samples of the measuring word `s` as of `now_tick`: health
-    /// decayed by the ticks since its epoch's decay mark (unchanged when the mark is
-    /// another epoch's: no spell below full health has started it in this epoch),
-    /// samples unchanged unless that brings health to full, which ends the spell.
-    fn decayed(&self, s: Snapshot, now_tick: u64) -> (u32, u32) {
-        let h = match self.deadline_for(s.epoch()) {
-            Some(mark) => health::after_idle(s.health(), now_tick.saturating_sub(mark)),
-            None => s.health(),
+    /// What the deadline word says about the measuring word `s` (see
+    /// [`MarkWord`]), and the raw word it was read from.
+    #[inline]
+    fn mark_view(&self, s: Snapshot, now: u64) -> (MarkView, u64) {
+        // Acquire: see the module's "Orderings".
+        let raw = self.cold.deadline.load(Ordering::Acquire);
+        (MarkWord::from_raw(raw).view(s, now), raw)
+    }
+
+    /// Health and samples of the measuring word `s` as of tick `now`, reading
+    /// only: health decayed by the ticks since the word's decay mark (and by a
+    /// claimed interval it has not absorbed yet); samples unchanged unless that
+    /// brings health to full, which ends the spell. A word with no mark in its
+    /// epoch, or read before a change the deadline word already follows, is
+    /// taken as stored (never above the real health).
+    fn decayed(&self, s: Snapshot, now: u64) -> (u32, u32) {
+        let h = match self.mark_view(s, now).0 {
+            MarkView::Current { mark, .. } => {
+                health::after_idle(s.health(), now.saturating_sub(mark))
+            }
+            MarkView::Pending { interval, end } => health::after_idle(
+                health::after_idle(s.health(), interval),
+                now.saturating_sub(end),
+            ),
+            MarkView::Unmarked | MarkView::Behind => s.health(),
         };
         (h, if h == HEALTH_FULL { 0 } else { s.samples() })
     }
 
-    /// Claim the decay ticks that have passed since the decay mark of the
-    /// measuring state at `epoch`: move the mark to now and return how many ticks
-    /// it moved (0 when it starts the mark, when no tick has passed, or when the
-    /// breaker has left `epoch`). Whoever moves the mark applies those ticks, once:
-    /// two reporters cannot both claim the same interval, because each advances
-    /// the mark by compare-and-swap from the value its count was computed on.
+    /// Apply `verdict`, reported under `epoch` at tick `now`, to the measuring
+    /// word `s` of that epoch, with the decay due first. The heart of the decay
+    /// protocol; see [`MarkWord`] for the two words' layout.
     ///
-    /// It writes only over a word of its own epoch, or (to start the mark) over an
-    /// older epoch's word while the state word still shows `epoch`: the same
-    /// argument as [`publish_deadline`](Self::publish_deadline) keeps it from ever
-    /// overwriting a newer epoch's deadline.
+    /// A verdict lands on the state word only when that word is as of `now` or
+    /// later, so it is never decayed with time that passed before it happened,
+    /// and time that passed before it is never applied after it:
+    ///
+    /// 1. the word is as of a mark at or after `now` (or the verdict changes
+    ///    nothing that time could change: a success or no signal at full health):
+    ///    the verdict is applied with one CAS of the state word from the word read;
+    /// 2. the word is behind `now`: the reporter *claims* the interval from the
+    ///    mark to `now` by turning the deadline word into a pending one (CAS from
+    ///    the word read, so two claims of one interval cannot both succeed);
+    /// 3. an interval is claimed and not applied: it is applied (with the
+    ///    reporter's verdict after it, if the interval ends at or after `now`) by
+    ///    one CAS of the state word that also moves its generation to the claim's.
+    ///    Anyone does this, so a claimer that stalls holds nobody up; the claim is
+    ///    applied exactly once, because only a word of the generation before it
+    ///    accepts it.
+    ///
+    /// Every step is a CAS from a word read in this pass; a failed one, or a
+    /// pass that only helped, reads both words again. The interval claimed is
+    /// thus applied to exactly the word it was claimed for, whoever applies it.
+    ///
+    /// A word of generation `g` could only be mistaken for a later word of the
+    /// same generation after 32 more claims, each at least a tick (1 ms) later
+    /// than the last, while this reporter stands between two of its own
+    /// instructions: the same kind of argument as the epoch's wrap-around.
     #[cold]
-    fn claim_decay(&self, epoch: u32) -> u64 {
-        let now = self.now_tick();
-        // Acquire: as in `publish_deadline`.
-        let mut current = self.cold.deadline.load(Ordering::Acquire);
+    fn report_measured(
+        &self,
+        mut s: Snapshot,
+        epoch: u32,
+        verdict: Verdict,
+        mut now: Option<u64>,
+    ) -> Update<Decision> {
         let backoff = CasBackoff::new();
         loop {
-            let ticks = match DeadlineWord::from_raw(current).for_epoch(epoch) {
-                Some(mark) if now <= mark => return 0,
-                Some(mark) => now - mark,
-                None => {
-                    if self.load().epoch() != epoch {
-                        return 0;
+            if s.epoch() != epoch || !s.state().measures() {
+                // The breaker has left the epoch: stale (decided by the usual rule).
+                return self.update(s, |cur| self.decide_record(cur, epoch, verdict, 0));
+            }
+            if s.health() == HEALTH_FULL && !verdict.lowers() {
+                // A success or no signal at full health changes nothing, as of the
+                // word just read (of this epoch): no time to read, nothing to write.
+                return Update {
+                    outcome: Decision::Applied,
+                    before: s,
+                    after: None,
+                };
+            }
+            // One clock read per report, and only here, where time matters.
+            let now = *now.get_or_insert_with(|| self.now_tick());
+            let (view, raw) = self.mark_view(s, now);
+            let apply = match view {
+                MarkView::Current { mark, settle } if now <= mark => {
+                    if settle {
+                        self.settle_mark(raw, epoch, s.generation(), mark);
                     }
-                    0
+                    Some((0, true, s.generation()))
                 }
+                MarkView::Current { mark, .. } => {
+                    let claim = MarkWord::pending(epoch, s.next_generation(), now - mark, now);
+                    // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+                    // Losing the race is fine: whoever won changed the word, and the
+                    // next pass reads it.
+                    let _claimed = self.cold.deadline.compare_exchange(
+                        raw,
+                        claim.raw(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                    None
+                }
+                MarkView::Pending { interval, end } => {
+                    // The interval ends at or after `now`: this verdict belongs right
+                    // after it. Otherwise apply the interval alone, and go on.
+                    Some((interval, end >= now, s.next_generation()))
+                }
+                MarkView::Unmarked => {
+                    self.start_mark(raw, epoch, s.generation(), now);
+                    None
+                }
+                MarkView::Behind => None,
             };
-            // AcqRel on success, Acquire on failure: as in `publish_deadline`.
-            match self.cold.deadline.compare_exchange_weak(
-                current,
-                DeadlineWord::new(epoch, now).raw(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return ticks,
-                Err(actual) => {
-                    current = actual;
-                    backoff.spin();
+            if let Some((ticks, with_verdict, generation)) = apply {
+                let v = if with_verdict {
+                    verdict
+                } else {
+                    Verdict::Ignored
+                };
+                let read = s;
+                let update = self.update(s, |cur| {
+                    if cur != read {
+                        return (None, None);
+                    }
+                    let (decision, next) = self.decide_record(cur, epoch, v, ticks);
+                    let next = next.map(|n| {
+                        if n.epoch() == epoch {
+                            n.with_generation(generation)
+                        } else {
+                            n
+                        }
+                    });
+                    (Some(decision), next)
+                });
+                if let Some(decision) = update.outcome {
+                    if generation != s.generation() && update.after.is_some_and(|a| a.epoch() == epoch) {
+                        // This pass applied a claimed interval: record that in the
+                        // deadline word, whose mark is then exact for longer.
+                        if let MarkView::Pending { end, .. } = view {
+                            self.settle_mark(raw, epoch, generation, end);
+                        }
+                    }
+                    if with_verdict {
+                        return Update {
+                            outcome: decision,
+                            before: update.before,
+                            after: update.after,
+                        };
+                    }
+                    // Helped a claim through; now this report.
+                    if let Some(after) = update.after {
+                        if after.epoch() != epoch {
+                            // A decay-only step never changes the epoch.
+                            unreachable_decision();
+                        }
+                        s = after;
+                        continue;
+                    }
                 }
             }
+            backoff.spin();
+            s = self.load();
         }
+    }
+
+    /// Rewrite the pending deadline word `raw`, whose interval the state word at
+    /// generation `generation` has absorbed, as a settled one with the same mark.
+    /// Losing the race is fine: the word changed, so a newer claim or epoch
+    /// replaced it, and the pending word held the same mark for as long as it
+    /// lasted.
+    fn settle_mark(&self, raw: u64, epoch: u32, generation: u32, mark: u64) {
+        let settled = MarkWord::settled(epoch, generation, mark);
+        // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+        let _settled =
+            self.cold
+                .deadline
+                .compare_exchange(raw, settled.raw(), Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Start the decay mark of the measuring epoch `epoch` at tick `now`, over
+    /// the deadline word `raw` of another epoch, only while the state word still
+    /// shows `epoch`: the argument of [`publish_deadline`](Self::publish_deadline)
+    /// keeps it from overwriting a newer epoch's deadline (`raw` was loaded before
+    /// this check). Losing the race is fine: someone else started the mark or
+    /// the breaker moved on, and the caller reads both words again.
+    fn start_mark(&self, raw: u64, epoch: u32, generation: u32, now: u64) {
+        if self.load().epoch() != epoch {
+            return;
+        }
+        let mark = MarkWord::settled(epoch, generation, now);
+        // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+        let _started =
+            self.cold
+                .deadline
+                .compare_exchange(raw, mark.raw(), Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Apply a verdict reported under `epoch`.
@@ -676,25 +821,20 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
-        // Below full health, or about to leave it, bring health up to date with
-        // time first (see `claim_decay`); a success or a non-signal at full health
-        // has nothing to decay and does not start a spell.
-        let lowers = matches!(verdict, Verdict::Failure { .. }) && verdict.failure_weight() > 0.0;
+        // Below full health, or about to leave it, health is brought up to date
+        // with time first (see `report_measured`); a success or a non-signal at
+        // full health has nothing to decay and does not start a spell.
         #[cfg(feature = "metrics")]
         match verdict {
             Verdict::Failure { .. } => crate::metrics::verdict(self, true),
             Verdict::Ignored => crate::metrics::verdict(self, false),
             Verdict::Success => {}
         }
-        let ticks = if cur.state().measures()
-            && cur.epoch() == epoch
-            && (cur.health() < HEALTH_FULL || lowers)
-        {
-            self.claim_decay(epoch)
+        let update = if cur.state().measures() && cur.epoch() == epoch {
+            self.report_measured(cur, epoch, verdict, None)
         } else {
-            0
+            self.update(cur, |cur| self.decide_record(cur, epoch, verdict, 0))
         };
-        let update = self.update(cur, |cur| self.decide_record(cur, epoch, verdict, ticks));
         match update.outcome {
             Decision::Stale => {
                 // Relaxed: a metric; see the module's "Orderings".
@@ -825,23 +965,42 @@ impl Breaker {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn force_open(&self) -> Option<Transition> {
-        self.operator(|cur| {
+        self.operator(None, |cur| {
             (cur.state() != State::ForcedOpen).then(|| Snapshot::forced_open(cur.next_epoch()))
         })
     }
 
     /// Disable the breaker: every attempt is admitted and health is still measured,
     /// but it never trips ("metrics only"). A transition from any other state
-    /// (epoch + 1); health carries over from `Closed`, and starts full otherwise.
+    /// (epoch + 1); health carries over from `Closed` as it is now (decayed by the
+    /// time since the last report), and starts full otherwise.
     /// `None`, and nothing at all changes, when it is already disabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, ManualClock, State, Verdict};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::builder().clock(clock.clone()).build()?;
+    /// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// clock.advance(breaker.half_life() * 30); // time forgets the failure
+    /// let t = breaker.disable().expect("closed -> disabled");
+    /// assert_eq!(t.to, State::Disabled);
+    /// assert_eq!(breaker.snapshot().health, Some(1.0));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn disable(&self) -> Option<Transition> {
-        self.operator(|cur| match cur.state() {
+        // The health carried over is as of `now`, which is also the new epoch's
+        // decay mark.
+        let now = self.now_tick();
+        self.operator(Some(now), |cur| match cur.state() {
             State::Disabled => None,
-            State::Closed => Some(Snapshot::disabled(
-                cur.next_epoch(),
-                cur.health(),
-                cur.samples(),
-            )),
+            State::Closed => {
+                let (h, samples) = self.decayed(cur, now);
+                Some(Snapshot::disabled(cur.next_epoch(), h, samples))
+            }
             State::Open | State::HalfOpen | State::ForcedOpen => {
                 Some(Snapshot::disabled(cur.next_epoch(), HEALTH_FULL, 0))
             }
@@ -851,25 +1010,56 @@ impl Breaker {
     /// Reset to `Closed` with full health and no samples. A transition (epoch + 1)
     /// from any state but that one: every permit out before it becomes stale.
     /// `None`, and nothing at all changes (permits out stay valid), when the breaker
-    /// is already `Closed` at full health with no samples.
+    /// is already `Closed` at full health with no samples, counting the time since
+    /// the last report (a breaker that time alone has healed is not reset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, ManualClock, Verdict};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::builder().clock(clock.clone()).build()?;
+    /// assert_eq!(breaker.reset(), None); // nothing to reset
+    /// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// clock.advance(breaker.half_life() * 30);
+    /// assert_eq!(breaker.reset(), None); // time alone healed it
+    /// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+    /// assert!(breaker.reset().is_some()); // a fresh failure: reset
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn reset(&self) -> Option<Transition> {
-        self.operator(|cur| {
-            let pristine = Snapshot::closed(cur.epoch(), HEALTH_FULL, 0);
-            (cur != pristine).then(|| Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+        let mut now = None;
+        self.operator(None, |cur| {
+            if cur.state() == State::Closed {
+                let at_full = cur.health() == HEALTH_FULL
+                    || self.decayed(cur, *now.get_or_insert_with(|| self.now_tick())).0
+                        == HEALTH_FULL;
+                if at_full {
+                    // Full health has no samples (a spell ends there).
+                    return None;
+                }
+            }
+            Some(Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
         })
     }
 
     /// Run an operator call: `target` proposes the new word (always in a new
     /// epoch), or `None` when the call would change nothing but the epoch.
+    /// `mark_at` is the tick a new measuring word is as of (now, if `None`).
     #[cold]
-    fn operator(&self, target: impl Fn(Snapshot) -> Option<Snapshot>) -> Option<Transition> {
+    fn operator(
+        &self,
+        mark_at: Option<u64>,
+        mut target: impl FnMut(Snapshot) -> Option<Snapshot>,
+    ) -> Option<Transition> {
         let update = self.update(self.load(), |cur| ((), target(cur)));
         debug_assert!(
             update
                 .after
                 .is_none_or(|a| a.epoch() != update.before.epoch())
         );
-        self.after_update(&update)
+        self.after_update_at(&update, mark_at)
     }
 
     /// A decoded copy of the state.
@@ -918,7 +1108,11 @@ impl Breaker {
             } else {
                 0
             },
-            reopens: s.reopen(),
+            reopens: if matches!(state, State::Open | State::HalfOpen) {
+                s.reopen()
+            } else {
+                0
+            },
             open_until,
             ready_to_probe,
         }
@@ -1121,6 +1315,13 @@ impl Breaker {
     /// tell the listener. Only the winner of the transition gets here.
     #[cold]
     fn after_update<O>(&self, update: &Update<O>) -> Option<Transition> {
+        self.after_update_at(update, None)
+    }
+
+    /// [`after_update`](Self::after_update), with the tick a new measuring word is
+    /// as of (now, if `None`).
+    #[cold]
+    fn after_update_at<O>(&self, update: &Update<O>, mark_at: Option<u64>) -> Option<Transition> {
         let after = update.after?;
         if after.epoch() == update.before.epoch() {
             return None;
@@ -1138,7 +1339,18 @@ impl Breaker {
                 self.publish_after(after.epoch(), lease_ns);
                 None
             }
-            State::Closed | State::ForcedOpen | State::Disabled => None,
+            State::Closed | State::Disabled => {
+                // The new epoch's decay mark (see `MarkWord`), unless a report
+                // already started it.
+                // Acquire: as in `publish_deadline`.
+                let raw = self.cold.deadline.load(Ordering::Acquire);
+                if !MarkWord::from_raw(raw).belongs_to(after.epoch()) {
+                    let now = mark_at.unwrap_or_else(|| self.now_tick());
+                    self.start_mark(raw, after.epoch(), after.generation(), now);
+                }
+                None
+            }
+            State::ForcedOpen => None,
         };
         let transition = Transition {
             from: update.before.state(),

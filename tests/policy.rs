@@ -33,11 +33,11 @@ fn health(b: &Breaker) -> f64 {
     b.snapshot().health.expect("a measuring state")
 }
 
-/// The decay mark lives in the 40-bit field of the deadline word, so time in
-/// ticks stops at 2^40 - 1 (as open deadlines saturate there): past it, an interval
-/// is never claimed twice and a failure is not forgotten at once. (With 1 ms ticks
-/// that is 34.8 years after the breaker was built; before the fix every report
-/// past it claimed `now - (2^40 - 1)` ticks again, from a mark that could not move.)
+/// The decay mark lives in the 42-bit field of the mark word, so time in ticks
+/// stops at 2^42 - 1: past it, an interval is never claimed twice and a failure is
+/// not forgotten at once. (With 1 ms ticks that is 139 years after the breaker was
+/// built; when every report past the end claimed `now - end` ticks again, from a
+/// mark that could not move, a failure there was forgotten at once.)
 #[test]
 fn decay_time_stops_at_the_end_of_the_mark_range() {
     // The same failures at one instant near the start: no decay between them.
@@ -51,7 +51,7 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     };
     let clock = ManualClock::new();
     let b = manual(&clock, 0.5, 0.1).build().unwrap();
-    clock.set(Duration::from_millis(1 << 41));
+    clock.set(Duration::from_millis(1 << 43));
     fail(&b);
     assert_eq!(
         health(&b),
@@ -81,7 +81,7 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     };
     let (near_start, later) = after_a_half_life(Duration::ZERO);
     assert!(near_start > reference(1) && near_start < 1.0 && later == 1.0);
-    let (at_the_end, later) = after_a_half_life(Duration::from_millis((1 << 40) - 1 - 64));
+    let (at_the_end, later) = after_a_half_life(Duration::from_millis((1 << 42) - 1 - 64));
     assert_eq!(at_the_end, near_start);
     assert_eq!(later, at_the_end, "then time stops");
 }

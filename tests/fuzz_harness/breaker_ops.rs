@@ -56,6 +56,8 @@ const FULL: u64 = (1 << 20) - 1;
 const EPOCH_MASK: u32 = (1 << 24) - 1;
 /// Deadlines saturate at this many milliseconds.
 const DEADLINE_MAX_MS: u64 = (1 << 40) - 1;
+/// Time in decay ticks stops here (the mark word's 42-bit field).
+const MARK_MAX_TICKS: u64 = (1 << 42) - 1;
 const NS_PER_MS: u64 = 1_000_000;
 /// Scale of the fixed-point rates.
 const ONE_FP: u64 = 1 << 32;
@@ -952,6 +954,9 @@ struct Model {
     /// The graded-admission counter.
     draws: u64,
     stale: u64,
+    /// Transitions into a measuring state whose first mark replaced an open
+    /// deadline or a probe lease.
+    marks_over_deadline: u32,
     /// Transitions made during the current operation.
     events: Vec<Trans>,
     /// What the last report's decay claim did.
@@ -1057,12 +1062,13 @@ impl Model {
             leases: 0,
             last_stored: false,
             successes: 0,
-            // The epoch before the first, which no state has for 2^24 transitions.
-            word_tag: EPOCH_MASK,
+            // The initial epoch measures: its decay mark starts at tick 0.
+            word_tag: 0,
             word: 0,
-            word_kind: WordKind::Initial,
+            word_kind: WordKind::Mark,
             draws: cfg.seed ^ DRAWS_SALT,
             stale: 0,
+            marks_over_deadline: 0,
             events: Vec::new(),
             last_claim: Claim::default(),
             last_drew: false,
@@ -1073,10 +1079,22 @@ impl Model {
         now_ns.saturating_sub(self.start_ns)
     }
 
-    /// Decay ticks since the start. Time in ticks is kept in the deadline word's
-    /// 40-bit field, like deadlines, and stops at its end: past it, no more decay.
+    /// Decay ticks since the start. Time in ticks is kept in the mark word's
+    /// 42-bit field and stops at its end: past it, no more decay.
     fn now_tick(&self, now_ns: u64) -> u64 {
-        (self.elapsed(now_ns) / self.tick_ns).min(DEADLINE_MAX_MS)
+        (self.elapsed(now_ns) / self.tick_ns).min(MARK_MAX_TICKS)
+    }
+
+    /// A transition into `Closed` or `Disabled` starts the new epoch's decay mark
+    /// at once (the health it carries is as of now).
+    fn start_mark(&mut self, now_ns: u64) {
+        let now = self.now_tick(now_ns);
+        if matches!(self.word_kind, WordKind::Deadline | WordKind::Lease) {
+            self.marks_over_deadline += 1;
+        }
+        self.word_tag = self.epoch;
+        self.word = now;
+        self.word_kind = WordKind::Mark;
     }
 
     /// The deadline word's value if it belongs to the current epoch.
@@ -1093,7 +1111,12 @@ impl Model {
 
     fn write_word(&mut self, value: u64, kind: WordKind) {
         self.word_tag = self.epoch;
-        self.word = value.min(DEADLINE_MAX_MS);
+        let max = if kind == WordKind::Mark {
+            MARK_MAX_TICKS
+        } else {
+            DEADLINE_MAX_MS
+        };
+        self.word = value.min(max);
         self.word_kind = kind;
     }
 
@@ -1347,7 +1370,9 @@ impl Model {
                         self.health = FULL;
                         self.samples = 0;
                         self.reopen = 0;
-                        Rec::Applied(Some(self.transition(MState::Closed, None)))
+                        let t = self.transition(MState::Closed, None);
+                        self.start_mark(now_ns);
+                        Rec::Applied(Some(t))
                     } else {
                         Rec::Applied(None)
                     }
@@ -1389,29 +1414,35 @@ impl Model {
         Some(self.transition(MState::ForcedOpen, None))
     }
 
-    /// From `Closed`, health and samples carry over (as stored: the old epoch's
-    /// mark does not, so they do not decay before the next report).
-    fn disable(&mut self) -> Option<Trans> {
+    /// From `Closed`, health and samples carry over as they are now (decayed by
+    /// the time since the mark); the new epoch's mark starts now.
+    fn disable(&mut self, now_ns: u64) -> Option<Trans> {
         if self.state == MState::Disabled {
             return None;
         }
-        if self.state != MState::Closed {
+        if self.state == MState::Closed {
+            (self.health, self.samples) = self.decayed(now_ns);
+        } else {
             self.health = FULL;
             self.samples = 0;
         }
         self.reopen = 0;
-        Some(self.transition(MState::Disabled, None))
+        let t = self.transition(MState::Disabled, None);
+        self.start_mark(now_ns);
+        Some(t)
     }
 
-    /// A no-op on the stored word `Closed`, full health, no samples.
-    fn reset(&mut self) -> Option<Trans> {
-        if self.state == MState::Closed && self.health == FULL && self.samples == 0 {
+    /// A no-op on `Closed` at full health as of now (decayed), which has no samples.
+    fn reset(&mut self, now_ns: u64) -> Option<Trans> {
+        if self.state == MState::Closed && self.decayed(now_ns).0 == FULL {
             return None;
         }
         self.health = FULL;
         self.samples = 0;
         self.reopen = 0;
-        Some(self.transition(MState::Closed, None))
+        let t = self.transition(MState::Closed, None);
+        self.start_mark(now_ns);
+        Some(t)
     }
 
     fn snapshot(&self, now_ns: u64) -> Snap {
@@ -1618,8 +1649,14 @@ impl<'b> Driver<'b> {
     }
 
     /// A report applied now in the measuring epoch `epoch` (for the quiet check).
+    /// Its time is now, or the decay mark if the clock has gone back behind it:
+    /// the breaker's time never runs backwards, so a report lands at the mark.
     fn note_report(&mut self, epoch: u32) {
-        let elapsed = self.model.elapsed(self.now_ns);
+        let mark_ns = match (self.model.word_kind, self.model.word_of_epoch()) {
+            (WordKind::Mark, Some(mark)) => mark.saturating_mul(self.model.tick_ns),
+            _ => 0,
+        };
+        let elapsed = self.model.elapsed(self.now_ns).max(mark_ns);
         self.last_report = Some(match self.last_report {
             Some((e, t)) if e == epoch => (e, t.max(elapsed)),
             _ => (epoch, elapsed),
@@ -1630,8 +1667,7 @@ impl<'b> Driver<'b> {
     /// since the latest report applied in this epoch (and time in ticks has not
     /// reached the end of its range), health is exactly full with no samples,
     /// whatever came before. (Without any report in the epoch there is nothing to
-    /// check: health is full, or was carried over by `disable` and waits for the
-    /// first report to start the decay mark.)
+    /// check: health is full, or was carried over by `disable`.)
     fn check_quiet(&mut self, step: usize, op: &Op, snapshot: &Snap) {
         let measuring = matches!(self.model.state, MState::Closed | MState::Disabled);
         let Some((epoch, at)) = self.last_report else {
@@ -1641,7 +1677,7 @@ impl<'b> Driver<'b> {
         if !measuring
             || epoch != self.model.epoch
             || u128::from(elapsed) < u128::from(at) + self.quiet_ns
-            || elapsed / self.model.tick_ns >= DEADLINE_MAX_MS
+            || elapsed / self.model.tick_ns >= MARK_MAX_TICKS
         {
             return;
         }
@@ -1814,12 +1850,12 @@ impl<'b> Driver<'b> {
             }
             Op::Disable => {
                 let real = self.breaker.disable();
-                let expected = self.model.disable();
+                let expected = self.model.disable(self.now_ns);
                 self.operator(step, op, real, expected);
             }
             Op::Reset => {
                 let real = self.breaker.reset();
-                let expected = self.model.reset();
+                let expected = self.model.reset(self.now_ns);
                 self.operator(step, op, real, expected);
             }
             Op::Snapshot => {}
@@ -1884,12 +1920,15 @@ impl<'b> Driver<'b> {
         {
             self.summary.decayed_to_full += 1;
         }
-        if self.model.word_kind == WordKind::Mark && self.model.word == DEADLINE_MAX_MS {
+        if self.model.word_kind == WordKind::Mark && self.model.word == MARK_MAX_TICKS {
             self.summary.mark_saturated = true;
         }
         self.check_quiet(step, op, &expected);
         self.summary.max_reopens = self.summary.max_reopens.max(self.model.reopen);
         self.summary.stale_reports = self.model.stale;
+        self.summary.marks_over_deadline = self.summary.marks_over_deadline.max(
+            self.model.marks_over_deadline,
+        );
     }
 }
 
