@@ -18,10 +18,12 @@
 //!   only) with an `AcqRel` CAS, and a failed CAS there is `Acquire`: a writer that
 //!   sees a newer deadline is thereby guaranteed to see the newer epoch in the state
 //!   word when it re-checks, and gives up (see [`Breaker::publish_deadline`]);
-//! - in `Closed` and `Disabled` the same word holds the decay mark, advanced by the
-//!   reporter that claims the ticks since it with the same protocol (`Acquire`
-//!   loads, `AcqRel` CAS, `Acquire` on failure, and a re-check of the state epoch
-//!   before writing over another epoch's word; see [`Breaker::claim_decay`]);
+//! - in `Closed` and `Disabled` the same word holds the decay mark (a
+//!   [`MarkWord`]), with the same protocol: `Acquire` loads, `AcqRel` CAS,
+//!   `Acquire` on failure. Claims and settles are CASes from the exact mark word
+//!   read, an interval is applied by a CAS from the exact state word read, and an
+//!   epoch's first mark is written over another epoch's word only after a re-check
+//!   of the state epoch (see [`Breaker::report_measured`], `start_mark`);
 //! - the counters that are metrics only (stale reports, the jitter sequence, the
 //!   graded-admission draw sequence) are `Relaxed`: nothing is published through
 //!   them, and the read-modify-write alone makes each increment unique.
@@ -734,7 +736,9 @@ impl Breaker {
                     (Some(decision), next)
                 });
                 if let Some(decision) = update.outcome {
-                    if generation != s.generation() && update.after.is_some_and(|a| a.epoch() == epoch) {
+                    if generation != s.generation()
+                        && update.after.is_some_and(|a| a.epoch() == epoch)
+                    {
                         // This pass applied a claimed interval: record that in the
                         // deadline word, whose mark is then exact for longer.
                         if let MarkView::Pending { end, .. } = view {
@@ -772,10 +776,12 @@ impl Breaker {
     fn settle_mark(&self, raw: u64, epoch: u32, generation: u32, mark: u64) {
         let settled = MarkWord::settled(epoch, generation, mark);
         // AcqRel on success, Acquire on failure: as in `publish_deadline`.
-        let _settled =
-            self.cold
-                .deadline
-                .compare_exchange(raw, settled.raw(), Ordering::AcqRel, Ordering::Acquire);
+        let _settled = self.cold.deadline.compare_exchange(
+            raw,
+            settled.raw(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Start the decay mark of the measuring epoch `epoch` at tick `now`, over
@@ -790,10 +796,12 @@ impl Breaker {
         }
         let mark = MarkWord::settled(epoch, generation, now);
         // AcqRel on success, Acquire on failure: as in `publish_deadline`.
-        let _started =
-            self.cold
-                .deadline
-                .compare_exchange(raw, mark.raw(), Ordering::AcqRel, Ordering::Acquire);
+        let _started = self.cold.deadline.compare_exchange(
+            raw,
+            mark.raw(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Apply a verdict reported under `epoch`.
@@ -1033,7 +1041,9 @@ impl Breaker {
         self.operator(None, |cur| {
             if cur.state() == State::Closed {
                 let at_full = cur.health() == HEALTH_FULL
-                    || self.decayed(cur, *now.get_or_insert_with(|| self.now_tick())).0
+                    || self
+                        .decayed(cur, *now.get_or_insert_with(|| self.now_tick()))
+                        .0
                         == HEALTH_FULL;
                 if at_full {
                     // Full health has no samples (a spell ends there).

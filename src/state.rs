@@ -6,8 +6,10 @@
 //! ```text
 //!  63          52 51                 32 31    27 26                         3 2     0
 //! +--------------+---------------------+--------+----------------------------+-------+
-//! |   SAMPLES    |       HEALTH        | REOPEN |           EPOCH            | STATE |   Closed, Disabled,
-//! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |   Open, ForcedOpen
+//! |   SAMPLES    |       HEALTH        | GEN    |           EPOCH            | STATE |   Closed, Disabled
+//! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |
+//! +--------------+---------------------+--------+----------------------------+-------+
+//! |   unused     |  HEALTH (Open only) | REOPEN |           EPOCH            | STATE |   Open, ForcedOpen
 //! +-------------+-----------+----------+--------+----------------------------+-------+
 //! | unused (11) | LEASES(5) | SUCCESS. | IN_FL. | REOPEN |      EPOCH         | STATE |   HalfOpen
 //! |             |           |   (8)    |   (8)  |  (5)   |                    |       |
@@ -22,8 +24,9 @@
 //! keeps the health it tripped at (0 after a failed probe); `HalfOpen` carries the
 //! probes in flight, the probe successes so far and how many periods before it
 //! were replaced because their probe lease ran out (which sizes its own lease). `REOPEN` counts consecutive
-//! re-opens without an intervening close (it sizes the next open period) and is zero
-//! outside `Open` and `HalfOpen`.
+//! re-opens without an intervening close (it sizes the next open period); in
+//! `Closed` and `Disabled` the same bits are `GEN`, the decay generation that ties
+//! the word to the decay mark (see [`MarkWord`]).
 //!
 //! # Legal states and transitions
 //!
@@ -53,17 +56,17 @@
 //!
 //! The open deadline lives in its own word, tagged with the epoch of the `Open` state
 //! it belongs to; in `HalfOpen` the same word holds the probe lease (when the
-//! period's probes stop holding their slots), tagged likewise; in `Closed` and
-//! `Disabled` it holds the *decay mark*: the time (in decay ticks, not
-//! milliseconds) up to which health has been brought up to date, advanced by
-//! compare-and-swap by whichever reporter claims the ticks since (see
-//! `Breaker::claim_decay`). Only the thread that
-//! won the transition into that state writes it,
-//! and it writes only while the state word still shows that epoch, by compare-and-swap
-//! (see `Breaker::publish_deadline`), so a writer from an older epoch can never
-//! overwrite a newer deadline. A reader uses the deadline only when its tag equals the
-//! current epoch; between the transition and the publication (a few instructions)
-//! the breaker is simply open with an unknown deadline.
+//! period's probes stop holding their slots), tagged likewise. Only the thread that
+//! won the transition into that state writes it, and it writes only while the
+//! state word still shows that epoch, by compare-and-swap (see
+//! `Breaker::publish_deadline`), so a writer from an older epoch can never
+//! overwrite a newer deadline. A reader uses the deadline only when its tag equals
+//! the current epoch; between the transition and the publication (a few
+//! instructions) the breaker is simply open with an unknown deadline.
+//!
+//! In `Closed` and `Disabled` the same word is a [`MarkWord`]: the *decay mark*,
+//! the time (in decay ticks) up to which health has been brought up to date, or an
+//! interval of decay claimed and not yet applied (see `Breaker::report_measured`).
 //!
 //! # Epoch wrap-around
 //!
@@ -1045,7 +1048,10 @@ mod tests {
             for &g in &gens {
                 let s = Snapshot::closed(e, HEALTH_FULL / 2, 3).with_generation(g);
                 assert_eq!(s.generation(), g);
-                assert_eq!((s.epoch(), s.health(), s.samples()), (e, HEALTH_FULL / 2, 3));
+                assert_eq!(
+                    (s.epoch(), s.health(), s.samples()),
+                    (e, HEALTH_FULL / 2, 3)
+                );
                 let next = s.next_generation();
                 assert_eq!(next, (g + 1) % 32, "generations wrap");
                 for mark in [0, 1, 77, MARK_MAX - 1, MARK_MAX] {
@@ -1054,7 +1060,10 @@ mod tests {
                     assert_eq!(MarkWord::from_raw(w.raw()), w);
                     // A settled mark is whole, wherever the reader's clock is.
                     for now in [0, mark, MARK_MAX] {
-                        let view = MarkView::Current { mark, settle: false };
+                        let view = MarkView::Current {
+                            mark,
+                            settle: false,
+                        };
                         assert_eq!(w.view(s, now), view, "{w:?}");
                     }
                     // A state word of another generation reads it as behind.
@@ -1075,7 +1084,10 @@ mod tests {
                     }
                     // ...and absorbed (the mark is its end) for the next word.
                     let absorbed = s.with_generation(next);
-                    let current = MarkView::Current { mark: end, settle: true };
+                    let current = MarkView::Current {
+                        mark: end,
+                        settle: true,
+                    };
                     assert_eq!(w.view(absorbed, end + 3), current);
                     // Two generations on: behind.
                     let two = absorbed.with_generation(absorbed.next_generation());
@@ -1086,9 +1098,21 @@ mod tests {
         // Intervals are capped; marks saturate.
         let s = Snapshot::closed(9, 0, 1);
         let w = MarkWord::pending(9, 1, u64::MAX, 10);
-        assert_eq!(w.view(s, 10), MarkView::Pending { interval: MARK_INTERVAL_MAX, end: 10 });
+        assert_eq!(
+            w.view(s, 10),
+            MarkView::Pending {
+                interval: MARK_INTERVAL_MAX,
+                end: 10
+            }
+        );
         let w = MarkWord::settled(9, 0, u64::MAX);
-        assert_eq!(w.view(s, 0), MarkView::Current { mark: MARK_MAX, settle: false });
+        assert_eq!(
+            w.view(s, 0),
+            MarkView::Current {
+                mark: MARK_MAX,
+                settle: false
+            }
+        );
         // A deadline word (of an `Open` epoch) belongs to no measuring epoch
         // but its own, whose low 16 bits it shares.
         let d = DeadlineWord::new(0x12_3456, 99);

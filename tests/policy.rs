@@ -143,7 +143,10 @@ fn reset_after_a_quiet_recovery_is_a_no_op() {
     let permit = b.try_acquire().expect("closed");
     assert_eq!(b.reset(), None, "nothing to reset");
     assert_eq!(b.snapshot().epoch, 0);
-    assert!(!permit.record(Verdict::failure()).is_stale(), "the permit stays valid");
+    assert!(
+        !permit.record(Verdict::failure()).is_stale(),
+        "the permit stays valid"
+    );
     // A fresh failure is something to reset.
     let t = b.reset().expect("degraded -> reset");
     assert_eq!(t.epoch, 1);

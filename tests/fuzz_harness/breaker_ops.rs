@@ -895,7 +895,6 @@ const DRAWS_SALT: u64 = 0x5851_F42D_4C95_7F2D;
 /// summary: a decay mark started over an open deadline or a probe lease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WordKind {
-    Initial,
     Deadline,
     Lease,
     Mark,
@@ -1926,9 +1925,10 @@ impl<'b> Driver<'b> {
         self.check_quiet(step, op, &expected);
         self.summary.max_reopens = self.summary.max_reopens.max(self.model.reopen);
         self.summary.stale_reports = self.model.stale;
-        self.summary.marks_over_deadline = self.summary.marks_over_deadline.max(
-            self.model.marks_over_deadline,
-        );
+        self.summary.marks_over_deadline = self
+            .summary
+            .marks_over_deadline
+            .max(self.model.marks_over_deadline);
     }
 }
 
