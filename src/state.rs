@@ -800,11 +800,8 @@ const _: () = assert!(
 /// Largest refill mark, in ms since the budget was built (about 34.8 years).
 pub(crate) const FLOOR_REFILLED_MAX_MS: u64 = FLOOR_REFILLED.max();
 /// Largest floor balance, in milli-tokens (16,777 retries and change).
+/// (`budget.rs` asserts that the largest cap a budget accepts fits.)
 pub(crate) const FLOOR_BALANCE_MAX: u64 = FLOOR_BALANCE.max();
-const _: () = assert!(
-    crate::budget::MAX_BUDGET_BALANCE as u64 * 1000 <= FLOOR_BALANCE_MAX,
-    "the floor term's largest cap (max_balance tokens) fits BALANCE"
-);
 
 /// One copy of a retry budget's floor word: the time-based floor's term and the
 /// time of its last refill, which change together in one compare-and-swap.
@@ -824,8 +821,8 @@ pub(crate) struct FloorWord(u64);
 impl FloorWord {
     pub(crate) fn new(balance_milli: u64, refilled_ms: u64) -> Self {
         debug_assert!(
-            balance_milli <= crate::budget::MAX_BUDGET_BALANCE as u64 * 1000,
-            "a floor balance above the largest cap"
+            balance_milli <= FLOOR_BALANCE.max(),
+            "a floor balance above the field's range"
         );
         let w = FLOOR_BALANCE.set(0, balance_milli.min(FLOOR_BALANCE.max()));
         FloorWord(FLOOR_REFILLED.set(w, refilled_ms.min(FLOOR_REFILLED.max())))
@@ -1134,7 +1131,8 @@ mod tests {
 
     #[test]
     fn floor_word_round_trips_and_saturates() {
-        let largest_cap = u64::from(crate::budget::MAX_BUDGET_BALANCE) * 1000;
+        // The largest cap a budget accepts (see `budget.rs`): 16,000 tokens.
+        let largest_cap = 16_000 * 1000;
         for b in [0, 1, 999, largest_cap] {
             for t in [0, 1, 123_456, FLOOR_REFILLED_MAX_MS] {
                 let w = FloorWord::new(b, t);
