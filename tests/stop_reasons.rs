@@ -649,7 +649,11 @@ async fn a_late_wake_sends_no_async_retry_past_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn a_backoff_equal_to_the_deadline_keeps_the_last_error() {
     let b = breaker();
-    let retry = retry(3).constant_backoff(SEC).deadline(SEC).build().unwrap();
+    let retry = retry(3)
+        .constant_backoff(SEC)
+        .deadline(SEC)
+        .build()
+        .unwrap();
     let guard = Guard::new(Arc::clone(&b), retry).with_sleeper(LateTokioSleeper(MS));
     let start = Instant::now();
     let r: Result<(), GuardError<&str>> = guard

@@ -812,7 +812,11 @@ async fn a_retry_readied_past_the_deadline_is_not_sent() {
             last: Some("down")
         })
     );
-    assert_eq!(inner.calls.load(Ordering::Relaxed), 1, "no second inner call");
+    assert_eq!(
+        inner.calls.load(Ordering::Relaxed),
+        1,
+        "no second inner call"
+    );
     assert_eq!(inner.checks.load(Ordering::Relaxed), 2);
     assert_eq!(start.elapsed(), 2 * SEC + 10 * MS, "stopped once ready");
     let s = b.snapshot();

@@ -544,7 +544,11 @@ async fn a_retry_readied_past_the_deadline_is_not_sent() {
             last: Some("down")
         })
     );
-    assert_eq!(inner.calls.load(Ordering::Relaxed), 1, "no second inner call");
+    assert_eq!(
+        inner.calls.load(Ordering::Relaxed),
+        1,
+        "no second inner call"
+    );
     let s = registry.get("db").breaker().snapshot();
     assert_eq!((s.state, s.samples), (State::Closed, 1), "one failure");
 }
