@@ -552,3 +552,33 @@ async fn a_retry_readied_past_the_deadline_is_not_sent() {
     let s = registry.get("db").breaker().snapshot();
     assert_eq!((s.state, s.samples), (State::Closed, 1), "one failure");
 }
+
+/// A call in flight holds its key's entry: a sweep meanwhile does not evict
+/// it (the key keeps one breaker); once the call is over, the entry is idle
+/// like any other.
+#[tokio::test(start_paused = true)]
+async fn a_call_in_flight_keeps_its_entry() {
+    let clock = ManualClock::new();
+    let registry = Arc::new(
+        Registry::<String>::builder()
+            .idle_after(16 * SEC) // a tick is 1 s: evictable after 17 s
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let inner = service_fn(|_: u32| std::future::pending::<Result<u32, &'static str>>());
+    let mut svc = RegistryLayer::new(Arc::clone(&registry), key_ref(|_: &u32| "db"), retry(1))
+        .with_sleeper(TokioSleeper)
+        .layer(inner);
+    let call = svc.ready().await.unwrap().call(1);
+    // By address (not a clone, which would hold the breaker itself): the call
+    // keeps it alive, so the address cannot be reused meanwhile.
+    let breaker = registry.with("db", |entry| Arc::as_ptr(entry.breaker()));
+    clock.advance(17 * SEC);
+    assert_eq!(registry.evict_idle(), 0, "the call holds the entry");
+    assert!(registry.with("db", |entry| Arc::as_ptr(entry.breaker()) == breaker));
+    drop(call); // cancelled: the entry is released
+    clock.advance(17 * SEC);
+    assert_eq!(registry.evict_idle(), 1);
+    assert!(registry.is_empty());
+}
