@@ -724,7 +724,7 @@ impl<C, S> Guard<C, S> {
         let mut call = Call::new(self);
         // The first attempt apart: its success is the healthy path, which tells
         // no event (see `crate::event`).
-        let (permit, attempt) = match call.begin() {
+        let (permit, attempt) = match call.begin_first() {
             Ok(admitted) => admitted,
             Err(stop) => return stop,
         };
@@ -1086,26 +1086,40 @@ where
     /// attempt is a retry due at or past the call's deadline (rule 4).
     #[inline]
     pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
-        let holder = &self.holder;
-        let deadline = holder.retry().deadline();
         // `start_ns` is set from the first attempt on when there is a deadline,
         // so this is a retry: checked before the permit, so that a retry that is
         // not sent takes no permit (no half-open slot, no `Open -> HalfOpen`)
         // and records nothing.
-        if let (Some(deadline), Some(start)) = (deadline, self.start_ns) {
-            let elapsed = Duration::from_nanos(holder.breaker().elapsed_ns().saturating_sub(start));
+        if let (Some(deadline), Some(start)) = (self.holder.retry().deadline(), self.start_ns) {
+            let now = self.holder.breaker().elapsed_ns();
+            let elapsed = Duration::from_nanos(now.saturating_sub(start));
             match deadline.checked_sub(elapsed) {
                 Some(left) if !left.is_zero() => self.deadline_left = Some(left),
                 _ => return Err(self.past_deadline()),
             }
         }
+        self.admit()
+    }
+
+    /// [`begin`](Self::begin) for a call's first attempt, which the deadline
+    /// never refuses: the healthy path skips the check.
+    #[inline]
+    pub(crate) fn begin_first(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        debug_assert_eq!(self.attempts, 0, "not the first attempt");
+        self.admit()
+    }
+
+    /// Rule 1, and the attempt's bookkeeping once admitted.
+    #[inline(always)]
+    fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        let holder = &self.holder;
         match holder.acquire() {
             Ok(permit) => {
                 self.attempts += 1;
                 if self.attempts == 1 {
                     // The deadline counts from the first attempt's admission, so
                     // the first attempt has all of it (a deadline is never zero).
-                    if let Some(deadline) = deadline {
+                    if let Some(deadline) = holder.retry().deadline() {
                         self.start_ns = Some(holder.breaker().elapsed_ns());
                         self.deadline_left = Some(deadline);
                     }

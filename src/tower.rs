@@ -522,7 +522,7 @@ where
 {
     let mut call = Call::new(holder);
     let timed = call.timed();
-    let (permit, _attempt) = match call.begin() {
+    let (permit, _attempt) = match call.begin_first() {
         Ok(admitted) => admitted,
         Err(outcome) => {
             // Rejected: the inner service is not called (and stays ready).
