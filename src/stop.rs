@@ -31,8 +31,8 @@ pub enum Stop {
     Exhausted,
     /// The retry budget refused the next retry.
     BudgetExhausted,
-    /// The call's deadline passed (before a sleep, or during an attempt in
-    /// [`Guard::call_async`](crate::Guard::call_async)).
+    /// The call's deadline passed (before a sleep, before a retry due past it,
+    /// or during an attempt in [`Guard::call_async`](crate::Guard::call_async)).
     DeadlineExceeded,
     /// The breaker refused the first attempt: nothing reached the downstream.
     Rejected,

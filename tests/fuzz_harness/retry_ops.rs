@@ -1556,13 +1556,14 @@ impl Sleeper for Recorder<'_> {
             log.hint_raised += 1;
         }
 
-        // The deadline: the sleep ends by it (exact arithmetic).
+        // The deadline: the sleep ends before it (exact arithmetic): a retry at
+        // the deadline would not be sent, so a sleep ending there is not started.
         if let Some(deadline) = self.spec.deadline {
             let start = log.first_start.expect("first attempt started");
             let elapsed = now.saturating_sub(start);
             assert!(
-                u128::from(elapsed) + delay.as_nanos() <= deadline.as_nanos(),
-                "sleep #{k} of {delay:?} after {elapsed} ns would end past the deadline {deadline:?} ({} ns)",
+                u128::from(elapsed) + delay.as_nanos() < deadline.as_nanos(),
+                "sleep #{k} of {delay:?} after {elapsed} ns would end at or past the deadline {deadline:?} ({} ns)",
                 deadline.as_nanos()
             );
         }
@@ -1921,7 +1922,7 @@ fn attempt_step(
         "attempt #{n}: Attempt::epoch vs the breaker's epoch"
     );
     // Attempt::remaining: the deadline minus the time since the first attempt
-    // started, zero when due.
+    // started, never zero: a retry at or past the deadline is not sent.
     let elapsed = now.saturating_sub(start);
     let remaining = spec
         .deadline
@@ -1930,6 +1931,11 @@ fn attempt_step(
         attempt.remaining, remaining,
         "attempt #{n}: Attempt::remaining ({elapsed} ns since the first attempt, deadline {:?})",
         spec.deadline
+    );
+    assert_ne!(
+        remaining,
+        Some(Duration::ZERO),
+        "attempt #{n} sent at or past the deadline"
     );
 
     // The budget: the call's first attempt deposited.
@@ -2189,8 +2195,8 @@ fn check_call(
             let elapsed = now.saturating_sub(start);
             let limit = deadline.as_nanos();
             assert!(
-                u128::from(elapsed) + longest.as_nanos() > limit,
-                "DeadlineExceeded although a sleep of at most {longest:?} after {elapsed} ns ends by the deadline {deadline:?}; {ctx}"
+                u128::from(elapsed) + longest.as_nanos() >= limit,
+                "DeadlineExceeded although a sleep of at most {longest:?} after {elapsed} ns ends before the deadline {deadline:?}; {ctx}"
             );
             summary.deadline_exceeded += 1;
         }
