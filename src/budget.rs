@@ -53,7 +53,7 @@
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::state::{FLOOR_REFILLED_MAX_MS, FloorWord};
+use crate::state::{FLOOR_BALANCE_MAX, FLOOR_REFILLED_MAX_MS, FloorWord};
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -63,6 +63,10 @@ const NANOS_PER_MS: u64 = 1_000_000;
 
 /// Largest `max_balance`, in tokens.
 pub const MAX_BUDGET_BALANCE: u32 = 16_000;
+const _: () = assert!(
+    MAX_BUDGET_BALANCE as u64 * 1000 <= FLOOR_BALANCE_MAX,
+    "the floor term's largest cap (max_balance tokens) fits BALANCE"
+);
 
 /// A shared, lock-free retry budget. See the [module documentation](self) for the
 /// arithmetic.
@@ -105,7 +109,7 @@ pub struct RetryBudget {
     name: Box<str>,
     /// The `metrics` handles, registered at the first refusal or export.
     #[cfg(feature = "metrics")]
-    metrics: std::sync::OnceLock<crate::metrics::BudgetHandles>,
+    metrics: std::sync::OnceLock<crate::observe::metrics::BudgetHandles>,
 }
 
 impl RetryBudget {
@@ -116,9 +120,9 @@ impl RetryBudget {
 
     /// The `metrics` handles, registered with the recorder on first use.
     #[cfg(feature = "metrics")]
-    pub(crate) fn metric_handles(&self) -> &crate::metrics::BudgetHandles {
+    pub(crate) fn metric_handles(&self) -> &crate::observe::metrics::BudgetHandles {
         self.metrics
-            .get_or_init(|| crate::metrics::BudgetHandles::register(&self.name))
+            .get_or_init(|| crate::observe::metrics::BudgetHandles::register(&self.name))
     }
 
     /// A builder with the defaults: ratio 0.2, 10 retries per second floor, at most

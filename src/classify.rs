@@ -2,7 +2,7 @@
 //! breaker gets the health signal ([`Verdict`]); the retry gets the decision
 //! (retry or not, and how long the server asked us to wait).
 
-use crate::breaker::Verdict;
+use crate::verdict::Verdict;
 use std::fmt;
 use std::time::Duration;
 

@@ -1,10 +1,10 @@
 //! The breaker's validated configuration and its builder.
 
-use crate::breaker::{Breaker, Transition};
 use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::health;
 use crate::state::{HALF_OPEN_MAX, HEALTH_FULL, SAMPLES_MAX};
+use crate::verdict::Transition;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,7 @@ pub(crate) struct Config {
     pub(crate) slow_weight: f64,
 }
 
-/// Builds a [`Breaker`], validating every value. Get one from [`Breaker::builder`].
+/// Builds a [`Breaker`](crate::Breaker), validating every value. Get one from [`Breaker::builder`](crate::Breaker::builder).
 ///
 /// Defaults (chosen with the outage lab; the crate's design notes give the
 /// numbers behind each):
@@ -416,25 +416,20 @@ impl BreakerBuilder {
         self
     }
 
-    /// Validate and build.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first invalid field.
-    pub fn build(self) -> Result<Breaker, ConfigError> {
+    /// Validate, and hand over what a breaker is built from (see
+    /// `BreakerBuilder::build`, next to the `Breaker` it builds).
+    pub(crate) fn into_parts(self) -> Result<BreakerParts, ConfigError> {
         let config = self.validate()?;
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Box::new(MonotonicClock::new()));
-        let seed = self.jitter_seed.unwrap_or_else(random_seed);
-        Ok(Breaker::from_parts(
+        Ok(BreakerParts {
             config,
-            clock,
-            self.listener,
-            seed,
-            self.name.unwrap_or_default(),
-            self.events,
-        ))
+            clock: self
+                .clock
+                .unwrap_or_else(|| Box::new(MonotonicClock::new())),
+            listener: self.listener,
+            seed: self.jitter_seed.unwrap_or_else(random_seed),
+            name: self.name.unwrap_or_default(),
+            events: self.events,
+        })
     }
 
     fn validate(&self) -> Result<Config, ConfigError> {
@@ -778,6 +773,16 @@ pub(crate) fn random_seed() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
+}
+
+/// A validated builder's contents: what a [`Breaker`](crate::Breaker) is built from.
+pub(crate) struct BreakerParts {
+    pub(crate) config: Config,
+    pub(crate) clock: Box<dyn Clock>,
+    pub(crate) listener: Option<Listener>,
+    pub(crate) seed: u64,
+    pub(crate) name: Box<str>,
+    pub(crate) events: Option<Arc<dyn crate::event::Listener>>,
 }
 
 impl Config {

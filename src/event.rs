@@ -49,10 +49,10 @@
 //! # Ok::<(), fusebox::ConfigError>(())
 //! ```
 
-use crate::breaker::Transition;
 use crate::error::Rejected;
-use crate::guard::Stop;
 use crate::state::State;
+use crate::stop::Stop;
+use crate::verdict::Transition;
 use std::fmt;
 use std::time::Duration;
 

@@ -8,13 +8,18 @@
 //! 2. Every attempt's verdict is recorded on the breaker (attempt-level health);
 //!    whether the *call* goes on is the retry's business only.
 //! 3. Before sleeping: if the breaker is (forced) open and will still be open when
-//!    the sleep ends, the call fails fast with `Rejected` (no sleep); if the deadline
-//!    would pass during the sleep, it ends with `DeadlineExceeded` (no sleep); if the
-//!    budget refuses, it ends with `BudgetExhausted` (no sleep). In that order, so a
-//!    token is withdrawn only for a sleep that will happen.
-//! 4. After sleeping, the next `try_acquire` sees the breaker's current epoch: if it
-//!    opened meanwhile, the call stops there; a report from before a transition is
-//!    `Stale` and changes nothing.
+//!    the sleep ends, the call fails fast with `Rejected` (no sleep); if the sleep
+//!    would end at or past the deadline, it ends with `DeadlineExceeded` (no sleep);
+//!    if the budget refuses, it ends with `BudgetExhausted` (no sleep). In that
+//!    order, so a token is withdrawn only for a sleep that will happen.
+//! 4. A retry due at or past the deadline is not sent: when the sleeper wakes late
+//!    (or, in [`crate::tower`], the service takes that long to become ready), the
+//!    call ends with `DeadlineExceeded` and the last attempt's result, before
+//!    asking the breaker: no permit, no health signal, and no budget token beyond
+//!    the one the sleep already spent. Otherwise the next `try_acquire` sees the
+//!    breaker's current epoch: if it opened meanwhile, the call stops there; a
+//!    report from before a transition is `Stale` and changes nothing. The first
+//!    attempt is never refused for the deadline, which counts from it.
 //! 5. The next delay is `max(server hint, jittered backoff)`; a hint that cannot be
 //!    honoured within the deadline ends the call.
 //! 6. A panic in the operation propagates to the caller; the attempt's permit is
@@ -43,13 +48,15 @@
 //! value), and every other stop is a [`GuardError`], whose
 //! [`stop`](GuardError::stop) names it.
 
-use crate::breaker::{Breaker, OwnedPermit, Permit, Recorded, Verdict};
+use crate::breaker::{Breaker, OwnedPermit, Permit};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
 use crate::event::{DelayReason, EventKind};
 use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
+pub use crate::stop::Stop;
+use crate::verdict::{Recorded, Verdict};
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -64,9 +71,9 @@ pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
     /// Time left for this attempt, if the call has a deadline or an attempt
-    /// timeout: the sooner of the two (zero if it is due). In
-    /// [`Guard::call_async`] the attempt is cut when it runs out; a blocking
-    /// operation should use it as its own I/O timeout.
+    /// timeout: the sooner of the two. Never zero: a retry due at or past the
+    /// deadline is not made. In [`Guard::call_async`] the attempt is cut when it
+    /// runs out; a blocking operation should use it as its own I/O timeout.
     pub remaining: Option<Duration>,
     /// The breaker epoch the attempt's permit was admitted in.
     pub epoch: u32,
@@ -101,10 +108,11 @@ pub enum GuardError<E> {
         /// attempt timeout.
         last: Option<E>,
     },
-    /// The call's deadline passed: the next delay would have ended past it, or
-    /// (in [`Guard::call_async`]) it cut the attempt in flight.
+    /// The call's deadline passed: the next delay would have ended at or past
+    /// it, the retry was due past it (a late wake), or (in
+    /// [`Guard::call_async`]) it cut the attempt in flight.
     DeadlineExceeded {
-        /// Attempts made (a cut attempt counts).
+        /// Attempts made (a cut attempt counts; a retry not sent does not).
         attempts: u32,
         /// The last attempt's error; `None` if the last attempt was cut.
         last: Option<E>,
@@ -259,83 +267,6 @@ impl<E: Error + 'static> Error for GuardError<E> {
     }
 }
 
-/// Why a guarded call stopped: one per call, for logs and metrics.
-///
-/// Every call ends with exactly one, whether it returned `Ok` or `Err`; see
-/// [`Outcome`] and [`GuardError::stop`].
-///
-/// # Examples
-///
-/// ```
-/// use fusebox::Stop;
-///
-/// assert!(Stop::Succeeded.is_success());
-/// assert_eq!(Stop::BudgetExhausted.as_str(), "budget_exhausted");
-/// assert_eq!(Stop::ALL.len(), 8);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Stop {
-    /// The last attempt succeeded.
-    Succeeded,
-    /// The classifier ignored the last result ([`Classification::Ignored`]: a
-    /// caller error such as a 404, not a health signal): returned, not retried.
-    Ignored,
-    /// The classifier called the last result a non-retryable failure.
-    Permanent,
-    /// Every allowed attempt failed ([`RetryBuilder::max_attempts`](crate::RetryBuilder::max_attempts)).
-    Exhausted,
-    /// The retry budget refused the next retry.
-    BudgetExhausted,
-    /// The call's deadline passed (before a sleep, or during an attempt in
-    /// [`Guard::call_async`]).
-    DeadlineExceeded,
-    /// The breaker refused the first attempt: nothing reached the downstream.
-    Rejected,
-    /// The breaker refused a retry: it opened (or started shedding) during the
-    /// call, or will still be open when the backoff ends.
-    RejectedMidCall,
-}
-
-impl Stop {
-    /// Every stop reason, for pre-registering metrics.
-    pub const ALL: [Stop; 8] = [
-        Stop::Succeeded,
-        Stop::Ignored,
-        Stop::Permanent,
-        Stop::Exhausted,
-        Stop::BudgetExhausted,
-        Stop::DeadlineExceeded,
-        Stop::Rejected,
-        Stop::RejectedMidCall,
-    ];
-
-    /// A stable `snake_case` name, for log fields and metric labels.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Stop::Succeeded => "succeeded",
-            Stop::Ignored => "ignored",
-            Stop::Permanent => "permanent",
-            Stop::Exhausted => "exhausted",
-            Stop::BudgetExhausted => "budget_exhausted",
-            Stop::DeadlineExceeded => "deadline_exceeded",
-            Stop::Rejected => "rejected",
-            Stop::RejectedMidCall => "rejected_mid_call",
-        }
-    }
-
-    /// Whether the call succeeded ([`Stop::Succeeded`]).
-    pub const fn is_success(self) -> bool {
-        matches!(self, Stop::Succeeded)
-    }
-}
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Everything a guarded call ended with: why it stopped, the attempts made, the
 /// last result and the breaker's refusal. From [`Guard::call_outcome`] and
 /// [`Guard::call_async_outcome`]; [`into_result`](Self::into_result) turns it
@@ -363,7 +294,8 @@ impl fmt::Display for Stop {
 pub struct Outcome<T, E> {
     /// Why the call stopped.
     pub stop: Stop,
-    /// Attempts made (an attempt cut by a time limit counts).
+    /// Attempts sent (an attempt cut by a time limit counts; a retry not sent
+    /// because the deadline had passed does not).
     pub attempts: u32,
     /// The last attempt's result, `Ok` included. `None` when no attempt finished:
     /// the breaker refused the first one, or the last one was cut by a time
@@ -654,7 +586,8 @@ impl<C, S> Guard<C, S> {
     /// [attempt timeout](crate::RetryBuilder::attempt_timeout) reach `op` as
     /// [`Attempt::remaining`] (the sooner of the two), for it to use as its own
     /// I/O timeout. The deadline still stops the call before any sleep that
-    /// would end past it.
+    /// would end at or past it, and before a retry due past it (a sleeper that
+    /// woke late): no attempt is sent with no time left.
     ///
     /// When the call stops after an attempt whose result was `Ok` (a classifier
     /// may call an `Ok` a failure), that `Ok` is returned; use
@@ -716,7 +649,7 @@ impl<C, S> Guard<C, S> {
         let mut call = Call::new(self);
         // The first attempt apart: its success is the healthy path, which tells
         // no event (see `crate::event`).
-        let (permit, attempt) = match call.begin() {
+        let (permit, attempt) = match call.begin_first() {
             Ok(admitted) => admitted,
             Err(stop) => return stop,
         };
@@ -1074,27 +1007,55 @@ where
         self.holder.breaker().has_slow_call() || self.holder.classifier().wants_elapsed()
     }
 
-    /// Ask the breaker for the next attempt's permit (rule 1).
+    /// Ask the breaker for the next attempt's permit (rule 1), unless the
+    /// attempt is a retry due at or past the call's deadline (rule 4).
     #[inline]
     pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
-        match self.holder.acquire() {
+        // `start_ns` is set from the first attempt on when there is a deadline,
+        // so this is a retry: checked before the permit, so that a retry that is
+        // not sent takes no permit (no half-open slot, no `Open -> HalfOpen`)
+        // and records nothing.
+        if let (Some(deadline), Some(start)) = (self.holder.retry().deadline(), self.start_ns) {
+            let now = self.holder.breaker().elapsed_ns();
+            let elapsed = Duration::from_nanos(now.saturating_sub(start));
+            match deadline.checked_sub(elapsed) {
+                Some(left) if !left.is_zero() => self.deadline_left = Some(left),
+                _ => return Err(self.past_deadline()),
+            }
+        }
+        self.admit()
+    }
+
+    /// [`begin`](Self::begin) for a call's first attempt, which the deadline
+    /// never refuses: the healthy path skips the check.
+    #[inline]
+    pub(crate) fn begin_first(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        debug_assert_eq!(self.attempts, 0, "not the first attempt");
+        self.admit()
+    }
+
+    /// Rule 1, and the attempt's bookkeeping once admitted.
+    #[inline(always)]
+    fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        let holder = &self.holder;
+        match holder.acquire() {
             Ok(permit) => {
                 self.attempts += 1;
-                let holder = &self.holder;
-                self.deadline_left = holder.retry().deadline().map(|deadline| {
-                    let now = holder.breaker().elapsed_ns();
-                    let start = *self.start_ns.get_or_insert(now);
-                    deadline.saturating_sub(Duration::from_nanos(now.saturating_sub(start)))
-                });
-                let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
-                    (Some(left), Some(timeout)) => Some(left.min(timeout)),
-                    (left, timeout) => left.or(timeout),
-                };
                 if self.attempts == 1 {
+                    // The deadline counts from the first attempt's admission, so
+                    // the first attempt has all of it (a deadline is never zero).
+                    if let Some(deadline) = holder.retry().deadline() {
+                        self.start_ns = Some(holder.breaker().elapsed_ns());
+                        self.deadline_left = Some(deadline);
+                    }
                     if let Some(budget) = holder.budget() {
                         budget.deposit();
                     }
                 }
+                let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
+                    (Some(left), Some(timeout)) => Some(left.min(timeout)),
+                    (left, timeout) => left.or(timeout),
+                };
                 let attempt = Attempt {
                     number: self.attempts,
                     remaining,
@@ -1104,6 +1065,16 @@ where
             }
             Err(rejected) => Err(self.rejected(rejected)),
         }
+    }
+
+    /// A retry was due at or past the deadline (the sleeper woke late, or a
+    /// tower service took that long to be ready): the call ends without it,
+    /// keeping the last attempt's result. Nothing is recorded and no budget
+    /// token is refunded (the one withdrawn paid for the sleep, which happened).
+    #[cold]
+    fn past_deadline(&mut self) -> Outcome<T, E> {
+        let last = self.last.take();
+        self.done(Stop::DeadlineExceeded, last, None)
     }
 
     /// The attempt's time limit in `call_async`: the time left before the
@@ -1259,10 +1230,12 @@ where
         }
         if let (Some(deadline), Some(start)) = (holder.retry().deadline(), self.start_ns) {
             let elapsed = Duration::from_nanos(breaker.elapsed_ns().saturating_sub(start));
-            // `checked_add`: a wake time past `Duration::MAX` is past any deadline.
+            // A sleep ending at the deadline is not started either: the retry
+            // after it would not be sent (see `begin`). `checked_add`: a wake
+            // time past `Duration::MAX` is past any deadline.
             if elapsed
                 .checked_add(delay)
-                .is_none_or(|wake| wake > deadline)
+                .is_none_or(|wake| wake >= deadline)
             {
                 return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
             }

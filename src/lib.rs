@@ -86,14 +86,14 @@ pub mod retry;
 pub mod serde_config;
 mod sleep;
 mod state;
+mod stop;
 mod sync;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
-#[cfg(feature = "tracing")]
-mod trace;
+mod verdict;
 
-pub use breaker::{Breaker, BreakerSnapshot, OwnedPermit, Permit, Recorded, Transition, Verdict};
+pub use breaker::{Breaker, BreakerSnapshot, OwnedPermit, Permit};
 pub use budget::{MAX_BUDGET_BALANCE, RetryBudget, RetryBudgetBuilder};
 pub use classify::{Classification, Classify, DefaultClassifier};
 pub use clock::{Clock, ManualClock, MonotonicClock};
@@ -113,6 +113,7 @@ pub use retry::{Backoff, Jitter, Retry, RetryBuilder};
 pub use sleep::TokioSleeper;
 pub use sleep::{AsyncSleeper, ManualSleeper, Sleeper, ThreadSleeper};
 pub use state::State;
+pub use verdict::{Recorded, Transition, Verdict};
 
 #[cfg(test)]
 mod send_sync {

@@ -18,18 +18,43 @@
 //! # Bounds
 //!
 //! At most [`max_entries`](RegistryBuilder::max_entries) keys have an entry of
-//! their own. An entry unused for [`idle_after`](RegistryBuilder::idle_after) is
-//! removed by the next sweep; a sweep runs on a miss, at most once per `idle`
-//! while there is room and at most once per tick when the registry is full, or
-//! when [`evict_idle`](Registry::evict_idle) is called. A key that arrives while
-//! the registry is full of entries in use gets the shared **overflow** entry
-//! ([`Registry::overflow`]) for that call: no live entry is ever evicted to make
-//! room, so a flood of new keys cannot erase the state of a breaker that is open
-//! for a downstream still being called, and a miss at the cap costs no scan.
+//! their own. An entry not in use is removed by the next sweep once it has been
+//! idle for [`idle_after`](RegistryBuilder::idle_after); a sweep runs on a miss,
+//! at most once per `idle` while there is room and at most once per tick when the
+//! registry is full, or when [`evict_idle`](Registry::evict_idle) is called. A
+//! key that arrives while the registry is full of entries in use gets the shared
+//! **overflow** entry ([`Registry::overflow`]) for that call: no entry in use is
+//! ever evicted to make room, so a flood of new keys cannot erase the state of a
+//! breaker that is open for a downstream still being called, and a miss at the
+//! cap costs no scan.
 //!
-//! An evicted entry stays valid for whoever holds it: guards and
-//! [`OwnedPermit`](crate::OwnedPermit)s keep their `Arc`s, and their reports go to
-//! the evicted breaker. The key's next use makes a new entry.
+//! # In use
+//!
+//! An entry is in use, and is never evicted, while either is true:
+//!
+//! - something outside the registry holds it: an [`Entry`] (a caller's, or a
+//!   call in flight through the tower layer's `RegistryService`), a
+//!   [`Guard`] from [`Registry::guard`] or [`Entry::guard`], a clone of its
+//!   `Arc<Breaker>` or `Arc<RetryBudget>`, an
+//!   [`OwnedPermit`](crate::OwnedPermit). Every call through a held guard is a
+//!   use, a rejected one included, without a lookup: two live breakers for one
+//!   key would split its state (the guard's open, the registry's closed);
+//! - it was looked up ([`get`](Registry::get), [`with`](Registry::with),
+//!   [`try_get`](Registry::try_get), [`guard`](Registry::guard)) within its idle
+//!   time (more exactly: its last-use time, written at most once a tick, is less
+//!   than `idle + tick` old).
+//!
+//! Holders are seen by the sweep through the `Arc`s' reference counts, which it
+//! reads; a hit writes nothing more for it. Each removal re-checks both, at the
+//! time of the removal, so a lookup or a holder that came after the sweep's scan
+//! keeps the entry. One window remains: a lookup that finds an entry idle for
+//! `idle + tick` at the very moment a sweep removes it (after the sweep's
+//! re-check, before the lookup's clone) gets the removed entry; kept for one
+//! call, that is harmless, but a guard made from it holds a breaker the key no
+//! longer maps to. Closing it would cost a fence on every hit. An entry taken out
+//! with [`Registry::remove`] stays valid the same way for whoever holds it:
+//! guards and permits keep their `Arc`s, and their reports go to the removed
+//! breaker; the key's next use makes a new entry.
 
 use crate::RetryBudgetBuilder;
 use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
@@ -59,8 +84,10 @@ type BudgetTemplate<K> =
 
 /// One key's breaker and budget, as [`Registry::get`] returns it.
 ///
-/// Cloning it clones an `Arc`. Holding it does not keep the key in the registry:
-/// an evicted entry goes on working for whoever holds it.
+/// Cloning it clones an `Arc`. Holding it (or its breaker, its budget, a guard or
+/// an owned permit made from it) keeps the entry in the registry: an entry in
+/// use is never evicted (see the [module documentation](self)). An entry taken
+/// out with [`Registry::remove`] goes on working for whoever holds it.
 ///
 /// # Examples
 ///
@@ -171,6 +198,25 @@ impl Entry {
             Some(budget) => guard.with_budget(Arc::clone(budget)),
             None => guard,
         }
+    }
+
+    /// Whether anything but the registry's map holds this entry, its breaker or
+    /// its budget: an `Entry` clone (a caller's, a registry tower call's), a
+    /// [`Guard`], an `Arc<Breaker>` or `Arc<RetryBudget>` clone, an
+    /// [`OwnedPermit`](crate::OwnedPermit). Call it on the map's own entry.
+    ///
+    /// Three loads of reference counts (each `Arc::strong_count`'s ordering,
+    /// Relaxed or stronger, is enough): a snapshot, written by nothing of ours,
+    /// so a hit pays nothing for it. What it can miss is a holder made from a
+    /// lookup at the very moment of the removal (see the module documentation).
+    fn held_outside_the_map(&self) -> bool {
+        let fields = &self.slot.fields;
+        Arc::strong_count(&self.slot) > 1
+            || Arc::strong_count(&fields.breaker) > 1
+            || fields
+                .budget
+                .as_ref()
+                .is_some_and(|budget| Arc::strong_count(budget) > 1)
     }
 
     /// Whether `self` and `other` are the same entry (one breaker, one budget).
@@ -399,8 +445,9 @@ where
     }
 
     /// Evict an entry unused for `idle` (at least [`MIN_IDLE`]; default
-    /// [`DEFAULT_IDLE`]). It is removed by the first sweep after `idle + idle/16`
-    /// of disuse, never before `idle`.
+    /// [`DEFAULT_IDLE`]): not looked up for that long and held by nothing outside
+    /// the registry (see [in use](crate::registry#in-use)). It is removed by the
+    /// first sweep after `idle + idle/16` of disuse, never before `idle`.
     ///
     /// # Examples
     ///
@@ -413,9 +460,12 @@ where
     ///     .idle_after(Duration::from_secs(160))
     ///     .clock(clock.clone())
     ///     .build()?;
-    /// let _ = registry.get("db");
+    /// let guard = registry.guard("db"); // held: in use, however long
+    /// let _ = registry.get("cache");
     /// clock.advance(Duration::from_secs(170)); // idle + idle/16
-    /// assert_eq!(registry.evict_idle(), 1);
+    /// assert_eq!(registry.evict_idle(), 1, "\"cache\" only");
+    /// drop(guard);
+    /// assert_eq!(registry.evict_idle(), 1, "now \"db\"");
     /// assert!(registry.is_empty());
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
@@ -753,8 +803,8 @@ where
         &self.overflow
     }
 
-    /// Remove `key`'s entry, returning it. Its holders keep using it; the key's
-    /// next use makes a new one.
+    /// Remove `key`'s entry, returning it, even if it is in use. Its holders keep
+    /// using it; the key's next use makes a new one.
     ///
     /// # Examples
     ///
@@ -780,8 +830,9 @@ where
         removed
     }
 
-    /// Remove every entry unused for its idle time now, and return how many were
-    /// removed (0 without idle eviction). The registry also sweeps on its own, on
+    /// Remove every entry not in use now (unused for its idle time, and held by
+    /// nothing outside the registry), and return how many were removed (0
+    /// without idle eviction). The registry also sweeps on its own, on
     /// misses; call this from a periodic task to free idle entries in a registry
     /// that sees no new keys.
     ///
@@ -1013,21 +1064,32 @@ where
         self.sweep(now)
     }
 
+    /// Remove every entry not in use at `now`: unused for `evict_after` and
+    /// held by nothing but the map (see [`Entry::held_outside_the_map`]).
     fn sweep(&self, now: u64) -> usize {
         let Some(evict_after) = self.evict_after_ns else {
             return 0;
         };
-        let idle = |entry: &Entry| {
-            now.saturating_sub(entry.slot.fields.last_used.load(Ordering::Relaxed)) >= evict_after
+        let evictable = |entry: &Entry, at: u64| {
+            // Relaxed: the time is a self-contained hint (see `touch`).
+            let last = entry.slot.fields.last_used.load(Ordering::Relaxed);
+            at.saturating_sub(last) >= evict_after && !entry.held_outside_the_map()
         };
         let map = self.map.pin();
         let mut removed = 0;
         for (key, entry) in map.iter() {
-            if !idle(entry) {
+            if !evictable(entry, now) {
                 continue;
             }
-            // Re-checked at removal: a use since, or a new entry for the key, keeps it.
-            let outcome = map.remove_if(key, |_, current| current.ptr_eq(entry) && idle(current));
+            // Re-checked at removal, by the clock's reading then: a lookup or a
+            // holder since the scan keeps the entry, and so does a new entry for
+            // the key. Reading the clock here (not reusing `now`) also gives a
+            // test the step between scan and removal (tests/registry.rs,
+            // `SteppedClock`).
+            let at = self.clock.now_nanos();
+            let outcome = map.remove_if(key, |_, current| {
+                current.ptr_eq(entry) && evictable(current, at)
+            });
             if let Ok(Some(_)) = outcome {
                 removed += 1;
                 self.release();

@@ -397,10 +397,15 @@ impl RetryBuilder {
         self
     }
 
-    /// An overall deadline per call, measured from its first attempt.
+    /// An overall deadline per call, measured from its first attempt (which
+    /// therefore always has all of it: a zero deadline is a [`ConfigError`]).
     ///
-    /// - A sleep that would end past it is not started: the call ends with
+    /// - A sleep that would end at or past it is not started: the call ends with
     ///   [`GuardError::DeadlineExceeded`](crate::GuardError::DeadlineExceeded).
+    /// - A retry due at or past it is not sent (the sleeper woke late, or a tower
+    ///   service took that long to become ready): the call ends with
+    ///   `DeadlineExceeded` and the last attempt's result, taking no permit and
+    ///   recording nothing.
     /// - In [`Guard::call_async`](crate::Guard::call_async) it also bounds the
     ///   attempt in flight: an attempt still running when the deadline passes is
     ///   cut (its future dropped, a failure verdict recorded) and the call ends

@@ -6,8 +6,10 @@
 //! ```text
 //!  63          52 51                 32 31    27 26                         3 2     0
 //! +--------------+---------------------+--------+----------------------------+-------+
-//! |   SAMPLES    |       HEALTH        | REOPEN |           EPOCH            | STATE |   Closed, Disabled,
-//! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |   Open, ForcedOpen
+//! |   SAMPLES    |       HEALTH        | GEN    |           EPOCH            | STATE |   Closed, Disabled
+//! |   (12 bits)  |      (20 bits)      | (5)    |         (24 bits)          |  (3)  |
+//! +--------------+---------------------+--------+----------------------------+-------+
+//! |   unused     |  HEALTH (Open only) | REOPEN |           EPOCH            | STATE |   Open, ForcedOpen
 //! +-------------+-----------+----------+--------+----------------------------+-------+
 //! | unused (11) | LEASES(5) | SUCCESS. | IN_FL. | REOPEN |      EPOCH         | STATE |   HalfOpen
 //! |             |           |   (8)    |   (8)  |  (5)   |                    |       |
@@ -22,8 +24,9 @@
 //! keeps the health it tripped at (0 after a failed probe); `HalfOpen` carries the
 //! probes in flight, the probe successes so far and how many periods before it
 //! were replaced because their probe lease ran out (which sizes its own lease). `REOPEN` counts consecutive
-//! re-opens without an intervening close (it sizes the next open period) and is zero
-//! outside `Open` and `HalfOpen`.
+//! re-opens without an intervening close (it sizes the next open period); in
+//! `Closed` and `Disabled` the same bits are `GEN`, the decay generation that ties
+//! the word to the decay mark (see [`MarkWord`]).
 //!
 //! # Legal states and transitions
 //!
@@ -53,17 +56,17 @@
 //!
 //! The open deadline lives in its own word, tagged with the epoch of the `Open` state
 //! it belongs to; in `HalfOpen` the same word holds the probe lease (when the
-//! period's probes stop holding their slots), tagged likewise; in `Closed` and
-//! `Disabled` it holds the *decay mark*: the time (in decay ticks, not
-//! milliseconds) up to which health has been brought up to date, advanced by
-//! compare-and-swap by whichever reporter claims the ticks since (see
-//! `Breaker::claim_decay`). Only the thread that
-//! won the transition into that state writes it,
-//! and it writes only while the state word still shows that epoch, by compare-and-swap
-//! (see `Breaker::publish_deadline`), so a writer from an older epoch can never
-//! overwrite a newer deadline. A reader uses the deadline only when its tag equals the
-//! current epoch; between the transition and the publication (a few instructions)
-//! the breaker is simply open with an unknown deadline.
+//! period's probes stop holding their slots), tagged likewise. Only the thread that
+//! won the transition into that state writes it, and it writes only while the
+//! state word still shows that epoch, by compare-and-swap (see
+//! `Breaker::publish_deadline`), so a writer from an older epoch can never
+//! overwrite a newer deadline. A reader uses the deadline only when its tag equals
+//! the current epoch; between the transition and the publication (a few
+//! instructions) the breaker is simply open with an unknown deadline.
+//!
+//! In `Closed` and `Disabled` the same word is a [`MarkWord`]: the *decay mark*,
+//! the time (in decay ticks) up to which health has been brought up to date, or an
+//! interval of decay claimed and not yet applied (see `Breaker::report_measured`).
 //!
 //! # Epoch wrap-around
 //!
@@ -125,8 +128,17 @@ impl Field {
 const STATE: Field = Field { shift: 0, bits: 3 };
 /// `EPOCH`: the generation, advanced by every transition.
 const EPOCH: Field = STATE.next(24);
-/// `REOPEN`: consecutive re-opens since the breaker last closed (saturating).
+/// `REOPEN` (Open, HalfOpen): consecutive re-opens since the breaker last closed
+/// (saturating).
 const REOPEN: Field = EPOCH.next(5);
+/// `GEN` (Closed, Disabled; the bits `REOPEN` has elsewhere): how many decay
+/// intervals have been applied to this word (wrapping). It ties the word to the
+/// decay mark in the deadline word: see [`MarkWord`].
+const GEN: Field = EPOCH.next(5);
+const _: () = assert!(
+    GEN.shift == REOPEN.shift && GEN.bits == REOPEN.bits,
+    "GEN is REOPEN's slot"
+);
 /// `HEALTH` (Closed, Disabled, Open): fixed-point health, `HEALTH_FULL` = 1.0.
 const HEALTH: Field = REOPEN.next(20);
 /// `SAMPLES` (Closed, Disabled): attempts while below full health, saturating.
@@ -182,6 +194,7 @@ const DEADLINE: Field = TAG.next(64 - EPOCH.bits);
 const _: () = assert!(DEADLINE.end() == 64, "the deadline word is exactly 64 bits");
 /// Largest representable deadline, in milliseconds since the breaker started
 /// (2^40 ms, about 34.8 years), or decay mark, in ticks. Times past it saturate.
+#[cfg(test)]
 pub(crate) const DEADLINE_MAX_MS: u64 = DEADLINE.max();
 
 /// The state of a breaker.
@@ -319,20 +332,39 @@ impl Snapshot {
         Self::closed(0, HEALTH_FULL, 0)
     }
 
-    /// Whether this is a measuring state (`Closed` or `Disabled`, any epoch) at full
-    /// health: a word a success leaves unchanged. `base` is
-    /// [`healthy_base()`](Self::healthy_base).
+    /// Whether this is a measuring state (`Closed` or `Disabled`, any epoch, any
+    /// decay generation) at full health: a word a success leaves unchanged. `base`
+    /// is [`healthy_base()`](Self::healthy_base).
     ///
     /// One mask and one compare: the measuring states are `Closed` (code 0) and
     /// `Disabled` (code 4), which differ from each other only in `DISABLED_BIT` and
-    /// from every other state in the bits below it; their `REOPEN` is always 0. So
-    /// with that bit and the epoch cleared, the word must equal `base` (whose epoch
-    /// is 0). The mask, `!0x7ff_fffc`, is a sign-extended 32-bit immediate on
-    /// x86-64.
+    /// from every other state in the bits below it. So with that bit, the epoch and
+    /// the decay generation cleared, the word must equal `base` (whose epoch and
+    /// generation are 0). The mask is a constant, loaded once outside a loop.
     #[inline(always)]
     pub(crate) fn is_healthy(self, base: Snapshot) -> bool {
         debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
-        self.0 & !(DISABLED_BIT | EPOCH.mask()) == base.0
+        debug_assert_eq!(base.generation(), 0, "the base word has generation 0");
+        self.0 & !(DISABLED_BIT | EPOCH.mask() | GEN.mask()) == base.0
+    }
+
+    /// The decay generation; meaningful in `Closed` and `Disabled` (see
+    /// [`MarkWord`]).
+    #[inline(always)]
+    pub(crate) const fn generation(self) -> u32 {
+        GEN.get(self.0) as u32
+    }
+
+    /// The generation after this word's (wrapping).
+    #[inline]
+    pub(crate) const fn next_generation(self) -> u32 {
+        ((GEN.get(self.0) + 1) & GEN.max()) as u32
+    }
+
+    /// This measuring word with decay generation `generation` (wrapped to the field).
+    #[inline]
+    pub(crate) fn with_generation(self, generation: u32) -> Self {
+        Snapshot(GEN.set(self.0, u64::from(generation) & GEN.max()))
     }
 
     /// Probes in flight; meaningful in `HalfOpen`.
@@ -499,7 +531,8 @@ impl fmt::Debug for Snapshot {
         match self.state() {
             State::Closed | State::Disabled => {
                 d.field("health", &self.health())
-                    .field("samples", &self.samples());
+                    .field("samples", &self.samples())
+                    .field("gen", &self.generation());
             }
             State::Open => {
                 d.field("reopen", &self.reopen())
@@ -522,14 +555,6 @@ impl fmt::Debug for Snapshot {
 pub(crate) struct DeadlineWord(u64);
 
 impl DeadlineWord {
-    /// The word a breaker starts with: tagged with an epoch that is never `Open`
-    /// before it is overwritten (the epoch before the initial one, which could only
-    /// come round again after a full wrap), deadline zero.
-    pub(crate) const fn initial(initial_epoch: u32) -> Self {
-        let tag = (initial_epoch as u64).wrapping_sub(1) & TAG.max();
-        DeadlineWord(tag)
-    }
-
     pub(crate) fn new(epoch: u32, deadline_ms: u64) -> Self {
         let w = TAG.set(0, u64::from(epoch));
         DeadlineWord(DEADLINE.set(w, deadline_ms.min(DEADLINE.max())))
@@ -576,6 +601,192 @@ impl fmt::Debug for DeadlineWord {
     }
 }
 
+/// `TAG` (mark word): the low 16 bits of the epoch the word belongs to.
+const MARK_TAG: Field = Field { shift: 0, bits: 16 };
+/// `PENDING` (mark word): set while the word holds a claimed decay interval.
+const MARK_PENDING: Field = MARK_TAG.next(1);
+/// `GEN` (mark word): the decay generation of the state word this word describes.
+const MARK_GEN: Field = MARK_PENDING.next(GEN.bits);
+/// `MARK` (settled mark word): the decay mark, in ticks since the breaker was
+/// built.
+const MARK: Field = MARK_GEN.next(64 - MARK_GEN.end());
+/// `INTERVAL` (pending mark word): the ticks claimed, at most
+/// [`MARK_INTERVAL_MAX`].
+const MARK_INTERVAL: Field = MARK_GEN.next(11);
+/// `END` (pending mark word): the end of the claimed interval (the new mark), in
+/// ticks modulo 2^31.
+const MARK_END: Field = MARK_INTERVAL.next(64 - MARK_INTERVAL.end());
+const _: () = assert!(MARK.end() == 64 && MARK.bits == 42, "a settled mark word");
+const _: () = assert!(
+    MARK_END.end() == 64 && MARK_END.bits == 31,
+    "a pending mark word"
+);
+/// The largest decay mark, in ticks (2^42 - 1: 139 years of the smallest tick).
+/// Time in ticks stops there.
+pub(crate) const MARK_MAX: u64 = MARK.max();
+/// The longest interval a pending mark word holds, in ticks. Longer ones are
+/// claimed as this long: every gap is gone after 21 half-lives of 64 ticks.
+pub(crate) const MARK_INTERVAL_MAX: u64 = MARK_INTERVAL.max();
+const _: () = assert!(MARK_INTERVAL_MAX >= 21 * 64, "21 half-lives fit INTERVAL");
+
+/// The full tick count nearest to `now` whose low `field.bits` bits are `low`: within
+/// half the field's range behind or ahead of `now`.
+fn unwrap_near(low: u64, field: Field, now: u64) -> u64 {
+    let behind = now.wrapping_sub(low) & field.max();
+    if behind <= field.max() / 2 {
+        now.saturating_sub(behind)
+    } else {
+        now.saturating_add(field.max() + 1 - behind)
+    }
+}
+
+/// The deadline word of a measuring (`Closed` or `Disabled`) epoch: the *decay
+/// mark*, the time up to which the state word's health has been brought up to
+/// date, and the link between the two words.
+///
+/// ```text
+///  63                                    22 21     17  16   15               0
+/// +----------------------------------------+---------+-----+------------------+
+/// |          MARK (42 bits, ticks)         | GEN (5) |  0  | TAG (epoch, 16)  |  settled
+/// +------------------------+---------------+---------+-----+------------------+
+/// |  END (31 bits, ticks)  | INTERVAL (11) | GEN (5) |  1  | TAG (epoch, 16)  |  pending
+/// +------------------------+---------------+---------+-----+------------------+
+/// ```
+///
+/// The tag holds the epoch's low 16 bits: every transition into `Closed` or
+/// `Disabled` writes its epoch's first mark word (as every transition into `Open`
+/// or `HalfOpen` writes its deadline), and only `ForcedOpen` epochs, which
+/// alternate with the others, write none, so the word is never more than a
+/// transition or two behind the state word: an old word could only be mistaken
+/// for the current epoch's if some 2^15 transition winners in a row all stalled
+/// before writing theirs.
+///
+/// Read against a state word `s` of the same epoch:
+///
+/// - `GEN == s.gen`: the word's health is as of this word's mark (`MARK`, or
+///   `END` of a pending word whose interval `s` has absorbed);
+/// - `PENDING` and `GEN == s.gen + 1`: a reporter has claimed the `INTERVAL`
+///   ticks that end at `END` and `s` has not absorbed them yet; anyone may apply
+///   them (the state word's CAS moves its `GEN` to this word's), so nobody waits;
+/// - a tag of another epoch: no mark in this epoch yet.
+///
+/// A settled mark is stored whole (time in ticks stops at [`MARK_MAX`]); the end
+/// of a pending interval, which lives only from a claim to the report that
+/// absorbs it, is stored modulo 2^31 ticks and read back as the value nearest
+/// the reader's clock (exact while less than 2^30 ticks, 12 days of the
+/// smallest tick, from it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MarkWord(u64);
+
+/// What a mark word says about a state word of its epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MarkView {
+    /// No mark in this epoch yet.
+    Unmarked,
+    /// The state word's health is as of `mark`. `settle` is set when the word is a
+    /// pending one whose interval is already applied (and can be rewritten as a
+    /// settled one, to keep the mark exact for longer).
+    Current { mark: u64, settle: bool },
+    /// `interval` ticks ending at `end` are claimed and not applied yet.
+    Pending { interval: u64, end: u64 },
+    /// The state word was read before a change this mark word already follows:
+    /// read both again.
+    Behind,
+}
+
+impl MarkWord {
+    /// A settled word: the state word of `epoch` at generation `generation` is
+    /// as of tick `mark` (saturating at [`MARK_MAX`]).
+    pub(crate) fn settled(epoch: u32, generation: u32, mark: u64) -> Self {
+        let w = MARK_TAG.set(0, u64::from(epoch) & MARK_TAG.max());
+        let w = MARK_GEN.set(w, u64::from(generation) & MARK_GEN.max());
+        MarkWord(MARK.set(w, mark.min(MARK.max())))
+    }
+
+    /// A pending word: `interval` ticks (capped at [`MARK_INTERVAL_MAX`]) ending at
+    /// tick `end` are claimed for the state word of `epoch` that will have
+    /// generation `generation` once it absorbs them.
+    pub(crate) fn pending(epoch: u32, generation: u32, interval: u64, end: u64) -> Self {
+        let w = MARK_TAG.set(0, u64::from(epoch) & MARK_TAG.max());
+        let w = MARK_PENDING.set(w, 1);
+        let w = MARK_GEN.set(w, u64::from(generation) & MARK_GEN.max());
+        let w = MARK_INTERVAL.set(w, interval.min(MARK_INTERVAL_MAX));
+        MarkWord(MARK_END.set(w, end & MARK_END.max()))
+    }
+
+    #[inline]
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    pub(crate) const fn from_raw(raw: u64) -> Self {
+        MarkWord(raw)
+    }
+
+    /// Whether this word belongs to (the measuring state of) `epoch`.
+    #[inline]
+    pub(crate) const fn belongs_to(self, epoch: u32) -> bool {
+        MARK_TAG.get(self.0) == epoch as u64 & MARK_TAG.max()
+    }
+
+    const fn is_pending(self) -> bool {
+        MARK_PENDING.get(self.0) == 1
+    }
+
+    const fn generation(self) -> u32 {
+        MARK_GEN.get(self.0) as u32
+    }
+
+    /// What this word says about the measuring word `s`, with ticks read back
+    /// near `now`.
+    #[inline]
+    pub(crate) fn view(self, s: Snapshot, now: u64) -> MarkView {
+        if !self.belongs_to(s.epoch()) {
+            return MarkView::Unmarked;
+        }
+        let generation = self.generation();
+        if self.is_pending() {
+            let end = unwrap_near(MARK_END.get(self.0), MARK_END, now);
+            if generation == s.generation() {
+                MarkView::Current {
+                    mark: end,
+                    settle: true,
+                }
+            } else if generation == s.next_generation() {
+                MarkView::Pending {
+                    interval: MARK_INTERVAL.get(self.0),
+                    end,
+                }
+            } else {
+                MarkView::Behind
+            }
+        } else if generation == s.generation() {
+            MarkView::Current {
+                mark: MARK.get(self.0),
+                settle: false,
+            }
+        } else {
+            MarkView::Behind
+        }
+    }
+}
+
+impl fmt::Debug for MarkWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("MarkWord");
+        d.field("tag", &MARK_TAG.get(self.0))
+            .field("gen", &self.generation());
+        if self.is_pending() {
+            d.field("interval", &MARK_INTERVAL.get(self.0))
+                .field("end_low", &MARK_END.get(self.0));
+        } else {
+            d.field("mark", &MARK.get(self.0));
+        }
+        d.field("raw", &format_args!("{:#018x}", self.0)).finish()
+    }
+}
+
 /// `REFILLED` (retry budget, floor term): ms since the budget was built, when the
 /// time-based floor last refilled its term (saturating).
 const FLOOR_REFILLED: Field = Field { shift: 0, bits: 40 };
@@ -589,11 +800,8 @@ const _: () = assert!(
 /// Largest refill mark, in ms since the budget was built (about 34.8 years).
 pub(crate) const FLOOR_REFILLED_MAX_MS: u64 = FLOOR_REFILLED.max();
 /// Largest floor balance, in milli-tokens (16,777 retries and change).
+/// (`budget.rs` asserts that the largest cap a budget accepts fits.)
 pub(crate) const FLOOR_BALANCE_MAX: u64 = FLOOR_BALANCE.max();
-const _: () = assert!(
-    crate::budget::MAX_BUDGET_BALANCE as u64 * 1000 <= FLOOR_BALANCE_MAX,
-    "the floor term's largest cap (max_balance tokens) fits BALANCE"
-);
 
 /// One copy of a retry budget's floor word: the time-based floor's term and the
 /// time of its last refill, which change together in one compare-and-swap.
@@ -613,8 +821,8 @@ pub(crate) struct FloorWord(u64);
 impl FloorWord {
     pub(crate) fn new(balance_milli: u64, refilled_ms: u64) -> Self {
         debug_assert!(
-            balance_milli <= crate::budget::MAX_BUDGET_BALANCE as u64 * 1000,
-            "a floor balance above the largest cap"
+            balance_milli <= FLOOR_BALANCE.max(),
+            "a floor balance above the field's range"
         );
         let w = FLOOR_BALANCE.set(0, balance_milli.min(FLOOR_BALANCE.max()));
         FloorWord(FLOOR_REFILLED.set(w, refilled_ms.min(FLOOR_REFILLED.max())))
@@ -745,8 +953,10 @@ mod tests {
         for &e in &epochs {
             for h in [0, HEALTH_FULL - 1, HEALTH_FULL] {
                 for &m in &mins {
-                    words.push(Snapshot::closed(e, h, m));
-                    words.push(Snapshot::disabled(e, h, m));
+                    for g in [0, 1, 31] {
+                        words.push(Snapshot::closed(e, h, m).with_generation(g));
+                        words.push(Snapshot::disabled(e, h, m).with_generation(g));
+                    }
                 }
                 words.push(Snapshot::open(e, 0, h));
                 words.push(Snapshot::open(e, REOPEN_MAX, h));
@@ -762,8 +972,9 @@ mod tests {
             assert_eq!(w.is_healthy(base), by_fields(w, w.epoch()), "{w:?}");
             healthy += usize::from(w.is_healthy(base));
         }
-        // Closed and Disabled at full health with 0 samples, for each epoch.
-        assert_eq!(healthy, 2 * epochs.len());
+        // Closed and Disabled at full health with 0 samples, for each epoch and
+        // decay generation.
+        assert_eq!(healthy, 2 * 3 * epochs.len());
 
         // A ticket: a whole one is a no-op exactly against its own word; an epoch
         // one against no word at all; both keep their epoch.
@@ -825,13 +1036,103 @@ mod tests {
             let w = DeadlineWord::new(9, past);
             assert_eq!((w.tag(), w.deadline_ms()), (9, DEADLINE_MAX_MS), "{past}");
         }
-        assert_eq!(DeadlineWord::initial(0).tag(), EPOCH_MAX);
-        assert_eq!(DeadlineWord::initial(0).for_epoch(0), None);
+    }
+
+    #[test]
+    fn mark_words_round_trip_and_read_against_the_state_word() {
+        let gens = [0, 1, 30, 31];
+        for &e in &[0, 1, 0xffff, 0x1_0000, EPOCH_MAX] {
+            for &g in &gens {
+                let s = Snapshot::closed(e, HEALTH_FULL / 2, 3).with_generation(g);
+                assert_eq!(s.generation(), g);
+                assert_eq!(
+                    (s.epoch(), s.health(), s.samples()),
+                    (e, HEALTH_FULL / 2, 3)
+                );
+                let next = s.next_generation();
+                assert_eq!(next, (g + 1) % 32, "generations wrap");
+                for mark in [0, 1, 77, MARK_MAX - 1, MARK_MAX] {
+                    let w = MarkWord::settled(e, g, mark);
+                    assert!(w.belongs_to(e) && !w.belongs_to(e.wrapping_add(1) & EPOCH_MAX));
+                    assert_eq!(MarkWord::from_raw(w.raw()), w);
+                    // A settled mark is whole, wherever the reader's clock is.
+                    for now in [0, mark, MARK_MAX] {
+                        let view = MarkView::Current {
+                            mark,
+                            settle: false,
+                        };
+                        assert_eq!(w.view(s, now), view, "{w:?}");
+                    }
+                    // A state word of another generation reads it as behind.
+                    let other = s.with_generation(next);
+                    assert_eq!(w.view(other, mark), MarkView::Behind);
+                    // A word of another epoch: no mark.
+                    let later = Snapshot::closed(e.wrapping_add(1) & EPOCH_MAX, 0, 0);
+                    assert_eq!(w.view(later, mark), MarkView::Unmarked);
+                }
+                for (interval, end) in [(1, 1), (64, 5_000), (MARK_INTERVAL_MAX, 1 << 40)] {
+                    let w = MarkWord::pending(e, next, interval, end);
+                    assert_eq!(MarkWord::from_raw(w.raw()), w);
+                    // Claimed for the next generation: pending for `s`...
+                    assert_eq!(w.view(s, end), MarkView::Pending { interval, end });
+                    // ...read back near any clock within 2^30 ticks either way...
+                    for now in [end + 1, end + (1 << 30) - 1, end.saturating_sub(1 << 29)] {
+                        assert_eq!(w.view(s, now), MarkView::Pending { interval, end });
+                    }
+                    // ...and absorbed (the mark is its end) for the next word.
+                    let absorbed = s.with_generation(next);
+                    let current = MarkView::Current {
+                        mark: end,
+                        settle: true,
+                    };
+                    assert_eq!(w.view(absorbed, end + 3), current);
+                    // Two generations on: behind.
+                    let two = absorbed.with_generation(absorbed.next_generation());
+                    assert_eq!(w.view(two, end), MarkView::Behind);
+                }
+            }
+        }
+        // Intervals are capped; marks saturate.
+        let s = Snapshot::closed(9, 0, 1);
+        let w = MarkWord::pending(9, 1, u64::MAX, 10);
+        assert_eq!(
+            w.view(s, 10),
+            MarkView::Pending {
+                interval: MARK_INTERVAL_MAX,
+                end: 10
+            }
+        );
+        let w = MarkWord::settled(9, 0, u64::MAX);
+        assert_eq!(
+            w.view(s, 0),
+            MarkView::Current {
+                mark: MARK_MAX,
+                settle: false
+            }
+        );
+        // A deadline word (of an `Open` epoch) belongs to no measuring epoch
+        // but its own, whose low 16 bits it shares.
+        let d = DeadlineWord::new(0x12_3456, 99);
+        assert!(MarkWord::from_raw(d.raw()).belongs_to(0x12_3456));
+        assert!(!MarkWord::from_raw(d.raw()).belongs_to(0x12_3457));
+    }
+
+    #[test]
+    fn unwrap_near_reads_back_within_half_the_field() {
+        for now in [0, 1, 1 << 31, 1 << 40, MARK_MAX] {
+            for delta in [0, 1, 12_345, (1 << 30) - 1] {
+                let behind = now.saturating_sub(delta);
+                assert_eq!(unwrap_near(behind & MARK_END.max(), MARK_END, now), behind);
+                let ahead = now + delta;
+                assert_eq!(unwrap_near(ahead & MARK_END.max(), MARK_END, now), ahead);
+            }
+        }
     }
 
     #[test]
     fn floor_word_round_trips_and_saturates() {
-        let largest_cap = u64::from(crate::budget::MAX_BUDGET_BALANCE) * 1000;
+        // The largest cap a budget accepts (see `budget.rs`): 16,000 tokens.
+        let largest_cap = 16_000 * 1000;
         for b in [0, 1, 999, largest_cap] {
             for t in [0, 1, 123_456, FLOOR_REFILLED_MAX_MS] {
                 let w = FloorWord::new(b, t);

@@ -32,7 +32,13 @@
 //! [attempt timeout](crate::RetryBuilder::attempt_timeout), an attempt still
 //! running at its limit is cut: its future is dropped and the breaker records a
 //! failure. Waiting for a retry's `poll_ready` is not cut (put a timeout or a
-//! load shedder below this layer if the inner service can stay unready).
+//! load shedder below this layer if the inner service can stay unready), but a
+//! retry whose service became ready at or past the deadline is not sent: the
+//! call ends with [`GuardError::DeadlineExceeded`] and the last attempt's
+//! result, and nothing is recorded (the wait was back-pressure below this
+//! layer, not a failure of the downstream). The deadline counts from the first
+//! attempt, made in `call`: the caller's own wait for `poll_ready` before it
+//! does not count.
 //!
 //! Dropping the response future cancels the call: the permit of an attempt in
 //! flight is dropped unrecorded, which frees its half-open probe slot and says
@@ -516,7 +522,7 @@ where
 {
     let mut call = Call::new(holder);
     let timed = call.timed();
-    let (permit, _attempt) = match call.begin() {
+    let (permit, _attempt) = match call.begin_first() {
         Ok(admitted) => admitted,
         Err(outcome) => {
             // Rejected: the inner service is not called (and stays ready).

@@ -865,11 +865,11 @@ fn all_seeds() -> Vec<Seed> {
                     NearDeadline(128),
                     success(), // e7, closes: e8
                     fail(),    // a mark over e7's lease
-                    Disable,   // e9 carries health, no mark of its own
+                    Disable,   // e9 carries health decayed to now; its mark starts now
                     AdvanceMs(255),
                     AdvanceMs(255),
-                    Snapshot,                           // not decayed
-                    AcquireRecord { verdict: IGNORED }, // starts e9's mark
+                    Snapshot,                           // decayed
+                    AcquireRecord { verdict: IGNORED }, // stores the decay
                     AdvanceMs(64),
                     Snapshot, // decayed
                     fail(),
@@ -943,9 +943,11 @@ fn all_seeds() -> Vec<Seed> {
             },
         },
         Seed {
-            // Decay time stops at the end of the mark's 40-bit range (2^40 - 1
+            // Decay time stops at the end of the mark's 42-bit range (2^42 - 1
             // ticks of 1 ms): two failures past it do not decay between them, nor
-            // afterwards; the clock going back leaves the mark where it is.
+            // afterwards; the clock going back leaves the mark where it is (a
+            // report then lands at the mark), and time passing the mark again
+            // decays.
             name: "seed-decay-saturation",
             data: encode(
                 Header {
@@ -957,18 +959,20 @@ fn all_seeds() -> Vec<Seed> {
                     ..Header::consecutive(1)
                 },
                 &[
-                    SetClock(4), // 2^40 ms past the start
+                    SetClock(5), // u64::MAX ns: past the end of the ticks
                     fail(),
                     fail(),
                     AdvanceBig(0),
                     Snapshot,
-                    SetClock(2), // back, just under the end
+                    SetClock(2), // back, 2^40 ms past the start
                     fail(),
                     Snapshot,
                     Reset,
                     SetClock(1),
                     fail(),
                     SetClock(2),
+                    Snapshot,
+                    SetClock(5), // forward past the mark again: decays
                     Snapshot,
                 ],
             ),
@@ -1016,9 +1020,9 @@ fn all_seeds() -> Vec<Seed> {
         Seed {
             // `disable` from a degraded `Closed` breaker carries the health
             // decayed to now (issue 17), not the stored word: half-life 64 ms,
-            // alpha 0.5: a failure (0.5), one half-life (0.75), disable: 0.75.
-            // The Disabled epoch has no decay mark until its first report, which
-            // starts it; a half-life later, 0.875.
+            // alpha 0.5: a failure (0.5), one half-life (0.75), disable: 0.75,
+            // and the Disabled epoch's mark starts then: a half-life later, 0.875
+            // without a report; a report stores it.
             name: "seed-disable-decayed",
             data: encode(
                 Header {

@@ -229,6 +229,12 @@ fn biased_item(rng: &mut XorShift) -> Item {
             2 => Some(D::Us((r >> 44) as u8)),
             _ => Some(D::Ms((r >> 44) as u8)),
         },
+        // Now and then the sleeper wakes late (up to a second, mostly).
+        late: if (r >> 52).is_multiple_of(4) {
+            ((r >> 54) % 7) as u8
+        } else {
+            0
+        },
     })
 }
 
@@ -335,6 +341,7 @@ fn pseudo_random_sweep() {
         ("BudgetExhausted", s.budget_exhausted > 0),
         ("DeadlineExceeded", s.deadline_exceeded > 0),
         ("a retry due at the deadline", s.deadline_at_begin > 0),
+        ("late wakes", s.late_wakes > 0),
         ("operator actions", s.operator_actions > 0),
         ("other callers", s.side_ops > 0),
         ("other callers shed", s.side_shed > 0),
@@ -753,11 +760,13 @@ fn all_seeds() -> Vec<Seed> {
             },
         },
         Seed {
-            // A retry due at the deadline is not sent (issue 17): deadline 10 ms,
-            // constant 5 ms backoff: attempts at 0 and 5 ms, a sleep to 10 ms,
-            // then DeadlineExceeded without a third attempt (no permit, nothing
-            // recorded; the second attempt's error kept). A second call whose
-            // attempt takes 8 ms stops before its sleep (8 + 5 > 10).
+            // A retry due at or past the deadline is not sent (issue 17):
+            // deadline 10 ms, constant 5 ms backoff: an attempt at 0, a sleep
+            // to 5 ms from which the sleeper wakes 5 ms late, at the deadline:
+            // DeadlineExceeded without a second attempt (no permit, nothing
+            // recorded; the first attempt's error kept). A second call whose
+            // attempt takes 5 ms stops before its sleep, which would end at the
+            // deadline (5 + 5 = 10).
             name: "seed-deadline-at-begin",
             data: encode(
                 &Header {
@@ -765,19 +774,21 @@ fn all_seeds() -> Vec<Seed> {
                     ..header(Attempts::Eight, BackoffSel::Constant(D::Ms(5)), 0)
                 },
                 &[
-                    attempt(Unit),
-                    attempt(Unit),
+                    Item::Attempt(Step {
+                        late: 4, // 5 ms
+                        ..Step::new(Unit)
+                    }),
                     next_call(),
                     Item::Attempt(Step {
-                        duration: Some(D::Ms(8)),
+                        duration: Some(D::Ms(5)),
                         ..Step::new(Unit)
                     }),
                 ],
             ),
             check: |s| {
                 assert_eq!((s.deadline_exceeded, s.deadline_at_begin), (2, 1));
-                assert_eq!((s.attempts, s.sleeps), (3, 2));
-                assert_eq!(s.slept_ns, 10 * MS);
+                assert_eq!((s.attempts, s.sleeps, s.late_wakes), (2, 1, 1));
+                assert_eq!(s.slept_ns, 5 * MS);
             },
         },
         Seed {

@@ -33,11 +33,11 @@ fn health(b: &Breaker) -> f64 {
     b.snapshot().health.expect("a measuring state")
 }
 
-/// The decay mark lives in the 40-bit field of the deadline word, so time in
-/// ticks stops at 2^40 - 1 (as open deadlines saturate there): past it, an interval
-/// is never claimed twice and a failure is not forgotten at once. (With 1 ms ticks
-/// that is 34.8 years after the breaker was built; before the fix every report
-/// past it claimed `now - (2^40 - 1)` ticks again, from a mark that could not move.)
+/// The decay mark lives in the 42-bit field of the mark word, so time in ticks
+/// stops at 2^42 - 1: past it, an interval is never claimed twice and a failure is
+/// not forgotten at once. (With 1 ms ticks that is 139 years after the breaker was
+/// built; when every report past the end claimed `now - end` ticks again, from a
+/// mark that could not move, a failure there was forgotten at once.)
 #[test]
 fn decay_time_stops_at_the_end_of_the_mark_range() {
     // The same failures at one instant near the start: no decay between them.
@@ -51,7 +51,7 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     };
     let clock = ManualClock::new();
     let b = manual(&clock, 0.5, 0.1).build().unwrap();
-    clock.set(Duration::from_millis(1 << 41));
+    clock.set(Duration::from_millis(1 << 43));
     fail(&b);
     assert_eq!(
         health(&b),
@@ -81,9 +81,76 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     };
     let (near_start, later) = after_a_half_life(Duration::ZERO);
     assert!(near_start > reference(1) && near_start < 1.0 && later == 1.0);
-    let (at_the_end, later) = after_a_half_life(Duration::from_millis((1 << 40) - 1 - 64));
+    let (at_the_end, later) = after_a_half_life(Duration::from_millis((1 << 42) - 1 - 64));
     assert_eq!(at_the_end, near_start);
     assert_eq!(later, at_the_end, "then time stops");
+}
+
+/// `disable()` from a degraded `Closed` breaker carries the health as it is *now*,
+/// decayed by the time since the last report, never the stored value: before the
+/// fix, two failures, 30 half-lives of quiet and `disable()` left health at the
+/// stored 0.25 (0.758 in the review's settings) for good, below the real value.
+#[test]
+fn disable_carries_the_decayed_health() {
+    let clock = ManualClock::new();
+    let b = manual(&clock, 0.5, 0.01).build().unwrap();
+    fail(&b);
+    fail(&b);
+    assert_eq!(health(&b), 0.2500002384188065);
+    clock.advance(30 * 64 * MS);
+    assert_eq!(health(&b), 1.0, "time has healed it");
+    let t = b.disable().expect("closed -> disabled");
+    assert_eq!(t.epoch, 1);
+    assert_eq!(health(&b), 1.0, "disable carries the decayed health");
+    assert_eq!(b.snapshot().samples, 0);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(health(&b), 1.0);
+
+    // Part of the way: the carried health is the decayed one, and it goes on
+    // decaying from the instant of the `disable()`, exactly as it would have in
+    // `Closed`.
+    let reference = |clock: &ManualClock| {
+        let b = manual(clock, 0.5, 0.01).build().unwrap();
+        fail(&b);
+        fail(&b);
+        b
+    };
+    let clock = ManualClock::new();
+    let closed = reference(&clock);
+    let disabled = reference(&clock);
+    clock.advance(64 * MS);
+    let before = health(&closed);
+    assert!(before > 0.25 && before < 1.0, "{before}");
+    disabled.disable().expect("closed -> disabled");
+    assert_eq!(health(&disabled), before);
+    clock.advance(64 * MS);
+    assert_eq!(health(&disabled), health(&closed));
+    assert!(health(&disabled) > before);
+}
+
+/// `reset()` compares the decayed word: a breaker that time alone has brought back
+/// to full health with no samples is already what `reset()` makes, so it changes
+/// nothing: no transition, no epoch, and permits out stay valid. (Before the fix
+/// it compared the stored word, transitioned, and turned in-flight permits stale.)
+#[test]
+fn reset_after_a_quiet_recovery_is_a_no_op() {
+    let clock = ManualClock::new();
+    let b = manual(&clock, 0.5, 0.01).build().unwrap();
+    fail(&b);
+    clock.advance(30 * 64 * MS);
+    let s = b.snapshot();
+    assert_eq!((s.health, s.samples, s.epoch), (Some(1.0), 0, 0));
+    let permit = b.try_acquire().expect("closed");
+    assert_eq!(b.reset(), None, "nothing to reset");
+    assert_eq!(b.snapshot().epoch, 0);
+    assert!(
+        !permit.record(Verdict::failure()).is_stale(),
+        "the permit stays valid"
+    );
+    // A fresh failure is something to reset.
+    let t = b.reset().expect("degraded -> reset");
+    assert_eq!(t.epoch, 1);
+    assert_eq!(b.reset(), None);
 }
 
 /// Samples count the attempts of the current spell below full health. When time

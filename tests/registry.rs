@@ -1,5 +1,6 @@
 //! `Registry`: per-key entries made on first use, shared by later uses, bounded by
-//! a cap (overflow) and idle eviction, with permits that outlive an eviction.
+//! a cap (overflow) and idle eviction that never takes an entry in use, with
+//! permits and guards that outlive an explicit removal.
 
 #![cfg(feature = "registry")]
 
@@ -163,16 +164,22 @@ fn at_the_cap_new_keys_share_the_overflow_entry() {
     keys.sort();
     assert_eq!(keys, ["a", "b"]);
 
-    // Once `b` is idle (and `a` is not), a new key's miss sweeps it out and
-    // takes its place; `a` keeps its entry.
+    // `b` idle but held is not evicted to make room; once it is no longer
+    // held, a new key's miss sweeps it out and takes its place; `a` keeps its
+    // entry.
     clock.advance(Duration::from_secs(10));
     assert!(registry.get("a").ptr_eq(&a)); // a use: `a` is fresh again
     clock.advance(Duration::from_secs(8)); // b unused for 18 s >= 16 + 1
+    assert!(registry.get("c").is_overflow(), "`b` is held: in use");
+    drop(b);
+    clock.advance(Duration::from_secs(1)); // a tick: a miss at the cap sweeps again
     let c2 = registry.get("c");
     assert!(!c2.is_overflow(), "the sweep made room");
     assert_eq!(registry.len(), 2);
     assert!(registry.get("a").ptr_eq(&a));
-    assert!(!registry.get("b").ptr_eq(&b));
+    let mut keys: Vec<String> = registry.snapshots().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "c"], "`b` was evicted");
 }
 
 #[test]
@@ -241,13 +248,15 @@ fn a_miss_at_the_cap_sweeps_at_most_once_per_tick() {
 fn idle_entries_are_evicted_and_used_ones_kept() {
     let clock = ManualClock::new();
     let registry = Registry::<String>::builder()
+        .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1))
         .idle_after(Duration::from_secs(160))
         .clock(clock.clone())
         .build()
         .unwrap();
-    let busy = registry.get("busy");
-    let quiet = registry.get("quiet");
-    // `busy` is used every 20 s; `quiet` never again.
+    // Neither is held: `busy` is looked up every 20 s, `quiet` never again.
+    // Both are tripped, so that a closed breaker shows a new entry.
+    registry.with("busy", |e| trip(e.breaker()));
+    registry.with("quiet", |e| trip(e.breaker()));
     for _ in 0..8 {
         clock.advance(Duration::from_secs(20));
         let _ = registry.get("busy");
@@ -257,10 +266,13 @@ fn idle_entries_are_evicted_and_used_ones_kept() {
     clock.advance(Duration::from_secs(10)); // 170 s = idle + idle/16
     assert_eq!(registry.evict_idle(), 1);
     assert_eq!(registry.len(), 1);
-    assert!(registry.get("busy").ptr_eq(&busy));
-    let again = registry.get("quiet");
-    assert!(!again.ptr_eq(&quiet), "a new entry for an evicted key");
-    assert!(!again.is_overflow());
+    let state = |key: &str| registry.with(key, |e| e.breaker().snapshot().state);
+    assert_eq!(state("busy"), State::Open, "kept");
+    assert_eq!(
+        state("quiet"),
+        State::Closed,
+        "a new entry for an evicted key"
+    );
 
     // A clock that goes backwards evicts nothing.
     clock.rewind(Duration::from_secs(1000));
@@ -300,43 +312,6 @@ fn no_idle_eviction_keeps_entries() {
     assert!(registry.get("a").ptr_eq(&a));
     assert!(registry.remove("a").is_some());
     assert!(registry.remove("a").is_none());
-    assert_eq!(registry.len(), 1);
-}
-
-#[test]
-fn permits_in_flight_survive_eviction() {
-    let clock = ManualClock::new();
-    let registry = Registry::<String>::builder()
-        .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1))
-        .budget(|_| RetryBudget::builder())
-        .idle_after(Duration::from_secs(16))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let entry = registry.get("db");
-    let owned = entry.breaker().try_acquire_owned().unwrap();
-    let guard = registry.guard("db");
-    drop(entry);
-
-    clock.advance(Duration::from_secs(17));
-    assert_eq!(registry.evict_idle(), 1);
-    assert!(registry.is_empty());
-
-    // The permit still reports to the evicted breaker, which trips.
-    let old = Arc::clone(owned.breaker());
-    assert!(matches!(
-        owned.record(Verdict::failure()),
-        Recorded::Applied {
-            transition: Some(_)
-        }
-    ));
-    assert_eq!(old.snapshot().state, State::Open);
-    // The guard made before the eviction still works on the old breaker.
-    assert!(Arc::ptr_eq(guard.breaker(), &old));
-    // The key's next use makes a fresh, closed breaker.
-    let fresh = registry.get("db");
-    assert!(!Arc::ptr_eq(fresh.breaker(), &old));
-    assert_eq!(fresh.breaker().snapshot().state, State::Closed);
     assert_eq!(registry.len(), 1);
 }
 
@@ -516,4 +491,224 @@ fn a_template_config_configures_every_key() {
     let bad: TemplateConfig = toml::from_str("[retry]\nmax_attempts = 0").unwrap();
     let err = Registry::<String>::builder().template(&bad).unwrap_err();
     assert_eq!(err.path(), "retry.max_attempts");
+}
+
+// ---------------------------------------------------------------------------
+// No entry in use is evicted: held outside the registry (an `Entry`, a `Guard`,
+// an `Arc<Breaker>` or `Arc<RetryBudget>`, an owned permit) or looked up within
+// its idle time. Each sweep's removal re-checks both.
+// ---------------------------------------------------------------------------
+
+fn idle_registry(clock: &ManualClock) -> Registry<String> {
+    Registry::<String>::builder()
+        .breaker(|_| {
+            Breaker::builder()
+                .trip_after_consecutive_failures(1)
+                .open_for(Duration::from_secs(600))
+        })
+        .budget(|_| RetryBudget::builder())
+        .idle_after(Duration::from_secs(16)) // a tick is 1 s: evictable after 17 s
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// The reviewer's case: a guard taken from the registry, its breaker tripped,
+/// called every 100 ms for 17 s (every call rejected, none through the
+/// registry). A miss on another key sweeps: the key must keep its one breaker,
+/// open, not get a fresh closed one beside the guard's.
+#[test]
+fn a_held_guard_keeps_its_entry_through_rejections() {
+    let clock = ManualClock::new();
+    let registry = idle_registry(&clock);
+    let g = registry.guard("db");
+    trip(g.breaker());
+    for _ in 0..170 {
+        clock.advance(Duration::from_millis(100));
+        let r: Result<(), GuardError<()>> = g.call(|_| Ok(()));
+        assert!(matches!(r, Err(GuardError::Rejected { .. })), "{r:?}");
+    }
+    let _ = registry.get("other"); // a miss 17 s after the last sweep: sweeps
+    let db = registry.get("db");
+    assert!(
+        Arc::ptr_eq(db.breaker(), g.breaker()),
+        "two live breakers for one key"
+    );
+    assert_eq!(db.breaker().snapshot().state, State::Open);
+}
+
+/// Every kind of holder keeps the entry in; once the last one is gone, the
+/// entry is evicted after its idle time like any other.
+#[test]
+fn an_entry_held_in_any_form_is_not_evicted() {
+    type Holder = Box<dyn FnOnce(&Registry<String>) -> Box<dyn std::any::Any>>;
+    let holders: Vec<(&str, Holder)> = vec![
+        ("entry", Box::new(|r| Box::new(r.get("db")))),
+        ("guard", Box::new(|r| Box::new(r.guard("db")))),
+        (
+            "breaker",
+            Box::new(|r| Box::new(Arc::clone(r.get("db").breaker()))),
+        ),
+        (
+            "budget",
+            Box::new(|r| Box::new(Arc::clone(r.get("db").budget().unwrap()))),
+        ),
+        (
+            "owned permit",
+            Box::new(|r| Box::new(r.get("db").breaker().try_acquire_owned().unwrap())),
+        ),
+    ];
+    for (what, take) in holders {
+        let clock = ManualClock::new();
+        let registry = idle_registry(&clock);
+        let held = take(&registry);
+        clock.advance(Duration::from_secs(17));
+        assert_eq!(registry.evict_idle(), 0, "{what}: in use");
+        assert_eq!(registry.len(), 1, "{what}");
+        clock.advance(Duration::from_secs(100));
+        assert_eq!(registry.evict_idle(), 0, "{what}: still in use");
+        drop(held);
+        // Unused for 117 s and no longer held: the next sweep takes it.
+        assert_eq!(registry.evict_idle(), 1, "{what}: released");
+        assert!(registry.is_empty(), "{what}");
+    }
+}
+
+/// `remove` still takes a held entry out (an operator's explicit request):
+/// its holders keep using the old breaker, and the key's next use makes a new
+/// one.
+#[test]
+fn permits_and_guards_survive_an_explicit_removal() {
+    let clock = ManualClock::new();
+    let registry = idle_registry(&clock);
+    let entry = registry.get("db");
+    let owned = entry.breaker().try_acquire_owned().unwrap();
+    let guard = registry.guard("db");
+    drop(entry);
+    assert!(registry.remove("db").is_some());
+    assert!(registry.is_empty());
+
+    // The permit still reports to the removed breaker, which trips.
+    let old = Arc::clone(owned.breaker());
+    assert!(matches!(
+        owned.record(Verdict::failure()),
+        Recorded::Applied {
+            transition: Some(_)
+        }
+    ));
+    assert_eq!(old.snapshot().state, State::Open);
+    assert!(Arc::ptr_eq(guard.breaker(), &old));
+    let fresh = registry.get("db");
+    assert!(!Arc::ptr_eq(fresh.breaker(), &old));
+    assert_eq!(fresh.breaker().snapshot().state, State::Closed);
+}
+
+/// A manual clock that runs a hook on one chosen reading: the registry reads
+/// its clock once per sweep (the sweep's time) and again for each idle entry
+/// just before removing it (the re-check's time), so a hook on that second
+/// reading acts between the scan and the removal, deterministically.
+struct SteppedClock {
+    clock: ManualClock,
+    /// Readings left before the hook runs (0: disarmed).
+    countdown: AtomicUsize,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    fired: AtomicUsize,
+}
+
+impl SteppedClock {
+    fn new(clock: ManualClock) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            countdown: AtomicUsize::new(0),
+            hook: std::sync::Mutex::new(None),
+            fired: AtomicUsize::new(0),
+        })
+    }
+
+    /// Run `hook` on the `n`-th reading from now.
+    fn arm(&self, n: usize, hook: impl FnOnce() + Send + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::new(hook));
+        self.countdown.store(n, Ordering::SeqCst);
+    }
+}
+
+impl fusebox::Clock for SteppedClock {
+    fn now_nanos(&self) -> u64 {
+        let due = self
+            .countdown
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            == Ok(1);
+        if due {
+            // Taken out first: the hook may read this clock again.
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                self.fired.fetch_add(1, Ordering::SeqCst);
+                hook();
+            }
+        }
+        self.clock.now_nanos()
+    }
+}
+
+/// One idle entry `"a"`, and a sweep with `between` run after the scan found
+/// it idle and before its removal. Returns the entries removed and whether the
+/// entry held before is still the key's.
+fn sweep_with_a_step(
+    between: impl FnOnce(&Registry<String>, &mut Vec<fusebox::registry::Entry>) + Send + 'static,
+) -> (usize, bool) {
+    let manual = ManualClock::new();
+    let clock = SteppedClock::new(manual.clone());
+    let registry = Arc::new(
+        Registry::<String>::builder()
+            .idle_after(Duration::from_secs(16))
+            .clock(Arc::clone(&clock))
+            .build()
+            .unwrap(),
+    );
+    let before = Arc::as_ptr(registry.get("a").breaker());
+    manual.advance(Duration::from_secs(17));
+    let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let registry = Arc::downgrade(&registry);
+        let kept = Arc::clone(&kept);
+        // Reading 1: the sweep's time (the scan); reading 2: the re-check's.
+        clock.arm(2, move || {
+            let registry = registry.upgrade().unwrap();
+            between(&registry, &mut kept.lock().unwrap());
+        });
+    }
+    let removed = registry.evict_idle();
+    assert_eq!(
+        clock.fired.load(Ordering::SeqCst),
+        1,
+        "the hook ran between the scan and the removal"
+    );
+    let same = registry.with("a", |e| Arc::as_ptr(e.breaker()) == before);
+    drop(kept);
+    (removed, same)
+}
+
+/// The control: with nothing between the scan and the removal, the idle entry
+/// is removed.
+#[test]
+fn an_idle_entry_is_removed_when_nothing_happens_after_the_scan() {
+    assert_eq!(sweep_with_a_step(|_, _| {}), (1, false));
+}
+
+/// A lookup after the scan (it refreshes the last-use time) keeps the entry:
+/// the removal re-checks idleness. Fails if the re-check is only `ptr_eq`.
+#[test]
+fn an_entry_used_after_the_scan_is_not_removed() {
+    let (removed, same) = sweep_with_a_step(|registry, _| registry.with("a", |_| ()));
+    assert_eq!((removed, same), (0, true));
+}
+
+/// A holder taken after the scan without a lookup (`for_each` does not count as
+/// a use) keeps the entry: the removal re-checks the holders too.
+#[test]
+fn an_entry_held_after_the_scan_is_not_removed() {
+    let (removed, same) = sweep_with_a_step(|registry, kept| {
+        registry.for_each(|_, entry| kept.push(entry.clone()));
+    });
+    assert_eq!((removed, same), (0, true));
 }

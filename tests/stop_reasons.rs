@@ -442,3 +442,235 @@ fn stop_names_are_distinct_metric_labels() {
     );
     assert_eq!(Stop::RejectedMidCall.to_string(), "rejected_mid_call");
 }
+
+// ---------------------------------------------------------------------------
+// A retry at or past the deadline is not made: the call stops with
+// `DeadlineExceeded`, keeps the previous attempt's result, takes no permit and
+// records nothing. `attempts` counts the attempts sent.
+// ---------------------------------------------------------------------------
+
+/// A blocking sleeper on a manual clock that wakes `late` after the time asked
+/// (a thread is woken late by a loaded scheduler).
+struct LateSleeper {
+    clock: ManualClock,
+    late: Duration,
+}
+
+impl fusebox::Sleeper for LateSleeper {
+    fn sleep(&self, duration: Duration) {
+        self.clock.advance(duration + self.late);
+    }
+}
+
+/// An async sleeper on tokio's timer that wakes `.0` after the time asked.
+#[derive(Clone, Copy)]
+struct LateTokioSleeper(Duration);
+
+impl fusebox::AsyncSleeper for LateTokioSleeper {
+    type Sleep = tokio::time::Sleep;
+    fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+        tokio::time::sleep(duration + self.0)
+    }
+}
+
+/// Sync `call`: the first attempt takes 400 ms, the backoff is 500 ms, so the
+/// retry is planned for 900 ms under a 1 s deadline; the sleeper wakes late.
+/// Waking at 1 s or after, the retry is not sent: `DeadlineExceeded` with the
+/// first attempt's error, one attempt, one failure on the breaker (which trips
+/// on two), and the budget charged only for the sleep. Waking 1 ms before the
+/// deadline, the retry goes with the 1 ms left.
+#[test]
+fn a_retry_at_or_past_the_deadline_is_not_sent() {
+    for (late, sent) in [(100 * MS, false), (300 * MS, false), (99 * MS, true)] {
+        let clock = ManualClock::new();
+        let b = Arc::new(
+            Breaker::builder()
+                .clock(clock.clone())
+                .trip_after_consecutive_failures(2)
+                .build()
+                .unwrap(),
+        );
+        let budget = Arc::new(
+            RetryBudget::builder()
+                .ratio(0.5)
+                .min_retries_per_sec(0)
+                .initial_balance(3)
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        let retry = Retry::builder()
+            .max_attempts(3)
+            .constant_backoff(500 * MS)
+            .jitter(Jitter::None)
+            .deadline(SEC)
+            .build()
+            .unwrap();
+        let guard = Guard::new(Arc::clone(&b), retry)
+            .with_budget(Arc::clone(&budget))
+            .with_sleeper(LateSleeper {
+                clock: clock.clone(),
+                late,
+            });
+        let mut seen = Vec::new();
+        let o: Outcome<u32, &str> = guard.call_outcome(|a| {
+            seen.push(a.remaining);
+            clock.advance(400 * MS);
+            Err(["first", "second", "third"][a.number as usize - 1])
+        });
+        if sent {
+            assert_eq!(seen, [Some(SEC), Some(MS)], "late by {late:?}");
+            continue;
+        }
+        assert_eq!(seen, [Some(SEC)], "late by {late:?}: no second attempt");
+        assert_eq!((o.stop, o.attempts), (Stop::DeadlineExceeded, 1));
+        assert_eq!(o.last, Some(Err("first")), "the real last error is kept");
+        assert!(!o.timed_out());
+        assert_eq!(o.rejected, None);
+        let s = b.snapshot();
+        assert_eq!(
+            (s.state, s.samples),
+            (State::Closed, 1),
+            "late by {late:?}: nothing recorded for the retry not sent"
+        );
+        // 3 tokens + 0.5 deposited by the call - 1 withdrawn for the sleep.
+        assert_eq!(budget.balance_milli(), 2500, "late by {late:?}");
+        assert_eq!(
+            o.into_result(),
+            Err(GuardError::DeadlineExceeded {
+                attempts: 1,
+                last: Some("first")
+            })
+        );
+    }
+}
+
+/// A last `Ok` the classifier called a failure is kept too, and returned by
+/// `call` as `Ok` (the guard's rule).
+#[test]
+fn a_retry_past_the_deadline_keeps_a_last_ok() {
+    let clock = ManualClock::new();
+    let b = Arc::new(Breaker::builder().clock(clock.clone()).build().unwrap());
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(500 * MS)
+        .jitter(Jitter::None)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry)
+        .with_classifier(classify as Classifier)
+        .with_sleeper(LateSleeper {
+            clock: clock.clone(),
+            late: 600 * MS,
+        });
+    let calls = AtomicU32::new(0);
+    let o = guard.call_outcome(|_| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        Ok(503)
+    });
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!((o.stop, o.attempts), (Stop::DeadlineExceeded, 1));
+    assert_eq!(o.value(), Some(&503));
+    assert_eq!(b.snapshot().samples, 1);
+    assert_eq!(o.into_result(), Ok(503));
+}
+
+/// A sleep that would end exactly at the deadline is not started either (the
+/// retry after it could not be sent): no sleep, no token withdrawn.
+#[test]
+fn a_sleep_ending_at_the_deadline_is_not_started() {
+    let clock = ManualClock::new();
+    let b = Arc::new(Breaker::builder().clock(clock.clone()).build().unwrap());
+    let budget = Arc::new(
+        RetryBudget::builder()
+            .ratio(0.5)
+            .min_retries_per_sec(0)
+            .initial_balance(3)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let sleeper = ManualSleeper::new(clock.clone());
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(600 * MS)
+        .jitter(Jitter::None)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry)
+        .with_budget(Arc::clone(&budget))
+        .with_sleeper(sleeper.clone());
+    let o: Outcome<u32, &str> = guard.call_outcome(|_| {
+        clock.advance(400 * MS);
+        Err("down")
+    });
+    assert_eq!((o.stop, o.attempts), (Stop::DeadlineExceeded, 1));
+    assert_eq!(o.last, Some(Err("down")));
+    assert_eq!(sleeper.sleeps(), 0, "400 ms + 600 ms ends at the deadline");
+    assert_eq!(budget.balance_milli(), 3500, "nothing withdrawn");
+}
+
+/// `call_async`: the first attempt takes 10 ms and fails, the backoff of
+/// 980 ms ends before the 1 s deadline, but the sleeper wakes 20 ms late, at
+/// 1.01 s: the retry is not sent. The call stops at once with the first error.
+#[tokio::test(start_paused = true)]
+async fn a_late_wake_sends_no_async_retry_past_the_deadline() {
+    let b = breaker();
+    let retry = retry(3)
+        .constant_backoff(980 * MS)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry).with_sleeper(LateTokioSleeper(20 * MS));
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    let o: Outcome<(), &str> = guard
+        .call_async_outcome(|a| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(10 * MS).await;
+                Err(["first", "second", "third"][a.number as usize - 1])
+            }
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "no second attempt");
+    assert_eq!((o.stop, o.attempts), (Stop::DeadlineExceeded, 1));
+    assert_eq!(o.last, Some(Err("first")));
+    assert_eq!(start.elapsed(), 1010 * MS, "stopped on waking");
+    assert_eq!(b.snapshot().samples, 1, "nothing recorded for the retry");
+}
+
+/// The reviewer's case: a backoff equal to the deadline and a sleeper 1 ms late
+/// gave `DeadlineExceeded { attempts: 2, last: None }` (a second attempt cut at
+/// once, the real error lost). The sleep would end at the deadline, so it is not
+/// started: one attempt, its error kept.
+#[tokio::test(start_paused = true)]
+async fn a_backoff_equal_to_the_deadline_keeps_the_last_error() {
+    let b = breaker();
+    let retry = retry(3)
+        .constant_backoff(SEC)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry).with_sleeper(LateTokioSleeper(MS));
+    let start = Instant::now();
+    let r: Result<(), GuardError<&str>> = guard
+        .call_async(|a| async move {
+            if a.number > 1 {
+                tokio::time::sleep(10 * MS).await;
+            }
+            Err("down")
+        })
+        .await;
+    assert_eq!(
+        r,
+        Err(GuardError::DeadlineExceeded {
+            attempts: 1,
+            last: Some("down")
+        })
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep");
+    assert_eq!(b.snapshot().samples, 1);
+}

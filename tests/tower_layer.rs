@@ -713,3 +713,113 @@ async fn a_rejected_future_is_ready_at_once() {
     ));
     let _: &Pin<Box<_>> = &future;
 }
+
+/// The breaker's clock on tokio's (paused) time, so that the deadline, measured
+/// on the breaker's clock, agrees with the sleeps and the readiness waits.
+struct TokioClock(Instant);
+
+impl fusebox::Clock for TokioClock {
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A service whose first readiness check is immediate and every later one
+/// takes `wait` of tokio time (a pool exhausted, a rate limiter below this
+/// layer), and whose calls fail at once.
+struct SlowReady {
+    wait: Duration,
+    checks: Arc<AtomicU32>,
+    calls: Arc<AtomicU32>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Clone for SlowReady {
+    fn clone(&self) -> Self {
+        Self {
+            wait: self.wait,
+            checks: Arc::clone(&self.checks),
+            calls: Arc::clone(&self.calls),
+            sleep: None,
+        }
+    }
+}
+
+impl Service<u32> for SlowReady {
+    type Response = u32;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u32, &'static str>>;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+        if self.sleep.is_none() {
+            if self.checks.fetch_add(1, Ordering::Relaxed) == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            self.sleep = Some(Box::pin(tokio::time::sleep(self.wait)));
+        }
+        if let Some(sleep) = self.sleep.as_mut() {
+            std::task::ready!(sleep.as_mut().poll(cx));
+        }
+        self.sleep = None;
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: u32) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        ready(Err("down"))
+    }
+}
+
+/// A retry whose `poll_ready` outlasts the deadline is not sent: local
+/// back-pressure must not be blamed on the downstream. The first attempt fails,
+/// the 10 ms backoff ends, the retry's readiness takes 2 s of a 1 s deadline:
+/// the call stops with `DeadlineExceeded` and the first error, the inner
+/// service is called once, and the breaker (which trips on two failures) has
+/// recorded one.
+#[tokio::test(start_paused = true)]
+async fn a_retry_readied_past_the_deadline_is_not_sent() {
+    let b = Arc::new(
+        Breaker::builder()
+            .clock(TokioClock(Instant::now()))
+            .trip_after_consecutive_failures(2)
+            .build()
+            .unwrap(),
+    );
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(10 * MS)
+        .jitter(Jitter::None)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry).with_sleeper(TokioSleeper);
+    let stops = Arc::new(Mutex::new(Vec::new()));
+    let layer = GuardLayer::new(guard).on_stop({
+        let stops = Arc::clone(&stops);
+        move |o: &Outcome<u32, &'static str>| stops.lock().unwrap().push((o.stop, o.attempts))
+    });
+    let inner = SlowReady {
+        wait: 2 * SEC,
+        checks: Arc::default(),
+        calls: Arc::default(),
+        sleep: None,
+    };
+    let mut svc = layer.layer(inner.clone());
+    let start = Instant::now();
+    let r: Res = svc.ready().await.unwrap().call(1).await;
+    assert_eq!(
+        r,
+        Err(GuardError::DeadlineExceeded {
+            attempts: 1,
+            last: Some("down")
+        })
+    );
+    assert_eq!(
+        inner.calls.load(Ordering::Relaxed),
+        1,
+        "no second inner call"
+    );
+    assert_eq!(inner.checks.load(Ordering::Relaxed), 2);
+    assert_eq!(start.elapsed(), 2 * SEC + 10 * MS, "stopped once ready");
+    let s = b.snapshot();
+    assert_eq!((s.state, s.samples), (State::Closed, 1), "one failure");
+    assert_eq!(*stops.lock().unwrap(), [(Stop::DeadlineExceeded, 1)]);
+}

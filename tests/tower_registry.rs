@@ -456,3 +456,129 @@ async fn on_stop_and_borrowed_keys() {
     is_send_static(&future);
     assert_eq!(tokio::spawn(future).await.unwrap(), Ok(1));
 }
+
+/// The registry's clock on tokio's (paused) time, for the deadline.
+struct TokioClock(tokio::time::Instant);
+
+impl fusebox::Clock for TokioClock {
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A service whose first readiness check is immediate and every later one takes
+/// `wait` of tokio time; its calls fail at once.
+struct SlowReady {
+    wait: Duration,
+    checks: Arc<AtomicU32>,
+    calls: Arc<AtomicU32>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Clone for SlowReady {
+    fn clone(&self) -> Self {
+        Self {
+            wait: self.wait,
+            checks: Arc::clone(&self.checks),
+            calls: Arc::clone(&self.calls),
+            sleep: None,
+        }
+    }
+}
+
+impl Service<u32> for SlowReady {
+    type Response = u32;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u32, &'static str>>;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+        if self.sleep.is_none() {
+            if self.checks.fetch_add(1, Ordering::Relaxed) == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            self.sleep = Some(Box::pin(tokio::time::sleep(self.wait)));
+        }
+        if let Some(sleep) = self.sleep.as_mut() {
+            std::task::ready!(sleep.as_mut().poll(cx));
+        }
+        self.sleep = None;
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: u32) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        ready(Err("down"))
+    }
+}
+
+/// As through `GuardService`: a retry whose `poll_ready` outlasts the deadline
+/// is not sent, and the key's breaker records the first failure only.
+#[tokio::test(start_paused = true)]
+async fn a_retry_readied_past_the_deadline_is_not_sent() {
+    let registry = Arc::new(
+        Registry::<String>::builder()
+            .breaker(|_| Breaker::builder().trip_after_consecutive_failures(2))
+            .clock(TokioClock(tokio::time::Instant::now()))
+            .build()
+            .unwrap(),
+    );
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(Duration::from_millis(10))
+        .jitter(Jitter::None)
+        .deadline(SEC)
+        .build()
+        .unwrap();
+    let inner = SlowReady {
+        wait: 2 * SEC,
+        checks: Arc::default(),
+        calls: Arc::default(),
+        sleep: None,
+    };
+    let mut svc = RegistryLayer::new(Arc::clone(&registry), key_ref(|_: &u32| "db"), retry)
+        .with_sleeper(TokioSleeper)
+        .layer(inner.clone());
+    let r = svc.ready().await.unwrap().call(1).await;
+    assert_eq!(
+        r,
+        Err(GuardError::DeadlineExceeded {
+            attempts: 1,
+            last: Some("down")
+        })
+    );
+    assert_eq!(
+        inner.calls.load(Ordering::Relaxed),
+        1,
+        "no second inner call"
+    );
+    let s = registry.get("db").breaker().snapshot();
+    assert_eq!((s.state, s.samples), (State::Closed, 1), "one failure");
+}
+
+/// A call in flight holds its key's entry: a sweep meanwhile does not evict
+/// it (the key keeps one breaker); once the call is over, the entry is idle
+/// like any other.
+#[tokio::test(start_paused = true)]
+async fn a_call_in_flight_keeps_its_entry() {
+    let clock = ManualClock::new();
+    let registry = Arc::new(
+        Registry::<String>::builder()
+            .idle_after(16 * SEC) // a tick is 1 s: evictable after 17 s
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let inner = service_fn(|_: u32| std::future::pending::<Result<u32, &'static str>>());
+    let mut svc = RegistryLayer::new(Arc::clone(&registry), key_ref(|_: &u32| "db"), retry(1))
+        .with_sleeper(TokioSleeper)
+        .layer(inner);
+    let call = svc.ready().await.unwrap().call(1);
+    // By address (not a clone, which would hold the breaker itself): the call
+    // keeps it alive, so the address cannot be reused meanwhile.
+    let breaker = registry.with("db", |entry| Arc::as_ptr(entry.breaker()));
+    clock.advance(17 * SEC);
+    assert_eq!(registry.evict_idle(), 0, "the call holds the entry");
+    assert!(registry.with("db", |entry| Arc::as_ptr(entry.breaker()) == breaker));
+    drop(call); // cancelled: the entry is released
+    clock.advance(17 * SEC);
+    assert_eq!(registry.evict_idle(), 1);
+    assert!(registry.is_empty());
+}

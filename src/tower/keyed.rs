@@ -609,7 +609,8 @@ pin_project! {
     /// The response future of [`RegistryService`]: as
     /// [`ResponseFuture`](super::ResponseFuture) (no allocation of its own,
     /// dropping it cancels the call), holding the key's registry entry for the
-    /// call (an entry evicted meanwhile goes on working for it).
+    /// call: a call in flight is a use, so its entry is not evicted (one
+    /// removed meanwhile with [`Registry::remove`] goes on working for it).
     pub struct RegistryResponseFuture<S, Req, C, Sl, P, F>
     where
         S: Service<Req>,

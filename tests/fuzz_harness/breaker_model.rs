@@ -26,6 +26,8 @@ pub const FULL: u64 = (1 << 20) - 1;
 pub const EPOCH_MASK: u32 = (1 << 24) - 1;
 /// Deadlines saturate at this many milliseconds.
 pub const DEADLINE_MAX_MS: u64 = (1 << 40) - 1;
+/// Time in decay ticks stops here (the mark word's 42-bit field).
+pub const MARK_MAX_TICKS: u64 = (1 << 42) - 1;
 pub const NS_PER_MS: u64 = 1_000_000;
 /// Scale of the fixed-point rates.
 pub const ONE_FP: u64 = 1 << 32;
@@ -701,7 +703,6 @@ pub const DRAWS_SALT: u64 = 0x5851_F42D_4C95_7F2D;
 /// summary: a decay mark started over an open deadline or a probe lease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WordKind {
-    Initial,
     Deadline,
     Lease,
     Mark,
@@ -767,6 +768,9 @@ pub struct Model {
     /// The graded-admission counter.
     pub draws: u64,
     pub stale: u64,
+    /// Transitions into a measuring state whose first mark replaced an open
+    /// deadline or a probe lease.
+    pub marks_over_deadline: u32,
     /// Transitions made during the current operation.
     pub events: Vec<Trans>,
     /// What the last report's decay claim did.
@@ -874,12 +878,13 @@ impl Model {
             leases: 0,
             last_stored: false,
             successes: 0,
-            // The epoch before the first, which no state has for 2^24 transitions.
-            word_tag: EPOCH_MASK,
+            // The initial epoch measures: its decay mark starts at tick 0.
+            word_tag: 0,
             word: 0,
-            word_kind: WordKind::Initial,
+            word_kind: WordKind::Mark,
             draws: cfg.seed ^ DRAWS_SALT,
             stale: 0,
+            marks_over_deadline: 0,
             events: Vec::new(),
             last_claim: Claim::default(),
             last_drew: false,
@@ -890,10 +895,22 @@ impl Model {
         now_ns.saturating_sub(self.start_ns)
     }
 
-    /// Decay ticks since the start. Time in ticks is kept in the deadline word's
-    /// 40-bit field, like deadlines, and stops at its end: past it, no more decay.
+    /// Decay ticks since the start. Time in ticks is kept in the mark word's
+    /// 42-bit field and stops at its end: past it, no more decay.
     pub fn now_tick(&self, now_ns: u64) -> u64 {
-        (self.elapsed(now_ns) / self.tick_ns).min(DEADLINE_MAX_MS)
+        (self.elapsed(now_ns) / self.tick_ns).min(MARK_MAX_TICKS)
+    }
+
+    /// A transition into `Closed` or `Disabled` starts the new epoch's decay mark
+    /// at once (the health it carries is as of now).
+    pub fn start_mark(&mut self, now_ns: u64) {
+        let now = self.now_tick(now_ns);
+        if matches!(self.word_kind, WordKind::Deadline | WordKind::Lease) {
+            self.marks_over_deadline += 1;
+        }
+        self.word_tag = self.epoch;
+        self.word = now;
+        self.word_kind = WordKind::Mark;
     }
 
     /// The deadline word's value if it belongs to the current epoch.
@@ -910,7 +927,12 @@ impl Model {
 
     pub fn write_word(&mut self, value: u64, kind: WordKind) {
         self.word_tag = self.epoch;
-        self.word = value.min(DEADLINE_MAX_MS);
+        let max = if kind == WordKind::Mark {
+            MARK_MAX_TICKS
+        } else {
+            DEADLINE_MAX_MS
+        };
+        self.word = value.min(max);
         self.word_kind = kind;
     }
 
@@ -1184,7 +1206,9 @@ impl Model {
                         self.health = FULL;
                         self.samples = 0;
                         self.reopen = 0;
-                        Rec::Applied(Some(self.transition(MState::Closed, None)))
+                        let t = self.transition(MState::Closed, None);
+                        self.start_mark(now_ns);
+                        Rec::Applied(Some(t))
                     } else {
                         Rec::Applied(None)
                     }
@@ -1227,9 +1251,8 @@ impl Model {
     }
 
     /// From `Closed`, health and samples carry over as of now: decayed by the
-    /// time since the `Closed` epoch's mark, not the stored word (issue 17). The
-    /// old epoch's mark does not carry over, so in `Disabled` they decay again
-    /// from the first report, which starts the new epoch's mark.
+    /// time since the `Closed` epoch's mark, not the stored word (issue 17); the
+    /// new epoch's mark starts now.
     pub fn disable(&mut self, now_ns: u64) -> Option<Trans> {
         if self.state == MState::Disabled {
             return None;
@@ -1243,7 +1266,9 @@ impl Model {
             self.samples = 0;
         }
         self.reopen = 0;
-        Some(self.transition(MState::Disabled, None))
+        let t = self.transition(MState::Disabled, None);
+        self.start_mark(now_ns);
+        Some(t)
     }
 
     /// A no-op (no epoch bump, nothing stored) when the breaker, decayed to now,
@@ -1256,7 +1281,9 @@ impl Model {
         self.health = FULL;
         self.samples = 0;
         self.reopen = 0;
-        Some(self.transition(MState::Closed, None))
+        let t = self.transition(MState::Closed, None);
+        self.start_mark(now_ns);
+        Some(t)
     }
 
     pub fn snapshot(&self, now_ns: u64) -> Snap {

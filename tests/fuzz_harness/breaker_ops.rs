@@ -466,8 +466,14 @@ impl<'b> Driver<'b> {
     }
 
     /// A report applied now in the measuring epoch `epoch` (for the quiet check).
+    /// Its time is now, or the decay mark if the clock has gone back behind it:
+    /// the breaker's time never runs backwards, so a report lands at the mark.
     fn note_report(&mut self, epoch: u32) {
-        let elapsed = self.model.elapsed(self.now_ns);
+        let mark_ns = match (self.model.word_kind, self.model.word_of_epoch()) {
+            (WordKind::Mark, Some(mark)) => mark.saturating_mul(self.model.tick_ns),
+            _ => 0,
+        };
+        let elapsed = self.model.elapsed(self.now_ns).max(mark_ns);
         self.last_report = Some(match self.last_report {
             Some((e, t)) if e == epoch => (e, t.max(elapsed)),
             _ => (epoch, elapsed),
@@ -478,8 +484,7 @@ impl<'b> Driver<'b> {
     /// since the latest report applied in this epoch (and time in ticks has not
     /// reached the end of its range), health is exactly full with no samples,
     /// whatever came before. (Without any report in the epoch there is nothing to
-    /// check: health is full, or was carried over by `disable` and waits for the
-    /// first report to start the decay mark.)
+    /// check: health is full, or was carried over by `disable`.)
     fn check_quiet(&mut self, step: usize, op: &Op, snapshot: &Snap) {
         let measuring = matches!(self.model.state, MState::Closed | MState::Disabled);
         let Some((epoch, at)) = self.last_report else {
@@ -489,7 +494,7 @@ impl<'b> Driver<'b> {
         if !measuring
             || epoch != self.model.epoch
             || u128::from(elapsed) < u128::from(at) + self.quiet_ns
-            || elapsed / self.model.tick_ns >= DEADLINE_MAX_MS
+            || elapsed / self.model.tick_ns >= MARK_MAX_TICKS
         {
             return;
         }
@@ -753,12 +758,16 @@ impl<'b> Driver<'b> {
         {
             self.summary.decayed_to_full += 1;
         }
-        if self.model.word_kind == WordKind::Mark && self.model.word == DEADLINE_MAX_MS {
+        if self.model.word_kind == WordKind::Mark && self.model.word == MARK_MAX_TICKS {
             self.summary.mark_saturated = true;
         }
         self.check_quiet(step, op, &expected);
         self.summary.max_reopens = self.summary.max_reopens.max(self.model.reopen);
         self.summary.stale_reports = self.model.stale;
+        self.summary.marks_over_deadline = self
+            .summary
+            .marks_over_deadline
+            .max(self.model.marks_over_deadline);
     }
 }
 

@@ -106,6 +106,17 @@ pub const MAX_RUN: u32 = 64;
 pub const DELAYS_CHECKED: usize = 64;
 /// Other callers' permits kept at once (see [`Operator::SideAcquire`]).
 pub const MAX_SIDE: usize = 4;
+/// How late the sleeper wakes after a sleep (see [`Step::late`]).
+pub const LATE: [Duration; 8] = [
+    Duration::ZERO,
+    Duration::from_nanos(1),
+    Duration::from_micros(1),
+    Duration::from_millis(1),
+    Duration::from_millis(5),
+    Duration::from_secs(1),
+    Duration::from_secs(3600),
+    MAX_OPEN_PERIOD,
+];
 
 const NS_PER_MS: u64 = 1_000_000;
 const YEAR_SECS: u64 = 365 * 86_400;
@@ -1074,6 +1085,10 @@ pub struct Step {
     pub hint: D,
     /// The attempt's duration (`None`: zero, no bytes).
     pub duration: Option<D>,
+    /// If a sleep follows this attempt, the sleeper wakes this late:
+    /// `LATE[late % 8]` after the delay (carried in the high bits of the
+    /// duration's selector byte, which `D` ignores).
+    pub late: u8,
 }
 
 impl Step {
@@ -1082,10 +1097,11 @@ impl Step {
         let kind = Kind::of(k);
         let weight = if kind.weighted() { r.byte() } else { 0 };
         let hint = if kind.hinted() { D::decode(r) } else { D::Zero };
-        let duration = if k & 0x80 != 0 {
-            Some(D::decode(r))
+        let (duration, late) = if k & 0x80 != 0 {
+            let selector = r.data.get(r.pos).copied().unwrap_or(0);
+            (Some(D::decode(r)), (selector >> 4) % 8)
         } else {
-            None
+            (None, 0)
         };
         Step {
             kind,
@@ -1094,6 +1110,7 @@ impl Step {
             weight,
             hint,
             duration,
+            late,
         }
     }
 
@@ -1106,6 +1123,7 @@ impl Step {
             weight: 0,
             hint: D::Zero,
             duration: None,
+            late: 0,
         }
     }
 
@@ -1124,7 +1142,8 @@ impl Step {
         if self.flip {
             k |= 8;
         }
-        if self.duration.is_some() {
+        let timed = self.duration.is_some() || !self.late.is_multiple_of(8);
+        if timed {
             k |= 0x80;
         }
         out.push(k);
@@ -1134,8 +1153,10 @@ impl Step {
         if self.kind.hinted() {
             self.hint.encode(out);
         }
-        if let Some(d) = self.duration {
-            d.encode(out);
+        if timed {
+            let at = out.len();
+            self.duration.unwrap_or(D::Zero).encode(out);
+            out[at] |= (self.late % 8) << 4;
         }
     }
 
@@ -1655,6 +1676,8 @@ pub struct Summary {
     pub deadline_exceeded: u32,
     /// Of those, a retry due at or past the deadline (no permit taken).
     pub deadline_at_begin: u32,
+    /// Sleeps the sleeper woke late from.
+    pub late_wakes: u32,
     /// Operator actions applied (`force_open`, `reset`, `disable`).
     pub operator_actions: u32,
     /// Other callers' acquires, reports and cancellations.
@@ -1710,6 +1733,7 @@ impl Summary {
         self.budget_exhausted += o.budget_exhausted;
         self.deadline_exceeded += o.deadline_exceeded;
         self.deadline_at_begin += o.deadline_at_begin;
+        self.late_wakes += o.late_wakes;
         self.operator_actions += o.operator_actions;
         self.side_ops += o.side_ops;
         self.side_shed += o.side_shed;
@@ -1955,6 +1979,8 @@ struct World<'d> {
     expected: Vec<Ev>,
     /// Other callers' permits, with the epoch the model admitted them in.
     side: Vec<(OwnedPermit, u32)>,
+    /// How late the sleeper wakes from the next sleep (the last attempt's script).
+    late: Duration,
     call: CallModel,
     summary: Summary,
 }
@@ -2344,6 +2370,7 @@ impl World<'_> {
         if let Some(d) = step.duration {
             self.advance(d.value());
         }
+        self.late = LATE[usize::from(step.late % 8)];
         self.compare(&format!("attempt #{n} ran ({step:?})"));
         let Phase::Running { n, epoch, started } = self.call.phase else {
             unreachable!("on_attempt leaves the call running")
@@ -2426,8 +2453,8 @@ impl World<'_> {
         if let (Some(deadline), Some(start)) = (self.spec.deadline, self.call.start) {
             let since = self.elapsed().saturating_sub(start);
             assert!(
-                u128::from(since) + delay.as_nanos() <= deadline.as_nanos(),
-                "sleep #{k} of {delay:?} after {since} ns would end past the deadline {deadline:?}; {}",
+                u128::from(since) + delay.as_nanos() < deadline.as_nanos(),
+                "sleep #{k} of {delay:?} after {since} ns would end at or past the deadline {deadline:?}; {}",
                 self.ctx()
             );
         }
@@ -2474,10 +2501,11 @@ impl World<'_> {
                 h.max(Duration::from_nanos(high))
             });
             let since = self.elapsed().saturating_sub(self.call.start.unwrap_or(0));
+            // A sleep must end before the deadline (a retry due at it is not sent).
             let in_time = |d: Duration| {
                 self.spec
                     .deadline
-                    .is_none_or(|dl| u128::from(since) + d.as_nanos() <= dl.as_nanos())
+                    .is_none_or(|dl| u128::from(since) + d.as_nanos() < dl.as_nanos())
             };
             match told {
                 Stop::RejectedMidCall => {
@@ -2497,7 +2525,7 @@ impl World<'_> {
                 Stop::DeadlineExceeded => {
                     assert!(
                         self.model.rejects_for(self.now_ns, longest).is_none() && !in_time(longest),
-                        "stopped with DeadlineExceeded before a sleep of at most {longest:?}, {since} ns into the call: the breaker model rejects it, or it ends by the deadline; {}",
+                        "stopped with DeadlineExceeded before a sleep of at most {longest:?}, {since} ns into the call: the breaker model rejects it, or it ends before the deadline; {}",
                         self.ctx()
                     );
                     self.done(Stop::DeadlineExceeded, Some(last), None);
@@ -2586,8 +2614,13 @@ impl Sleeper for Sleeps<'_, '_> {
         let mut w = self.world.borrow_mut();
         w.on_sleep(delay);
         w.advance(delay);
+        let late = std::mem::take(&mut w.late);
+        if !late.is_zero() {
+            w.advance(late);
+            w.summary.late_wakes += 1;
+        }
         let k = w.call.sleeps;
-        w.compare(&format!("sleep #{k} of {delay:?}"));
+        w.compare(&format!("sleep #{k} of {delay:?}, woken {late:?} late"));
     }
 }
 
@@ -2917,6 +2950,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         now_ns: start_ns,
         expected: Vec::new(),
         side: Vec::new(),
+        late: Duration::ZERO,
         call: CallModel {
             index: 0,
             attempts: 0,

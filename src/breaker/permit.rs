@@ -1,0 +1,226 @@
+//! The permits: [`Permit`] (borrows the breaker) and [`OwnedPermit`] (owns an
+//! `Arc` of it); record one, or drop it to cancel.
+
+use super::*;
+
+/// Permission to make one attempt, tagged with the epoch it was admitted in.
+///
+/// Consume it with [`record`](Permit::record). Dropping it unrecorded is a
+/// cancellation: it frees its half-open probe slot (if it has one) and is not a
+/// health signal. A panicking attempt therefore cannot wedge the breaker.
+#[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    /// The epoch admitted in, and the word when a success can be a no-op (see
+    /// `Ticket`).
+    pub(super) ticket: Ticket,
+}
+
+impl<'a> Permit<'a> {
+    #[inline(always)]
+    pub(super) fn new(breaker: &'a Breaker, ticket: Ticket) -> Self {
+        Self { breaker, ticket }
+    }
+
+    /// The epoch this permit was admitted in.
+    #[inline]
+    pub fn epoch(&self) -> u32 {
+        self.ticket.epoch()
+    }
+
+    /// Report the attempt's verdict.
+    ///
+    /// Applied to the breaker only if it is still in the permit's epoch; otherwise
+    /// nothing changes and the result is [`Recorded::Stale`].
+    #[inline(always)]
+    pub fn record(self, verdict: Verdict) -> Recorded {
+        // Recording consumes the permit without running its `Drop` (which is the
+        // cancellation), so a live permit is always an unrecorded one and needs no
+        // flag: no store to set it and no load to test it on the hot path.
+        let permit = ManuallyDrop::new(self);
+        permit.breaker.record(permit.ticket, verdict)
+    }
+
+    /// Report the attempt's verdict and how long it took: a success slower than
+    /// the breaker's [slow-call threshold](crate::BreakerBuilder::slow_call) is
+    /// recorded as a failure of the slow-call weight. Without a threshold this is
+    /// [`record`](Self::record).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Verdict};
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Breaker::builder()
+    ///     .slow_call(Duration::from_millis(500), 1.0)
+    ///     .build()?;
+    /// let permit = breaker.try_acquire().unwrap();
+    /// let _ = permit.record_timed(Verdict::Success, Duration::from_secs(2));
+    /// assert!(breaker.snapshot().health.unwrap() < 1.0, "a slow success hurts health");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        let verdict = self.breaker.timed_verdict(verdict, elapsed);
+        self.record(verdict)
+    }
+}
+
+impl Drop for Permit<'_> {
+    /// Dropped without [`record`](Permit::record): a cancellation.
+    #[inline]
+    fn drop(&mut self) {
+        self.breaker.cancel(self.ticket.epoch());
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Permit`] that owns a clone of the breaker's `Arc` instead of borrowing
+/// it: `'static` and `Send`, for response futures and spawned tasks. Get one with
+/// [`Breaker::try_acquire_owned`].
+///
+/// The protocol is the borrowed permit's, through the same code: it is tagged with
+/// the epoch it was admitted in, [`record`](Self::record) applies its verdict
+/// only in that epoch (else [`Recorded::Stale`]), and dropping it unrecorded is a
+/// cancellation that frees its half-open probe slot (if it has one), on whichever
+/// thread drops it.
+///
+/// It costs what the borrowed permit costs plus an `Arc` clone and release (two
+/// atomic read-modify-writes on the `Arc`'s count, a shared write). A breaker
+/// that lives for the whole program needs neither: borrowed from a `static` (or a
+/// leaked `Box`), [`Breaker::try_acquire`] gives a `Permit<'static>`, which is
+/// already `'static` and `Send`, at the borrowed permit's cost:
+///
+/// ```
+/// use fusebox::{Breaker, Verdict};
+/// use std::sync::LazyLock;
+///
+/// static PAYMENTS: LazyLock<Breaker> = LazyLock::new(|| Breaker::builder().build().unwrap());
+///
+/// let permit = PAYMENTS.try_acquire().unwrap(); // a `Permit<'static>`
+/// std::thread::spawn(move || permit.record(Verdict::Success)).join().unwrap();
+/// ```
+///
+/// # Examples
+///
+/// A probe moved into another thread and dropped there gives its slot back:
+///
+/// ```
+/// use fusebox::{Breaker, ManualClock, Rejected, State, Verdict};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let breaker = Arc::new(
+///     Breaker::builder()
+///         .trip_after_consecutive_failures(1)
+///         .open_for(Duration::from_secs(1))
+///         .open_jitter(0.0)
+///         .probes(1)
+///         .clock(clock.clone())
+///         .build()?,
+/// );
+/// let _ = breaker.try_acquire_owned().unwrap().record(Verdict::failure());
+/// clock.advance(Duration::from_secs(1));
+/// let probe = breaker.try_acquire_owned().expect("the first probe");
+/// assert_eq!(breaker.snapshot().state, State::HalfOpen);
+/// assert_eq!(breaker.try_acquire_owned().unwrap_err(), Rejected::ProbesBusy);
+/// std::thread::spawn(move || drop(probe)).join().unwrap();
+/// assert_eq!(breaker.snapshot().probes_in_flight, 0);
+/// assert!(breaker.try_acquire_owned().is_ok(), "the slot is free again");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
+pub struct OwnedPermit {
+    pub(super) breaker: Arc<Breaker>,
+    /// As in [`Permit`]; [`Ticket::SPENT`] once recorded (nothing to cancel).
+    pub(super) ticket: Ticket,
+}
+
+impl OwnedPermit {
+    /// The epoch this permit was admitted in.
+    #[inline]
+    pub fn epoch(&self) -> u32 {
+        self.ticket.epoch()
+    }
+
+    /// The breaker this permit was admitted by.
+    #[inline]
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    /// Report the attempt's verdict, as [`Permit::record`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Recorded, Verdict};
+    /// use std::sync::Arc;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build()?);
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// breaker.force_open(); // a transition: the permit's epoch is over
+    /// assert_eq!(permit.record(Verdict::failure()), Recorded::Stale);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline(always)]
+    pub fn record(mut self, verdict: Verdict) -> Recorded {
+        // The ticket is spent before the report, so the `Drop` that follows (which
+        // also releases the `Arc`) cancels nothing, even if the report unwinds.
+        // Inlined, the compiler sees the store and drops the test with it.
+        let ticket = std::mem::replace(&mut self.ticket, Ticket::SPENT);
+        self.breaker.record(ticket, verdict)
+    }
+
+    /// Report the attempt's verdict and how long it took, as
+    /// [`Permit::record_timed`]: a success slower than the breaker's
+    /// [slow-call threshold](crate::BreakerBuilder::slow_call) is recorded as a
+    /// failure of the slow-call weight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Verdict};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Arc::new(Breaker::builder().slow_call(Duration::from_millis(500), 1.0).build()?);
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// let _ = permit.record_timed(Verdict::Success, Duration::from_secs(2));
+    /// assert!(breaker.snapshot().health.unwrap() < 1.0, "a slow success hurts health");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        let verdict = self.breaker.timed_verdict(verdict, elapsed);
+        self.record(verdict)
+    }
+}
+
+impl Drop for OwnedPermit {
+    /// Dropped without [`record`](OwnedPermit::record): a cancellation, as for a
+    /// [`Permit`]. Then the `Arc` is released.
+    #[inline]
+    fn drop(&mut self) {
+        if self.ticket != Ticket::SPENT {
+            self.breaker.cancel(self.ticket.epoch());
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
+    }
+}

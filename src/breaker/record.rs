@@ -1,0 +1,159 @@
+//! Recording: a verdict on a permit (the healthy no-op, the general path), the
+//! pure transition it proposes, and the cancellation of a permit dropped
+//! unrecorded.
+
+use super::*;
+
+impl Breaker {
+    /// Apply a verdict reported under `epoch`.
+    ///
+    /// Always inlined, so that on the healthy path the permit and the result stay
+    /// in registers: when `Permit::record` was an out-of-line call, the caller built
+    /// the permit in memory with narrow stores that the callee read back with a wide
+    /// load, and the result came back the same way; both missed store-to-load
+    /// forwarding, which cost more than the rest of the call.
+    #[inline(always)]
+    pub(super) fn record(&self, ticket: Ticket, verdict: Verdict) -> Recorded {
+        let cur = self.load();
+        // The healthy path: a success at full health with saturated samples in the
+        // permit's own epoch changes nothing, so there is nothing to compute or write
+        // (`decide_record` would propose the same word; this just gets there sooner).
+        // With a whole-word ticket that is one compare (see `Ticket`).
+        if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
+            return Recorded::Applied { transition: None };
+        }
+        self.record_slow(cur, ticket.epoch(), verdict)
+    }
+
+    /// Everything but the healthy path: out of line, so that the inlined fast path
+    /// stays a handful of instructions.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
+        // Below full health, or about to leave it, health is brought up to date
+        // with time first (see `report_measured`); a success or a non-signal at
+        // full health has nothing to decay and does not start a spell.
+        #[cfg(feature = "metrics")]
+        match verdict {
+            Verdict::Failure { .. } => self.observers.verdict(true),
+            Verdict::Ignored => self.observers.verdict(false),
+            Verdict::Success => {}
+        }
+        let update = if cur.state().measures() && cur.epoch() == epoch {
+            self.report_measured(cur, epoch, verdict, None)
+        } else {
+            self.update(cur, |cur| self.decide_record(cur, epoch, verdict, 0))
+        };
+        match update.outcome {
+            Decision::Stale => {
+                // Relaxed: a metric; see the module's "Orderings".
+                self.cold.stale.fetch_add(1, Ordering::Relaxed);
+                self.emit(crate::event::EventKind::StaleReport {
+                    permit_epoch: epoch,
+                });
+                Recorded::Stale
+            }
+            _ => Recorded::Applied {
+                transition: match update.after {
+                    Some(after) if after.epoch() != update.before.epoch() => {
+                        self.after_update(&update)
+                    }
+                    _ => None,
+                },
+            },
+        }
+    }
+
+    /// The pure transition for a verdict: `cur -> (decision, new word)`, after
+    /// `ticks` of decay this reporter claimed (applied first, in a measuring state).
+    #[inline]
+    pub(super) fn decide_record(
+        &self,
+        cur: Snapshot,
+        epoch: u32,
+        verdict: Verdict,
+        ticks: u64,
+    ) -> (Decision, Option<Snapshot>) {
+        if cur.epoch() != epoch {
+            return (Decision::Stale, None);
+        }
+        let cfg = &self.config;
+        let next = match cur.state() {
+            state @ (State::Closed | State::Disabled) => {
+                let h = health::after_idle(cur.health(), ticks);
+                // A spell below full health that time has ended leaves no samples.
+                let samples = if h == HEALTH_FULL { 0 } else { cur.samples() };
+                let bump = (samples + 1).min(cfg.min_samples);
+                let weight = verdict.failure_weight();
+                let (h, samples) = match verdict {
+                    Verdict::Success => (health::after_success(h, cfg.alpha_up), bump),
+                    Verdict::Failure { .. } if weight > 0.0 => {
+                        let k = if weight == 1.0 {
+                            cfg.alpha_down
+                        } else {
+                            health::rate_down(cfg.alpha * weight)
+                        };
+                        (health::after_failure(h, k), bump)
+                    }
+                    _ => (h, samples),
+                };
+                if state == State::Closed
+                    && weight > 0.0
+                    && h < cfg.threshold
+                    && samples >= cfg.min_samples
+                {
+                    Some(Snapshot::open(cur.next_epoch(), 0, h))
+                } else {
+                    // Samples count the spell below full health: none at full.
+                    Some(cur.with_measure(h, if h == HEALTH_FULL { 0 } else { samples }))
+                }
+            }
+            State::HalfOpen => {
+                let in_flight = cur.in_flight().saturating_sub(1);
+                let failed =
+                    matches!(verdict, Verdict::Failure { .. }) && verdict.failure_weight() > 0.0;
+                if failed {
+                    Some(Snapshot::open(
+                        cur.next_epoch(),
+                        (cur.reopen() + 1).min(REOPEN_MAX),
+                        0,
+                    ))
+                } else if verdict == Verdict::Success {
+                    let successes = cur.successes() + 1;
+                    if successes >= cfg.close_after {
+                        Some(Snapshot::closed(cur.next_epoch(), HEALTH_FULL, 0))
+                    } else {
+                        Some(cur.with_probes(in_flight, successes))
+                    }
+                } else {
+                    Some(cur.with_probes(in_flight, cur.successes()))
+                }
+            }
+            // No permit is ever admitted in an `Open` or `ForcedOpen` epoch, so a
+            // matching epoch here would be a bug; changing nothing is the safe answer.
+            State::Open | State::ForcedOpen => return (Decision::Stale, None),
+        };
+        (Decision::Applied, next)
+    }
+
+    /// A permit of `epoch` was dropped unrecorded: free its probe slot, if it holds
+    /// one in the current epoch. Not a health signal.
+    #[inline]
+    pub(super) fn cancel(&self, epoch: u32) {
+        let s = self.load();
+        if s.state() != State::HalfOpen || s.epoch() != epoch {
+            return;
+        }
+        let update = self.update(s, |cur| {
+            if cur.state() == State::HalfOpen && cur.epoch() == epoch {
+                (
+                    (),
+                    Some(cur.with_probes(cur.in_flight().saturating_sub(1), cur.successes())),
+                )
+            } else {
+                ((), None)
+            }
+        });
+        debug_assert!(update.after.is_none_or(|a| a.epoch() == epoch));
+    }
+}
