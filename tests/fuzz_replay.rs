@@ -1017,6 +1017,77 @@ fn all_seeds() -> Vec<Seed> {
             ),
             check: |s| assert!(s.rejected_config),
         },
+        Seed {
+            // `disable` from a degraded `Closed` breaker carries the health
+            // decayed to now (issue 17), not the stored word: half-life 64 ms,
+            // alpha 0.5: a failure (0.5), one half-life (0.75), disable: 0.75,
+            // and the Disabled epoch's mark starts then: a half-life later, 0.875
+            // without a report; a report stores it.
+            name: "seed-disable-decayed",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 0, // alpha 0.5
+                    p2: 5, // threshold 0.01
+                    p3: 1,
+                    half_life: 1, // 64 ms
+                    ..Header::consecutive(1)
+                },
+                &[
+                    fail(),
+                    AdvanceMs(64),
+                    Disable,
+                    AdvanceMs(64),
+                    Snapshot,
+                    AcquireRecord { verdict: IGNORED },
+                    AdvanceMs(64),
+                    Snapshot,
+                ],
+            ),
+            check: |s| {
+                assert_eq!(s.disabled_decayed, 1);
+                assert!(s.saw(Closed, Disabled));
+            },
+        },
+        Seed {
+            // `reset` is a no-op on a breaker that time has brought back to full
+            // health (issue 17): a failure, 1.53 s of quiet (over 21 half-lives
+            // of 64 ms), a permit taken, reset (nothing happens), the permit's
+            // success applied (not stale); then a failure and a reset that does
+            // reset.
+            name: "seed-reset-after-decay",
+            data: encode(
+                Header {
+                    mode: 2,
+                    p1: 0,
+                    p2: 5,
+                    p3: 1,
+                    half_life: 1,
+                    ..Header::consecutive(1)
+                },
+                &[
+                    fail(),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    AdvanceMs(255),
+                    Acquire,
+                    Reset,
+                    Record {
+                        slot: 0,
+                        verdict: SUCCESS,
+                    },
+                    fail(),
+                    Reset,
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.reset_decayed_noop, s.stale_reports), (1, 0));
+                assert!(s.saw(Closed, Closed));
+            },
+        },
     ]
 }
 

@@ -10,8 +10,8 @@ mod harness;
 mod replay_support;
 
 use harness::{
-    Attempts, BackoffSel, Between, BreakerSel, BudgetSel, D, Header, Item, Kind, MaxSel, Operator,
-    Step, Summary, encode,
+    Attempts, BackoffSel, Between, BreakerHeader, BreakerSel, BudgetSel, D, Header, Item, Kind,
+    MState, MaxSel, Operator, SpecMode, Step, Summary, encode,
 };
 use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
 use std::collections::BTreeMap;
@@ -79,53 +79,206 @@ fn artifacts_replay() {
     );
 }
 
+/// A header biased toward valid configurations with short delays, every kind of
+/// breaker (the breaker harness's configurations among them), time limits, a
+/// timing classifier and a budget now and then.
+fn biased_header(rng: &mut XorShift) -> Header {
+    let r = rng.next();
+    let small = |x: u64| (x % 20) as u8;
+    let backoff = if r.is_multiple_of(2) {
+        BackoffSel::Constant(D::Ms(small(r >> 8)))
+    } else {
+        BackoffSel::Exponential {
+            initial: D::Ms(1 + small(r >> 8) / 2),
+            factor: ((r >> 16) % 4) as u8, // 1, 2, 1.5, 3
+            raw: 0,
+            max: MaxSel::Plus(D::Ms((r >> 24) as u8)),
+        }
+    };
+    let attempts = [
+        Attempts::One,
+        Attempts::Two,
+        Attempts::Three,
+        Attempts::Four,
+        Attempts::Five,
+        Attempts::Eight,
+        Attempts::SixtyFour,
+        Attempts::Thousand,
+    ][(r >> 32) as usize % 8];
+    let t = rng.next();
+    let deadline = match t % 4 {
+        0 => Some(D::Ms((t >> 8) as u8)),
+        1 => Some(D::MsWide(((t >> 8) % 2000) as u16)),
+        _ => None,
+    };
+    let attempt_timeout = (t >> 20)
+        .is_multiple_of(4)
+        .then(|| D::Ms(1 + (t >> 24) as u8 % 50));
+    let breaker = match (t >> 32) % 8 {
+        0 => BreakerSel::Disabled,
+        1 | 2 => BreakerSel::Trip {
+            n: 1 + ((t >> 36) % 4) as u8,
+            open_for: ((t >> 40) % 2) as u8, // 1 ms or 10 ms
+        },
+        3 => BreakerSel::Default,
+        v => BreakerSel::Spec {
+            header: spec_header(rng),
+            mode: [
+                SpecMode::Closed,
+                SpecMode::Closed,
+                SpecMode::Disabled,
+                SpecMode::Jittered,
+            ][(v - 4) as usize],
+        },
+    };
+    let b = rng.next();
+    let budget = b.is_multiple_of(4).then_some(BudgetSel {
+        ratio: (b >> 8) as u8,
+        floor: (b >> 16) as u8,
+        max: (b >> 24) as u8,
+        initial: (b >> 32) as u8,
+    });
+    Header {
+        attempts,
+        backoff,
+        jitter: ((r >> 40) % 5) as u8,
+        deadline,
+        attempt_timeout,
+        wants_elapsed: (t >> 44).is_multiple_of(3),
+        seed: (r >> 48) % 128,
+        breaker,
+        budget,
+        start: ((b >> 40) % 6) as u8,
+    }
+}
+
+/// A breaker-harness header for a breaker that changes state within
+/// milliseconds: short open periods, leases and half-lives, any trip rule,
+/// graded admission and slow-call threshold.
+fn spec_header(rng: &mut XorShift) -> [u8; 10] {
+    let r = rng.next();
+    let byte = |shift: u32| (r >> shift) as u8;
+    BreakerHeader {
+        mode: byte(0) % 3,
+        p1: byte(2),
+        p2: byte(8),
+        p3: byte(12),
+        open_for_ms: 1 + byte(16) % 20,
+        growth: byte(20) % 4,
+        cap: byte(22) % 6,
+        probes: 1 + byte(24) % 3,
+        close_after: 1 + byte(26) % 3,
+        start: 0,
+        sub_ms: byte(28) % 6,
+        probe_timeout: byte(31) % 7,
+        // Mostly the shortest half-lives (64 ms … 1 s), now and then the others.
+        half_life: if byte(34).is_multiple_of(4) {
+            byte(36) % 16
+        } else {
+            1 + byte(36) % 7
+        },
+        slow_call: byte(40) % 4,
+        shed: byte(42) % 32,
+        min_admit: byte(48) % 32,
+    }
+    .bytes()
+}
+
+/// A random script item: mostly attempts (failures, short hints and durations,
+/// other callers and operators), sometimes the start of the next call.
+fn biased_item(rng: &mut XorShift) -> Item {
+    use Kind::*;
+    let r = rng.next();
+    if r.is_multiple_of(8) {
+        return Item::NextCall(Between {
+            advance: match (r >> 3) % 4 {
+                0 => None,
+                1 => Some(D::Ms((r >> 8) as u8)),
+                2 => Some(D::Secs((r >> 8) as u8 % 30)),
+                _ => Some(D::Hours((r >> 8) as u8 % 3)),
+            },
+            operator: operator((r >> 16) as u8),
+            result_api: (r >> 24).is_multiple_of(3),
+        });
+    }
+    let kind = [
+        Unit,
+        Unit,
+        Retryable,
+        RetryableHint,
+        UnitHint,
+        Success,
+        Success,
+        Permanent,
+        Ignored,
+        PermanentHint,
+    ][(r >> 8) as usize % 10];
+    Item::Attempt(Step {
+        kind,
+        flip: (r >> 16).is_multiple_of(16),
+        operator: if (r >> 20).is_multiple_of(3) {
+            operator((r >> 24) as u8)
+        } else {
+            Operator::None
+        },
+        weight: (r >> 28) as u8 % 4, // 1, 0.5, 2, 0
+        hint: D::Ms((r >> 32) as u8 % 30),
+        duration: match (r >> 40) % 4 {
+            0 => None,
+            1 => Some(D::Ms((r >> 44) as u8 % 20)),
+            2 => Some(D::Us((r >> 44) as u8)),
+            _ => Some(D::Ms((r >> 44) as u8)),
+        },
+        // Now and then the sleeper wakes late (up to a second, mostly).
+        late: if (r >> 52).is_multiple_of(4) {
+            ((r >> 54) % 7) as u8
+        } else {
+            0
+        },
+    })
+}
+
+/// Other callers (often) and operators (now and then).
+fn operator(b: u8) -> Operator {
+    [
+        Operator::SideAcquire,
+        Operator::SideAcquire,
+        Operator::SideSuccess,
+        Operator::SideFailure,
+        Operator::SideDrop,
+        Operator::SideAcquire,
+        Operator::SideFailure,
+        Operator::ForceOpen,
+        Operator::Reset,
+        Operator::Disable,
+    ][usize::from(b) % 10]
+}
+
 #[test]
 fn pseudo_random_sweep() {
     const INPUTS: usize = 20_000;
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
-    let mut data = Vec::with_capacity(256);
     let mut seen = Summary::default();
     let mut failures: BTreeMap<String, (usize, usize, Vec<u8>, String)> = BTreeMap::new();
     install_quiet_hook();
     QUIET.with(|q| q.set(true));
     for i in 0..INPUTS {
-        data.clear();
-        let len = (rng.next() % 160) as usize;
-        // Half the inputs get a header biased toward valid configurations with
-        // small delays (so that calls run), the rest are raw bytes.
-        if i % 2 == 0 {
-            let r = rng.next();
-            data.extend_from_slice(&[
-                // max_attempts: one of the small table entries.
-                2 + (r % 8) as u8,
-                // constant or exponential backoff, milliseconds.
-                [0u8, 1][(r >> 3) as usize % 2],
-                4,
-                (r >> 8) as u8 % 20,
-            ]);
-            if data[1] == 1 {
-                // factor 1, 2, 1.5 or 3; max = initial + ms.
-                data.extend_from_slice(&[(r >> 16) as u8 % 4, 1, 4, (r >> 24) as u8]);
+        // Three in four inputs are structured (a biased header and script, with a
+        // few raw bytes spliced in); the rest are raw bytes.
+        let data = if i % 4 != 3 {
+            let header = biased_header(&mut rng);
+            let items: Vec<Item> = (0..rng.next() % 40)
+                .map(|_| biased_item(&mut rng))
+                .collect();
+            let mut data = encode(&header, &items);
+            if rng.next().is_multiple_of(8) {
+                let at = (rng.next() as usize) % (data.len() + 1);
+                data.insert(at, rng.next() as u8);
             }
-            data.extend_from_slice(&[
-                (r >> 32) as u8 % 5,          // jitter
-                (r >> 35) as u8,              // deadline
-                4,                            // (if any) ms
-                (r >> 40) as u8,              // deadline ms / seed
-                ((r >> 48) as u8 % 8) | 0x28, // breaker: mostly tripping
-                (r >> 52) as u8,              // open_for / budget
-            ]);
-        }
-        while data.len() < len {
-            let r = rng.next();
-            // Bias the script toward failures with short hints and durations.
-            if data.len() > 12 && r.is_multiple_of(3) {
-                let kind = [1u8, 2, 6, 7][(r >> 8) as usize % 4];
-                data.extend_from_slice(&[kind | 0x80, 0, 4, (r >> 16) as u8 % 8]);
-            } else {
-                data.push(r as u8);
-            }
-        }
+            data
+        } else {
+            (0..rng.next() % 160).map(|_| rng.next() as u8).collect()
+        };
         let summary = match catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&data))) {
             Ok(summary) => summary,
             Err(panic) => {
@@ -149,22 +302,7 @@ fn pseudo_random_sweep() {
                 continue;
             }
         };
-        seen.retry_config_error |= summary.retry_config_error;
-        seen.budget_config_error |= summary.budget_config_error;
-        seen.calls += summary.calls;
-        seen.attempts += summary.attempts;
-        seen.sleeps += summary.sleeps;
-        seen.hint_raised += summary.hint_raised;
-        seen.ok += summary.ok;
-        seen.ok_on_failure += summary.ok_on_failure;
-        seen.permanent += summary.permanent;
-        seen.exhausted += summary.exhausted;
-        seen.rejected_acquire += summary.rejected_acquire;
-        seen.rejected_before_sleep += summary.rejected_before_sleep;
-        seen.budget_exhausted += summary.budget_exhausted;
-        seen.deadline_exceeded += summary.deadline_exceeded;
-        seen.operator_actions += summary.operator_actions;
-        seen.delay_sequences += summary.delay_sequences;
+        seen.absorb(&summary);
     }
     QUIET.with(|q| q.set(false));
     let report: Vec<String> = failures
@@ -182,25 +320,59 @@ fn pseudo_random_sweep() {
         report.len(),
         report.join("\n\n")
     );
-    // The sweep must keep reaching every way a call can end, or it has silently
-    // stopped testing much.
-    assert!(
-        seen.retry_config_error && seen.budget_config_error,
-        "{seen:#?}"
-    );
-    assert!(seen.sleeps > 1000 && seen.hint_raised > 0, "{seen:#?}");
-    assert!(seen.ok > 0 && seen.ok_on_failure > 0, "{seen:#?}");
-    assert!(seen.permanent > 0 && seen.exhausted > 0, "{seen:#?}");
-    assert!(
-        seen.rejected_acquire > 0 && seen.rejected_before_sleep > 0,
-        "{seen:#?}"
-    );
-    assert!(
-        seen.budget_exhausted > 0 && seen.deadline_exceeded > 0,
-        "{seen:#?}"
-    );
-    assert!(seen.operator_actions > 0, "{seen:#?}");
     eprintln!("sweep: {seen:#?}");
+    // The sweep must keep reaching every way a call can end, and every feature
+    // of the breaker under a guard, or it has silently stopped testing much.
+    let s = &seen;
+    for (what, reached) in [
+        ("retry ConfigError", s.retry_config_error),
+        ("budget ConfigError", s.budget_config_error),
+        ("breaker ConfigError", s.breaker_config_error),
+        ("sleeps", s.sleeps > 1000),
+        ("hint-raised delays", s.hint_raised > 0),
+        ("Ok", s.ok > 0),
+        ("Ok after a retryable failure", s.ok_on_failure > 0),
+        ("Permanent", s.permanent > 0),
+        ("Exhausted", s.exhausted > 0),
+        ("Rejected at try_acquire", s.rejected_acquire > 0),
+        ("Rejected before a sleep", s.rejected_before_sleep > 0),
+        ("Rejected::Shed", s.shed > 0),
+        ("Rejected::ProbesBusy", s.probes_busy > 0),
+        ("BudgetExhausted", s.budget_exhausted > 0),
+        ("DeadlineExceeded", s.deadline_exceeded > 0),
+        ("a retry due at the deadline", s.deadline_at_begin > 0),
+        ("late wakes", s.late_wakes > 0),
+        ("operator actions", s.operator_actions > 0),
+        ("other callers", s.side_ops > 0),
+        ("other callers shed", s.side_shed > 0),
+        ("stale records", s.stale_records > 0),
+        ("slow attempts", s.slow_attempts > 0),
+        ("probe-lease expiries", s.lease_expiries > 0),
+        ("jittered open periods", s.jittered_opens > 0),
+        ("timed calls", s.timed_calls > 0),
+        ("Guard::call", s.result_api_calls > 0),
+    ] {
+        assert!(reached, "the sweep never reached: {what}; {seen:#?}");
+    }
+    use MState::*;
+    for (from, to) in [
+        (Closed, Open),
+        (Open, HalfOpen),
+        (HalfOpen, Closed),
+        (HalfOpen, Open),
+        (HalfOpen, HalfOpen),
+        (Closed, ForcedOpen),
+        (Open, ForcedOpen),
+        (Closed, Disabled),
+        (Disabled, Closed),
+        (ForcedOpen, Closed),
+        (HalfOpen, Disabled),
+    ] {
+        assert!(
+            seen.saw(from, to),
+            "the sweep never saw {from:?} -> {to:?}; {seen:#?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -218,6 +390,8 @@ fn header(attempts: Attempts, backoff: BackoffSel, jitter: u8) -> Header {
         backoff,
         jitter,
         deadline: None,
+        attempt_timeout: None,
+        wants_elapsed: false,
         seed: 7,
         breaker: BreakerSel::Disabled,
         budget: None,
@@ -249,6 +423,7 @@ fn next_call() -> Item {
     Item::NextCall(Between {
         advance: None,
         operator: Operator::None,
+        result_api: false,
     })
 }
 
@@ -396,6 +571,7 @@ fn all_seeds() -> Vec<Seed> {
                     Item::NextCall(Between {
                         advance: Some(D::Ms(20)),
                         operator: Operator::None,
+                        result_api: false,
                     }),
                     hinted(UnitHint, D::Ms(50)),
                     attempt(Success),
@@ -453,6 +629,7 @@ fn all_seeds() -> Vec<Seed> {
                     Item::NextCall(Between {
                         advance: None,
                         operator: Operator::Reset,
+                        result_api: false,
                     }),
                     Item::Attempt(Step {
                         operator: Operator::Disable,
@@ -465,10 +642,12 @@ fn all_seeds() -> Vec<Seed> {
                     Item::NextCall(Between {
                         advance: Some(D::Ms(1)),
                         operator: Operator::ForceOpen,
+                        result_api: false,
                     }),
                     Item::NextCall(Between {
                         advance: None,
                         operator: Operator::Disable,
+                        result_api: false,
                     }),
                     attempt(Success),
                 ],
@@ -553,7 +732,272 @@ fn all_seeds() -> Vec<Seed> {
             ),
             check: |s| assert!(s.budget_config_error && s.calls == 0),
         },
+        Seed {
+            // The default breaker under a guard (issue 17): 60 failures in one
+            // call bring health below 0.5 with 50 samples, where graded admission
+            // starts: the call is shed mid-way; later calls are admitted with
+            // chance health / 0.5 (the draws are the breaker's, seeded 0), and
+            // one of them is shed at its first attempt.
+            name: "seed-shed-default",
+            data: encode(
+                &Header {
+                    breaker: BreakerSel::Default,
+                    ..header(Attempts::SixtyFour, BackoffSel::Constant(D::Zero), 0)
+                },
+                &{
+                    let mut items = vec![attempt(Unit); 60];
+                    for _ in 0..6 {
+                        items.push(next_call());
+                        items.push(attempt(Unit));
+                    }
+                    items
+                },
+            ),
+            check: |s| {
+                assert!(s.shed >= 2, "{s:?}");
+                assert_eq!(s.rejected_acquire, s.shed, "{s:?}");
+                assert!(!s.saw(MState::Closed, MState::Open), "{s:?}");
+            },
+        },
+        Seed {
+            // A retry due at or past the deadline is not sent (issue 17):
+            // deadline 10 ms, constant 5 ms backoff: an attempt at 0, a sleep
+            // to 5 ms from which the sleeper wakes 5 ms late, at the deadline:
+            // DeadlineExceeded without a second attempt (no permit, nothing
+            // recorded; the first attempt's error kept). A second call whose
+            // attempt takes 5 ms stops before its sleep, which would end at the
+            // deadline (5 + 5 = 10).
+            name: "seed-deadline-at-begin",
+            data: encode(
+                &Header {
+                    deadline: Some(D::Ms(10)),
+                    ..header(Attempts::Eight, BackoffSel::Constant(D::Ms(5)), 0)
+                },
+                &[
+                    Item::Attempt(Step {
+                        late: 4, // 5 ms
+                        ..Step::new(Unit)
+                    }),
+                    next_call(),
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(5)),
+                        ..Step::new(Unit)
+                    }),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.deadline_exceeded, s.deadline_at_begin), (2, 1));
+                assert_eq!((s.attempts, s.sleeps, s.late_wakes), (2, 1, 1));
+                assert_eq!(s.slept_ns, 5 * MS);
+            },
+        },
+        Seed {
+            // Time limits passed to a blocking attempt: deadline 10 ms, attempt
+            // timeout 3 ms, a classifier that asks for the time: `remaining` is
+            // 3 ms, 3 ms, then 1 ms (the deadline's); each attempt is timed.
+            name: "seed-time-limits",
+            data: encode(
+                &Header {
+                    deadline: Some(D::Ms(10)),
+                    attempt_timeout: Some(D::Ms(3)),
+                    wants_elapsed: true,
+                    ..header(Attempts::Four, BackoffSel::Constant(D::Ms(2)), 0)
+                },
+                &[
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(1)),
+                        ..Step::new(Unit)
+                    }),
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(4)),
+                        ..Step::new(Unit)
+                    }),
+                    attempt(Success),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.timed_calls, s.attempts, s.sleeps, s.ok), (1, 3, 2, 1));
+            },
+        },
+        Seed {
+            // Slow calls (the breaker harness's slow-call threshold 1 ms): a 1 ms
+            // success (at the threshold) is a success; a 2 ms one is returned,
+            // but the breaker records a failure; two of them in a row trip
+            // `trip_after_consecutive_failures(2)`; the next call is rejected.
+            name: "seed-slow-call",
+            data: encode(
+                &Header {
+                    breaker: BreakerSel::Spec {
+                        header: BreakerHeader {
+                            slow_call: 1,
+                            ..BreakerHeader::consecutive(2)
+                        }
+                        .bytes(),
+                        mode: SpecMode::Closed,
+                    },
+                    ..header(Attempts::Three, BackoffSel::Constant(D::Ms(1)), 0)
+                },
+                &[
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(1)),
+                        ..Step::new(Success)
+                    }),
+                    next_call(),
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(2)),
+                        ..Step::new(Success)
+                    }),
+                    next_call(),
+                    Item::Attempt(Step {
+                        duration: Some(D::Ms(2)),
+                        ..Step::new(Success)
+                    }),
+                    next_call(),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.slow_attempts, s.ok, s.timed_calls), (2, 3, 4), "{s:?}");
+                assert_eq!(s.rejected_acquire, 1, "{s:?}");
+                assert!(s.saw(MState::Closed, MState::Open), "{s:?}");
+            },
+        },
+        Seed {
+            // Probe leases under a guard: one probe, open 10 ms. A trip stops the
+            // call before its sleep; 10 ms later another caller takes the probe
+            // slot and keeps it: the next call is refused `ProbesBusy`; 10 ms
+            // later (the lease) a call starts a fresh half-open period and closes
+            // the breaker; the lost probe's late report is stale.
+            name: "seed-probe-lease",
+            data: encode(
+                &Header {
+                    breaker: BreakerSel::Spec {
+                        header: BreakerHeader::consecutive(1).bytes(),
+                        mode: SpecMode::Closed,
+                    },
+                    ..header(Attempts::Three, BackoffSel::Constant(D::Ms(1)), 0)
+                },
+                &[
+                    attempt(Unit),
+                    Item::NextCall(Between {
+                        advance: Some(D::Ms(10)),
+                        operator: Operator::SideAcquire,
+                        result_api: false,
+                    }),
+                    Item::NextCall(Between {
+                        advance: Some(D::Ms(10)),
+                        operator: Operator::None,
+                        result_api: true,
+                    }),
+                    attempt(Success),
+                    Item::NextCall(Between {
+                        advance: None,
+                        operator: Operator::SideSuccess,
+                        result_api: false,
+                    }),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.rejected_before_sleep, s.probes_busy), (1, 1), "{s:?}");
+                assert_eq!((s.lease_expiries, s.ok), (1, 2), "{s:?}");
+                assert!(s.saw(MState::HalfOpen, MState::Closed), "{s:?}");
+            },
+        },
+        Seed {
+            // Another caller trips the breaker during the guard's attempt: its
+            // permit (taken before the call) records a failure, so the guard's
+            // own report is stale, and the call stops before sleeping; with open
+            // jitter 0.1 the period is the breaker's draw in (9 ms, 10 ms].
+            name: "seed-other-caller-trips",
+            data: encode(
+                &Header {
+                    breaker: BreakerSel::Spec {
+                        header: BreakerHeader::consecutive(1).bytes(),
+                        mode: SpecMode::Jittered,
+                    },
+                    ..header(Attempts::Three, BackoffSel::Constant(D::Ms(1)), 0)
+                },
+                &[
+                    attempt(Success),
+                    Item::NextCall(Between {
+                        advance: None,
+                        operator: Operator::SideAcquire,
+                        result_api: false,
+                    }),
+                    Item::Attempt(Step {
+                        operator: Operator::SideFailure,
+                        ..Step::new(Unit)
+                    }),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.stale_records, s.rejected_before_sleep), (1, 1), "{s:?}");
+                assert_eq!((s.jittered_opens, s.side_ops), (1, 2), "{s:?}");
+            },
+        },
+        Seed {
+            // Decay and graded admission under a guard (the breaker harness's
+            // `health(0.5, 0.01, 3)`, half-life 64 ms, shed below 0.9): three
+            // failures (health 0.125, 3 samples), then the retry is shed (chance
+            // 0.125 / 0.9; the draws are the breaker's), and so is the next call;
+            // two seconds of quiet (31 half-lives) bring health back to full, and
+            // the next call goes through at once.
+            name: "seed-decay-and-shed",
+            data: encode(
+                &Header {
+                    breaker: BreakerSel::Spec {
+                        header: BreakerHeader {
+                            mode: 2,
+                            p1: 0, // alpha 0.5
+                            p2: 5, // threshold 0.01
+                            p3: 3, // min_samples 3
+                            half_life: 1,
+                            shed: 2, // 0.9
+                            ..BreakerHeader::consecutive(1)
+                        }
+                        .bytes(),
+                        mode: SpecMode::Closed,
+                    },
+                    ..header(Attempts::Eight, BackoffSel::Constant(D::Zero), 0)
+                },
+                &[
+                    attempt(Unit),
+                    attempt(Unit),
+                    attempt(Unit),
+                    next_call(),
+                    Item::NextCall(Between {
+                        advance: Some(D::Secs(2)),
+                        ..Between::none()
+                    }),
+                    attempt(Success),
+                ],
+            ),
+            check: |s| {
+                assert_eq!((s.calls, s.attempts, s.shed, s.ok), (3, 4, 2, 1), "{s:?}");
+                assert_eq!(s.transitions, 0, "{s:?}");
+            },
+        },
     ]
+}
+
+/// Inputs kept in the corpus for what they once caught, and what they must still
+/// go through.
+#[test]
+fn regressions() {
+    if !replay_support::in_repository() {
+        return;
+    }
+    // Issue 17: the fuzzer's first crash on a default breaker, minimised: a default
+    // breaker disabled, reset mid-attempt, then failures until graded admission
+    // sheds a call ("unknown Rejected variant Shed" before the retry model learnt
+    // it).
+    let name = "regress-shed-default-breaker";
+    let path = replay_support::dir(CORPUS).join(name);
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let summary = replay(name, &data);
+    assert!(
+        summary.shed >= 1,
+        "{name} no longer ends a call with Rejected::Shed: {summary:#?}"
+    );
 }
 
 #[test]

@@ -1,12 +1,36 @@
-//! Property harness for `fusebox::Guard::call` with `fusebox::Retry`: decode bytes
-//! into a retry policy (built through the public builder from raw, possibly hostile
-//! values), a breaker, an optional retry budget and a script of attempt outcomes;
-//! run one or more guarded calls on a `ManualClock` with a recording sleeper; and
-//! assert the documented properties after every attempt, every sleep and every call.
+//! Differential harness for `fusebox::Guard::call` with `fusebox::Retry`: decode
+//! bytes into a retry policy (built through the public builder from raw, possibly
+//! hostile values), a breaker (any configuration the breaker harness knows, the
+//! default one, or the older tripping ones), an optional retry budget and a script
+//! of attempt outcomes, other callers and operators; run guarded calls on a
+//! `ManualClock` with a sleeper that advances it; and compare, at every attempt,
+//! every sleep and every call's end, the real objects with a sequential model: the
+//! breaker's reference model (`breaker_model.rs`, shared with the breaker
+//! harness: decay, graded admission and its draws, probe leases, slow calls,
+//! jittered open periods), a model of the guard's rules and a model of the
+//! budget's arithmetic.
 //!
 //! This file is a plain module with no libFuzzer dependency. It is included by the
 //! cargo-fuzz target (`fuzz/fuzz_targets/retry_ops.rs`) and by the replay test of
 //! the main crate (`tests/fuzz_replay_retry.rs`), both with `#[path]`.
+//!
+//! # What is compared
+//!
+//! After every step (an attempt admitted, an attempt's script run, a sleep, a
+//! call's end, anything between calls): the clock; the breaker's whole snapshot and
+//! stale count; every event told to the breaker's listener, in order (transitions
+//! with their jittered periods, probe-lease expiries, refusals, stale reports,
+//! retries with their delay and reason, budget refusals, slow attempts, call stops)
+//! with its time, state, epoch and stored health; the budget's balance. Each
+//! `Attempt` (number, `remaining`, epoch); the elapsed time the classifier is given;
+//! each call's `Outcome` (stop, attempts, last result, refusal) or `Result`
+//! (`GuardError` variant, attempts, last error, `retry_after`, `stop()`).
+//!
+//! The one thing the model does not draw is the backoff's jitter (the guard's
+//! generator): each sleep's delay is checked against the documented range (exact
+//! `base(k)`, see [`BaseSeq`]), and a call that stops before sleeping (breaker,
+//! deadline or budget, rule 3) must be explained by some delay in that range; the
+//! model goes on from the stop the guard told.
 //!
 //! # Input format
 //!
@@ -20,18 +44,24 @@
 //! | exponential: factor | selector `% 16` into [`FACTORS`]; the last entry reads 8 bytes (raw `f64` bits) |
 //! | exponential: max | selector `% 4`: 0 `= initial`, 1 `initial + dur` (saturating), 2 `dur`, 3 `Duration::MAX` |
 //! | jitter | `% 5`: None, Full, Equal, Decorrelated, builder default (Full) |
-//! | deadline | `% 8`: 0–3 none, 4 `Some(ZERO)`, 5–7 `Some(dur)` |
+//! | time limits | `t`: `t % 8` deadline: 0–3 none, 4 `Some(ZERO)`, 5–7 `Some(dur)`; `(t >> 3) % 4` attempt timeout: 0–1 none, 2 `Some(ZERO)`, 3 `Some(dur)` (after the deadline's); bit 5: the classifier wants each attempt's elapsed time |
 //! | seed | 1 byte `s`: even → seed `s / 2`; odd → 8 more bytes LE |
-//! | breaker | `% 8`: 0–4 default breaker then `disable()` (never rejects); 5–7 `trip_after_consecutive_failures(1 + (b >> 3) % 4)`, then 1 byte: `open_for = OPEN_FOR[b % 5]` |
+//! | breaker | `b`: `b % 8 < 5`: default breaker then `disable()`; else `b >> 5`: 0 `trip_after_consecutive_failures(1 + (b >> 3) % 4)`, then 1 byte: `open_for = OPEN_FOR[byte % 5]`; 1 the default breaker; 2–7 the breaker harness's 10-byte header follows (see [`BreakerSel::Spec`]): 2–5 as built there, 6 then `disable()`, 7 with `open_jitter(0.1)` |
 //! | budget | `% 3`: 1–2 none; 0: ratio, floor, max, initial bytes into [`RATIOS`], [`FLOORS`], [`MAX_BALANCES`], [`INITIALS`] |
 //! | clock start | `STARTS[b % len]` |
+//!
+//! Older inputs decode as they did where the bits they used still mean the same:
+//! the new settings come from bits the older format ignored (time limits byte bits
+//! 3–5, breaker byte bits 5–7 of a tripping breaker, operator codes 1–4, the
+//! between-calls byte's bit 4), so an old input may now also set one of them.
 //!
 //! Then the script. Each time the operation is invoked it reads one attempt:
 //!
 //! - kind byte `k`: `k % 8` is the classification ([`Kind`]); bit 3 flips the result
 //!   (`Ok` ↔ `Err`; by default `Success` is an `Ok`, everything else an `Err`);
-//!   bits 4–6 (`(k >> 4) % 8`): 5 `force_open`, 6 `reset`, 7 `disable` during the
-//!   attempt, else nothing; bit 7: an attempt duration `dur` follows (else zero);
+//!   bits 4–6 (`(k >> 4) % 8`) an [`Operator`] during the attempt (another
+//!   caller's acquire, success, failure or cancellation; `force_open`, `reset`,
+//!   `disable`); bit 7: an attempt duration `dur` follows (else zero);
 //! - for weighted failures, a weight byte into [`WEIGHTS`];
 //! - for hinted failures, the hint `dur`;
 //! - the attempt duration `dur` if bit 7 was set.
@@ -40,17 +70,28 @@
 //! operation returns `Ok` classified `Success` (so the call ends whatever
 //! `max_attempts` is). After a call, if bytes are left, one byte `g` starts the
 //! next call (at most [`MAX_CALLS`]): bit 0 set → advance the clock by `dur`;
-//! `(g >> 1) % 8`: 5 `force_open`, 6 `reset`, 7 `disable`.
+//! `(g >> 1) % 8`: an [`Operator`]; bit 4: the call uses `Guard::call` instead of
+//! `Guard::call_outcome`.
 //!
-//! An invalid retry or budget configuration must be a `ConfigError` naming an
-//! invalid field (never a panic), and ends the input.
+//! An invalid retry, breaker or budget configuration must be a `ConfigError`
+//! naming an invalid field (never a panic), and ends the input.
 
+// The breaker's reference model, shared with the breaker harness.
+#[allow(dead_code)] // each harness uses its own part of the model
+#[path = "breaker_model.rs"]
+mod breaker_model;
+
+use breaker_model::{Acq, Config, EPOCH_MASK, HEADER_LEN, Model, Rec, Rej, Snap, Trans, Tripping};
+#[allow(unused_imports)] // used by tests/fuzz_replay_retry.rs, not by the fuzz target
+pub use breaker_model::{Header as BreakerHeader, MState};
 use fusebox::{
-    Attempt, Backoff, Breaker, Classification, Clock, ConfigError, ConfigErrorKind, Guard,
-    GuardError, Jitter, MAX_OPEN_PERIOD, ManualClock, Rejected, Retry, RetryBudget, Sleeper, State,
+    Attempt, Backoff, Breaker, Classification, Classify, Clock, ConfigError, ConfigErrorKind,
+    DelayReason, Event, EventKind, Guard, GuardError, Jitter, MAX_OPEN_PERIOD, ManualClock,
+    Outcome, OwnedPermit, Retry, RetryBudget, Sleeper, Stop, Verdict,
 };
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
@@ -63,6 +104,19 @@ pub const MAX_CALLS: usize = 16;
 pub const MAX_RUN: u32 = 64;
 /// `Retry::delays` is checked over at most this many delays.
 pub const DELAYS_CHECKED: usize = 64;
+/// Other callers' permits kept at once (see [`Operator::SideAcquire`]).
+pub const MAX_SIDE: usize = 4;
+/// How late the sleeper wakes after a sleep (see [`Step::late`]).
+pub const LATE: [Duration; 8] = [
+    Duration::ZERO,
+    Duration::from_nanos(1),
+    Duration::from_micros(1),
+    Duration::from_millis(1),
+    Duration::from_millis(5),
+    Duration::from_secs(1),
+    Duration::from_secs(3600),
+    MAX_OPEN_PERIOD,
+];
 
 const NS_PER_MS: u64 = 1_000_000;
 const YEAR_SECS: u64 = 365 * 86_400;
@@ -642,15 +696,115 @@ impl BackoffSel {
 /// The breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerSel {
-    /// Default breaker, then `disable()`: admits everything.
+    /// The default breaker, then `disable()` (a `reset` brings back the default
+    /// policy, graded admission included).
     Disabled,
-    /// `trip_after_consecutive_failures(n)` (n in 1..=4), `open_for = OPEN_FOR[i % 5]`.
+    /// `trip_after_consecutive_failures(n)` (n in 1..=4), `open_for = OPEN_FOR[i % 5]`,
+    /// growth 2 up to four periods, no jitter, 1 probe closing after 1 success;
+    /// the defaults otherwise.
     Trip {
         /// Consecutive failures that trip (1..=4).
         n: u8,
         /// Index into [`OPEN_FOR`].
         open_for: u8,
     },
+    /// The default breaker (graded admission below 0.5, open jitter 0.1, 2 probes).
+    Default,
+    /// A breaker of the breaker harness's configuration space: its 10-byte header
+    /// (see `breaker_model::Config::decode`; the clock start is this input's).
+    Spec {
+        /// The breaker harness's header bytes.
+        header: [u8; HEADER_LEN],
+        /// How it is set up.
+        mode: SpecMode,
+    },
+}
+
+/// What is done with a [`BreakerSel::Spec`] breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecMode {
+    /// Built as in the breaker harness (`open_jitter(0.0)`), `Closed`.
+    Closed,
+    /// Then `disable()`.
+    Disabled,
+    /// Built with `open_jitter(0.1)` (the model reads the periods it draws).
+    Jittered,
+}
+
+impl BreakerSel {
+    fn decode(r: &mut Reader<'_>) -> BreakerSel {
+        let b = r.byte();
+        if b % 8 < 5 {
+            return BreakerSel::Disabled;
+        }
+        match b >> 5 {
+            0 => BreakerSel::Trip {
+                n: 1 + (b >> 3) % 4,
+                open_for: r.byte() % 5,
+            },
+            1 => BreakerSel::Default,
+            v => {
+                let mut header = [0u8; HEADER_LEN];
+                for x in &mut header {
+                    *x = r.byte();
+                }
+                let mode = match v {
+                    6 => SpecMode::Disabled,
+                    7 => SpecMode::Jittered,
+                    _ => SpecMode::Closed,
+                };
+                BreakerSel::Spec { header, mode }
+            }
+        }
+    }
+
+    #[allow(dead_code)]
+    fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            BreakerSel::Disabled => out.push(0),
+            BreakerSel::Trip { n, open_for } => {
+                assert!((1..=4).contains(&n), "trip n must be in 1..=4");
+                out.push(5 | ((n - 1) << 3));
+                out.push(open_for);
+            }
+            BreakerSel::Default => out.push(5 | (1 << 5)),
+            BreakerSel::Spec { header, mode } => {
+                let v: u8 = match mode {
+                    SpecMode::Closed => 2,
+                    SpecMode::Disabled => 6,
+                    SpecMode::Jittered => 7,
+                };
+                out.push(5 | (v << 5));
+                out.extend_from_slice(&header);
+            }
+        }
+    }
+
+    /// The model's reading of the breaker's configuration, on a clock starting at
+    /// `start_ns`.
+    fn config(&self, start_ns: u64) -> Config {
+        match *self {
+            BreakerSel::Disabled | BreakerSel::Default => Config::defaults(start_ns, 0),
+            BreakerSel::Trip { n, open_for } => {
+                let open_for = sat_ns(OPEN_FOR[usize::from(open_for) % OPEN_FOR.len()]);
+                Config {
+                    tripping: Tripping::Consecutive(u32::from(n)),
+                    open_for_ns: open_for,
+                    growth: 2.0,
+                    cap_ns: open_for.saturating_mul(4).min(sat_ns(MAX_OPEN_PERIOD)),
+                    probes: 1,
+                    close_after: 1,
+                    open_jitter: 0.0,
+                    ..Config::defaults(start_ns, 0)
+                }
+            }
+            BreakerSel::Spec { header, mode } => Config {
+                start_ns,
+                open_jitter: if mode == SpecMode::Jittered { 0.1 } else { 0.0 },
+                ..Config::decode(&header)
+            },
+        }
+    }
 }
 
 /// A retry budget configuration (indices into the tables).
@@ -692,6 +846,10 @@ pub struct Header {
     pub jitter: u8,
     /// `None`, or the deadline (`D::Zero` is invalid).
     pub deadline: Option<D>,
+    /// `None`, or the attempt timeout (`D::Zero` is invalid).
+    pub attempt_timeout: Option<D>,
+    /// The classifier asks for each attempt's duration (`wants_elapsed`).
+    pub wants_elapsed: bool,
     /// Seed of the jitter generators.
     pub seed: u64,
     /// Breaker.
@@ -707,26 +865,25 @@ impl Header {
         let attempts = Attempts::decode(r);
         let backoff = BackoffSel::decode(r);
         let jitter = r.byte() % 5;
-        let deadline = match r.byte() % 8 {
+        let t = r.byte();
+        let deadline = match t % 8 {
             0..=3 => None,
             4 => Some(D::Zero),
             _ => Some(D::decode(r)),
         };
+        let attempt_timeout = match (t >> 3) % 4 {
+            0 | 1 => None,
+            2 => Some(D::Zero),
+            _ => Some(D::decode(r)),
+        };
+        let wants_elapsed = t & 0x20 != 0;
         let s = r.byte();
         let seed = if s.is_multiple_of(2) {
             u64::from(s / 2)
         } else {
             r.u64()
         };
-        let b = r.byte();
-        let breaker = if b % 8 < 5 {
-            BreakerSel::Disabled
-        } else {
-            BreakerSel::Trip {
-                n: 1 + (b >> 3) % 4,
-                open_for: r.byte() % 5,
-            }
-        };
+        let breaker = BreakerSel::decode(r);
         let budget = if r.byte().is_multiple_of(3) {
             Some(BudgetSel {
                 ratio: r.byte(),
@@ -743,6 +900,8 @@ impl Header {
             backoff,
             jitter,
             deadline,
+            attempt_timeout,
+            wants_elapsed,
             seed,
             breaker,
             budget,
@@ -756,11 +915,19 @@ impl Header {
         self.attempts.encode(out);
         self.backoff.encode(out);
         out.push(self.jitter);
-        match self.deadline {
-            None => out.push(0),
-            Some(D::Zero) => out.push(4),
-            Some(d) => {
-                out.push(5);
+        let deadline: u8 = match self.deadline {
+            None => 0,
+            Some(D::Zero) => 4,
+            Some(_) => 5,
+        };
+        let timeout: u8 = match self.attempt_timeout {
+            None => 0,
+            Some(D::Zero) => 2,
+            Some(_) => 3,
+        };
+        out.push(deadline | (timeout << 3) | (u8::from(self.wants_elapsed) << 5));
+        for d in [self.deadline, self.attempt_timeout].into_iter().flatten() {
+            if d != D::Zero {
                 d.encode(out);
             }
         }
@@ -770,14 +937,7 @@ impl Header {
             out.push(1);
             out.extend_from_slice(&self.seed.to_le_bytes());
         }
-        match self.breaker {
-            BreakerSel::Disabled => out.push(0),
-            BreakerSel::Trip { n, open_for } => {
-                assert!((1..=4).contains(&n), "trip n must be in 1..=4");
-                out.push(5 | ((n - 1) << 3));
-                out.push(open_for);
-            }
-        }
+        self.breaker.encode(out);
         match self.budget {
             None => out.push(1),
             Some(b) => out.extend_from_slice(&[0, b.ratio, b.floor, b.max, b.initial]),
@@ -859,11 +1019,21 @@ impl Kind {
     }
 }
 
-/// An operator action (during an attempt or between calls).
+/// Something another caller or an operator does to the breaker (during an
+/// attempt or between calls). `% 8`, in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operator {
     /// Nothing.
     None,
+    /// Another caller's `try_acquire_owned`; its permit is kept (at most
+    /// [`MAX_SIDE`]; beyond that it is dropped at once).
+    SideAcquire,
+    /// The oldest kept permit records `Success`.
+    SideSuccess,
+    /// The oldest kept permit records a unit failure.
+    SideFailure,
+    /// The oldest kept permit is dropped unrecorded (a cancellation).
+    SideDrop,
     /// `force_open`.
     ForceOpen,
     /// `reset`.
@@ -875,6 +1045,10 @@ pub enum Operator {
 impl Operator {
     fn of(v: u8) -> Operator {
         match v % 8 {
+            1 => Operator::SideAcquire,
+            2 => Operator::SideSuccess,
+            3 => Operator::SideFailure,
+            4 => Operator::SideDrop,
             5 => Operator::ForceOpen,
             6 => Operator::Reset,
             7 => Operator::Disable,
@@ -885,26 +1059,14 @@ impl Operator {
     fn code(self) -> u8 {
         match self {
             Operator::None => 0,
+            Operator::SideAcquire => 1,
+            Operator::SideSuccess => 2,
+            Operator::SideFailure => 3,
+            Operator::SideDrop => 4,
             Operator::ForceOpen => 5,
             Operator::Reset => 6,
             Operator::Disable => 7,
         }
-    }
-
-    fn apply(self, breaker: &Breaker) -> bool {
-        match self {
-            Operator::None => return false,
-            Operator::ForceOpen => {
-                let _ = breaker.force_open();
-            }
-            Operator::Reset => {
-                let _ = breaker.reset();
-            }
-            Operator::Disable => {
-                let _ = breaker.disable();
-            }
-        }
-        true
     }
 }
 
@@ -923,6 +1085,10 @@ pub struct Step {
     pub hint: D,
     /// The attempt's duration (`None`: zero, no bytes).
     pub duration: Option<D>,
+    /// If a sleep follows this attempt, the sleeper wakes this late:
+    /// `LATE[late % 8]` after the delay (carried in the high bits of the
+    /// duration's selector byte, which `D` ignores).
+    pub late: u8,
 }
 
 impl Step {
@@ -931,10 +1097,11 @@ impl Step {
         let kind = Kind::of(k);
         let weight = if kind.weighted() { r.byte() } else { 0 };
         let hint = if kind.hinted() { D::decode(r) } else { D::Zero };
-        let duration = if k & 0x80 != 0 {
-            Some(D::decode(r))
+        let (duration, late) = if k & 0x80 != 0 {
+            let selector = r.data.get(r.pos).copied().unwrap_or(0);
+            (Some(D::decode(r)), (selector >> 4) % 8)
         } else {
-            None
+            (None, 0)
         };
         Step {
             kind,
@@ -943,6 +1110,7 @@ impl Step {
             weight,
             hint,
             duration,
+            late,
         }
     }
 
@@ -955,6 +1123,7 @@ impl Step {
             weight: 0,
             hint: D::Zero,
             duration: None,
+            late: 0,
         }
     }
 
@@ -973,7 +1142,8 @@ impl Step {
         if self.flip {
             k |= 8;
         }
-        if self.duration.is_some() {
+        let timed = self.duration.is_some() || !self.late.is_multiple_of(8);
+        if timed {
             k |= 0x80;
         }
         out.push(k);
@@ -983,8 +1153,10 @@ impl Step {
         if self.kind.hinted() {
             self.hint.encode(out);
         }
-        if let Some(d) = self.duration {
-            d.encode(out);
+        if timed {
+            let at = out.len();
+            self.duration.unwrap_or(D::Zero).encode(out);
+            out[at] |= (self.late % 8) << 4;
         }
     }
 
@@ -1021,21 +1193,39 @@ pub struct Between {
     pub advance: Option<D>,
     /// Then an operator action.
     pub operator: Operator,
+    /// Make the call with `Guard::call` (a `Result`) instead of
+    /// `Guard::call_outcome`.
+    pub result_api: bool,
 }
 
 impl Between {
+    /// Nothing between the calls.
+    #[allow(dead_code)]
+    pub fn none() -> Between {
+        Between {
+            advance: None,
+            operator: Operator::None,
+            result_api: false,
+        }
+    }
+
     fn decode(r: &mut Reader<'_>) -> Between {
         let g = r.byte();
         let advance = if g & 1 != 0 { Some(D::decode(r)) } else { None };
         Between {
             advance,
             operator: Operator::of(g >> 1),
+            result_api: g & 0x10 != 0,
         }
     }
 
     #[allow(dead_code)]
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.advance.is_some()) | (self.operator.code() << 1));
+        out.push(
+            u8::from(self.advance.is_some())
+                | (self.operator.code() << 1)
+                | (u8::from(self.result_api) << 4),
+        );
         if let Some(d) = self.advance {
             d.encode(out);
         }
@@ -1248,6 +1438,8 @@ struct Spec {
     cap: u64,
     /// The configured deadline, exactly.
     deadline: Option<Duration>,
+    /// The configured attempt timeout.
+    attempt_timeout: Option<Duration>,
     /// `base(k)` for k = 1..=bases.len(), as `(floor, ceil)` of the exact value.
     bases: Vec<(u64, u64)>,
     /// An exponential backoff with a factor that is not a whole number (its
@@ -1321,9 +1513,6 @@ struct BudgetModel {
     max: u64,
     floor_max: u64,
     start_ns: u64,
-    /// False once a call stopped in a way that may or may not have asked the
-    /// budget (an `Ok` result stopping before a sleep): comparisons stop.
-    known: bool,
 }
 
 impl BudgetModel {
@@ -1389,6 +1578,9 @@ fn retry_errors(h: &Header) -> Vec<(&'static str, ConfigErrorKind)> {
     if h.deadline.map(D::value) == Some(Duration::ZERO) {
         errors.push(("deadline", ConfigErrorKind::Zero));
     }
+    if h.attempt_timeout.map(D::value) == Some(Duration::ZERO) {
+        errors.push(("attempt_timeout", ConfigErrorKind::Zero));
+    }
     errors
 }
 
@@ -1434,7 +1626,7 @@ fn check_config_error(what: &str, e: &ConfigError, expected: &[(&'static str, Co
 }
 
 // ---------------------------------------------------------------------------
-// The run.
+// The model of a guarded call.
 // ---------------------------------------------------------------------------
 
 /// What one run went through (for the seeds' and the sweep's coverage checks).
@@ -1445,32 +1637,64 @@ pub struct Summary {
     pub retry_config_error: bool,
     /// The budget configuration was refused.
     pub budget_config_error: bool,
+    /// The breaker configuration was refused.
+    pub breaker_config_error: bool,
     /// Calls made.
     pub calls: u32,
+    /// Calls made with `Guard::call` (the others with `call_outcome`).
+    pub result_api_calls: u32,
+    /// Calls whose attempts were timed (slow-call threshold, or the classifier
+    /// asked).
+    pub timed_calls: u32,
     /// Attempts made (all calls).
     pub attempts: u32,
     /// Sleeps (all calls).
     pub sleeps: u32,
-    /// Sleeps whose delay was set by a server hint above the backoff range.
+    /// Sleeps whose delay was set by a server hint above the backoff.
     pub hint_raised: u32,
     /// Calls that returned `Ok`.
     pub ok: u32,
     /// `Ok` returned though the last attempt was classified a retryable failure.
     pub ok_on_failure: u32,
-    /// `Permanent`.
+    /// `GuardError::Permanent` (a non-retryable, ignored or success-classified `Err`).
     pub permanent: u32,
-    /// `Exhausted`.
+    /// `GuardError::Exhausted`.
     pub exhausted: u32,
-    /// `Rejected` by `try_acquire` (before an attempt).
+    /// Stopped by a refusal at `try_acquire` (before the first attempt or after a
+    /// sleep).
     pub rejected_acquire: u32,
-    /// `Rejected` before a sleep (the breaker would still be open on waking).
+    /// Stopped before a sleep (the breaker would still be open on waking).
     pub rejected_before_sleep: u32,
-    /// `BudgetExhausted`.
+    /// Stopped by graded admission (`Rejected::Shed`) at `try_acquire`.
+    pub shed: u32,
+    /// Stopped by `Rejected::ProbesBusy` at `try_acquire`.
+    pub probes_busy: u32,
+    /// Stopped with `BudgetExhausted`.
     pub budget_exhausted: u32,
-    /// `DeadlineExceeded`.
+    /// Stopped with `DeadlineExceeded` (before a sleep, or a retry due at or past
+    /// the deadline).
     pub deadline_exceeded: u32,
-    /// Operator actions applied.
+    /// Of those, a retry due at or past the deadline (no permit taken).
+    pub deadline_at_begin: u32,
+    /// Sleeps the sleeper woke late from.
+    pub late_wakes: u32,
+    /// Operator actions applied (`force_open`, `reset`, `disable`).
     pub operator_actions: u32,
+    /// Other callers' acquires, reports and cancellations.
+    pub side_ops: u32,
+    /// Other callers' acquires shed by graded admission.
+    pub side_shed: u32,
+    /// Attempts the breaker recorded as stale (it moved on during the attempt).
+    pub stale_records: u32,
+    /// Attempts slower than the slow-call threshold.
+    pub slow_attempts: u32,
+    /// Half-open periods replaced by probe-lease expiry.
+    pub lease_expiries: u32,
+    /// Transitions into `Open` whose period was jittered.
+    pub jittered_opens: u32,
+    /// Bit `from * 5 + to` for every transition seen (states indexed Closed, Open,
+    /// HalfOpen, ForcedOpen, Disabled).
+    pub transitions: u32,
     /// Largest `max_attempts` of a valid configuration.
     pub max_attempts: u32,
     /// `Retry::delays` sequences checked.
@@ -1479,130 +1703,54 @@ pub struct Summary {
     pub slept_ns: u128,
 }
 
-/// Shared between the operation, the sleeper and the driver.
-#[derive(Debug, Default)]
-struct Log {
-    invocations: u32,
-    sleeps: u32,
-    /// Clock reading at the start of the call's first attempt.
-    first_start: Option<u64>,
-    /// The last attempt: its number, whether it returned `Ok`, its classification.
-    last: Option<(u32, bool, Classification)>,
-    /// Decorrelated: the previous jittered backoff, when known.
-    previous: Option<u64>,
-    hint_raised: u32,
-    operator_actions: u32,
-    slept_ns: u128,
-}
+#[allow(dead_code)] // used by tests/fuzz_replay_retry.rs, not by the fuzz target
+impl Summary {
+    /// Whether a transition `from -> to` was seen.
+    pub fn saw(&self, from: MState, to: MState) -> bool {
+        self.transitions & (1 << (from.index() * 5 + to.index())) != 0
+    }
 
-/// The sleeper: advances the clock by the delay and checks the sleep first.
-struct Recorder<'a> {
-    clock: ManualClock,
-    breaker: Arc<Breaker>,
-    spec: &'a Spec,
-    model: &'a RefCell<Option<BudgetModel>>,
-    budget: Option<Arc<RetryBudget>>,
-    log: &'a RefCell<Log>,
-}
-
-impl Sleeper for Recorder<'_> {
-    fn sleep(&self, delay: Duration) {
-        let now = self.clock.now_nanos();
-        let mut log = self.log.borrow_mut();
-        log.sleeps += 1;
-        let k = log.sleeps;
-        assert_eq!(
-            k, log.invocations,
-            "sleep #{k} does not follow attempt #{k} ({} attempts made)",
-            log.invocations
-        );
-        assert!(
-            k < self.spec.max_attempts,
-            "sleep after attempt {k} of max_attempts {}",
-            self.spec.max_attempts
-        );
-        let (_, _, class) = log.last.expect("a sleep follows an attempt");
-        assert!(
-            class.is_retryable(),
-            "sleep #{k} after a non-retryable classification {class:?}"
-        );
-
-        // The delay: max(hint, jittered backoff), the backoff in its range.
-        let (low, high) = self.spec.range(k, log.previous);
-        let (low, high) = (Duration::from_nanos(low), Duration::from_nanos(high));
-        let hint = class.retry_after();
-        let floor = hint.map_or(low, |h| h.max(low));
-        let ceiling = hint.map_or(high, |h| h.max(high));
-        assert!(
-            floor <= delay && delay <= ceiling,
-            "delay #{k} {delay:?} outside [{floor:?}, {ceiling:?}] (backoff range [{low:?}, {high:?}], hint {hint:?}, exact base(k) in {:?} ns){}; {:?}",
-            self.spec.base(k),
-            r4_note(
-                self.spec.fractional,
-                sat_ns(delay),
-                sat_ns(floor),
-                sat_ns(ceiling)
-            ),
-            self.spec
-        );
-        assert!(
-            delay <= Duration::from_nanos(self.spec.cap) || hint.is_some_and(|h| delay == h),
-            "delay #{k} {delay:?} above the cap {} ns and not a hint {hint:?}",
-            self.spec.cap
-        );
-        let exact = hint.is_none_or(|h| delay > h);
-        log.previous = exact.then(|| sat_ns(delay));
-        if !exact || hint.is_some_and(|h| h > high) {
-            log.hint_raised += 1;
-        }
-
-        // The deadline: the sleep ends before it (exact arithmetic): a retry at
-        // the deadline would not be sent, so a sleep ending there is not started.
-        if let Some(deadline) = self.spec.deadline {
-            let start = log.first_start.expect("first attempt started");
-            let elapsed = now.saturating_sub(start);
-            assert!(
-                u128::from(elapsed) + delay.as_nanos() < deadline.as_nanos(),
-                "sleep #{k} of {delay:?} after {elapsed} ns would end at or past the deadline {deadline:?} ({} ns)",
-                deadline.as_nanos()
-            );
-        }
-
-        // The breaker: it must not still be open when the sleep ends (rule 3).
-        assert_eq!(
-            self.breaker.rejects_for(delay),
-            None,
-            "sleep #{k} of {delay:?} while the breaker rejects until after it ({:?})",
-            self.breaker.snapshot()
-        );
-
-        // The budget: a token was withdrawn for this sleep.
-        let mut model = self.model.borrow_mut();
-        if let (Some(m), Some(b)) = (model.as_mut(), self.budget.as_ref()) {
-            if m.known {
-                assert!(
-                    m.withdraw(now),
-                    "sleep #{k} although the budget model refuses a withdrawal ({m:?}, balance {} milli)",
-                    b.balance_milli()
-                );
-                assert_eq!(
-                    b.balance_milli(),
-                    m.balance(),
-                    "budget balance after the withdrawal for sleep #{k} ({m:?})"
-                );
-            }
-        }
-        drop(model);
-        drop(log);
-
-        self.log.borrow_mut().slept_ns += delay.as_nanos();
-        self.clock.advance(delay);
+    /// Add up another run's summary (flags or-ed, counts summed, the largest
+    /// `max_attempts` kept).
+    pub fn absorb(&mut self, o: &Summary) {
+        self.retry_config_error |= o.retry_config_error;
+        self.budget_config_error |= o.budget_config_error;
+        self.breaker_config_error |= o.breaker_config_error;
+        self.calls += o.calls;
+        self.result_api_calls += o.result_api_calls;
+        self.timed_calls += o.timed_calls;
+        self.attempts += o.attempts;
+        self.sleeps += o.sleeps;
+        self.hint_raised += o.hint_raised;
+        self.ok += o.ok;
+        self.ok_on_failure += o.ok_on_failure;
+        self.permanent += o.permanent;
+        self.exhausted += o.exhausted;
+        self.rejected_acquire += o.rejected_acquire;
+        self.rejected_before_sleep += o.rejected_before_sleep;
+        self.shed += o.shed;
+        self.probes_busy += o.probes_busy;
+        self.budget_exhausted += o.budget_exhausted;
+        self.deadline_exceeded += o.deadline_exceeded;
+        self.deadline_at_begin += o.deadline_at_begin;
+        self.late_wakes += o.late_wakes;
+        self.operator_actions += o.operator_actions;
+        self.side_ops += o.side_ops;
+        self.side_shed += o.side_shed;
+        self.stale_records += o.stale_records;
+        self.slow_attempts += o.slow_attempts;
+        self.lease_expiries += o.lease_expiries;
+        self.jittered_opens += o.jittered_opens;
+        self.transitions |= o.transitions;
+        self.max_attempts = self.max_attempts.max(o.max_attempts);
+        self.delay_sequences += o.delay_sequences;
+        self.slept_ns += o.slept_ns;
     }
 }
 
 /// The value / error of an attempt: its number and classification.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Tag {
+pub struct Tag {
     n: u32,
     class: Classification,
 }
@@ -1613,7 +1761,952 @@ impl std::fmt::Display for Tag {
     }
 }
 
-/// Decode `data` and run it, panicking on the first violated property.
+/// An event told to the breaker's listener, as compared.
+#[derive(Clone, Debug, PartialEq)]
+struct Ev {
+    at_ns: u64,
+    state: MState,
+    epoch: u32,
+    health_bits: Option<u64>,
+    kind: EvKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum EvKind {
+    Transition(Trans),
+    ProbeLeaseExpired(u32),
+    Rejected(Rej),
+    StaleReport(u32),
+    Retry {
+        attempt: u32,
+        delay: Duration,
+        server_hint: bool,
+    },
+    BudgetRefused(u32),
+    SlowAttempt {
+        elapsed: Duration,
+        threshold: Duration,
+    },
+    CallStopped(Stop, u32),
+    /// Anything else (a blocking call tells no `AttemptTimedOut`).
+    Other(String),
+}
+
+impl Ev {
+    fn of(e: &Event<'_>) -> Ev {
+        let kind = match e.kind {
+            EventKind::Transition(t) => EvKind::Transition(Trans::of(&t)),
+            EventKind::ProbeLeaseExpired { expired_epoch } => {
+                EvKind::ProbeLeaseExpired(expired_epoch)
+            }
+            EventKind::Rejected(r) => EvKind::Rejected(Rej::of(&r)),
+            EventKind::StaleReport { permit_epoch } => EvKind::StaleReport(permit_epoch),
+            EventKind::Retry {
+                attempt,
+                delay,
+                reason,
+            } => EvKind::Retry {
+                attempt,
+                delay,
+                server_hint: reason == DelayReason::ServerHint,
+            },
+            EventKind::BudgetRefused {
+                budget: "",
+                attempts,
+            } => EvKind::BudgetRefused(attempts),
+            EventKind::SlowAttempt { elapsed, threshold } => {
+                EvKind::SlowAttempt { elapsed, threshold }
+            }
+            EventKind::CallStopped { stop, attempts } => EvKind::CallStopped(stop, attempts),
+            other => EvKind::Other(format!("{other:?}")),
+        };
+        Ev {
+            at_ns: sat_ns(e.at),
+            state: MState::of(e.state),
+            epoch: e.epoch,
+            health_bits: e.health.map(f64::to_bits),
+            kind,
+        }
+    }
+}
+
+/// The last result a call keeps: the attempt's number, whether it was an `Ok`,
+/// its classification.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Last {
+    n: u32,
+    ok: bool,
+    class: Classification,
+}
+
+/// How the model expects a call to end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Expect {
+    stop: Stop,
+    attempts: u32,
+    last: Option<Last>,
+    rejected: Option<Rej>,
+}
+
+/// `Guard::call`'s error, as compared: its variant's stop, attempts, the last
+/// attempt's number, the refusal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Err_ {
+    stop: Stop,
+    attempts: u32,
+    last: Option<u32>,
+    rejected: Option<Rej>,
+}
+
+impl Expect {
+    /// What `Guard::call` returns for this end, as its documentation states it:
+    /// an `Ok` last result is returned whatever the stop; otherwise a `GuardError`
+    /// naming the stop (`Permanent` for a non-retryable, ignored or
+    /// success-classified `Err`; `Rejected` reports `Stop::Rejected` when no
+    /// attempt was made).
+    fn result(&self) -> Result<u32, Err_> {
+        let last = match self.last {
+            Some(l) if l.ok => return Ok(l.n),
+            last => last.map(|l| l.n),
+        };
+        let stop = match self.stop {
+            Stop::Rejected | Stop::RejectedMidCall if self.attempts == 0 => Stop::Rejected,
+            Stop::Rejected | Stop::RejectedMidCall => Stop::RejectedMidCall,
+            Stop::Succeeded | Stop::Ignored | Stop::Permanent if last.is_some() => Stop::Permanent,
+            Stop::BudgetExhausted => Stop::BudgetExhausted,
+            Stop::DeadlineExceeded => Stop::DeadlineExceeded,
+            _ => Stop::Exhausted,
+        };
+        Err(Err_ {
+            stop,
+            attempts: self.attempts,
+            last,
+            rejected: self.rejected,
+        })
+    }
+}
+
+/// Where the model is in the current call.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// The next thing the guard does is `begin`: the deadline rule for a retry,
+    /// then `try_acquire`.
+    Begin,
+    /// Attempt `n` (admitted in `epoch`, begun at `started` ns on the breaker's
+    /// clock) is running.
+    Running { n: u32, epoch: u32, started: u64 },
+    /// Attempt `n` returned `step`'s result; the guard records it next.
+    Ran {
+        n: u32,
+        epoch: u32,
+        started: u64,
+        step: Step,
+    },
+    /// Attempt `n` was a retryable failure with attempts left: the guard draws a
+    /// backoff in `[low, high]` ns (the draw is the guard's), takes
+    /// `delay = max(hint, backoff)`, and asks the breaker, the deadline and the
+    /// budget (rule 3) before sleeping.
+    BeforeSleep { last: Last, low: u64, high: u64 },
+    /// The call is over.
+    Done(Expect),
+}
+
+/// One call as the model sees it.
+#[derive(Clone, Copy, Debug)]
+struct CallModel {
+    index: usize,
+    attempts: u32,
+    sleeps: u32,
+    /// The breaker-clock time of the first attempt (the deadline counts from it).
+    start: Option<u64>,
+    /// The last result kept across a sleep.
+    last: Option<Last>,
+    /// Decorrelated: the previous jittered backoff, when known.
+    previous: Option<u64>,
+    phase: Phase,
+}
+
+/// The elapsed time the classifier was given for the last attempt: `Some(None)`
+/// untimed, `Some(Some(d))` timed, `None` not yet classified.
+type Seen = Rc<Cell<Option<Option<Duration>>>>;
+
+/// The classifier: the script's classification, whatever the result's type;
+/// notes the elapsed time it is given.
+struct Classifier {
+    wants: bool,
+    seen: Seen,
+}
+
+impl Classify<Tag, Tag> for Classifier {
+    fn classify(&self, r: &Result<Tag, Tag>) -> Classification {
+        self.seen.set(Some(None));
+        match r {
+            Ok(t) | Err(t) => t.class,
+        }
+    }
+
+    fn classify_timed(&self, r: &Result<Tag, Tag>, elapsed: Option<Duration>) -> Classification {
+        self.seen.set(Some(elapsed));
+        match r {
+            Ok(t) | Err(t) => t.class,
+        }
+    }
+
+    fn wants_elapsed(&self) -> bool {
+        self.wants
+    }
+}
+
+/// The real objects and the models, side by side, and the script.
+struct World<'d> {
+    reader: Reader<'d>,
+    spec: Spec,
+    header: Header,
+    clock: ManualClock,
+    breaker: Arc<Breaker>,
+    budget: Option<Arc<RetryBudget>>,
+    heard: Arc<Mutex<Vec<Ev>>>,
+    /// Transitions into `Open` heard and already handed to the model.
+    fed: usize,
+    seen: Seen,
+    /// Whether the guard times attempts.
+    timed: bool,
+    /// The breaker model, the budget model, the model's clock reading.
+    model: Model,
+    budget_model: Option<BudgetModel>,
+    now_ns: u64,
+    /// Events the model predicts since the last comparison.
+    expected: Vec<Ev>,
+    /// Other callers' permits, with the epoch the model admitted them in.
+    side: Vec<(OwnedPermit, u32)>,
+    /// How late the sleeper wakes from the next sleep (the last attempt's script).
+    late: Duration,
+    call: CallModel,
+    summary: Summary,
+}
+
+impl World<'_> {
+    fn ctx(&self) -> String {
+        format!(
+            "call #{}, model {:?}, model clock {} ns (breaker elapsed {} ns), breaker {:?}, spec {:?}, header {:?}",
+            self.call.index,
+            self.call,
+            self.now_ns,
+            self.model.elapsed(self.now_ns),
+            self.breaker.snapshot(),
+            self.spec,
+            self.header
+        )
+    }
+
+    /// The model's breaker-clock time.
+    fn elapsed(&self) -> u64 {
+        self.model.elapsed(self.now_ns)
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.clock.advance(d);
+        self.now_ns = self.now_ns.saturating_add(sat_ns(d));
+    }
+
+    /// An event the model predicts, stamped with the model's state now.
+    fn push(&mut self, kind: EvKind) {
+        self.expected.push(Ev {
+            at_ns: self.elapsed(),
+            state: self.model.state,
+            epoch: self.model.epoch,
+            health_bits: self.model.event_health_bits(),
+            kind,
+        });
+    }
+
+    /// Hand the model the jittered periods of the transitions into `Open` heard
+    /// since the last comparison (it takes one per `Open` it enters).
+    fn feed_periods(&mut self) {
+        if self.model.open_jitter == 0.0 {
+            return;
+        }
+        let opens: Vec<u64> = self
+            .heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EvKind::Transition(t) if t.to == MState::Open => t.open_for.map(sat_ns),
+                _ => None,
+            })
+            .collect();
+        for &p in opens.iter().skip(self.fed) {
+            self.model.heard_periods.push_back(p);
+        }
+        self.fed = opens.len();
+    }
+
+    /// The events of the transitions the model made.
+    fn push_transitions(&mut self) {
+        for t in std::mem::take(&mut self.model.events) {
+            self.summary.transitions |= 1 << (t.from.index() * 5 + t.to.index());
+            if t.from == MState::HalfOpen && t.to == MState::HalfOpen {
+                self.summary.lease_expiries += 1;
+                self.push(EvKind::ProbeLeaseExpired(
+                    t.epoch.wrapping_sub(1) & EPOCH_MASK,
+                ));
+            }
+            if t.to == MState::Open && self.model.open_jitter > 0.0 {
+                self.summary.jittered_opens += 1;
+            }
+            self.push(EvKind::Transition(t));
+        }
+    }
+
+    /// Compare everything observable: the clock, the breaker's snapshot and stale
+    /// count, the events told, the budget's balance.
+    fn compare(&mut self, at: &str) {
+        assert_eq!(
+            self.clock.now_nanos(),
+            self.now_ns,
+            "{at}: ManualClock reading; {}",
+            self.ctx()
+        );
+        let real = Snap::of(&self.breaker.snapshot(), self.breaker.stale_reports());
+        let model = self.model.snapshot(self.now_ns);
+        assert_eq!(
+            real,
+            model,
+            "{at}: breaker snapshot (real, model); {}",
+            self.ctx()
+        );
+        let heard: Vec<Ev> = std::mem::take(&mut *self.heard.lock().unwrap());
+        assert_eq!(
+            heard,
+            self.expected,
+            "{at}: events told (real, model); {}",
+            self.ctx()
+        );
+        self.expected.clear();
+        self.fed = 0;
+        assert!(
+            self.model.heard_periods.is_empty(),
+            "{at}: the breaker entered Open more often than the model; {}",
+            self.ctx()
+        );
+        if let (Some(b), Some(m)) = (&self.budget, &self.budget_model) {
+            assert_eq!(
+                b.balance_milli(),
+                m.balance(),
+                "{at}: budget balance (real, model {m:?}); {}",
+                self.ctx()
+            );
+        }
+    }
+
+    /// Another caller or an operator acts on the breaker, on both sides.
+    fn operate(&mut self, op: Operator) {
+        let now = self.now_ns;
+        match op {
+            Operator::None => return,
+            Operator::SideAcquire => {
+                let real = Breaker::try_acquire_owned(&self.breaker);
+                self.feed_periods();
+                let expected = self.model.acquire(now);
+                let observed = Acq::of(&real, OwnedPermit::epoch);
+                assert_eq!(
+                    observed,
+                    expected,
+                    "another caller's try_acquire; {}",
+                    self.ctx()
+                );
+                self.push_transitions();
+                match (real, expected) {
+                    (Ok(permit), Acq::Admit(epoch)) => {
+                        if self.side.len() < MAX_SIDE {
+                            self.side.push((permit, epoch));
+                        } else {
+                            drop(permit);
+                            self.model.cancel(epoch);
+                        }
+                    }
+                    (_, Acq::Reject(r)) => {
+                        if r == Rej::Shed {
+                            self.summary.side_shed += 1;
+                        }
+                        self.push(EvKind::Rejected(r));
+                    }
+                    (Err(_), Acq::Admit(_)) => unreachable!("compared equal above"),
+                }
+            }
+            Operator::SideSuccess | Operator::SideFailure => {
+                if self.side.is_empty() {
+                    return;
+                }
+                let (permit, epoch) = self.side.remove(0);
+                let verdict = if op == Operator::SideSuccess {
+                    Verdict::Success
+                } else {
+                    Verdict::failure()
+                };
+                let real = Rec::of(permit.record(verdict));
+                self.feed_periods();
+                let expected = self.model.record(now, epoch, verdict);
+                assert_eq!(
+                    real,
+                    expected,
+                    "another caller's record({verdict:?}) of epoch {epoch}; {}",
+                    self.ctx()
+                );
+                if expected == Rec::Stale {
+                    self.push(EvKind::StaleReport(epoch));
+                }
+                self.push_transitions();
+            }
+            Operator::SideDrop => {
+                if self.side.is_empty() {
+                    return;
+                }
+                let (permit, epoch) = self.side.remove(0);
+                drop(permit);
+                self.model.cancel(epoch);
+            }
+            Operator::ForceOpen | Operator::Reset | Operator::Disable => {
+                let (real, expected) = match op {
+                    Operator::ForceOpen => (self.breaker.force_open(), self.model.force_open()),
+                    Operator::Reset => (self.breaker.reset(), self.model.reset(now)),
+                    _ => (self.breaker.disable(), self.model.disable(now)),
+                };
+                assert_eq!(
+                    real.as_ref().map(Trans::of),
+                    expected,
+                    "{op:?}: the transition (real, model); {}",
+                    self.ctx()
+                );
+                self.push_transitions();
+                self.summary.operator_actions += 1;
+                return;
+            }
+        }
+        self.summary.side_ops += 1;
+    }
+
+    /// The call stops with `stop` (told to the listener unless it is the first
+    /// attempt's success, the healthy path).
+    fn done(&mut self, stop: Stop, last: Option<Last>, rejected: Option<Rej>) {
+        let attempts = self.call.attempts;
+        if !(stop == Stop::Succeeded && attempts == 1) {
+            self.push(EvKind::CallStopped(stop, attempts));
+        }
+        self.call.phase = Phase::Done(Expect {
+            stop,
+            attempts,
+            last,
+            rejected,
+        });
+    }
+
+    /// `begin`: a retry due at or past the deadline is not sent (no permit, nothing
+    /// recorded: the call keeps its last result); otherwise ask the breaker (rule
+    /// 1). Returns the attempt the guard must then make, if admitted.
+    fn begin(&mut self) -> Option<(u32, Option<Duration>, u32)> {
+        if self.call.attempts > 0 {
+            if let (Some(deadline), Some(start)) = (self.spec.deadline, self.call.start) {
+                let since = Duration::from_nanos(self.elapsed().saturating_sub(start));
+                if since >= deadline {
+                    self.summary.deadline_at_begin += 1;
+                    self.done(Stop::DeadlineExceeded, self.call.last, None);
+                    return None;
+                }
+            }
+        }
+        self.feed_periods();
+        let acquired = self.model.acquire(self.now_ns);
+        self.push_transitions();
+        let epoch = match acquired {
+            Acq::Admit(epoch) => epoch,
+            Acq::Reject(r) => {
+                self.push(EvKind::Rejected(r));
+                let stop = if self.call.attempts == 0 {
+                    Stop::Rejected
+                } else {
+                    Stop::RejectedMidCall
+                };
+                self.done(stop, self.call.last, Some(r));
+                return None;
+            }
+        };
+        self.call.attempts += 1;
+        let n = self.call.attempts;
+        let now = self.elapsed();
+        let start = *self.call.start.get_or_insert(now);
+        if n == 1 {
+            if let Some(m) = &mut self.budget_model {
+                m.deposit();
+            }
+        }
+        // The time left: the deadline minus the time since the first attempt
+        // (zero when due), or the attempt timeout, whichever is sooner.
+        let left = self
+            .spec
+            .deadline
+            .map(|d| d.saturating_sub(Duration::from_nanos(now - start)));
+        let remaining = match (left, self.spec.attempt_timeout) {
+            (Some(l), Some(t)) => Some(l.min(t)),
+            (l, t) => l.or(t),
+        };
+        self.call.phase = Phase::Running {
+            n,
+            epoch,
+            started: now,
+        };
+        Some((n, remaining, epoch))
+    }
+
+    /// The guard records attempt `n`'s verdict (rule 2) and decides: stop, or go
+    /// on to the checks before a sleep.
+    fn record(&mut self, n: u32, epoch: u32, started: u64, step: Step) {
+        let class = step.classification();
+        let took = Duration::from_nanos(self.elapsed().saturating_sub(started));
+        let seen = self.seen.take();
+        assert_eq!(
+            seen,
+            Some(self.timed.then_some(took)),
+            "attempt #{n}: the elapsed time the classifier was given (timed: {}); {}",
+            self.timed,
+            self.ctx()
+        );
+        let verdict = if self.timed {
+            self.model.timed_verdict(class.verdict(), took)
+        } else {
+            class.verdict()
+        };
+        self.feed_periods();
+        if self.model.record(self.now_ns, epoch, verdict) == Rec::Stale {
+            self.summary.stale_records += 1;
+            self.push(EvKind::StaleReport(epoch));
+        }
+        self.push_transitions();
+        if let (true, Some((threshold, _))) = (self.timed, self.model.slow_call) {
+            let threshold = Duration::from_nanos(threshold);
+            if took > threshold {
+                self.summary.slow_attempts += 1;
+                self.push(EvKind::SlowAttempt {
+                    elapsed: took,
+                    threshold,
+                });
+            }
+        }
+        let last = Last {
+            n,
+            ok: step.is_ok(),
+            class,
+        };
+        match class {
+            Classification::Success => self.done(Stop::Succeeded, Some(last), None),
+            Classification::Ignored => self.done(Stop::Ignored, Some(last), None),
+            Classification::Failure {
+                retryable: false, ..
+            } => self.done(Stop::Permanent, Some(last), None),
+            _ if n >= self.spec.max_attempts => self.done(Stop::Exhausted, Some(last), None),
+            _ => {
+                let (low, high) = self.spec.range(n, self.call.previous);
+                self.call.phase = Phase::BeforeSleep { last, low, high };
+            }
+        }
+    }
+
+    /// Run the model's call forward through what needs no observation: records,
+    /// and `begin` when `begin` is set. Stops at `Running`, `BeforeSleep` or `Done`.
+    fn settle(&mut self, begin: bool) -> Option<(u32, Option<Duration>, u32)> {
+        loop {
+            match self.call.phase {
+                Phase::Ran {
+                    n,
+                    epoch,
+                    started,
+                    step,
+                } => self.record(n, epoch, started, step),
+                Phase::Begin if begin => return self.begin(),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The guard invoked the operation with `attempt`.
+    fn on_attempt(&mut self, attempt: Attempt) {
+        let admitted = self.settle(true);
+        let Some((n, remaining, epoch)) = admitted else {
+            panic!(
+                "the guard made attempt {attempt:?}, but the model {}; {}",
+                match self.call.phase {
+                    Phase::BeforeSleep { .. } => "expects a sleep first".to_owned(),
+                    Phase::Done(e) => format!("expects the call to stop: {e:?}"),
+                    _ => "is elsewhere".to_owned(),
+                },
+                self.ctx()
+            )
+        };
+        assert!(
+            n <= self.spec.max_attempts,
+            "attempt #{n} past max_attempts"
+        );
+        assert_eq!(
+            (attempt.number, attempt.remaining, attempt.epoch),
+            (n, remaining, epoch),
+            "the Attempt (number, remaining, epoch) (real, model); {}",
+            self.ctx()
+        );
+        self.summary.attempts += 1;
+    }
+
+    /// The operation: its script step, on both sides.
+    fn attempt(&mut self, attempt: Attempt) -> Result<Tag, Tag> {
+        self.on_attempt(attempt);
+        let n = attempt.number;
+        self.compare(&format!("attempt #{n} admitted"));
+        let step = if n >= MAX_RUN || self.reader.at_end() {
+            Step::done()
+        } else {
+            Step::decode(&mut self.reader)
+        };
+        self.operate(step.operator);
+        if let Some(d) = step.duration {
+            self.advance(d.value());
+        }
+        self.late = LATE[usize::from(step.late % 8)];
+        self.compare(&format!("attempt #{n} ran ({step:?})"));
+        let Phase::Running { n, epoch, started } = self.call.phase else {
+            unreachable!("on_attempt leaves the call running")
+        };
+        self.call.phase = Phase::Ran {
+            n,
+            epoch,
+            started,
+            step,
+        };
+        let tag = Tag {
+            n,
+            class: step.classification(),
+        };
+        if step.is_ok() { Ok(tag) } else { Err(tag) }
+    }
+
+    /// The guard sleeps `delay`: rule 3 let it (the breaker will not be open when
+    /// it ends, it ends by the deadline, the budget gave a token) and rule 5 set it
+    /// (`max(hint, backoff)`, the backoff in its range).
+    fn on_sleep(&mut self, delay: Duration) {
+        self.settle(false);
+        let Phase::BeforeSleep { last, low, high } = self.call.phase else {
+            panic!(
+                "the guard sleeps {delay:?}, but the model is not before a sleep; {}",
+                self.ctx()
+            )
+        };
+        let k = last.n;
+        // The delay: max(hint, jittered backoff), the backoff in its range.
+        let (lo, hi) = (Duration::from_nanos(low), Duration::from_nanos(high));
+        let hint = last.class.retry_after();
+        let floor = hint.map_or(lo, |h| h.max(lo));
+        let ceiling = hint.map_or(hi, |h| h.max(hi));
+        assert!(
+            floor <= delay && delay <= ceiling,
+            "delay #{k} {delay:?} outside [{floor:?}, {ceiling:?}] (backoff range [{lo:?}, {hi:?}], hint {hint:?}, exact base(k) in {:?} ns){}; {}",
+            self.spec.base(k),
+            r4_note(
+                self.spec.fractional,
+                sat_ns(delay),
+                sat_ns(floor),
+                sat_ns(ceiling)
+            ),
+            self.ctx()
+        );
+        assert!(
+            delay <= Duration::from_nanos(self.spec.cap) || hint == Some(delay),
+            "delay #{k} {delay:?} above the cap {} ns and not a hint {hint:?}",
+            self.spec.cap
+        );
+        // The reason told: the hint when it is above the backoff.
+        let server_hint = match self.heard.lock().unwrap().last().map(|e| &e.kind) {
+            Some(EvKind::Retry {
+                attempt,
+                delay: d,
+                server_hint,
+            }) if *attempt == k + 1 && *d == delay => *server_hint,
+            other => panic!("sleep #{k}: the last event told is {other:?}, not its Retry"),
+        };
+        if server_hint {
+            assert!(
+                hint == Some(delay) && delay > lo,
+                "sleep #{k} of {delay:?} told as the server's hint {hint:?} (backoff range [{lo:?}, {hi:?}])"
+            );
+            self.summary.hint_raised += 1;
+        } else {
+            assert!(
+                lo <= delay && delay <= hi && hint.is_none_or(|h| h <= delay),
+                "sleep #{k} of {delay:?} told as the backoff, hint {hint:?} (backoff range [{lo:?}, {hi:?}])"
+            );
+        }
+        // Rule 3, in order.
+        assert_eq!(
+            self.model.rejects_for(self.now_ns, delay),
+            None,
+            "sleep #{k} of {delay:?} while the breaker model rejects until after it; {}",
+            self.ctx()
+        );
+        if let (Some(deadline), Some(start)) = (self.spec.deadline, self.call.start) {
+            let since = self.elapsed().saturating_sub(start);
+            assert!(
+                u128::from(since) + delay.as_nanos() < deadline.as_nanos(),
+                "sleep #{k} of {delay:?} after {since} ns would end at or past the deadline {deadline:?}; {}",
+                self.ctx()
+            );
+        }
+        let now = self.now_ns;
+        if let Some(m) = &mut self.budget_model {
+            assert!(
+                m.withdraw(now),
+                "sleep #{k} although the budget model refuses a withdrawal ({m:?})"
+            );
+        }
+        self.push(EvKind::Retry {
+            attempt: k + 1,
+            delay,
+            server_hint,
+        });
+        // Decorrelated jitter goes on from the backoff drawn, known unless the
+        // hint replaced it.
+        self.call.previous = (!server_hint).then(|| sat_ns(delay));
+        self.call.last = Some(last);
+        self.call.sleeps += 1;
+        self.call.phase = Phase::Begin;
+        self.summary.sleeps += 1;
+        self.summary.slept_ns += delay.as_nanos();
+    }
+
+    /// The call returned: the model's end of it. A call that stopped before a
+    /// sleep chose among rule 3's stops by a backoff the model does not draw: the
+    /// model checks that some delay in the documented range explains the stop the
+    /// guard told, and goes on from it.
+    fn on_return(&mut self) -> Expect {
+        self.settle(true);
+        if let Phase::BeforeSleep { last, low, high } = self.call.phase {
+            let told = match self.heard.lock().unwrap().last().map(|e| &e.kind) {
+                Some(EvKind::CallStopped(stop, _)) => *stop,
+                other => panic!(
+                    "a call stopped before sleeping; the last event told is {other:?}, not CallStopped"
+                ),
+            };
+            let hint = last.class.retry_after();
+            let shortest = hint.map_or(Duration::from_nanos(low), |h| {
+                h.max(Duration::from_nanos(low))
+            });
+            let longest = hint.map_or(Duration::from_nanos(high), |h| {
+                h.max(Duration::from_nanos(high))
+            });
+            let since = self.elapsed().saturating_sub(self.call.start.unwrap_or(0));
+            // A sleep must end before the deadline (a retry due at it is not sent).
+            let in_time = |d: Duration| {
+                self.spec
+                    .deadline
+                    .is_none_or(|dl| u128::from(since) + d.as_nanos() < dl.as_nanos())
+            };
+            match told {
+                Stop::RejectedMidCall => {
+                    let r = self
+                        .model
+                        .rejects_for(self.now_ns, shortest)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "stopped as RejectedMidCall before a sleep, but the breaker model admits after the shortest delay {shortest:?}; {}",
+                                self.ctx()
+                            )
+                        });
+                    self.summary.rejected_before_sleep += 1;
+                    self.push(EvKind::Rejected(r));
+                    self.done(Stop::RejectedMidCall, Some(last), Some(r));
+                }
+                Stop::DeadlineExceeded => {
+                    assert!(
+                        self.model.rejects_for(self.now_ns, longest).is_none() && !in_time(longest),
+                        "stopped with DeadlineExceeded before a sleep of at most {longest:?}, {since} ns into the call: the breaker model rejects it, or it ends before the deadline; {}",
+                        self.ctx()
+                    );
+                    self.done(Stop::DeadlineExceeded, Some(last), None);
+                }
+                Stop::BudgetExhausted => {
+                    // The shortest delay the breaker lets through.
+                    let first = match self.model.rejects_for(self.now_ns, shortest) {
+                        None => shortest,
+                        Some(Rej::Open(Some(left))) => left,
+                        Some(r) => panic!(
+                            "BudgetExhausted, but the breaker model refuses every sleep ({r:?}); {}",
+                            self.ctx()
+                        ),
+                    };
+                    assert!(
+                        first <= longest && in_time(first),
+                        "BudgetExhausted, but no delay in [{shortest:?}, {longest:?}] passes the breaker ({first:?}) and the deadline; {}",
+                        self.ctx()
+                    );
+                    let now = self.now_ns;
+                    let m = self
+                        .budget_model
+                        .as_mut()
+                        .unwrap_or_else(|| panic!("BudgetExhausted without a budget"));
+                    assert!(
+                        !m.withdraw(now),
+                        "BudgetExhausted, but the budget model gives a token ({m:?})"
+                    );
+                    self.push(EvKind::BudgetRefused(last.n));
+                    self.done(Stop::BudgetExhausted, Some(last), None);
+                }
+                other => panic!(
+                    "a retryable failure with attempts left stopped with {other:?} without sleeping; {}",
+                    self.ctx()
+                ),
+            }
+        }
+        match self.call.phase {
+            Phase::Done(e) => e,
+            Phase::Running { n, epoch, .. } => panic!(
+                "the call returned, but the model admits attempt #{n} (epoch {epoch}); {}",
+                self.ctx()
+            ),
+            other => unreachable!("settled to {other:?}"),
+        }
+    }
+
+    /// Count an ended call.
+    fn count(&mut self, e: &Expect) {
+        let s = &mut self.summary;
+        s.calls += 1;
+        match e.stop {
+            Stop::Rejected | Stop::RejectedMidCall if e.attempts == self.call.sleeps => {
+                s.rejected_acquire += 1;
+                match e.rejected {
+                    Some(Rej::Shed) => s.shed += 1,
+                    Some(Rej::Busy) => s.probes_busy += 1,
+                    _ => {}
+                }
+            }
+            Stop::BudgetExhausted => s.budget_exhausted += 1,
+            Stop::DeadlineExceeded => s.deadline_exceeded += 1,
+            _ => {}
+        }
+        match e.result() {
+            Ok(_) => {
+                s.ok += 1;
+                if e.last.is_some_and(|l| l.class.is_retryable()) {
+                    s.ok_on_failure += 1;
+                }
+            }
+            Err(err) if err.stop == Stop::Permanent => s.permanent += 1,
+            Err(err) if err.stop == Stop::Exhausted => s.exhausted += 1,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The sleeper: the model checks the sleep, then the clock moves by it.
+struct Sleeps<'w, 'd> {
+    world: &'w RefCell<World<'d>>,
+}
+
+impl Sleeper for Sleeps<'_, '_> {
+    fn sleep(&self, delay: Duration) {
+        let mut w = self.world.borrow_mut();
+        w.on_sleep(delay);
+        w.advance(delay);
+        let late = std::mem::take(&mut w.late);
+        if !late.is_zero() {
+            w.advance(late);
+            w.summary.late_wakes += 1;
+        }
+        let k = w.call.sleeps;
+        w.compare(&format!("sleep #{k} of {delay:?}, woken {late:?} late"));
+    }
+}
+
+/// Compare a `call_outcome` with the model's end of the call.
+fn check_outcome(o: &Outcome<Tag, Tag>, e: &Expect, ctx: &str) {
+    let last = o.last.as_ref().map(|r| match r {
+        Ok(t) => (t.n, true),
+        Err(t) => (t.n, false),
+    });
+    assert_eq!(
+        (o.stop, o.attempts, last, o.rejected.as_ref().map(Rej::of)),
+        (e.stop, e.attempts, e.last.map(|l| (l.n, l.ok)), e.rejected),
+        "the Outcome (stop, attempts, last, rejected) (real, model); {ctx}"
+    );
+    assert_eq!(o.value().map(|t| t.n), last.filter(|l| l.1).map(|l| l.0));
+    assert_eq!(o.error().map(|t| t.n), last.filter(|l| !l.1).map(|l| l.0));
+    assert!(
+        !o.timed_out(),
+        "a blocking call cannot cut an attempt; {ctx}"
+    );
+    assert_eq!(o.retry_after(), e.rejected.and_then(Rej::retry_after));
+    assert_eq!(
+        o.stop.is_success(),
+        o.stop == Stop::Succeeded,
+        "Stop::is_success; {ctx}"
+    );
+    check_result(&o.clone().into_result(), e, ctx);
+}
+
+/// Compare a `Guard::call` result with the model's.
+fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &str) {
+    let observed = match r {
+        Ok(t) => Ok(t.n),
+        Err(g) => {
+            let _ = format!("{g} {g:?}");
+            let (variant, rejected) = match g {
+                GuardError::Rejected { rejected, .. } => {
+                    assert_eq!(
+                        g.retry_after(),
+                        rejected.retry_after(),
+                        "retry_after; {ctx}"
+                    );
+                    (
+                        if g.attempts() == 0 {
+                            Stop::Rejected
+                        } else {
+                            Stop::RejectedMidCall
+                        },
+                        Some(Rej::of(rejected)),
+                    )
+                }
+                GuardError::Exhausted { .. } => (Stop::Exhausted, None),
+                GuardError::BudgetExhausted { .. } => (Stop::BudgetExhausted, None),
+                GuardError::DeadlineExceeded { .. } => (Stop::DeadlineExceeded, None),
+                GuardError::Permanent { .. } => (Stop::Permanent, None),
+                other => panic!("unknown GuardError variant {other:?}"),
+            };
+            assert_eq!(g.stop(), variant, "GuardError::stop; {ctx}");
+            if rejected.is_none() {
+                assert_eq!(g.retry_after(), None, "retry_after; {ctx}");
+            }
+            assert_eq!(
+                g.clone().into_inner().map(|t| t.n),
+                g.last().map(|t| t.n),
+                "into_inner vs last; {ctx}"
+            );
+            Err(Err_ {
+                stop: variant,
+                attempts: g.attempts(),
+                last: g.last().map(|t| t.n),
+                rejected,
+            })
+        }
+    };
+    assert_eq!(
+        observed,
+        e.result(),
+        "the call's Result (real, model of {e:?}); {ctx}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The run.
+// ---------------------------------------------------------------------------
+
+/// Decode `data` and run it, panicking on the first disagreement.
 pub fn run(data: &[u8]) {
     let _ = run_with_summary(data);
 }
@@ -1650,6 +2743,9 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     if let Some(d) = header.deadline {
         builder = builder.deadline(d.value());
     }
+    if let Some(d) = header.attempt_timeout {
+        builder = builder.attempt_timeout(d.value());
+    }
     builder = builder.seed(header.seed);
     let _ = format!("{builder:?}");
     let expected = retry_errors(&header);
@@ -1677,10 +2773,16 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     let backoff = header.backoff.value();
     let jitter = header.jitter().unwrap_or(Jitter::Full);
     let deadline = header.deadline.map(D::value);
+    let attempt_timeout = header.attempt_timeout.map(D::value);
     assert_eq!(retry.max_attempts(), max_attempts, "max_attempts()");
     assert_eq!(retry.backoff(), backoff, "backoff()");
     assert_eq!(retry.jitter(), jitter, "jitter()");
     assert_eq!(retry.deadline(), deadline, "deadline()");
+    assert_eq!(
+        retry.attempt_timeout(),
+        attempt_timeout,
+        "attempt_timeout()"
+    );
     let _ = format!("{retry:?}");
     summary.max_attempts = max_attempts;
 
@@ -1697,6 +2799,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         initial,
         cap,
         deadline,
+        attempt_timeout,
         bases: (0..wanted).map(|_| seq.next()).collect(),
         fractional: matches!(backoff, Backoff::Exponential { factor, .. } if factor.fract() != 0.0),
     };
@@ -1736,18 +2839,18 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         summary.delay_sequences += 1;
     }
 
-    // The clock, the breaker, the budget.
+    // The clock and the breaker, on both sides.
     let start_ns = STARTS[usize::from(header.start) % STARTS.len()];
     let clock = ManualClock::starting_at(Duration::from_nanos(start_ns));
-    let breaker = match header.breaker {
-        BreakerSel::Disabled => {
-            let b = Breaker::builder()
-                .clock(clock.clone())
-                .jitter_seed(0)
-                .build()
-                .unwrap_or_else(|e| panic!("harness: default breaker refused: {e}"));
-            let _ = b.disable();
-            b
+    let cfg = header.breaker.config(start_ns);
+    let heard: Arc<Mutex<Vec<Ev>>> = Arc::new(Mutex::new(Vec::new()));
+    let listener = {
+        let heard = Arc::clone(&heard);
+        move |e: &Event<'_>| heard.lock().unwrap().push(Ev::of(e))
+    };
+    let built = match header.breaker {
+        BreakerSel::Disabled | BreakerSel::Default => {
+            Breaker::builder().clock(clock.clone()).jitter_seed(0)
         }
         BreakerSel::Trip { n, open_for } => {
             let open_for = OPEN_FOR[usize::from(open_for) % OPEN_FOR.len()];
@@ -1761,12 +2864,30 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                 .probes(1)
                 .close_after(1)
                 .clock(clock.clone())
-                .build()
-                .unwrap_or_else(|e| panic!("harness: breaker refused: {e}"))
+        }
+        BreakerSel::Spec { .. } => cfg.builder().clock(clock.clone()),
+    }
+    .listener(listener)
+    .build();
+    let model = match (Model::new(&cfg), built) {
+        (Ok(model), Ok(breaker)) => {
+            model.check_built(&breaker, &cfg);
+            (model, Arc::new(breaker))
+        }
+        (Err(field), Err(e)) => {
+            assert_eq!(e.field(), field, "{e} ({cfg:?})");
+            summary.breaker_config_error = true;
+            return summary;
+        }
+        (Ok(_), Err(e)) => panic!("a valid breaker configuration was refused: {e} ({cfg:?})"),
+        (Err(field), Ok(_)) => {
+            panic!("an invalid breaker configuration ({field}) was accepted ({cfg:?})")
         }
     };
-    let breaker = Arc::new(breaker);
-    let (budget, model) = match header.budget {
+    let (model, breaker) = model;
+
+    // The budget.
+    let (budget, budget_model) = match header.budget {
         None => (None, None),
         Some(sel) => {
             let mut b = RetryBudget::builder()
@@ -1795,13 +2916,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                         max,
                         floor_max: (u64::from(sel.floor()) * 1000).min(max),
                         start_ns,
-                        known: true,
                     };
-                    assert_eq!(
-                        budget.balance_milli(),
-                        model.balance(),
-                        "initial budget balance"
-                    );
                     (Some(Arc::new(budget)), Some(model))
                 }
                 Err(e) => {
@@ -1816,424 +2931,120 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
             }
         }
     };
-    let model = RefCell::new(model);
-    let log = RefCell::new(Log::default());
-    let recorder = Recorder {
-        clock: clock.clone(),
+
+    let seen: Seen = Rc::new(Cell::new(None));
+    let timed = model.slow_call.is_some() || header.wants_elapsed;
+    let world = RefCell::new(World {
+        reader,
+        spec,
+        header,
+        clock,
         breaker: Arc::clone(&breaker),
-        spec: &spec,
-        model: &model,
         budget: budget.clone(),
-        log: &log,
-    };
+        heard,
+        fed: 0,
+        seen: Rc::clone(&seen),
+        timed,
+        model,
+        budget_model,
+        now_ns: start_ns,
+        expected: Vec::new(),
+        side: Vec::new(),
+        late: Duration::ZERO,
+        call: CallModel {
+            index: 0,
+            attempts: 0,
+            sleeps: 0,
+            start: None,
+            last: None,
+            previous: None,
+            phase: Phase::Begin,
+        },
+        summary,
+    });
+    {
+        let mut w = world.borrow_mut();
+        if matches!(
+            header.breaker,
+            BreakerSel::Disabled
+                | BreakerSel::Spec {
+                    mode: SpecMode::Disabled,
+                    ..
+                }
+        ) {
+            let real = breaker.disable();
+            let now = w.now_ns;
+            let expected = w.model.disable(now);
+            assert_eq!(real.as_ref().map(Trans::of), expected, "disable at build");
+            w.push_transitions();
+        }
+        w.compare("built");
+    }
+
+    let sleeper = Sleeps { world: &world };
     let mut guard = Guard::new(Arc::clone(&breaker), retry)
-        .with_classifier(|r: &Result<Tag, Tag>| match r {
-            Ok(t) | Err(t) => t.class,
+        .with_classifier(Classifier {
+            wants: header.wants_elapsed,
+            seen,
         })
-        .with_sleeper(&recorder);
+        .with_sleeper(sleeper);
     if let Some(b) = &budget {
         guard = guard.with_budget(Arc::clone(b));
     }
 
     for call in 0..MAX_CALLS {
-        if call > 0 {
-            if reader.at_end() {
-                break;
-            }
-            let between = Between::decode(&mut reader);
-            if let Some(d) = between.advance {
-                clock.advance(d.value());
-            }
-            if between.operator.apply(&breaker) {
-                summary.operator_actions += 1;
-            }
-        }
-        *log.borrow_mut() = Log {
-            previous: Some(initial),
-            ..Log::default()
-        };
-        let result = guard.call(|attempt: Attempt| {
-            attempt_step(
-                &mut reader,
-                attempt,
-                &clock,
-                &breaker,
-                &spec,
-                &model,
-                &budget,
-                &log,
-            )
-        });
-        check_call(
-            call,
-            &result,
-            &clock,
-            &breaker,
-            &spec,
-            &model,
-            &budget,
-            &log,
-            &mut summary,
-        );
-    }
-    summary
-}
-
-/// The operation: one attempt.
-#[allow(clippy::too_many_arguments)]
-fn attempt_step(
-    reader: &mut Reader<'_>,
-    attempt: Attempt,
-    clock: &ManualClock,
-    breaker: &Breaker,
-    spec: &Spec,
-    model: &RefCell<Option<BudgetModel>>,
-    budget: &Option<Arc<RetryBudget>>,
-    log: &RefCell<Log>,
-) -> Result<Tag, Tag> {
-    let now = clock.now_nanos();
-    let mut l = log.borrow_mut();
-    l.invocations += 1;
-    let n = l.invocations;
-    assert!(
-        n <= spec.max_attempts,
-        "attempt #{n} made with max_attempts {}",
-        spec.max_attempts
-    );
-    assert_eq!(attempt.number, n, "Attempt::number of the attempt #{n}");
-    assert_eq!(
-        l.sleeps,
-        n - 1,
-        "attempt #{n} after {} sleeps (each retry follows exactly one sleep)",
-        l.sleeps
-    );
-    let start = *l.first_start.get_or_insert(now);
-    let snapshot = breaker.snapshot();
-    assert!(
-        matches!(
-            snapshot.state,
-            State::Closed | State::HalfOpen | State::Disabled
-        ),
-        "attempt #{n} admitted while the breaker is {:?}",
-        snapshot.state
-    );
-    assert_eq!(
-        attempt.epoch, snapshot.epoch,
-        "attempt #{n}: Attempt::epoch vs the breaker's epoch"
-    );
-    // Attempt::remaining: the deadline minus the time since the first attempt
-    // started, never zero: a retry at or past the deadline is not sent.
-    let elapsed = now.saturating_sub(start);
-    let remaining = spec
-        .deadline
-        .map(|d| d.saturating_sub(Duration::from_nanos(elapsed)));
-    assert_eq!(
-        attempt.remaining, remaining,
-        "attempt #{n}: Attempt::remaining ({elapsed} ns since the first attempt, deadline {:?})",
-        spec.deadline
-    );
-    assert_ne!(
-        remaining,
-        Some(Duration::ZERO),
-        "attempt #{n} sent at or past the deadline"
-    );
-
-    // The budget: the call's first attempt deposited.
-    let mut m = model.borrow_mut();
-    if let (Some(m), Some(b)) = (m.as_mut(), budget.as_ref()) {
-        if n == 1 {
-            m.deposit();
-        }
-        if m.known {
-            assert_eq!(
-                b.balance_milli(),
-                m.balance(),
-                "budget balance at attempt #{n} ({m:?})"
-            );
-        }
-    }
-    drop(m);
-
-    let step = if n >= MAX_RUN || reader.at_end() {
-        Step::done()
-    } else {
-        Step::decode(reader)
-    };
-    if step.operator.apply(breaker) {
-        l.operator_actions += 1;
-    }
-    if let Some(d) = step.duration {
-        clock.advance(d.value());
-    }
-    let class = step.classification();
-    let ok = step.is_ok();
-    l.last = Some((n, ok, class));
-    let tag = Tag { n, class };
-    if ok { Ok(tag) } else { Err(tag) }
-}
-
-/// Check a call's outcome against the attempts and sleeps it made.
-#[allow(clippy::too_many_arguments)]
-fn check_call(
-    call: usize,
-    result: &Result<Tag, GuardError<Tag>>,
-    clock: &ManualClock,
-    breaker: &Breaker,
-    spec: &Spec,
-    model: &RefCell<Option<BudgetModel>>,
-    budget: &Option<Arc<RetryBudget>>,
-    log: &RefCell<Log>,
-    summary: &mut Summary,
-) {
-    let l = log.borrow();
-    let (n, s) = (l.invocations, l.sleeps);
-    let now = clock.now_nanos();
-    let ctx = format!(
-        "call #{call}: {n} attempts, {s} sleeps, result {result:?}, last attempt {:?}, breaker {:?}, spec {spec:?}",
-        l.last,
-        breaker.snapshot()
-    );
-    summary.calls += 1;
-    summary.attempts += n;
-    summary.sleeps += s;
-    summary.hint_raised += l.hint_raised;
-    summary.operator_actions += l.operator_actions;
-    summary.slept_ns += l.slept_ns;
-    assert!(
-        n <= spec.max_attempts,
-        "more attempts than max_attempts; {ctx}"
-    );
-
-    if let Err(e) = result {
-        assert_eq!(
-            e.attempts(),
-            n,
-            "GuardError::attempts() vs attempts made; {ctx}"
-        );
-        let _ = format!("{e} {e:?}");
-        match e {
-            GuardError::Rejected { rejected, .. } => {
-                assert_eq!(
-                    e.retry_after(),
-                    rejected.retry_after(),
-                    "retry_after(); {ctx}"
-                )
-            }
-            _ => assert_eq!(e.retry_after(), None, "retry_after(); {ctx}"),
-        }
-        let last = e.last().map(|t| t.n);
-        let expected_last = (n > 0).then_some(n);
-        assert_eq!(
-            last, expected_last,
-            "GuardError::last() is not the last attempt's error; {ctx}"
-        );
-        assert_eq!(
-            e.clone().into_inner().map(|t| t.n),
-            expected_last,
-            "into_inner(); {ctx}"
-        );
-    }
-
-    // A call that ends by a rejection at `try_acquire` made as many sleeps as
-    // attempts (none, or one after its last attempt); any other stop happens
-    // after an attempt and before a sleep.
-    let rejected_at_acquire = n == s;
-    assert!(
-        s == n || s + 1 == n,
-        "sleeps and attempts out of step; {ctx}"
-    );
-
-    let state = breaker.snapshot().state;
-    let check_rejected = |rejected: &Rejected, after: Option<Duration>| {
-        match rejected {
-            Rejected::ForcedOpen => {
-                assert_eq!(state, State::ForcedOpen, "Rejected::ForcedOpen; {ctx}")
-            }
-            Rejected::Open { .. } => assert_eq!(state, State::Open, "Rejected::Open; {ctx}"),
-            Rejected::ProbesBusy => panic!("ProbesBusy with a single caller; {ctx}"),
-            other => panic!("unknown Rejected variant {other:?}; {ctx}"),
-        }
-        match after {
-            // Before a sleep: the breaker rejects the shortest delay the sleep could
-            // have had, with the same reason.
-            Some(d) => assert_eq!(
-                breaker.rejects_for(d).as_ref(),
-                Some(rejected),
-                "Rejected before a sleep of at least {d:?}, but rejects_for disagrees; {ctx}"
-            ),
-            // At try_acquire: it still rejects, the same way (nothing moved since).
-            None => match breaker.try_acquire() {
-                Err(again) => assert_eq!(&again, rejected, "try_acquire again; {ctx}"),
-                Ok(p) => {
-                    drop(p);
-                    panic!("Rejected at try_acquire, but the breaker admits now; {ctx}")
+        let mut result_api = false;
+        {
+            let mut w = world.borrow_mut();
+            if call > 0 {
+                if w.reader.at_end() {
+                    break;
                 }
-            },
-        }
-    };
-
-    if n == 0 {
-        // Rejected before the first attempt.
-        match result {
-            Err(GuardError::Rejected {
-                rejected,
+                let between = Between::decode(&mut w.reader);
+                if let Some(d) = between.advance {
+                    w.advance(d.value());
+                }
+                w.operate(between.operator);
+                result_api = between.result_api;
+                w.compare(&format!("before call #{call}"));
+            }
+            w.call = CallModel {
+                index: call,
+                attempts: 0,
+                sleeps: 0,
+                start: None,
                 last: None,
-                ..
-            }) => {
-                check_rejected(rejected, None);
-                summary.rejected_acquire += 1;
-            }
-            other => panic!("no attempt made, but the call returned {other:?}; {ctx}"),
+                previous: Some(initial),
+                phase: Phase::Begin,
+            };
         }
-        check_budget(&model.borrow(), budget, &ctx);
-        return;
-    }
-
-    let (last_n, last_ok, class) = l.last.expect("an attempt was made");
-    assert_eq!(last_n, n);
-
-    // An Ok result is returned whenever the last attempt returned Ok, and only then.
-    if last_ok {
-        match result {
-            Ok(t) => assert_eq!(t.n, n, "the Ok returned is not the last attempt's; {ctx}"),
-            Err(e) => panic!("the last attempt returned Ok, the call {e:?}; {ctx}"),
-        }
-    } else {
-        assert!(
-            result.is_err(),
-            "the last attempt failed, the call returned Ok; {ctx}"
-        );
-    }
-
-    if rejected_at_acquire {
-        // Slept after the last attempt, then try_acquire refused.
-        assert!(
-            class.is_retryable(),
-            "slept after a non-retryable attempt; {ctx}"
-        );
-        if let Err(e) = result {
-            match e {
-                GuardError::Rejected { rejected, .. } => check_rejected(rejected, None),
-                other => panic!("stopped at try_acquire after a sleep with {other:?}; {ctx}"),
-            }
+        let op = |attempt: Attempt| world.borrow_mut().attempt(attempt);
+        let mut w;
+        if result_api {
+            let result = guard.call(op);
+            w = world.borrow_mut();
+            let e = w.on_return();
+            check_result(&result, &e, &w.ctx());
+            w.count(&e);
+            w.summary.result_api_calls += 1;
         } else {
-            assert!(
-                matches!(state, State::Open | State::ForcedOpen),
-                "Ok returned after a sleep with no further attempt, breaker {state:?}; {ctx}"
-            );
+            let outcome = guard.call_outcome(op);
+            w = world.borrow_mut();
+            let e = w.on_return();
+            check_outcome(&outcome, &e, &w.ctx());
+            w.count(&e);
         }
-        summary.rejected_acquire += 1;
-        if last_ok {
-            summary.ok += 1;
-            summary.ok_on_failure += 1;
+        if timed {
+            w.summary.timed_calls += 1;
         }
-        check_budget(&model.borrow(), budget, &ctx);
-        return;
+        w.compare(&format!("after call #{call}"));
     }
 
-    // Stopped after the last attempt, before sleeping.
-    let mut model = model.borrow_mut();
-    if !class.is_retryable() {
-        if let Err(e) = result {
-            assert!(
-                matches!(e, GuardError::Permanent { .. }),
-                "a non-retryable {class:?} on an Err must end the call with Permanent; {ctx}"
-            );
-            summary.permanent += 1;
-        } else {
-            summary.ok += 1;
-        }
-        check_budget(&model, budget, &ctx);
-        return;
+    // Other callers' permits still out are dropped, oldest first.
+    let mut w = world.borrow_mut();
+    while !w.side.is_empty() {
+        w.operate(Operator::SideDrop);
+        w.compare("dropping the permits left");
     }
-    if n >= spec.max_attempts {
-        if let Err(e) = result {
-            assert!(
-                matches!(e, GuardError::Exhausted { .. }),
-                "a retryable failure at the last allowed attempt must end with Exhausted; {ctx}"
-            );
-            summary.exhausted += 1;
-        } else {
-            summary.ok += 1;
-            summary.ok_on_failure += 1;
-        }
-        check_budget(&model, budget, &ctx);
-        return;
-    }
-
-    // A retryable failure with attempts left, and no sleep: the breaker, the
-    // deadline or the budget stopped it. The delay it did not sleep was in
-    // [max(hint, low), max(hint, high)].
-    let (low, high) = spec.range(n, l.previous);
-    let hint = class.retry_after();
-    let shortest = hint.map_or(Duration::from_nanos(low), |h| {
-        h.max(Duration::from_nanos(low))
-    });
-    let longest = hint.map_or(Duration::from_nanos(high), |h| {
-        h.max(Duration::from_nanos(high))
-    });
-    match result {
-        Ok(_) => {
-            // Which of the three it was is not observable: the budget may or may
-            // not have been asked.
-            summary.ok += 1;
-            summary.ok_on_failure += 1;
-            if let Some(m) = model.as_mut() {
-                m.known = false;
-            }
-        }
-        Err(GuardError::Rejected { rejected, last, .. }) => {
-            assert!(last.is_some(), "{ctx}");
-            check_rejected(rejected, Some(shortest));
-            summary.rejected_before_sleep += 1;
-        }
-        Err(GuardError::DeadlineExceeded { .. }) => {
-            let deadline = spec
-                .deadline
-                .unwrap_or_else(|| panic!("DeadlineExceeded without a deadline; {ctx}"));
-            let start = l.first_start.expect("an attempt started");
-            let elapsed = now.saturating_sub(start);
-            let limit = deadline.as_nanos();
-            assert!(
-                u128::from(elapsed) + longest.as_nanos() >= limit,
-                "DeadlineExceeded although a sleep of at most {longest:?} after {elapsed} ns ends before the deadline {deadline:?}; {ctx}"
-            );
-            summary.deadline_exceeded += 1;
-        }
-        Err(GuardError::BudgetExhausted { .. }) => {
-            let b = budget
-                .as_ref()
-                .unwrap_or_else(|| panic!("BudgetExhausted without a budget; {ctx}"));
-            // Less than a whole token in each term (their fractions do not add up).
-            assert!(
-                b.balance_milli() < 2000,
-                "BudgetExhausted with a whole token left in a term; {ctx}"
-            );
-            if let Some(m) = model.as_mut() {
-                if m.known {
-                    assert!(
-                        !m.withdraw(now),
-                        "BudgetExhausted but the budget model allows a withdrawal ({m:?}); {ctx}"
-                    );
-                }
-            }
-            summary.budget_exhausted += 1;
-        }
-        Err(other) => panic!(
-            "a retryable failure with attempts left ended with {other:?} without sleeping; {ctx}"
-        ),
-    }
-    check_budget(&model, budget, &ctx);
-}
-
-fn check_budget(model: &Option<BudgetModel>, budget: &Option<Arc<RetryBudget>>, ctx: &str) {
-    if let (Some(m), Some(b)) = (model, budget) {
-        if m.known {
-            assert_eq!(
-                b.balance_milli(),
-                m.balance(),
-                "budget balance after the call ({m:?}); {ctx}"
-            );
-        }
-    }
+    w.summary
 }
