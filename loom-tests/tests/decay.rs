@@ -659,11 +659,18 @@ fn decay_quiet_time_lands_before_racing_verdicts() {
     schedules.assert_seen();
 }
 
+/// Model 5's breaker: as [`decaying`], but `alpha` 0.3. (With `alpha` 0.5 a success
+/// halves the gap to full, exactly as a half-life of decay does, and a success
+/// applied a half-life too early would look like one applied in time.)
+fn helped(clock: &ManualClock) -> BreakerBuilder {
+    decaying(clock, 0.01).health(0.3, 0.01, 1)
+}
+
 /// Model 5's sequential history: a failure at tick 0, then each report at its tick
 /// (the clock set there first), then the clock at tick `end` for the snapshots.
 fn timed_history(plan: &[(u32, Verdict)], end: u32) -> Seen {
     let clock = ManualClock::new();
-    let breaker = decaying(&clock, 0.01).build().unwrap();
+    let breaker = helped(&clock).build().unwrap();
     report(&breaker, Verdict::failure());
     for &(at, verdict) in plan {
         clock.set(ticks(at));
@@ -673,8 +680,8 @@ fn timed_history(plan: &[(u32, Verdict)], end: u32) -> Seen {
     seen(&breaker, &clock)
 }
 
-/// Model 5: helping. After a failure at tick 0 the clock stands at tick 128 (two
-/// half-lives). A (the model thread) records a success and reads tick 128; B records
+/// Model 5: helping. On [`helped`]'s breaker (`alpha` 0.3), after a failure at
+/// tick 0 the clock stands at tick 128 (two half-lives). A (the model thread) records a success and reads tick 128; B records
 /// a failure, but its clock reading is 64 ticks behind A's (it read tick 64, as if
 /// it had sampled the clock a half-life earlier and been preempted since). (A
 /// failure scales health and a success or the decay scale the gap to full, so the
@@ -712,7 +719,7 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
     const B_BEHIND: u32 = HALF_LIFE;
     let a_v = Verdict::Success;
     let b_v = Verdict::failure();
-    let (histories, splits, never, twice) = sequential(move || {
+    let (histories, splits, never, twice, back_dated) = sequential(move || {
         let histories = vec![
             (
                 "A at 128 (applied its own claim), then B",
@@ -738,11 +745,20 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
                 AT,
             ),
         ];
-        // The interval applied not at all, or twice, shows.
+        // The interval applied not at all, or twice, shows; so does A's success
+        // back-dated to B's reading, right after B's interval and before B's
+        // failure, as a helper that put its verdict after an interval that ended
+        // before its reading would leave it. (After B's failure it would not show:
+        // a success and the decay both scale the gap to full, so they commute.)
         let never = timed_history(&[(0, a_v), (0, b_v)], 0).0;
         let twice = timed_history(&[(2 * AT, a_v), (2 * AT, b_v)], 2 * AT).0;
-        (histories, splits, never, twice)
+        let back_dated = timed_history(&[(AT - B_BEHIND, a_v), (AT - B_BEHIND, b_v)], AT);
+        (histories, splits, never, twice, back_dated)
     });
+    assert!(
+        histories.iter().all(|(_, h)| *h != back_dated),
+        "A's verdict back-dated must show: {back_dated:?}"
+    );
     assert_eq!(
         splits[0], histories[0].1,
         "a split whole half-life is exact"
@@ -769,24 +785,24 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
         let clock = ManualClock::new();
         let turns = Turns::new();
         let ticking = TickingClock::new(&clock, &turns);
-        let breaker = Arc::new(
-            decaying(&clock, 0.01)
-                .clock(ticking.clone())
-                .build()
-                .unwrap(),
-        );
+        let breaker = Arc::new(helped(&clock).clock(ticking.clone()).build().unwrap());
         report(&breaker, Verdict::failure());
         clock.advance(ticks(AT));
-        let a = breaker.try_acquire().expect("closed");
         ticking.forget();
+        let run = move |breaker: &Breaker, ticking: &TickingClock, who: char| {
+            let verdict = if who == 'B' {
+                ticking.lag_this_thread(ticks(B_BEHIND));
+                b_v
+            } else {
+                a_v
+            };
+            breaker.try_acquire().expect("closed").record(verdict)
+        };
         let b = {
             let (breaker, ticking) = (breaker.clone(), ticking.clone());
-            thread::spawn(move || {
-                ticking.lag_this_thread(ticks(B_BEHIND));
-                breaker.try_acquire().expect("closed").record(b_v)
-            })
+            thread::spawn(move || run(&breaker, &ticking, 'B'))
         };
-        let ra = a.record(a_v);
+        let ra = run(&breaker, &ticking, 'A');
         let rb = b.join().unwrap();
         assert_eq!(ra, Recorded::Applied { transition: None }, "A's success");
         assert_eq!(rb, Recorded::Applied { transition: None }, "B's failure");
@@ -822,8 +838,17 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
 /// its `start_mark` must see epoch 3 in the state word and give up; its `Acquire`
 /// load of the deadline word is what makes that re-check see the trip.
 ///
-/// Catches: a transition's `start_mark` without the epoch re-check (plant N3 in
-/// `README.md`). Passes on c2642e8, which wrote no mark at transitions.
+/// Catches: a transition's `start_mark` that stores instead of a CAS from the word
+/// it loaded (plant N13 in `README.md`: A's whole trip and publication come between
+/// B's load and B's write). Passes on c2642e8, which wrote no mark at transitions.
+///
+/// Not reached here: B loading the deadline word only *after* A's publication.
+/// That load directly follows B's state CAS, with no choice point between them, and
+/// it is a pure load, so loom never runs A's publication before it (the DPOR limit
+/// in `README.md`); without the re-check (plant N3), or with that load `Relaxed`
+/// (N12), this model passes. The three-thread `deadline::newest_open_deadline_wins_three_threads`
+/// reaches that order (a third thread's operations come in between) and catches
+/// both.
 #[test]
 fn decay_new_epoch_mark_never_overwrites_a_newer_open_deadline() {
     let stats =
