@@ -181,7 +181,7 @@ fn no_slot_leaked(breaker: &Breaker, probe_epoch: u32) {
 /// counted: a late cancellation of A's epoch-2 permit must not free it.
 ///
 /// Catches: a cancellation that frees a slot of whatever half-open epoch it finds
-/// (plant 2 of `README.md`, and 2c, 2d through the deadline word).
+/// (plant C1 of `README.md`).
 #[test]
 fn stale_cancel_does_not_free_a_newer_probe_slot() {
     let stats = Stats::unbounded("cancel::stale_cancel_does_not_free_a_newer_probe_slot");
@@ -217,6 +217,9 @@ fn stale_cancel_does_not_free_a_newer_probe_slot() {
 /// away by the re-open, and its cancellation lands in epoch 2 or, stale, in epoch 3.
 /// Then (the model thread) the clock reaches the new deadline and a probe of epoch
 /// 4 holds its slot: no cancellation freed it, and none is left owed.
+///
+/// Catches: the re-open's deadline publication or the readers' loads of it without
+/// their orderings (plants 2, 2c, 2d of `README.md`).
 #[test]
 fn stale_cancel_probe_races_the_reopen() {
     let stats = Stats::unbounded("cancel::stale_cancel_probe_races_the_reopen");
@@ -265,6 +268,9 @@ fn stale_cancel_probe_races_the_reopen() {
 /// its own probe: only its own slot. Both threads tick first: A's `try_acquire` in
 /// Open is loads and a clock reading only, and B's clock advance and CAS into
 /// HalfOpen would otherwise never come before them (see `Turns`).
+///
+/// Catches: the lease publication or the readers' loads of the deadline word
+/// without their orderings (plants 2c, 2d of `README.md`).
 #[test]
 fn stale_cancel_probe_asks_during_a_newer_probe() {
     let stats = Stats::unbounded("cancel::stale_cancel_probe_asks_during_a_newer_probe");

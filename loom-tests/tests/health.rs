@@ -10,9 +10,10 @@
 //! signal (NaN is not) in the current spell below full health, so they depend on the
 //! order too: a success at full health starts no spell.
 //!
-//! The clock stands still (half-life 5 s): every report below full health, and every
-//! failure, still claims decay (the first one starts this epoch's decay mark in the
-//! deadline word), with 0 ticks to apply.
+//! The clock stands still at the breaker's first decay mark (tick 0, written when
+//! it was built; half-life 5 s): every report below full health, and every failure,
+//! reads the clock and the mark word, finds the word as of its clock already, and
+//! applies its verdict with no decay to claim.
 
 use fusebox::{Breaker, ManualClock, State, Verdict};
 use fusebox_loom_tests::{Stats, TransitionLog, Witness, builder, sequential};
