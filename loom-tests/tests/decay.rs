@@ -249,7 +249,9 @@ fn interval_history(steps: [(char, At); 2]) -> Seen {
 /// report at one instant claims nothing more.
 ///
 /// Catches: the bug 9e4208e fixed (claim and apply in two steps): on c2642e8 this
-/// model fails with an outcome of the back-dated histories (see `README.md`).
+/// model fails at iteration 21 with the outcome of "B's verdict at the start, then
+/// A's claim"; an apply CAS on a word other than the one the mark was read with
+/// (plant N11 in `README.md`).
 #[test]
 fn decay_two_reporters_claim_an_interval_once() {
     let legal = [
@@ -472,8 +474,9 @@ fn decay_claim_never_overwrites_an_open_deadline() {
 /// lands between the reset's load of the word and its `start_mark`, the reset's CAS
 /// fails; B's failure then finds no mark of epoch 1 and starts it at the same tick.)
 ///
-/// Catches: a stale `start_mark` without the epoch re-check, a claim without a CAS
-/// (plants N1, N3 in `README.md`). Passes on c2642e8 (same CAS and re-check).
+/// Catches: a stale `start_mark` without the epoch re-check, a claim, settle or
+/// `start_mark` without a CAS (plants N1–N3, N13 in `README.md`). Passes on c2642e8
+/// (same CAS and re-check).
 #[test]
 fn decay_stale_reporter_cannot_move_a_newer_mark() {
     let reference: Seen = sequential(|| {
@@ -581,7 +584,8 @@ fn quiet_history(first: Verdict, second: Verdict) -> Seen {
 /// (move the mark) and be preempted before its state CAS; B then claimed 0 ticks
 /// and its failure landed on the word that still held the old failure: two
 /// failures, health below the threshold, and the breaker opened. On c2642e8 this
-/// model fails (B's report trips; see `README.md` for the iteration).
+/// model fails at iteration 21 (B's report trips). Also an apply CAS on a word other
+/// than the one the mark was read with (plant N11 in `README.md`).
 #[test]
 fn decay_quiet_time_lands_before_racing_verdicts() {
     let (a_then_b, b_then_a, trips_without_quiet) = sequential(|| {
@@ -708,11 +712,12 @@ fn timed_history(plan: &[(u32, Verdict)], end: u32) -> Seen {
 /// One half-life later the snapshot still matches (the mark is at 128), and a report
 /// at one instant claims nothing more.
 ///
-/// Catches: the bug 9e4208e fixed (on c2642e8 B's failure, with B's claim finding
-/// the mark moved past its reading, lands on the undecayed word, before A's
-/// interval: an outcome of none of these histories); a helper that puts its verdict
-/// after an interval that ended before its reading, a verdict applied without its
-/// claim, an apply that does not move the generation (plants N4–N6 in `README.md`).
+/// Catches: the bug 9e4208e fixed (on c2642e8, run with `alpha` 0.5, it fails at
+/// iteration 5: B's failure, with B's claim finding the mark moved past its
+/// reading, lands on the undecayed word, before A's interval); a helper that puts
+/// its verdict after an interval that ended before its reading (plant N4), a claim
+/// or settle without a CAS (N1, N2), an apply CAS on a word other than the one the
+/// mark was read with (N11; plants in `README.md`).
 #[test]
 fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
     const AT: u32 = 2 * HALF_LIFE;
@@ -954,9 +959,10 @@ fn moved(t: Option<Transition>) -> Option<(State, State, u32)> {
 /// epoch was marked at tick 64: a Disabled epoch left unmarked would keep its
 /// carried health forever, until a report started a mark at its own, later, tick).
 ///
-/// Catches: `disable` carrying the stored health rather than the decayed one (bug 4
-/// of issue 17; c2642e8 fails at once), a disable that leaves its epoch unmarked
-/// (plants N7, N8 in `README.md`).
+/// Catches: `disable` carrying the stored health rather than the decayed one, and no
+/// mark for the Disabled epoch (bug 4 of issue 17: c2642e8 fails its reference
+/// check, "the Disabled epoch decays"); no first mark at transitions (plant N7 in
+/// `README.md`, the same check).
 ///
 /// **Fails on 9e4208e** (a `src/` bug, reported, not fixed here; `README.md`,
 /// "Open `src/` bugs"): `after_update_at` loads the deadline word, and its
@@ -1058,8 +1064,10 @@ fn decay_disable_vs_a_report_below_full_health() {
 /// and a decision on a word A has since changed fails its CAS and is made again.
 ///
 /// Catches: `reset()` comparing the stored word rather than the decayed one (bug 5
-/// of issue 17; c2642e8 fails at once: the reset bumps the epoch and A is stale), a
-/// reset that ignores a pending interval (plant N9 in `README.md`).
+/// of issue 17: c2642e8 fails its reference check, "a time-healed breaker is not
+/// reset"; plant N9 the same), a reset that reads a claimed interval not yet
+/// applied as no decay (N10: the reset bumps the epoch and A is stale; plants in
+/// `README.md`).
 #[test]
 fn decay_reset_of_a_time_healed_breaker_keeps_permits_valid() {
     let histories: Vec<(&str, OperatorOutcome)> = sequential(|| {
