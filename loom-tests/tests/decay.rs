@@ -712,12 +712,12 @@ fn timed_history(plan: &[(u32, Verdict)], end: u32) -> Seen {
 /// One half-life later the snapshot still matches (the mark is at 128), and a report
 /// at one instant claims nothing more.
 ///
-/// Catches: the bug 9e4208e fixed (on c2642e8, run with `alpha` 0.5, it fails at
-/// iteration 5: B's failure, with B's claim finding the mark moved past its
-/// reading, lands on the undecayed word, before A's interval); a helper that puts
-/// its verdict after an interval that ended before its reading (plant N4), a claim
-/// or settle without a CAS (N1, N2), an apply CAS on a word other than the one the
-/// mark was read with (N11; plants in `README.md`).
+/// Catches: the bug 9e4208e fixed (on c2642e8 it fails at iteration 5: B's failure,
+/// with B's claim finding the mark moved past its reading, lands on the undecayed
+/// word, before A's interval); a helper that puts its verdict after an interval that
+/// ended before its reading (plant N4), a claim or settle without a CAS (N1, N2), an
+/// apply CAS on a word other than the one the mark was read with (N11; plants in
+/// `README.md`).
 #[test]
 fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
     const AT: u32 = 2 * HALF_LIFE;
