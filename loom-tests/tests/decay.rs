@@ -35,9 +35,9 @@
 //! 9. `disable()`'s first mark against a report in the new `Disabled` epoch whose
 //!    clock reading is later than `disable`'s.
 //!
-//! Models 7 and 9 fail on 9e4208e (two ways a `Disabled` epoch loses the decay
-//! since `disable`: `README.md`, "Open `src/` bugs") and are `#[ignore]`d until
-//! `src/` is fixed; run them with `--include-ignored`.
+//! Models 7 and 9 fail on 9e4208e (two ways a `Disabled` epoch lost the decay
+//! since `disable`: `README.md`, "`src/` bugs these models found"), and pass
+//! since `disable()` carries the old epoch's mark over.
 //!
 //! Each model's documentation names the bug it catches; `README.md` lists the
 //! plants it was run against and its result on c2642e8, the commit before the
@@ -964,15 +964,14 @@ fn moved(t: Option<Transition>) -> Option<(State, State, u32)> {
 /// check, "the Disabled epoch decays"); no first mark at transitions (plant N7 in
 /// `README.md`, the same check).
 ///
-/// **Fails on 9e4208e** (a `src/` bug, reported, not fixed here; `README.md`,
-/// "Open `src/` bugs"): `after_update_at` loads the deadline word, and its
+/// **Failed on 9e4208e** (a `src/` bug, fixed since; `README.md`, "`src/` bugs
+/// these models found"): `after_update_at` loaded the deadline word, and its
 /// `start_mark` CASes from that word once. When A's settle of its absorbed claim
 /// (`settle_mark`, pending -> settled, both epoch 0) or A's claim comes between
 /// that load and that CAS, the CAS fails and nobody retries: Disabled epoch 1 is
 /// left with no mark, and its carried health does not decay (one half-life later
-/// the snapshot shows the same health). Run it with `--include-ignored`.
+/// the snapshot shows the same health). 
 #[test]
-#[ignore = "fails on 9e4208e: disable's first mark is lost to a concurrent settle or claim of the old epoch's word (src bug, see README)"]
 fn decay_disable_vs_a_report_below_full_health() {
     let histories: Vec<(&str, OperatorOutcome)> = sequential(|| {
         let run = |a_first: bool| -> OperatorOutcome {
@@ -1156,14 +1155,13 @@ fn decay_reset_of_a_time_healed_breaker_keeps_permits_valid() {
 /// 128] and applies that half-life before its failure. Concurrently the same, once
 /// A's report is in epoch 1 at all: whether disable's mark came first or not.
 ///
-/// **Fails on 9e4208e** (a `src/` bug, reported, not fixed here; `README.md`,
-/// "Open `src/` bugs"): when A's report comes between B's state CAS and B's mark
+/// **Failed on 9e4208e** (a `src/` bug, fixed since; `README.md`, "`src/` bugs
+/// these models found"): when A's report came between B's state CAS and B's mark
 /// write, it finds no mark of epoch 1 and starts one at its own reading (128), over
 /// which B's `after_update_at` then writes nothing (the word already belongs to
 /// epoch 1): the half-life between disable's tick and A's is never applied (health
-/// 0.375 instead of 0.4375). Run it with `--include-ignored`.
+/// 0.375 instead of 0.4375).
 #[test]
-#[ignore = "fails on 9e4208e: a report that starts a Disabled epoch's mark at its own later tick loses the interval since disable (src bug, see README)"]
 fn decay_disable_mark_vs_a_later_report_in_the_new_epoch() {
     const AT: u32 = 2 * HALF_LIFE;
     const B_BEHIND: u32 = HALF_LIFE;
