@@ -970,7 +970,7 @@ fn moved(t: Option<Transition>) -> Option<(State, State, u32)> {
 /// (`settle_mark`, pending -> settled, both epoch 0) or A's claim comes between
 /// that load and that CAS, the CAS fails and nobody retries: Disabled epoch 1 is
 /// left with no mark, and its carried health does not decay (one half-life later
-/// the snapshot shows the same health). 
+/// the snapshot shows the same health).
 #[test]
 fn decay_disable_vs_a_report_below_full_health() {
     let histories: Vec<(&str, OperatorOutcome)> = sequential(|| {
