@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing with cargo-mutants (https://mutants.rs, v27 or later), in two passes.
 #
-#   bash scripts/mutants.sh                      # src/state.rs src/breaker.rs src/budget.rs src/guard.rs
+#   bash scripts/mutants.sh                      # the core: src/state.rs, src/breaker/, src/budget.rs, src/guard/
 #   bash scripts/mutants.sh src/budget.rs        # only the files named
 #   MUTANTS_JOBS=1 bash scripts/mutants.sh       # one scratch build at a time (default 2)
 #   MUTANTS_LOOM=0 bash scripts/mutants.sh       # pass 1 only
@@ -33,7 +33,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-    files=(src/state.rs src/breaker.rs src/budget.rs src/guard.rs)
+    files=(src/state.rs src/breaker/{mod,admit,record,decay,operator,permit,cas}.rs src/budget.rs
+        src/guard/{mod,outcome,call,sync,async_call}.rs)
 fi
 jobs="${MUTANTS_JOBS:-2}"
 out=mutants.out
@@ -49,13 +50,16 @@ for t in "${tests[@]}"; do test_args+=("--cargo-arg=$t"); done
 
 mkdir -p "$out"
 
+# One output folder per file: src/breaker/decay.rs -> breaker-decay.
+mutant_dir() { local p="${1#src/}"; p="${p%.rs}"; echo "${p//\//-}"; }
+
 # ---- pass 1 ----------------------------------------------------------------------------
 if [ "${MUTANTS_ONLY_LOOM:-0}" != 1 ]; then
     # Prebuild the test set in ./target so that every scratch copy starts warm (--copy-target).
     cargo test --all-features "${tests[@]}" --no-run
     first=1
     for f in "${files[@]}"; do
-        name="$(basename "$f" .rs)"
+        name="$(mutant_dir "$f")"
         rm -rf "${out:?}/$name"
         # The first file runs the unmutated baseline (and cargo-mutants sets the timeout
         # from it); later files skip it and use a fixed test timeout: the set takes ~8 s.
@@ -82,7 +86,7 @@ if [ "${MUTANTS_LOOM:-1}" != 0 ]; then
         mapfile -t missed < "$MUTANTS_LOOM_LIST"
     else
         for f in "${files[@]}"; do
-            m="$out/$(basename "$f" .rs)/mutants.out/missed.txt"
+            m="$out/$(mutant_dir "$f")/mutants.out/missed.txt"
             [ -f "$m" ] && mapfile -t -O ${#missed[@]} missed < "$m"
         done
     fi

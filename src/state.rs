@@ -169,7 +169,6 @@ const _: () = assert!(
 #[cfg(test)]
 pub(crate) const EPOCH_BITS: u32 = EPOCH.bits;
 /// Largest epoch before wrap-around.
-#[cfg(test)]
 pub(crate) const EPOCH_MAX: u32 = EPOCH.max() as u32;
 /// Health 1.0 in fixed point.
 pub(crate) const HEALTH_FULL: u32 = HEALTH.max() as u32;
@@ -654,8 +653,9 @@ fn unwrap_near(low: u64, field: Field, now: u64) -> u64 {
 /// ```
 ///
 /// The tag holds the epoch's low 16 bits: every transition into `Closed` or
-/// `Disabled` writes its epoch's first mark word (as every transition into `Open`
-/// or `HalfOpen` writes its deadline), and only `ForcedOpen` epochs, which
+/// `Disabled` writes its epoch's first mark word, or moves the old epoch's to it
+/// when `disable()` carries a degraded `Closed` word over (as every transition
+/// into `Open` or `HalfOpen` writes its deadline), and only `ForcedOpen` epochs, which
 /// alternate with the others, write none, so the word is never more than a
 /// transition or two behind the state word: an old word could only be mistaken
 /// for the current epoch's if some 2^15 transition winners in a row all stalled
@@ -722,6 +722,11 @@ impl MarkWord {
     #[inline]
     pub(crate) const fn from_raw(raw: u64) -> Self {
         MarkWord(raw)
+    }
+
+    /// This word, moved to `epoch` (everything else unchanged).
+    pub(crate) fn retagged(self, epoch: u32) -> Self {
+        MarkWord(MARK_TAG.set(self.0, u64::from(epoch) & MARK_TAG.max()))
     }
 
     /// Whether this word belongs to (the measuring state of) `epoch`.

@@ -86,10 +86,12 @@ fn decay_time_stops_at_the_end_of_the_mark_range() {
     assert_eq!(later, at_the_end, "then time stops");
 }
 
-/// `disable()` from a degraded `Closed` breaker carries the health as it is *now*,
-/// decayed by the time since the last report, never the stored value: before the
-/// fix, two failures, 30 half-lives of quiet and `disable()` left health at the
-/// stored 0.25 (0.758 in the review's settings) for good, below the real value.
+/// `disable()` from a degraded `Closed` breaker carries health that goes on
+/// decaying from where it was: right after the call it is the health as it is
+/// *now*, decayed by the time since the last report, never the stored value, and
+/// it keeps decaying in `Disabled` exactly as in `Closed`. (Before the fix, two
+/// failures, 30 half-lives of quiet and `disable()` left health at the stored
+/// 0.25 (0.758 in the review's settings) for good, below the real value.)
 #[test]
 fn disable_carries_the_decayed_health() {
     let clock = ManualClock::new();

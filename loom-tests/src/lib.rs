@@ -234,11 +234,18 @@ impl Turns {
 /// the deadline load and the CAS into `HalfOpen`. Those loads are pure loads, so
 /// without a choice point there loom never runs another thread's whole operation in
 /// that gap (see [`Turns`]); a ticking clock puts one there.
+///
+/// A thread can also make its readings lag the clock ([`lag_this_thread`]): a
+/// reporter that read its clock before another one did, and was preempted before
+/// using the reading.
+///
+/// [`lag_this_thread`]: TickingClock::lag_this_thread
 #[derive(Clone, Debug)]
 pub struct TickingClock {
     clock: ManualClock,
     turns: LoomArc<Turns>,
     readings: StdArc<StdMutex<Vec<(ThreadId, usize)>>>,
+    lags: StdArc<StdMutex<Vec<(ThreadId, u64)>>>,
 }
 
 impl TickingClock {
@@ -248,7 +255,20 @@ impl TickingClock {
             clock: clock.clone(),
             turns: turns.clone(),
             readings: StdArc::default(),
+            lags: StdArc::default(),
         }
+    }
+
+    /// From now on, the calling thread's readings are `lag` behind the clock (never
+    /// before 0). Its readings are still made when the breaker reads the clock, and
+    /// still ticks: only the value differs, as if the thread had sampled the clock
+    /// `lag` earlier and been preempted before using the value.
+    pub fn lag_this_thread(&self, lag: Duration) {
+        let lag = u64::try_from(lag.as_nanos()).expect("a small lag");
+        let me = loom::thread::current().id();
+        let mut lags = self.lags.lock().unwrap();
+        lags.retain(|(t, _)| *t != me);
+        lags.push((me, lag));
     }
 
     /// Forget the readings so far (call it after a model's single-threaded setup).
@@ -276,7 +296,15 @@ impl Clock for TickingClock {
             .lock()
             .unwrap()
             .push((loom::thread::current().id(), at));
-        self.clock.now_nanos()
+        let me = loom::thread::current().id();
+        let lag = self
+            .lags
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| *t == me)
+            .map_or(0, |&(_, lag)| lag);
+        self.clock.now_nanos().saturating_sub(lag)
     }
 }
 

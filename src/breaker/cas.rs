@@ -87,17 +87,6 @@ impl Breaker {
     /// tell the listener. Only the winner of the transition gets here.
     #[cold]
     pub(super) fn after_update<O>(&self, update: &Update<O>) -> Option<Transition> {
-        self.after_update_at(update, None)
-    }
-
-    /// [`after_update`](Self::after_update), with the tick a new measuring word is
-    /// as of (now, if `None`).
-    #[cold]
-    pub(super) fn after_update_at<O>(
-        &self,
-        update: &Update<O>,
-        mark_at: Option<u64>,
-    ) -> Option<Transition> {
         let after = update.after?;
         if after.epoch() == update.before.epoch() {
             return None;
@@ -116,14 +105,15 @@ impl Breaker {
                 None
             }
             State::Closed | State::Disabled => {
-                // The new epoch's decay mark (see `MarkWord`), unless a report
-                // already started it.
-                // Acquire: as in `publish_deadline`.
-                let raw = self.cold.deadline.load(Ordering::Acquire);
-                if !MarkWord::from_raw(raw).belongs_to(after.epoch()) {
-                    let now = mark_at.unwrap_or_else(|| self.now_tick());
-                    self.start_mark(raw, after.epoch(), after.generation(), now);
+                if after.health() < HEALTH_FULL {
+                    // `disable()` from a degraded `Closed`: the word carries the
+                    // old epoch's health, generation and decay mark (see
+                    // `carry_mark`).
+                    self.carry_mark(update.before.epoch(), after.epoch());
                 }
+                // The new epoch's first mark, now, unless it has one already
+                // (carried, or started by a report).
+                self.start_mark(after.epoch(), after.generation(), self.now_tick());
                 None
             }
             State::ForcedOpen => None,

@@ -20,14 +20,28 @@ impl Breaker {
         (MarkWord::from_raw(raw).view(s, now), raw)
     }
 
+    /// The previous epoch (wrapping).
+    fn previous(epoch: u32) -> u32 {
+        epoch.wrapping_sub(1) & EPOCH_MAX
+    }
+
     /// Health and samples of the measuring word `s` as of tick `now`, reading
     /// only: health decayed by the ticks since the word's decay mark (and by a
     /// claimed interval it has not absorbed yet); samples unchanged unless that
-    /// brings health to full, which ends the spell. A word with no mark in its
-    /// epoch, or read before a change the deadline word already follows, is
-    /// taken as stored (never above the real health).
+    /// brings health to full, which ends the spell. A word that `disable()`
+    /// carried over and whose mark has not followed yet reads the old epoch's
+    /// mark; a word with no mark in its epoch otherwise, or read before a change
+    /// the deadline word already follows, is taken as stored (never above the
+    /// real health).
     pub(super) fn decayed(&self, s: Snapshot, now: u64) -> (u32, u32) {
-        let h = match self.mark_view(s, now).0 {
+        let (mut view, raw) = self.mark_view(s, now);
+        if view == MarkView::Unmarked && s.health() < HEALTH_FULL {
+            let word = MarkWord::from_raw(raw);
+            if word.belongs_to(Self::previous(s.epoch())) {
+                view = word.retagged(s.epoch()).view(s, now);
+            }
+        }
+        let h = match view {
             MarkView::Current { mark, .. } => {
                 health::after_idle(s.health(), now.saturating_sub(mark))
             }
@@ -121,7 +135,15 @@ impl Breaker {
                     Some((interval, end >= now, s.next_generation()))
                 }
                 MarkView::Unmarked => {
-                    self.start_mark(raw, epoch, s.generation(), now);
+                    if s.health() < HEALTH_FULL {
+                        // Only `disable()` makes a word below full health in a
+                        // new epoch, and it carries the old epoch's mark over:
+                        // help it.
+                        self.carry_mark(Self::previous(epoch), epoch);
+                    }
+                    // A word at full health needs only a start; a no-op once
+                    // the word is this epoch's.
+                    self.start_mark(epoch, s.generation(), now);
                     None
                 }
                 MarkView::Behind => None,
@@ -196,23 +218,70 @@ impl Breaker {
         );
     }
 
-    /// Start the decay mark of the measuring epoch `epoch` at tick `now`, over
-    /// the deadline word `raw` of another epoch, only while the state word still
-    /// shows `epoch`: the argument of [`publish_deadline`](Self::publish_deadline)
-    /// keeps it from overwriting a newer epoch's deadline (`raw` was loaded before
-    /// this check). Losing the race is fine: someone else started the mark or
-    /// the breaker moved on, and the caller reads both words again.
-    pub(super) fn start_mark(&self, raw: u64, epoch: u32, generation: u32, now: u64) {
-        if self.load().epoch() != epoch {
-            return;
-        }
+    /// Start the decay mark of the measuring epoch `epoch`, whose state word is
+    /// at full health (where the mark only bounds the next claim), at tick `now`,
+    /// over a deadline word of another epoch. It writes only while the state word
+    /// still shows `epoch`, re-checked after each load of the deadline word: the
+    /// argument of [`publish_deadline`](Self::publish_deadline) keeps it from
+    /// overwriting a newer epoch's deadline. It stops once the word belongs to
+    /// `epoch` (someone started it) or the breaker has moved on; a CAS lost to a
+    /// stale writer of an older epoch (a claim or settle from the exact word it
+    /// read, which fails once the word is this epoch's) is tried again.
+    pub(super) fn start_mark(&self, epoch: u32, generation: u32, now: u64) {
         let mark = MarkWord::settled(epoch, generation, now);
-        // AcqRel on success, Acquire on failure: as in `publish_deadline`.
-        let _started = self.cold.deadline.compare_exchange(
-            raw,
-            mark.raw(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let backoff = CasBackoff::new();
+        // Acquire: as in `publish_deadline`.
+        let mut raw = self.cold.deadline.load(Ordering::Acquire);
+        while !MarkWord::from_raw(raw).belongs_to(epoch) && self.load().epoch() == epoch {
+            // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+            match self.cold.deadline.compare_exchange_weak(
+                raw,
+                mark.raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => {
+                    raw = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Move the decay mark of the `Closed` epoch `from` to the `Disabled` epoch
+    /// `to` that `disable()` made from it, unchanged but for its tag: the
+    /// `Disabled` word carries the `Closed` word's health, samples and generation,
+    /// so the mark word (settled, or pending with a claim of the old word's
+    /// generation) says exactly the same of it. Until this is done the new epoch
+    /// finds the old epoch's word; a reporter of the new epoch does it too (see
+    /// `report_measured`), so nobody waits for the operator. A stale writer of the
+    /// old epoch may still claim or settle in between (from the exact word it
+    /// read, with the old tag): the loop carries whatever the word holds then.
+    /// Stops once the word belongs to `to`, or is neither epoch's (the breaker
+    /// has moved on: a newer epoch's word), or the state word has left `to`.
+    pub(super) fn carry_mark(&self, from: u32, to: u32) {
+        let backoff = CasBackoff::new();
+        // Acquire: as in `publish_deadline`.
+        let mut raw = self.cold.deadline.load(Ordering::Acquire);
+        loop {
+            let word = MarkWord::from_raw(raw);
+            if !word.belongs_to(from) || self.load().epoch() != to {
+                return;
+            }
+            // AcqRel on success, Acquire on failure: as in `publish_deadline`.
+            match self.cold.deadline.compare_exchange_weak(
+                raw,
+                word.retagged(to).raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => {
+                    raw = actual;
+                    backoff.spin();
+                }
+            }
+        }
     }
 }

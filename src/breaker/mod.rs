@@ -45,8 +45,8 @@ use crate::error::Rejected;
 use crate::health::{self, RATE_ONE};
 use crate::observe::Observers;
 use crate::state::{
-    DeadlineWord, HEALTH_FULL, LEASES_MAX, MARK_MAX, MarkView, MarkWord, REOPEN_MAX, Snapshot,
-    State, Ticket,
+    DeadlineWord, EPOCH_MAX, HEALTH_FULL, LEASES_MAX, MARK_MAX, MarkView, MarkWord, REOPEN_MAX,
+    Snapshot, State, Ticket,
 };
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
 use crate::verdict::{Recorded, Transition, Verdict};

@@ -20,15 +20,15 @@ impl Breaker {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn force_open(&self) -> Option<Transition> {
-        self.operator(None, |cur| {
+        self.operator(|cur| {
             (cur.state() != State::ForcedOpen).then(|| Snapshot::forced_open(cur.next_epoch()))
         })
     }
 
     /// Disable the breaker: every attempt is admitted and health is still measured,
     /// but it never trips ("metrics only"). A transition from any other state
-    /// (epoch + 1); health carries over from `Closed` as it is now (decayed by the
-    /// time since the last report), and starts full otherwise.
+    /// (epoch + 1); health carries over from `Closed` (and goes on decaying with
+    /// time from where it was: see `carry_mark`), and starts full otherwise.
     /// `None`, and nothing at all changes, when it is already disabled.
     ///
     /// # Examples
@@ -47,15 +47,15 @@ impl Breaker {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn disable(&self) -> Option<Transition> {
-        // The health carried over is as of `now`, which is also the new epoch's
-        // decay mark.
-        let now = self.now_tick();
-        self.operator(Some(now), |cur| match cur.state() {
+        self.operator(|cur| match cur.state() {
             State::Disabled => None,
-            State::Closed => {
-                let (h, samples) = self.decayed(cur, now);
-                Some(Snapshot::disabled(cur.next_epoch(), h, samples))
-            }
+            // The word carries over as it is, with its decay generation, and the
+            // decay mark it is as of moves to the new epoch with it (see
+            // `carry_mark`): health goes on decaying from where it was, exactly.
+            State::Closed => Some(
+                Snapshot::disabled(cur.next_epoch(), cur.health(), cur.samples())
+                    .with_generation(cur.generation()),
+            ),
             State::Open | State::HalfOpen | State::ForcedOpen => {
                 Some(Snapshot::disabled(cur.next_epoch(), HEALTH_FULL, 0))
             }
@@ -85,7 +85,7 @@ impl Breaker {
     /// ```
     pub fn reset(&self) -> Option<Transition> {
         let mut now = None;
-        self.operator(None, |cur| {
+        self.operator(|cur| {
             if cur.state() == State::Closed {
                 let at_full = cur.health() == HEALTH_FULL
                     || self
@@ -103,11 +103,9 @@ impl Breaker {
 
     /// Run an operator call: `target` proposes the new word (always in a new
     /// epoch), or `None` when the call would change nothing but the epoch.
-    /// `mark_at` is the tick a new measuring word is as of (now, if `None`).
     #[cold]
     pub(super) fn operator(
         &self,
-        mark_at: Option<u64>,
         mut target: impl FnMut(Snapshot) -> Option<Snapshot>,
     ) -> Option<Transition> {
         let update = self.update(self.load(), |cur| ((), target(cur)));
@@ -116,6 +114,6 @@ impl Breaker {
                 .after
                 .is_none_or(|a| a.epoch() != update.before.epoch())
         );
-        self.after_update_at(&update, mark_at)
+        self.after_update(&update)
     }
 }

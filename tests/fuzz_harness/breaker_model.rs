@@ -1250,24 +1250,27 @@ impl Model {
         Some(self.transition(MState::ForcedOpen, None))
     }
 
-    /// From `Closed`, health and samples carry over as of now: decayed by the
-    /// time since the `Closed` epoch's mark, not the stored word (issue 17); the
-    /// new epoch's mark starts now.
+    /// From `Closed`, the word carries over as it is (health, samples); below
+    /// full health its decay mark moves to the new epoch with it, so health goes
+    /// on decaying from where it was. At full health, and from any other state
+    /// (full health), the new epoch's mark starts now.
     pub fn disable(&mut self, now_ns: u64) -> Option<Trans> {
         if self.state == MState::Disabled {
             return None;
         }
-        if self.state == MState::Closed {
-            let (health, samples) = self.decayed(now_ns);
-            self.health = health;
-            self.samples = samples;
-        } else {
+        if self.state != MState::Closed {
             self.health = FULL;
             self.samples = 0;
         }
+        let carried = self.health < FULL;
         self.reopen = 0;
         let t = self.transition(MState::Disabled, None);
-        self.start_mark(now_ns);
+        if carried && self.word_kind == WordKind::Mark {
+            // The mark word is re-tagged: same mark, the new epoch.
+            self.word_tag = self.epoch;
+        } else {
+            self.start_mark(now_ns);
+        }
         Some(t)
     }
 

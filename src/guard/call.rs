@@ -1,0 +1,518 @@
+//! The call core every way of calling shares (`Guard::call`, `call_async`, the
+//! tower response futures): [`Call`], a state machine over one call's attempts
+//! that asks the breaker, records verdicts, consults the budget and decides the
+//! next step, with no I/O of its own.
+
+use super::*;
+
+/// What to do after an attempt.
+pub(crate) enum Step<T, E> {
+    /// The call is over.
+    Done(Outcome<T, E>),
+    /// Sleep this long, then make the next attempt.
+    Sleep(Duration),
+}
+
+/// What a [`Call`] holds its policy and state by: a borrowed guard (the permits
+/// borrow the breaker), a guard in an `Arc` (owned permits, for `'static`
+/// futures), or (the tower registry layer) a shared policy and one registry
+/// entry's breaker and budget. Accessors, not a `&Guard`, so that the parts need
+/// not live in one `Guard`; for the two guard holders each is a field access.
+pub(crate) trait Holder {
+    /// The classifier.
+    type C;
+    /// The sleeper.
+    type S;
+    /// The permit an attempt runs under.
+    type Permit: AttemptPermit;
+    /// The breaker.
+    fn breaker(&self) -> &Breaker;
+    /// The retry policy.
+    fn retry(&self) -> &Retry;
+    /// The retry budget, if any.
+    fn budget(&self) -> Option<&RetryBudget>;
+    /// The classifier.
+    fn classifier(&self) -> &Self::C;
+    /// The sleeper (the tower service's future sleeps on it).
+    #[cfg(feature = "tower")]
+    fn sleeper(&self) -> &Self::S;
+    /// Rule 1: ask the breaker.
+    fn acquire(&self) -> Result<Self::Permit, Rejected>;
+}
+
+/// The accessors of a holder that derefs to a `Guard`.
+macro_rules! guard_accessors {
+    () => {
+        #[inline(always)]
+        fn breaker(&self) -> &Breaker {
+            &self.breaker
+        }
+        #[inline(always)]
+        fn retry(&self) -> &Retry {
+            &self.retry
+        }
+        #[inline(always)]
+        fn budget(&self) -> Option<&RetryBudget> {
+            self.budget.as_deref()
+        }
+        #[inline(always)]
+        fn classifier(&self) -> &C {
+            &self.classifier
+        }
+        #[cfg(feature = "tower")]
+        #[inline(always)]
+        fn sleeper(&self) -> &S {
+            &self.sleeper
+        }
+    };
+}
+
+impl<'g, C, S> Holder for &'g Guard<C, S> {
+    type C = C;
+    type S = S;
+    type Permit = Permit<'g>;
+    guard_accessors!();
+    #[inline(always)]
+    fn acquire(&self) -> Result<Permit<'g>, Rejected> {
+        let guard: &'g Guard<C, S> = self;
+        guard.breaker.try_acquire()
+    }
+}
+
+impl<C, S> Holder for Arc<Guard<C, S>> {
+    type C = C;
+    type S = S;
+    type Permit = OwnedPermit;
+    guard_accessors!();
+    #[inline(always)]
+    fn acquire(&self) -> Result<OwnedPermit, Rejected> {
+        Breaker::try_acquire_owned(&self.breaker)
+    }
+}
+
+/// The permit protocol the call needs, shared by [`Permit`] and [`OwnedPermit`].
+pub(crate) trait AttemptPermit {
+    fn epoch(&self) -> u32;
+    fn record(self, verdict: Verdict) -> Recorded;
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded;
+}
+
+impl AttemptPermit for Permit<'_> {
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        Permit::epoch(self)
+    }
+    #[inline(always)]
+    fn record(self, verdict: Verdict) -> Recorded {
+        Permit::record(self, verdict)
+    }
+    #[inline]
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        Permit::record_timed(self, verdict, elapsed)
+    }
+}
+
+impl AttemptPermit for OwnedPermit {
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        OwnedPermit::epoch(self)
+    }
+    #[inline(always)]
+    fn record(self, verdict: Verdict) -> Recorded {
+        OwnedPermit::record(self, verdict)
+    }
+    #[inline]
+    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
+        OwnedPermit::record_timed(self, verdict, elapsed)
+    }
+}
+
+/// One call's state, shared by the sync and async loops (and the tower service).
+pub(crate) struct Call<G, T, E> {
+    holder: G,
+    /// Breaker-clock time of the first attempt (the deadline counts from it).
+    start_ns: Option<u64>,
+    attempts: u32,
+    /// The last attempt's result, kept across a sleep for the error (or value) a
+    /// stop must return; `None` before the first attempt ends and after an
+    /// attempt that was cut.
+    last: Option<Result<T, E>>,
+    /// Time left before the deadline when the current attempt began.
+    deadline_left: Option<Duration>,
+    /// The most attempts this call may make: the retry's `max_attempts`, or
+    /// fewer (see [`no_more_retries`](Self::no_more_retries)).
+    max_attempts: u32,
+    delays: Delays,
+}
+
+impl<G, T, E> Call<G, T, E>
+where
+    G: Holder,
+    G::C: Classify<T, E>,
+{
+    #[inline]
+    pub(crate) fn new(holder: G) -> Self {
+        let max_attempts = holder.retry().max_attempts();
+        Self {
+            holder,
+            start_ns: None,
+            attempts: 0,
+            last: None,
+            deadline_left: None,
+            max_attempts,
+            delays: Delays::new(),
+        }
+    }
+
+    /// Whether the call may make another attempt after the current one (before
+    /// the breaker, the deadline and the budget have their say).
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn may_retry(&self) -> bool {
+        self.attempts < self.max_attempts
+    }
+
+    /// Make the current attempt the last one: a retryable failure then ends the
+    /// call as [`Stop::Exhausted`] (a tower request that cannot be cloned).
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn no_more_retries(&mut self) {
+        self.max_attempts = self.attempts.max(1);
+    }
+
+    /// End the call without another attempt: the service failed before it could
+    /// be made (tower's `poll_ready`). [`Stop::Permanent`] with that error; no
+    /// health signal (no permit was taken).
+    #[cfg(feature = "tower")]
+    #[cold]
+    pub(crate) fn abandon(&mut self, error: E) -> Outcome<T, E> {
+        self.done(Stop::Permanent, Some(Err(error)), None)
+    }
+
+    /// A call whose first attempt was made (and its budget deposit) outside it;
+    /// it goes on with that attempt's verdict (see [`Call::after_record`]).
+    #[cold]
+    pub(crate) fn after_first(holder: G) -> Self {
+        let mut call = Self::new(holder);
+        call.attempts = 1;
+        call
+    }
+
+    /// What the call holds its policy and state by.
+    #[cfg(feature = "tower")]
+    #[inline(always)]
+    pub(crate) fn holder(&self) -> &G {
+        &self.holder
+    }
+
+    /// Whether attempts are timed (as [`Guard::timed`]).
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        self.holder.breaker().has_slow_call() || self.holder.classifier().wants_elapsed()
+    }
+
+    /// Ask the breaker for the next attempt's permit (rule 1), unless the
+    /// attempt is a retry due at or past the call's deadline (rule 4).
+    #[inline]
+    pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        // `start_ns` is set from the first attempt on when there is a deadline,
+        // so this is a retry: checked before the permit, so that a retry that is
+        // not sent takes no permit (no half-open slot, no `Open -> HalfOpen`)
+        // and records nothing.
+        if let (Some(deadline), Some(start)) = (self.holder.retry().deadline(), self.start_ns) {
+            let now = self.holder.breaker().elapsed_ns();
+            let elapsed = Duration::from_nanos(now.saturating_sub(start));
+            match deadline.checked_sub(elapsed) {
+                Some(left) if !left.is_zero() => self.deadline_left = Some(left),
+                _ => return Err(self.past_deadline()),
+            }
+        }
+        self.admit()
+    }
+
+    /// [`begin`](Self::begin) for a call's first attempt, which the deadline
+    /// never refuses: the healthy path skips the check.
+    #[inline]
+    pub(crate) fn begin_first(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        debug_assert_eq!(self.attempts, 0, "not the first attempt");
+        self.admit()
+    }
+
+    /// Rule 1, and the attempt's bookkeeping once admitted.
+    #[inline(always)]
+    fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        let holder = &self.holder;
+        match holder.acquire() {
+            Ok(permit) => {
+                self.attempts += 1;
+                if self.attempts == 1 {
+                    // The deadline counts from the first attempt's admission, so
+                    // the first attempt has all of it (a deadline is never zero).
+                    if let Some(deadline) = holder.retry().deadline() {
+                        self.start_ns = Some(holder.breaker().elapsed_ns());
+                        self.deadline_left = Some(deadline);
+                    }
+                    if let Some(budget) = holder.budget() {
+                        budget.deposit();
+                    }
+                }
+                let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
+                    (Some(left), Some(timeout)) => Some(left.min(timeout)),
+                    (left, timeout) => left.or(timeout),
+                };
+                let attempt = Attempt {
+                    number: self.attempts,
+                    remaining,
+                    epoch: permit.epoch(),
+                };
+                Ok((permit, attempt))
+            }
+            Err(rejected) => Err(self.rejected(rejected)),
+        }
+    }
+
+    /// A retry was due at or past the deadline (the sleeper woke late, or a
+    /// tower service took that long to be ready): the call ends without it,
+    /// keeping the last attempt's result. Nothing is recorded and no budget
+    /// token is refunded (the one withdrawn paid for the sleep, which happened).
+    #[cold]
+    fn past_deadline(&mut self) -> Outcome<T, E> {
+        let last = self.last.take();
+        self.done(Stop::DeadlineExceeded, last, None)
+    }
+
+    /// The attempt's time limit in `call_async`: the time left before the
+    /// deadline or the per-attempt timeout, whichever is sooner, and whether it is
+    /// the deadline's. `None`: the attempt runs until it ends.
+    #[inline]
+    pub(crate) fn limit(&self) -> Option<(Duration, bool)> {
+        match (self.deadline_left, self.holder.retry().attempt_timeout()) {
+            (None, None) => None,
+            (Some(remaining), None) => Some((remaining, true)),
+            (None, Some(timeout)) => Some((timeout, false)),
+            (Some(remaining), Some(timeout)) => Some(if remaining <= timeout {
+                (remaining, true)
+            } else {
+                (timeout, false)
+            }),
+        }
+    }
+
+    /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
+    #[inline]
+    pub(crate) fn finish(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+        let class = self.holder.classifier().classify(&result);
+        // Rule 2: the health signal, whatever the call does next. A stale report
+        // (the breaker moved on during the attempt) changed nothing, and the retry
+        // decides on its own: the next `try_acquire` sees the new epoch.
+        let _recorded = permit.record(class.verdict());
+        self.after_record(class, Some(result))
+    }
+
+    /// [`finish`](Self::finish) for a call's first attempt.
+    #[inline]
+    pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+        let class = self.holder.classifier().classify(&result);
+        let _recorded = permit.record(class.verdict());
+        self.after_first_record(class, Some(result))
+    }
+
+    /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
+    /// breaker's clock: the classifier sees its duration, and a success slower
+    /// than the breaker's slow-call threshold is a failure for the breaker (only:
+    /// the call still returns it).
+    #[inline(never)]
+    pub(crate) fn finish_timed(
+        &mut self,
+        permit: G::Permit,
+        result: Result<T, E>,
+        started_ns: u64,
+    ) -> Step<T, E> {
+        let holder = &self.holder;
+        let now = holder.breaker().elapsed_ns();
+        let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
+        let class = holder.classifier().classify_timed(&result, Some(elapsed));
+        let _recorded = permit.record_timed(class.verdict(), elapsed);
+        if let Some(threshold) = holder.breaker().slow_call_threshold() {
+            if elapsed > threshold {
+                holder
+                    .breaker()
+                    .emit(EventKind::SlowAttempt { elapsed, threshold });
+            }
+        }
+        self.after_record(class, Some(result))
+    }
+
+    /// An attempt cut by its time limit (its future already dropped): a
+    /// retryable failure for the breaker and the retry, with no result. Cut by
+    /// the deadline, the call is over.
+    #[cold]
+    pub(crate) fn cut(
+        &mut self,
+        permit: G::Permit,
+        limit: Duration,
+        by_deadline: bool,
+    ) -> Step<T, E> {
+        let _recorded = permit.record(Verdict::failure());
+        self.holder.breaker().emit(EventKind::AttemptTimedOut {
+            attempt: self.attempts,
+            limit,
+            by_deadline,
+        });
+        if by_deadline {
+            return Step::Done(self.done(Stop::DeadlineExceeded, None, None));
+        }
+        self.after_record(Classification::failure(), None)
+    }
+
+    /// After the verdict is recorded: return, or sleep and go again (rules 3–5).
+    #[inline]
+    pub(crate) fn after_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
+        if let Classification::Success = class {
+            // A first-attempt success tells nothing (see `crate::event`); a later
+            // one ends a call that did something unusual.
+            if self.attempts > 1 {
+                self.tell_stop(Stop::Succeeded);
+            }
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// [`after_record`](Self::after_record) for the first attempt of a call: a
+    /// success is the healthy path, with nothing to tell.
+    #[inline]
+    pub(crate) fn after_first_record(
+        &mut self,
+        class: Classification,
+        result: Option<Result<T, E>>,
+    ) -> Step<T, E> {
+        if let Classification::Success = class {
+            return Step::Done(self.outcome(Stop::Succeeded, result, None));
+        }
+        self.after_failure(class, result)
+    }
+
+    /// After a verdict other than success: stop, or sleep and go again.
+    #[inline]
+    fn after_failure(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+        match class {
+            // A success never comes here (both callers end the call on it first);
+            // it shares the ignored arm only so that the match needs no panic.
+            Classification::Success | Classification::Ignored => {
+                return Step::Done(self.done(Stop::Ignored, result, None));
+            }
+            Classification::Failure { retryable, .. } => {
+                if !retryable {
+                    return Step::Done(self.done(Stop::Permanent, result, None));
+                }
+            }
+        }
+        if self.attempts >= self.max_attempts {
+            return Step::Done(self.done(Stop::Exhausted, result, None));
+        }
+        self.before_sleep(class, result)
+    }
+
+    #[cold]
+    fn before_sleep(&mut self, class: Classification, result: Option<Result<T, E>>) -> Step<T, E> {
+        let holder = &self.holder;
+        let breaker = holder.breaker();
+        let backoff = Duration::from_nanos(self.delays.next(holder.retry(), self.attempts));
+        let (delay, reason) = match class.retry_after() {
+            Some(hint) if hint > backoff => (hint, DelayReason::ServerHint),
+            _ => (backoff, DelayReason::Backoff),
+        };
+        // Rule 3, in order: breaker, deadline, budget.
+        if let Some(rejected) = breaker.rejects_for(delay) {
+            breaker.emit(EventKind::Rejected(rejected));
+            return Step::Done(self.done(Stop::RejectedMidCall, result, Some(rejected)));
+        }
+        if let (Some(deadline), Some(start)) = (holder.retry().deadline(), self.start_ns) {
+            let elapsed = Duration::from_nanos(breaker.elapsed_ns().saturating_sub(start));
+            // A sleep ending at the deadline is not started either: the retry
+            // after it would not be sent (see `begin`). `checked_add`: a wake
+            // time past `Duration::MAX` is past any deadline.
+            if elapsed
+                .checked_add(delay)
+                .is_none_or(|wake| wake >= deadline)
+            {
+                return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
+            }
+        }
+        if let Some(budget) = holder.budget() {
+            if !budget.try_withdraw() {
+                #[cfg(feature = "metrics")]
+                budget.metric_handles().refused();
+                breaker.emit(EventKind::BudgetRefused {
+                    budget: budget.name(),
+                    attempts: self.attempts,
+                });
+                return Step::Done(self.done(Stop::BudgetExhausted, result, None));
+            }
+        }
+        breaker.emit(EventKind::Retry {
+            attempt: self.attempts + 1,
+            delay,
+            reason,
+        });
+        self.last = result;
+        Step::Sleep(delay)
+    }
+
+    /// The breaker refused an attempt: the call ends with the last result kept.
+    #[cold]
+    pub(crate) fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
+        let stop = if self.attempts == 0 {
+            Stop::Rejected
+        } else {
+            Stop::RejectedMidCall
+        };
+        let last = self.last.take();
+        self.done(stop, last, Some(rejected))
+    }
+
+    /// The call's outcome, told to the breaker's listeners (every stop but a
+    /// first-attempt success comes here).
+    #[inline]
+    fn done(
+        &self,
+        stop: Stop,
+        last: Option<Result<T, E>>,
+        rejected: Option<Rejected>,
+    ) -> Outcome<T, E> {
+        self.tell_stop(stop);
+        self.outcome(stop, last, rejected)
+    }
+
+    /// Tell the breaker's listeners that the call stopped.
+    #[inline]
+    fn tell_stop(&self, stop: Stop) {
+        let breaker = self.holder.breaker();
+        if breaker.observed() {
+            breaker.emit(EventKind::CallStopped {
+                stop,
+                attempts: self.attempts,
+            });
+        }
+    }
+
+    #[inline(always)]
+    fn outcome(
+        &self,
+        stop: Stop,
+        last: Option<Result<T, E>>,
+        rejected: Option<Rejected>,
+    ) -> Outcome<T, E> {
+        Outcome {
+            stop,
+            attempts: self.attempts,
+            last,
+            rejected,
+        }
+    }
+}
