@@ -1018,11 +1018,11 @@ fn all_seeds() -> Vec<Seed> {
             check: |s| assert!(s.rejected_config),
         },
         Seed {
-            // `disable` from a degraded `Closed` breaker carries the health
-            // decayed to now (issue 17), not the stored word: half-life 64 ms,
-            // alpha 0.5: a failure (0.5), one half-life (0.75), disable: 0.75,
-            // and the Disabled epoch's mark starts then: a half-life later, 0.875
-            // without a report; a report stores it.
+            // `disable` from a degraded `Closed` breaker carries health that
+            // goes on decaying from where it was (issue 17), never the stored
+            // word for good: half-life 64 ms, alpha 0.5: a failure (0.5), one
+            // half-life (0.75), disable: 0.75 (the word and its mark carried);
+            // a half-life later, 0.875 without a report; a report stores it.
             name: "seed-disable-decayed",
             data: encode(
                 Header {

@@ -2061,11 +2061,12 @@ impl World<'_> {
 
     /// Compare everything observable: the clock, the breaker's snapshot and stale
     /// count, the events told, the budget's balance.
-    fn compare(&mut self, at: &str) {
+    fn compare(&mut self, at: impl Fn() -> String) {
         assert_eq!(
             self.clock.now_nanos(),
             self.now_ns,
-            "{at}: ManualClock reading; {}",
+            "{}: ManualClock reading; {}",
+            at(),
             self.ctx()
         );
         let real = Snap::of(&self.breaker.snapshot(), self.breaker.stale_reports());
@@ -2073,28 +2074,32 @@ impl World<'_> {
         assert_eq!(
             real,
             model,
-            "{at}: breaker snapshot (real, model); {}",
+            "{}: breaker snapshot (real, model); {}",
+            at(),
             self.ctx()
         );
         let heard: Vec<Ev> = std::mem::take(&mut *self.heard.lock().unwrap());
         assert_eq!(
             heard,
             self.expected,
-            "{at}: events told (real, model); {}",
+            "{}: events told (real, model); {}",
+            at(),
             self.ctx()
         );
         self.expected.clear();
         self.fed = 0;
         assert!(
             self.model.heard_periods.is_empty(),
-            "{at}: the breaker entered Open more often than the model; {}",
+            "{}: the breaker entered Open more often than the model; {}",
+            at(),
             self.ctx()
         );
         if let (Some(b), Some(m)) = (&self.budget, &self.budget_model) {
             assert_eq!(
                 b.balance_milli(),
                 m.balance(),
-                "{at}: budget balance (real, model {m:?}); {}",
+                "{}: budget balance (real, model {m:?}); {}",
+                at(),
                 self.ctx()
             );
         }
@@ -2360,7 +2365,7 @@ impl World<'_> {
     fn attempt(&mut self, attempt: Attempt) -> Result<Tag, Tag> {
         self.on_attempt(attempt);
         let n = attempt.number;
-        self.compare(&format!("attempt #{n} admitted"));
+        self.compare(|| format!("attempt #{n} admitted"));
         let step = if n >= MAX_RUN || self.reader.at_end() {
             Step::done()
         } else {
@@ -2371,7 +2376,7 @@ impl World<'_> {
             self.advance(d.value());
         }
         self.late = LATE[usize::from(step.late % 8)];
-        self.compare(&format!("attempt #{n} ran ({step:?})"));
+        self.compare(|| format!("attempt #{n} ran ({step:?})"));
         let Phase::Running { n, epoch, started } = self.call.phase else {
             unreachable!("on_attempt leaves the call running")
         };
@@ -2620,12 +2625,13 @@ impl Sleeper for Sleeps<'_, '_> {
             w.summary.late_wakes += 1;
         }
         let k = w.call.sleeps;
-        w.compare(&format!("sleep #{k} of {delay:?}, woken {late:?} late"));
+        w.compare(|| format!("sleep #{k} of {delay:?}, woken {late:?} late"));
     }
 }
 
-/// Compare a `call_outcome` with the model's end of the call.
-fn check_outcome(o: &Outcome<Tag, Tag>, e: &Expect, ctx: &str) {
+/// Compare a `call_outcome` with the model's end of the call (`ctx` describes the
+/// state for a failure message; it is built only then).
+fn check_outcome(o: &Outcome<Tag, Tag>, e: &Expect, ctx: &dyn Fn() -> String) {
     let last = o.last.as_ref().map(|r| match r {
         Ok(t) => (t.n, true),
         Err(t) => (t.n, false),
@@ -2633,25 +2639,28 @@ fn check_outcome(o: &Outcome<Tag, Tag>, e: &Expect, ctx: &str) {
     assert_eq!(
         (o.stop, o.attempts, last, o.rejected.as_ref().map(Rej::of)),
         (e.stop, e.attempts, e.last.map(|l| (l.n, l.ok)), e.rejected),
-        "the Outcome (stop, attempts, last, rejected) (real, model); {ctx}"
+        "the Outcome (stop, attempts, last, rejected) (real, model); {}",
+        ctx()
     );
     assert_eq!(o.value().map(|t| t.n), last.filter(|l| l.1).map(|l| l.0));
     assert_eq!(o.error().map(|t| t.n), last.filter(|l| !l.1).map(|l| l.0));
     assert!(
         !o.timed_out(),
-        "a blocking call cannot cut an attempt; {ctx}"
+        "a blocking call cannot cut an attempt; {}",
+        ctx()
     );
     assert_eq!(o.retry_after(), e.rejected.and_then(Rej::retry_after));
     assert_eq!(
         o.stop.is_success(),
         o.stop == Stop::Succeeded,
-        "Stop::is_success; {ctx}"
+        "Stop::is_success; {}",
+        ctx()
     );
     check_result(&o.clone().into_result(), e, ctx);
 }
 
 /// Compare a `Guard::call` result with the model's.
-fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &str) {
+fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &dyn Fn() -> String) {
     let observed = match r {
         Ok(t) => Ok(t.n),
         Err(g) => {
@@ -2661,7 +2670,8 @@ fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &str) {
                     assert_eq!(
                         g.retry_after(),
                         rejected.retry_after(),
-                        "retry_after; {ctx}"
+                        "retry_after; {}",
+                        ctx()
                     );
                     (
                         if g.attempts() == 0 {
@@ -2678,14 +2688,15 @@ fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &str) {
                 GuardError::Permanent { .. } => (Stop::Permanent, None),
                 other => panic!("unknown GuardError variant {other:?}"),
             };
-            assert_eq!(g.stop(), variant, "GuardError::stop; {ctx}");
+            assert_eq!(g.stop(), variant, "GuardError::stop; {}", ctx());
             if rejected.is_none() {
-                assert_eq!(g.retry_after(), None, "retry_after; {ctx}");
+                assert_eq!(g.retry_after(), None, "retry_after; {}", ctx());
             }
             assert_eq!(
                 g.clone().into_inner().map(|t| t.n),
                 g.last().map(|t| t.n),
-                "into_inner vs last; {ctx}"
+                "into_inner vs last; {}",
+                ctx()
             );
             Err(Err_ {
                 stop: variant,
@@ -2698,7 +2709,8 @@ fn check_result(r: &Result<Tag, GuardError<Tag>>, e: &Expect, ctx: &str) {
     assert_eq!(
         observed,
         e.result(),
-        "the call's Result (real, model of {e:?}); {ctx}"
+        "the call's Result (real, model of {e:?}); {}",
+        ctx()
     );
 }
 
@@ -2978,7 +2990,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
             assert_eq!(real.as_ref().map(Trans::of), expected, "disable at build");
             w.push_transitions();
         }
-        w.compare("built");
+        w.compare(|| "built".to_owned());
     }
 
     let sleeper = Sleeps { world: &world };
@@ -3006,7 +3018,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
                 }
                 w.operate(between.operator);
                 result_api = between.result_api;
-                w.compare(&format!("before call #{call}"));
+                w.compare(|| format!("before call #{call}"));
             }
             w.call = CallModel {
                 index: call,
@@ -3024,27 +3036,27 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
             let result = guard.call(op);
             w = world.borrow_mut();
             let e = w.on_return();
-            check_result(&result, &e, &w.ctx());
+            check_result(&result, &e, &|| w.ctx());
             w.count(&e);
             w.summary.result_api_calls += 1;
         } else {
             let outcome = guard.call_outcome(op);
             w = world.borrow_mut();
             let e = w.on_return();
-            check_outcome(&outcome, &e, &w.ctx());
+            check_outcome(&outcome, &e, &|| w.ctx());
             w.count(&e);
         }
         if timed {
             w.summary.timed_calls += 1;
         }
-        w.compare(&format!("after call #{call}"));
+        w.compare(|| format!("after call #{call}"));
     }
 
     // Other callers' permits still out are dropped, oldest first.
     let mut w = world.borrow_mut();
     while !w.side.is_empty() {
         w.operate(Operator::SideDrop);
-        w.compare("dropping the permits left");
+        w.compare(|| "dropping the permits left".to_owned());
     }
     w.summary
 }
