@@ -55,7 +55,7 @@
 //! The design (concepts, the state word's layout, the transition table, the
 //! memory-ordering protocol and every decided behaviour) is in `docs/DESIGN.md` in
 //! the repository and the package; the code itself documents each at its source
-//! (`src/state.rs`, `src/breaker.rs`, `src/health.rs`).
+//! (`src/state.rs`, `src/breaker/`, `src/health.rs`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
