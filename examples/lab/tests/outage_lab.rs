@@ -410,7 +410,10 @@ fn readme_excerpt_is_the_labs_output() {
 fn readme_picture_is_the_labs_output() {
     let drawn = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outage-default-42.svg");
     plot::draw(default_run(), &drawn).unwrap();
-    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/outage-default-42.svg");
+    let committed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/outage-default-42.svg"
+    );
     assert!(
         std::fs::read(committed).unwrap() == std::fs::read(&drawn).unwrap(),
         "docs/outage-default-42.svg differs from what the lab draws ({}): rerun \
