@@ -86,11 +86,11 @@ def parse_tree(code, i):
             i = ws.match(code, i).end()
             if code.startswith("}", i) or i >= len(code):
                 return paths, i + 1
-            sub, i = parse_tree(code, i)
+            sub, j = parse_tree(code, i)
+            if j == i:  # not a use tree after all: stop here
+                return paths, i
             paths += sub
-            i = ws.match(code, i).end()
-            if code.startswith(",", i):
-                i += 1
+            i = re.compile(r"\s*(as\s+" + IDENT + r")?\s*,?").match(code, j).end()
     m = re.compile(IDENT + r"|\*").match(code, i)
     if not m:
         return [[]], i
@@ -166,7 +166,7 @@ def graph(src):
     edges = defaultdict(list)  # (from, to) -> ["file:line crate::path", ...]
     for module, code in codes.items():
         for m in re.finditer(r"(?<![A-Za-z0-9_])crate\s*::", code):
-            for path in parse_tree(code, m.end())[0]:
+            for path in filter(None, parse_tree(code, m.end())[0]):
                 target = owner([s for s in path if s not in ("*", "self")], modules, names)
                 if target != module:
                     line = code.count("\n", 0, m.start()) + 1
