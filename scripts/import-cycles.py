@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Report import cycles between the crate's modules (STYLE: no module imports one
-that imports it back).
+"""Report import cycles between the crate's modules: the layering rule is that no
+module imports one that imports it back.
 
     python3 scripts/import-cycles.py          # the crate's src/
     python3 scripts/import-cycles.py DIR      # another crate's src/ (DIR/lib.rs)
