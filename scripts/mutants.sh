@@ -16,8 +16,9 @@
 #   replays), guard_rules, guard_async, health_arithmetic, seed_scenarios, no_alloc,
 #   mutants_gaps (the tests that close the gaps mutation testing found).
 #   Left out: the doctests (compile ~24 snippets per mutant, and check examples only),
-#   tests/outage_lab.rs (~18 s, a timing demonstration) and tests/stress.rs (a
-#   nondeterministic thread race; a flaky "caught" is worth nothing).
+#   the outage lab's test (examples/lab/tests/outage_lab.rs, ~18 s, a timing
+#   demonstration, in a package of its own) and tests/stress.rs (a nondeterministic
+#   thread race; a flaky "caught" is worth nothing).
 #   Output: mutants.out/<file>/mutants.out/{caught,missed,unviable,timeout}.txt.
 #
 # Pass 2: every mutant MISSED by pass 1 (all files together) against the loom models
