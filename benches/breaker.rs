@@ -16,7 +16,8 @@
 //! `Barrier`); the time reported is wall time for every thread to do `iters`
 //! operations, so perfect scaling shows the same time as one thread.
 //!
-//! Run: `cargo bench --bench breaker` (add `-- --quick` for a fast pass).
+//! Run: `cargo bench -p fusebox-benches --bench breaker` (add `-- --quick` for a
+//! fast pass).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fusebox::{Breaker, Guard, GuardError, Retry, RetryBudget, Verdict};

@@ -99,10 +99,12 @@
 //! thread calls its own clone; clones share the circuit), all `iters` of them
 //! inside one `block_on`, so the runtime's entry cost is not counted per call.
 //!
-//! Run: `cargo bench --bench race --features tower` (about 15 minutes; without
-//! the feature, the `layer/*` cases are left out); a quick pass in about a
-//! minute: `cargo bench --bench race --features tower -- --quick --measurement-time 1 --noplot`;
-//! one family: `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench --bench race --features tower -- --noplot`.
+//! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 15
+//! minutes; without the feature, the `layer/*` cases are left out); a quick pass in
+//! about a minute:
+//! `cargo bench -p fusebox-benches --bench race --features tower -- --quick --measurement-time 1 --noplot`;
+//! one family:
+//! `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features tower -- --noplot`.
 //! `scripts/bench-report.sh` runs it and writes `BENCHMARKS.md`.
 
 use backon::{BlockingRetryable, ExponentialBuilder};

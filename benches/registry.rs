@@ -34,8 +34,8 @@
 //!   clone per insert), per map; `churn/registry`: `get` of a new key (builds a
 //!   breaker) then `remove`.
 //!
-//! Run: `cargo bench --bench registry --features registry`; restrict with
-//! `RACE_FILTER` (comma-separated case-name substrings, e.g.
+//! Run: `cargo bench -p fusebox-benches --bench registry --features registry`;
+//! restrict with `RACE_FILTER` (comma-separated case-name substrings, e.g.
 //! `map/papaya,call/,registry/`) and `RACE_THREADS` (e.g. `1,2`).
 
 use arc_swap::ArcSwap;

@@ -53,7 +53,7 @@ if [ "$quick" = 1 ]; then
 else
     bench_args=(--noplot)
 fi
-command="cargo bench --bench race --features tower,registry,http -- ${bench_args[*]}"
+command="cargo bench -p fusebox-benches --bench race --features tower,registry,http -- ${bench_args[*]}"
 
 rm -rf "$CRITERION_HOME" "$meta"
 mkdir -p target
@@ -62,10 +62,10 @@ if [ -n "$(git status --porcelain --untracked-files=no -- src benches examples C
     commit="$commit (with uncommitted changes)"
 fi
 
-cargo bench --bench race --features tower,registry,http --no-run -q
+cargo bench -p fusebox-benches --bench race --features tower,registry,http --no-run -q
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "==> $command   (load average: $load_before)"
-if ! cargo bench --bench race --features tower,registry,http -- "${bench_args[@]}" > target/race.log 2>&1; then
+if ! cargo bench -p fusebox-benches --bench race --features tower,registry,http -- "${bench_args[@]}" > target/race.log 2>&1; then
     tail -n 40 target/race.log >&2
     echo "the race bench failed (full log: target/race.log)" >&2
     exit 1

@@ -203,7 +203,7 @@ def made_of(instr):
         "How the paths measured above are built, and why they are laid out as they "
         "are (instruction counts: this run's, from `scripts/instructions.sh`; the "
         "layout notes are in the code too, at `unsaturated_ticket` and "
-        "`Breaker::record` in `src/breaker.rs`).",
+        "`Breaker::record` in `src/breaker/record.rs`).",
         "",
         "- **Healthy call.** `try_acquire` loads the state word and checks, with one "
         "mask and one compare, that it is saturated-healthy (`Closed` or `Disabled`, "

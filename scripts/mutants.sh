@@ -4,6 +4,7 @@
 #   bash scripts/mutants.sh                      # the core: src/state.rs, src/breaker/, src/budget.rs, src/guard/
 #   bash scripts/mutants.sh src/budget.rs        # only the files named
 #   MUTANTS_JOBS=1 bash scripts/mutants.sh       # one scratch build at a time (default 2)
+#   MUTANTS_EXTRA_TESTS="stop_reasons" bash scripts/mutants.sh src/guard/call.rs  # more tests
 #   MUTANTS_LOOM=0 bash scripts/mutants.sh       # pass 1 only
 #   MUTANTS_ONLY_LOOM=1 bash scripts/mutants.sh  # pass 2 only, on the missed list of an earlier pass 1
 #   MUTANTS_LOOM_LIST=f bash scripts/mutants.sh  # pass 2 on the mutant names in file f (one a line)
@@ -15,8 +16,9 @@
 #   replays), guard_rules, guard_async, health_arithmetic, seed_scenarios, no_alloc,
 #   mutants_gaps (the tests that close the gaps mutation testing found).
 #   Left out: the doctests (compile ~24 snippets per mutant, and check examples only),
-#   tests/outage_lab.rs (~18 s, a timing demonstration) and tests/stress.rs (a
-#   nondeterministic thread race; a flaky "caught" is worth nothing).
+#   the outage lab's test (examples/lab/tests/outage_lab.rs, ~18 s, a timing
+#   demonstration, in a package of its own) and tests/stress.rs (a nondeterministic
+#   thread race; a flaky "caught" is worth nothing).
 #   Output: mutants.out/<file>/mutants.out/{caught,missed,unviable,timeout}.txt.
 #
 # Pass 2: every mutant MISSED by pass 1 (all files together) against the loom models
@@ -42,6 +44,8 @@ out=mutants.out
 tests=(--lib --test config_errors --test fuzz_replay --test fuzz_replay_retry --test guard_rules
     --test guard_async --test health_arithmetic --test seed_scenarios --test no_alloc
     --test mutants_gaps)
+# MUTANTS_EXTRA_TESTS="stop_reasons tower_layer": more integration tests for pass 1.
+for t in ${MUTANTS_EXTRA_TESTS:-}; do tests+=(--test "$t"); done
 # --cargo-arg, not --cargo-test-arg: cargo-mutants builds with a separate
 # `cargo test --no-run`, which would otherwise build (and link) every test target and
 # example for each mutant; --cargo-arg restricts the build to the targets that run.

@@ -270,6 +270,37 @@ fn slow_attempts_are_told() {
     assert_eq!(kinds(&log), [pair("slow_attempt", "150ms > 100ms")]);
 }
 
+/// An attempt that takes exactly the slow-call threshold is not slow: no event,
+/// and the breaker records a success (the threshold is "slower than", in the
+/// event as in the verdict). A mutation-testing gap: the event's own comparison
+/// could say `>=` while the verdict's says `>`.
+#[test]
+fn an_attempt_at_the_threshold_is_not_slow() {
+    let (log, listener) = recorder();
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Breaker::builder()
+            .slow_call(100 * MS, 1.0)
+            .clock(clock.clone())
+            .listener(listener)
+            .build()
+            .unwrap(),
+    );
+    let guard =
+        Guard::new(Arc::clone(&b), retry(1)).with_sleeper(ManualSleeper::new(clock.clone()));
+    let r: Result<(), GuardError<()>> = guard.call(|_| {
+        clock.advance(100 * MS);
+        Ok(())
+    });
+    assert_eq!(r, Ok(()));
+    assert_eq!(
+        kinds(&log),
+        Vec::<(String, String)>::new(),
+        "no event at the threshold"
+    );
+    assert_eq!(b.snapshot().health, Some(1.0), "recorded as a success");
+}
+
 #[test]
 fn a_panicking_listener_is_contained() {
     let clock = ManualClock::new();

@@ -146,3 +146,40 @@ async fn panicking_async_attempt_frees_the_probe_slot() {
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(b.snapshot().probes_in_flight, 0);
 }
+
+/// `call_async` times its attempts on the breaker's clock when a slow-call
+/// threshold is set: a slow success is a failure for the breaker, and still the
+/// call's `Ok`; a fast one is a success. (Without this test a `call_async` that
+/// never timed its attempts passed the suite: a mutation-testing gap.)
+#[tokio::test(start_paused = true)]
+async fn a_slow_success_counts_against_the_breaker() {
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(100)
+            .slow_call(Duration::from_millis(50), 1.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let guard = Guard::new(Arc::clone(&b), retry(3, SEC)).with_sleeper(TokioSleeper);
+    let fast: Res = guard.call_async(|a| async move { Ok(a.number) }).await;
+    assert_eq!(fast, Ok(1));
+    assert_eq!(b.snapshot().health, Some(1.0), "a fast success");
+    let slow: Res = guard
+        .call_async(|a| {
+            let clock = clock.clone();
+            async move {
+                clock.advance(Duration::from_millis(200)); // 200 ms on the breaker's clock
+                Ok(a.number)
+            }
+        })
+        .await;
+    assert_eq!(slow, Ok(1), "one attempt: the classifier saw a success");
+    let s = b.snapshot();
+    assert_eq!(s.samples, 1);
+    assert!(
+        s.health.unwrap() < 1.0,
+        "the slow success counted as a failure"
+    );
+}

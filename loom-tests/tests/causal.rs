@@ -1,7 +1,7 @@
 #![cfg(loom)]
 //! Property 9, causal ordering: a thread that observes a state also observes
 //! everything the thread that produced it did first (the module documentation of
-//! `breaker.rs`, "# Orderings"; `budget.rs`, "# Orderings", for the budget's two words).
+//! `breaker/mod.rs`, "# Orderings"; `budget.rs`, "# Orderings", for the budget's two words).
 //!
 //! In each model thread A writes 1 into a plain loom atomic with `Relaxed` (the
 //! "everything it did first": an operator's config write, say), then changes the

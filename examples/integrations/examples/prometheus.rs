@@ -1,7 +1,7 @@
 //! Feature `metrics`: a guarded client's counters and gauges, rendered as
 //! Prometheus text.
 //!
-//! Run: `cargo run --example prometheus --features metrics`
+//! Run: `cargo run -p fusebox-integrations --example prometheus --features metrics`
 //!
 //! A downstream fails every third call for a while, then goes down: the breaker
 //! retries, trips, rejects, and the exporter shows it all. In a service, serve

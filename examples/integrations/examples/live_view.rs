@@ -2,10 +2,11 @@
 //! under simulated traffic, served on 127.0.0.1 as JSON and as a small
 //! self-contained HTML page (states, health, recent events).
 //!
-//! Run: `cargo run --example live_view --features registry,tokio`, then open the
-//! printed address. Three downstreams behave differently: `catalog` is healthy,
-//! `payments` fails the first attempt of a third of its calls (the retries
-//! answer), and `search` goes down for 8 seconds in every 20 and comes back.
+//! Run, from the repository root,
+//! `cargo run -p fusebox-integrations --example live_view --features registry,tokio`,
+//! then open the printed address. Three downstreams behave differently: `catalog`
+//! is healthy, `payments` fails the first attempt of a third of its calls (the
+//! retries answer), and `search` goes down for 8 seconds in every 20 and comes back.
 //!
 //! - `GET /` the page (it polls the two JSON routes twice a second);
 //! - `GET /api/breakers` every breaker's snapshot: `name`, `state`, `epoch`,

@@ -13,7 +13,7 @@
 //! amplification, how fast each breaker opens and closes, wasted sleeps, stale
 //! overwrites, budget refusals and, in `overload`, recovery time and goodput.
 //!
-//! Run: `cargo run --release --example outage` (see `--help`);
+//! Run: `cargo run --release -p fusebox-lab` (see `--help`);
 //! `-- --targets` checks the maintainers' targets for `fusebox-default`.
 
 // `lab` is shared with tests/outage_lab.rs, which uses a few accessors this
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: cargo run --release --example outage -- [options]
+usage: cargo run --release -p fusebox-lab -- [options]
 
 options:
   --seed N          seed for the downstream and every random draw (default 42)

@@ -1,13 +1,13 @@
-//! The outage lab (`examples/outage`) at a small size: the qualitative claims its
+//! The outage lab (`examples/lab`) at a small size: the qualitative claims its
 //! table supports, checked on the lab's own output rather than on typed-in numbers;
 //! and the README's quote of the default run (table excerpt and picture), checked
 //! against what the lab prints and draws.
 
-// The lab is the example's module; this test uses part of it.
+// The lab is the binary's module; this test uses part of it.
 #[allow(dead_code)]
-#[path = "../examples/outage/lab.rs"]
+#[path = "../src/lab.rs"]
 mod lab;
-#[path = "../examples/outage/plot.rs"]
+#[path = "../src/plot.rs"]
 mod plot;
 
 use lab::downstream::{ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, SEC, server_size};
@@ -377,7 +377,7 @@ fn readme_excerpt_is_the_labs_output() {
     );
     let table = lab::report::table(report, Some("target/outage/default-42.svg"));
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     const OPENING: &str = "```text\nfusebox outage lab:";
     let start = readme
         .find(OPENING)
@@ -397,24 +397,27 @@ fn readme_excerpt_is_the_labs_output() {
     for line in excerpt {
         assert!(
             printed.any(|p| p == line),
-            "README.md quotes a line that `cargo run --release --example outage` does not \
+            "README.md quotes a line that `cargo run --release -p fusebox-lab` does not \
              print (or not in this order): {line:?}\n\nthe lab prints:\n{table}"
         );
     }
 }
 
 /// The README shows the default run's picture from `docs/`: it must be what the lab
-/// draws (`cargo run --release --example outage -- --svg docs/outage-default-42.svg`
+/// draws (`cargo run --release -p fusebox-lab -- --svg docs/outage-default-42.svg`
 /// rewrites it).
 #[test]
 fn readme_picture_is_the_labs_output() {
     let drawn = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outage-default-42.svg");
     plot::draw(default_run(), &drawn).unwrap();
-    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/outage-default-42.svg");
+    let committed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/outage-default-42.svg"
+    );
     assert!(
         std::fs::read(committed).unwrap() == std::fs::read(&drawn).unwrap(),
         "docs/outage-default-42.svg differs from what the lab draws ({}): rerun \
-         `cargo run --release --example outage -- --svg docs/outage-default-42.svg`",
+         `cargo run --release -p fusebox-lab -- --svg docs/outage-default-42.svg`",
         drawn.display()
     );
 }

@@ -8,7 +8,7 @@
 //! answers `503` with `Retry-After` without touching the downstream, probes it
 //! when the open period ends, and closes once the downstream answers again.
 //!
-//!     cargo run --example axum_proxy --features tower,tokio,http
+//!     cargo run -p fusebox-integrations --example axum_proxy --features tower,tokio,http
 //!
 //! prints the breaker's transitions and a timeline in 250 ms rows: the front
 //! end's answers by status, and how many requests reached the downstream.
