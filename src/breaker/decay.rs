@@ -229,24 +229,7 @@ impl Breaker {
     /// read, which fails once the word is this epoch's) is tried again.
     pub(super) fn start_mark(&self, epoch: u32, generation: u32, now: u64) {
         let mark = MarkWord::settled(epoch, generation, now);
-        let backoff = CasBackoff::new();
-        // Acquire: as in `publish_deadline`.
-        let mut raw = self.cold.deadline.load(Ordering::Acquire);
-        while !MarkWord::from_raw(raw).belongs_to(epoch) && self.load().epoch() == epoch {
-            // AcqRel on success, Acquire on failure: as in `publish_deadline`.
-            match self.cold.deadline.compare_exchange_weak(
-                raw,
-                mark.raw(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => {
-                    raw = actual;
-                    backoff.spin();
-                }
-            }
-        }
+        self.rewrite_mark(epoch, |word| (!word.belongs_to(epoch)).then_some(mark));
     }
 
     /// Move the decay mark of the `Closed` epoch `from` to the `Disabled` epoch
@@ -261,18 +244,30 @@ impl Breaker {
     /// Stops once the word belongs to `to`, or is neither epoch's (the breaker
     /// has moved on: a newer epoch's word), or the state word has left `to`.
     pub(super) fn carry_mark(&self, from: u32, to: u32) {
+        self.rewrite_mark(to, |word| word.belongs_to(from).then(|| word.retagged(to)));
+    }
+
+    /// The loop `start_mark` and `carry_mark` share: while the state word shows
+    /// `epoch`, replace the deadline word with what `next` makes of it, by CAS
+    /// from the word read; stop when `next` says `None` (nothing, or nothing
+    /// more, to do) or the breaker has left `epoch`. The deadline word is loaded
+    /// before the state word is checked: the argument of
+    /// [`publish_deadline`](Self::publish_deadline).
+    fn rewrite_mark(&self, epoch: u32, next: impl Fn(MarkWord) -> Option<MarkWord>) {
         let backoff = CasBackoff::new();
         // Acquire: as in `publish_deadline`.
         let mut raw = self.cold.deadline.load(Ordering::Acquire);
         loop {
-            let word = MarkWord::from_raw(raw);
-            if !word.belongs_to(from) || self.load().epoch() != to {
+            let Some(new) = next(MarkWord::from_raw(raw)) else {
+                return;
+            };
+            if self.load().epoch() != epoch {
                 return;
             }
             // AcqRel on success, Acquire on failure: as in `publish_deadline`.
             match self.cold.deadline.compare_exchange_weak(
                 raw,
-                word.retagged(to).raw(),
+                new.raw(),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
