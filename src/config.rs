@@ -74,6 +74,8 @@ pub(crate) struct Config {
     /// An attempt slower than this (ns) is a failure of weight `slow_weight`.
     pub(crate) slow_call_ns: Option<u64>,
     pub(crate) slow_weight: f64,
+    /// Whether the adaptive concurrency limit runs, and its bounds.
+    pub(crate) limit: Option<(u32, u32)>,
 }
 
 /// Builds a [`Breaker`](crate::Breaker), validating every value. Get one from [`Breaker::builder`](crate::Breaker::builder).
@@ -120,6 +122,8 @@ pub struct BreakerBuilder {
     shed_below: f64,
     min_admit: f64,
     slow_call: Option<(Duration, f64)>,
+    adaptive_limit: bool,
+    limit_bounds: (u32, u32),
     clock: Option<Box<dyn Clock>>,
     listener: Option<Listener>,
     jitter_seed: Option<u64>,
@@ -145,6 +149,11 @@ impl Default for BreakerBuilder {
             shed_below: 0.5,
             min_admit: 0.05,
             slow_call: None,
+            adaptive_limit: true,
+            limit_bounds: (
+                crate::limit::DEFAULT_MIN_LIMIT,
+                crate::limit::DEFAULT_MAX_LIMIT,
+            ),
             clock: None,
             listener: None,
             jitter_seed: None,
@@ -169,6 +178,8 @@ impl fmt::Debug for BreakerBuilder {
             .field("shed_below", &self.shed_below)
             .field("min_admit", &self.min_admit)
             .field("slow_call", &self.slow_call)
+            .field("adaptive_limit", &self.adaptive_limit)
+            .field("limit_bounds", &self.limit_bounds)
             .field("custom_clock", &self.clock.is_some())
             .field("listener", &self.listener.is_some())
             .field("jitter_seed", &self.jitter_seed)
@@ -329,6 +340,52 @@ impl BreakerBuilder {
     /// 1 ms; `weight` finite, in `(0, Verdict::MAX_WEIGHT]`.
     pub fn slow_call(mut self, threshold: Duration, weight: f64) -> Self {
         self.slow_call = Some((threshold, weight));
+        self
+    }
+
+    /// Whether the breaker adapts a concurrency limit from the latency of the
+    /// attempts it sees (default: on).
+    ///
+    /// While latency stays near the downstream's unloaded latency the limit is
+    /// disengaged and costs nothing (the healthy path reads one more word, and no
+    /// permit holds a slot). When a window of attempts averages twice the unloaded
+    /// latency (a queue is forming downstream), it engages: every admission then
+    /// takes a slot, the limit settles where latency is 1.25 times the unloaded
+    /// one, and attempts beyond it are refused at once with
+    /// [`Rejected::LimitReached`](crate::Rejected::LimitReached) instead of
+    /// joining the queue. A downstream that is slow whatever the load is told
+    /// apart (its latency does not fall when the limit lowers the load): the
+    /// limit then takes the new latency as unloaded and disengages. While it
+    /// shows no queue, retries go beyond the retry budget's ratio (up to the
+    /// retry policy's attempts); while it is engaged, retries leave a quarter of
+    /// the limit to first attempts. The crate's design document has the whole
+    /// rule and the lab's numbers.
+    ///
+    /// The limit learns only from timed attempts: [`Guard`](crate::Guard) times
+    /// one attempt in 16 per thread while it is disengaged and every attempt
+    /// while it is engaged; a bare permit reports through
+    /// [`Permit::record_timed`](crate::Permit::record_timed). A breaker that only
+    /// ever sees [`Permit::record`](crate::Permit::record) never engages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::Breaker;
+    ///
+    /// let breaker = Breaker::builder().adaptive_limit(false).build()?;
+    /// assert!(!breaker.limit().engaged);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn adaptive_limit(mut self, on: bool) -> Self {
+        self.adaptive_limit = on;
+        self
+    }
+
+    /// The bounds of the adaptive concurrency limit (default: 2 to 10,000):
+    /// engaged, it never admits fewer than `min` or more than `max` attempts at
+    /// once. `1 <= min <= max <= 65535`.
+    pub fn limit_bounds(mut self, min: u32, max: u32) -> Self {
+        self.limit_bounds = (min, max);
         self
     }
 
@@ -584,6 +641,22 @@ impl BreakerBuilder {
                 (Some(duration_to_nanos(threshold)), weight)
             }
         };
+        let (min, max) = self.limit_bounds;
+        if min == 0 || min > max || max > crate::limit::LIMIT_MAX {
+            return Err(ConfigError::new(
+                "limit_bounds",
+                if min == 0 {
+                    ConfigErrorKind::Zero
+                } else {
+                    ConfigErrorKind::OutOfRange
+                },
+                self.limit_bounds,
+                format!(
+                    "must be (min, max) with 1 <= min <= max <= {}",
+                    crate::limit::LIMIT_MAX
+                ),
+            ));
+        }
         Ok(Config {
             alpha,
             alpha_up,
@@ -602,6 +675,7 @@ impl BreakerBuilder {
             min_admit: health::rate_up(min_admit),
             slow_call_ns,
             slow_weight,
+            limit: self.adaptive_limit.then_some((min, max)),
         })
     }
 

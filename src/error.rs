@@ -193,16 +193,25 @@ pub enum Rejected {
     /// was shed (see [`BreakerBuilder::shed_below`](crate::BreakerBuilder::shed_below)).
     /// Asking again at once may be admitted.
     Shed,
+    /// The breaker's adaptive concurrency limit is reached: the downstream is
+    /// queueing, and this attempt would only lengthen the queue (see
+    /// [`BreakerBuilder::adaptive_limit`](crate::BreakerBuilder::adaptive_limit)).
+    LimitReached {
+        /// About how long until a slot frees up (the last measured latency
+        /// divided by the limit, at least 1 ms).
+        retry_after: Option<Duration>,
+    },
 }
 
 impl Rejected {
     /// How long to wait before asking again, where known.
     ///
-    /// `Some` only for [`Rejected::Open`] with a published deadline. `ProbesBusy`
-    /// has no estimate: a slot frees as soon as a probe finishes.
+    /// `Some` for [`Rejected::Open`] with a published deadline and for
+    /// [`Rejected::LimitReached`]. `ProbesBusy` has no estimate: a slot frees as
+    /// soon as a probe finishes.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Rejected::Open { retry_after } => *retry_after,
+            Rejected::Open { retry_after } | Rejected::LimitReached { retry_after } => *retry_after,
             Rejected::ForcedOpen | Rejected::ProbesBusy | Rejected::Shed => None,
         }
     }
@@ -220,6 +229,12 @@ impl fmt::Display for Rejected {
                 f.write_str("circuit breaker half-open and all probe slots are busy")
             }
             Rejected::Shed => f.write_str("circuit breaker degraded: attempt shed"),
+            Rejected::LimitReached {
+                retry_after: Some(d),
+            } => write!(f, "concurrency limit reached, retry after {d:?}"),
+            Rejected::LimitReached { retry_after: None } => {
+                f.write_str("concurrency limit reached")
+            }
         }
     }
 }

@@ -214,13 +214,14 @@ impl EventKind<'_> {
 
 impl Rejected {
     /// A stable `snake_case` name for the reason, for log fields and metric
-    /// labels: `"open"`, `"forced_open"`, `"probes_busy"` or `"shed"`.
+    /// labels: `"open"`, `"forced_open"`, `"probes_busy"`, `"shed"` or `"limit"`.
     pub const fn as_str(&self) -> &'static str {
         match self {
             Rejected::Open { .. } => "open",
             Rejected::ForcedOpen => "forced_open",
             Rejected::ProbesBusy => "probes_busy",
             Rejected::Shed => "shed",
+            Rejected::LimitReached { .. } => "limit",
         }
     }
 }

@@ -474,6 +474,7 @@ fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
 /// | `ForcedOpen` | 503 | none: an operator decides when it closes |
 /// | `ProbesBusy` | 503 | none: a slot frees when a probe ends, at no known time |
 /// | `Shed` | 503 | none: asking again at once may be admitted |
+/// | `LimitReached { retry_after: Some(d) }` | 503 | `d` rounded up to whole seconds, at least 1 |
 ///
 /// All are 503, not 429: the refusal is about this server's downstream, not
 /// about how much this client sends. No header is invented where fusebox has no
@@ -836,7 +837,7 @@ mod tests {
 
     #[test]
     fn rejections_become_503s() {
-        let cases: [(Rejected, Option<&str>); 9] = [
+        let cases: [(Rejected, Option<&str>); 10] = [
             (Rejected::Open { retry_after: None }, None),
             (
                 Rejected::Open {
@@ -871,6 +872,12 @@ mod tests {
             (Rejected::ForcedOpen, None),
             (Rejected::ProbesBusy, None),
             (Rejected::Shed, None),
+            (
+                Rejected::LimitReached {
+                    retry_after: Some(Duration::from_millis(3)),
+                },
+                Some("1"),
+            ),
         ];
         for (rejected, header) in cases {
             let r: Response<Vec<u8>> = rejection_response(&rejected);

@@ -73,6 +73,7 @@ mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+mod limit;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -104,6 +105,7 @@ pub use config::{
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use event::{DelayReason, Event, EventKind, Listener};
 pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
+pub use limit::LimitSnapshot;
 #[cfg(feature = "registry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
 pub use registry::{Registry, RegistryBuilder};

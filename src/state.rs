@@ -341,10 +341,19 @@ impl Snapshot {
     /// the decay generation cleared, the word must equal `base` (whose epoch and
     /// generation are 0). The mask is a constant, loaded once outside a loop.
     #[inline(always)]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_healthy(self, base: Snapshot) -> bool {
         debug_assert_eq!(base.epoch(), 0, "the base word has epoch 0");
         debug_assert_eq!(base.generation(), 0, "the base word has generation 0");
-        self.0 & !(DISABLED_BIT | EPOCH.mask() | GEN.mask()) == base.0
+        self.passes_gate(base.0)
+    }
+
+    /// [`is_healthy`](Self::is_healthy) against the breaker's gate word: the
+    /// healthy base while the concurrency limit is disengaged, and a value no
+    /// masked word equals (all ones) while it is engaged.
+    #[inline(always)]
+    pub(crate) fn passes_gate(self, gate: u64) -> bool {
+        self.0 & !(DISABLED_BIT | EPOCH.mask() | GEN.mask()) == gate
     }
 
     /// The decay generation; meaningful in `Closed` and `Disabled` (see
@@ -498,6 +507,27 @@ impl Ticket {
     /// ones, so the state code is [`NO_STATE`] (never a whole word) with bits set
     /// outside the epoch (never an epoch ticket). A real ticket is never spent.
     pub(crate) const SPENT: Ticket = Ticket(u64::MAX);
+
+    /// The bit that says the permit holds a slot under the concurrency limit
+    /// (only on an epoch ticket: a whole-word ticket never holds one).
+    const SLOT: u64 = 1 << 63;
+
+    /// This epoch ticket, holding a slot under the concurrency limit.
+    #[inline]
+    pub(crate) fn with_slot(self) -> Self {
+        debug_assert_eq!(
+            STATE.get(self.0),
+            NO_STATE,
+            "only an epoch ticket holds a slot"
+        );
+        Ticket(self.0 | Self::SLOT)
+    }
+
+    /// Whether the permit holds a slot it must release when it ends.
+    #[inline(always)]
+    pub(crate) fn has_slot(self) -> bool {
+        self.0 & Self::SLOT != 0 && self != Self::SPENT
+    }
 
     /// The epoch the permit was admitted in.
     #[inline(always)]

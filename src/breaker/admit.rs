@@ -24,7 +24,15 @@ impl Breaker {
     /// [`Rejected`] says why no permit was given and, when open, how long to wait.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        match self.admit() {
+        self.try_acquire_as(false)
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a first attempt (`retry` false) or a
+    /// retry, which an engaged concurrency limit admits only below three
+    /// quarters of the limit.
+    #[inline(always)]
+    pub(crate) fn try_acquire_as(&self, retry: bool) -> Result<Permit<'_>, Rejected> {
+        match self.admit(retry) {
             Ok(ticket) => Ok(Permit::new(self, ticket)),
             Err(rejected) => Err(rejected),
         }
@@ -61,7 +69,17 @@ impl Breaker {
     /// ```
     #[inline(always)]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        match self.admit() {
+        self.try_acquire_owned_as(false)
+    }
+
+    /// [`try_acquire_owned`](Self::try_acquire_owned) for a first attempt or a
+    /// retry (see [`try_acquire_as`](Self::try_acquire_as)).
+    #[inline(always)]
+    pub(crate) fn try_acquire_owned_as(
+        self: &Arc<Self>,
+        retry: bool,
+    ) -> Result<OwnedPermit, Rejected> {
+        match self.admit(retry) {
             Ok(ticket) => Ok(OwnedPermit {
                 breaker: Arc::clone(self),
                 ticket,
@@ -74,17 +92,19 @@ impl Breaker {
     /// ownership (a probe slot, in `HalfOpen`) passes to the caller, who wraps it
     /// in a permit at once.
     #[inline(always)]
-    pub(super) fn admit(&self) -> Result<Ticket, Rejected> {
+    pub(super) fn admit(&self, retry: bool) -> Result<Ticket, Rejected> {
         let s = self.load();
         // The healthy path: the permit keeps the whole word (see `Ticket`), so its
-        // success report is one compare.
-        if s.is_healthy(self.healthy) {
+        // success report is one compare. The gate is the healthy word while the
+        // concurrency limit is disengaged, and matches no word while it is
+        // engaged (every admission then takes a slot, below).
+        if s.passes_gate(self.gate()) {
             return Ok(Ticket::whole(s));
         }
         if s.state().measures() {
-            return match self.degraded_ticket(s) {
-                Some(ticket) => Ok(ticket),
-                None => Err(self.refuse(Rejected::Shed)),
+            return match self.degraded_ticket(s, retry) {
+                Ok(ticket) => Ok(ticket),
+                Err(rejected) => Err(self.refuse(rejected)),
             };
         }
         // The slow path hands back the epoch, not the permit: the permit is built
@@ -183,8 +203,9 @@ impl Breaker {
         }
     }
 
-    /// The ticket of a permit admitted under a measuring word below full health, or
-    /// `None` when graded admission sheds the attempt.
+    /// The ticket of a permit admitted under a measuring word below full health
+    /// (or at full health while the concurrency limit is engaged): graded
+    /// admission first, then a slot under the limit if it is engaged.
     ///
     /// Out of line and cold: its only job is to keep this case off the straight
     /// line of `try_acquire`, at the cost of a call that takes and returns
@@ -193,15 +214,15 @@ impl Breaker {
     /// loop), and a loop of 10^9 healthy calls ran about half as fast.
     #[cold]
     #[inline(never)]
-    pub(super) fn degraded_ticket(&self, s: Snapshot) -> Option<Ticket> {
+    pub(super) fn degraded_ticket(&self, s: Snapshot, retry: bool) -> Result<Ticket, Rejected> {
         // `shed_below` is 0 when grading is off, and `Disabled` never sheds.
         if s.health() < self.config.shed_below
             && s.state() == State::Closed
             && self.admit_graded(s).is_err()
         {
-            return None;
+            return Err(Rejected::Shed);
         }
-        Some(Ticket::of_epoch(s.epoch()))
+        self.take_slot(Ticket::of_epoch(s.epoch()), retry)
     }
 
     /// Graded admission in a degraded `Closed` word: admit with probability

@@ -114,6 +114,11 @@ impl Breaker {
                 // The new epoch's first mark, now, unless it has one already
                 // (carried, or started by a report).
                 self.start_mark(after.epoch(), after.generation(), self.now_tick());
+                if !update.before.state().measures() {
+                    // Closed again after an outage: what the concurrency limit
+                    // learnt before it is history (see `limit_fresh_start`).
+                    self.limit_fresh_start();
+                }
                 None
             }
             State::ForcedOpen => None,

@@ -29,6 +29,7 @@
 //!   them, and the read-modify-write alone makes each increment unique.
 
 mod admit;
+mod capacity;
 mod cas;
 mod decay;
 mod operator;
@@ -43,6 +44,7 @@ use crate::clock::Clock;
 use crate::config::{BreakerBuilder, BreakerParts, Config, Listener};
 use crate::error::Rejected;
 use crate::health::{self, RATE_ONE};
+use crate::limit::{GateChange, LimitSnapshot, Limiter};
 use crate::observe::Observers;
 use crate::state::{
     DeadlineWord, EPOCH_MAX, HEALTH_FULL, LEASES_MAX, MARK_MAX, MarkView, MarkWord, REOPEN_MAX,
@@ -135,9 +137,13 @@ pub struct Breaker {
     /// Words written off the healthy path, on a line of their own.
     cold: CachePadded<Cold>,
     config: Config,
-    /// The word a success leaves unchanged, at epoch 0 (read-only, computed once
-    /// from `min_samples`; the healthy path compares against it).
-    healthy: Snapshot,
+    /// The gate: the word a success leaves unchanged, at epoch 0, while the
+    /// concurrency limit is disengaged (the healthy path compares against it),
+    /// and all ones (which no word matches) while it is engaged. Read-mostly:
+    /// written only when the limit engages or disengages.
+    gate: AtomicU64,
+    /// The concurrency limit's words, on lines of their own.
+    limit: CachePadded<Limiter>,
     clock: Box<dyn Clock>,
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
@@ -187,7 +193,11 @@ impl Breaker {
                 jitter: AtomicU64::new(seed),
                 draws: AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D),
             }),
-            healthy: Snapshot::healthy_base(),
+            gate: AtomicU64::new(Snapshot::healthy_base().raw()),
+            limit: CachePadded::new(match config.limit {
+                Some((min, max)) => Limiter::new(true, min, max),
+                None => Limiter::new(false, 1, crate::limit::LIMIT_MAX),
+            }),
             config,
             clock,
             start_ns,

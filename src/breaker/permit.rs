@@ -43,7 +43,9 @@ impl<'a> Permit<'a> {
 
     /// Report the attempt's verdict and how long it took: a success slower than
     /// the breaker's [slow-call threshold](crate::BreakerBuilder::slow_call) is
-    /// recorded as a failure of the slow-call weight. Without a threshold this is
+    /// recorded as a failure of the slow-call weight, and the time is a latency
+    /// sample for the [adaptive concurrency limit](crate::BreakerBuilder::adaptive_limit)
+    /// (one clock read, to place it in time). With neither, this is
     /// [`record`](Self::record).
     ///
     /// # Examples
@@ -62,8 +64,38 @@ impl<'a> Permit<'a> {
     /// ```
     #[inline]
     pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
-        let verdict = self.breaker.timed_verdict(verdict, elapsed);
-        self.record(verdict)
+        let breaker = self.breaker;
+        let verdict = breaker.timed_verdict(verdict, elapsed);
+        let recorded = self.record(verdict);
+        if breaker.limit_enabled() {
+            let elapsed = crate::clock::duration_to_nanos(elapsed);
+            breaker.sample_latency(elapsed, breaker.elapsed_ns(), 1);
+        }
+        recorded
+    }
+
+    /// Whether the permit holds a slot under the engaged concurrency limit (its
+    /// attempt is then always timed).
+    #[inline(always)]
+    pub(crate) fn holds_slot(&self) -> bool {
+        self.ticket.has_slot()
+    }
+
+    /// Record `verdict` (already judged against the slow-call threshold) and a
+    /// latency sample: the attempt took `elapsed_ns` and ended at `now_ns`,
+    /// standing for `weight` attempts.
+    #[inline]
+    pub(crate) fn record_sampled(
+        self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded {
+        let breaker = self.breaker;
+        let recorded = self.record(verdict);
+        breaker.sample_latency(elapsed_ns, now_ns, weight);
+        recorded
     }
 }
 
@@ -71,7 +103,7 @@ impl Drop for Permit<'_> {
     /// Dropped without [`record`](Permit::record): a cancellation.
     #[inline]
     fn drop(&mut self) {
-        self.breaker.cancel(self.ticket.epoch());
+        self.breaker.cancel(self.ticket);
     }
 }
 
@@ -202,7 +234,32 @@ impl OwnedPermit {
     #[inline]
     pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
         let verdict = self.breaker.timed_verdict(verdict, elapsed);
-        self.record(verdict)
+        if !self.breaker.limit_enabled() {
+            return self.record(verdict);
+        }
+        let now = self.breaker.elapsed_ns();
+        self.record_sampled(verdict, crate::clock::duration_to_nanos(elapsed), now, 1)
+    }
+
+    /// As [`Permit::holds_slot`].
+    #[inline(always)]
+    pub(crate) fn holds_slot(&self) -> bool {
+        self.ticket.has_slot()
+    }
+
+    /// As [`Permit::record_sampled`].
+    #[inline]
+    pub(crate) fn record_sampled(
+        mut self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded {
+        let ticket = std::mem::replace(&mut self.ticket, Ticket::SPENT);
+        let recorded = self.breaker.record(ticket, verdict);
+        self.breaker.sample_latency(elapsed_ns, now_ns, weight);
+        recorded
     }
 }
 
@@ -212,7 +269,7 @@ impl Drop for OwnedPermit {
     #[inline]
     fn drop(&mut self) {
         if self.ticket != Ticket::SPENT {
-            self.breaker.cancel(self.ticket.epoch());
+            self.breaker.cancel(self.ticket);
         }
     }
 }

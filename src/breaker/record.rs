@@ -22,14 +22,18 @@ impl Breaker {
         if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
             return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, ticket.epoch(), verdict)
+        self.record_slow(cur, ticket, verdict)
     }
 
     /// Everything but the healthy path: out of line, so that the inlined fast path
     /// stays a handful of instructions.
     #[cold]
     #[inline(never)]
-    pub(super) fn record_slow(&self, cur: Snapshot, epoch: u32, verdict: Verdict) -> Recorded {
+    pub(super) fn record_slow(&self, cur: Snapshot, ticket: Ticket, verdict: Verdict) -> Recorded {
+        // The slot (if any) is released first, whatever the verdict and whether
+        // or not it is stale: the attempt is over.
+        self.release_slot(ticket);
+        let epoch = ticket.epoch();
         // Below full health, or about to leave it, health is brought up to date
         // with time first (see `report_measured`); a success or a non-signal at
         // full health has nothing to decay and does not start a spell.
@@ -136,10 +140,13 @@ impl Breaker {
         (Decision::Applied, next)
     }
 
-    /// A permit of `epoch` was dropped unrecorded: free its probe slot, if it holds
-    /// one in the current epoch. Not a health signal.
+    /// A permit was dropped unrecorded: release its slot under the concurrency
+    /// limit (if it holds one), and free its probe slot, if it holds one in the
+    /// current epoch. Not a health signal.
     #[inline]
-    pub(super) fn cancel(&self, epoch: u32) {
+    pub(super) fn cancel(&self, ticket: Ticket) {
+        self.release_slot(ticket);
+        let epoch = ticket.epoch();
         let s = self.load();
         if s.state() != State::HalfOpen || s.epoch() != epoch {
             return;

@@ -627,13 +627,13 @@ fn health_returns_to_full_and_to_the_fast_path_after_any_failure_burst() {
                 let _ = b.reset();
                 continue;
             }
-            assert!(!b.load().is_healthy(b.healthy));
+            assert!(!b.load().is_healthy(Snapshot::healthy_base()));
             for _ in 0..bound {
                 assert_eq!(succeed(&b), Recorded::Applied { transition: None });
             }
             assert_eq!(b.snapshot().health, Some(1.0), "n = {n}, burst = {burst}");
             assert!(
-                b.load().is_healthy(b.healthy),
+                b.load().is_healthy(Snapshot::healthy_base()),
                 "the healthy fast path is back: {:?}",
                 b.load()
             );
@@ -735,11 +735,14 @@ fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
     for _ in 0..4 {
         let _ = fail(&b);
     }
-    assert!(!b.load().is_healthy(b.healthy));
+    assert!(!b.load().is_healthy(Snapshot::healthy_base()));
     clock.advance(21 * 64 * MS);
     let s = b.snapshot();
     assert_eq!((s.health, s.samples), (Some(1.0), 0), "{s:?}");
-    assert!(!b.load().is_healthy(b.healthy), "nothing was written yet");
+    assert!(
+        !b.load().is_healthy(Snapshot::healthy_base()),
+        "nothing was written yet"
+    );
     let permit = b.try_acquire().unwrap();
     assert_eq!(
         permit.ticket,
@@ -751,7 +754,7 @@ fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
         Recorded::Applied { transition: None }
     );
     assert!(
-        b.load().is_healthy(b.healthy),
+        b.load().is_healthy(Snapshot::healthy_base()),
         "the report stored full health: {:?}",
         b.load()
     );
@@ -793,16 +796,16 @@ fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
     );
     clock.advance(21 * 64 * MS);
     assert!(
-        !b.load().is_healthy(b.healthy),
+        !b.load().is_healthy(Snapshot::healthy_base()),
         "stored health is still low"
     );
     let permit = b.try_acquire().expect("full health by now: admitted");
     assert!(
-        b.load().is_healthy(b.healthy),
+        b.load().is_healthy(Snapshot::healthy_base()),
         "the acquire stored the decay"
     );
     assert!(permit.record(Verdict::Success).transition().is_none());
-    assert!(b.load().is_healthy(b.healthy));
+    assert!(b.load().is_healthy(Snapshot::healthy_base()));
 }
 
 // Owned permits: the borrowed permit's protocol, through the same code.

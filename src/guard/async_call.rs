@@ -27,10 +27,18 @@ macro_rules! async_loop {
                 remaining: None,
                 epoch: permit.epoch(),
             };
+            let sample = sample_of(&guard.breaker, &permit);
             let result = $op(attempt).await;
             let class = guard.classifier.classify(&result);
-            // Rule 2, as in `Call::finish`.
-            let _recorded = permit.record(class.verdict());
+            // Rule 2, as in `Call::finish` (with a latency sample for the
+            // concurrency limit, as there).
+            let _recorded = match sample {
+                None => permit.record(class.verdict()),
+                Some((started, weight)) => {
+                    let now = guard.breaker.elapsed_ns();
+                    permit.record_sampled(class.verdict(), now.saturating_sub(started), now, weight)
+                }
+            };
             if let Classification::Success = class {
                 return $done(Outcome {
                     stop: Stop::Succeeded,

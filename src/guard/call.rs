@@ -36,8 +36,8 @@ pub(crate) trait Holder {
     /// The sleeper (the tower service's future sleeps on it).
     #[cfg(feature = "tower")]
     fn sleeper(&self) -> &Self::S;
-    /// Rule 1: ask the breaker.
-    fn acquire(&self) -> Result<Self::Permit, Rejected>;
+    /// Rule 1: ask the breaker, for a first attempt or (`retry`) a later one.
+    fn acquire(&self, retry: bool) -> Result<Self::Permit, Rejected>;
 }
 
 /// The accessors of a holder that derefs to a `Guard`.
@@ -73,9 +73,9 @@ impl<'g, C, S> Holder for &'g Guard<C, S> {
     type Permit = Permit<'g>;
     guard_accessors!();
     #[inline(always)]
-    fn acquire(&self) -> Result<Permit<'g>, Rejected> {
+    fn acquire(&self, retry: bool) -> Result<Permit<'g>, Rejected> {
         let guard: &'g Guard<C, S> = self;
-        guard.breaker.try_acquire()
+        guard.breaker.try_acquire_as(retry)
     }
 }
 
@@ -85,8 +85,8 @@ impl<C, S> Holder for Arc<Guard<C, S>> {
     type Permit = OwnedPermit;
     guard_accessors!();
     #[inline(always)]
-    fn acquire(&self) -> Result<OwnedPermit, Rejected> {
-        Breaker::try_acquire_owned(&self.breaker)
+    fn acquire(&self, retry: bool) -> Result<OwnedPermit, Rejected> {
+        Breaker::try_acquire_owned_as(&self.breaker, retry)
     }
 }
 
@@ -94,7 +94,14 @@ impl<C, S> Holder for Arc<Guard<C, S>> {
 pub(crate) trait AttemptPermit {
     fn epoch(&self) -> u32;
     fn record(self, verdict: Verdict) -> Recorded;
-    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded;
+    fn holds_slot(&self) -> bool;
+    fn record_sampled(
+        self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded;
 }
 
 impl AttemptPermit for Permit<'_> {
@@ -106,9 +113,19 @@ impl AttemptPermit for Permit<'_> {
     fn record(self, verdict: Verdict) -> Recorded {
         Permit::record(self, verdict)
     }
+    #[inline(always)]
+    fn holds_slot(&self) -> bool {
+        Permit::holds_slot(self)
+    }
     #[inline]
-    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
-        Permit::record_timed(self, verdict, elapsed)
+    fn record_sampled(
+        self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded {
+        Permit::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
     }
 }
 
@@ -121,9 +138,19 @@ impl AttemptPermit for OwnedPermit {
     fn record(self, verdict: Verdict) -> Recorded {
         OwnedPermit::record(self, verdict)
     }
+    #[inline(always)]
+    fn holds_slot(&self) -> bool {
+        OwnedPermit::holds_slot(self)
+    }
     #[inline]
-    fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
-        OwnedPermit::record_timed(self, verdict, elapsed)
+    fn record_sampled(
+        self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded {
+        OwnedPermit::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
     }
 }
 
@@ -143,6 +170,9 @@ pub(crate) struct Call<G, T, E> {
     /// fewer (see [`no_more_retries`](Self::no_more_retries)).
     max_attempts: u32,
     delays: Delays,
+    /// The current attempt, when it is a latency sample for the concurrency
+    /// limit: `(start on the breaker's clock, attempts it stands for)`.
+    sample: Option<(u64, u32)>,
 }
 
 impl<G, T, E> Call<G, T, E>
@@ -161,6 +191,7 @@ where
             deadline_left: None,
             max_attempts,
             delays: Delays::new(),
+            sample: None,
         }
     }
 
@@ -242,9 +273,10 @@ where
     #[inline(always)]
     fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
         let holder = &self.holder;
-        match holder.acquire() {
+        match holder.acquire(self.attempts > 0) {
             Ok(permit) => {
                 self.attempts += 1;
+                self.sample = sample_of(holder.breaker(), &permit);
                 if self.attempts == 1 {
                     // The deadline counts from the first attempt's admission, so
                     // the first attempt has all of it (a deadline is never zero).
@@ -305,7 +337,7 @@ where
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
         // decides on its own: the next `try_acquire` sees the new epoch.
-        let _recorded = permit.record(class.verdict());
+        let _recorded = self.record(permit, class.verdict());
         self.after_record(class, Some(result))
     }
 
@@ -313,8 +345,30 @@ where
     #[inline]
     pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
         let class = self.holder.classifier().classify(&result);
-        let _recorded = permit.record(class.verdict());
+        let _recorded = self.record(permit, class.verdict());
         self.after_first_record(class, Some(result))
+    }
+
+    /// Record `verdict` on `permit`, with its latency when the attempt is a
+    /// sample for the concurrency limit.
+    #[inline(always)]
+    fn record(&mut self, permit: G::Permit, verdict: Verdict) -> Recorded {
+        match self.sample.take() {
+            None => permit.record(verdict),
+            Some(sample) => self.record_sample(permit, verdict, sample),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_sample(
+        &self,
+        permit: G::Permit,
+        verdict: Verdict,
+        (started, weight): (u64, u32),
+    ) -> Recorded {
+        let now = self.holder.breaker().elapsed_ns();
+        permit.record_sampled(verdict, now.saturating_sub(started), now, weight)
     }
 
     /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
@@ -332,7 +386,15 @@ where
         let now = holder.breaker().elapsed_ns();
         let elapsed = Duration::from_nanos(now.saturating_sub(started_ns));
         let class = holder.classifier().classify_timed(&result, Some(elapsed));
-        let _recorded = permit.record_timed(class.verdict(), elapsed);
+        // Every attempt is timed here: each is a latency sample standing for
+        // itself (a sample begun in `admit` is replaced by this one).
+        self.sample = None;
+        let verdict = holder.breaker().timed_verdict(class.verdict(), elapsed);
+        let _recorded = if holder.breaker().limit_enabled() {
+            permit.record_sampled(verdict, now.saturating_sub(started_ns), now, 1)
+        } else {
+            permit.record(verdict)
+        };
         if let Some(threshold) = holder.breaker().slow_call_threshold() {
             if elapsed > threshold {
                 holder
@@ -353,7 +415,9 @@ where
         limit: Duration,
         by_deadline: bool,
     ) -> Step<T, E> {
-        let _recorded = permit.record(Verdict::failure());
+        // A sampled attempt cut at its limit took at least that long: the cut
+        // time is its latency (a lower bound, which is what a queue looks like).
+        let _recorded = self.record(permit, Verdict::failure());
         self.holder.breaker().emit(EventKind::AttemptTimedOut {
             attempt: self.attempts,
             limit,
@@ -444,7 +508,10 @@ where
                 return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
             }
         }
-        if let Some(budget) = holder.budget() {
+        // The budget governs retries only while the downstream shows a queue (or
+        // the breaker is grading): with headroom a retry costs nothing it cannot
+        // spare, up to the retry policy's attempts.
+        if let Some(budget) = holder.budget().filter(|_| !breaker.retry_headroom()) {
             if !budget.try_withdraw() {
                 #[cfg(feature = "metrics")]
                 budget.metric_handles().refused();
@@ -515,4 +582,20 @@ where
             rejected,
         }
     }
+}
+
+/// Whether the attempt `permit` was just admitted for is a latency sample for
+/// the breaker's concurrency limit, and then `(its start, attempts it stands
+/// for)`: every attempt holding a slot (the limit is engaged), and otherwise
+/// one in [`SAMPLE_EVERY`](crate::limit::SAMPLE_EVERY) per thread, standing for
+/// that many.
+#[inline(always)]
+pub(crate) fn sample_of<P: AttemptPermit>(breaker: &Breaker, permit: &P) -> Option<(u64, u32)> {
+    if permit.holds_slot() {
+        return Some((breaker.elapsed_ns(), 1));
+    }
+    if breaker.limit_enabled() && crate::limit::sample_tick() {
+        return Some((breaker.elapsed_ns(), crate::limit::SAMPLE_EVERY));
+    }
+    None
 }

@@ -55,6 +55,7 @@ mod sync;
 
 #[cfg(feature = "tower")]
 pub(crate) use call::Holder;
+use call::sample_of;
 pub(crate) use call::{Call, Step};
 pub use outcome::{Attempt, GuardError, Outcome};
 

@@ -29,7 +29,7 @@ pub(crate) const STATES: [State; 5] = [
     State::ForcedOpen,
     State::Disabled,
 ];
-pub(crate) const REASONS: [&str; 4] = ["open", "forced_open", "probes_busy", "shed"];
+pub(crate) const REASONS: [&str; 5] = ["open", "forced_open", "probes_busy", "shed", "limit"];
 
 pub(crate) fn state_code(state: State) -> f64 {
     match state {
@@ -46,7 +46,7 @@ pub(crate) struct Handles {
     failures: Counter,
     ignored: Counter,
     calls: [Counter; Stop::ALL.len()],
-    rejections: [Counter; 4],
+    rejections: [Counter; 5],
     retries_backoff: Counter,
     retries_hint: Counter,
     transitions: [Counter; 5],

@@ -261,8 +261,8 @@ impl<C, Sl> Holder for Keyed<C, Sl> {
         &self.policy.sleeper
     }
     #[inline(always)]
-    fn acquire(&self) -> Result<OwnedPermit, Rejected> {
-        Breaker::try_acquire_owned(self.entry.breaker())
+    fn acquire(&self, retry: bool) -> Result<OwnedPermit, Rejected> {
+        Breaker::try_acquire_owned_as(self.entry.breaker(), retry)
     }
 }
 

@@ -295,7 +295,12 @@ impl Config {
             Some((threshold_ns, weight)) => b.slow_call(Duration::from_nanos(threshold_ns), weight),
             None => b,
         };
-        b.open_jitter(self.open_jitter).jitter_seed(self.seed)
+        // The reference model does not model the adaptive concurrency limit:
+        // it is off here (it has its own unit tests and loom models), so timed
+        // records feed only the slow-call rule, as the model expects.
+        b.open_jitter(self.open_jitter)
+            .jitter_seed(self.seed)
+            .adaptive_limit(false)
     }
 }
 

@@ -2879,6 +2879,9 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         }
         BreakerSel::Spec { .. } => cfg.builder().clock(clock.clone()),
     }
+    // The model does not model the adaptive concurrency limit (nor the retries
+    // it frees from the budget while it sees no queue): off here.
+    .adaptive_limit(false)
     .listener(listener)
     .build();
     let model = match (Model::new(&cfg), built) {

@@ -1,0 +1,580 @@
+//! The adaptive concurrency limit fused into the breaker's admission: its words,
+//! the window of latency samples, and the controller that sets the limit.
+//!
+//! # What it does
+//!
+//! The limit watches the latency of timed attempts. While latency stays near the
+//! breaker's *unloaded* latency (its `base`), the limit is *disengaged*: it costs
+//! the healthy path one load of a read-mostly word (the breaker's gate) and
+//! nothing else, and no permit holds a slot. When a window of samples averages at
+//! least [`ENGAGE_AT`] times the base (a queue has formed downstream), it
+//! *engages*: from then on every admission takes a slot under the limit (a CAS on
+//! [`SlotWord`]), every permit so admitted releases it exactly once (record, drop,
+//! stale or cut), and every such attempt is timed.
+//!
+//! Engaged, each window sets the limit to the concurrency that carries the
+//! throughput it measured at the unloaded latency, with [`TOLERANCE`] of queue
+//! allowed: `limit = throughput × base × TOLERANCE` (Little's law). When the
+//! limit binds, the throughput is `limit / rtt`, so this is the gradient rule
+//! `limit × TOLERANCE × base / rtt`: the limit settles where latency is
+//! `TOLERANCE × base`. One window moves it by at most ×2 or ×½, and never
+//! outside `[min, max]`.
+//!
+//! # Slow is not overloaded
+//!
+//! A downstream that is slow whatever the load (a slow dependency of its own, a
+//! cold cache) also raises latency, and a limit that read every rise as
+//! queueing would shrink to its floor and starve the caller. So each engagement
+//! is an *episode* with a reference: the window mean and the concurrency that
+//! carried it (throughput × mean, Little's law) when it engaged. Once the
+//! attempts in the windows were all admitted under the limit (a grace of
+//! [`GRACE`] reference latencies), the limit checks the one fact that defines
+//! queueing: latency falls when load falls. If concurrency is now at most
+//! [`REBASE_LOAD`] of the reference and the mean latency is still at least
+//! [`REBASE_RTT`] of it, the rise was not queueing: the base is set to the new
+//! latency and the limit disengages (a *rebase*). A queue, by contrast, shrinks
+//! as soon as the limit holds concurrency below it. During the grace the limit
+//! is held, so it cannot collapse on samples that predate it.
+//!
+//! # The base
+//!
+//! The base rises only while disengaged and unqueued, by an eighth of the gap
+//! per window, so a long overload cannot drag it up (a rebase is the only other
+//! way up). It falls by a quarter of the gap to any lower window mean, and at
+//! once to a mean under half of it: a few fast windows do not drag it below the
+//! typical latency, and a downstream that became faster is learnt at once.
+//!
+//! # Sampling
+//!
+//! Disengaged, the [`Guard`](crate::Guard) times one first attempt in
+//! [`SAMPLE_EVERY`] per thread (a thread-local countdown: no shared write), and
+//! each such sample stands for `SAMPLE_EVERY` attempts in the window's
+//! throughput. Engaged, it times every attempt. [`Permit::record_timed`](crate::Permit::record_timed)
+//! reports every attempt it is given.
+//!
+//! # Words and orderings
+//!
+//! [`SlotWord`] is self-contained: admission, release and the controller's
+//! changes are each one read-modify-write computed from the value it replaces, so
+//! its invariants (in-flight = live slot permits; `min <= limit <= max`) rest on
+//! the atomicity of those operations alone, and every access is `Relaxed`:
+//! nothing else is read on the strength of it. The window word is likewise one
+//! CAS per sample; the CAS that empties it makes its caller the window's only
+//! closer. The estimator words (`est`, `episode`, `opened`) are statistics
+//! written by closers; two closers overlap only if a whole window fills while
+//! one runs, and then the later one may decide on a slightly older base. Nothing
+//! about slots depends on them, so they are `Relaxed` too.
+
+use crate::sync::{AtomicU64, CasBackoff, Ordering};
+use std::cell::Cell;
+use std::time::Duration;
+
+/// Disengaged, one first attempt in this many per thread is timed.
+pub(crate) const SAMPLE_EVERY: u32 = 16;
+/// A window closes with at least this many samples once it spans the last
+/// window's mean latency (or with two once it spans twice that).
+const WINDOW_MIN: u64 = 8;
+/// A window closes at this many samples whatever its span.
+const WINDOW_MAX: u64 = 255;
+/// Engage when a window's mean latency is at least this many times the base.
+pub(crate) const ENGAGE_AT: f64 = 2.0;
+/// The queue allowed while engaged: the limit settles where latency is this many
+/// times the base.
+pub(crate) const TOLERANCE: f64 = 1.25;
+/// A window within this many times the base shows no queue at all: an engaged
+/// limit doubles.
+pub(crate) const UNQUEUED: f64 = 1.1;
+/// The grace before the load test, in reference latencies.
+pub(crate) const GRACE: f64 = 1.5;
+/// Rebase when concurrency is at most this share of the reference…
+pub(crate) const REBASE_LOAD: f64 = 0.6;
+/// …and latency is still at least this share of it.
+pub(crate) const REBASE_RTT: f64 = 0.85;
+/// Calm windows (latency within the tolerance, no refusal) that disengage.
+const CALM_TO_DISENGAGE: u64 = 2;
+/// The default bounds of the limit.
+pub(crate) const DEFAULT_MIN_LIMIT: u32 = 2;
+/// The default ceiling of the limit.
+pub(crate) const DEFAULT_MAX_LIMIT: u32 = 10_000;
+/// The largest limit a [`SlotWord`] holds.
+pub(crate) const LIMIT_MAX: u32 = 0xFFFF;
+
+/// Latency unit in the words: 1,024 ns (about a microsecond), so a shift.
+const UNIT_SHIFT: u32 = 10;
+/// Latencies saturate at 2^24 units (about 17 s).
+const RTT_MAX: u64 = (1 << 24) - 1;
+
+fn to_units(ns: u64) -> u64 {
+    (ns >> UNIT_SHIFT).clamp(1, RTT_MAX)
+}
+
+fn units_to_secs(units: u64) -> f64 {
+    (units << UNIT_SHIFT) as f64 / 1e9
+}
+
+/// `[IN_FLIGHT:16 | LIMIT:16 | ENGAGED:1 | REFUSED:1 | CALM:2 | unused]`.
+///
+/// `IN_FLIGHT` counts live permits holding a slot, engaged or not (a permit
+/// admitted while engaged keeps its slot across a disengagement, and releases it
+/// when it ends); it is the low field, so a release is a plain `fetch_sub(1)`.
+/// `REFUSED` says a refusal happened since the last window closed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SlotWord(pub(crate) u64);
+
+impl SlotWord {
+    const ENGAGED: u64 = 1 << 32;
+    const REFUSED: u64 = 1 << 33;
+    const CALM_SHIFT: u32 = 34;
+
+    pub(crate) fn new(limit: u32) -> Self {
+        SlotWord(u64::from(limit.min(LIMIT_MAX)) << 16)
+    }
+    pub(crate) fn in_flight(self) -> u32 {
+        (self.0 & 0xFFFF) as u32
+    }
+    pub(crate) fn limit(self) -> u32 {
+        ((self.0 >> 16) & 0xFFFF) as u32
+    }
+    pub(crate) fn engaged(self) -> bool {
+        self.0 & Self::ENGAGED != 0
+    }
+    fn refused(self) -> bool {
+        self.0 & Self::REFUSED != 0
+    }
+    fn calm(self) -> u64 {
+        (self.0 >> Self::CALM_SHIFT) & 3
+    }
+    fn with_limit(self, limit: u32) -> Self {
+        SlotWord((self.0 & !(0xFFFF << 16)) | (u64::from(limit.min(LIMIT_MAX)) << 16))
+    }
+    fn with_engaged(self, on: bool) -> Self {
+        SlotWord(if on {
+            self.0 | Self::ENGAGED
+        } else {
+            self.0 & !Self::ENGAGED
+        })
+    }
+    fn with_calm(self, calm: u64) -> Self {
+        SlotWord((self.0 & !(3 << Self::CALM_SHIFT)) | (calm.min(3) << Self::CALM_SHIFT))
+    }
+    fn without_refused(self) -> Self {
+        SlotWord(self.0 & !Self::REFUSED)
+    }
+    /// The most slots an attempt of this kind may bring the count to: retries
+    /// leave a quarter of the limit (at least one slot) to first attempts.
+    fn cap(self, retry: bool) -> u32 {
+        let limit = self.limit();
+        if retry {
+            limit.saturating_sub((limit / 4).max(1))
+        } else {
+            limit
+        }
+    }
+}
+
+/// `[N:8 | ATTEMPTS:16 | SUM:40]`: samples in the open window, the attempts they
+/// stand for, and the sum of their latencies (units).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct WindowWord(u64);
+
+impl WindowWord {
+    fn n(self) -> u64 {
+        self.0 & 0xFF
+    }
+    fn attempts(self) -> u64 {
+        (self.0 >> 8) & 0xFFFF
+    }
+    fn sum(self) -> u64 {
+        self.0 >> 24
+    }
+    fn plus(self, rtt: u64, weight: u64) -> Self {
+        let n = (self.n() + 1).min(0xFF);
+        let attempts = (self.attempts() + weight).min(0xFFFF);
+        let sum = (self.sum() + rtt).min((1 << 40) - 1);
+        WindowWord(n | (attempts << 8) | (sum << 24))
+    }
+}
+
+/// `[BASE:24 | LAST:24 | QUEUED:1]`: the unloaded latency, the last window's mean
+/// (units), and whether that window showed a queue (mean above the tolerance).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct EstWord(u64);
+
+impl EstWord {
+    fn new(base: u64, last: u64, queued: bool) -> Self {
+        EstWord(base.min(RTT_MAX) | (last.min(RTT_MAX) << 24) | (u64::from(queued) << 48))
+    }
+    fn base(self) -> u64 {
+        self.0 & RTT_MAX
+    }
+    fn last(self) -> u64 {
+        (self.0 >> 24) & RTT_MAX
+    }
+    fn queued(self) -> bool {
+        self.0 >> 48 & 1 == 1
+    }
+}
+
+/// `[REF_RTT:24 | REF_CONC:16 | AT_MS:24]`: an engagement's reference (mean
+/// latency, the concurrency that carried it) and when it began (ms, wrapping).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct EpisodeWord(u64);
+
+impl EpisodeWord {
+    fn new(rtt: u64, conc: u64, at_ms: u64) -> Self {
+        EpisodeWord(rtt.min(RTT_MAX) | (conc.min(0xFFFF) << 24) | ((at_ms & RTT_MAX) << 40))
+    }
+    fn rtt(self) -> u64 {
+        self.0 & RTT_MAX
+    }
+    fn conc(self) -> u64 {
+        (self.0 >> 24) & 0xFFFF
+    }
+    fn ms_since(self, now_ms: u64) -> u64 {
+        (now_ms.wrapping_sub(self.0 >> 40)) & RTT_MAX
+    }
+}
+
+/// A read-only view of the limit, for snapshots and tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LimitSnapshot {
+    /// Whether the limit is engaged (admissions take slots).
+    pub engaged: bool,
+    /// The current limit (meaningful while engaged).
+    pub limit: u32,
+    /// Permits holding a slot.
+    pub in_flight: u32,
+    /// The unloaded latency the limit measures queueing against (`None` before
+    /// the first window of samples).
+    pub base_latency: Option<Duration>,
+    /// The last window's mean latency.
+    pub last_latency: Option<Duration>,
+}
+
+/// What closing a window changed that the breaker must act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GateChange {
+    Engaged,
+    Disengaged,
+}
+
+/// The limit's shared words and its bounds.
+pub(crate) struct Limiter {
+    slots: AtomicU64,
+    window: AtomicU64,
+    est: AtomicU64,
+    episode: AtomicU64,
+    /// Breaker-clock time the open window's first sample ended (ns).
+    opened: AtomicU64,
+    min: u32,
+    max: u32,
+    enabled: bool,
+}
+
+impl Limiter {
+    pub(crate) fn new(enabled: bool, min: u32, max: u32) -> Self {
+        Self {
+            slots: AtomicU64::new(SlotWord::new(max).0),
+            window: AtomicU64::new(0),
+            est: AtomicU64::new(0),
+            episode: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            min,
+            max,
+            enabled,
+        }
+    }
+
+    /// Whether the limit adapts at all (a breaker built with it off never
+    /// engages and takes no samples).
+    #[inline(always)]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub(crate) fn slots(&self) -> SlotWord {
+        // Relaxed: see the module's "Words and orderings".
+        SlotWord(self.slots.load(Ordering::Relaxed))
+    }
+
+    /// Take a slot if the limit is engaged: `Ok(true)` with a slot, `Ok(false)`
+    /// when disengaged (no slot needed), `Err` at the limit (for a retry: at the
+    /// limit less the first attempts' reserve).
+    pub(crate) fn take(&self, retry: bool) -> Result<bool, ()> {
+        let mut cur = self.slots();
+        let backoff = CasBackoff::new();
+        loop {
+            if !cur.engaged() {
+                return Ok(false);
+            }
+            if cur.in_flight() >= cur.cap(retry) {
+                if !cur.refused() {
+                    // Relaxed: a flag read by the next window's closer only.
+                    self.slots.fetch_or(SlotWord::REFUSED, Ordering::Relaxed);
+                }
+                return Err(());
+            }
+            let next = SlotWord(cur.0 + 1);
+            // Relaxed (success and failure): the word is self-contained.
+            match self.slots.compare_exchange_weak(
+                cur.0,
+                next.0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(true),
+                Err(actual) => {
+                    cur = SlotWord(actual);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Release one slot (a permit that held one has ended, however).
+    pub(crate) fn release(&self) {
+        // Relaxed: self-contained; `IN_FLIGHT` is the low field and at least 1
+        // while a slot permit lives, so the subtraction never borrows.
+        let before = self.slots.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(SlotWord(before).in_flight() > 0, "a slot released twice");
+    }
+
+    /// A hint for a refused caller: the time for one slot to free up at the
+    /// last window's latency, at least a millisecond.
+    pub(crate) fn retry_after(&self) -> Duration {
+        let est = EstWord(self.est.load(Ordering::Relaxed));
+        let limit = u64::from(self.slots().limit().max(1));
+        let ns = (est.last() << UNIT_SHIFT) / limit;
+        Duration::from_nanos(ns.max(1_000_000))
+    }
+
+    /// Whether the limit has measured the downstream, the last window showed no
+    /// queue and the limit is disengaged: a retry costs the downstream nothing
+    /// it cannot spare.
+    pub(crate) fn headroom(&self) -> bool {
+        let est = EstWord(self.est.load(Ordering::Relaxed));
+        !self.slots().engaged() && est.base() > 0 && !est.queued()
+    }
+
+    pub(crate) fn snapshot(&self) -> LimitSnapshot {
+        let s = self.slots();
+        let est = EstWord(self.est.load(Ordering::Relaxed));
+        let d = |u: u64| (u > 0).then(|| Duration::from_nanos(u << UNIT_SHIFT));
+        LimitSnapshot {
+            engaged: s.engaged(),
+            limit: s.limit(),
+            in_flight: s.in_flight(),
+            base_latency: d(est.base()),
+            last_latency: d(est.last()),
+        }
+    }
+
+    /// One timed attempt: `rtt_ns` long, ended at `now_ns` (breaker clock),
+    /// standing for `weight` attempts. Closes the window when it is full.
+    pub(crate) fn sample(&self, rtt_ns: u64, now_ns: u64, weight: u32) -> Option<GateChange> {
+        if !self.enabled {
+            return None;
+        }
+        let rtt = to_units(rtt_ns);
+        let span = EstWord(self.est.load(Ordering::Relaxed)).last() << UNIT_SHIFT;
+        let since = now_ns.saturating_sub(self.opened.load(Ordering::Relaxed));
+        let mut cur = WindowWord(self.window.load(Ordering::Relaxed));
+        let backoff = CasBackoff::new();
+        loop {
+            let next = cur.plus(rtt, u64::from(weight));
+            // Full at `WINDOW_MIN` samples spanning the last mean latency, or at
+            // two spanning twice that (a tight limit on a slow downstream
+            // completes few attempts, and must still be steered), or at most.
+            let full = next.n() >= WINDOW_MAX
+                || (next.n() >= WINDOW_MIN && since >= span)
+                || (next.n() >= 2 && since >= span.saturating_mul(2));
+            let stored = if full { 0 } else { next.0 };
+            // Relaxed: one CAS per sample; the one that empties the window makes
+            // its caller the only closer of these samples.
+            match self.window.compare_exchange_weak(
+                cur.0,
+                stored,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if full => return self.close(next, now_ns),
+                Ok(_) => {
+                    if cur.n() == 0 {
+                        // The window opens: its throughput is measured from here.
+                        self.opened.store(now_ns, Ordering::Relaxed);
+                    }
+                    return None;
+                }
+                Err(actual) => {
+                    cur = WindowWord(actual);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Close a window: update the base, and engage, steer or disengage the limit.
+    #[cold]
+    fn close(&self, w: WindowWord, now_ns: u64) -> Option<GateChange> {
+        // The window ran from its first sample's end to its last's: the
+        // attempts after the first ended in that time.
+        let opened = self.opened.load(Ordering::Relaxed);
+        let elapsed = now_ns.saturating_sub(opened).max(1_000);
+        let n = w.n().max(2);
+        let mean = (w.sum() / n).max(1);
+        let throughput = w.attempts() as f64 * (n - 1) as f64 / n as f64 * 1e9 / elapsed as f64;
+        let est = EstWord(self.est.load(Ordering::Relaxed));
+        let mut base = if est.base() == 0 { mean } else { est.base() };
+        if mean < base {
+            // The base falls by a quarter of the gap per window, at once to a
+            // mean under half of it (the downstream got faster).
+            base = if mean * 2 < base {
+                mean
+            } else {
+                base - (base - mean) / 4
+            };
+        }
+        let q = mean as f64 / base as f64;
+        let now_ms = now_ns / 1_000_000;
+        let slots = self.slots();
+        let bound = |x: f64| -> u32 {
+            let x = if x.is_finite() {
+                x
+            } else {
+                f64::from(self.max)
+            };
+            (x.round() as u64).clamp(u64::from(self.min), u64::from(self.max)) as u32
+        };
+        let change = if !slots.engaged() {
+            if q >= ENGAGE_AT {
+                let limit = bound(throughput * units_to_secs(base) * TOLERANCE);
+                let conc = (throughput * units_to_secs(mean)).round() as u64;
+                self.episode.store(
+                    EpisodeWord::new(mean, conc.max(1), now_ms).0,
+                    Ordering::Relaxed,
+                );
+                self.update_slots(|s| Some(s.with_limit(limit).with_engaged(true).with_calm(0)))
+                    .then_some(GateChange::Engaged)
+            } else {
+                if q < TOLERANCE && mean > base {
+                    // Unqueued: the base may rise, slowly, toward the mean.
+                    base += (mean - base) / 8;
+                }
+                None
+            }
+        } else {
+            let ep = EpisodeWord(self.episode.load(Ordering::Relaxed));
+            let in_grace =
+                (ep.ms_since(now_ms) as f64) * 1e6 < GRACE * (ep.rtt() << UNIT_SHIFT) as f64;
+            if !in_grace
+                && f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64
+                && mean as f64 >= REBASE_RTT * ep.rtt() as f64
+            {
+                // Latency did not fall with load: slow, not queueing.
+                base = mean;
+                self.update_slots(|s| Some(s.with_engaged(false).with_calm(0).without_refused()))
+                    .then_some(GateChange::Disengaged)
+            } else {
+                let calm_window = q <= TOLERANCE && !slots.refused();
+                self.update_slots(|s| {
+                    if !s.engaged() {
+                        return None;
+                    }
+                    let calm = if calm_window { s.calm() + 1 } else { 0 };
+                    if calm >= CALM_TO_DISENGAGE {
+                        return Some(s.with_engaged(false).with_calm(0).without_refused());
+                    }
+                    let limit = if in_grace {
+                        s.limit()
+                    } else {
+                        let cur = f64::from(s.limit());
+                        let target = if q <= UNQUEUED {
+                            // No queue at all: grow fast (the limit is what
+                            // holds the throughput down).
+                            cur * 2.0
+                        } else {
+                            throughput * units_to_secs(base) * TOLERANCE
+                        };
+                        bound(target.clamp(cur * 0.5, cur * 2.0))
+                    };
+                    Some(s.with_limit(limit).with_calm(calm).without_refused())
+                });
+                (!self.slots().engaged()).then_some(GateChange::Disengaged)
+            }
+        };
+        self.est.store(
+            EstWord::new(base, mean, mean as f64 > TOLERANCE * base as f64).0,
+            Ordering::Relaxed,
+        );
+        change
+    }
+
+    /// Disengage, and forget the episode, the last window and the open one (the
+    /// base stays: it is the downstream's unloaded latency, which an outage does
+    /// not change).
+    pub(crate) fn fresh_start(&self) -> Option<GateChange> {
+        if !self.enabled {
+            return None;
+        }
+        let est = EstWord(self.est.load(Ordering::Relaxed));
+        self.est.store(
+            EstWord::new(est.base(), est.base(), false).0,
+            Ordering::Relaxed,
+        );
+        // The open window's samples are the outage's (timeouts, probes).
+        self.window.store(0, Ordering::Relaxed);
+        self.update_slots(|s| {
+            s.engaged()
+                .then(|| s.with_engaged(false).with_calm(0).without_refused())
+        })
+        .then_some(GateChange::Disengaged)
+    }
+
+    /// Apply `f` to the slot word by CAS; whether it changed the word. `f` sees
+    /// the current word each time (slots taken and released meanwhile are kept).
+    fn update_slots(&self, mut f: impl FnMut(SlotWord) -> Option<SlotWord>) -> bool {
+        let mut cur = self.slots();
+        let backoff = CasBackoff::new();
+        loop {
+            let Some(next) = f(cur) else { return false };
+            if next == cur {
+                return false;
+            }
+            // Relaxed: the word is self-contained.
+            match self.slots.compare_exchange_weak(
+                cur.0,
+                next.0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => {
+                    cur = SlotWord(actual);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The per-thread countdown to the next sampled first attempt.
+    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread's next first attempt is one to time (one in
+/// [`SAMPLE_EVERY`]). A thread-local countdown: no shared write.
+#[inline(always)]
+pub(crate) fn sample_tick() -> bool {
+    COUNTDOWN.with(|c| {
+        let n = c.get();
+        if n == 0 {
+            c.set(SAMPLE_EVERY - 1);
+            true
+        } else {
+            c.set(n - 1);
+            false
+        }
+    })
+}
