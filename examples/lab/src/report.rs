@@ -19,11 +19,13 @@
 //! - `trigger-goodput`: successful attempts (= calls completed successfully) per
 //!   second during the trigger.
 
-use super::downstream::{ATTEMPT_TIMEOUT, HEALTHY_LATENCY, MS, SEC, server_size};
+use super::downstream::{
+    ATTEMPT_TIMEOUT, BROWNOUT_FAILURE_RATE, Condition, HEALTHY_LATENCY, MS, SEC, SLOW_LATENCY,
+};
 use super::{
     BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, MAX_ATTEMPTS, OPEN_FOR,
     PhaseFigures, RATE, RATE_WINDOW, RECOVERED_RATE, Report, StrategyRun, THRESHOLD, Timing,
-    TriggerFigures, offered_load,
+    TriggerFigures,
 };
 use std::fmt::Write;
 
@@ -71,18 +73,38 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         out,
         "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
     );
-    if c.scenario.has_server() {
-        let (workers, trigger) = server_size(offered_load(c.clients));
-        let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
+    if let Some(x) = c.capacity {
         let _ = writeln!(
             out,
-            "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s), {trigger} \
-             during the trigger ({:.0}/s); one FIFO queue; an attempt not answered within {:.0} s \
-             fails, and is served all the same",
+            "  --capacity {x}: a server of {x} times the offered load replaces the scenario's \
+             downstream; with a server a brownout fails {:.0} % of attempts at the end of their \
+             service, a slow period serves in {}-{} ms, and an outage holds no worker",
+            BROWNOUT_FAILURE_RATE * 100.0,
+            SLOW_LATENCY.0 / MS,
+            SLOW_LATENCY.1 / MS,
+        );
+    }
+    if let Some((workers, trigger)) = c.server_size() {
+        let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
+        let during = if report
+            .phases
+            .iter()
+            .any(|p| p.condition == Condition::CapacityDrop)
+        {
+            format!(
+                ", {trigger} during the trigger ({:.0}/s)",
+                f64::from(trigger) / mean
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s){during}; one \
+             FIFO queue; an attempt not answered within {:.0} s fails, and is served all the same",
             HEALTHY_LATENCY.0 / MS,
             HEALTHY_LATENCY.1 / MS,
             f64::from(workers) / mean,
-            f64::from(trigger) / mean,
             secs(ATTEMPT_TIMEOUT)
         );
     }

@@ -172,6 +172,7 @@ pub fn run_all(clients: u32) -> Vec<Check> {
                 seed,
                 clients,
                 scenario,
+                capacity: None,
             });
             out.extend(checks(&report));
         }

@@ -10,7 +10,7 @@ mod lab;
 #[path = "../src/plot.rs"]
 mod plot;
 
-use lab::downstream::{ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, SEC, server_size};
+use lab::downstream::{ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, SEC};
 use lab::{BeforeTrip, CALL_PERIOD, Config, Report, Scenario, Strategy, recovery_secs};
 use std::sync::OnceLock;
 
@@ -21,6 +21,7 @@ fn small(seed: u64, scenario: Scenario) -> Config {
         seed,
         clients: 16,
         scenario,
+        capacity: None,
     }
 }
 
@@ -193,7 +194,10 @@ fn every_scenario_runs_and_renders() {
         assert!(csv.lines().all(|l| l.split(',').count() == columns));
         assert_eq!(
             report.trigger().is_some(),
-            scenario == Scenario::Overload,
+            matches!(
+                scenario,
+                Scenario::Overload | Scenario::Spike | Scenario::OverloadLong
+            ),
             "{scenario:?}"
         );
         for run in &report.runs {
@@ -321,7 +325,7 @@ fn retry_only_keeps_the_overload_going_after_the_trigger() {
     );
 
     // The control: the same server and the same calls, first attempts only.
-    let (workers, trigger_workers) = server_size(lab::offered_load(config.clients));
+    let (workers, trigger_workers) = config.server_size().unwrap();
     let ds = Downstream::with_server(
         config.seed,
         config.scenario.phases(),
