@@ -4,18 +4,24 @@
 //! # The model
 //!
 //! - `clients` clients each issue one call every [`CALL_PERIOD`], starting
-//!   staggered across the first period, until the timeline ends. Calls are issued
-//!   **on schedule** (open loop): a client does not wait for its previous call, so
-//!   every strategy is offered exactly the same calls, and a slow strategy shows up
-//!   as load and as calls in flight, not as fewer calls.
+//!   staggered across the first period, until the timeline ends; during a load
+//!   spike (`spike`'s trigger) one every [`SPIKE_CALL_PERIOD`], 2.5 times as
+//!   often, staggered across that period from the spike's start
+//!   ([`call_times`]). Calls are issued **on schedule** (open loop): a client
+//!   does not wait for its previous call, so every strategy is offered exactly the
+//!   same calls, with the same call numbers, and a slow strategy shows up as load
+//!   and as calls in flight, not as fewer calls.
 //! - Every call is a task on the simulated executor ([`sim`]); every downstream
 //!   attempt and every backoff sleep is a timer. Attempts interleave in virtual
 //!   time: while one call sleeps in backoff, others change the breaker.
 //! - The downstream ([`downstream`]) is a pure function of the seed, the attempt's
-//!   identity and the phase it starts in: identical for every strategy. Except in
-//!   `overload`, where it is a capacity-limited server with a queue: each
-//!   strategy's run gets its own, and only the attempts' service times are the
-//!   same for every strategy.
+//!   identity and the phase it starts in: identical for every strategy. Except
+//!   with a server — in `overload`, `spike` and `overload-long`, and in any
+//!   scenario run with `--capacity X` ([`Config::capacity`]) — where it is a
+//!   capacity-limited server with a queue, sized X times the offered load: each
+//!   strategy's run gets its own, and only the attempts' service times (and
+//!   brownout failures) are the same for every strategy. [`downstream`] says
+//!   what each condition means with a server.
 //! - Every strategy but `fusebox-default` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
 //!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
@@ -44,14 +50,17 @@
 //!     `DefaultClassifier`. Whatever the defaults are, this is what a user who
 //!     changes nothing gets; the lab sets none of their values.
 //!
-//! # The `overload` scenario and its metrics
+//! # The trigger scenarios and their metrics
 //!
 //! The downstream is a capacity-limited server with a FIFO queue (see
-//! [`downstream`]); a 10 s capacity drop triggers an overload. A strategy whose
-//! retries amplify the load can keep the queue longer than the attempt timeout
-//! after the capacity is back: every attempt then times out, is retried, and
-//! still costs the server its service time (a metastable failure). Two figures,
-//! measured for every strategy in a scenario with a trigger
+//! [`downstream`]); a trigger overloads it: in `overload` a 10 s capacity drop
+//! (to 40 % of the workers), in `overload-long` a 30 s one (to half, on a server
+//! of only 1.1 times the offered load), in `spike` 10 s of 2.5 times the offered
+//! load. A strategy whose retries amplify the load can keep the queue longer
+//! than the attempt timeout after the trigger: every attempt then times out, is
+//! retried, and still costs the server its service time (a metastable failure).
+//! Two figures, measured for every strategy in a scenario with a trigger (the
+//! first phase whose condition is a capacity drop or a load spike)
 //! ([`TriggerFigures`]):
 //!
 //! - **recovery time**: calls are bucketed by the second they were issued in;
@@ -65,6 +74,24 @@
 //!   trigger. A call succeeds with exactly one successful attempt, so this is
 //!   also the calls that completed successfully per second during the trigger,
 //!   by completion time. The server's capacity bounds it.
+//!
+//! # Latency and goodput, per phase
+//!
+//! For every strategy and phase group, in every scenario ([`ServiceFigures`]):
+//!
+//! - **call latency**, p50 and p99 (nearest rank, [`percentile`]) of the calls
+//!   issued in the phase, from issue to end, whatever the outcome (a call
+//!   rejected at once takes 0); and the same for the **admitted** calls, those
+//!   that made at least one downstream attempt. The per-phase latencies are kept
+//!   and sorted at the end of the run.
+//! - **goodput as a share of the physical limit**: downstream attempts that
+//!   ended in a success during the phase (by end time, within the timeline),
+//!   over what the downstream could answer in it: with a server, min(capacity in
+//!   attempts/s during the phase — the workers in force over the condition's mean
+//!   service time, [`downstream::mean_service`] — and the offered calls/s during
+//!   the phase) × its duration; without a server, the offered calls. It can
+//!   pass 100 % in a phase that drains the previous phase's backlog; with a
+//!   server in an outage the limit is 0 and the share is undefined.
 
 #[path = "baselines.rs"]
 pub mod baselines;

@@ -3,15 +3,18 @@
 //!
 //! A deterministic, seeded discrete-event simulation in virtual time: clients call
 //! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
-//! period, healthy again; or, in `overload`, a capacity-limited server whose
-//! capacity drops for 10 s) through seven strategies — plain retry with no
+//! period, healthy again; or, in `overload`, `overload-long` and `spike`, a
+//! capacity-limited server whose capacity drops or whose load spikes for a while;
+//! `--capacity X` puts any scenario on such a server) through seven strategies — plain retry with no
 //! breaker, three BASELINES (the naive retry-inside-breaker design, its
 //! per-attempt-callback variant, and a retry loop layered outside a count-based
 //! breaker) and `fusebox::Guard`, tripping on a failure count or on a failure rate
 //! with the baselines' numbers, or built from the library's defaults, driven
 //! through `call_async` on a simulated executor — and the lab measures load
 //! amplification, how fast each breaker opens and closes, wasted sleeps, stale
-//! overwrites, budget refusals and, in `overload`, recovery time and goodput.
+//! overwrites, budget refusals, call latency and goodput against the physical
+//! limit per phase and, in the trigger scenarios, recovery time and goodput
+//! during the trigger.
 //!
 //! Run: `cargo run --release -p fusebox-lab` (see `--help`);
 //! `-- --targets` checks the maintainers' targets for `fusebox-default`.

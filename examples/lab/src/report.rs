@@ -6,13 +6,19 @@
 //! One header line, then one row per strategy and phase group, plus a `whole run`
 //! row per strategy, with the columns
 //!
-//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s`
+//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,goodput,goodput_limit,goodput_share`
 //!
-//! (unchanged since before the `overload` scenario: new strategies and phases
-//! are new rows). In a scenario with a trigger (`overload`), each strategy has
-//! two more rows, *metric rows*, after its `whole run` row; their `phase` names
-//! the metric, the count and ratio columns are empty, and the value is in the
-//! last column (`wasted_sleep_s`'s place):
+//! The first fourteen columns are unchanged since before the `overload`
+//! scenario (new strategies and phases are new rows); the last seven came with
+//! the capacity scenarios: the p50 and p99 call latency of the calls issued in
+//! the phase, in ms, of all of them and of the admitted ones (empty without
+//! calls); successful attempts that ended during the phase; the physical limit
+//! (attempts); and their ratio (empty when the limit is 0). See
+//! [`ServiceFigures`]. In a scenario with a trigger (`overload`, `spike`,
+//! `overload-long`), each strategy has two more rows, *metric rows*, after its
+//! `whole run` row; their `phase` names the metric, the other columns are empty,
+//! and the value is in the `wasted_sleep_s` column (the fourteenth, the last one
+//! before the capacity columns):
 //!
 //! - `recovery-time`: seconds from the trigger's end until the 1 s success rate
 //!   stays at or above 95 % (`inf`: never, within the timeline);
