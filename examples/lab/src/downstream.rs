@@ -1,34 +1,64 @@
 //! The scripted downstream: the scenarios' phases, and what one attempt does in each.
 //!
-//! In every scenario but `overload`, an attempt's fate is a pure function of the
-//! seed, the attempt's identity (client, call, attempt number) and the phase it
-//! starts in, so every strategy meets the same downstream: the same attempt of the
-//! same call gets the same latency and the same answer whichever strategy makes it.
-//! The downstream has no capacity limit there: load changes nothing.
+//! Without a server (the scenarios `default`, `flapping` and `brownout-only`,
+//! unless `--capacity` gives them one), an attempt's fate is a pure function of
+//! the seed, the attempt's identity (client, call, attempt number) and the phase
+//! it starts in, so every strategy meets the same downstream: the same attempt of
+//! the same call gets the same latency and the same answer whichever strategy
+//! makes it. The downstream has no capacity limit there: load changes nothing.
 //!
-//! # The `overload` scenario: a server with a capacity
+//! # A server with a capacity
 //!
-//! In `overload` the downstream is a [`Server`]: `workers` identical workers fed
-//! by one FIFO queue, without limit on its length (a G/G/N queue). An attempt's
-//! *service time* is drawn exactly like a healthy answer's latency
-//! ([`HEALTHY_LATENCY`], uniform 20–80 ms, mean 50 ms, a pure function of the
-//! seed and the attempt's identity as above); its *response time* is the time it
-//! waits in the queue plus its service time. An attempt whose response time
-//! exceeds [`ATTEMPT_TIMEOUT`] fails at the timeout, as every other timeout in the
-//! lab; **the server does not know the client gave up**: the attempt stays in the
-//! queue and a worker still serves it, spending capacity on an answer nobody
-//! reads. The capacity is `workers / 50 ms` attempts per second.
+//! With a server (the scenarios `overload`, `overload-long` and `spike`, and any
+//! scenario run with `--capacity X`) the downstream is a [`Server`]: `workers`
+//! identical workers fed by one FIFO queue, without limit on its length (a
+//! G/G/N queue). An attempt's *service time* is drawn like an answer's latency
+//! without a server (a pure function of the seed and the attempt's identity, as
+//! above); its *response time* is the time it waits in the queue plus its
+//! service time. An attempt whose response time exceeds [`ATTEMPT_TIMEOUT`]
+//! fails at the timeout, as every other timeout in the lab; **the server does not
+//! know the client gave up**: the attempt stays in the queue and a worker still
+//! serves it, spending capacity on an answer nobody reads.
 //!
-//! The lab sizes the server from the offered load (see [`server_size`]):
-//! [`CAPACITY_HEADROOM`] times the offered calls per second (1.5: utilisation 67 %
-//! when healthy, a common provisioning target). The trigger is a 10 s drop to
+//! What each [`Condition`] means with a server:
+//!
+//! - `Healthy`: service time from [`HEALTHY_LATENCY`] (uniform 20–80 ms, mean
+//!   50 ms); the attempt succeeds if answered within the timeout.
+//! - `CapacityDrop`: as `Healthy`, served by the scenario's trigger share of the
+//!   workers ([`Scenario::trigger_share`]: 40 % in `overload`, 50 % in
+//!   `overload-long`); in-flight work finishes, and new work waits until fewer
+//!   than the remaining workers are busy. Then every worker is back.
+//! - `LoadSpike`: as `Healthy`, every worker in place; the clients issue their
+//!   calls [`SPIKE_LOAD`] times as often (the lab's client side).
+//! - `Brownout`: service time from [`HEALTHY_LATENCY`]; [`BROWNOUT_FAILURE_RATE`]
+//!   of the attempts (the same per-attempt draw as without a server) fail fast
+//!   (a 503) at the end of their service, if that is within the timeout.
+//! - `Slow`: service time from [`SLOW_LATENCY`] (700–1700 ms); the attempt fails
+//!   at the timeout if its response time (wait + service) exceeds it, and the
+//!   worker still serves it to the end.
+//! - `Outage`: the server answers nothing and holds no worker: every attempt
+//!   fails at the timeout, as without a server.
+//!
+//! The capacity in attempts per second is `workers` divided by the mean service
+//! time of the condition ([`mean_service`]: 50 ms, 1.2 s when slow, none in an
+//! outage).
+//!
+//! The lab sizes the server from the offered load (see [`server_size`]): `X`
+//! times the offered calls per second, `X` being `--capacity` or the scenario's
+//! own ([`Scenario::default_capacity`]): [`CAPACITY_HEADROOM`] (1.5: utilisation
+//! 67 % when healthy, a common provisioning target) in `overload` and `spike`,
+//! [`LONG_CAPACITY_HEADROOM`] (1.1: a tightly provisioned server) in
+//! `overload-long`. The `overload` trigger is a 10 s drop to
 //! [`TRIGGER_CAPACITY`] of the workers (40 %: say 3 of 5 replicas lost, or a
-//! noisy neighbour); in-flight work finishes, and new work waits until fewer than
-//! the remaining workers are busy. Then every worker is back.
+//! noisy neighbour); the `overload-long` trigger a 30 s drop to
+//! [`LONG_TRIGGER_CAPACITY`] (half); the `spike` trigger is 10 s of
+//! [`SPIKE_LOAD`] times the offered load, with every worker in place (the two
+//! trigger types of the metastable-failure studies).
 //!
 //! Here the downstream is *stateful*: the queue an attempt meets depends on the
 //! strategy's own load, so every strategy's run has its own server, starting
-//! empty. What does not depend on the strategy is each attempt's service time.
+//! empty. What does not depend on the strategy is each attempt's service time
+//! (and, in a brownout, whether it fails).
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -48,10 +78,17 @@ pub const BROWNOUT_FAILURE_RATE: f64 = 0.3;
 /// Latency during the slow period: uniform in this range, so 70 % of attempts run
 /// past `ATTEMPT_TIMEOUT` and fail at it, and the rest succeed, slowly.
 pub const SLOW_LATENCY: (u64, u64) = (700 * MS, 1_700 * MS);
-/// `overload`: the server's capacity as a multiple of the offered load.
+/// `overload` and `spike`: the server's capacity as a multiple of the offered
+/// load.
 pub const CAPACITY_HEADROOM: f64 = 1.5;
 /// `overload`: the share of the workers left during the trigger.
 pub const TRIGGER_CAPACITY: f64 = 0.4;
+/// `overload-long`: the server's capacity as a multiple of the offered load.
+pub const LONG_CAPACITY_HEADROOM: f64 = 1.1;
+/// `overload-long`: the share of the workers left during the trigger.
+pub const LONG_TRIGGER_CAPACITY: f64 = 0.5;
+/// `spike`: the offered load during the trigger, as a multiple of the normal one.
+pub const SPIKE_LOAD: f64 = 2.5;
 
 /// What the downstream is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +101,20 @@ pub enum Condition {
     Brownout,
     /// Answers slowly: most attempts time out.
     Slow,
-    /// Answers like `Healthy`, but a capacity-limited server runs with
-    /// [`TRIGGER_CAPACITY`] of its workers (the `overload` scenario's trigger).
+    /// Answers like `Healthy`, but a capacity-limited server runs with the
+    /// scenario's trigger share of its workers ([`Scenario::trigger_share`]; the
+    /// trigger of `overload` and `overload-long`).
     CapacityDrop,
+    /// Answers like `Healthy`, but the clients issue their calls [`SPIKE_LOAD`]
+    /// times as often (the trigger of `spike`).
+    LoadSpike,
+}
+
+impl Condition {
+    /// Whether this is a trigger: a capacity drop or a load spike.
+    pub fn is_trigger(self) -> bool {
+        matches!(self, Condition::CapacityDrop | Condition::LoadSpike)
+    }
 }
 
 /// One stretch of the timeline.
@@ -94,15 +142,24 @@ pub enum Scenario {
     /// A capacity-limited server: a 10 s capacity drop triggers an overload,
     /// then the capacity is back (see the module documentation).
     Overload,
+    /// A capacity-limited server: a 10 s load spike (the clients call
+    /// [`SPIKE_LOAD`] times as often) triggers an overload; the capacity does not
+    /// drop.
+    Spike,
+    /// A tightly sized server ([`LONG_CAPACITY_HEADROOM`]) that loses half its
+    /// workers for 30 s.
+    OverloadLong,
 }
 
 impl Scenario {
     /// Every scenario, in the order `--help` lists them.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Default,
         Scenario::Flapping,
         Scenario::BrownoutOnly,
         Scenario::Overload,
+        Scenario::Spike,
+        Scenario::OverloadLong,
     ];
 
     /// The name `--scenario` takes.
@@ -112,6 +169,8 @@ impl Scenario {
             Scenario::Flapping => "flapping",
             Scenario::BrownoutOnly => "brownout-only",
             Scenario::Overload => "overload",
+            Scenario::Spike => "spike",
+            Scenario::OverloadLong => "overload-long",
         }
     }
 
@@ -132,6 +191,14 @@ impl Scenario {
             Scenario::BrownoutOnly => "healthy 20 s, brownout 60 s, healthy 20 s",
             Scenario::Overload => {
                 "healthy 20 s, trigger 10 s (capacity drops to 40 %), after trigger 30 s \
+                 (capacity back)"
+            }
+            Scenario::Spike => {
+                "healthy 20 s, trigger 10 s (2.5x the offered load), after trigger 30 s \
+                 (the load back to normal)"
+            }
+            Scenario::OverloadLong => {
+                "healthy 20 s, trigger 30 s (capacity drops to 50 %), after trigger 30 s \
                  (capacity back)"
             }
         }
@@ -172,6 +239,16 @@ impl Scenario {
                 // downstream is healthy depends on the strategy's own load.
                 ("after trigger", Healthy, 30),
             ],
+            Scenario::Spike => vec![
+                ("healthy", Healthy, 20),
+                ("trigger", LoadSpike, 10),
+                ("after trigger", Healthy, 30),
+            ],
+            Scenario::OverloadLong => vec![
+                ("healthy", Healthy, 20),
+                ("trigger", CapacityDrop, 30),
+                ("after trigger", Healthy, 30),
+            ],
         };
         let mut start = 0;
         script
@@ -190,9 +267,25 @@ impl Scenario {
             .collect()
     }
 
-    /// Whether the downstream is a capacity-limited [`Server`].
-    pub fn has_server(self) -> bool {
-        self == Scenario::Overload
+    /// The capacity of the scenario's own [`Server`], as a multiple of the
+    /// offered load; `None`: without `--capacity`, the scenario's downstream has
+    /// no server.
+    pub fn default_capacity(self) -> Option<f64> {
+        match self {
+            Scenario::Overload | Scenario::Spike => Some(CAPACITY_HEADROOM),
+            Scenario::OverloadLong => Some(LONG_CAPACITY_HEADROOM),
+            Scenario::Default | Scenario::Flapping | Scenario::BrownoutOnly => None,
+        }
+    }
+
+    /// The share of a server's workers left during a [`Condition::CapacityDrop`]
+    /// (1 in a scenario without one).
+    pub fn trigger_share(self) -> f64 {
+        match self {
+            Scenario::Overload => TRIGGER_CAPACITY,
+            Scenario::OverloadLong => LONG_TRIGGER_CAPACITY,
+            _ => 1.0,
+        }
     }
 }
 
@@ -270,28 +363,42 @@ impl Downstream {
     }
 
     /// What the attempt `key` started at `start` does: how long it takes, and its
-    /// answer. With a server, the attempt joins its queue: attempts must be made
-    /// in the order of their start times (the simulation's order).
+    /// answer. With a server, the attempt joins its queue (unless the server is
+    /// out): attempts must be made in the order of their start times (the
+    /// simulation's order).
     pub fn attempt(&self, key: AttemptKey, start: u64) -> (u64, Result<(), DownstreamError>) {
         let mut rng = Draws::new(self.seed, &[0xA77E, key.client, key.call, key.attempt]);
         let healthy = |rng: &mut Draws| rng.between(HEALTHY_LATENCY);
         let condition = self.phases[self.phase_at(start)].condition;
         if let Some(server) = &self.server {
-            // Only answering conditions are scripted with a server.
-            debug_assert!(matches!(
-                condition,
-                Condition::Healthy | Condition::CapacityDrop
-            ));
-            let response = server.borrow_mut().admit(start, healthy(&mut rng));
+            // The same draws, in the same order, as without a server.
+            let (service, answer) = match condition {
+                Condition::Outage => return (ATTEMPT_TIMEOUT, Err(DownstreamError::Timeout)),
+                Condition::Healthy | Condition::CapacityDrop | Condition::LoadSpike => {
+                    (healthy(&mut rng), Ok(()))
+                }
+                Condition::Brownout => {
+                    let service = healthy(&mut rng);
+                    if rng.unit() < BROWNOUT_FAILURE_RATE {
+                        (service, Err(DownstreamError::Unavailable))
+                    } else {
+                        (service, Ok(()))
+                    }
+                }
+                Condition::Slow => (rng.between(SLOW_LATENCY), Ok(())),
+            };
+            let response = server.borrow_mut().admit(start, service);
             return if response > ATTEMPT_TIMEOUT {
                 (ATTEMPT_TIMEOUT, Err(DownstreamError::Timeout))
             } else {
-                (response, Ok(()))
+                (response, answer)
             };
         }
         match condition {
-            // Without a server, a capacity drop changes nothing.
-            Condition::Healthy | Condition::CapacityDrop => (healthy(&mut rng), Ok(())),
+            // Without a server, a capacity drop or a load spike changes nothing.
+            Condition::Healthy | Condition::CapacityDrop | Condition::LoadSpike => {
+                (healthy(&mut rng), Ok(()))
+            }
             Condition::Outage => (ATTEMPT_TIMEOUT, Err(DownstreamError::Timeout)),
             Condition::Brownout => {
                 let latency = healthy(&mut rng);
@@ -313,21 +420,41 @@ impl Downstream {
     }
 }
 
-/// The `overload` server's size for `offered` calls per second: `(workers,
-/// workers during the trigger)`, so that the capacity is [`CAPACITY_HEADROOM`]
-/// times the offered load (64 clients: 48 workers, 960 attempts/s) and
-/// [`TRIGGER_CAPACITY`] of it during the trigger (19 workers, 380 attempts/s),
-/// each at least 1.
-pub fn server_size(offered: f64) -> (u32, u32) {
-    let mean_service = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
-    let workers = (offered * CAPACITY_HEADROOM * mean_service)
+/// The mean of a uniform range, in nanoseconds.
+fn mean_of((lo, hi): (u64, u64)) -> u64 {
+    (lo + hi) / 2
+}
+
+/// A server's mean service time under `condition`, in nanoseconds; `None` in an
+/// outage, where the server serves nothing. The capacity in attempts per second
+/// is the workers in force divided by it.
+pub fn mean_service(condition: Condition) -> Option<u64> {
+    match condition {
+        Condition::Healthy
+        | Condition::CapacityDrop
+        | Condition::LoadSpike
+        | Condition::Brownout => Some(mean_of(HEALTHY_LATENCY)),
+        Condition::Slow => Some(mean_of(SLOW_LATENCY)),
+        Condition::Outage => None,
+    }
+}
+
+/// A server's size for `offered` calls per second: `(workers, workers during a
+/// capacity drop)`, so that the capacity when healthy is `capacity` times the
+/// offered load (workers = offered × capacity × the mean healthy service time,
+/// rounded) and `trigger_share` of it during a capacity drop (rounded), each at
+/// least 1. `overload` (64 clients, 1.5, 40 %): 48 workers (960 attempts/s) and
+/// 19 (380/s); `overload-long` (1.1, 50 %): 35 (700/s) and 18 (360/s).
+pub fn server_size(offered: f64, capacity: f64, trigger_share: f64) -> (u32, u32) {
+    let mean = mean_of(HEALTHY_LATENCY) as f64 / SEC as f64;
+    let workers = (offered * capacity * mean)
         .round()
-        .max(1.0);
-    let trigger = (workers * TRIGGER_CAPACITY).round().max(1.0);
+        .clamp(1.0, f64::from(u32::MAX));
+    let trigger = (workers * trigger_share).round().clamp(1.0, workers);
     (workers as u32, trigger as u32)
 }
 
-/// The `overload` scenario's server: identical workers fed by one unbounded FIFO
+/// The server: identical workers fed by one unbounded FIFO
 /// queue, their number following a schedule.
 ///
 /// An attempt's start of service is decided when it arrives, since FIFO order and

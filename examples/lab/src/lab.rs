@@ -4,18 +4,24 @@
 //! # The model
 //!
 //! - `clients` clients each issue one call every [`CALL_PERIOD`], starting
-//!   staggered across the first period, until the timeline ends. Calls are issued
-//!   **on schedule** (open loop): a client does not wait for its previous call, so
-//!   every strategy is offered exactly the same calls, and a slow strategy shows up
-//!   as load and as calls in flight, not as fewer calls.
+//!   staggered across the first period, until the timeline ends; during a load
+//!   spike (`spike`'s trigger) one every [`SPIKE_CALL_PERIOD`], 2.5 times as
+//!   often, staggered across that period from the spike's start
+//!   ([`call_times`]). Calls are issued **on schedule** (open loop): a client
+//!   does not wait for its previous call, so every strategy is offered exactly the
+//!   same calls, with the same call numbers, and a slow strategy shows up as load
+//!   and as calls in flight, not as fewer calls.
 //! - Every call is a task on the simulated executor ([`sim`]); every downstream
 //!   attempt and every backoff sleep is a timer. Attempts interleave in virtual
 //!   time: while one call sleeps in backoff, others change the breaker.
 //! - The downstream ([`downstream`]) is a pure function of the seed, the attempt's
-//!   identity and the phase it starts in: identical for every strategy. Except in
-//!   `overload`, where it is a capacity-limited server with a queue: each
-//!   strategy's run gets its own, and only the attempts' service times are the
-//!   same for every strategy.
+//!   identity and the phase it starts in: identical for every strategy. Except
+//!   with a server — in `overload`, `spike` and `overload-long`, and in any
+//!   scenario run with `--capacity X` ([`Config::capacity`]) — where it is a
+//!   capacity-limited server with a queue, sized X times the offered load: each
+//!   strategy's run gets its own, and only the attempts' service times (and
+//!   brownout failures) are the same for every strategy. [`downstream`] says
+//!   what each condition means with a server.
 //! - Every strategy but `fusebox-default` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
 //!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
@@ -44,14 +50,17 @@
 //!     `DefaultClassifier`. Whatever the defaults are, this is what a user who
 //!     changes nothing gets; the lab sets none of their values.
 //!
-//! # The `overload` scenario and its metrics
+//! # The trigger scenarios and their metrics
 //!
 //! The downstream is a capacity-limited server with a FIFO queue (see
-//! [`downstream`]); a 10 s capacity drop triggers an overload. A strategy whose
-//! retries amplify the load can keep the queue longer than the attempt timeout
-//! after the capacity is back: every attempt then times out, is retried, and
-//! still costs the server its service time (a metastable failure). Two figures,
-//! measured for every strategy in a scenario with a trigger
+//! [`downstream`]); a trigger overloads it: in `overload` a 10 s capacity drop
+//! (to 40 % of the workers), in `overload-long` a 30 s one (to half, on a server
+//! of only 1.1 times the offered load), in `spike` 10 s of 2.5 times the offered
+//! load. A strategy whose retries amplify the load can keep the queue longer
+//! than the attempt timeout after the trigger: every attempt then times out, is
+//! retried, and still costs the server its service time (a metastable failure).
+//! Two figures, measured for every strategy in a scenario with a trigger (the
+//! first phase whose condition is a capacity drop or a load spike)
 //! ([`TriggerFigures`]):
 //!
 //! - **recovery time**: calls are bucketed by the second they were issued in;
@@ -65,6 +74,24 @@
 //!   trigger. A call succeeds with exactly one successful attempt, so this is
 //!   also the calls that completed successfully per second during the trigger,
 //!   by completion time. The server's capacity bounds it.
+//!
+//! # Latency and goodput, per phase
+//!
+//! For every strategy and phase group, in every scenario ([`ServiceFigures`]):
+//!
+//! - **call latency**, p50 and p99 (nearest rank, [`percentile`]) of the calls
+//!   issued in the phase, from issue to end, whatever the outcome (a call
+//!   rejected at once takes 0); and the same for the **admitted** calls, those
+//!   that made at least one downstream attempt. The per-phase latencies are kept
+//!   and sorted at the end of the run.
+//! - **goodput as a share of the physical limit**: downstream attempts that
+//!   ended in a success during the phase (by end time, within the timeline),
+//!   over what the downstream could answer in it: with a server, min(capacity in
+//!   attempts/s during the phase — the workers in force over the condition's mean
+//!   service time, [`downstream::mean_service`] — and the offered calls/s during
+//!   the phase) × its duration; without a server, the offered calls. It can
+//!   pass 100 % in a phase that drains the previous phase's backlog; with a
+//!   server in an outage the limit is 0 and the share is undefined.
 
 #[path = "baselines.rs"]
 pub mod baselines;
@@ -79,7 +106,8 @@ pub mod targets;
 
 use baselines::{Mode, NaiveBreaker, SimpleBreaker, StateChange};
 use downstream::{
-    AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC, server_size,
+    AttemptKey, Condition, Downstream, DownstreamError, Draws, MS, Phase, SEC, mean_service,
+    server_size,
 };
 use fusebox::{
     Attempt, Breaker, DefaultClassifier, Guard, GuardError, Jitter, Retry, RetryBudget, State,
@@ -95,6 +123,9 @@ pub use downstream::Scenario;
 
 /// Each client issues one call per this much virtual time.
 pub const CALL_PERIOD: u64 = 100 * MS;
+/// …and one per this much during a load spike: [`downstream::SPIKE_LOAD`] (2.5)
+/// times as often.
+pub const SPIKE_CALL_PERIOD: u64 = 40 * MS;
 /// Attempts per call, the first included (the naive design's `max_retries=3`).
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Failures that trip a breaker (the naive design's `failure_threshold=5`): failed calls
@@ -126,7 +157,7 @@ pub const LOAD_BUCKET: u64 = SEC;
 pub const RECOVERED_RATE: f64 = 0.95;
 
 /// What to simulate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Seeds the downstream, every jitter and every random draw.
     pub seed: u64,
@@ -134,6 +165,9 @@ pub struct Config {
     pub clients: u32,
     /// The timeline.
     pub scenario: Scenario,
+    /// `--capacity`: run on a [`downstream::Server`] sized this many times the
+    /// offered load (positive), instead of the scenario's own downstream.
+    pub capacity: Option<f64>,
 }
 
 impl Default for Config {
@@ -142,7 +176,28 @@ impl Default for Config {
             seed: 42,
             clients: 64,
             scenario: Scenario::Default,
+            capacity: None,
         }
+    }
+}
+
+impl Config {
+    /// The server's capacity as a multiple of the offered load: `--capacity`, or
+    /// else the scenario's own; `None`: no server.
+    pub fn server_capacity(&self) -> Option<f64> {
+        self.capacity.or(self.scenario.default_capacity())
+    }
+
+    /// The server's `(workers, workers during a capacity drop)`, if there is one
+    /// (see [`server_size`]).
+    pub fn server_size(&self) -> Option<(u32, u32)> {
+        self.server_capacity().map(|x| {
+            server_size(
+                offered_load(self.clients.max(1)),
+                x,
+                self.scenario.trigger_share(),
+            )
+        })
     }
 }
 
@@ -261,6 +316,65 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
+/// The median and the 99th percentile of some calls' latencies, in nanoseconds
+/// (`None`: no call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// The 50th percentile.
+    pub p50: Option<u64>,
+    /// The 99th percentile.
+    pub p99: Option<u64>,
+}
+
+impl Latency {
+    /// The percentiles of `values` (sorted here; see [`percentile`]).
+    pub fn of(mut values: Vec<u64>) -> Self {
+        values.sort_unstable();
+        Self {
+            p50: percentile(&values, 0.50),
+            p99: percentile(&values, 0.99),
+        }
+    }
+}
+
+/// The nearest-rank percentile `p` (in `(0, 1]`) of `sorted` (ascending): the
+/// smallest value with at least `p` of the values at or below it, i.e. the value
+/// of rank `ceil(p × n)`. `None` when `sorted` is empty.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
+    Some(sorted[rank - 1])
+}
+
+/// Per phase group: how long calls took, and how much of what the downstream
+/// could answer was answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ServiceFigures {
+    /// Latency of the calls issued in the phases, from issue to end, whatever
+    /// the outcome.
+    pub latency: Latency,
+    /// The same for the *admitted* calls: those that made at least one
+    /// downstream attempt.
+    pub admitted: Latency,
+    /// Downstream attempts that ended in a success during the phases (= calls
+    /// that completed successfully then, by completion time).
+    pub goodput: u64,
+    /// The physical limit of that: with a server, min(capacity in attempts/s,
+    /// offered calls/s) × duration, per phase; without one, the offered calls.
+    pub limit: f64,
+}
+
+impl ServiceFigures {
+    /// `goodput` as a share of `limit`; `None` when the limit is 0 (an outage
+    /// with a server: it can answer nothing).
+    pub fn goodput_share(&self) -> Option<f64> {
+        (self.limit > 0.0).then(|| self.goodput as f64 / self.limit)
+    }
+}
+
 /// Downstream failures before the breaker first tripped in the first outage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BeforeTrip {
@@ -287,7 +401,7 @@ pub struct Timing {
 }
 
 /// The overload figures of one strategy, in a scenario with a trigger (a
-/// capacity drop).
+/// capacity drop or a load spike).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TriggerFigures {
     /// Seconds from the trigger's end until the 1 s success rate stays at or above
@@ -341,6 +455,10 @@ pub struct StrategyRun {
     pub per_second: Vec<(u64, u64)>,
     /// In a scenario with a trigger: its figures.
     pub trigger: Option<TriggerFigures>,
+    /// Per phase group: latency and goodput.
+    pub service: Vec<ServiceFigures>,
+    /// The whole run's latency and goodput.
+    pub service_total: ServiceFigures,
 }
 
 impl StrategyRun {
@@ -384,21 +502,59 @@ impl Report {
         self.run(strategy).per_group.get(i)
     }
 
+    /// The latency and goodput of `strategy` in the phase group `label`.
+    pub fn service(&self, strategy: Strategy, label: &str) -> Option<&ServiceFigures> {
+        let i = self.groups.iter().position(|g| *g == label)?;
+        self.run(strategy).service.get(i)
+    }
+
     /// Virtual end of the timeline, in nanoseconds.
     pub fn end(&self) -> u64 {
         self.phases.last().map_or(0, |p| p.end)
     }
 
-    /// The scenario's trigger (its first capacity drop), if it has one.
+    /// The scenario's trigger (its first capacity drop or load spike), if it has
+    /// one.
     pub fn trigger(&self) -> Option<&Phase> {
         trigger_phase(&self.phases)
     }
 }
 
 fn trigger_phase(phases: &[Phase]) -> Option<&Phase> {
-    phases
-        .iter()
-        .find(|p| p.condition == Condition::CapacityDrop)
+    phases.iter().find(|p| p.condition.is_trigger())
+}
+
+/// How often each client issues a call under `condition`: [`CALL_PERIOD`], or
+/// [`SPIKE_CALL_PERIOD`] during a load spike.
+pub fn call_period(condition: Condition) -> u64 {
+    if condition == Condition::LoadSpike {
+        SPIKE_CALL_PERIOD
+    } else {
+        CALL_PERIOD
+    }
+}
+
+/// When client `client` of `clients` issues its calls, in order (its call
+/// numbers are the positions in this sequence): in each phase, one call per the
+/// phase's [`call_period`], the first `period × client / clients` after the
+/// phase's start (the clients staggered across a period). With every phase at
+/// [`CALL_PERIOD`] and starting at a multiple of it, this is one call every
+/// [`CALL_PERIOD`] from `CALL_PERIOD × client / clients` on, whatever the phases.
+/// The same for every strategy.
+pub fn call_times(phases: &[Phase], client: u32, clients: u32) -> impl Iterator<Item = u64> + '_ {
+    phases.iter().flat_map(move |p| {
+        let period = call_period(p.condition);
+        let first = p.start + period * u64::from(client) / u64::from(clients);
+        (0..)
+            .map(move |k| first + k * period)
+            .take_while(move |&t| t < p.end)
+    })
+}
+
+/// Calls per second the clients offer during `phase` (the same for every
+/// strategy: the calls are issued on schedule).
+pub fn offered_in(clients: u32, phase: &Phase) -> f64 {
+    f64::from(clients) * SEC as f64 / call_period(phase.condition) as f64
 }
 
 /// Seconds from bucket `from` to the start of the first 1 s bucket from which
@@ -475,6 +631,12 @@ struct Recorder {
     per_second: RefCell<Vec<(u64, u64)>>,
     /// Successful attempts by the second they ended in.
     ok_by_end: RefCell<Vec<u64>>,
+    /// Successful attempts by the phase they ended in (within the timeline).
+    ok_by_end_phase: RefCell<Vec<u64>>,
+    /// Call latencies (issue to end), by the phase the call was issued in.
+    latencies: RefCell<Vec<Vec<u64>>>,
+    /// The same, of the calls that made at least one downstream attempt.
+    admitted_latencies: RefCell<Vec<Vec<u64>>>,
 }
 
 /// Add `n` to `buckets[i]`, growing it as needed.
@@ -491,6 +653,8 @@ struct Env {
     ds: Downstream,
     rec: Recorder,
     seed: u64,
+    /// The timeline's end.
+    end: u64,
 }
 
 type FuseGuard = Guard<DefaultClassifier, SimSleeper>;
@@ -631,11 +795,11 @@ fn run_strategy(
 ) -> StrategyRun {
     let sim = Sim::new();
     let clients = config.clients.max(1);
-    let ds = if config.scenario.has_server() {
-        let (workers, trigger_workers) = server_size(offered_load(clients));
-        Downstream::with_server(config.seed, phases.to_vec(), workers, trigger_workers)
-    } else {
-        Downstream::new(config.seed, phases.to_vec())
+    let ds = match config.server_size() {
+        Some((workers, trigger_workers)) => {
+            Downstream::with_server(config.seed, phases.to_vec(), workers, trigger_workers)
+        }
+        None => Downstream::new(config.seed, phases.to_vec()),
     };
     let env = Rc::new(Env {
         sim: Rc::clone(&sim),
@@ -650,19 +814,23 @@ fn run_strategy(
             health: RefCell::new(Vec::new()),
             per_second: RefCell::new(Vec::new()),
             ok_by_end: RefCell::new(Vec::new()),
+            ok_by_end_phase: RefCell::new(vec![0; phases.len()]),
+            latencies: RefCell::new(vec![Vec::new(); phases.len()]),
+            admitted_latencies: RefCell::new(vec![Vec::new(); phases.len()]),
         },
         seed: config.seed,
+        end: phases.last().map_or(0, |p| p.end),
     });
     let shared = shared(strategy, &env);
     let end = phases.last().map_or(0, |p| p.end);
+    let timeline: Rc<[Phase]> = phases.into();
     for client in 0..clients {
-        let offset = CALL_PERIOD * u64::from(client) / u64::from(clients);
         sim.spawn(client_loop(
             Rc::clone(&env),
             shared.clone(),
+            Rc::clone(&timeline),
             client,
-            offset,
-            end,
+            clients,
         ));
     }
     if let Shared::Fusebox(guard, _) = &shared {
@@ -748,6 +916,7 @@ fn run_strategy(
                 .unwrap_or(0),
         }
     });
+    let (service, service_total) = service_figures(&env, phases, groups, clients);
     StrategyRun {
         strategy,
         per_group,
@@ -765,7 +934,63 @@ fn run_strategy(
         load,
         per_second,
         trigger,
+        service,
+        service_total,
     }
+}
+
+/// Latency and goodput per phase group and for the whole run (see
+/// [`ServiceFigures`]).
+fn service_figures(
+    env: &Env,
+    phases: &[Phase],
+    groups: &[&'static str],
+    clients: u32,
+) -> (Vec<ServiceFigures>, ServiceFigures) {
+    let server = env.ds.server();
+    // What the downstream could answer during each phase, in attempts.
+    let limit = |p: &Phase| {
+        let offered = offered_in(clients, p);
+        let capacity = match &server {
+            None => f64::INFINITY,
+            Some(server) => mean_service(p.condition).map_or(0.0, |mean| {
+                f64::from(server.workers_at(p.start)) * SEC as f64 / mean as f64
+            }),
+        };
+        capacity.min(offered) * (p.end - p.start) as f64 / SEC as f64
+    };
+    let ok = env.rec.ok_by_end_phase.borrow();
+    let mut latencies = env.rec.latencies.take();
+    let mut admitted = env.rec.admitted_latencies.take();
+    let figures =
+        |members: &[usize], latencies: &mut [Vec<u64>], admitted: &mut [Vec<u64>]| ServiceFigures {
+            latency: Latency::of(
+                members
+                    .iter()
+                    .flat_map(|&i| latencies[i].iter().copied())
+                    .collect(),
+            ),
+            admitted: Latency::of(
+                members
+                    .iter()
+                    .flat_map(|&i| admitted[i].iter().copied())
+                    .collect(),
+            ),
+            goodput: members.iter().map(|&i| ok[i]).sum(),
+            limit: members.iter().map(|&i| limit(&phases[i])).sum(),
+        };
+    let per_group = groups
+        .iter()
+        .map(|label| {
+            let members: Vec<usize> = (0..phases.len())
+                .filter(|&i| phases[i].label == *label)
+                .collect();
+            figures(&members, &mut latencies, &mut admitted)
+        })
+        .collect();
+    let all: Vec<usize> = (0..phases.len()).collect();
+    let total = figures(&all, &mut latencies, &mut admitted);
+    (per_group, total)
 }
 
 /// Calls per second the clients offer.
@@ -845,13 +1070,9 @@ fn to_closed(phases: &[Phase], states: &[StateChange]) -> Timing {
     mean(&delays, recoveries.len())
 }
 
-async fn client_loop(env: Rc<Env>, shared: Shared, client: u32, offset: u64, end: u64) {
-    let mut index = 0u32;
-    loop {
-        let t = offset + u64::from(index) * CALL_PERIOD;
-        if t >= end {
-            return;
-        }
+async fn client_loop(env: Rc<Env>, shared: Shared, phases: Rc<[Phase]>, client: u32, clients: u32) {
+    for (index, t) in call_times(&phases, client, clients).enumerate() {
+        let index = u32::try_from(index).expect("fits");
         env.sim.sleep_until(t).await;
         let call = CallId {
             client,
@@ -867,7 +1088,6 @@ async fn client_loop(env: Rc<Env>, shared: Shared, client: u32, offset: u64, end
             Shared::Fusebox(g, _) => env.sim.spawn(fusebox_call(e, Rc::clone(g), call)),
             Shared::RetryOnly => env.sim.spawn(retry_only_call(e, call)),
         }
-        index += 1;
     }
 }
 
@@ -911,8 +1131,12 @@ async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(),
     }
     env.sim.sleep_until(start + took).await;
     if answer.is_ok() {
-        let second = usize::try_from(env.sim.now() / SEC).expect("fits");
+        let now = env.sim.now();
+        let second = usize::try_from(now / SEC).expect("fits");
         bump(&mut env.rec.ok_by_end.borrow_mut(), second, 1);
+        if now < env.end {
+            env.rec.ok_by_end_phase.borrow_mut()[env.ds.phase_at(now)] += 1;
+        }
     }
     if answer.is_err() {
         env.rec.per_phase.borrow_mut()[call.phase].failed_attempts += 1;
@@ -923,7 +1147,14 @@ async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(),
     answer
 }
 
-fn done(env: &Env, call: CallId, outcome: Outcome, wasted_sleep: u64) {
+/// Call `call` ended with `outcome`, having made a downstream attempt or not
+/// (`admitted`).
+fn done(env: &Env, call: CallId, outcome: Outcome, wasted_sleep: u64, admitted: bool) {
+    let latency = env.sim.now() - call.issued;
+    env.rec.latencies.borrow_mut()[call.phase].push(latency);
+    if admitted {
+        env.rec.admitted_latencies.borrow_mut()[call.phase].push(latency);
+    }
     let mut per_phase = env.rec.per_phase.borrow_mut();
     let f = &mut per_phase[call.phase];
     f.calls += 1;
@@ -953,7 +1184,7 @@ fn backoff(seed: u64, call: CallId, k: u32) -> u64 {
 /// loop (sleeps included) with no further look at the breaker, then one report.
 async fn naive_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
     let Ok(view) = breaker.check_open_state(env.sim.now()) else {
-        return done(&env, call, Outcome::Rejected, 0);
+        return done(&env, call, Outcome::Rejected, 0, false);
     };
     let mut ok = false;
     for number in 1..=MAX_ATTEMPTS {
@@ -967,10 +1198,10 @@ async fn naive_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
     let now = env.sim.now();
     if ok {
         breaker.on_success(view, now);
-        done(&env, call, Outcome::Succeeded, 0);
+        done(&env, call, Outcome::Succeeded, 0, true);
     } else {
         breaker.on_failure(view, now);
-        done(&env, call, Outcome::Failed, 0);
+        done(&env, call, Outcome::Failed, 0, true);
     }
 }
 
@@ -980,7 +1211,7 @@ async fn naive_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
 /// attempt succeeds.
 async fn callbacks_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
     if breaker.check_open_state(env.sim.now()).is_err() {
-        return done(&env, call, Outcome::Rejected, 0);
+        return done(&env, call, Outcome::Rejected, 0, false);
     }
     for number in 1..=MAX_ATTEMPTS {
         // The caller's view of its attempt: the breaker as the attempt begins.
@@ -990,7 +1221,7 @@ async fn callbacks_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
         let now = env.sim.now();
         if answer.is_ok() {
             breaker.on_success(view, now);
-            return done(&env, call, Outcome::Succeeded, 0);
+            return done(&env, call, Outcome::Succeeded, 0, true);
         }
         breaker.on_failure(view, now);
         if number == MAX_ATTEMPTS || breaker.state() == Mode::Open {
@@ -998,7 +1229,7 @@ async fn callbacks_call(env: Rc<Env>, breaker: Rc<NaiveBreaker>, call: CallId) {
         }
         env.sim.backoff(backoff(env.seed, call, number)).await;
     }
-    done(&env, call, Outcome::Failed, 0)
+    done(&env, call, Outcome::Failed, 0, true)
 }
 
 /// BASELINE `layered`: a retry loop around a count-based breaker; each try asks
@@ -1019,7 +1250,7 @@ async fn layered_call(env: Rc<Env>, breaker: Rc<SimpleBreaker>, call: CallId) {
                 let answer = attempt(&env, call, downstream_attempts, false).await;
                 breaker.record(view, answer.is_ok(), env.sim.now());
                 if answer.is_ok() {
-                    return done(&env, call, Outcome::Succeeded, wasted);
+                    return done(&env, call, Outcome::Succeeded, wasted, true);
                 }
                 outcome = Outcome::Failed;
             }
@@ -1030,7 +1261,7 @@ async fn layered_call(env: Rc<Env>, breaker: Rc<SimpleBreaker>, call: CallId) {
         slept = backoff(env.seed, call, number);
         env.sim.backoff(slept).await;
     }
-    done(&env, call, outcome, wasted)
+    done(&env, call, outcome, wasted, downstream_attempts > 0)
 }
 
 /// `retry-only`: the plain retry loop most services run: up to [`MAX_ATTEMPTS`]
@@ -1039,14 +1270,14 @@ async fn layered_call(env: Rc<Env>, breaker: Rc<SimpleBreaker>, call: CallId) {
 async fn retry_only_call(env: Rc<Env>, call: CallId) {
     for number in 1..=MAX_ATTEMPTS {
         if attempt(&env, call, number, false).await.is_ok() {
-            return done(&env, call, Outcome::Succeeded, 0);
+            return done(&env, call, Outcome::Succeeded, 0, true);
         }
         if number == MAX_ATTEMPTS {
             break;
         }
         env.sim.backoff(backoff(env.seed, call, number)).await;
     }
-    done(&env, call, Outcome::Failed, 0)
+    done(&env, call, Outcome::Failed, 0, true)
 }
 
 /// `fusebox::Guard::call_async`, shared by every client.
@@ -1055,9 +1286,12 @@ async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseGuard>, call: CallId) {
     let breaker = guard.breaker();
     // Backoff slept by this call when its last attempt began.
     let mark = Cell::new(env.sim.slept());
+    // Downstream attempts the guard let this call make.
+    let made = Cell::new(0u32);
     let result = guard
         .call_async(|a: Attempt| {
             mark.set(env_ref.sim.slept());
+            made.set(made.get() + 1);
             let open = breaker.snapshot().state == State::Open;
             async move {
                 let answer = attempt(env_ref, call, a.number, open).await;
@@ -1082,5 +1316,5 @@ async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseGuard>, call: CallId) {
         }
         Err(_) => (Outcome::Failed, 0),
     };
-    done(&env, call, outcome, wasted);
+    done(&env, call, outcome, wasted, made.get() > 0);
 }

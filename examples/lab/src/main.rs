@@ -3,15 +3,18 @@
 //!
 //! A deterministic, seeded discrete-event simulation in virtual time: clients call
 //! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
-//! period, healthy again; or, in `overload`, a capacity-limited server whose
-//! capacity drops for 10 s) through seven strategies — plain retry with no
+//! period, healthy again; or, in `overload`, `overload-long` and `spike`, a
+//! capacity-limited server whose capacity drops or whose load spikes for a while;
+//! `--capacity X` puts any scenario on such a server) through seven strategies — plain retry with no
 //! breaker, three BASELINES (the naive retry-inside-breaker design, its
 //! per-attempt-callback variant, and a retry loop layered outside a count-based
 //! breaker) and `fusebox::Guard`, tripping on a failure count or on a failure rate
 //! with the baselines' numbers, or built from the library's defaults, driven
 //! through `call_async` on a simulated executor — and the lab measures load
 //! amplification, how fast each breaker opens and closes, wasted sleeps, stale
-//! overwrites, budget refusals and, in `overload`, recovery time and goodput.
+//! overwrites, budget refusals, call latency and goodput against the physical
+//! limit per phase and, in the trigger scenarios, recovery time and goodput
+//! during the trigger.
 //!
 //! Run: `cargo run --release -p fusebox-lab` (see `--help`);
 //! `-- --targets` checks the maintainers' targets for `fusebox-default`.
@@ -33,18 +36,33 @@ usage: cargo run --release -p fusebox-lab -- [options]
 options:
   --seed N          seed for the downstream and every random draw (default 42)
   --clients N       logical clients, 1..=10000 (default 64)
-  --scenario NAME   default | flapping | brownout-only | overload
-                    (default: default)
-  --csv PATH        also write per-strategy, per-phase figures as CSV; in
-                    overload, each strategy also has the metric rows
-                    `recovery-time` (s, `inf` = never) and `trigger-goodput`
-                    (successes/s), their value in the last column
-  --svg PATH        where to write the timeline picture
-                    (default: target/outage/<scenario>-<seed>.svg)
-  --targets         instead: run every scenario at seeds 42, 7 and 1234 and
-                    print each target for fusebox-default, measured, with PASS
-                    or FAIL (a report: exits 0 either way; honours --clients)
+  --scenario NAME   default | flapping | brownout-only | overload | spike |
+                    overload-long (default: default)
+  --capacity X      run the scenario on a capacity-limited server (FIFO queue)
+                    sized X times the offered load, X a positive number such as
+                    1.5 (workers = round(offered calls/s x X x 50 ms), at least
+                    1); without it, overload and spike have a 1.5x server,
+                    overload-long a 1.1x one, the others no capacity limit
+  --csv PATH        also write per-strategy, per-phase figures as CSV (with call
+                    latency p50/p99, admitted calls' p50/p99 and goodput against
+                    the physical limit); in a scenario with a trigger
+                    (overload, spike, overload-long), each strategy also has the
+                    metric rows `recovery-time` (s, `inf` = never) and
+                    `trigger-goodput` (successes/s), their value in the
+                    `wasted_sleep_s` column
+  --svg PATH        where to write the timeline picture (default:
+                    target/outage/<scenario>-<seed>.svg, or
+                    <scenario>-<seed>-capacity-<X>.svg with --capacity)
+  --targets         instead: run every scenario at seeds 42, 7 and 1234, and
+                    each once more with --capacity 1.5, and print each target
+                    for fusebox-default, measured, with PASS or FAIL (a report:
+                    exits 0 either way; honours --clients)
   --help            this text
+
+scenarios: default: healthy, outage, recovery, brownout, slow, healthy again;
+flapping: short outages and recoveries; brownout-only: a 60 s 30 % brownout;
+overload: 40 % of the workers for 10 s; spike: 2.5x the load for 10 s;
+overload-long: half the workers for 30 s on a 1.1x server
 
 strategies: retry-only (no breaker), naive, callbacks, layered (baselines),
 fusebox, fusebox-rate (the baselines' numbers), fusebox-default (the library's
@@ -82,7 +100,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
         }
         if !matches!(
             flag.as_str(),
-            "--seed" | "--clients" | "--scenario" | "--csv" | "--svg"
+            "--seed" | "--clients" | "--scenario" | "--capacity" | "--csv" | "--svg"
         ) {
             return Err(format!("unknown argument `{arg}`"));
         }
@@ -118,6 +136,20 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
                         names.join(", ")
                     )
                 })?;
+            }
+            "--capacity" => {
+                options.config.capacity = Some(
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x > 0.0)
+                        .ok_or_else(|| {
+                            format!(
+                                "`--capacity` takes a positive number (the server's capacity \
+                                 as a multiple of the offered load, e.g. 1.5), not `{value}`"
+                            )
+                        })?,
+                );
             }
             "--csv" | "--svg" if value.is_empty() => {
                 return Err(format!("`{flag}` needs a non-empty path"));
@@ -155,8 +187,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let svg = options.svg.clone().unwrap_or_else(|| {
+        let capacity = config
+            .capacity
+            .map_or_else(String::new, |x| format!("-capacity-{x}"));
         PathBuf::from(format!(
-            "target/outage/{}-{}.svg",
+            "target/outage/{}-{}{capacity}.svg",
             config.scenario.name(),
             config.seed
         ))

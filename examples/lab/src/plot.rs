@@ -62,6 +62,7 @@ fn shade(condition: Condition) -> Option<RGBAColor> {
         Condition::Brownout => Some(RGBColor(240, 200, 0).mix(0.18)),
         Condition::Slow => Some(RGBColor(255, 127, 14).mix(0.15)),
         Condition::CapacityDrop => Some(RGBColor(120, 120, 120).mix(0.15)),
+        Condition::LoadSpike => Some(RGBColor(90, 60, 200).mix(0.12)),
     }
 }
 

@@ -6,24 +6,32 @@
 //! One header line, then one row per strategy and phase group, plus a `whole run`
 //! row per strategy, with the columns
 //!
-//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s`
+//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,goodput,goodput_limit,goodput_share`
 //!
-//! (unchanged since before the `overload` scenario: new strategies and phases
-//! are new rows). In a scenario with a trigger (`overload`), each strategy has
-//! two more rows, *metric rows*, after its `whole run` row; their `phase` names
-//! the metric, the count and ratio columns are empty, and the value is in the
-//! last column (`wasted_sleep_s`'s place):
+//! The first fourteen columns are unchanged since before the `overload`
+//! scenario (new strategies and phases are new rows); the last seven came with
+//! the capacity scenarios: the p50 and p99 call latency of the calls issued in
+//! the phase, in ms, of all of them and of the admitted ones (empty without
+//! calls); successful attempts that ended during the phase; the physical limit
+//! (attempts); and their ratio (empty when the limit is 0). See
+//! [`ServiceFigures`]. In a scenario with a trigger (`overload`, `spike`,
+//! `overload-long`), each strategy has two more rows, *metric rows*, after its
+//! `whole run` row; their `phase` names the metric, the other columns are empty,
+//! and the value is in the `wasted_sleep_s` column (the fourteenth, the last one
+//! before the capacity columns):
 //!
 //! - `recovery-time`: seconds from the trigger's end until the 1 s success rate
 //!   stays at or above 95 % (`inf`: never, within the timeline);
 //! - `trigger-goodput`: successful attempts (= calls completed successfully) per
 //!   second during the trigger.
 
-use super::downstream::{ATTEMPT_TIMEOUT, HEALTHY_LATENCY, MS, SEC, server_size};
+use super::downstream::{
+    ATTEMPT_TIMEOUT, BROWNOUT_FAILURE_RATE, Condition, HEALTHY_LATENCY, MS, SEC, SLOW_LATENCY,
+};
 use super::{
-    BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, MAX_ATTEMPTS, OPEN_FOR,
-    PhaseFigures, RATE, RATE_WINDOW, RECOVERED_RATE, Report, StrategyRun, THRESHOLD, Timing,
-    TriggerFigures, offered_load,
+    BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, Latency, MAX_ATTEMPTS,
+    OPEN_FOR, PhaseFigures, RATE, RATE_WINDOW, RECOVERED_RATE, Report, ServiceFigures, StrategyRun,
+    THRESHOLD, Timing, TriggerFigures,
 };
 use std::fmt::Write;
 
@@ -71,18 +79,38 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         out,
         "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
     );
-    if c.scenario.has_server() {
-        let (workers, trigger) = server_size(offered_load(c.clients));
-        let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
+    if let Some(x) = c.capacity {
         let _ = writeln!(
             out,
-            "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s), {trigger} \
-             during the trigger ({:.0}/s); one FIFO queue; an attempt not answered within {:.0} s \
-             fails, and is served all the same",
+            "  --capacity {x}: a server of {x} times the offered load replaces the scenario's \
+             downstream; with a server a brownout fails {:.0} % of attempts at the end of their \
+             service, a slow period serves in {}-{} ms, and an outage holds no worker",
+            BROWNOUT_FAILURE_RATE * 100.0,
+            SLOW_LATENCY.0 / MS,
+            SLOW_LATENCY.1 / MS,
+        );
+    }
+    if let Some((workers, trigger)) = c.server_size() {
+        let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
+        let during = if report
+            .phases
+            .iter()
+            .any(|p| p.condition == Condition::CapacityDrop)
+        {
+            format!(
+                ", {trigger} during the trigger ({:.0}/s)",
+                f64::from(trigger) / mean
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s){during}; one \
+             FIFO queue; an attempt not answered within {:.0} s fails, and is served all the same",
             HEALTHY_LATENCY.0 / MS,
             HEALTHY_LATENCY.1 / MS,
             f64::from(workers) / mean,
-            f64::from(trigger) / mean,
             secs(ATTEMPT_TIMEOUT)
         );
     }
@@ -127,6 +155,23 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     groups(&|f| format!("{:.2}", f.amplification()), &mut row);
     row("call success rate", vec![]);
     groups(&|f| percent(f.success_rate()), &mut row);
+    // The same rows as `groups`, from the latency and goodput figures.
+    let service = |f: &dyn Fn(&ServiceFigures) -> String,
+                   row: &mut dyn FnMut(&str, Vec<String>)| {
+        for (i, label) in report.groups.iter().enumerate() {
+            row(&format!("  {label}"), each(&|r| f(&r.service[i])));
+        }
+        row("  whole run", each(&|r| f(&r.service_total)));
+    };
+    row("call latency p50 / p99 (ms, issue to end)", vec![]);
+    service(&|f| latency(f.latency), &mut row);
+    row("admitted calls' latency p50 / p99 (ms)", vec![]);
+    service(&|f| latency(f.admitted), &mut row);
+    row("goodput, share of the physical limit", vec![]);
+    service(
+        &|f| f.goodput_share().map_or_else(|| "-".to_string(), percent),
+        &mut row,
+    );
     if report.trigger().is_some() {
         let trig = |f: &dyn Fn(&TriggerFigures) -> String| {
             each(&|r| r.trigger.as_ref().map_or_else(|| "-".to_string(), f))
@@ -205,6 +250,7 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
 
     out.push('\n');
     out.push_str(NOTES);
+    out.push_str(SERVICE_NOTES);
     if report.trigger().is_some() {
         out.push_str(TRIGGER_NOTES);
     }
@@ -229,16 +275,45 @@ notes: figures per phase are for the calls issued in that phase; amplification
   transition; an overwrite is one that changed the breaker anyway. '-': no breaker.
 ";
 
+const SERVICE_NOTES: &str = "\
+latency: of the calls issued in the phase, from issue to end whatever the outcome
+  (a call rejected at once takes 0 ms), p50 / p99 (nearest rank); admitted calls:
+  those that made at least one downstream attempt. Goodput share: attempts that
+  ended in a success during the phase, over what the downstream could answer in
+  it: with a server, min(workers / mean service time, offered calls/s) x the
+  phase's length ('-': a server that answers nothing); without one, the offered
+  calls.
+";
+
 const TRIGGER_NOTES: &str = "\
-overload: the recovery time runs from the trigger's end to the start of the first
-  1 s bucket of issued calls from which every bucket succeeds at 95 % or more
-  ('never': not within the timeline). Goodput: attempts that ended in a success
-  during the trigger, per second (the server's useful work). Queueing delay: the
-  longest wait for a worker, over the run and over the attempts of the last second.
+trigger (a capacity drop or a load spike): the recovery time runs from the
+  trigger's end to the start of the first 1 s bucket of issued calls from which
+  every bucket succeeds at 95 % or more ('never': not within the timeline).
+  Goodput during the trigger: attempts that ended in a success during it, per
+  second (the server's useful work). Queueing delay: the longest wait for a
+  worker, over the run and over the attempts of the last second.
 ";
 
 fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// Nanoseconds as whole milliseconds.
+fn ms(ns: u64) -> String {
+    format!("{:.0}", ns as f64 / MS as f64)
+}
+
+/// `p50 / p99` in milliseconds, `-` without calls.
+fn latency(l: Latency) -> String {
+    match (l.p50, l.p99) {
+        (Some(p50), Some(p99)) => format!("{} / {}", ms(p50), ms(p99)),
+        _ => "-".to_string(),
+    }
+}
+
+/// Nanoseconds as milliseconds with one decimal for the CSV; empty for `None`.
+fn csv_ms(ns: Option<u64>) -> String {
+    ns.map_or_else(String::new, |ns| format!("{:.1}", ns as f64 / MS as f64))
 }
 
 fn optional(x: Option<u64>) -> String {
@@ -268,7 +343,8 @@ pub fn csv(report: &Report) -> String {
     let mut out = String::from(
         "scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,\
          failed_attempts,attempts_per_call,success_rate,attempts_while_open,\
-         wasted_sleep_s\n",
+         wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,\
+         goodput,goodput_limit,goodput_share\n",
     );
     let c = &report.config;
     let with_trigger = report.trigger().is_some();
@@ -276,12 +352,15 @@ pub fn csv(report: &Report) -> String {
         let rows = report
             .groups
             .iter()
-            .zip(&run.per_group)
-            .chain(std::iter::once((&"whole run", &run.total)));
-        for (label, f) in rows {
+            .zip(run.per_group.iter().zip(&run.service))
+            .chain(std::iter::once((
+                &"whole run",
+                (&run.total, &run.service_total),
+            )));
+        for (label, (f, s)) in rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{},{:.3}",
+                "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{},{:.3},{},{},{},{},{},{:.1},{}",
                 c.scenario.name(),
                 c.seed,
                 c.clients,
@@ -295,7 +374,15 @@ pub fn csv(report: &Report) -> String {
                 f.amplification(),
                 f.success_rate(),
                 f.attempts_while_open,
-                f.wasted_sleep as f64 / SEC as f64
+                f.wasted_sleep as f64 / SEC as f64,
+                csv_ms(s.latency.p50),
+                csv_ms(s.latency.p99),
+                csv_ms(s.admitted.p50),
+                csv_ms(s.admitted.p99),
+                s.goodput,
+                s.limit,
+                s.goodput_share()
+                    .map_or_else(String::new, |x| format!("{x:.4}")),
             );
         }
         if !with_trigger {
@@ -315,7 +402,7 @@ pub fn csv(report: &Report) -> String {
         for (metric, value) in metrics {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{metric},,,,,,,,,{value}",
+                "{},{},{},{},{metric},,,,,,,,,{value},,,,,,,",
                 c.scenario.name(),
                 c.seed,
                 c.clients,

@@ -10,8 +10,13 @@ mod lab;
 #[path = "../src/plot.rs"]
 mod plot;
 
-use lab::downstream::{ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, SEC, server_size};
-use lab::{BeforeTrip, CALL_PERIOD, Config, Report, Scenario, Strategy, recovery_secs};
+use lab::downstream::{
+    ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, DownstreamError, MS, Phase, SEC, SPIKE_LOAD,
+};
+use lab::{
+    BeforeTrip, CALL_PERIOD, Config, Latency, Report, SPIKE_CALL_PERIOD, Scenario, Strategy,
+    percentile, recovery_secs,
+};
 use std::sync::OnceLock;
 
 const SEEDS: [u64; 2] = [1, 2];
@@ -21,6 +26,7 @@ fn small(seed: u64, scenario: Scenario) -> Config {
         seed,
         clients: 16,
         scenario,
+        capacity: None,
     }
 }
 
@@ -193,7 +199,10 @@ fn every_scenario_runs_and_renders() {
         assert!(csv.lines().all(|l| l.split(',').count() == columns));
         assert_eq!(
             report.trigger().is_some(),
-            scenario == Scenario::Overload,
+            matches!(
+                scenario,
+                Scenario::Overload | Scenario::Spike | Scenario::OverloadLong
+            ),
             "{scenario:?}"
         );
         for run in &report.runs {
@@ -321,7 +330,7 @@ fn retry_only_keeps_the_overload_going_after_the_trigger() {
     );
 
     // The control: the same server and the same calls, first attempts only.
-    let (workers, trigger_workers) = server_size(lab::offered_load(config.clients));
+    let (workers, trigger_workers) = config.server_size().unwrap();
     let ds = Downstream::with_server(
         config.seed,
         config.scenario.phases(),
@@ -420,4 +429,289 @@ fn readme_picture_is_the_labs_output() {
          `cargo run --release -p fusebox-lab -- --svg docs/outage-default-42.svg`",
         drawn.display()
     );
+}
+
+/// The CSV columns that existed before the capacity work (the first fourteen),
+/// as one string.
+fn old_columns(csv: &str) -> String {
+    csv.lines()
+        .map(|l| l.split(',').take(14).collect::<Vec<_>>().join(","))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// FNV-1a, 64 bits: a fingerprint of a CSV.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The scenarios that existed before `--capacity`, `spike` and `overload-long`
+/// print the very same figures without the new flag: the fingerprints are of
+/// the CSVs (first fourteen columns) that the lab wrote before those changes
+/// (seed 42, 64 clients).
+#[test]
+fn existing_scenarios_are_unchanged() {
+    let expected = [
+        (Scenario::Default, 0xa002_2cf8_d41e_1259_u64),
+        (Scenario::Flapping, 0xdc03_6c29_6d1f_d7fe),
+        (Scenario::BrownoutOnly, 0x977c_1239_f352_76f4),
+        (Scenario::Overload, 0x1088_6c32_c921_f0d4),
+    ];
+    for (scenario, fingerprint) in expected {
+        let report = if scenario == Scenario::Default {
+            default_run().clone()
+        } else {
+            lab::run(&Config {
+                scenario,
+                ..Config::default()
+            })
+        };
+        let csv = lab::report::csv(&report);
+        assert_eq!(
+            fnv1a(&old_columns(&csv)),
+            fingerprint,
+            "{scenario:?}: the existing CSV columns changed:\n{}",
+            old_columns(&csv)
+        );
+    }
+}
+
+#[test]
+fn percentiles_are_nearest_rank() {
+    let hundred: Vec<u64> = (1..=100).collect();
+    assert_eq!(percentile(&hundred, 0.50), Some(50));
+    assert_eq!(percentile(&hundred, 0.99), Some(99));
+    assert_eq!(percentile(&hundred, 1.0), Some(100));
+    assert_eq!(percentile(&[1, 2, 3, 4], 0.50), Some(2));
+    assert_eq!(percentile(&[1, 2, 3, 4], 0.99), Some(4));
+    assert_eq!(percentile(&[7], 0.01), Some(7));
+    assert_eq!(percentile(&[], 0.5), None);
+    // `Latency::of` sorts first.
+    let shuffled = vec![90, 10, 50, 30, 70, 20, 40, 60, 80, 100];
+    assert_eq!(
+        Latency::of(shuffled),
+        Latency {
+            p50: Some(50),
+            p99: Some(100)
+        }
+    );
+    assert_eq!(Latency::of(Vec::new()), Latency::default());
+}
+
+/// During `spike`'s trigger every client calls 2.5 times as often (the same
+/// calls for every strategy); before and after, as usual.
+#[test]
+fn the_spike_offers_two_and_a_half_times_the_calls_during_the_trigger() {
+    assert_eq!(CALL_PERIOD as f64 / SPIKE_CALL_PERIOD as f64, SPIKE_LOAD);
+    let config = small(4, Scenario::Spike);
+    let report = lab::run(&config);
+    let trigger = report.trigger().unwrap().clone();
+    assert_eq!(trigger.condition, Condition::LoadSpike);
+    let clients = u64::from(config.clients);
+    let normal = |len: u64| clients * len / CALL_PERIOD;
+    for run in &report.runs {
+        let calls = |label| report.group(run.strategy, label).unwrap().calls;
+        assert_eq!(calls("healthy"), normal(20 * SEC));
+        assert_eq!(
+            calls("trigger"),
+            normal(10 * SEC) * 5 / 2,
+            "{:?}",
+            run.strategy
+        );
+        assert_eq!(calls("after trigger"), normal(30 * SEC));
+    }
+    // Each client: one call per 40 ms through the spike, staggered.
+    let phases = config.scenario.phases();
+    for client in 0..config.clients {
+        let times: Vec<u64> = lab::call_times(&phases, client, config.clients)
+            .filter(|t| (trigger.start..trigger.end).contains(t))
+            .collect();
+        assert_eq!(times.len(), 250, "client {client}");
+        assert_eq!(
+            times[0],
+            trigger.start + SPIKE_CALL_PERIOD * u64::from(client) / clients
+        );
+        assert!(times.windows(2).all(|w| w[1] - w[0] == SPIKE_CALL_PERIOD));
+    }
+    // The limit during the trigger: the server's 1.5x capacity, below the
+    // 2.5x offered load (16 clients: 12 workers, 240 attempts/s, for 10 s).
+    let service = report.service(Strategy::RetryOnly, "trigger").unwrap();
+    assert_eq!(config.server_size(), Some((12, 12)));
+    assert!((service.limit - 2_400.0).abs() < 1e-6, "{}", service.limit);
+    // Without a spike the schedule is one call per period from the offset on.
+    let default = Scenario::Default.phases();
+    let times: Vec<u64> = lab::call_times(&default, 3, 16).take(5).collect();
+    let offset = CALL_PERIOD * 3 / 16;
+    assert_eq!(
+        times,
+        (0..5).map(|k| offset + k * CALL_PERIOD).collect::<Vec<_>>()
+    );
+}
+
+/// `--capacity X`: workers = round(offered calls/s x X x 50 ms), at least 1;
+/// the trigger share of them during a capacity drop; `overload`'s own server
+/// is `--capacity 1.5`.
+#[test]
+fn capacity_sizes_the_server_as_documented() {
+    let with = |scenario, capacity| Config {
+        capacity,
+        ..small(1, scenario)
+    };
+    // 16 clients: 160 calls/s offered.
+    assert_eq!(with(Scenario::Default, None).server_size(), None);
+    assert_eq!(
+        with(Scenario::Default, Some(2.0)).server_size(),
+        Some((16, 16))
+    );
+    assert_eq!(
+        with(Scenario::Overload, Some(2.0)).server_size(),
+        Some((16, 6))
+    );
+    assert_eq!(with(Scenario::Overload, None).server_size(), Some((12, 5)));
+    // 160 x 1.1 x 0.05 = 8.8: 9 workers, half of them (4.5, rounded) in the trigger.
+    assert_eq!(
+        with(Scenario::OverloadLong, None).server_size(),
+        Some((9, 5))
+    );
+    assert_eq!(with(Scenario::Spike, None).server_size(), Some((12, 12)));
+    assert_eq!(
+        with(Scenario::Default, Some(0.001)).server_size(),
+        Some((1, 1))
+    );
+
+    // The same server, the same run.
+    let own = lab::run(&with(Scenario::Overload, None));
+    let flagged = lab::run(&with(Scenario::Overload, Some(1.5)));
+    assert_eq!(own.runs, flagged.runs);
+
+    // A capacity-free scenario on a server: the goodput limit of a healthy phase
+    // is min(capacity, offered) x its length; without the server, the offered
+    // calls.
+    let served = lab::run(&with(Scenario::Default, Some(0.5)));
+    let plain = lab::run(&with(Scenario::Default, None));
+    let limit = |r: &Report, label| r.service(Strategy::RetryOnly, label).unwrap().limit;
+    // 0.5x: 4 workers, 80 attempts/s, 20 s.
+    assert!((limit(&served, "healthy") - 1_600.0).abs() < 1e-6);
+    assert!((limit(&plain, "healthy") - 3_200.0).abs() < 1e-6);
+    assert_eq!(
+        plain.group(Strategy::RetryOnly, "healthy").unwrap().calls,
+        3_200
+    );
+    // An outage with a server can answer nothing: no share.
+    let outage = served.service(Strategy::RetryOnly, "outage").unwrap();
+    assert_eq!((outage.limit, outage.goodput_share()), (0.0, None));
+    // Half the capacity the healthy load needs: the queue grows past the
+    // timeout, and most of the server's work goes to answers nobody reads.
+    let healthy = served.service(Strategy::RetryOnly, "healthy").unwrap();
+    assert!(
+        healthy.goodput_share().unwrap() < 0.5,
+        "{:?}",
+        healthy.goodput_share()
+    );
+    assert!(healthy.latency.p99.unwrap() > 500 * MS);
+    assert!(
+        served.run(Strategy::RetryOnly).total.success_rate()
+            < plain.run(Strategy::RetryOnly).total.success_rate()
+    );
+}
+
+/// What the conditions mean with a server (the module documentation of
+/// `downstream`).
+#[test]
+fn a_server_serves_every_condition_as_documented() {
+    let second = |condition| Phase {
+        label: "p",
+        condition,
+        start: 0,
+        end: 10 * SEC,
+    };
+    let key = |call| AttemptKey {
+        client: 0,
+        call,
+        attempt: 1,
+    };
+    // An outage: every attempt times out, and no worker is held.
+    let ds = Downstream::with_server(9, vec![second(Condition::Outage)], 1, 1);
+    for call in 0..3 {
+        assert_eq!(
+            ds.attempt(key(call), 0),
+            (ATTEMPT_TIMEOUT, Err(DownstreamError::Timeout))
+        );
+    }
+    assert!(ds.server().unwrap().waits().iter().all(|&w| w == 0));
+
+    // A brownout: the same answers and service times as without a server, when
+    // nothing queues (one attempt at a time).
+    let brownout = vec![second(Condition::Brownout)];
+    let (free, served) = (
+        Downstream::new(9, brownout.clone()),
+        Downstream::with_server(9, brownout, 1, 1),
+    );
+    let mut failed = 0;
+    for call in 0..200 {
+        let t = u64::from(call) * 100 * MS;
+        let expected = free.attempt(key(call), t);
+        assert_eq!(served.attempt(key(call), t), expected);
+        failed += usize::from(expected.1.is_err());
+    }
+    assert!((40..80).contains(&failed), "{failed} of 200 failed");
+
+    // Slow: one worker, an attempt past the timeout fails at it, and the worker
+    // still serves it to the end, so the next attempt waits.
+    let ds = Downstream::with_server(9, vec![second(Condition::Slow)], 1, 1);
+    let (took, answer) = ds.attempt(key(0), 0);
+    let mut server = ds.server().unwrap().clone();
+    // The next arrival at 0 waits for the first one's whole service.
+    let queued = server.admit(0, 1);
+    assert!(queued > 700 * MS, "waited only {queued} ns");
+    if queued - 1 > ATTEMPT_TIMEOUT {
+        assert_eq!(
+            (took, answer),
+            (ATTEMPT_TIMEOUT, Err(DownstreamError::Timeout))
+        );
+    } else {
+        assert_eq!((took, answer), (queued - 1, Ok(())));
+    }
+}
+
+/// `--capacity`'s value is checked like the other flags'.
+#[test]
+fn capacity_flag_takes_a_positive_number() {
+    let outage = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_outage"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for bad in ["0", "-1", "abc", "inf", "NaN", ""] {
+        let out = outage(&["--capacity", bad, "--svg", "/dev/null"]);
+        assert_eq!(out.status.code(), Some(2), "--capacity {bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("`--capacity` takes a positive number"),
+            "{stderr}"
+        );
+    }
+    let help = outage(&["--help"]);
+    let usage = String::from_utf8_lossy(&help.stdout);
+    for word in ["--capacity X", "spike", "overload-long"] {
+        assert!(usage.contains(word), "--help lacks {word}");
+    }
+}
+
+/// A reference line is shown but not counted as a target.
+#[test]
+fn targets_render_reference_lines_without_counting_them() {
+    // A seed `--targets` runs, so that the rendering has a column for it.
+    let report = lab::run(&small(42, Scenario::OverloadLong));
+    let checks = lab::targets::checks(&report);
+    assert!(checks.iter().any(|c| c.pass.is_none()));
+    let targets = checks.iter().filter(|c| c.pass.is_some()).count();
+    let rendered = lab::targets::render(&checks, 16);
+    assert!(rendered.contains("INFO retry-only"));
+    assert!(rendered.contains(&format!("checks pass ({} targets", targets / 3)));
+    let capacity = lab::targets::capacity_check(&report, 1.1);
+    assert_eq!(capacity.label(), "overload-long --capacity 1.1");
 }
