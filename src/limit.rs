@@ -86,6 +86,8 @@ pub(crate) const TOLERANCE: f64 = 1.25;
 pub(crate) const UNQUEUED: f64 = 1.1;
 /// The grace before the load test, in reference latencies.
 pub(crate) const GRACE: f64 = 1.5;
+/// The load test looks at this many windows after the grace.
+pub(crate) const TEST_WINDOWS: u64 = 3;
 /// Rebase when concurrency is at most this share of the reference…
 pub(crate) const REBASE_LOAD: f64 = 0.6;
 /// …and latency is still at least this share of it.
@@ -265,6 +267,9 @@ pub(crate) struct Limiter {
     window: AtomicU64,
     est: AtomicU64,
     episode: AtomicU64,
+    /// The episode's lowest window mean (units, low 24 bits) and its windows
+    /// (the bits above).
+    episode_low: AtomicU64,
     /// Breaker-clock time the open window's first sample ended (ns).
     opened: AtomicU64,
     min: u32,
@@ -279,6 +284,7 @@ impl Limiter {
             window: AtomicU64::new(0),
             est: AtomicU64::new(0),
             episode: AtomicU64::new(0),
+            episode_low: AtomicU64::new(0),
             opened: AtomicU64::new(0),
             min,
             max,
@@ -447,13 +453,15 @@ impl Limiter {
             (x.round() as u64).clamp(u64::from(self.min), u64::from(self.max)) as u32
         };
         let change = if !slots.engaged() {
-            if q >= ENGAGE_AT {
+            // Engage on a full window only: a few samples' mean is noise.
+            if q >= ENGAGE_AT && w.n() >= WINDOW_MIN {
                 let limit = bound(throughput * units_to_secs(base) * TOLERANCE);
                 let conc = (throughput * units_to_secs(mean)).round() as u64;
                 self.episode.store(
                     EpisodeWord::new(mean, conc.max(1), now_ms).0,
                     Ordering::Relaxed,
                 );
+                self.episode_low.store(RTT_MAX, Ordering::Relaxed);
                 self.update_slots(|s| Some(s.with_limit(limit).with_engaged(true).with_calm(0)))
                     .then_some(GateChange::Engaged)
             } else {
@@ -467,9 +475,27 @@ impl Limiter {
             let ep = EpisodeWord(self.episode.load(Ordering::Relaxed));
             let in_grace =
                 (ep.ms_since(now_ms) as f64) * 1e6 < GRACE * (ep.rtt() << UNIT_SHIFT) as f64;
-            if !in_grace
-                && f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64
-                && mean as f64 >= REBASE_RTT * ep.rtt() as f64
+            // The episode's lowest window mean after the grace, and how many
+            // windows that is: the attempts queued ahead of the first ones the
+            // limit admitted (first in, first out) still show the old queue, so
+            // the test waits for `TEST_WINDOWS` windows after the grace.
+            let low = self.episode_low.load(Ordering::Relaxed);
+            let (mut low_mean, mut windows) = (low & RTT_MAX, low >> 24);
+            if !in_grace {
+                low_mean = low_mean.min(mean);
+                windows += 1;
+                self.episode_low
+                    .store(low_mean | (windows.min(255) << 24), Ordering::Relaxed);
+            }
+            // Not queueing either: a limit held at its floor whose latency is
+            // under `ENGAGE_AT` times the base (a floor's worth of attempts
+            // cannot be the queue that engaged it; the base was set too low
+            // by fast windows).
+            let floor_not_queue = slots.limit() <= self.min && q < ENGAGE_AT;
+            if windows >= TEST_WINDOWS
+                && (floor_not_queue
+                    || (f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64
+                        && low_mean as f64 >= REBASE_RTT * ep.rtt() as f64))
             {
                 // Latency did not fall with load: slow, not queueing.
                 base = mean;

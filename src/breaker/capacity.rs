@@ -99,7 +99,7 @@ impl Breaker {
     /// ```
     /// use fusebox::Breaker;
     ///
-    /// let breaker = Breaker::builder().build()?;
+    /// let breaker = Breaker::builder().adaptive_limit(true).build()?;
     /// let limit = breaker.limit();
     /// assert!(!limit.engaged, "a new breaker has seen no queue");
     /// assert_eq!(limit.in_flight, 0);

@@ -585,9 +585,20 @@ pub fn run(config: &Config) -> Report {
             groups.push(p.label);
         }
     }
+    // Each strategy runs on a thread of its own: fusebox's `Guard` picks the
+    // attempts it times for its concurrency limit with a per-thread countdown,
+    // so a fresh thread makes every run the same function of its inputs,
+    // whatever ran before it in this process.
     let runs = Strategy::ALL
         .iter()
-        .map(|&s| run_strategy(config, &phases, &groups, s))
+        .map(|&s| {
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| run_strategy(config, &phases, &groups, s))
+                    .join()
+                    .expect("a strategy's run does not panic")
+            })
+        })
         .collect();
     Report {
         config: config.clone(),

@@ -435,6 +435,10 @@ fn readme_picture_is_the_labs_output() {
 /// as one string.
 fn old_columns(csv: &str) -> String {
     csv.lines()
+        .filter(|l| {
+            let strategy = l.split(',').nth(3).unwrap_or("");
+            ["strategy", "retry-only", "naive", "callbacks", "layered"].contains(&strategy)
+        })
         .map(|l| l.split(',').take(14).collect::<Vec<_>>().join(","))
         .collect::<Vec<_>>()
         .join("\n")
@@ -448,16 +452,18 @@ fn fnv1a(text: &str) -> u64 {
 }
 
 /// The scenarios that existed before `--capacity`, `spike` and `overload-long`
-/// print the very same figures without the new flag: the fingerprints are of
-/// the CSVs (first fourteen columns) that the lab wrote before those changes
-/// (seed 42, 64 clients).
+/// give their downstream and baselines the very same figures without the new
+/// flag: the fingerprints are of the baselines' CSV rows (first fourteen
+/// columns; `retry-only`, `naive`, `callbacks`, `layered`) that the lab wrote
+/// before those changes (seed 42, 64 clients). fusebox's own columns change
+/// with the library, on purpose.
 #[test]
 fn existing_scenarios_are_unchanged() {
     let expected = [
-        (Scenario::Default, 0xa002_2cf8_d41e_1259_u64),
-        (Scenario::Flapping, 0xdc03_6c29_6d1f_d7fe),
-        (Scenario::BrownoutOnly, 0x977c_1239_f352_76f4),
-        (Scenario::Overload, 0x1088_6c32_c921_f0d4),
+        (Scenario::Default, 0x8a0f_c5ee_e09b_3204_u64),
+        (Scenario::Flapping, 0xd620_dfc8_ae11_99a5),
+        (Scenario::BrownoutOnly, 0x9cea_c8bb_4851_2f57),
+        (Scenario::Overload, 0xeb1d_bcb8_309f_25b5),
     ];
     for (scenario, fingerprint) in expected {
         let report = if scenario == Scenario::Default {
