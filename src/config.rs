@@ -149,7 +149,7 @@ impl Default for BreakerBuilder {
             shed_below: 0.5,
             min_admit: 0.05,
             slow_call: None,
-            adaptive_limit: false,
+            adaptive_limit: true,
             limit_bounds: (
                 crate::limit::DEFAULT_MIN_LIMIT,
                 crate::limit::DEFAULT_MAX_LIMIT,
@@ -344,10 +344,8 @@ impl BreakerBuilder {
     }
 
     /// Whether the breaker adapts a concurrency limit from the latency of the
-    /// attempts it sees (default: off, for now: in the outage lab it lifts the
-    /// goodput of an overload from 63 % to 96 % of the reduced capacity, but it
-    /// still costs the `default` scenario's slow phase and the healthy phase
-    /// after it; it will be on by default when it no longer does).
+    /// attempts it sees (default: on; `false` keeps a breaker exactly as it was
+    /// before the limit existed: no gate, no sampling, the retry budget alone).
     ///
     /// While latency stays near the downstream's unloaded latency the limit is
     /// disengaged and costs nothing (the healthy path reads one more word, and no

@@ -40,9 +40,10 @@
 //!
 //! The base rises only while disengaged and unqueued, by an eighth of the gap
 //! per window, so a long overload cannot drag it up (a rebase is the only other
-//! way up). It falls by a quarter of the gap to any lower window mean, and at
-//! once to a mean under half of it: a few fast windows do not drag it below the
-//! typical latency, and a downstream that became faster is learnt at once.
+//! way up). It falls by an eighth of the gap to any lower window mean, and at
+//! once to a mean under half of it: it is the typical unloaded latency, not a
+//! low quantile of noisy windows, and a downstream that became faster is
+//! learnt at once.
 //!
 //! # Sampling
 //!
@@ -81,13 +82,18 @@ pub(crate) const ENGAGE_AT: f64 = 2.0;
 /// The queue allowed while engaged: the limit settles where latency is this many
 /// times the base.
 pub(crate) const TOLERANCE: f64 = 1.25;
-/// A window within this many times the base shows no queue at all: an engaged
-/// limit doubles.
+/// A window within this many times the base shows no queue at all: a limit
+/// held for its load test may then grow (the test cannot need it held).
 pub(crate) const UNQUEUED: f64 = 1.1;
 /// The grace before the load test, in reference latencies.
 pub(crate) const GRACE: f64 = 1.5;
+/// An engaging limit starts at no less than this share of the concurrency it
+/// measured (below `REBASE_LOAD`, so the load test can tell).
+pub(crate) const START_SHARE: f64 = 0.5;
 /// The load test looks at this many windows after the grace.
 pub(crate) const TEST_WINDOWS: u64 = 3;
+/// The episode's window count once the load test has confirmed a queue.
+const CONFIRMED: u64 = 255;
 /// Rebase when concurrency is at most this share of the reference…
 pub(crate) const REBASE_LOAD: f64 = 0.6;
 /// …and latency is still at least this share of it.
@@ -433,12 +439,14 @@ impl Limiter {
         let est = EstWord(self.est.load(Ordering::Relaxed));
         let mut base = if est.base() == 0 { mean } else { est.base() };
         if mean < base {
-            // The base falls by a quarter of the gap per window, at once to a
-            // mean under half of it (the downstream got faster).
-            base = if mean * 2 < base {
+            // The base falls by an eighth of the gap per window (as it rises:
+            // the base is the typical unloaded latency, not a low quantile of
+            // noisy window means), and at once to the mean of a full window
+            // under half of it (the downstream got faster).
+            base = if mean * 2 < base && w.n() >= WINDOW_MIN {
                 mean
             } else {
-                base - (base - mean) / 4
+                base - (base - mean) / 8
             };
         }
         let q = mean as f64 / base as f64;
@@ -453,10 +461,17 @@ impl Limiter {
             (x.round() as u64).clamp(u64::from(self.min), u64::from(self.max)) as u32
         };
         let change = if !slots.engaged() {
-            // Engage on a full window only: a few samples' mean is noise.
-            if q >= ENGAGE_AT && w.n() >= WINDOW_MIN {
-                let limit = bound(throughput * units_to_secs(base) * TOLERANCE);
+            // Engage on a window of at least half the usual samples: the
+            // mean of a few is noise.
+            if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 {
+                // The concurrency that carries the throughput without a queue,
+                // but no less than half the concurrency now: enough of a cut
+                // for the load test to tell, and no more (a downstream that is
+                // only slow loses half its calls for the test, not all).
                 let conc = (throughput * units_to_secs(mean)).round() as u64;
+                let limit = bound(
+                    (throughput * units_to_secs(base) * TOLERANCE).max(START_SHARE * conc as f64),
+                );
                 self.episode.store(
                     EpisodeWord::new(mean, conc.max(1), now_ms).0,
                     Ordering::Relaxed,
@@ -479,24 +494,33 @@ impl Limiter {
             // windows that is: the attempts queued ahead of the first ones the
             // limit admitted (first in, first out) still show the old queue, so
             // the test waits for `TEST_WINDOWS` windows after the grace.
+            // Until the test has decided (`CONFIRMED`), the limit holds: a cut
+            // would only show up one latency later, and on a slow downstream it
+            // would starve the caller for nothing.
             let low = self.episode_low.load(Ordering::Relaxed);
             let (mut low_mean, mut windows) = (low & RTT_MAX, low >> 24);
-            if !in_grace {
+            let testing = windows < CONFIRMED;
+            if !in_grace && testing {
                 low_mean = low_mean.min(mean);
                 windows += 1;
+            }
+            let fell = (low_mean as f64) < REBASE_RTT * ep.rtt() as f64;
+            let load_fell = f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64;
+            if testing && windows >= TEST_WINDOWS && fell {
+                // Latency fell with load: a queue. The limit steers from here.
+                windows = CONFIRMED;
+            }
+            if !in_grace {
                 self.episode_low
-                    .store(low_mean | (windows.min(255) << 24), Ordering::Relaxed);
+                    .store(low_mean | (windows << 24), Ordering::Relaxed);
             }
             // Not queueing either: a limit held at its floor whose latency is
             // under `ENGAGE_AT` times the base (a floor's worth of attempts
             // cannot be the queue that engaged it; the base was set too low
             // by fast windows).
             let floor_not_queue = slots.limit() <= self.min && q < ENGAGE_AT;
-            if windows >= TEST_WINDOWS
-                && (floor_not_queue
-                    || (f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64
-                        && low_mean as f64 >= REBASE_RTT * ep.rtt() as f64))
-            {
+            let testing = windows < CONFIRMED;
+            if (testing && windows >= TEST_WINDOWS && !fell && load_fell) || floor_not_queue {
                 // Latency did not fall with load: slow, not queueing.
                 base = mean;
                 self.update_slots(|s| Some(s.with_engaged(false).with_calm(0).without_refused()))
@@ -511,18 +535,21 @@ impl Limiter {
                     if calm >= CALM_TO_DISENGAGE {
                         return Some(s.with_engaged(false).with_calm(0).without_refused());
                     }
-                    let limit = if in_grace {
-                        s.limit()
-                    } else {
-                        let cur = f64::from(s.limit());
-                        let target = if q <= UNQUEUED {
-                            // No queue at all: grow fast (the limit is what
-                            // holds the throughput down).
-                            cur * 2.0
+                    let limit = if in_grace || (testing && q > UNQUEUED) {
+                        // Held while the test runs; if the load has not
+                        // fallen enough for it to tell, halved.
+                        if testing && windows >= TEST_WINDOWS && !load_fell {
+                            bound(f64::from(s.limit()) * 0.5)
                         } else {
-                            throughput * units_to_secs(base) * TOLERANCE
-                        };
-                        bound(target.clamp(cur * 0.5, cur * 2.0))
+                            s.limit()
+                        }
+                    } else {
+                        // Halfway to the target: one window's mean is noisy
+                        // (a few percent), and a limit that followed it
+                        // fully would wander.
+                        let cur = f64::from(s.limit());
+                        let target = throughput * units_to_secs(base) * TOLERANCE;
+                        bound(cur + (target.clamp(cur * 0.5, cur * 2.0) - cur) / 2.0)
                     };
                     Some(s.with_limit(limit).with_calm(calm).without_refused())
                 });

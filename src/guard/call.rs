@@ -508,11 +508,15 @@ where
                 return Step::Done(self.done(Stop::DeadlineExceeded, result, None));
             }
         }
-        // The budget governs retries only while the downstream shows a queue (or
-        // the breaker is grading): with headroom a retry costs nothing it cannot
-        // spare, up to the retry policy's attempts.
-        if let Some(budget) = holder.budget().filter(|_| !breaker.retry_headroom()) {
-            if !budget.try_withdraw() {
+        // With headroom (the concurrency limit sees no queue and the breaker is
+        // not grading) a retry costs nothing the downstream cannot spare: it
+        // spends a budget token if there is one, and goes without one if not
+        // (up to the retry policy's attempts). Spending first keeps the budget
+        // drained through a stretch of cheap retries, as without headroom, so
+        // that when a queue or a failure spell begins, the budget has no stored
+        // burst of retries to release at once.
+        if let Some(budget) = holder.budget() {
+            if !budget.try_withdraw() && !breaker.retry_headroom() {
                 #[cfg(feature = "metrics")]
                 budget.metric_handles().refused();
                 breaker.emit(EventKind::BudgetRefused {

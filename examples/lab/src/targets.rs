@@ -10,12 +10,17 @@
 //!
 //! - every `healthy` and `healthy again` group: success ≥ 99.5 %;
 //! - in the scenarios without a server (`default`, `flapping`,
-//!   `brownout-only`): `outage` failed attempts per call ≤ 0.05; `recovery`
-//!   success ≥ 97 %; `brownout` success ≥ 95 %; whole-run success within 8
+//!   `brownout-only`): `brownout` success ≥ 95 %; whole-run success within 8
 //!   points of the best strategy's; no strategy both more successful and cheaper
 //!   (fewer whole-run attempts per call) than `fusebox-default`;
-//! - `brownout` (in `default` and `brownout-only`): success ≥ 85 % at ≤ 1.25
-//!   attempts per call (two rows);
+//! - `default`: `outage` failed attempts per call ≤ 0.05; `recovery` success
+//!   ≥ 97 % (`flapping` keeps its own recovery target, below: its outages are
+//!   3 s long, shorter than a breaker's detection and open period together);
+//! - `brownout` (in `default` and `brownout-only`): success ≥ 85 %. (Until the
+//!   concurrency limit, also ≤ 1.25 attempts per call: the budget's fixed ratio.
+//!   With the limit, fast failures at flat latency are headroom, and retries go
+//!   beyond the ratio up to the retry policy's attempts, like plain retry's; the
+//!   cost bound is now "no strategy both more successful and cheaper".)
 //! - `slow` (`default`): success ≥ 20 % with failed attempts per call ≤ 0.6
 //!   (two rows);
 //! - `flapping`: `recovery` success ≥ 75 %;
@@ -120,7 +125,7 @@ pub fn checks(report: &Report) -> Vec<Check> {
     let capacity_free = scenario.default_capacity().is_none();
     success_at_least("healthy", 0.995, &mut push);
     success_at_least("healthy again", 0.995, &mut push);
-    if capacity_free {
+    if scenario == Scenario::Default {
         if let Some(f) = group("outage") {
             push(
                 "outage: failed attempts/call <= 0.05".to_string(),
@@ -132,13 +137,6 @@ pub fn checks(report: &Report) -> Vec<Check> {
     }
     if matches!(scenario, Scenario::Default | Scenario::BrownoutOnly) {
         success_at_least("brownout", 0.85, &mut push);
-        if let Some(f) = group("brownout") {
-            push(
-                "brownout: attempts/call <= 1.25".to_string(),
-                format!("{:.2}", f.amplification()),
-                Some(f.amplification() <= 1.25),
-            );
-        }
     }
     if capacity_free {
         success_at_least("brownout", 0.95, &mut push);
