@@ -10,7 +10,16 @@
 //! - `fusebox/rejected`: `try_acquire` on a forced-open breaker;
 //! - `fusebox/guard_call`: `Guard::call` whose operation succeeds at once (default
 //!   classifier, 3 attempts, with a shared retry budget);
-//! - `fusebox/budget`: a retry budget deposit + withdraw.
+//! - `fusebox/budget`: a retry budget deposit + withdraw;
+//! - `limit-off/healthy`, `limit-off/guard_call`: the same two healthy cases
+//!   with the adaptive concurrency limit turned off (`adaptive_limit(false)`),
+//!   the baseline of what the limit costs while it is disengaged (the default
+//!   cases above have it on);
+//! - `limit/refused`: `try_acquire` refused by an engaged limit that is full
+//!   (the refusal path: one load of the gate, the state word, the slot word);
+//! - `limit/slot`: `try_acquire` + `record(Success)` under an engaged limit with
+//!   room (the slot taken and released by CAS: the limit's own bookkeeping,
+//!   the case to read at 2 threads).
 //!
 //! `contended/N` runs the same bodies on N threads at once (`iter_custom` + a
 //! `Barrier`); the time reported is wall time for every thread to do `iters`
@@ -20,7 +29,7 @@
 //! fast pass).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use fusebox::{Breaker, Guard, GuardError, Retry, RetryBudget, Verdict};
+use fusebox::{Breaker, Guard, GuardError, ManualClock, OwnedPermit, Retry, RetryBudget, Verdict};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -33,6 +42,35 @@ fn healthy_breaker() -> Breaker {
 fn failing_breaker() -> Breaker {
     // alpha 0.01, threshold 0.1: a failure/success pair settles health near 0.5.
     Breaker::builder().health(0.01, 0.1, 1).build().unwrap()
+}
+
+/// A breaker whose limit is engaged, at a limit of exactly `limit` (the bounds
+/// pin it): 10 ms unloaded, then 40 ms at the same load, on a manual clock.
+fn engaged_breaker(limit: u32) -> Arc<Breaker> {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .clock(clock.clone())
+        .limit_bounds(limit, limit)
+        .build()
+        .unwrap();
+    let batch = |latency: Duration| {
+        let permits: Vec<_> = (0..8).filter_map(|_| b.try_acquire().ok()).collect();
+        clock.advance(latency);
+        for p in permits {
+            let _ = p.record_timed(Verdict::Success, latency);
+        }
+    };
+    for _ in 0..4 {
+        batch(Duration::from_millis(10));
+    }
+    for _ in 0..8 {
+        if b.limit().engaged {
+            break;
+        }
+        batch(Duration::from_millis(40));
+    }
+    assert!(b.limit().engaged, "the limit engages: {:?}", b.limit());
+    Arc::new(b)
 }
 
 fn rejecting_breaker() -> Breaker {
@@ -102,9 +140,16 @@ struct Shared {
     rejecting: Breaker,
     guard: Guard,
     budget: RetryBudget,
+    healthy_off: Breaker,
+    guard_off: Guard,
+    /// Engaged at a limit of 1, its one slot held by `_held`.
+    full: Arc<Breaker>,
+    _held: OwnedPermit,
+    /// Engaged at a limit no bench thread count reaches.
+    roomy: Arc<Breaker>,
 }
 
-const CASES: [(&str, Body); 7] = [
+const CASES: [(&str, Body); 11] = [
     ("floor/two_loads", |s| {
         black_box(two_loads(&s.word));
     }),
@@ -116,10 +161,24 @@ const CASES: [(&str, Body); 7] = [
     ("fusebox/rejected", |s| rejected(&s.rejecting)),
     ("fusebox/guard_call", |s| guard_call(&s.guard)),
     ("fusebox/budget", |s| budget(&s.budget)),
+    ("limit-off/healthy", |s| healthy(&s.healthy_off)),
+    ("limit-off/guard_call", |s| guard_call(&s.guard_off)),
+    ("limit/refused", |s| rejected(&s.full)),
+    ("limit/slot", |s| healthy(&s.roomy)),
 ];
 
 fn shared() -> Arc<Shared> {
+    let off = || Breaker::builder().adaptive_limit(false).build().unwrap();
+    let full = engaged_breaker(1);
+    let held = full.try_acquire_owned().expect("the one slot");
+    assert!(full.try_acquire().is_err(), "full");
     Arc::new(Shared {
+        healthy_off: off(),
+        guard_off: Guard::new(Arc::new(off()), Retry::default())
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+        full,
+        _held: held,
+        roomy: engaged_breaker(1000),
         word: AtomicU64::new(0),
         healthy: healthy_breaker(),
         failing: failing_breaker(),

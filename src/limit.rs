@@ -618,7 +618,7 @@ thread_local! {
 
 /// Whether this thread's next first attempt is one to time (one in
 /// [`SAMPLE_EVERY`]). A thread-local countdown: no shared write.
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn sample_tick() -> bool {
     COUNTDOWN.with(|c| {
         let n = c.get();
