@@ -3,6 +3,10 @@
 //! limit itself is `crate::limit`).
 
 use super::*;
+#[cfg(loom)]
+use loom::sync::atomic::fence;
+#[cfg(not(loom))]
+use std::sync::atomic::fence;
 
 /// The gate's value while the limit is engaged: no masked state word equals it
 /// (the mask clears bits), so every admission takes the slow path.
@@ -22,17 +26,33 @@ impl Breaker {
     /// Make the gate agree with the limit after `change`: store, then re-read
     /// the slot word and store again until they agree, so that of two racing
     /// changes the last to be stored matches the word.
+    ///
+    /// The two `SeqCst` fences make that hold under the memory model, not only
+    /// in an interleaving: without them, a thread that disengaged (slot CAS),
+    /// stored the open gate and re-read the slot word could read its own
+    /// disengaged word while another thread's engagement (CAS, closed-gate
+    /// store, re-read) ran meanwhile, and its open-gate store could still come
+    /// last in the gate's modification order (the "R" pattern; x86's store
+    /// buffer allows it): an engaged limit behind an open gate, which no
+    /// admission on the healthy word then counts. With a fence after every
+    /// change and between every store and re-read, of two such threads the one
+    /// whose re-read fence comes later in the fences' total order either sees
+    /// the other's change or stores after the other's store
+    /// (loom-tests/tests/limit.rs, `limit_gate_agrees_after_fresh_start_races_engagement`).
     #[cold]
     fn set_gate(&self, change: GateChange) {
         let mut engaged = change == GateChange::Engaged;
+        // After the slot word's change (by this thread), before the gate store.
+        fence(Ordering::SeqCst);
         loop {
             let value = if engaged {
                 GATE_CLOSED
             } else {
                 Snapshot::healthy_base().raw()
             };
-            // Relaxed: see `gate`.
+            // Relaxed: see `gate`; ordered by the fences.
             self.gate.store(value, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
             let now = self.limit.slots().engaged();
             if now == engaged {
                 return;
