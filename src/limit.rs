@@ -78,7 +78,7 @@ const WINDOW_MIN: u64 = 8;
 /// A window closes at this many samples whatever its span.
 const WINDOW_MAX: u64 = 255;
 /// Engage when a window's mean latency is at least this many times the base.
-pub(crate) const ENGAGE_AT: f64 = 2.0;
+pub(crate) const ENGAGE_AT: f64 = 1.75;
 /// The queue allowed while engaged: the limit settles where latency is this many
 /// times the base.
 pub(crate) const TOLERANCE: f64 = 1.25;
@@ -90,6 +90,14 @@ pub(crate) const GRACE: f64 = 1.5;
 /// An engaging limit starts at no less than this share of the concurrency it
 /// measured (below `REBASE_LOAD`, so the load test can tell).
 pub(crate) const START_SHARE: f64 = 0.5;
+/// A watched window at least this many times the last one is still rising.
+pub(crate) const RISING: f64 = 1.25;
+/// Watched windows that rose in a row before a step is taken for a queue.
+pub(crate) const RISES_TO_ENGAGE: u64 = 1;
+/// A base is young (the plain average of its windows) for this many windows…
+const YOUNG: u64 = 7;
+/// …and settled enough to decide on after this many.
+const SETTLED: u64 = 3;
 /// The load test looks at this many windows after the grace.
 pub(crate) const TEST_WINDOWS: u64 = 3;
 /// The episode's window count once the load test has confirmed a queue.
@@ -133,6 +141,7 @@ impl SlotWord {
     const ENGAGED: u64 = 1 << 32;
     const REFUSED: u64 = 1 << 33;
     const CALM_SHIFT: u32 = 34;
+    const OBSERVING: u64 = 1 << 36;
 
     pub(crate) fn new(limit: u32) -> Self {
         SlotWord(u64::from(limit.min(LIMIT_MAX)) << 16)
@@ -164,6 +173,18 @@ impl SlotWord {
     }
     fn with_calm(self, calm: u64) -> Self {
         SlotWord((self.0 & !(3 << Self::CALM_SHIFT)) | (calm.min(3) << Self::CALM_SHIFT))
+    }
+    /// `OBSERVING` (disengaged only): a step in latency is being watched
+    /// (`CALM` then counts the windows that rose since).
+    pub(crate) fn observing(self) -> bool {
+        self.0 & Self::OBSERVING != 0
+    }
+    fn with_observing(self, on: bool) -> Self {
+        SlotWord(if on {
+            self.0 | Self::OBSERVING
+        } else {
+            self.0 & !Self::OBSERVING
+        })
     }
     fn without_refused(self) -> Self {
         SlotWord(self.0 & !Self::REFUSED)
@@ -203,8 +224,10 @@ impl WindowWord {
     }
 }
 
-/// `[BASE:24 | LAST:24 | QUEUED:1]`: the unloaded latency, the last window's mean
-/// (units), and whether that window showed a queue (mean above the tolerance).
+/// `[BASE:24 | LAST:24 | QUEUED:1 | YOUNG:3]`: the unloaded latency, the last
+/// window's mean (units), whether that window showed a queue (mean above the
+/// tolerance), and how many windows the base has had since it was last set
+/// afresh (up to 7: until then it is the plain average of those windows).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct EstWord(u64);
 
@@ -212,6 +235,7 @@ impl EstWord {
     fn new(base: u64, last: u64, queued: bool) -> Self {
         EstWord(base.min(RTT_MAX) | (last.min(RTT_MAX) << 24) | (u64::from(queued) << 48))
     }
+
     fn base(self) -> u64 {
         self.0 & RTT_MAX
     }
@@ -220,6 +244,13 @@ impl EstWord {
     }
     fn queued(self) -> bool {
         self.0 >> 48 & 1 == 1
+    }
+    /// Windows since the base was last set afresh (saturating at 7).
+    fn young(self) -> u64 {
+        (self.0 >> 49) & 7
+    }
+    fn with_young(self, windows: u64) -> Self {
+        EstWord((self.0 & !(7 << 49)) | (windows.min(7) << 49))
     }
 }
 
@@ -258,6 +289,21 @@ pub struct LimitSnapshot {
     pub base_latency: Option<Duration>,
     /// The last window's mean latency.
     pub last_latency: Option<Duration>,
+}
+
+/// What a disengaged window decides about a step in latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing to do.
+    None,
+    /// Engage now.
+    Engage,
+    /// Watch the next window (with this many rising windows so far).
+    Watch(u64),
+    /// The latency levelled off: rebase.
+    Level,
+    /// The step is gone: stop watching.
+    Clear,
 }
 
 /// What closing a window changed that the breaker must act on.
@@ -437,17 +483,48 @@ impl Limiter {
         let mean = (w.sum() / n).max(1);
         let throughput = w.attempts() as f64 * (n - 1) as f64 / n as f64 * 1e9 / elapsed as f64;
         let est = EstWord(self.est.load(Ordering::Relaxed));
-        let mut base = if est.base() == 0 { mean } else { est.base() };
-        if mean < base {
-            // The base falls by an eighth of the gap per window (as it rises:
-            // the base is the typical unloaded latency, not a low quantile of
-            // noisy window means), and at once to the mean of a full window
-            // under half of it (the downstream got faster).
-            base = if mean * 2 < base && w.n() >= WINDOW_MIN {
-                mean
-            } else {
-                base - (base - mean) / 8
-            };
+        // The first base comes from a full window, or from two smaller ones
+        // averaged (a mean of two samples is noise, and a base too low reads
+        // every window as a queue); until then nothing is decided.
+        if est.base() == 0 && w.n() < WINDOW_MIN && est.last() == 0 {
+            self.est
+                .store(EstWord::new(0, mean, false).0, Ordering::Relaxed);
+            return None;
+        }
+        let mut base = match (est.base(), est.last()) {
+            (0, last) if w.n() < WINDOW_MIN => (last + mean) / 2,
+            (0, _) => mean,
+            (base, _) => base,
+        };
+        let mut young = if est.base() == 0 { 0 } else { est.young() };
+        if mean * 2 < base && w.n() >= WINDOW_MIN {
+            // At once to the mean of a full window under half the base (the
+            // downstream got faster), which is then refined as a young base.
+            base = mean;
+            young = 0;
+        } else if young < YOUNG && !self.slots().engaged() {
+            // A young base is the plain average of its first windows (one
+            // window's mean is noisy by several percent, and a base set by a
+            // fast one would read every window after it as a queue); a window
+            // that already shows a queue counts, but is not averaged in.
+            if (mean as f64) < ENGAGE_AT * base as f64 {
+                let (b, m) = (base as i64, mean as i64);
+                base = (b + (m - b) / (young as i64 + 2)).max(1) as u64;
+            }
+            young += 1;
+        } else if mean < base {
+            // The base falls at once to the mean of a full window under half
+            // of it (the downstream got faster). Otherwise, while disengaged,
+            // by an eighth of the gap per window, as it rises: the base is the
+            // typical unloaded latency, not a low quantile of noisy window
+            // means. While engaged it holds: the windows then measure the
+            // limit's own queue, and a base worn down by their noise would
+            // read the limit's allowance as a queue and hold it low.
+            if mean * 2 < base && w.n() >= WINDOW_MIN {
+                base = mean;
+            } else if !self.slots().engaged() {
+                base -= (base - mean) / 8;
+            }
         }
         let q = mean as f64 / base as f64;
         let now_ms = now_ns / 1_000_000;
@@ -460,10 +537,62 @@ impl Limiter {
             };
             (x.round() as u64).clamp(u64::from(self.min), u64::from(self.max)) as u32
         };
+        // Decisions wait for a settled base.
+        let settled = young >= SETTLED;
         let change = if !slots.engaged() {
-            // Engage on a window of at least half the usual samples: the
-            // mean of a few is noise.
-            if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 {
+            // A step: latency several times the base in one window. A queue
+            // grows into such a latency over windows; a downstream that became
+            // slow (or stopped answering) jumps to it. Before cutting any load
+            // (a cut on a slow downstream leaves the attempts already in
+            // flight to end as timeouts after their faster siblings, which
+            // reads as a burst of failures), watch: a queue keeps growing, a
+            // slow downstream levels off.
+            let observing = slots.observing();
+            let prev = EpisodeWord(self.episode.load(Ordering::Relaxed)).rtt();
+            let step = if observing {
+                let rising = mean as f64 >= RISING * prev as f64;
+                let rises = if rising { slots.calm() + 1 } else { 0 };
+                let falling = (mean as f64) * RISING <= prev as f64;
+                if q < ENGAGE_AT || falling {
+                    Step::Clear
+                } else if rises >= RISES_TO_ENGAGE {
+                    Step::Engage
+                } else if rising {
+                    Step::Watch(rises)
+                } else {
+                    Step::Level
+                }
+            } else if !settled {
+                Step::None
+            } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 && !est.queued() {
+                // From no queue to twice the base in one window: a step.
+                Step::Watch(0)
+            } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 {
+                // The last window already showed a queue, and it grew.
+                Step::Engage
+            } else {
+                Step::None
+            };
+            match step {
+                Step::Watch(rises) => {
+                    self.episode
+                        .store(EpisodeWord::new(mean, 0, now_ms).0, Ordering::Relaxed);
+                    self.update_slots(|s| {
+                        (!s.engaged()).then(|| s.with_observing(true).with_calm(rises))
+                    });
+                    return self.finish_close(base, young, mean, None);
+                }
+                Step::Level => {
+                    // Levelled off: slow, not queueing.
+                    self.update_slots(|s| Some(s.with_observing(false).with_calm(0)));
+                    return self.finish_close(mean, 0, mean, None);
+                }
+                Step::Clear => {
+                    self.update_slots(|s| Some(s.with_observing(false).with_calm(0)));
+                }
+                Step::Engage | Step::None => {}
+            }
+            if step == Step::Engage {
                 // The concurrency that carries the throughput without a queue,
                 // but no less than half the concurrency now: enough of a cut
                 // for the load test to tell, and no more (a downstream that is
@@ -476,17 +605,37 @@ impl Limiter {
                     EpisodeWord::new(mean, conc.max(1), now_ms).0,
                     Ordering::Relaxed,
                 );
-                self.episode_low.store(RTT_MAX, Ordering::Relaxed);
-                self.update_slots(|s| Some(s.with_limit(limit).with_engaged(true).with_calm(0)))
-                    .then_some(GateChange::Engaged)
+                self.episode_low
+                    .store(RTT_MAX | (u64::from(limit) << 32), Ordering::Relaxed);
+                self.update_slots(|s| {
+                    Some(
+                        s.with_limit(limit)
+                            .with_engaged(true)
+                            .with_observing(false)
+                            .with_calm(0),
+                    )
+                })
+                .then_some(GateChange::Engaged)
             } else {
-                if q < TOLERANCE && mean > base {
-                    // Unqueued: the base may rise, slowly, toward the mean.
+                if settled && q < TOLERANCE && mean > base {
+                    // Unqueued: the base may rise, slowly, toward the mean
+                    // (an eighth of the gap, as it falls: it is the typical
+                    // unloaded latency). Not from a window that shows a queue,
+                    // or a load that grows slowly would drag it up.
                     base += (mean - base) / 8;
                 }
                 None
             }
         } else {
+            if q < TOLERANCE && mean > base && !slots.refused() {
+                // Engaged, but the limit did not bind and the window showed
+                // less than the allowed queue: what it measured is the
+                // downstream under the whole demand, so the base may rise
+                // toward it as while disengaged (an engagement on a noisy
+                // window, or a base a little low, is corrected, and calm
+                // windows follow).
+                base += (mean - base) / 8;
+            }
             let ep = EpisodeWord(self.episode.load(Ordering::Relaxed));
             let in_grace =
                 (ep.ms_since(now_ms) as f64) * 1e6 < GRACE * (ep.rtt() << UNIT_SHIFT) as f64;
@@ -498,11 +647,14 @@ impl Limiter {
             // would only show up one latency later, and on a slow downstream it
             // would starve the caller for nothing.
             let low = self.episode_low.load(Ordering::Relaxed);
-            let (mut low_mean, mut windows) = (low & RTT_MAX, low >> 24);
+            let (mut low_mean, mut windows) = (low & RTT_MAX, (low >> 24) & 0xFF);
+            let start_limit = low >> 32;
             let testing = windows < CONFIRMED;
-            if !in_grace && testing {
+            if !in_grace {
                 low_mean = low_mean.min(mean);
-                windows += 1;
+                if testing {
+                    windows += 1;
+                }
             }
             let fell = (low_mean as f64) < REBASE_RTT * ep.rtt() as f64;
             let load_fell = f64::from(slots.limit()) <= REBASE_LOAD * ep.conc() as f64;
@@ -511,18 +663,37 @@ impl Limiter {
                 windows = CONFIRMED;
             }
             if !in_grace {
-                self.episode_low
-                    .store(low_mean | (windows << 24), Ordering::Relaxed);
+                self.episode_low.store(
+                    low_mean | (windows << 24) | (start_limit << 32),
+                    Ordering::Relaxed,
+                );
             }
             // Not queueing either: a limit held at its floor whose latency is
             // under `ENGAGE_AT` times the base (a floor's worth of attempts
             // cannot be the queue that engaged it; the base was set too low
             // by fast windows).
             let floor_not_queue = slots.limit() <= self.min && q < ENGAGE_AT;
+            // Nor is a latency that never came down to the allowed queue
+            // although the limit has halved since it engaged: a queue the
+            // limit holds settles at `TOLERANCE` times the base, so the base
+            // is too low (set by a few fast windows), not the load too high.
+            let base_too_low = windows >= TEST_WINDOWS
+                && u64::from(slots.limit()) * 2 <= start_limit
+                && low_mean as f64 >= TOLERANCE * 1.2 * base as f64;
             let testing = windows < CONFIRMED;
-            if (testing && windows >= TEST_WINDOWS && !fell && load_fell) || floor_not_queue {
-                // Latency did not fall with load: slow, not queueing.
-                base = mean;
+            // Latency that still moves is a queue still draining (the
+            // attempts admitted before the limit engaged are ahead, first in,
+            // first out) or still filling: no verdict on it yet.
+            let last = est.last().max(1) as f64;
+            let flat = (mean as f64) < RISING * last && (mean as f64) * RISING > last;
+            if (testing && windows >= TEST_WINDOWS && !fell && load_fell && flat)
+                || floor_not_queue
+                || base_too_low
+            {
+                // Latency did not fall with load: slow, not queueing (or the
+                // base was too low). The new base: this window's mean, young.
+                base = mean.max(low_mean.min(RTT_MAX));
+                young = 0;
                 self.update_slots(|s| Some(s.with_engaged(false).with_calm(0).without_refused()))
                     .then_some(GateChange::Disengaged)
             } else {
@@ -544,20 +715,46 @@ impl Limiter {
                             s.limit()
                         }
                     } else {
-                        // Halfway to the target: one window's mean is noisy
-                        // (a few percent), and a limit that followed it
-                        // fully would wander.
+                        // The concurrency that carries the measured
+                        // throughput at the allowed queue; while the window
+                        // showed less queue than allowed and the limit bound
+                        // (it refused), also at least an eighth more: the
+                        // limit itself held the throughput down, so it probes
+                        // upward. A rise is taken whole, a cut halfway (one
+                        // window's mean is noisy by a few percent).
                         let cur = f64::from(s.limit());
-                        let target = throughput * units_to_secs(base) * TOLERANCE;
-                        bound(cur + (target.clamp(cur * 0.5, cur * 2.0) - cur) / 2.0)
+                        let mut target = throughput * units_to_secs(base) * TOLERANCE;
+                        if q <= TOLERANCE && slots.refused() {
+                            target = target.max(cur + (cur / 8.0).max(1.0));
+                        }
+                        let target = target.clamp(cur * 0.5, cur * 2.0);
+                        bound(if target >= cur {
+                            target
+                        } else {
+                            cur + (target - cur) / 2.0
+                        })
                     };
                     Some(s.with_limit(limit).with_calm(calm).without_refused())
                 });
                 (!self.slots().engaged()).then_some(GateChange::Disengaged)
             }
         };
+        self.finish_close(base, young, mean, change)
+    }
+
+    /// The end of every decided window: store the base, the window's mean,
+    /// and whether it showed a queue.
+    fn finish_close(
+        &self,
+        base: u64,
+        young: u64,
+        mean: u64,
+        change: Option<GateChange>,
+    ) -> Option<GateChange> {
         self.est.store(
-            EstWord::new(base, mean, mean as f64 > TOLERANCE * base as f64).0,
+            EstWord::new(base, mean, mean as f64 > TOLERANCE * base as f64)
+                .with_young(young)
+                .0,
             Ordering::Relaxed,
         );
         change

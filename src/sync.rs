@@ -6,10 +6,10 @@
 //! native 64-bit atomics, and a lock-free fallback elsewhere).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU64, Ordering};
+pub(crate) use portable_atomic::{AtomicU64, Ordering, fence};
 
 /// Spin politely between failed compare-and-swap attempts.
 ///

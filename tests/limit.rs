@@ -129,37 +129,108 @@ fn a_downstream_slow_whatever_the_load_is_rebased_not_starved() {
     drop(p);
 }
 
-/// A server with `workers` workers and a 10 ms service time: `k` concurrent
-/// attempts take `10 ms × max(1, k / workers)`.
-fn queued(k: usize, workers: usize) -> Duration {
-    10 * MS * u32::try_from(k.div_ceil(workers).max(1)).unwrap()
+/// A server of `workers` workers, 10 ms of service each, fed by one FIFO queue:
+/// an attempt admitted at `now` ends when the earliest-free worker has served
+/// it.
+struct Fifo {
+    free_at: Vec<Duration>,
+}
+
+impl Fifo {
+    fn admit(&mut self, now: Duration) -> Duration {
+        let worker = (0..self.free_at.len())
+            .min_by_key(|&i| self.free_at[i])
+            .expect("a worker");
+        let end = self.free_at[worker].max(now) + 10 * MS;
+        self.free_at[worker] = end;
+        end
+    }
+}
+
+/// Open-loop load on a `Fifo` of 4 workers (capacity 400 attempts/s): every
+/// 10 ms, `per_tick` attempts are offered for `ticks` ticks; the limit admits
+/// what it will, the admitted ones complete when the queue lets them. Returns
+/// `(completed, refused, mean latency of the completed)`.
+fn open_loop(
+    b: &Breaker,
+    clock: &ManualClock,
+    server: &mut Fifo,
+    per_tick: usize,
+    ticks: usize,
+) -> (usize, usize, Duration) {
+    let mut in_flight: Vec<(Duration, Duration, Permit<'_>)> = Vec::new();
+    let (mut completed, mut refused, mut total) = (0, 0, Duration::ZERO);
+    let end = clock.now() + 10 * MS * u32::try_from(ticks).unwrap();
+    while clock.now() < end || !in_flight.is_empty() {
+        // Complete what is due, in order.
+        in_flight.sort_by_key(|(done, _, _)| *done);
+        while in_flight
+            .first()
+            .is_some_and(|(done, _, _)| *done <= clock.now())
+        {
+            let (_, started, p) = in_flight.remove(0);
+            let latency = clock.now() - started;
+            let _ = p.record_timed(Verdict::Success, latency);
+            completed += 1;
+            total += latency;
+        }
+        if clock.now() < end && clock.now().as_millis().is_multiple_of(10) {
+            for _ in 0..per_tick {
+                match b.try_acquire() {
+                    Ok(p) => {
+                        let now = clock.now();
+                        in_flight.push((server.admit(now), now, p));
+                    }
+                    Err(Rejected::LimitReached { .. }) => refused += 1,
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        }
+        clock.advance(MS);
+    }
+    (
+        completed,
+        refused,
+        total / u32::try_from(completed.max(1)).unwrap(),
+    )
 }
 
 #[test]
-fn a_queue_keeps_the_limit_engaged_near_the_servers_concurrency() {
+fn a_queue_engages_the_limit_which_holds_latency_near_the_base_at_full_throughput() {
     let clock = ManualClock::new();
     let b = breaker(&clock, 2, 1000);
-    for _ in 0..4 {
-        batch(&b, &clock, 4, queued(4, 4));
-    }
-    // Demand of 32 concurrent attempts on 4 workers: latency 80 ms unlimited.
-    let mut refused = 0;
-    for _ in 0..60 {
-        let limit = if b.limit().engaged {
-            b.limit().limit as usize
-        } else {
-            32
-        };
-        let admitted = limit.min(32);
-        refused += batch(&b, &clock, admitted, queued(admitted, 4));
-    }
-    let l = b.limit();
-    assert!(l.engaged, "a queue is not rebased away: {l:?}");
+    let mut server = Fifo {
+        free_at: vec![Duration::ZERO; 4],
+    };
+    // Half the capacity for 2 s: no queue, latency 10 ms.
+    let (_, refused, latency) = open_loop(&b, &clock, &mut server, 2, 200);
+    assert_eq!(refused, 0);
+    assert!(latency <= 11 * MS, "{latency:?}");
+    assert!(!b.limit().engaged, "{:?}", b.limit());
+    // Twice the capacity for 5 s: unlimited, the queue would grow by 400
+    // attempts a second (a 5 s wait by the end).
+    let (_, _, _) = open_loop(&b, &clock, &mut server, 8, 100);
     assert!(
-        (4..=8).contains(&l.limit),
-        "the limit settles near 4 workers plus a short queue: {l:?}"
+        b.limit().engaged,
+        "a growing queue engages the limit: {:?}",
+        b.limit()
     );
-    assert_eq!(refused, 0, "batches never asked past the limit");
+    let (completed, refused, latency) = open_loop(&b, &clock, &mut server, 8, 400);
+    let l = b.limit();
+    assert!(l.engaged, "the queue is not rebased away: {l:?}");
+    assert!(
+        latency <= 25 * MS,
+        "admitted attempts wait little: mean {latency:?} ({l:?})"
+    );
+    assert!(
+        completed >= 4 * 360,
+        "at least 90 % of the capacity is used: {completed} in 4 s"
+    );
+    assert!(
+        refused >= 4 * 300,
+        "the excess is refused at once: {refused}"
+    );
+    assert!((4..=12).contains(&l.limit), "near the 4 workers: {l:?}");
     assert_eq!(l.in_flight, 0);
 }
 
@@ -288,4 +359,55 @@ fn retries_go_beyond_the_budget_while_the_limit_sees_no_queue() {
             );
         }
     }
+}
+
+/// Twenty times the capacity from a cold start: a backlog of seconds forms
+/// before the limit can tell. The limit stays engaged while that backlog
+/// drains (latency rising, then falling, is a queue, not a slow downstream),
+/// never counts more slots than live permits, and releases every one.
+#[test]
+fn a_backlog_from_a_cold_start_drains_under_the_limit() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 2, 1000);
+    let mut in_flight: Vec<(Duration, Duration, Permit<'_>)> = Vec::new();
+    let mut server = Fifo {
+        free_at: vec![Duration::ZERO; 4],
+    };
+    let mut engaged_ms = 0;
+    for t in 0..6000u32 {
+        in_flight.sort_by_key(|(done, _, _)| *done);
+        while in_flight
+            .first()
+            .is_some_and(|(done, _, _)| *done <= clock.now())
+        {
+            let (_, started, p) = in_flight.remove(0);
+            let _ = p.record_timed(Verdict::Success, clock.now() - started);
+        }
+        if t < 4000 {
+            for _ in 0..8 {
+                if let Ok(p) = b.try_acquire() {
+                    let now = clock.now();
+                    in_flight.push((server.admit(now), now, p));
+                }
+            }
+        }
+        let l = b.limit();
+        assert!(
+            l.in_flight as usize <= in_flight.len(),
+            "t={t} ms: {l:?}, {} live permits",
+            in_flight.len()
+        );
+        if (1000..4000).contains(&t) {
+            engaged_ms += u32::from(l.engaged);
+        }
+        clock.advance(MS);
+    }
+    assert_eq!(engaged_ms, 3000, "engaged through the overload");
+    assert!(
+        in_flight.len() <= 12,
+        "the backlog drained: {}",
+        in_flight.len()
+    );
+    drop(in_flight);
+    assert_eq!(b.limit().in_flight, 0);
 }

@@ -3,10 +3,7 @@
 //! limit itself is `crate::limit`).
 
 use super::*;
-#[cfg(loom)]
-use loom::sync::atomic::fence;
-#[cfg(not(loom))]
-use std::sync::atomic::fence;
+use crate::sync::fence;
 
 /// The gate's value while the limit is engaged: no masked state word equals it
 /// (the mask clears bits), so every admission takes the slow path.
