@@ -283,3 +283,172 @@ fn stress_graded_admission_and_decay() {
 fn stress_with_operator_calls() {
     run(3, Duration::from_secs(4), 5_000, 2, true);
 }
+
+/// The concurrency limit under contention: workers time their attempts with a
+/// latency that grows with the permits alive at once and, once the load is heavy,
+/// with time (a queue that keeps growing), now and then drop a permit or lose it
+/// to an operator's transition (stale), while the clock moves. An observer checks
+/// on every look that the slots in use never exceed the live permits and that
+/// the limit stays within its bounds; at the end no slot is held, and the run
+/// must have refused at the limit (which it does only while engaged).
+///
+/// Live permits are `started - ended`, two monotone counters: a worker counts a
+/// permit started before it asks for it and ended after it is gone, with a
+/// `SeqCst` fence between each count and the permit's own slot operation. The
+/// observer reads `ended`, then the slots, then `started`, fenced likewise, so
+/// the slots it reads were taken by permits it counts as started and not
+/// released by permits it counts as ended: `slots <= started - ended` holds for
+/// what it reads, not only for a consistent snapshot it cannot take.
+#[test]
+#[ignore = "stress: run in release with --ignored"]
+fn stress_concurrency_limit() {
+    use std::sync::atomic::fence;
+    const MIN: u32 = 2;
+    const MAX: u32 = 64;
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        Breaker::builder()
+            .clock(clock.clone())
+            .limit_bounds(MIN, MAX)
+            .shed_below(0.0)
+            .build()
+            .unwrap(),
+    );
+    let started = Arc::new(AtomicU64::new(0));
+    let ended = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Light load first (the limit learns the unloaded latency), then heavy.
+    let heavy = Arc::new(AtomicBool::new(false));
+    // When the heavy load began, in the clock's microseconds.
+    let heavy_from = Arc::new(AtomicU64::new(0));
+    let (engaged_seen, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers = 4;
+    let start = Arc::new(Barrier::new(workers + 2));
+    let observer = {
+        let (b, started, ended, stop, start, engaged_seen) = (
+            Arc::clone(&breaker),
+            Arc::clone(&started),
+            Arc::clone(&ended),
+            Arc::clone(&stop),
+            Arc::clone(&start),
+            Arc::clone(&engaged_seen),
+        );
+        thread::spawn(move || {
+            start.wait();
+            let mut looks = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let gone = ended.load(Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                let l = b.limit();
+                fence(Ordering::SeqCst);
+                let begun = started.load(Ordering::SeqCst);
+                assert!(
+                    u64::from(l.in_flight) <= begun - gone,
+                    "{} slots, {} live permits: {l:?}",
+                    l.in_flight,
+                    begun - gone
+                );
+                assert!((MIN..=MAX).contains(&l.limit) || !l.engaged, "{l:?}");
+                engaged_seen.fetch_add(u64::from(l.engaged), Ordering::Relaxed);
+                looks += 1;
+            }
+            looks
+        })
+    };
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let (b, started, ended, stop, start, refused) = (
+                Arc::clone(&breaker),
+                Arc::clone(&started),
+                Arc::clone(&ended),
+                Arc::clone(&stop),
+                Arc::clone(&start),
+                Arc::clone(&refused),
+            );
+            let heavy = Arc::clone(&heavy);
+            let heavy_from = Arc::clone(&heavy_from);
+            let clock = clock.clone();
+            thread::spawn(move || {
+                let mut rng = SmallRng::seed_from_u64(0x11_317 + w as u64);
+                let end_one = || {
+                    fence(Ordering::SeqCst);
+                    ended.fetch_add(1, Ordering::SeqCst);
+                };
+                start.wait();
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    // Hold up to 24 permits at once per worker once heavy.
+                    let most = if heavy.load(Ordering::Relaxed) { 24 } else { 1 };
+                    if held.len() < most && rng.random_ratio(3, 4) {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        fence(Ordering::SeqCst);
+                        match b.try_acquire() {
+                            Ok(p) => held.push(p),
+                            Err(rejected) => {
+                                if matches!(rejected, Rejected::LimitReached { .. }) {
+                                    refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                                end_one();
+                            }
+                        }
+                    } else if !held.is_empty() {
+                        let p = held.swap_remove(rng.random_range(0..held.len()));
+                        let alive = started.load(Ordering::SeqCst) - ended.load(Ordering::SeqCst);
+                        match rng.random_range(0..20) {
+                            0 => drop(p),
+                            1 => {
+                                let _ = b.disable();
+                                let _ = p.record(Verdict::Success);
+                                let _ = b.reset();
+                            }
+                            _ => {
+                                // 5 ms unloaded, 1 ms more per 4 live permits,
+                                // and, once heavy, a queue that keeps growing
+                                // (1 ms per second of the clock).
+                                let queue = if heavy.load(Ordering::Acquire) {
+                                    let now = clock.now().as_micros() as u64;
+                                    now.saturating_sub(heavy_from.load(Ordering::Relaxed)) / 1000
+                                } else {
+                                    0
+                                };
+                                let rtt = Duration::from_micros(5_000 + alive * 250 + queue);
+                                let _ = p.record_timed(Verdict::Success, rtt);
+                            }
+                        }
+                        end_one();
+                    }
+                    clock.advance(Duration::from_micros(rng.random_range(0..200)));
+                }
+                for p in held.drain(..) {
+                    drop(p);
+                    end_one();
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    thread::sleep(Duration::from_secs(1));
+    heavy_from.store(clock.now().as_micros() as u64, Ordering::Relaxed);
+    // Release: a worker that sees `heavy` sees `heavy_from`.
+    heavy.store(true, Ordering::Release);
+    thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let looks = observer.join().unwrap();
+    let end = breaker.limit();
+    assert_eq!(end.in_flight, 0, "every slot released: {end:?}");
+    let (engaged, refused) = (
+        engaged_seen.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "limit stress: {looks} looks, {engaged} of them engaged, {refused} refused, ended {end:?}"
+    );
+    // A refusal happens only while the limit is engaged.
+    assert!(
+        refused > 0,
+        "the run must engage the limit and refuse at it"
+    );
+}
