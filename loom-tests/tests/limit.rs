@@ -18,10 +18,16 @@ use std::time::Duration;
 
 /// The unloaded latency the setup teaches the limit.
 const FAST: Duration = Duration::from_millis(10);
-/// A latency twice the base: a queue, but under `REBASE_RTT` of the engagement's.
+/// Twice the base: the step the setup watches (at least `ENGAGE_AT` = 1.75 × the
+/// base, after an unqueued window); in model 2a, a queued window (under
+/// `REBASE_RTT` of the engagement's latency).
 const MID: Duration = Duration::from_millis(20);
-/// The queued latency that engages it (4 × the base: at least `ENGAGE_AT` = 2).
+/// The queued latency that engages it: twice the watched step (at least `RISING` =
+/// 1.25 × it: still rising), 4 × the base.
 const SLOW: Duration = Duration::from_millis(40);
+/// The clock when the setup's window engages the limit (its grace, 1.5 × the
+/// engagement's 40 ms, ends at 276 ms).
+const ENGAGED_AT: Duration = Duration::from_millis(216);
 
 /// One timed attempt on its own: admitted, the clock advanced by `after`, then
 /// recorded with `record_timed(Success, rtt)` (a latency sample ending now).
@@ -33,52 +39,77 @@ fn timed(breaker: &Breaker, clock: &ManualClock, after: Duration, rtt: Duration)
     assert!(!permit.record_timed(Verdict::Success, rtt).is_stale());
 }
 
+/// Whether a latency the limit reports is `want` (the limit keeps latencies in
+/// units of 1,024 ns, rounded down).
+fn about(latency: Option<Duration>, want: Duration) -> bool {
+    latency.is_some_and(|d| d <= want && d > want * 99 / 100)
+}
+
 /// A breaker with `adaptive_limit(true).limit_bounds(min, max)` whose limit is
-/// engaged (at some limit in `[min, max]`, which the controller chooses), with no
-/// slot in use, an empty window, and the clock at 96 ms (the engagement's instant;
-/// its grace ends at 156 ms). The models use bounds 1..1 and 3..4, so the
-/// controller's choice matters little; where the outcome depends on it, a model
-/// compares with a sequential reference run on a second breaker.
+/// engaged at 7 clamped to `[min, max]`, with no slot in use, an empty window, a
+/// base of 10 ms, a last window of 40 ms and the clock at [`ENGAGED_AT`] (216 ms).
+/// The models use bounds 1..1 and 3..4 (so the limit is 1 or 4); where an outcome
+/// depends on the controller, a model compares with a sequential reference run on
+/// a second breaker.
 ///
-/// The window rules (`Limiter::sample`): a window closes at 2 samples once they
-/// span twice the last window's mean (at once for the very first window, whose span
-/// is 0), at 8 once they span the mean, at 255 whatever; and (`Limiter::close`) only
-/// a window of at least 8 samples engages, when its mean is at least twice the base.
+/// The rules (f1be4e1; `Limiter::sample`, `Limiter::close`): a window closes at 2
+/// samples once they span twice the last window's mean (at once for the very first
+/// window, whose span is 0), at 8 once they span the mean, at 255 whatever, the span
+/// measured from the end of the window's first sample. The first base takes a full
+/// window or two small ones (the first only records its mean); a base is young (the
+/// plain average of its windows under 1.75 × it) for 7 windows, and nothing is
+/// decided before its 3rd. Then a window of at least 4 samples at 1.75 × the base
+/// or more, after an unqueued window, is watched; the next window engages if it
+/// rose by 1.25 × or more (and is still at 1.75 × the base).
 ///
-/// - 8 samples of 10 ms, one at a time, each ending 10 ms after the last (10, 20,
-///   …, 80 ms): windows close at 20 ms (2 samples: base 10 ms), 50 ms and 80 ms (3
-///   samples each, spanning 20 ms ≥ 2 × 10 ms); no queue, disengaged;
-/// - 8 samples of 40 ms ending 2 ms apart (82, 84, …, 96 ms: attempts that
-///   overlapped): 7 span 12 ms < 2 × 10 ms, so the window closes at the 8th
-///   (14 ms ≥ 10 ms), mean 40 ms = 4 × the base: a full window, engaged (the
-///   engagement's reference: 40 ms, concurrency 500/s × 40 ms = 20).
+/// - 8 samples of 10 ms, one at a time, 20 ms apart (20, 40, …, 160 ms): windows of
+///   2 close at 40 ms (its mean only recorded: no base yet), 80 ms (the base, 10 ms;
+///   young 1), 120 ms and 160 ms (young 3: settled); no queue, disengaged;
+/// - 4 samples of 20 ms, 8 ms apart (168, 176, 184, 192 ms): 3 span 16 ms < 2 × 10
+///   ms, so the window closes at the 4th (24 ms), mean 2 × the base after an
+///   unqueued window: watched, not engaged, and not averaged into the base;
+/// - 8 samples of 40 ms, 3 ms apart (195, 198, …, 216 ms: attempts that overlapped):
+///   7 span 18 ms < 20 ms, so the window closes at the 8th (21 ms ≥ the last mean),
+///   mean 2 × the watched window's: rising, engaged. Throughput 8 × 7/8 in 21 ms =
+///   333/s, so the limit is max(333/s × 10 ms × 1.25 = 4.2, half the 13 in flight
+///   at 40 ms = 6.5) = 7, clamped (the engagement's reference: 40 ms, 13).
 fn engaged_breaker(clock: &ManualClock, min: u32, max: u32) -> Breaker {
     let breaker = builder(clock)
         .adaptive_limit(true)
         .limit_bounds(min, max)
         .build()
         .unwrap();
-    for _ in 0..8 {
-        timed(&breaker, clock, FAST, FAST);
+    for i in 0..8 {
+        timed(&breaker, clock, FAST * 2, FAST);
+        let l = breaker.limit();
+        assert!(!l.engaged && l.in_flight == 0, "sample {i}: {l:?}");
+        assert_eq!(l.last_latency.is_some(), i >= 1, "sample {i}: {l:?}");
+        assert_eq!(l.base_latency.is_some(), i >= 3, "sample {i}: {l:?}");
     }
     let l = breaker.limit();
-    assert!(!l.engaged, "no queue yet: {l:?}");
-    assert_eq!(l.in_flight, 0);
-    let base = l.base_latency.expect("a window closed");
     assert!(
-        base <= FAST && base > FAST * 99 / 100,
-        "the base is 10 ms (in 1,024 ns units): {l:?}"
+        about(l.base_latency, FAST) && about(l.last_latency, FAST),
+        "the base is 10 ms: {l:?}"
     );
-    for i in 0..8 {
-        timed(&breaker, clock, Duration::from_millis(2), SLOW);
+    for i in 0..4 {
+        timed(&breaker, clock, Duration::from_millis(8), MID);
         let l = breaker.limit();
-        assert_eq!(l.engaged, i == 7, "sample {i}: {l:?}");
+        assert!(!l.engaged && l.in_flight == 0, "watched: sample {i}: {l:?}");
+        assert_eq!(about(l.last_latency, MID), i == 3, "sample {i}: {l:?}");
+    }
+    assert!(about(breaker.limit().base_latency, FAST));
+    for i in 0..8 {
+        timed(&breaker, clock, Duration::from_millis(3), SLOW);
+        let l = breaker.limit();
+        assert_eq!(l.engaged, i == 7, "rising: sample {i}: {l:?}");
+        assert_eq!(about(l.last_latency, SLOW), i == 7, "sample {i}: {l:?}");
     }
     let l = breaker.limit();
     assert!(l.engaged && l.in_flight == 0, "{l:?}");
-    assert!((min..=max).contains(&l.limit), "{l:?}");
-    assert!(l.last_latency.unwrap() > SLOW * 99 / 100, "{l:?}");
-    assert_eq!(clock.now(), Duration::from_millis(96));
+    assert!((min..=max).contains(&l.limit), "outside [min, max]: {l:?}");
+    assert_eq!(l.limit, 7.clamp(min, max), "{l:?}");
+    assert!(about(l.base_latency, FAST), "{l:?}");
+    assert_eq!(clock.now(), ENGAGED_AT);
     breaker
 }
 
@@ -235,17 +266,35 @@ fn limit_slot_released_once_when_stale() {
     applied.assert_seen();
 }
 
-/// Model 2's body: bounds 3..4, engaged (at 4). The window holds one sample of
-/// `rtt` (ending at 96 ms) and the clock is at 176 ms. A acquires a permit, holds it
-/// and drops it (slot CASes on the slot word); B makes one timed attempt of `rtt`,
-/// whose sample closes the window (past the grace, spanning twice the last mean)
-/// and so steers the limit (a CAS on the same word). Afterwards the limit word is
-/// exactly what a sequential run leaves (the reference: the same steps on a second
-/// breaker, A's then B's; A's admission cannot change the window's outcome, no
-/// refusal being possible), within `[3, 4]`, and no slot is held: neither the
-/// admission nor the window's change was lost (witness: A held its slot while B's
-/// window closed).
-fn steer_while_admitting(name: &'static str, rtt: Duration) {
+/// One calm window after the setup's engagement (bounds 3..4, so at 4): 10 ms
+/// samples ending at 216 and 296 ms (the second spans 80 ms, twice the last mean of
+/// 40 ms, and is past the grace, which ended at 276 ms). The controller steers the
+/// limit from 4 to 3 (halfway toward the little throughput two samples in 80 ms
+/// show) and counts one calm window (latency within the tolerance, no refusal). The
+/// clock stays at 296 ms.
+fn one_calm_window(breaker: &Breaker, clock: &ManualClock) {
+    timed(breaker, clock, Duration::ZERO, FAST);
+    timed(breaker, clock, SLOW * 2, FAST);
+    let l = breaker.limit();
+    assert!(
+        l.engaged && l.in_flight == 0 && l.limit == 3 && about(l.last_latency, FAST),
+        "one calm window: {l:?}"
+    );
+    assert_eq!(clock.now(), ENGAGED_AT + SLOW * 2);
+}
+
+/// Model 2's body: bounds 3..4, engaged (at 4), and, if `calm_first`, one calm
+/// window already closed ([`one_calm_window`]: at 3). The window holds one sample of
+/// `rtt` (B's first, ending now) and the clock is twice the last window's mean later
+/// (80 ms, or 20 ms after a calm window). A acquires a permit, holds it and drops it
+/// (slot CASes on the slot word); B makes one timed attempt of `rtt`, whose sample
+/// closes the window (past the grace, spanning twice the last mean) and so steers
+/// the limit (a CAS on the same word). Afterwards the limit word is exactly what a
+/// sequential run leaves (the reference: the same steps on a second breaker, A's
+/// then B's; A's admission cannot change the window's outcome, no refusal being
+/// possible), within `[3, 4]`, and no slot is held: neither the admission nor the
+/// window's change was lost (witness: A held its slot while B's window closed).
+fn steer_while_admitting(name: &'static str, calm_first: bool, rtt: Duration) {
     let stats = Stats::unbounded(name);
     let overlapped = Witness::new("A held a slot while B's window closed");
     let overlapped_in = overlapped.clone();
@@ -253,10 +302,21 @@ fn steer_while_admitting(name: &'static str, rtt: Duration) {
         let clock = ManualClock::new();
         let prepared = |clock: &ManualClock| {
             let breaker = engaged_breaker(clock, 3, 4);
-            // B's first sample opens the window at 96 ms; B's attempt in the race
-            // ends 80 ms later and closes it.
+            let span = if calm_first {
+                one_calm_window(&breaker, clock);
+                FAST * 2
+            } else {
+                SLOW * 2
+            };
+            // B's first sample opens the window; B's attempt in the race ends
+            // twice the last mean later and closes it.
             timed(&breaker, clock, Duration::ZERO, rtt);
-            clock.advance(SLOW * 2);
+            clock.advance(span);
+            let l = breaker.limit();
+            assert!(
+                !about(l.last_latency, rtt),
+                "the window is still open: {l:?}"
+            );
             breaker
         };
         let expected = {
@@ -266,7 +326,7 @@ fn steer_while_admitting(name: &'static str, rtt: Duration) {
             timed(&reference, &clock, Duration::ZERO, rtt);
             let r = reference.limit();
             assert!(
-                r.last_latency < Some(SLOW * 99 / 100) && (3..=4).contains(&r.limit),
+                about(r.last_latency, rtt) && (3..=4).contains(&r.limit),
                 "reference: B's window closed: {r:?}"
             );
             r
@@ -277,14 +337,14 @@ fn steer_while_admitting(name: &'static str, rtt: Duration) {
         let a = {
             let (breaker, held, max_held) = (breaker.clone(), held.clone(), max_held.clone());
             thread::spawn(move || {
-                let permit = breaker.try_acquire().expect("never more than 2 of 4");
+                let permit = breaker.try_acquire().expect("never more than 2 of 3");
                 let n = held.enter();
                 max_held.fetch_max(n, StdOrdering::Relaxed);
                 // B's window closed while this permit held its slot.
                 let l = breaker.limit();
                 held.leave();
                 drop(permit);
-                (l.in_flight, l.last_latency < Some(SLOW * 99 / 100))
+                (l.in_flight, about(l.last_latency, rtt))
             })
         };
         let b = {
@@ -311,24 +371,29 @@ fn steer_while_admitting(name: &'static str, rtt: Duration) {
     overlapped.assert_seen();
 }
 
-/// Model 2a: B's window of 20 ms (twice the base, half the engagement's latency:
-/// queued, not slow). On 996008f the controller holds the limit at 4 there (its
-/// load test has not decided): the window's CAS changes only its calm count.
+/// Model 2a: after one calm window (limit 3, calm count 1), B's window of 20 ms
+/// (twice the base, half the engagement's latency: queued, not slow). On f1be4e1
+/// the controller holds the limit at 3 there (its load test has not decided): the
+/// window's CAS changes only its calm count, back to 0. (Straight after the
+/// engagement, with a calm count of 0 already, such a window changes nothing and
+/// makes no CAS, so the model would race nothing.)
 #[test]
 fn limit_steered_by_a_queued_window_while_admitting() {
     steer_while_admitting(
         "limit::limit_steered_by_a_queued_window_while_admitting",
+        true,
         MID,
     );
 }
 
-/// Model 2b: B's window of 10 ms (no queue). On 996008f it steers the limit from 4
-/// to 3 (toward the little throughput two samples in 80 ms show) and counts one
-/// calm window.
+/// Model 2b: B's window of 10 ms (no queue) right after the engagement. On f1be4e1
+/// it steers the limit from 4 to 3 (toward the little throughput two samples in 80
+/// ms show) and counts one calm window (as [`one_calm_window`]).
 #[test]
 fn limit_steered_by_an_unqueued_window_while_admitting() {
     steer_while_admitting(
         "limit::limit_steered_by_an_unqueued_window_while_admitting",
+        false,
         FAST,
     );
 }
@@ -350,14 +415,16 @@ fn gate_agrees(breaker: &Breaker) -> bool {
     l.engaged
 }
 
-/// Model 3a: bounds 3..4, engaged, one calm window already counted (10 ms samples
-/// at 96 and 176 ms) and one 10 ms sample of the next window (176 ms); the clock at
-/// 196 ms. B's timed attempt of 10 ms closes that second calm window, which
-/// disengages the limit (checked on a sequential reference) and opens the gate,
-/// while A acquires and records: every slot taken is released once (a permit
-/// admitted while engaged keeps its slot across the disengagement), and afterwards
-/// the limit is disengaged and a fresh permit takes no slot (witness: a slot held
-/// across the disengagement).
+/// Model 3a: bounds 3..4, engaged, one calm window already counted
+/// ([`one_calm_window`]: the limit at 3, its floor) and one 10 ms sample of the next
+/// window (296 ms); the clock at 316 ms. B's timed attempt of 10 ms closes that
+/// second calm window, which disengages the limit (on f1be4e1 as a limit at its
+/// floor with latency under 1.75 × the base, before it would count as the second
+/// calm window; checked on a sequential reference) and opens the gate, while A
+/// acquires and records: every slot taken is released once (a permit admitted while
+/// engaged keeps its slot across the disengagement), and afterwards the limit is
+/// disengaged and a fresh permit takes no slot (witness: a slot held across the
+/// disengagement).
 #[test]
 fn limit_disengages_while_admitting() {
     let stats = Stats::unbounded("limit::limit_disengages_while_admitting");
@@ -367,12 +434,9 @@ fn limit_disengages_while_admitting() {
         let clock = ManualClock::new();
         let prepared = |clock: &ManualClock| {
             let breaker = engaged_breaker(clock, 3, 4);
-            timed(&breaker, clock, Duration::ZERO, FAST);
-            timed(&breaker, clock, SLOW * 2, FAST);
-            let l = breaker.limit();
-            assert!(l.engaged && l.in_flight == 0, "one calm window: {l:?}");
-            // B's first sample of the second calm window (176 ms); B's attempt in
-            // the race ends 20 ms later and closes it.
+            one_calm_window(&breaker, clock);
+            // B's first sample of the second calm window (296 ms); B's attempt in
+            // the race ends 20 ms later (twice the last mean) and closes it.
             timed(&breaker, clock, Duration::ZERO, FAST);
             clock.advance(FAST * 2);
             breaker
@@ -413,12 +477,17 @@ fn limit_disengages_while_admitting() {
 }
 
 /// Model 3b: the gate after a disengagement racing an engagement. Bounds 3..4,
-/// engaged; a window of seven 40 ms samples open (ending 98 to 110 ms); one permit
-/// held (a slot), then `force_open()`, and the clock at 150 ms. A calls `reset()`
-/// (`ForcedOpen` → `Closed`: the limit's fresh start clears the window and
-/// disengages, then sets the gate); B records the permit timed, 40 ms (stale: it
-/// releases its slot; its sample fills the window to 8, spanning 52 ms ≥ 40 ms, and
-/// the closer engages if it finds the limit disengaged, then sets the gate).
+/// engaged; a window of seven 40 ms samples open (ending 218 to 230 ms); one permit
+/// held (a slot), then `force_open()`, and the clock at 270 ms. A calls `reset()`
+/// (`ForcedOpen` → `Closed`: the limit's fresh start resets the estimator, clears
+/// the window and disengages, then sets the gate); B records the permit timed, 40
+/// ms (stale: it releases its slot; its sample fills the window to 8, spanning 52
+/// ms ≥ 40 ms, and the closer engages if it finds the limit disengaged, then sets
+/// the gate). Engaged, the closer holds the limit (in the grace, which ends at 276
+/// ms). On f1be4e1 the fresh start also resets the base's window count (`young`),
+/// so a closer that reads the fresh start's estimator decides nothing: B engages
+/// only if its close read the estimator before A's fresh start stored it (the last
+/// window queued, the base settled) and the slot word after A disengaged it.
 /// Afterwards no slot is held and the gate agrees with the limit (witnesses: ended
 /// engaged, ended disengaged).
 ///
