@@ -285,8 +285,8 @@ fn stress_with_operator_calls() {
 }
 
 /// The concurrency limit under contention: workers time their attempts with a
-/// latency that grows with the permits alive at once and, once the load is heavy,
-/// with time (a queue that keeps growing), now and then drop a permit or lose it
+/// latency that grows with the permits alive at once (a load that rises from light
+/// to heavy: a queue forming), now and then drop a permit or lose it
 /// to an operator's transition (stale), while the clock moves. An observer checks
 /// on every look that the slots in use never exceed the live permits and that
 /// the limit stays within its bounds; at the end no slot is held, and the run
@@ -317,9 +317,10 @@ fn stress_concurrency_limit() {
     let started = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    // Light load first (the limit learns the unloaded latency), then heavy.
-    let heavy = Arc::new(AtomicBool::new(false));
-    // When the heavy load began, in the clock's microseconds.
+    // Each worker holds 1 permit at a time at first (the limit learns the
+    // unloaded latency); from `heavy_from` (the clock's microseconds; 0: not
+    // yet) one more per 2 ms of the clock, up to 24 (latency rising with the
+    // load over a few windows, as a queue's does: what engages the limit).
     let heavy_from = Arc::new(AtomicU64::new(0));
     let (engaged_seen, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let workers = 4;
@@ -365,7 +366,6 @@ fn stress_concurrency_limit() {
                 Arc::clone(&start),
                 Arc::clone(&refused),
             );
-            let heavy = Arc::clone(&heavy);
             let heavy_from = Arc::clone(&heavy_from);
             let clock = clock.clone();
             thread::spawn(move || {
@@ -377,8 +377,13 @@ fn stress_concurrency_limit() {
                 start.wait();
                 let mut held = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    // Hold up to 24 permits at once per worker once heavy.
-                    let most = if heavy.load(Ordering::Relaxed) { 24 } else { 1 };
+                    let from = heavy_from.load(Ordering::Relaxed);
+                    let now = u64::try_from(clock.now().as_micros()).unwrap();
+                    let most = if from == 0 {
+                        1
+                    } else {
+                        1 + usize::try_from((now.saturating_sub(from) / 2_000).min(23)).unwrap()
+                    };
                     if held.len() < most && rng.random_ratio(3, 4) {
                         started.fetch_add(1, Ordering::SeqCst);
                         fence(Ordering::SeqCst);
@@ -402,16 +407,9 @@ fn stress_concurrency_limit() {
                                 let _ = b.reset();
                             }
                             _ => {
-                                // 5 ms unloaded, 1 ms more per 4 live permits,
-                                // and, once heavy, a queue that keeps growing
-                                // (1 ms per second of the clock).
-                                let queue = if heavy.load(Ordering::Acquire) {
-                                    let now = clock.now().as_micros() as u64;
-                                    now.saturating_sub(heavy_from.load(Ordering::Relaxed)) / 1000
-                                } else {
-                                    0
-                                };
-                                let rtt = Duration::from_micros(5_000 + alive * 250 + queue);
+                                // 5 ms unloaded, 1 ms more per 2 live
+                                // permits: latency falls when the load does.
+                                let rtt = Duration::from_micros(5_000 + alive * 500);
                                 let _ = p.record_timed(Verdict::Success, rtt);
                             }
                         }
@@ -428,9 +426,8 @@ fn stress_concurrency_limit() {
         .collect();
     start.wait();
     thread::sleep(Duration::from_secs(1));
-    heavy_from.store(clock.now().as_micros() as u64, Ordering::Relaxed);
-    // Release: a worker that sees `heavy` sees `heavy_from`.
-    heavy.store(true, Ordering::Release);
+    let now = u64::try_from(clock.now().as_micros()).unwrap();
+    heavy_from.store(now.max(1), Ordering::Relaxed);
     thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     for h in handles {
