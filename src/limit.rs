@@ -549,7 +549,10 @@ impl Limiter {
             // slow downstream levels off.
             let observing = slots.observing();
             let prev = EpisodeWord(self.episode.load(Ordering::Relaxed)).rtt();
-            let step = if observing {
+            let step = if observing && w.n() < WINDOW_MIN / 2 {
+                // Too few samples to tell a trend: keep watching.
+                Step::None
+            } else if observing {
                 let rising = mean as f64 >= RISING * prev as f64;
                 let rises = if rising { slots.calm() + 1 } else { 0 };
                 let falling = (mean as f64) * RISING <= prev as f64;
@@ -768,17 +771,28 @@ impl Limiter {
             return None;
         }
         let est = EstWord(self.est.load(Ordering::Relaxed));
+        // The base and its age stay; the last window's mean becomes the base
+        // (the outage's is history).
         self.est.store(
-            EstWord::new(est.base(), est.base(), false).0,
+            EstWord::new(est.base(), est.base(), false)
+                .with_young(est.young())
+                .0,
             Ordering::Relaxed,
         );
         // The open window's samples are the outage's (timeouts, probes).
         self.window.store(0, Ordering::Relaxed);
+        // Disengage, and stop watching a step: both are the outage's.
+        let mut was_engaged = false;
         self.update_slots(|s| {
-            s.engaged()
-                .then(|| s.with_engaged(false).with_calm(0).without_refused())
-        })
-        .then_some(GateChange::Disengaged)
+            was_engaged = s.engaged();
+            (s.engaged() || s.observing()).then(|| {
+                s.with_engaged(false)
+                    .with_observing(false)
+                    .with_calm(0)
+                    .without_refused()
+            })
+        });
+        was_engaged.then_some(GateChange::Disengaged)
     }
 
     /// Apply `f` to the slot word by CAS; whether it changed the word. `f` sees
