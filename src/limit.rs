@@ -67,10 +67,12 @@
 //! about slots depends on them, so they are `Relaxed` too.
 
 use crate::sync::{AtomicU64, CasBackoff, Ordering};
+use crossbeam_utils::CachePadded;
 use std::cell::Cell;
 use std::time::Duration;
 
-/// Disengaged, one first attempt in this many per thread is timed.
+/// Disengaged, one attempt in this many per thread is timed (more apart while
+/// other threads sample the same limit: see `adapt_period`).
 pub(crate) const SAMPLE_EVERY: u32 = 16;
 /// A window closes with at least this many samples once it spans the last
 /// window's mean latency (or with two once it spans twice that).
@@ -315,29 +317,43 @@ pub(crate) enum GateChange {
 
 /// The limit's shared words and its bounds.
 pub(crate) struct Limiter {
-    slots: AtomicU64,
-    window: AtomicU64,
+    /// Written by every admission and release while engaged: a line of its own.
+    slots: CachePadded<AtomicU64>,
+    /// Written by every latency sample: a line of its own, so that samples on
+    /// other threads do not evict the words a sample only reads.
+    sampling: CachePadded<Sampling>,
+    /// The rest is written when a window closes.
     est: AtomicU64,
     episode: AtomicU64,
     /// The episode's lowest window mean (units, low 24 bits) and its windows
     /// (the bits above).
     episode_low: AtomicU64,
-    /// Breaker-clock time the open window's first sample ended (ns).
-    opened: AtomicU64,
     min: u32,
     max: u32,
     enabled: bool,
 }
 
+/// The open window, when its first sample ended (breaker clock, ns), and the
+/// last window's mean (ns: the span a window must cover to close), a copy of
+/// the estimator's, so that a sample touches this line only.
+struct Sampling {
+    window: AtomicU64,
+    opened: AtomicU64,
+    span: AtomicU64,
+}
+
 impl Limiter {
     pub(crate) fn new(enabled: bool, min: u32, max: u32) -> Self {
         Self {
-            slots: AtomicU64::new(SlotWord::new(max).0),
-            window: AtomicU64::new(0),
+            slots: CachePadded::new(AtomicU64::new(SlotWord::new(max).0)),
+            sampling: CachePadded::new(Sampling {
+                window: AtomicU64::new(0),
+                opened: AtomicU64::new(0),
+                span: AtomicU64::new(0),
+            }),
             est: AtomicU64::new(0),
             episode: AtomicU64::new(0),
             episode_low: AtomicU64::new(0),
-            opened: AtomicU64::new(0),
             min,
             max,
             enabled,
@@ -435,9 +451,13 @@ impl Limiter {
             return None;
         }
         let rtt = to_units(rtt_ns);
-        let span = EstWord(self.est.load(Ordering::Relaxed)).last() << UNIT_SHIFT;
-        let since = now_ns.saturating_sub(self.opened.load(Ordering::Relaxed));
-        let mut cur = WindowWord(self.window.load(Ordering::Relaxed));
+        let span = self.sampling.span.load(Ordering::Relaxed);
+        let since = now_ns.saturating_sub(self.sampling.opened.load(Ordering::Relaxed));
+        let mut cur = WindowWord(self.sampling.window.load(Ordering::Relaxed));
+        let found = cur.0;
+        // A guard's sample (it stands for more than itself) adapts its
+        // thread's sampling period to how many threads sample this limit.
+        let sampled = weight > 1;
         let backoff = CasBackoff::new();
         loop {
             let next = cur.plus(rtt, u64::from(weight));
@@ -450,17 +470,27 @@ impl Limiter {
             let stored = if full { 0 } else { next.0 };
             // Relaxed: one CAS per sample; the one that empties the window makes
             // its caller the only closer of these samples.
-            match self.window.compare_exchange_weak(
+            match self.sampling.window.compare_exchange_weak(
                 cur.0,
                 stored,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
+                Ok(_) if sampled => {
+                    adapt_period(std::ptr::from_ref(self) as usize, found, stored);
+                    if full {
+                        return self.close(next, now_ns);
+                    }
+                    if cur.n() == 0 {
+                        self.sampling.opened.store(now_ns, Ordering::Relaxed);
+                    }
+                    return None;
+                }
                 Ok(_) if full => return self.close(next, now_ns),
                 Ok(_) => {
                     if cur.n() == 0 {
                         // The window opens: its throughput is measured from here.
-                        self.opened.store(now_ns, Ordering::Relaxed);
+                        self.sampling.opened.store(now_ns, Ordering::Relaxed);
                     }
                     return None;
                 }
@@ -477,7 +507,7 @@ impl Limiter {
     fn close(&self, w: WindowWord, now_ns: u64) -> Option<GateChange> {
         // The window ran from its first sample's end to its last's: the
         // attempts after the first ended in that time.
-        let opened = self.opened.load(Ordering::Relaxed);
+        let opened = self.sampling.opened.load(Ordering::Relaxed);
         let elapsed = now_ns.saturating_sub(opened).max(1_000);
         let n = w.n().max(2);
         let mean = (w.sum() / n).max(1);
@@ -487,8 +517,7 @@ impl Limiter {
         // averaged (a mean of two samples is noise, and a base too low reads
         // every window as a queue); until then nothing is decided.
         if est.base() == 0 && w.n() < WINDOW_MIN && est.last() == 0 {
-            self.est
-                .store(EstWord::new(0, mean, false).0, Ordering::Relaxed);
+            self.store_est(EstWord::new(0, mean, false));
             return None;
         }
         let mut base = match (est.base(), est.last()) {
@@ -754,13 +783,20 @@ impl Limiter {
         mean: u64,
         change: Option<GateChange>,
     ) -> Option<GateChange> {
-        self.est.store(
-            EstWord::new(base, mean, mean as f64 > TOLERANCE * base as f64)
-                .with_young(young)
-                .0,
-            Ordering::Relaxed,
+        self.store_est(
+            EstWord::new(base, mean, mean as f64 > TOLERANCE * base as f64).with_young(young),
         );
         change
+    }
+
+    /// Store the estimator word, and the span a window must cover to close (its
+    /// last mean) where samples read it.
+    fn store_est(&self, est: EstWord) {
+        // Relaxed: statistics (see the module's "Words and orderings").
+        self.est.store(est.0, Ordering::Relaxed);
+        self.sampling
+            .span
+            .store(est.last() << UNIT_SHIFT, Ordering::Relaxed);
     }
 
     /// Disengage, and forget the episode, the last window and the open one (the
@@ -773,14 +809,9 @@ impl Limiter {
         let est = EstWord(self.est.load(Ordering::Relaxed));
         // The base and its age stay; the last window's mean becomes the base
         // (the outage's is history).
-        self.est.store(
-            EstWord::new(est.base(), est.base(), false)
-                .with_young(est.young())
-                .0,
-            Ordering::Relaxed,
-        );
+        self.store_est(EstWord::new(est.base(), est.base(), false).with_young(est.young()));
         // The open window's samples are the outage's (timeouts, probes).
-        self.window.store(0, Ordering::Relaxed);
+        self.sampling.window.store(0, Ordering::Relaxed);
         // Disengage, and stop watching a step: both are the outage's.
         let mut was_engaged = false;
         self.update_slots(|s| {
@@ -822,23 +853,141 @@ impl Limiter {
     }
 }
 
-thread_local! {
-    /// The per-thread countdown to the next sampled first attempt.
-    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+/// The longest sampling period a thread backs off to.
+pub(crate) const MAX_SAMPLE_EVERY: u32 = 256;
+
+/// A thread's sampling state: the countdown to its next sample, its period
+/// (`SAMPLE_EVERY`, doubled up to `MAX_SAMPLE_EVERY` while other threads sample
+/// the same limit: their samples are plenty, and every sample writes the shared
+/// window), the period its next sample stands for, and, for the limit it last
+/// sampled (by address), the window word it left there.
+#[derive(Clone, Copy)]
+struct Sampler {
+    countdown: u32,
+    period: u32,
+    armed: u32,
+    limiter: usize,
+    left: u64,
 }
 
-/// Whether this thread's next first attempt is one to time (one in
-/// [`SAMPLE_EVERY`]). A thread-local countdown: no shared write.
+thread_local! {
+    static SAMPLER: Cell<Sampler> = const {
+        Cell::new(Sampler {
+            countdown: 0,
+            period: SAMPLE_EVERY,
+            armed: SAMPLE_EVERY,
+            limiter: 0,
+            left: 0,
+        })
+    };
+}
+
+/// Whether this thread's next attempt is one to time (one in its period, at
+/// first [`SAMPLE_EVERY`]), and then how many attempts the sample stands for.
+/// A thread-local countdown: no shared write.
 #[inline(never)]
-pub(crate) fn sample_tick() -> bool {
-    COUNTDOWN.with(|c| {
-        let n = c.get();
-        if n == 0 {
-            c.set(SAMPLE_EVERY - 1);
-            true
+pub(crate) fn sample_tick() -> Option<u32> {
+    SAMPLER.with(|c| {
+        let mut s = c.get();
+        let due = if s.countdown == 0 {
+            let weight = s.armed;
+            s.countdown = s.period - 1;
+            s.armed = s.period;
+            Some(weight)
         } else {
-            c.set(n - 1);
-            false
-        }
+            s.countdown -= 1;
+            None
+        };
+        c.set(s);
+        due
     })
+}
+
+/// After this thread's sample on `limiter` found the window at `found` and left
+/// it at `left`: if another thread wrote the window since this thread's last
+/// sample there, double the period (up to `MAX_SAMPLE_EVERY`); if none did,
+/// halve it (down to `SAMPLE_EVERY`). A thread that samples other limits in
+/// between learns nothing and keeps its period.
+fn adapt_period(limiter: usize, found: u64, left: u64) {
+    SAMPLER.with(|c| {
+        let mut s = c.get();
+        if s.limiter == limiter {
+            s.period = if found == s.left {
+                (s.period / 2).max(SAMPLE_EVERY)
+            } else {
+                (s.period * 2).min(MAX_SAMPLE_EVERY)
+            };
+        }
+        s.limiter = limiter;
+        s.left = left;
+        c.set(s);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period() -> u32 {
+        SAMPLER.with(|c| c.get().period)
+    }
+
+    #[test]
+    fn a_threads_sampling_backs_off_while_others_sample_the_same_limit() {
+        let (a, b) = (Limiter::new(true, 2, 100), Limiter::new(true, 2, 100));
+        let ms = 1_000_000;
+        // Alone on `a`: the period stays at its floor.
+        for i in 1..=3 {
+            let _ = a.sample(10 * ms, i * ms, SAMPLE_EVERY);
+        }
+        assert_eq!(period(), SAMPLE_EVERY);
+        // Another thread's sample lands between two of ours (the window word
+        // is not what this thread left): twice the period, up to the cap.
+        for i in 4..=20 {
+            let w = WindowWord(a.sampling.window.load(Ordering::Relaxed));
+            a.sampling
+                .window
+                .store(w.plus(to_units(10 * ms), 16).0, Ordering::Relaxed);
+            let _ = a.sample(10 * ms, i * ms, SAMPLE_EVERY);
+        }
+        assert_eq!(period(), MAX_SAMPLE_EVERY);
+        // Samples of another limit in between tell nothing: the period holds.
+        let _ = b.sample(10 * ms, 21 * ms, SAMPLE_EVERY);
+        assert_eq!(period(), MAX_SAMPLE_EVERY);
+        // Alone again on `a`: halved each time, back to the floor.
+        let _ = a.sample(10 * ms, 22 * ms, SAMPLE_EVERY);
+        assert_eq!(
+            period(),
+            MAX_SAMPLE_EVERY,
+            "the first after `b` only relearns"
+        );
+        let _ = a.sample(10 * ms, 23 * ms, SAMPLE_EVERY);
+        assert_eq!(period(), MAX_SAMPLE_EVERY / 2);
+        for i in 24..=30 {
+            let _ = a.sample(10 * ms, i * ms, SAMPLE_EVERY);
+        }
+        assert_eq!(period(), SAMPLE_EVERY);
+        // A sample stands for the period armed when its countdown began.
+        SAMPLER.with(|c| {
+            let mut s = c.get();
+            s.countdown = 0;
+            s.armed = 64;
+            c.set(s);
+        });
+        assert_eq!(sample_tick(), Some(64));
+        assert_eq!(sample_tick(), None);
+    }
+
+    #[test]
+    fn a_permits_own_report_does_not_adapt_the_period() {
+        let a = Limiter::new(true, 2, 100);
+        let ms = 1_000_000;
+        for i in 1..=10 {
+            a.sampling
+                .window
+                .store(u64::from(i as u8) << 8, Ordering::Relaxed);
+            let _ = a.sample(10 * ms, i * ms, 1);
+        }
+        assert_eq!(period(), SAMPLE_EVERY);
+    }
 }

@@ -105,7 +105,9 @@ impl Breaker {
     /// Whether the limit adapts (see [`BreakerBuilder::adaptive_limit`]).
     #[inline(always)]
     pub(crate) fn limit_enabled(&self) -> bool {
-        self.limit.enabled()
+        // From the read-only configuration, not the limit's own words: the
+        // guard asks on every call.
+        self.config.limit.is_some()
     }
 
     /// The adaptive concurrency limit as it is now: engaged or not, the limit,

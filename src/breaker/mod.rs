@@ -142,8 +142,8 @@ pub struct Breaker {
     /// and all ones (which no word matches) while it is engaged. Read-mostly:
     /// written only when the limit engages or disengages.
     gate: AtomicU64,
-    /// The concurrency limit's words, on lines of their own.
-    limit: CachePadded<Limiter>,
+    /// The concurrency limit's words (padded inside: see `Limiter`).
+    limit: Limiter,
     clock: Box<dyn Clock>,
     /// The clock reading at construction; times are kept relative to it.
     start_ns: u64,
@@ -194,10 +194,10 @@ impl Breaker {
                 draws: AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D),
             }),
             gate: AtomicU64::new(Snapshot::healthy_base().raw()),
-            limit: CachePadded::new(match config.limit {
+            limit: match config.limit {
                 Some((min, max)) => Limiter::new(true, min, max),
                 None => Limiter::new(false, 1, crate::limit::LIMIT_MAX),
-            }),
+            },
             config,
             clock,
             start_ns,

@@ -598,8 +598,10 @@ pub(crate) fn sample_of<P: AttemptPermit>(breaker: &Breaker, permit: &P) -> Opti
     if permit.holds_slot() {
         return Some((breaker.elapsed_ns(), 1));
     }
-    if breaker.limit_enabled() && crate::limit::sample_tick() {
-        return Some((breaker.elapsed_ns(), crate::limit::SAMPLE_EVERY));
+    if breaker.limit_enabled() {
+        if let Some(weight) = crate::limit::sample_tick() {
+            return Some((breaker.elapsed_ns(), weight));
+        }
     }
     None
 }
