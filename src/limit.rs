@@ -885,8 +885,16 @@ thread_local! {
 /// Whether this thread's next attempt is one to time (one in its period, at
 /// first [`SAMPLE_EVERY`]), and then how many attempts the sample stands for.
 /// A thread-local countdown: no shared write.
+///
+/// Under loom it never samples: the thread-local would carry its countdown
+/// from one explored execution to the next (loom runs them on one OS thread),
+/// which makes a model nondeterministic; the limit's own models report their
+/// samples through `Permit::record_timed` instead.
 #[inline(never)]
 pub(crate) fn sample_tick() -> Option<u32> {
+    if cfg!(loom) {
+        return None;
+    }
     SAMPLER.with(|c| {
         let mut s = c.get();
         let due = if s.countdown == 0 {
