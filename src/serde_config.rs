@@ -190,6 +190,35 @@ pub struct BreakerConfig {
     /// Seed for the jitter and admission draws ([`BreakerBuilder::jitter_seed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter_seed: Option<u64>,
+    /// Whether the breaker adapts a concurrency limit
+    /// ([`BreakerBuilder::adaptive_limit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_limit: Option<bool>,
+    /// The adaptive limit's bounds ([`BreakerBuilder::limit_bounds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bounds: Option<LimitBounds>,
+}
+
+/// The arguments of [`BreakerBuilder::limit_bounds`]: both required.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::serde_config::{BreakerConfig, LimitBounds};
+///
+/// let config: BreakerConfig = toml::from_str("limit_bounds = { min = 4, max = 500 }")?;
+/// assert_eq!(config.limit_bounds, Some(LimitBounds { min: 4, max: 500 }));
+/// let breaker = config.build()?;
+/// assert!(!breaker.limit().engaged);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBounds {
+    /// The fewest attempts an engaged limit admits at once (at least 1).
+    pub min: u32,
+    /// The most (at least `min`, at most 65,535).
+    pub max: u32,
 }
 
 /// The arguments of [`BreakerBuilder::trip_on_failure_rate`]: both required.
@@ -352,6 +381,12 @@ impl BreakerConfig {
         }
         if let Some(seed) = self.jitter_seed {
             b = b.jitter_seed(seed);
+        }
+        if let Some(on) = self.adaptive_limit {
+            b = b.adaptive_limit(on);
+        }
+        if let Some(LimitBounds { min, max }) = self.limit_bounds {
+            b = b.limit_bounds(min, max);
         }
         Ok(b)
     }

@@ -3,7 +3,8 @@
 #![cfg(feature = "serde")]
 
 use fusebox::serde_config::{
-    BreakerConfig, BudgetConfig, FailureRate, Health, RetryConfig, SlowCall, TemplateConfig,
+    BreakerConfig, BudgetConfig, FailureRate, Health, LimitBounds, RetryConfig, SlowCall,
+    TemplateConfig,
 };
 use fusebox::{
     Backoff, Breaker, BreakerBuilder, ConfigErrorKind, Jitter, ManualClock, Retry, RetryBudget,
@@ -28,6 +29,8 @@ shed_below = 0.6
 min_admit = 0.1
 slow_call = { threshold = "750ms", weight = 0.5 }
 jitter_seed = 99
+adaptive_limit = false
+limit_bounds = { min = 3, max = 300 }
 
 [retry]
 max_attempts = 5
@@ -61,6 +64,8 @@ breaker:
     threshold: 750ms
     weight: 0.5
   jitter_seed: 99
+  adaptive_limit: false
+  limit_bounds: { min: 3, max: 300 }
 retry:
   max_attempts: 5
   backoff:
@@ -86,7 +91,9 @@ const FULL_JSON: &str = r#"{
     "probes": 3, "close_after": 4, "probe_timeout": "20s", "half_life": "2s 500ms",
     "shed_below": 0.6, "min_admit": 0.1,
     "slow_call": { "threshold": "750ms", "weight": 0.5 },
-    "jitter_seed": 99
+    "jitter_seed": 99,
+    "adaptive_limit": false,
+    "limit_bounds": { "min": 3, "max": 300 }
   },
   "retry": {
     "max_attempts": 5,
@@ -119,6 +126,8 @@ fn full() -> TemplateConfig {
         weight: 0.5,
     });
     breaker.jitter_seed = Some(99);
+    breaker.adaptive_limit = Some(false);
+    breaker.limit_bounds = Some(LimitBounds { min: 3, max: 300 });
     let mut retry = RetryConfig::default();
     retry.max_attempts = Some(5);
     retry.backoff = Some(Backoff::Exponential {
@@ -555,6 +564,16 @@ fn bad_duration_strings_are_errors_that_say_where_and_why() {
 #[test]
 fn out_of_range_values_are_errors_at_their_path() {
     for (text, path, kind) in [
+        (
+            "[breaker]\nlimit_bounds = { min = 0, max = 5 }",
+            "breaker.limit_bounds",
+            ConfigErrorKind::Zero,
+        ),
+        (
+            "[breaker]\nlimit_bounds = { min = 6, max = 5 }",
+            "breaker.limit_bounds",
+            ConfigErrorKind::OutOfRange,
+        ),
         (
             "[breaker]\nhealth = { alpha = 0.0, threshold = 0.5, min_samples = 1 }",
             "breaker.health.alpha",
