@@ -284,9 +284,11 @@ fn stress_with_operator_calls() {
     run(3, Duration::from_secs(4), 5_000, 2, true);
 }
 
-/// The concurrency limit under contention: workers time their attempts with a
-/// latency that grows with the permits alive at once (a load that rises from light
-/// to heavy: a queue forming), now and then drop a permit or lose it
+/// The concurrency limit under contention: the limit engaged first (on its own
+/// thread, by batches of timed attempts), then workers asking far above it time
+/// their attempts with a latency that grows with the permits alive at once (a
+/// queue), engaging and disengaging it as they go, now and then drop a permit or
+/// lose it
 /// to an operator's transition (stale), while the clock moves. An observer checks
 /// on every look that the slots in use never exceed the live permits and that
 /// the limit stays within its bounds; at the end no slot is held, and the run
@@ -314,14 +316,29 @@ fn stress_concurrency_limit() {
             .build()
             .unwrap(),
     );
+    // Engaged before the race, deterministically: unloaded batches at 5 ms,
+    // then batches at four times that (a queue), until the limit engages; the
+    // race then starts with the limit binding (its demand is far above it).
+    let batch = |latency: Duration| {
+        let permits: Vec<_> = (0..8).filter_map(|_| breaker.try_acquire().ok()).collect();
+        clock.advance(latency);
+        for p in permits {
+            let _ = p.record_timed(Verdict::Success, latency);
+        }
+    };
+    for _ in 0..6 {
+        batch(Duration::from_millis(5));
+    }
+    for _ in 0..12 {
+        if breaker.limit().engaged {
+            break;
+        }
+        batch(Duration::from_millis(20));
+    }
+    assert!(breaker.limit().engaged, "{:?}", breaker.limit());
     let started = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    // Each worker holds 1 permit at a time at first (the limit learns the
-    // unloaded latency); from `heavy_from` (the clock's microseconds; 0: not
-    // yet) one more per 2 ms of the clock, up to 24 (latency rising with the
-    // load over a few windows, as a queue's does: what engages the limit).
-    let heavy_from = Arc::new(AtomicU64::new(0));
     let (engaged_seen, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let workers = 4;
     let start = Arc::new(Barrier::new(workers + 2));
@@ -366,7 +383,6 @@ fn stress_concurrency_limit() {
                 Arc::clone(&start),
                 Arc::clone(&refused),
             );
-            let heavy_from = Arc::clone(&heavy_from);
             let clock = clock.clone();
             thread::spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(0x11_317 + w as u64);
@@ -377,14 +393,8 @@ fn stress_concurrency_limit() {
                 start.wait();
                 let mut held = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let from = heavy_from.load(Ordering::Relaxed);
-                    let now = u64::try_from(clock.now().as_micros()).unwrap();
-                    let most = if from == 0 {
-                        1
-                    } else {
-                        1 + usize::try_from((now.saturating_sub(from) / 2_000).min(23)).unwrap()
-                    };
-                    if held.len() < most && rng.random_ratio(3, 4) {
+                    // Up to 24 permits at once per worker: far above the limit.
+                    if held.len() < 24 && rng.random_ratio(3, 4) {
                         started.fetch_add(1, Ordering::SeqCst);
                         fence(Ordering::SeqCst);
                         match b.try_acquire() {
@@ -425,10 +435,7 @@ fn stress_concurrency_limit() {
         })
         .collect();
     start.wait();
-    thread::sleep(Duration::from_secs(1));
-    let now = u64::try_from(clock.now().as_micros()).unwrap();
-    heavy_from.store(now.max(1), Ordering::Relaxed);
-    thread::sleep(Duration::from_secs(2));
+    thread::sleep(Duration::from_secs(3));
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
