@@ -90,6 +90,8 @@ fn pseudo_random_sweep() {
         seen.timed_unchanged += summary.timed_unchanged;
         seen.mark_saturated |= summary.mark_saturated;
         seen.rejected_config |= summary.rejected_config;
+        seen.limit_engaged += summary.limit_engaged;
+        seen.limit_refusals += summary.limit_refusals;
     }
     // The sweep must keep reaching every transition that can happen, and only
     // those, or it has silently stopped testing much.
@@ -141,6 +143,9 @@ fn pseudo_random_sweep() {
         "{seen:#?}"
     );
     assert!(seen.mark_saturated && seen.rejected_config, "{seen:#?}");
+    // (The shadow's concurrency limit rarely engages in this sweep: engaging
+    // takes a settled base and a rising queue. The `seed-limit` seed engages it
+    // and is refused, and the fuzzer grows the corpus from there.)
 }
 
 // ---------------------------------------------------------------------------
@@ -173,9 +178,49 @@ struct Seed {
     check: fn(&Summary),
 }
 
+/// Eight attempts at once, answered together after `ms`, each reporting
+/// `ELAPSED[elapsed]` (a timed success).
+fn batch(ms: u8, elapsed: u8) -> Vec<Op> {
+    let mut ops = vec![Acquire; 8];
+    ops.push(AdvanceMs(ms));
+    ops.extend(std::iter::repeat_n(
+        Record {
+            slot: 0,
+            verdict: timed(SUCCESS, elapsed),
+        },
+        8,
+    ));
+    ops
+}
+
+/// The shadow's concurrency limit engaged and refusing: a settled base of 5 ms
+/// (five batches), a step to 10 ms (watched), a rise to 50 ms (a queue:
+/// engaged), then eight at once against a limit of at most 4.
+fn limit_seed() -> Vec<Op> {
+    let mut ops = Vec::new();
+    for _ in 0..5 {
+        ops.extend(batch(10, 5));
+    }
+    ops.extend(batch(10, 8));
+    ops.extend(batch(50, 10));
+    ops.extend(batch(50, 10));
+    ops.extend(vec![Acquire; 8]);
+    ops
+}
+
 fn all_seeds() -> Vec<Seed> {
     use MState::*;
     vec![
+        Seed {
+            // The shadow breaker's concurrency limit engages and refuses (the
+            // main breaker, without it, stays closed at full health).
+            name: "seed-limit",
+            data: encode(Header::consecutive(3), &limit_seed()),
+            check: |s| {
+                assert!(s.limit_engaged > 0, "engaged");
+                assert!(s.limit_refusals >= 4, "refused");
+            },
+        },
         Seed {
             // Three consecutive failures trip; the fourth caller is turned away.
             name: "seed-trip",

@@ -352,6 +352,10 @@ pub struct Summary {
     /// `reset` on a `Closed` breaker stored below full health that time had
     /// brought back to full (a no-op).
     pub reset_decayed_noop: u32,
+    /// Operations after which the shadow breaker's concurrency limit was engaged.
+    pub limit_engaged: u32,
+    /// Acquires the shadow's limit refused.
+    pub limit_refusals: u32,
 }
 
 #[allow(dead_code)] // used by tests/fuzz_replay.rs, not by the fuzz target
@@ -382,6 +386,13 @@ struct Driver<'b> {
     last_report: Option<(u32, u64)>,
     /// 21 half-lives (`Breaker::half_life`), in nanoseconds.
     quiet_ns: u128,
+    /// The shadow: the same configuration with the adaptive concurrency limit
+    /// on (bounds 1..=4, so it binds), on the same clock, given the same
+    /// operations. The reference model does not model the limit (the breaker
+    /// above has it off); the shadow is checked against the limit's invariants
+    /// instead (see `check_shadow`).
+    shadow: &'b Breaker,
+    shadow_live: Vec<Permit<'b>>,
 }
 
 impl<'b> Driver<'b> {
@@ -615,7 +626,87 @@ impl<'b> Driver<'b> {
         }
     }
 
+    /// The same operation on the shadow (its refusals and outcomes are its own).
+    fn apply_shadow(&mut self, op: &Op) {
+        let shadow = self.shadow;
+        let acquire = |this: &mut Self| match shadow.try_acquire() {
+            Ok(p) => Some(p),
+            Err(Rejected::LimitReached { retry_after }) => {
+                assert!(
+                    shadow.limit().engaged,
+                    "refused by a disengaged limit: {:?}",
+                    shadow.limit()
+                );
+                assert!(retry_after.is_some_and(|d| d >= Duration::from_millis(1)));
+                this.summary.limit_refusals += 1;
+                None
+            }
+            Err(_) => None,
+        };
+        let report = |p: Permit<'b>, code: u8| match elapsed_of(code) {
+            None => {
+                let _ = p.record(verdict_of(code));
+            }
+            Some(elapsed) => {
+                let _ = p.record_timed(verdict_of(code), elapsed);
+            }
+        };
+        match *op {
+            Op::Acquire => {
+                if let Some(p) = acquire(self) {
+                    if self.shadow_live.len() < MAX_LIVE {
+                        self.shadow_live.push(p);
+                    }
+                }
+            }
+            Op::Record { slot, verdict } if !self.shadow_live.is_empty() => {
+                let i = usize::from(slot) % self.shadow_live.len();
+                report(self.shadow_live.remove(i), verdict);
+            }
+            Op::Drop { slot } if !self.shadow_live.is_empty() => {
+                let i = usize::from(slot) % self.shadow_live.len();
+                drop(self.shadow_live.remove(i));
+            }
+            Op::AcquireRecord { verdict } => {
+                if let Some(p) = acquire(self) {
+                    report(p, verdict);
+                }
+            }
+            Op::ForceOpen => {
+                let _ = shadow.force_open();
+            }
+            Op::Disable => {
+                let _ = shadow.disable();
+            }
+            Op::Reset => {
+                let _ = shadow.reset();
+            }
+            // The clock is shared: the main breaker's operation moved it.
+            _ => {}
+        }
+    }
+
+    /// The limit's invariants on the shadow: never more slots in use than live
+    /// permits, the limit within its bounds, and (checked at the end, once every
+    /// permit is gone) no slot held.
+    fn check_shadow(&mut self, step: usize, op: &Op) {
+        let l = self.shadow.limit();
+        assert!(
+            l.in_flight as usize <= self.shadow_live.len(),
+            "{} slots held by {} live permits after op #{step} {op:?}: {l:?}; config {:?}",
+            l.in_flight,
+            self.shadow_live.len(),
+            self.cfg
+        );
+        assert!(
+            !l.engaged || (1..=4).contains(&l.limit),
+            "limit out of bounds after op #{step} {op:?}: {l:?}"
+        );
+        self.summary.limit_engaged += u32::from(l.engaged);
+    }
+
     fn apply(&mut self, step: usize, op: &Op) {
+        self.apply_shadow(op);
         match *op {
             Op::Acquire => {
                 if let Some((permit, epoch)) = self.acquire(step, op) {
@@ -692,6 +783,7 @@ impl<'b> Driver<'b> {
 
     /// Compare everything observable after an operation.
     fn check(&mut self, step: usize, op: &Op) {
+        self.check_shadow(step, op);
         assert_eq!(
             self.clock.now(),
             Duration::from_nanos(self.now_ns),
@@ -813,6 +905,13 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         .build()
         .unwrap_or_else(|e| panic!("a valid config was rejected: {e} ({cfg:?})"));
     model.check_built(&breaker, &cfg);
+    let shadow = cfg
+        .builder()
+        .clock(clock.clone())
+        .adaptive_limit(true)
+        .limit_bounds(1, 4)
+        .build()
+        .unwrap_or_else(|e| panic!("a valid config was rejected with the limit on: {e}"));
     let to_full = successes_to_full(model.alpha_up);
 
     let mut driver = Driver {
@@ -829,6 +928,8 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         streak_epoch: 0,
         last_report: None,
         quiet_ns: 21 * breaker.half_life().as_nanos(),
+        shadow: &shadow,
+        shadow_live: Vec::with_capacity(MAX_LIVE),
     };
     driver.check(0, &Op::Snapshot);
 
@@ -840,12 +941,14 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
         driver.check(step, &op);
     }
     // Drop what is still live, oldest first, comparing after each.
-    while !driver.live.is_empty() {
+    while !driver.live.is_empty() || !driver.shadow_live.is_empty() {
         step += 1;
         let op = Op::Drop { slot: 0 };
         driver.apply(step, &op);
         driver.check(step, &op);
     }
+    let l = shadow.limit();
+    assert_eq!(l.in_flight, 0, "a slot outlived every permit: {l:?}");
     driver.summary.ops = step;
     driver.summary
 }
