@@ -411,3 +411,127 @@ fn a_backlog_from_a_cold_start_drains_under_the_limit() {
     drop(in_flight);
     assert_eq!(b.limit().in_flight, 0);
 }
+
+/// A guard whose breaker grades below `shed_below` (0: never) and trips only on
+/// a 95 % failure rate, with an empty budget, on a manual clock; its base
+/// learnt from 64 healthy calls of 10 ms (one in 16 is timed).
+fn headroom_guard(
+    clock: &ManualClock,
+    shed_below: f64,
+) -> Guard<fusebox::DefaultClassifier, ManualSleeper> {
+    let b = Breaker::builder()
+        .clock(clock.clone())
+        .shed_below(shed_below)
+        .build()
+        .unwrap();
+    let budget = RetryBudget::builder()
+        .ratio(0.2)
+        .min_retries_per_sec(0)
+        .initial_balance(0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(MS)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::new(b), retry)
+        .with_budget(Arc::new(budget))
+        .with_sleeper(ManualSleeper::new(clock.clone()));
+    for _ in 0..64 {
+        let r: Result<u32, GuardError<&'static str>> = guard.call(|_| {
+            clock.advance(10 * MS);
+            Ok(1)
+        });
+        assert_eq!(r, Ok(1));
+    }
+    while guard.budget().unwrap().try_withdraw() {}
+    assert!(guard.breaker().limit().base_latency.is_some());
+    guard
+}
+
+/// Bring the breaker's health to about `target` with fast failures and
+/// successes recorded directly (no retry, no budget involved).
+fn health_near(guard: &Guard<fusebox::DefaultClassifier, ManualSleeper>, target: f64) {
+    let b = guard.breaker();
+    for _ in 0..400 {
+        let h = b.snapshot().health.unwrap();
+        if (h - target).abs() < 0.03 {
+            return;
+        }
+        let v = if h > target {
+            Verdict::failure()
+        } else {
+            Verdict::Success
+        };
+        let _ = b.try_acquire().unwrap().record(v);
+    }
+    panic!("health did not reach {target}: {:?}", b.snapshot());
+}
+
+/// Retries go beyond the budget only while the breaker is not grading: below
+/// `shed_below`, or below one half when grading is off.
+#[test]
+fn headroom_ends_where_the_breaker_grades() {
+    for (shed_below, health, free) in [
+        // Grading off: the line is one half.
+        (0.0, 0.7, true),
+        (0.0, 0.35, false),
+        // Grading below 0.8: at 0.7 it grades (no headroom), at 0.9 not.
+        (0.8, 0.7, false),
+        (0.8, 0.9, true),
+    ] {
+        let clock = ManualClock::new();
+        let guard = headroom_guard(&clock, shed_below);
+        health_near(&guard, health);
+        let r = failing_twice(&guard, &clock);
+        if free {
+            assert_eq!(r, Ok(3), "shed_below {shed_below}, health {health}");
+        } else {
+            assert!(
+                matches!(r, Err(GuardError::BudgetExhausted { .. })),
+                "shed_below {shed_below}, health {health}: {r:?}"
+            );
+        }
+    }
+}
+
+/// A clock that counts its readings.
+#[derive(Clone, Default)]
+struct CountingClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl fusebox::Clock for CountingClock {
+    fn now_nanos(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        0
+    }
+}
+
+/// With the limit off, a healthy guarded call reads no clock: the limit's
+/// sampling is the only reason it would.
+#[test]
+fn with_the_limit_off_a_healthy_call_reads_no_clock() {
+    for adaptive in [false, true] {
+        let clock = CountingClock::default();
+        let b = Breaker::builder()
+            .clock(clock.clone())
+            .adaptive_limit(adaptive)
+            .build()
+            .unwrap();
+        let guard = Guard::new(Arc::new(b), Retry::default());
+        let before = clock.0.load(std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..64 {
+            let r: Result<u32, GuardError<()>> = guard.call(|_| Ok(1));
+            assert_eq!(r, Ok(1));
+        }
+        let reads = clock.0.load(std::sync::atomic::Ordering::Relaxed) - before;
+        if adaptive {
+            // One attempt in 16 timed: two readings each.
+            assert_eq!(reads, 64 / 16 * 2, "sampled");
+        } else {
+            assert_eq!(reads, 0, "the limit off, nothing reads the clock");
+        }
+    }
+}
