@@ -7,18 +7,26 @@
 //! breaker's *unloaded* latency (its `base`), the limit is *disengaged*: it costs
 //! the healthy path one load of a read-mostly word (the breaker's gate) and
 //! nothing else, and no permit holds a slot. When a window of samples averages at
-//! least [`ENGAGE_AT`] times the base (a queue has formed downstream), it
-//! *engages*: from then on every admission takes a slot under the limit (a CAS on
-//! [`SlotWord`]), every permit so admitted releases it exactly once (record, drop,
-//! stale or cut), and every such attempt is timed.
+//! least [`ENGAGE_AT`] times the base and the window before it already showed a
+//! queue (latency growing window after window), it *engages*: from then on every
+//! admission takes a slot under the limit (a CAS on [`SlotWord`]), every permit so
+//! admitted releases it exactly once (record, drop, stale or cut), and every such
+//! attempt is timed. A rise from no queue straight to [`ENGAGE_AT`] is a *step*,
+//! watched for one window first: a queue keeps rising ([`RISING`]: engage), a
+//! downstream that became slow levels off (the new latency becomes the base), and
+//! a fall ends the watch. No load is cut on a step until it rises again: a cut on
+//! a slow downstream leaves the attempts in flight to end as timeouts after their
+//! faster siblings, a burst of failures for the breaker.
 //!
 //! Engaged, each window sets the limit to the concurrency that carries the
 //! throughput it measured at the unloaded latency, with [`TOLERANCE`] of queue
 //! allowed: `limit = throughput × base × TOLERANCE` (Little's law). When the
 //! limit binds, the throughput is `limit / rtt`, so this is the gradient rule
 //! `limit × TOLERANCE × base / rtt`: the limit settles where latency is
-//! `TOLERANCE × base`. One window moves it by at most ×2 or ×½, and never
-//! outside `[min, max]`.
+//! `TOLERANCE × base`. A rise is taken whole (and, while the limit refuses with
+//! less queue than allowed, is at least an eighth), a cut halfway; one window
+//! moves it by at most ×2 or ×½, and never outside `[min, max]`. Two calm windows
+//! (within the tolerance, nothing refused) disengage it.
 //!
 //! # Slow is not overloaded
 //!
@@ -26,32 +34,40 @@
 //! cold cache) also raises latency, and a limit that read every rise as
 //! queueing would shrink to its floor and starve the caller. So each engagement
 //! is an *episode* with a reference: the window mean and the concurrency that
-//! carried it (throughput × mean, Little's law) when it engaged. Once the
-//! attempts in the windows were all admitted under the limit (a grace of
-//! [`GRACE`] reference latencies), the limit checks the one fact that defines
-//! queueing: latency falls when load falls. If concurrency is now at most
-//! [`REBASE_LOAD`] of the reference and the mean latency is still at least
-//! [`REBASE_RTT`] of it, the rise was not queueing: the base is set to the new
-//! latency and the limit disengages (a *rebase*). A queue, by contrast, shrinks
-//! as soon as the limit holds concurrency below it. During the grace the limit
-//! is held, so it cannot collapse on samples that predate it.
+//! carried it (throughput × mean, Little's law) when it engaged. After a grace
+//! of [`GRACE`] reference latencies the limit holds for [`TEST_WINDOWS`] windows
+//! and checks the one fact that defines queueing: latency falls when load
+//! falls. If the lowest window mean fell under [`REBASE_RTT`] of the reference,
+//! it is a queue, and the limit steers from then on. If concurrency is at most
+//! [`REBASE_LOAD`] of the reference and latency is still at least
+//! [`REBASE_RTT`] of it, and level, the rise was not queueing: the base is set
+//! to the new latency and the limit disengages (a *rebase*). Latency still
+//! moving gets no verdict: a backlog queued before the limit engaged is ahead of
+//! every admitted attempt (first in, first out) and drains at the downstream's
+//! pace. A limit at its floor under [`ENGAGE_AT`] × base, or one halved since it
+//! engaged without latency ever reaching 1.2 × the allowance, disengages too:
+//! its base was set too low.
 //!
 //! # The base
 //!
-//! The base rises only while disengaged and unqueued, by an eighth of the gap
-//! per window, so a long overload cannot drag it up (a rebase is the only other
-//! way up). It falls by an eighth of the gap to any lower window mean, and at
-//! once to a mean under half of it: it is the typical unloaded latency, not a
-//! low quantile of noisy windows, and a downstream that became faster is
-//! learnt at once.
+//! The base is the downstream's typical unloaded latency. For its first windows
+//! (after it is first set, and after a rebase or a drop) it is their plain
+//! average, and nothing is decided before three; then, while disengaged, it
+//! moves an eighth of the gap per window toward windows that show no queue, in
+//! both directions. It falls at once to a full window's mean under half of it (a
+//! downstream that became faster). A window that shows a queue never moves it,
+//! so a slow ramp of load or a long overload cannot drag it up; while engaged it
+//! rises only from a window in which the limit refused nothing.
 //!
 //! # Sampling
 //!
-//! Disengaged, the [`Guard`](crate::Guard) times one first attempt in
+//! Disengaged, the [`Guard`](crate::Guard) times one attempt in
 //! [`SAMPLE_EVERY`] per thread (a thread-local countdown: no shared write), and
-//! each such sample stands for `SAMPLE_EVERY` attempts in the window's
-//! throughput. Engaged, it times every attempt. [`Permit::record_timed`](crate::Permit::record_timed)
-//! reports every attempt it is given.
+//! each such sample stands for the attempts it was chosen among in the window's
+//! throughput; a thread backs its period off (up to [`MAX_SAMPLE_EVERY`]) while
+//! other threads sample the same limit (see `adapt_period`). Engaged, it times
+//! every attempt. [`Permit::record_timed`](crate::Permit::record_timed) reports
+//! every attempt it is given.
 //!
 //! # Words and orderings
 //!
@@ -61,8 +77,9 @@
 //! the atomicity of those operations alone, and every access is `Relaxed`:
 //! nothing else is read on the strength of it. The window word is likewise one
 //! CAS per sample; the CAS that empties it makes its caller the window's only
-//! closer. The estimator words (`est`, `episode`, `opened`) are statistics
-//! written by closers; two closers overlap only if a whole window fills while
+//! closer (`opened` and `span`, beside it, are written by the window's first
+//! sample and its closer). The estimator words (`est`, `episode`,
+//! `episode_low`) are statistics written by closers; two closers overlap only if a whole window fills while
 //! one runs, and then the later one may decide on a slightly older base. Nothing
 //! about slots depends on them, so they are `Relaxed` too.
 
@@ -92,10 +109,9 @@ pub(crate) const GRACE: f64 = 1.5;
 /// An engaging limit starts at no less than this share of the concurrency it
 /// measured (below `REBASE_LOAD`, so the load test can tell).
 pub(crate) const START_SHARE: f64 = 0.5;
-/// A watched window at least this many times the last one is still rising.
+/// A watched window at least this many times the watched one is still rising
+/// (a queue: engage); at most its inverse, falling (stop watching).
 pub(crate) const RISING: f64 = 1.25;
-/// Watched windows that rose in a row before a step is taken for a queue.
-pub(crate) const RISES_TO_ENGAGE: u64 = 1;
 /// A base is young (the plain average of its windows) for this many windows…
 const YOUNG: u64 = 7;
 /// …and settled enough to decide on after this many.
@@ -130,7 +146,7 @@ fn units_to_secs(units: u64) -> f64 {
     (units << UNIT_SHIFT) as f64 / 1e9
 }
 
-/// `[IN_FLIGHT:16 | LIMIT:16 | ENGAGED:1 | REFUSED:1 | CALM:2 | unused]`.
+/// `[IN_FLIGHT:16 | LIMIT:16 | ENGAGED:1 | REFUSED:1 | CALM:2 | OBSERVING:1 | unused]`.
 ///
 /// `IN_FLIGHT` counts live permits holding a slot, engaged or not (a permit
 /// admitted while engaged keeps its slot across a disengagement, and releases it
@@ -176,8 +192,7 @@ impl SlotWord {
     fn with_calm(self, calm: u64) -> Self {
         SlotWord((self.0 & !(3 << Self::CALM_SHIFT)) | (calm.min(3) << Self::CALM_SHIFT))
     }
-    /// `OBSERVING` (disengaged only): a step in latency is being watched
-    /// (`CALM` then counts the windows that rose since).
+    /// `OBSERVING` (disengaged only): a step in latency is being watched.
     pub(crate) fn observing(self) -> bool {
         self.0 & Self::OBSERVING != 0
     }
@@ -300,8 +315,8 @@ enum Step {
     None,
     /// Engage now.
     Engage,
-    /// Watch the next window (with this many rising windows so far).
-    Watch(u64),
+    /// Watch the next window.
+    Watch,
     /// The latency levelled off: rebase.
     Level,
     /// The step is gone: stop watching.
@@ -476,18 +491,13 @@ impl Limiter {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) if sampled => {
-                    adapt_period(std::ptr::from_ref(self) as usize, found, stored);
+                Ok(_) => {
+                    if sampled {
+                        adapt_period(std::ptr::from_ref(self) as usize, found, stored);
+                    }
                     if full {
                         return self.close(next, now_ns);
                     }
-                    if cur.n() == 0 {
-                        self.sampling.opened.store(now_ns, Ordering::Relaxed);
-                    }
-                    return None;
-                }
-                Ok(_) if full => return self.close(next, now_ns),
-                Ok(_) => {
                     if cur.n() == 0 {
                         // The window opens: its throughput is measured from here.
                         self.sampling.opened.store(now_ns, Ordering::Relaxed);
@@ -583,14 +593,11 @@ impl Limiter {
                 Step::None
             } else if observing {
                 let rising = mean as f64 >= RISING * prev as f64;
-                let rises = if rising { slots.calm() + 1 } else { 0 };
                 let falling = (mean as f64) * RISING <= prev as f64;
                 if q < ENGAGE_AT || falling {
                     Step::Clear
-                } else if rises >= RISES_TO_ENGAGE {
-                    Step::Engage
                 } else if rising {
-                    Step::Watch(rises)
+                    Step::Engage
                 } else {
                     Step::Level
                 }
@@ -598,7 +605,7 @@ impl Limiter {
                 Step::None
             } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 && !est.queued() {
                 // From no queue to twice the base in one window: a step.
-                Step::Watch(0)
+                Step::Watch
             } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 {
                 // The last window already showed a queue, and it grew.
                 Step::Engage
@@ -606,11 +613,11 @@ impl Limiter {
                 Step::None
             };
             match step {
-                Step::Watch(rises) => {
+                Step::Watch => {
                     self.episode
                         .store(EpisodeWord::new(mean, 0, now_ms).0, Ordering::Relaxed);
                     self.update_slots(|s| {
-                        (!s.engaged()).then(|| s.with_observing(true).with_calm(rises))
+                        (!s.engaged()).then(|| s.with_observing(true).with_calm(0))
                     });
                     return self.finish_close(base, young, mean, None);
                 }

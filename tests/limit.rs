@@ -285,17 +285,14 @@ fn bad_bounds_are_named() {
     assert!(Breaker::builder().limit_bounds(1, 65_535).build().is_ok());
 }
 
-/// A guard whose op takes 10 ms of the clock and answers from `script`
-/// (`true` = success), and whose budget starts empty with no floor.
-fn guard_with_empty_budget(
+/// A guard on `breaker` with an empty budget and no floor, 3 attempts 1 ms
+/// apart, on `clock`; then 64 healthy calls of 10 ms (the guard times one in 16,
+/// so the limit learns the unloaded latency), and the whole tokens they
+/// deposited (12.8) spent: 0.8 token is left.
+fn warmed_guard(
     clock: &ManualClock,
-    adaptive: bool,
+    breaker: fusebox::BreakerBuilder,
 ) -> Guard<fusebox::DefaultClassifier, ManualSleeper> {
-    let b = Breaker::builder()
-        .clock(clock.clone())
-        .adaptive_limit(adaptive)
-        .build()
-        .unwrap();
     let budget = RetryBudget::builder()
         .ratio(0.2)
         .min_retries_per_sec(0)
@@ -309,9 +306,21 @@ fn guard_with_empty_budget(
         .jitter(Jitter::None)
         .build()
         .unwrap();
-    Guard::new(Arc::new(b), retry)
-        .with_budget(Arc::new(budget))
-        .with_sleeper(ManualSleeper::new(clock.clone()))
+    let guard = Guard::new(
+        Arc::new(breaker.clock(clock.clone()).build().unwrap()),
+        retry,
+    )
+    .with_budget(Arc::new(budget))
+    .with_sleeper(ManualSleeper::new(clock.clone()));
+    for _ in 0..64 {
+        let r: Result<u32, GuardError<&'static str>> = guard.call(|_| {
+            clock.advance(10 * MS);
+            Ok(1)
+        });
+        assert_eq!(r, Ok(1));
+    }
+    while guard.budget().unwrap().try_withdraw() {}
+    guard
 }
 
 fn failing_twice(
@@ -330,18 +339,7 @@ fn failing_twice(
 fn retries_go_beyond_the_budget_while_the_limit_sees_no_queue() {
     for adaptive in [true, false] {
         let clock = ManualClock::new();
-        let guard = guard_with_empty_budget(&clock, adaptive);
-        // Healthy calls: the guard times one attempt in 16 per thread, so the
-        // limit learns the unloaded latency (and the budget's 20 % fills a bit:
-        // 64 calls deposit 12.8 tokens; spend them first).
-        for _ in 0..64 {
-            let r: Result<u32, GuardError<&'static str>> = guard.call(|_| {
-                clock.advance(10 * MS);
-                Ok(1)
-            });
-            assert_eq!(r, Ok(1));
-        }
-        while guard.budget().unwrap().try_withdraw() {}
+        let guard = warmed_guard(&clock, Breaker::builder().adaptive_limit(adaptive));
         let r = failing_twice(&guard, &clock);
         if adaptive {
             assert!(guard.breaker().limit().base_latency.is_some());
@@ -412,46 +410,6 @@ fn a_backlog_from_a_cold_start_drains_under_the_limit() {
     assert_eq!(b.limit().in_flight, 0);
 }
 
-/// A guard whose breaker grades below `shed_below` (0: never) and trips only on
-/// a 95 % failure rate, with an empty budget, on a manual clock; its base
-/// learnt from 64 healthy calls of 10 ms (one in 16 is timed).
-fn headroom_guard(
-    clock: &ManualClock,
-    shed_below: f64,
-) -> Guard<fusebox::DefaultClassifier, ManualSleeper> {
-    let b = Breaker::builder()
-        .clock(clock.clone())
-        .shed_below(shed_below)
-        .build()
-        .unwrap();
-    let budget = RetryBudget::builder()
-        .ratio(0.2)
-        .min_retries_per_sec(0)
-        .initial_balance(0)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let retry = Retry::builder()
-        .max_attempts(3)
-        .constant_backoff(MS)
-        .jitter(Jitter::None)
-        .build()
-        .unwrap();
-    let guard = Guard::new(Arc::new(b), retry)
-        .with_budget(Arc::new(budget))
-        .with_sleeper(ManualSleeper::new(clock.clone()));
-    for _ in 0..64 {
-        let r: Result<u32, GuardError<&'static str>> = guard.call(|_| {
-            clock.advance(10 * MS);
-            Ok(1)
-        });
-        assert_eq!(r, Ok(1));
-    }
-    while guard.budget().unwrap().try_withdraw() {}
-    assert!(guard.breaker().limit().base_latency.is_some());
-    guard
-}
-
 /// Bring the breaker's health to about `target` with fast failures and
 /// successes recorded directly (no retry, no budget involved).
 fn health_near(guard: &Guard<fusebox::DefaultClassifier, ManualSleeper>, target: f64) {
@@ -484,7 +442,8 @@ fn headroom_ends_where_the_breaker_grades() {
         (0.8, 0.9, true),
     ] {
         let clock = ManualClock::new();
-        let guard = headroom_guard(&clock, shed_below);
+        let guard = warmed_guard(&clock, Breaker::builder().shed_below(shed_below));
+        assert!(guard.breaker().limit().base_latency.is_some());
         health_near(&guard, health);
         let r = failing_twice(&guard, &clock);
         if free {
@@ -534,4 +493,49 @@ fn with_the_limit_off_a_healthy_call_reads_no_clock() {
             assert_eq!(reads, 0, "the limit off, nothing reads the clock");
         }
     }
+}
+
+/// Retries are the first load to go: an engaged limit leaves a quarter of
+/// itself (at least one slot) to first attempts, so a retry is refused where a
+/// first attempt is still admitted.
+#[test]
+fn an_engaged_limit_keeps_its_last_quarter_for_first_attempts() {
+    let clock = ManualClock::new();
+    let b = Arc::new(breaker(&clock, 4, 4));
+    engaged(&b, &clock);
+    assert_eq!((b.limit().engaged, b.limit().limit), (true, 4));
+    // Three of the four slots held: the fourth is a first attempt's only.
+    let held: Vec<Permit<'_>> = (0..3).map(|_| b.try_acquire().unwrap()).collect();
+    let budget = RetryBudget::builder()
+        .initial_balance(10)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(MS)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry)
+        .with_budget(Arc::new(budget))
+        .with_sleeper(ManualSleeper::new(clock.clone()));
+    let outcome = guard.call_outcome(|_| -> Result<u32, &str> { Err("503") });
+    assert_eq!(
+        outcome.attempts, 1,
+        "the first attempt took the fourth slot"
+    );
+    assert_eq!(outcome.stop, fusebox::Stop::RejectedMidCall);
+    assert!(matches!(
+        outcome.rejected,
+        Some(Rejected::LimitReached { .. })
+    ));
+    // The same slot is still a first attempt's.
+    let first = b
+        .try_acquire()
+        .expect("a first attempt gets the fourth slot");
+    assert_eq!(b.limit().in_flight, 4);
+    drop(first);
+    drop(held);
+    assert_eq!(b.limit().in_flight, 0);
 }

@@ -104,55 +104,38 @@ pub(crate) trait AttemptPermit {
     ) -> Recorded;
 }
 
-impl AttemptPermit for Permit<'_> {
-    #[inline(always)]
-    fn epoch(&self) -> u32 {
-        Permit::epoch(self)
-    }
-    #[inline(always)]
-    fn record(self, verdict: Verdict) -> Recorded {
-        Permit::record(self, verdict)
-    }
-    #[inline(always)]
-    fn holds_slot(&self) -> bool {
-        Permit::holds_slot(self)
-    }
-    #[inline]
-    fn record_sampled(
-        self,
-        verdict: Verdict,
-        elapsed_ns: u64,
-        now_ns: u64,
-        weight: u32,
-    ) -> Recorded {
-        Permit::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
-    }
+/// `AttemptPermit` for a permit type, forwarding to its inherent methods.
+macro_rules! attempt_permit {
+    ($permit:ty, $name:ident) => {
+        impl AttemptPermit for $permit {
+            #[inline(always)]
+            fn epoch(&self) -> u32 {
+                $name::epoch(self)
+            }
+            #[inline(always)]
+            fn record(self, verdict: Verdict) -> Recorded {
+                $name::record(self, verdict)
+            }
+            #[inline(always)]
+            fn holds_slot(&self) -> bool {
+                $name::holds_slot(self)
+            }
+            #[inline]
+            fn record_sampled(
+                self,
+                verdict: Verdict,
+                elapsed_ns: u64,
+                now_ns: u64,
+                weight: u32,
+            ) -> Recorded {
+                $name::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
+            }
+        }
+    };
 }
 
-impl AttemptPermit for OwnedPermit {
-    #[inline(always)]
-    fn epoch(&self) -> u32 {
-        OwnedPermit::epoch(self)
-    }
-    #[inline(always)]
-    fn record(self, verdict: Verdict) -> Recorded {
-        OwnedPermit::record(self, verdict)
-    }
-    #[inline(always)]
-    fn holds_slot(&self) -> bool {
-        OwnedPermit::holds_slot(self)
-    }
-    #[inline]
-    fn record_sampled(
-        self,
-        verdict: Verdict,
-        elapsed_ns: u64,
-        now_ns: u64,
-        weight: u32,
-    ) -> Recorded {
-        OwnedPermit::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
-    }
-}
+attempt_permit!(Permit<'_>, Permit);
+attempt_permit!(OwnedPermit, OwnedPermit);
 
 /// One call's state, shared by the sync and async loops (and the tower service).
 pub(crate) struct Call<G, T, E> {
