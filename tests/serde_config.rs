@@ -302,6 +302,7 @@ fn a_breaker_from_config_behaves_like_the_builders() {
         .shed_below(0.6)
         .min_admit(0.1)
         .slow_call(750 * MS, 0.5)
+        .adaptive_limit(false)
         .jitter_seed(99);
     assert_same_behaviour(config.builder().unwrap(), by_hand);
 

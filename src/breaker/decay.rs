@@ -8,7 +8,13 @@ impl Breaker {
     /// Decay ticks since the breaker was built. Time in ticks stops at the end of
     /// the mark word's field (139 years of the smallest tick).
     pub(super) fn now_tick(&self) -> u64 {
-        (self.elapsed_ns() / self.config.tick_ns).min(MARK_MAX)
+        self.tick_of(self.elapsed_ns())
+    }
+
+    /// The decay tick of `elapsed_ns` (time since the breaker was built).
+    #[inline]
+    pub(super) fn tick_of(&self, elapsed_ns: u64) -> u64 {
+        (elapsed_ns / self.config.tick_ns).min(MARK_MAX)
     }
 
     /// What the deadline word says about the measuring word `s` (see

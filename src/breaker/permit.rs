@@ -66,12 +66,11 @@ impl<'a> Permit<'a> {
     pub fn record_timed(self, verdict: Verdict, elapsed: Duration) -> Recorded {
         let breaker = self.breaker;
         let verdict = breaker.timed_verdict(verdict, elapsed);
-        let recorded = self.record(verdict);
-        if breaker.limit_enabled() {
-            let elapsed = crate::clock::duration_to_nanos(elapsed);
-            breaker.sample_latency(elapsed, breaker.elapsed_ns(), 1);
+        if !breaker.limit_enabled() {
+            return self.record(verdict);
         }
-        recorded
+        let now = breaker.elapsed_ns();
+        self.record_sampled(verdict, crate::clock::duration_to_nanos(elapsed), now, 1)
     }
 
     /// Whether the permit holds a slot under the engaged concurrency limit (its
@@ -92,8 +91,10 @@ impl<'a> Permit<'a> {
         now_ns: u64,
         weight: u32,
     ) -> Recorded {
-        let breaker = self.breaker;
-        let recorded = self.record(verdict);
+        let permit = ManuallyDrop::new(self);
+        let breaker = permit.breaker;
+        // The report is made at the time the caller read: no second clock read.
+        let recorded = breaker.record_at(permit.ticket, verdict, now_ns);
         breaker.sample_latency(elapsed_ns, now_ns, weight);
         recorded
     }
@@ -257,7 +258,8 @@ impl OwnedPermit {
         weight: u32,
     ) -> Recorded {
         let ticket = std::mem::replace(&mut self.ticket, Ticket::SPENT);
-        let recorded = self.breaker.record(ticket, verdict);
+        // The report is made at the time the caller read: no second clock read.
+        let recorded = self.breaker.record_at(ticket, verdict, now_ns);
         self.breaker.sample_latency(elapsed_ns, now_ns, weight);
         recorded
     }

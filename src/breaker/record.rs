@@ -22,29 +22,61 @@ impl Breaker {
         if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
             return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, ticket, verdict)
+        self.record_slow(cur, ticket, verdict, None)
+    }
+
+    /// [`record`](Self::record) by a caller that has just read the breaker's
+    /// clock (`now_ns`, since the breaker was built): the report is made at
+    /// that time, with the decay due first, whatever the verdict, and reads
+    /// no clock of its own (the guard's sampled attempts, `record_timed`).
+    #[inline]
+    pub(super) fn record_at(&self, ticket: Ticket, verdict: Verdict, now_ns: u64) -> Recorded {
+        let cur = self.load();
+        if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
+            return Recorded::Applied { transition: None };
+        }
+        self.record_slow(cur, ticket, verdict, Some(self.tick_of(now_ns)))
     }
 
     /// Everything but the healthy path: out of line, so that the inlined fast path
     /// stays a handful of instructions.
     #[cold]
     #[inline(never)]
-    pub(super) fn record_slow(&self, cur: Snapshot, ticket: Ticket, verdict: Verdict) -> Recorded {
+    pub(super) fn record_slow(
+        &self,
+        cur: Snapshot,
+        ticket: Ticket,
+        verdict: Verdict,
+        now: Option<u64>,
+    ) -> Recorded {
         // The slot (if any) is released first, whatever the verdict and whether
         // or not it is stale: the attempt is over.
         self.release_slot(ticket);
         let epoch = ticket.epoch();
-        // Below full health, or about to leave it, health is brought up to date
-        // with time first (see `report_measured`); a success or a non-signal at
-        // full health has nothing to decay and does not start a spell.
         #[cfg(feature = "metrics")]
         match verdict {
             Verdict::Failure { .. } => self.observers.verdict(true),
             Verdict::Ignored => self.observers.verdict(false),
             Verdict::Success => {}
         }
-        let update = if cur.state().measures() && cur.epoch() == epoch {
-            self.report_measured(cur, epoch, verdict, None)
+        // A failure is applied after the decay due at its time (see
+        // `report_measured`): time must be read, and is. A success or a
+        // non-signal is applied as it comes, with no clock read: time and a
+        // success both shrink the gap to full health by a factor, so the order
+        // in which they are applied does not change the health (docs/DESIGN.md
+        // §7, "Time"); the decay due is applied by the next report that reads
+        // the time. A caller that read the clock anyway (`now`) reports on time.
+        let mut cur = cur;
+        let measuring = cur.state().measures() && cur.epoch() == epoch;
+        if measuring && now.is_none() && !verdict.lowers() {
+            if self.rise(cur, epoch, verdict) {
+                return Recorded::Applied { transition: None };
+            }
+            // The breaker left the epoch meanwhile: stale, by the usual rule.
+            cur = self.load();
+        }
+        let update = if measuring && cur.epoch() == epoch {
+            self.report_measured(cur, epoch, verdict, now)
         } else {
             self.update(cur, |cur| self.decide_record(cur, epoch, verdict, 0))
         };
@@ -65,6 +97,50 @@ impl Breaker {
                     _ => None,
                 },
             },
+        }
+    }
+
+    /// A verdict that cannot lower health (a success, or no signal), reported
+    /// under the measuring epoch `epoch` and applied without time: a success
+    /// raises health by one step (`decide_record` with no ticks, without its
+    /// other cases), anything else changes nothing. `false` if the breaker has
+    /// left `epoch` (or stopped measuring) before it landed: the caller then
+    /// decides by the general rule (a stale report).
+    #[inline]
+    fn rise(&self, mut cur: Snapshot, epoch: u32, verdict: Verdict) -> bool {
+        let backoff = CasBackoff::new();
+        loop {
+            if cur.epoch() != epoch || !cur.state().measures() {
+                return false;
+            }
+            if verdict != Verdict::Success {
+                return true;
+            }
+            let h = health::after_success(cur.health(), self.config.alpha_up);
+            // The spell below full health counts its attempts; a success that
+            // ends it leaves none (and one at full health changes nothing).
+            let samples = if h == HEALTH_FULL {
+                0
+            } else {
+                (cur.samples() + 1).min(self.config.min_samples)
+            };
+            let next = cur.with_measure(h, samples);
+            if next == cur {
+                return true;
+            }
+            // AcqRel on success, Acquire on failure: see the module's "Orderings".
+            match self.state.compare_exchange_weak(
+                cur.raw(),
+                next.raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => {
+                    cur = Snapshot::from_raw(actual);
+                    backoff.spin();
+                }
+            }
         }
     }
 

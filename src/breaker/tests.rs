@@ -719,11 +719,13 @@ fn the_probe_lease_is_not_renewed_while_a_slot_is_free() {
 }
 
 #[test]
-fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
+fn quiet_time_restores_full_health_and_one_timed_report_the_fast_path() {
     // Time alone brings health back to full within 21 half-lives (the snapshot and
     // admission see it at once, reading only); the stored word, and with it the
-    // read-only healthy path, follows at the next report, which claims the ticks
-    // (with grading on, a graded acquire stores it too: see the next test).
+    // read-only healthy path, follows at the next report that reads the time
+    // (a failure, a timed report, a graded acquire: see the next test). A
+    // success or a non-signal reported without time applies no decay: it
+    // reads no clock.
     let clock = ManualClock::new();
     let b = Breaker::builder()
         .trip_after_consecutive_failures(5)
@@ -749,13 +751,20 @@ fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
         Ticket::of_epoch(0),
         "not yet a whole-word ticket"
     );
+    let before = b.load();
     assert_eq!(
         permit.record(Verdict::Ignored),
         Recorded::Applied { transition: None }
     );
+    assert_eq!(b.load(), before, "an untimed non-signal changes nothing");
+    let permit = b.try_acquire().unwrap();
+    assert_eq!(
+        permit.record_timed(Verdict::Ignored, Duration::ZERO),
+        Recorded::Applied { transition: None }
+    );
     assert!(
         b.load().is_healthy(Snapshot::healthy_base()),
-        "the report stored full health: {:?}",
+        "the timed report stored full health: {:?}",
         b.load()
     );
     let permit = b.try_acquire().unwrap();
@@ -774,6 +783,78 @@ fn quiet_time_restores_full_health_and_one_report_the_fast_path() {
         raw,
         "and a success writes nothing"
     );
+}
+
+/// Successes reported without time after a quiet recovery still bring the
+/// stored word back to full health (and the healthy path) on their own, within
+/// `successes_to_full_health`, and never below the health time has reached.
+#[test]
+fn untimed_successes_after_a_quiet_recovery_restore_the_healthy_word() {
+    let clock = ManualClock::new();
+    let b = Breaker::builder()
+        .trip_after_consecutive_failures(5)
+        .half_life(64 * MS)
+        .shed_below(0.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let _ = fail(&b);
+    }
+    clock.advance(21 * 64 * MS);
+    let mut n = 0;
+    while !b.load().is_healthy(Snapshot::healthy_base()) {
+        assert_eq!(b.snapshot().health, Some(1.0), "time has restored it");
+        let _ = b.try_acquire().unwrap().record(Verdict::Success);
+        n += 1;
+        assert!(n <= b.successes_to_full_health(), "bounded");
+    }
+    assert!(n > 0, "the successes did it, not time");
+}
+
+/// A success reported without time and the time that passes around it commute:
+/// the word a failure is applied to after (success, then a quiet interval) is
+/// the word it is applied to after (the interval, then the success), up to the
+/// fixed-point rounding, which never lowers health below the real value.
+#[test]
+fn an_untimed_success_commutes_with_time_up_to_rounding_toward_health() {
+    let build = |clock: &ManualClock| {
+        Breaker::builder()
+            .health(0.2, 0.01, 1)
+            .half_life(64 * MS)
+            .shed_below(0.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    for quiet_ticks in [0u32, 1, 5, 63, 64, 100, 700] {
+        let (c1, c2) = (ManualClock::new(), ManualClock::new());
+        let (b1, b2) = (build(&c1), build(&c2));
+        for b in [&b1, &b2] {
+            for _ in 0..3 {
+                let _ = fail(b);
+            }
+        }
+        // b1: the success first (untimed), then the quiet interval.
+        let _ = b1.try_acquire().unwrap().record(Verdict::Success);
+        c1.advance(quiet_ticks * MS);
+        // b2: the interval, then the success reported on time.
+        c2.advance(quiet_ticks * MS);
+        let _ = b2.try_acquire().unwrap().record_timed(Verdict::Success, Duration::ZERO);
+        // A failure now brings both up to date with time.
+        let _ = fail(&b1);
+        let _ = fail(&b2);
+        let (h1, h2) = (b1.load().health(), b2.load().health());
+        assert!(h1.abs_diff(h2) <= 2, "{quiet_ticks} ticks: {h1} vs {h2}");
+        // The real health: three failures (x0.8 each), a success and the
+        // interval (both shrink the gap), a failure.
+        let tick = 1.0 / 64.0;
+        let gap = (1.0 - 0.8f64.powi(3)) * 0.8 * 0.5f64.powf(f64::from(quiet_ticks) * tick);
+        let real = (1.0 - gap) * 0.8 * f64::from(HEALTH_FULL);
+        for h in [h1, h2] {
+            assert!(f64::from(h) >= real.floor(), "{quiet_ticks}: {h} < {real}");
+        }
+    }
 }
 
 /// Once time alone has restored full health, the first graded acquire stores it,

@@ -1083,7 +1083,7 @@ impl Model {
             // Time alone ended the spell: the breaker stores it (a decay-only
             // report, which moves the mark), and admits.
             let epoch = self.epoch;
-            let _ = self.record(now_ns, epoch, Verdict::Ignored);
+            let _ = self.report(now_ns, epoch, Verdict::Ignored, true);
             self.last_stored = true;
             return true;
         }
@@ -1147,7 +1147,15 @@ impl Model {
             .expect("the HalfOpen epoch's lease is published")
     }
 
+    /// A caller's report (`record`, or `record_timed` with the limit off): a
+    /// success or a non-signal is applied without time.
     pub fn record(&mut self, now_ns: u64, epoch: u32, verdict: Verdict) -> Rec {
+        self.report(now_ns, epoch, verdict, false)
+    }
+
+    /// A report at `now_ns`; `timed`: made with the time (the breaker's own
+    /// decay-only store), so the decay due is applied first whatever the verdict.
+    fn report(&mut self, now_ns: u64, epoch: u32, verdict: Verdict, timed: bool) -> Rec {
         self.last_claim = Claim::default();
         if epoch != self.epoch {
             self.stale += 1;
@@ -1162,9 +1170,12 @@ impl Model {
         };
         match self.state {
             MState::Closed | MState::Disabled => {
-                // Below full health, or about to leave it, bring health up to date
-                // with time first (claiming the ticks since the mark).
-                let ticks = if self.health < FULL || weight.is_some() {
+                // A failure brings health up to date with time first (claiming the
+                // ticks since the mark), and so does a timed report below full
+                // health; a caller's success or non-signal is applied as it
+                // comes, without time (the breaker under test has its
+                // concurrency limit off, so none of its caller's reports is timed).
+                let ticks = if weight.is_some() || (timed && self.health < FULL) {
                     self.claim_decay(now_ns)
                 } else {
                     0
