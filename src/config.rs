@@ -66,6 +66,8 @@ pub(crate) struct Config {
     pub(crate) probe_timeout_ns: u64,
     /// One decay tick (`half_life / 64`), in nanoseconds; at least 1 ms.
     pub(crate) tick_ns: u64,
+    /// `tick_ns` as a divisor reduced to a multiply and shift (exact).
+    pub(crate) tick: strength_reduce::StrengthReducedU64,
     /// Admission is graded below this health (units); 0 when it never is (off, or
     /// not above the threshold).
     pub(crate) shed_below: u32,
@@ -658,6 +660,8 @@ impl BreakerBuilder {
                 ),
             ));
         }
+        // At least 1 ms: `half_life` was checked against `MIN_HALF_LIFE` above.
+        let tick_ns = duration_to_nanos(half_life) / health::DECAY_TICKS;
         Ok(Config {
             alpha,
             alpha_up,
@@ -671,7 +675,8 @@ impl BreakerBuilder {
             probes,
             close_after,
             probe_timeout_ns: duration_to_nanos(probe_timeout),
-            tick_ns: duration_to_nanos(half_life) / health::DECAY_TICKS,
+            tick_ns,
+            tick: strength_reduce::StrengthReducedU64::new(tick_ns),
             shed_below,
             min_admit: health::rate_up(min_admit),
             slow_call_ns,

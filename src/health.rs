@@ -199,14 +199,27 @@ pub(crate) fn after_idle(h: u32, k: u64) -> u32 {
 
 /// The chance (scale 2^32) that an attempt is admitted at health `h` when
 /// admission is graded below `shed_below` units: `h / shed_below`, at least
-/// `min_admit`, and 1 from `shed_below` up.
+/// `min_admit`, and 1 from `shed_below` up. The specification [`admits`]
+/// implements without its division (the tests hold them to each other).
 #[inline]
+#[cfg(test)]
 pub(crate) fn admission(h: u32, shed_below: u32, min_admit: u64) -> u64 {
     if h >= shed_below || shed_below == 0 {
         return RATE_ONE;
     }
     // h < shed_below <= 2^20: the quotient is below 2^32.
     ((u64::from(h) << 32) / u64::from(shed_below)).max(min_admit)
+}
+
+/// Whether `draw` (uniform in `[0, 2^32)`) admits an attempt at health `h`
+/// below `shed_below` units: exactly `draw < admission(h, shed_below, min_admit)`,
+/// without the division. `draw < max(m, floor(h * 2^32 / s))` holds iff
+/// `draw < m` or `draw + 1 <= floor(h * 2^32 / s)`, and for integers the second
+/// is `(draw + 1) * s <= h * 2^32` (both sides below 2^53).
+#[inline]
+pub(crate) fn admits(h: u32, shed_below: u32, min_admit: u64, draw: u64) -> bool {
+    debug_assert!(h < shed_below && shed_below <= HEALTH_FULL && draw < RATE_ONE);
+    draw < min_admit || (draw + 1) * u64::from(shed_below) <= u64::from(h) << 32
 }
 
 /// Health as a real number in `[0, 1]`.
@@ -458,5 +471,44 @@ mod tests {
             ((u64::from(line) - 1) << 32) / u64::from(line)
         );
         assert_eq!(admission(0, 0, floor), RATE_ONE, "0 turns shedding off");
+    }
+
+    /// `admits` (the breaker's comparison, with no division) is exactly
+    /// `draw < admission(..)` (the specification), at the edges of every
+    /// operand and over a pseudo-random sweep.
+    #[test]
+    fn admits_is_the_draw_compared_with_the_admission_chance() {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            x = crate::breaker::splitmix64(x);
+            x
+        };
+        let mut cases = Vec::new();
+        for shed in [1, 2, 3, 7, 1 << 19, HEALTH_FULL - 1, HEALTH_FULL] {
+            for h in [0, 1, shed / 2, shed.saturating_sub(2), shed - 1] {
+                for min_admit in [0, 1, RATE_ONE / 20, RATE_ONE - 1] {
+                    let p = admission(h, shed, min_admit);
+                    for draw in [0, 1, p.saturating_sub(1), p, p + 1, RATE_ONE - 1] {
+                        cases.push((h, shed, min_admit, draw.min(RATE_ONE - 1)));
+                    }
+                }
+            }
+        }
+        for _ in 0..200_000 {
+            let shed = (next() % u64::from(HEALTH_FULL)) as u32 + 1;
+            let h = (next() % u64::from(shed)) as u32;
+            let min_admit = next() % RATE_ONE;
+            cases.push((h, shed, min_admit, next() >> 32));
+        }
+        for (h, shed, min_admit, draw) in cases {
+            if h >= shed {
+                continue;
+            }
+            assert_eq!(
+                admits(h, shed, min_admit, draw),
+                draw < admission(h, shed, min_admit),
+                "h {h}, shed {shed}, min {min_admit}, draw {draw}"
+            );
+        }
     }
 }

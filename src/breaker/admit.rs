@@ -246,8 +246,13 @@ impl Breaker {
         if samples < self.config.min_samples {
             return Ok(());
         }
-        let p = health::admission(h, self.config.shed_below, self.config.min_admit);
-        if p >= RATE_ONE || self.draw() < p {
+        let (shed_below, min_admit) = (self.config.shed_below, self.config.min_admit);
+        // A draw only when the chance is below 1 (the chance is
+        // `health::admission`; `admits` compares a draw with it, undivided).
+        if h >= shed_below
+            || min_admit >= RATE_ONE
+            || health::admits(h, shed_below, min_admit, self.draw())
+        {
             Ok(())
         } else {
             Err(Rejected::Shed)
@@ -259,7 +264,6 @@ impl Breaker {
         // Relaxed: the counter only has to hand out distinct values; nothing is
         // published through it (see the module's "Orderings").
         let n = self
-            .cold
             .draws
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         splitmix64(n) >> 32

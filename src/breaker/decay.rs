@@ -14,7 +14,7 @@ impl Breaker {
     /// The decay tick of `elapsed_ns` (time since the breaker was built).
     #[inline]
     pub(super) fn tick_of(&self, elapsed_ns: u64) -> u64 {
-        (elapsed_ns / self.config.tick_ns).min(MARK_MAX)
+        (elapsed_ns / self.config.tick).min(MARK_MAX)
     }
 
     /// What the deadline word says about the measuring word `s` (see

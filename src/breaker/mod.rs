@@ -136,6 +136,10 @@ pub struct Breaker {
     state: CachePadded<AtomicU64>,
     /// Words written off the healthy path, on a line of their own.
     cold: CachePadded<Cold>,
+    /// The graded-admission sequence: each draw hashes a distinct value. On a
+    /// line of its own: every graded admission writes it, and the decay mark
+    /// next to it in `cold` is read by every report below full health.
+    draws: CachePadded<AtomicU64>,
     config: Config,
     /// The gate: the word a success leaves unchanged, at epoch 0, while the
     /// concurrency limit is disengaged (the healthy path compares against it),
@@ -160,8 +164,6 @@ struct Cold {
     stale: AtomicU64,
     /// The jitter sequence: each draw seeds a small RNG with a distinct value.
     jitter: AtomicU64,
-    /// The graded-admission sequence: each draw hashes a distinct value.
-    draws: AtomicU64,
 }
 
 const INITIAL_EPOCH: u32 = 0;
@@ -191,8 +193,8 @@ impl Breaker {
                 deadline: AtomicU64::new(MarkWord::settled(INITIAL_EPOCH, 0, 0).raw()),
                 stale: AtomicU64::new(0),
                 jitter: AtomicU64::new(seed),
-                draws: AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D),
             }),
+            draws: CachePadded::new(AtomicU64::new(seed ^ 0x5851_F42D_4C95_7F2D)),
             gate: AtomicU64::new(Snapshot::healthy_base().raw()),
             limit: match config.limit {
                 Some((min, max)) => Limiter::new(true, min, max),

@@ -19,10 +19,33 @@ impl Breaker {
         // permit's own epoch changes nothing, so there is nothing to compute or write
         // (`decide_record` would propose the same word; this just gets there sooner).
         // With a whole-word ticket that is one compare (see `Ticket`).
-        if matches!(verdict, Verdict::Success) && ticket.success_is_noop(cur) {
-            return Recorded::Applied { transition: None };
+        if matches!(verdict, Verdict::Success) {
+            if ticket.success_is_noop(cur) {
+                return Recorded::Applied { transition: None };
+            }
+            return self.record_success(cur, ticket);
         }
         self.record_slow(cur, ticket, verdict, None)
+    }
+
+    /// A success off the healthy path. Below full health in the permit's own
+    /// epoch (a downstream that fails a little: most reports are this) it is
+    /// one step of health by one CAS, with no clock read (see `rise`); the
+    /// rest goes the general way. Out of line but not cold, and small: the
+    /// general path's frame and its cases cost more than the step itself.
+    #[inline(never)]
+    fn record_success(&self, cur: Snapshot, ticket: Ticket) -> Recorded {
+        let epoch = ticket.epoch();
+        if cur.state().measures() && cur.epoch() == epoch {
+            // The attempt is over: its slot (if any) goes first, as in `record_slow`.
+            self.release_slot(ticket);
+            if self.rise(cur, epoch, Verdict::Success) {
+                return Recorded::Applied { transition: None };
+            }
+            // The breaker left the epoch meanwhile: stale, by the usual rule.
+            return self.record_slow(self.load(), ticket.without_slot(), Verdict::Success, None);
+        }
+        self.record_slow(cur, ticket, Verdict::Success, None)
     }
 
     /// [`record`](Self::record) by a caller that has just read the breaker's

@@ -840,7 +840,10 @@ fn an_untimed_success_commutes_with_time_up_to_rounding_toward_health() {
         c1.advance(quiet_ticks * MS);
         // b2: the interval, then the success reported on time.
         c2.advance(quiet_ticks * MS);
-        let _ = b2.try_acquire().unwrap().record_timed(Verdict::Success, Duration::ZERO);
+        let _ = b2
+            .try_acquire()
+            .unwrap()
+            .record_timed(Verdict::Success, Duration::ZERO);
         // A failure now brings both up to date with time.
         let _ = fail(&b1);
         let _ = fail(&b2);
@@ -1124,4 +1127,44 @@ fn owned_record_timed_and_debug() {
         b.snapshot().health.unwrap() < 1.0,
         "a slow success is a failure"
     );
+}
+
+/// The decay tick of a time is `elapsed / tick_ns` (capped at the mark's
+/// field), computed by a multiply and shift: the same as the division, at the
+/// edges and over a sweep, for the smallest, default and largest half-lives.
+#[test]
+fn the_tick_of_a_time_is_the_exact_quotient() {
+    for half_life in [
+        64 * MS,
+        64 * MS + Duration::from_nanos(63),
+        Duration::from_secs(5),
+        Duration::from_secs(366 * 86_400),
+    ] {
+        let b = Breaker::builder().half_life(half_life).build().unwrap();
+        let d = b.config.tick_ns;
+        let mut x = 0x2545_F491_4F6C_DD1D_u64;
+        let mut times = vec![
+            0,
+            1,
+            d - 1,
+            d,
+            d + 1,
+            2 * d - 1,
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX / 2,
+        ];
+        for k in [3u64, 1 << 20, MARK_MAX, MARK_MAX + 1] {
+            if let Some(t) = k.checked_mul(d) {
+                times.extend([t - 1, t, t + 1]);
+            }
+        }
+        for _ in 0..100_000 {
+            x = splitmix64(x);
+            times.push(x >> (x % 64));
+        }
+        for t in times {
+            assert_eq!(b.tick_of(t), (t / d).min(MARK_MAX), "{t} / {d}");
+        }
+    }
 }
