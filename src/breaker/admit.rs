@@ -225,16 +225,29 @@ impl Breaker {
         self.take_slot(Ticket::of_epoch(s.epoch()), retry)
     }
 
-    /// Graded admission in a degraded `Closed` word: admit with probability
-    /// `health / shed_below` (at least `min_admit`), on the health brought up to
-    /// date with the time since its decay mark. Reads only: the admission changes
-    /// no state, so it needs no CAS; the draw is one `fetch_add` on a counter off
-    /// the state word's cache line.
+    /// Graded admission in a degraded `Closed` word `s` (below `shed_below`):
+    /// admit with probability `health / shed_below` (at least `min_admit`), on
+    /// the health brought up to date with the time since its decay mark.
+    ///
+    /// Time only raises health (and ends a spell only at full health), so a
+    /// draw the stored word admits, the word brought up to date admits too:
+    /// the clock is read only when the stored word would refuse (or has fewer
+    /// samples than a refusal needs: then nothing is drawn). Reads only, but
+    /// for the decay-only store below: the admission changes no state, so it
+    /// needs no CAS; the draw is one `fetch_add` on a counter of its own line.
     #[cold]
     #[inline(never)]
     pub(super) fn admit_graded(&self, s: Snapshot) -> Result<(), Rejected> {
+        let (shed_below, min_admit) = (self.config.shed_below, self.config.min_admit);
+        if s.samples() < self.config.min_samples || min_admit >= RATE_ONE {
+            return Ok(());
+        }
+        let draw = self.draw();
+        if health::admits(s.health(), shed_below, min_admit, draw) {
+            return Ok(());
+        }
         let now = self.now_tick();
-        let (h, samples) = self.decayed(s, now);
+        let (h, _) = self.decayed(s, now);
         if h == HEALTH_FULL {
             // Time alone has ended the spell: store that (a decay-only report), so
             // that the next attempts take the healthy path instead of this one. If
@@ -243,16 +256,9 @@ impl Breaker {
             let _stored = self.report_measured(s, s.epoch(), Verdict::Ignored, Some(now));
             return Ok(());
         }
-        if samples < self.config.min_samples {
-            return Ok(());
-        }
-        let (shed_below, min_admit) = (self.config.shed_below, self.config.min_admit);
-        // A draw only when the chance is below 1 (the chance is
-        // `health::admission`; `admits` compares a draw with it, undivided).
-        if h >= shed_below
-            || min_admit >= RATE_ONE
-            || health::admits(h, shed_below, min_admit, self.draw())
-        {
+        // Below full health time leaves the samples as they are (at least
+        // `min_samples`): the same draw decides, on the health as of now.
+        if h >= shed_below || health::admits(h, shed_below, min_admit, draw) {
             Ok(())
         } else {
             Err(Rejected::Shed)

@@ -860,9 +860,9 @@ fn an_untimed_success_commutes_with_time_up_to_rounding_toward_health() {
     }
 }
 
-/// Once time alone has restored full health, the first graded acquire stores it,
-/// so the attempts after it take the healthy path again without waiting for a
-/// report.
+/// Once time alone has restored full health, the first graded acquire whose
+/// draw the stored health would refuse stores it, so the attempts after it take
+/// the healthy path again without waiting for a report.
 #[test]
 fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
     let clock = ManualClock::new();
@@ -870,6 +870,7 @@ fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
         .health(0.5, 0.01, 1)
         .shed_below(0.9)
         .half_life(64 * MS)
+        .jitter_seed(3)
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -883,12 +884,21 @@ fn a_graded_acquire_after_a_quiet_recovery_restores_the_healthy_word() {
         !b.load().is_healthy(Snapshot::healthy_base()),
         "stored health is still low"
     );
-    let permit = b.try_acquire().expect("full health by now: admitted");
+    // A draw the stored health admits needs no clock (and stores nothing); the
+    // first draw it would refuse reads the time, finds full health and stores
+    // it. With this seed the first draw is admitted by the stored health.
+    let mut held = Vec::new();
+    while !b.load().is_healthy(Snapshot::healthy_base()) {
+        held.push(b.try_acquire().expect("full health by now: admitted"));
+        assert!(held.len() <= 64, "a refusing draw comes (chance 0.44 each)");
+    }
     assert!(
-        b.load().is_healthy(Snapshot::healthy_base()),
-        "the acquire stored the decay"
+        held.len() > 1,
+        "the seed's first draw was admitted unstored"
     );
-    assert!(permit.record(Verdict::Success).transition().is_none());
+    for permit in held {
+        assert!(permit.record(Verdict::Success).transition().is_none());
+    }
     assert!(b.load().is_healthy(Snapshot::healthy_base()));
 }
 
@@ -1167,4 +1177,62 @@ fn the_tick_of_a_time_is_the_exact_quotient() {
             assert_eq!(b.tick_of(t), (t / d).min(MARK_MAX), "{t} / {d}");
         }
     }
+}
+
+/// A clock that counts its readings.
+#[derive(Clone, Default)]
+struct CountingClock(Arc<AtomicUsize>);
+
+impl Clock for CountingClock {
+    fn now_nanos(&self) -> u64 {
+        self.0.fetch_add(1, StdOrdering::Relaxed);
+        0
+    }
+}
+
+/// Below full health the clock is read by failures only: untimed successes,
+/// non-signals, and graded admissions whose draw the stored health admits
+/// read none (the clock stands still here, so time changes nothing either way).
+#[test]
+fn a_downstream_that_fails_a_little_reads_the_clock_once_per_failure() {
+    let clock = CountingClock::default();
+    let b = Breaker::builder()
+        .trip_on_failure_rate(0.95, 50)
+        .shed_below(0.99)
+        .min_admit(0.5)
+        .adaptive_limit(false)
+        .jitter_seed(11)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let reads = || clock.0.load(StdOrdering::Relaxed);
+    let built = reads();
+    let (mut failures, mut refusals) = (0, 0);
+    for i in 0..10_000u32 {
+        match b.try_acquire() {
+            Ok(p) => {
+                let _ = p.record(if i % 20 == 0 {
+                    failures += 1;
+                    Verdict::failure()
+                } else if i % 7 == 0 {
+                    Verdict::Ignored
+                } else {
+                    Verdict::Success
+                });
+            }
+            Err(Rejected::Shed) => refusals += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let total = reads() - built;
+    assert_eq!(b.snapshot().state, State::Closed);
+    assert!(refusals > 100, "grading refused some: {refusals}");
+    // Every failure reads the clock once; a graded admission reads it only
+    // when the stored health would refuse its draw, and then (the clock
+    // standing still) the draw is refused.
+    assert_eq!(
+        total,
+        failures + refusals,
+        "{failures} failures, {refusals} refusals"
+    );
 }

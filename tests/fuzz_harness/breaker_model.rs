@@ -1072,13 +1072,32 @@ impl Model {
         Acq::Admit(self.epoch)
     }
 
-    /// Graded admission in `Closed` below `shed`: on the health and samples as of
-    /// now (read only, unless time has brought health to full: then that is
-    /// stored, as a decay-only report), admit while the spell has fewer than `min_samples`
-    /// attempts, else with chance `max(min_admit, h / shed)` (1 from `shed` up),
-    /// drawing `splitmix64(counter) >> 32` and stepping the counter.
+    /// Graded admission in `Closed` below `shed`: admit while the spell has
+    /// fewer than `min_samples` attempts (no draw), or when `min_admit` is 1;
+    /// otherwise draw `splitmix64(counter) >> 32` (stepping the counter) and
+    /// admit if the draw is below the chance `max(min_admit, h / shed)` of the
+    /// stored health; only if not, look at the health as of now: full (time
+    /// ended the spell) is stored, as a decay-only report, and admits; below
+    /// full the same draw is compared with the chance of that health (1 from
+    /// `shed` up).
     pub fn admit_graded(&mut self, now_ns: u64) -> bool {
-        let (h, samples) = self.decayed(now_ns);
+        if self.samples < self.min_samples || self.min_admit >= ONE_FP {
+            return true;
+        }
+        let chance = |h: u64, shed: u64, min_admit: u64| {
+            if h >= shed {
+                ONE_FP
+            } else {
+                ((h << 32) / shed).max(min_admit)
+            }
+        };
+        let draw = splitmix64(self.draws) >> 32;
+        self.draws = self.draws.wrapping_add(DRAWS_STEP);
+        self.last_drew = true;
+        if draw < chance(self.health, self.shed, self.min_admit) {
+            return true;
+        }
+        let (h, _) = self.decayed(now_ns);
         if h == FULL {
             // Time alone ended the spell: the breaker stores it (a decay-only
             // report, which moves the mark), and admits.
@@ -1087,21 +1106,7 @@ impl Model {
             self.last_stored = true;
             return true;
         }
-        if samples < self.min_samples {
-            return true;
-        }
-        let p = if h >= self.shed {
-            ONE_FP
-        } else {
-            ((h << 32) / self.shed).max(self.min_admit)
-        };
-        if p >= ONE_FP {
-            return true;
-        }
-        let draw = splitmix64(self.draws) >> 32;
-        self.draws = self.draws.wrapping_add(DRAWS_STEP);
-        self.last_drew = true;
-        draw < p
+        draw < chance(h, self.shed, self.min_admit)
     }
 
     pub fn acquire(&mut self, now_ns: u64) -> Acq {
