@@ -266,12 +266,19 @@ impl Breaker {
     }
 
     /// A uniform draw in `[0, 2^32)`, for graded admission.
+    ///
+    /// The sequence is stepped by a plain load and store, not a locked
+    /// read-modify-write (which cost more than the rest of a graded
+    /// admission): two threads that race here may draw the same value, which
+    /// correlates their two admissions and leaves the chance of each exactly
+    /// what it was; a lost step is never a lost attempt. On one thread the
+    /// sequence is exact (the fuzz model draws the same values).
     pub(super) fn draw(&self) -> u64 {
-        // Relaxed: the counter only has to hand out distinct values; nothing is
-        // published through it (see the module's "Orderings").
-        let n = self
-            .draws
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        // Relaxed: nothing is published through the counter (see the module's
+        // "Orderings"); a stale read only repeats a draw.
+        let n = self.draws.load(Ordering::Relaxed);
+        self.draws
+            .store(n.wrapping_add(0x9E37_79B9_7F4A_7C15), Ordering::Relaxed);
         splitmix64(n) >> 32
     }
 
