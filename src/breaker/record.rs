@@ -99,7 +99,12 @@ impl Breaker {
             cur = self.load();
         }
         let update = if measuring && cur.epoch() == epoch {
-            self.report_measured(cur, epoch, verdict, now)
+            // One clock read per report, here (or the caller's).
+            let now = now.unwrap_or_else(|| self.now_tick());
+            if self.report_in_place(cur, epoch, verdict, now).is_some() {
+                return Recorded::Applied { transition: None };
+            }
+            self.report_measured(self.load(), epoch, verdict, Some(now))
         } else {
             self.update(cur, |cur| self.decide_record(cur, epoch, verdict, 0))
         };
