@@ -151,7 +151,7 @@
 //!
 //! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 20
 //! minutes; without the feature, the `layer/*` cases are left out); a quick pass in
-//! about a minute:
+//! a few minutes:
 //! `cargo bench -p fusebox-benches --bench race --features tower -- --quick --measurement-time 1 --noplot`;
 //! one family:
 //! `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features tower -- --noplot`
