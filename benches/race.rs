@@ -67,6 +67,32 @@
 //!   `BlockingRetryable` with an `ExponentialBuilder` configured the same way
 //!   (100 ms, x2, 10 s, 2 retries, jitter) wrapping failsafe's `call`
 //!   (`consecutive_failures(5)`) or recloser's `call`;
+//! - `mix/*-1pct`, `mix/*-5pct`: a steady error mix, one guarded call per
+//!   iteration, its outcome set by the thread's own call counter `i`: a failure
+//!   when `i % 100 == 0` (1 %) or `i % 20 == 0` (5 %), a success otherwise. The
+//!   failures are spread: never two in a row on one thread, and the threads'
+//!   counters start 37 apart (coprime with both periods), so no two of up to 20
+//!   counters fail on the same call and no consecutive-failure policy trips. Each
+//!   mix has a set of subjects of its own (fresh, as every group's): `fusebox`,
+//!   `Guard::call` on a default breaker (`Breaker::builder().build()`) with
+//!   `Retry::builder().max_attempts(1)`, so a failure is not retried (none of the
+//!   peers retries either), the default classifier (an `Err` is a failure) and a
+//!   shared default `RetryBudget` (as `guard/fusebox`: the two differ only in the
+//!   attempts allowed and the failures); `fusebox-raw`, `try_acquire` +
+//!   `record(Success | failure())` on a default breaker, the core without the
+//!   guard on its degraded path (a failure takes health below full, and at the
+//!   default `alpha` of 2/51 it takes about 350 successes to get back, so at
+//!   either mix every verdict is computed and written, not only the failures);
+//!   recloser 1.4 with its defaults (error rate 0.5 over 100 calls); failsafe
+//!   with `consecutive_failures(5, ..)` (`failsafe-consecutive`, as above);
+//!   tower-resilience with a failure-rate threshold of 0.5 (`tower_cb(0.5)`, its
+//!   calls driven as below, an odd request failing). Every subject must stay
+//!   closed and admit every call at both mixes: each counts the calls it
+//!   refused (fusebox's `GuardError::Rejected`, a refused `try_acquire`,
+//!   recloser's and failsafe's `Error::Rejected`, tower-resilience's
+//!   `OpenCircuit`), and the group's end check fails the run if a count is not
+//!   zero or a breaker is not closed: a case that measured rejections measured
+//!   the wrong path;
 //! - `async/*`: the async healthy path: `async/bare` awaits the downstream's
 //!   future (an `async fn` that is ready at once) directly; `async/fusebox-call_async`
 //!   awaits the same future through `Guard::call_async` (default `Retry`, a
@@ -92,19 +118,44 @@
 //!   `CircuitBreakerLayer` (failure-rate threshold 0.5). The middleware's overhead
 //!   is a case's time minus `layer/bare`'s.
 //!
-//! tower-resilience-circuitbreaker is async only: its service (and every
-//! `layer/*` service) is measured in a tokio current-thread runtime (one per thread, built before the start barrier)
-//! around an inner `service_fn` whose future is immediately ready; every operation
-//! is `svc.ready().await` then `svc.call(req).await` on one shared service (each
-//! thread calls its own clone; clones share the circuit), all `iters` of them
-//! inside one `block_on`, so the runtime's entry cost is not counted per call.
+//! tower-resilience-circuitbreaker is async only: its service (in the
+//! `healthy/`, `fail/`, `half-open-busy/` and `mix/` cases) and every `layer/*`
+//! service are measured around an inner `service_fn` whose future is
+//! immediately ready; every operation is `svc.ready().await` then
+//! `svc.call(req).await` on a clone of one shared service (clones share the
+//! circuit). Where they run (`run_tower`):
 //!
-//! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 15
+//! - on 1 thread, in a tokio current-thread runtime built before the start
+//!   barrier, all `iters` calls inside one `block_on` on the harness thread, so
+//!   the runtime's entry cost is not counted per call;
+//! - on 2, 4 and 8 threads, in one tokio multi-thread runtime per group with as
+//!   many workers as harness threads (built by the group's first such case,
+//!   before its start barrier, and shared by all its harness threads). Each
+//!   harness thread makes two clones of the service and their futures before the
+//!   barrier, then spawns them as two tasks, each doing half of its `iters` on
+//!   its own clone with its own call counter, and blocks until both end: the
+//!   calls run on the workers, the harness threads only wait. tower-resilience's
+//!   circuit sits behind a `tokio::sync::Mutex` that every call locks (closed
+//!   too); a task that finds it held waits, and its worker runs another task
+//!   meanwhile. With a current-thread runtime per harness thread (this harness
+//!   before), the waiting task was its thread's only one, so the whole thread
+//!   parked until woken, and the 2-thread medians of these cases ranged from 0.44
+//!   to 49 µs from one run to the next. The 2+-thread rows so time the calls on
+//!   the runtime a server runs them on, tokio's scheduler included; the
+//!   `layer/bare` and `layer/fusebox*` rows are driven the same way, so the
+//!   `layer/*` rows compare like with like, but a tower case's scaling (its
+//!   1-thread row ran on a current-thread runtime) includes the change of runtime.
+//!
+//! The `async/*` cases keep a current-thread runtime per harness thread at every
+//! thread count (fusebox's own future: nothing in it waits).
+//!
+//! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 20
 //! minutes; without the feature, the `layer/*` cases are left out); a quick pass in
-//! about a minute:
+//! a few minutes:
 //! `cargo bench -p fusebox-benches --bench race --features tower -- --quick --measurement-time 1 --noplot`;
 //! one family:
-//! `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features tower -- --noplot`.
+//! `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features tower -- --noplot`
+//! (or `RACE_FILTER=mix/` for the error mixes).
 //! `scripts/bench-report.sh` runs it and writes `BENCHMARKS.md`.
 
 use backon::{BlockingRetryable, ExponentialBuilder};
@@ -403,6 +454,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// The runtime of the async peers at 2+ threads: `workers` worker threads (as
+/// many as the harness threads), shared by every harness thread of one `Shared`.
+fn multi_thread_runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
+        .build()
+        .expect("tokio multi-thread runtime")
+}
+
 // ---------------------------------------------------------------------------
 // The subjects.
 // ---------------------------------------------------------------------------
@@ -459,7 +520,113 @@ fn fusebox_half_open(busy: bool) -> Breaker {
     b
 }
 
+// ---------------------------------------------------------------------------
+// The error mix: a steady failure rate, failures spread out.
+// ---------------------------------------------------------------------------
+
+/// One failure every this many calls: `mix/*-1pct`.
+const MIX_1PCT: u64 = 100;
+/// One failure every this many calls: `mix/*-5pct`.
+const MIX_5PCT: u64 = 20;
+
+/// How far apart the call counters of two threads (or tasks) start: coprime
+/// with both periods, so that any 20 counters started one after another fail on
+/// different calls (the threads' failures interleave instead of coinciding; a
+/// consecutive-failure policy sees them one at a time).
+const COUNTER_STRIDE: u64 = 37;
+
+/// Whether call `i` of a mix with one failure every `period` calls fails.
+#[inline(always)]
+fn mix_fails(i: u64, period: u64) -> bool {
+    i.is_multiple_of(period)
+}
+
+/// The subjects of one error mix (one set for 1 %, one for 5 %), and the
+/// rejections each of them handed out. Every count must stay zero: a case that
+/// measured rejections measured the wrong path.
+struct Mix {
+    /// `Guard::call` on a default breaker, one attempt (no retry), the default
+    /// classifier, a shared default `RetryBudget` (as `guard/fusebox`).
+    guard: Guard,
+    /// The raw permit on a default breaker.
+    raw: Breaker,
+    recloser: Recloser,
+    failsafe: FsConsecutive,
+    tower: TowerCb,
+    rejected_guard: AtomicU64,
+    rejected_raw: AtomicU64,
+    rejected_recloser: AtomicU64,
+    rejected_failsafe: AtomicU64,
+    rejected_tower: AtomicU64,
+}
+
+impl Mix {
+    fn new() -> Self {
+        Self {
+            guard: Guard::new(
+                Arc::new(Breaker::builder().build().unwrap()),
+                Retry::builder().max_attempts(1).build().unwrap(),
+            )
+            .with_budget(Arc::new(RetryBudget::builder().build().unwrap())),
+            raw: Breaker::builder().build().unwrap(),
+            recloser: Recloser::custom().build(),
+            failsafe: fs_consecutive(),
+            tower: tower_cb(0.5),
+            rejected_guard: AtomicU64::new(0),
+            rejected_raw: AtomicU64::new(0),
+            rejected_recloser: AtomicU64::new(0),
+            rejected_failsafe: AtomicU64::new(0),
+            rejected_tower: AtomicU64::new(0),
+        }
+    }
+
+    /// Every subject is still closed and none refused a call.
+    fn check(&self, mix: &str) {
+        use fusebox::State;
+        for (subject, b) in [
+            ("fusebox", &**self.guard.breaker()),
+            ("fusebox-raw", &self.raw),
+        ] {
+            assert_eq!(
+                b.snapshot().state,
+                State::Closed,
+                "mix/{subject}-{mix}: the breaker tripped"
+            );
+        }
+        assert!(
+            self.failsafe.is_call_permitted(),
+            "mix/failsafe-consecutive-{mix}: the breaker tripped"
+        );
+        assert!(
+            self.recloser.call(|| Ok::<(), ()>(())).is_ok(),
+            "mix/recloser-{mix}: the breaker tripped"
+        );
+        assert_eq!(
+            self.tower.state_sync(),
+            CircuitState::Closed,
+            "mix/tower-resilience-{mix}: the breaker tripped"
+        );
+        for (subject, count) in [
+            ("fusebox", &self.rejected_guard),
+            ("fusebox-raw", &self.rejected_raw),
+            ("recloser", &self.rejected_recloser),
+            ("failsafe-consecutive", &self.rejected_failsafe),
+            ("tower-resilience", &self.rejected_tower),
+        ] {
+            let n = count.load(Ordering::Relaxed);
+            assert_eq!(n, 0, "mix/{subject}-{mix}: {n} calls rejected");
+        }
+    }
+}
+
 struct Shared {
+    /// The harness threads of this group.
+    threads: usize,
+    /// The multi-thread runtime of the tower cases at 2+ threads (made by the
+    /// group's first such case; see `run_tower`).
+    multi_rt: std::sync::OnceLock<tokio::runtime::Runtime>,
+    /// Call counters handed out (see `counter_start`).
+    counters: AtomicU64,
     word: AtomicU64,
     /// Only ever read (by `floor/checked_loads`): stays 0, "admitted and healthy".
     checked_word: AtomicU64,
@@ -505,6 +672,9 @@ struct Shared {
     layer_tower: TowerCb,
     #[cfg(all(feature = "tower", feature = "registry"))]
     layer_fusebox_registry: FuseboxRegistryLayered,
+    // The error mixes.
+    mix1: Mix,
+    mix5: Mix,
 }
 
 /// A default breaker that saw a burst of failures (one short of a trip), then the
@@ -523,8 +693,11 @@ fn recovered_breaker() -> Breaker {
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(threads: usize) -> Self {
         Self {
+            threads,
+            multi_rt: std::sync::OnceLock::new(),
+            counters: AtomicU64::new(0),
             word: AtomicU64::new(0),
             checked_word: AtomicU64::new(0),
             clock: MonotonicClock::new(),
@@ -577,7 +750,14 @@ impl Shared {
             layer_tower: tower_cb(0.5),
             #[cfg(all(feature = "tower", feature = "registry"))]
             layer_fusebox_registry: fusebox_registry_layered(),
+            mix1: Mix::new(),
+            mix5: Mix::new(),
         }
+    }
+
+    /// Where the next thread's (or task's) call counter starts.
+    fn counter_start(&self) -> u64 {
+        self.counters.fetch_add(1, Ordering::Relaxed) * COUNTER_STRIDE
     }
 
     /// Every breaker meant to stay closed still admits calls, and the storms are
@@ -639,6 +819,8 @@ impl Shared {
         }
         assert_eq!(self.tower_busy.state_sync(), CircuitState::HalfOpen);
         assert!(self.seed.is_closed() && self.seed_fail.is_closed());
+        self.mix1.check("1pct");
+        self.mix5.check("5pct");
     }
 }
 
@@ -747,6 +929,67 @@ fn backon_recloser(s: &Shared) {
     black_box(r.is_ok());
 }
 
+/// One call of `mix/fusebox-*`: `Guard::call` (one attempt) whose operation
+/// fails when `fail`; a rejection is counted.
+#[inline(always)]
+fn mix_guard(m: &Mix, fail: bool) {
+    let r: Result<u32, GuardError<()>> =
+        m.guard.call(|a| if fail { Err(()) } else { Ok(a.number) });
+    if let Err(GuardError::Rejected { .. }) = r {
+        m.rejected_guard.fetch_add(1, Ordering::Relaxed);
+    }
+    black_box(r.is_ok());
+}
+
+/// One call of `mix/fusebox-raw-*`: a permit and its verdict; a refused permit
+/// is counted.
+#[inline(always)]
+fn mix_raw(m: &Mix, fail: bool) {
+    match m.raw.try_acquire() {
+        Ok(p) => {
+            let verdict = if fail {
+                Verdict::failure()
+            } else {
+                Verdict::Success
+            };
+            black_box(matches!(p.record(verdict), Recorded::Stale));
+        }
+        Err(_) => {
+            m.rejected_raw.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[inline(always)]
+fn mix_recloser(m: &Mix, fail: bool) {
+    let r = m.recloser.call(|| if fail { Err(()) } else { Ok(1u32) });
+    if let Err(recloser::Error::Rejected) = r {
+        m.rejected_recloser.fetch_add(1, Ordering::Relaxed);
+    }
+    black_box(r.is_ok());
+}
+
+#[inline(always)]
+fn mix_failsafe(m: &Mix, fail: bool) {
+    let r = m.failsafe.call(|| if fail { Err(()) } else { Ok(1u32) });
+    if let Err(failsafe::Error::Rejected) = r {
+        m.rejected_failsafe.fetch_add(1, Ordering::Relaxed);
+    }
+    black_box(r.is_ok());
+}
+
+/// One call of `mix/tower-resilience-*` (an odd request fails); whether the
+/// circuit refused it.
+async fn mix_tower(svc: &mut TowerCb, i: u64, fail: bool) -> bool {
+    let req = ((i as u32) << 1) | fail as u32;
+    let r = match svc.ready().await {
+        Ok(ready) => ready.call(req).await,
+        Err(e) => Err(e),
+    };
+    black_box(r.is_ok());
+    matches!(r, Err(e) if e.is_circuit_open())
+}
+
 /// The downstream of the async cases: an `async fn` whose future is ready at
 /// its first poll.
 async fn async_op(i: u32) -> Result<u32, ()> {
@@ -805,21 +1048,100 @@ macro_rules! sync_case {
     };
 }
 
-/// A tower-resilience case: a current-thread runtime and a clone of the service,
-/// built before the start barrier; `iters` calls inside one `block_on`.
+/// Run `iters` operations on clones of the async tower service `svc` (the clones
+/// share its circuit): `drive(clone, from, to)` does operations `from..to` (the
+/// values of its call counter) on one clone and returns how many were refused;
+/// `run_tower` returns the sum.
+///
+/// On 1 thread: a current-thread runtime and the clone made before the start
+/// barrier, all `iters` operations inside one `block_on` on the harness thread.
+/// On 2+ threads: the group's multi-thread runtime (`threads` workers, shared by
+/// every harness thread); each harness thread makes two clones and their
+/// futures before the barrier, then spawns them as two tasks (each doing half of
+/// its `iters`, with its own call counter) and blocks until both end. So a worker
+/// whose task waits (on tower-resilience's async mutex) runs another task
+/// instead of parking its thread.
+fn run_tower<S, F, Fut>(s: &Shared, svc: &S, iters: u64, start: &Barrier, drive: F) -> u64
+where
+    S: Clone,
+    F: Fn(S, u64, u64) -> Fut,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let first = s.counter_start();
+    if s.threads == 1 {
+        let rt = runtime();
+        let run = drive(svc.clone(), first, first + iters);
+        start.wait();
+        return rt.block_on(run);
+    }
+    let rt = s.multi_rt.get_or_init(|| multi_thread_runtime(s.threads));
+    let half = iters / 2;
+    let second = s.counter_start();
+    let a = drive(svc.clone(), first, first + half);
+    let b = drive(svc.clone(), second, second + (iters - half));
+    start.wait();
+    let (a, b) = (rt.spawn(a), rt.spawn(b));
+    rt.block_on(async { a.await.expect("task a") + b.await.expect("task b") })
+}
+
+/// A healthy (or refused) tower case: `iters` calls of `$req` (a function of the
+/// call counter `$i`) on clones of `s.$field` (see `run_tower`).
 macro_rules! tower_case {
     ($name:expr, $field:ident, |$i:ident| $req:expr) => {
         (
             $name,
             (|s: &Shared, iters: u64, start: &Barrier| {
-                let rt = runtime();
-                let mut svc = s.$field.clone();
-                start.wait();
-                rt.block_on(async {
-                    for $i in 0..iters {
+                run_tower(s, &s.$field, iters, start, |mut svc, from, to| async move {
+                    for $i in from..to {
                         tower_call(&mut svc, $req).await;
                     }
+                    0
                 });
+            }) as Run,
+        )
+    };
+}
+
+/// A `mix/*` case of a synchronous subject: `iters` calls, call `i` of this
+/// thread's counter failing when `mix_fails(i, $period)`.
+macro_rules! mix_case {
+    ($name:expr, $period:expr, |$s:ident, $fail:ident| $body:expr) => {
+        (
+            $name,
+            (|$s: &Shared, iters: u64, start: &Barrier| {
+                let first = $s.counter_start();
+                start.wait();
+                for i in first..first + iters {
+                    let $fail = mix_fails(i, $period);
+                    $body;
+                }
+            }) as Run,
+        )
+    };
+}
+
+/// `mix/tower-resilience-*`: as `mix_case!`, through `run_tower`; the refused
+/// calls are counted in the mix's `rejected_tower`.
+macro_rules! tower_mix_case {
+    ($name:expr, $mix:ident, $period:expr) => {
+        (
+            $name,
+            (|s: &Shared, iters: u64, start: &Barrier| {
+                let refused = run_tower(
+                    s,
+                    &s.$mix.tower,
+                    iters,
+                    start,
+                    |mut svc, from, to| async move {
+                        let mut refused = 0;
+                        for i in from..to {
+                            refused +=
+                                u64::from(mix_tower(&mut svc, i, mix_fails(i, $period)).await);
+                        }
+                        refused
+                    },
+                );
+                s.$mix.rejected_tower.fetch_add(refused, Ordering::Relaxed);
             }) as Run,
         )
     };
@@ -877,15 +1199,19 @@ const CASES: &[(&str, Run)] = &[
     (
         "fail/tower-resilience",
         (|s: &Shared, iters: u64, start: &Barrier| {
-            let rt = runtime();
-            let mut svc = s.tower_fail.clone();
-            start.wait();
-            rt.block_on(async {
-                for _ in 0..iters {
-                    tower_call(&mut svc, 1).await;
-                    tower_call(&mut svc, 2).await;
-                }
-            });
+            run_tower(
+                s,
+                &s.tower_fail,
+                iters,
+                start,
+                |mut svc, from, to| async move {
+                    for _ in from..to {
+                        tower_call(&mut svc, 1).await;
+                        tower_call(&mut svc, 2).await;
+                    }
+                    0
+                },
+            );
         }) as Run,
     ),
     sync_case!("fail/mutex-seed", |s| {
@@ -911,6 +1237,33 @@ const CASES: &[(&str, Run)] = &[
     sync_case!("guard/fusebox", |s| guard_call(&s.guard)),
     sync_case!("guard/backon+failsafe", |s| backon_failsafe(s)),
     sync_case!("guard/backon+recloser", |s| backon_recloser(s)),
+    // Error mix: one call per iteration, 1 % or 5 % of them failing (spread).
+    mix_case!("mix/fusebox-1pct", MIX_1PCT, |s, fail| mix_guard(
+        &s.mix1, fail
+    )),
+    mix_case!("mix/fusebox-5pct", MIX_5PCT, |s, fail| mix_guard(
+        &s.mix5, fail
+    )),
+    mix_case!("mix/fusebox-raw-1pct", MIX_1PCT, |s, fail| mix_raw(
+        &s.mix1, fail
+    )),
+    mix_case!("mix/fusebox-raw-5pct", MIX_5PCT, |s, fail| mix_raw(
+        &s.mix5, fail
+    )),
+    mix_case!("mix/recloser-1pct", MIX_1PCT, |s, fail| mix_recloser(
+        &s.mix1, fail
+    )),
+    mix_case!("mix/recloser-5pct", MIX_5PCT, |s, fail| mix_recloser(
+        &s.mix5, fail
+    )),
+    mix_case!("mix/failsafe-consecutive-1pct", MIX_1PCT, |s, fail| {
+        mix_failsafe(&s.mix1, fail)
+    }),
+    mix_case!("mix/failsafe-consecutive-5pct", MIX_5PCT, |s, fail| {
+        mix_failsafe(&s.mix5, fail)
+    }),
+    tower_mix_case!("mix/tower-resilience-1pct", mix1, MIX_1PCT),
+    tower_mix_case!("mix/tower-resilience-5pct", mix5, MIX_5PCT),
     // Async: the bare downstream future, and the same through `call_async`.
     async_case!("async/bare", |_s, i| async_op(black_box(i as u32))),
     // The least an async guard can do: a permit around the await, no retry.
@@ -998,6 +1351,7 @@ fn thread_counts() -> Vec<usize> {
 const FAMILIES: &[&[&str]] = &[
     &["floor/two_loads", "floor/checked_loads", "healthy/"],
     &["guard/"],
+    &["mix/"],
     &["async/"],
     &["floor/one_cas", "fail/"],
     &["floor/two_cas", "floor/clock_read", "budget/"],
@@ -1009,7 +1363,7 @@ fn race(c: &mut Criterion) {
     for family in FAMILIES {
         for threads in thread_counts() {
             // Fresh subjects for every family and thread count.
-            let s = Shared::new();
+            let s = Shared::new(threads);
             let group_name = if threads == 1 {
                 "uncontended".to_string()
             } else {

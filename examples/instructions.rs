@@ -24,6 +24,14 @@
 //!   race bench's `fail/*` cases);
 //! - `guard`: `Guard::call` whose operation succeeds at once (default `Retry`,
 //!   with a shared `RetryBudget`), as in the race bench's `guard/fusebox`;
+//! - `mix1`, `mix5`: `Guard::call` under a steady error mix, as the race
+//!   bench's `mix/fusebox-1pct` and `mix/fusebox-5pct`: a default breaker, a
+//!   `Retry` of one attempt (a failure is not retried), the default classifier
+//!   and a shared `RetryBudget`; call `i` fails when `i % 100 == 0` (`mix1`) or
+//!   `i % 20 == 0` (`mix5`). Instructions per call, the failures' share
+//!   included;
+//! - `mix1-raw`: the raw permit at 1 %, `try_acquire` + `record(Success |
+//!   failure())` on a default breaker, as `mix/fusebox-raw-1pct`;
 //! - `budget`: a retry-budget deposit and withdrawal.
 //!
 //! Each iteration also pays for the loop itself (a counter increment and a
@@ -32,7 +40,12 @@
 //! the default clock's calibration at construction varies from run to run by
 //! millions of instructions, which would not cancel); the budget uses the default
 //! clock, as the race bench does (its withdrawals here are covered by its deposits
-//! and never read it).
+//! and never read it). A `ManualClock` that never moves is one difference from the
+//! race on the `mix*` paths: below full health the breaker brings health up to
+//! date with time on every verdict, which here reads the manual clock (a load)
+//! where the race reads the default clock (`clock`), and never finds a tick of
+//! decay to apply. Every `mix*` path checks at its end that no call was refused
+//! and the breaker is still closed.
 
 use fusebox::{
     Breaker, Clock as _, Guard, GuardError, ManualClock, MonotonicClock, Recorded, Retry,
@@ -50,7 +63,7 @@ fn main() -> ExitCode {
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|budget N"
+            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|mix1|mix5|mix1-raw|budget N"
         );
         return ExitCode::FAILURE;
     };
@@ -143,6 +156,49 @@ fn main() -> ExitCode {
                 let r: Result<u32, GuardError<()>> = guard.call(|a| Ok(a.number));
                 black_box(r.is_ok());
             }
+        }
+        "mix1" | "mix5" => {
+            let period = if path == "mix1" { 100 } else { 20 };
+            let clock = ManualClock::new();
+            let breaker = Breaker::builder().clock(clock.clone()).build().unwrap();
+            let budget = RetryBudget::builder().clock(clock).build().unwrap();
+            let retry = Retry::builder().max_attempts(1).build().unwrap();
+            let guard = Guard::new(Arc::new(breaker), retry).with_budget(Arc::new(budget));
+            let mut rejected = 0u64;
+            for i in 0..n {
+                let fail = i.is_multiple_of(period);
+                let r: Result<u32, GuardError<()>> =
+                    guard.call(|a| if fail { Err(()) } else { Ok(a.number) });
+                if let Err(GuardError::Rejected { .. }) = r {
+                    rejected += 1;
+                }
+                black_box(r.is_ok());
+            }
+            assert_eq!(rejected, 0, "a call was rejected");
+            assert_eq!(guard.breaker().snapshot().state, fusebox::State::Closed);
+        }
+        "mix1-raw" => {
+            let b = Breaker::builder()
+                .clock(ManualClock::new())
+                .build()
+                .unwrap();
+            let mut rejected = 0u64;
+            for i in 0..n {
+                let verdict = if i.is_multiple_of(100) {
+                    Verdict::failure()
+                } else {
+                    Verdict::Success
+                };
+                match b.try_acquire() {
+                    Ok(p) => black_box(matches!(p.record(verdict), Recorded::Stale)),
+                    Err(_) => {
+                        rejected += 1;
+                        false
+                    }
+                };
+            }
+            assert_eq!(rejected, 0, "a call was rejected");
+            assert_eq!(b.snapshot().state, fusebox::State::Closed);
         }
         "budget" => {
             let budget = RetryBudget::builder().ratio(1.0).build().unwrap();

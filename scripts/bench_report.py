@@ -8,6 +8,7 @@ directory and uses the median point estimate of each.
 
 Usage: bench_report.py CRITERION_DIR INSTRUCTIONS_TSV OUT.md --command CMD
            [--commit C] [--load-before L] [--load-after L] [--generated WHEN]
+           [--forced-at L1 --load-limit LIMIT]
 """
 
 import argparse
@@ -74,6 +75,21 @@ FAMILIES = [
         ],
     ),
     (
+        "Error mix (one call per iteration, 1 % or 5 % of them failing, spread; no retry; every call admitted)",
+        [
+            "mix/fusebox-1pct",
+            "mix/fusebox-5pct",
+            "mix/fusebox-raw-1pct",
+            "mix/fusebox-raw-5pct",
+            "mix/recloser-1pct",
+            "mix/recloser-5pct",
+            "mix/failsafe-consecutive-1pct",
+            "mix/failsafe-consecutive-5pct",
+            "mix/tower-resilience-1pct",
+            "mix/tower-resilience-5pct",
+        ],
+    ),
+    (
         "Async healthy path (one await in a current-thread runtime)",
         ["async/bare", "async/permit-only", "async/fusebox-call_async"],
     ),
@@ -83,6 +99,17 @@ FAMILIES = [
         ["layer/bare", "layer/fusebox", "layer/fusebox-registry", "layer/tower-resilience"],
     ),
 ]
+
+# The error mix's subjects (case `mix/<subject>-<mix>`), with what each is, and
+# its mixes (suffix, label).
+MIX_SUBJECTS = [
+    ("fusebox", "`Guard::call` on a default breaker, one attempt"),
+    ("fusebox-raw", "`try_acquire` + `record` on a default breaker"),
+    ("recloser", "recloser 1.4, defaults"),
+    ("failsafe-consecutive", "failsafe 1.3, `consecutive_failures(5)`"),
+    ("tower-resilience", "tower-resilience 0.14, failure rate 0.5"),
+]
+MIXES = [("1pct", "1 %"), ("5pct", "5 %")]
 
 # (fusebox case, [peer cases]) for the "times faster" table.
 VERSUS = [
@@ -108,6 +135,22 @@ VERSUS = [
     ),
     ("half-open-busy/fusebox", ["half-open-busy/tower-resilience"]),
     ("guard/fusebox", ["guard/backon+failsafe", "guard/backon+recloser"]),
+    (
+        "mix/fusebox-1pct",
+        [
+            "mix/recloser-1pct",
+            "mix/failsafe-consecutive-1pct",
+            "mix/tower-resilience-1pct",
+        ],
+    ),
+    (
+        "mix/fusebox-5pct",
+        [
+            "mix/recloser-5pct",
+            "mix/failsafe-consecutive-5pct",
+            "mix/tower-resilience-5pct",
+        ],
+    ),
     ("budget/fusebox", ["budget/tower-tps"]),
     ("layer/fusebox", ["layer/tower-resilience"]),
 ]
@@ -180,10 +223,10 @@ def machine():
         "nproc": sh("nproc") or str(os.cpu_count()),
         "rustc": sh("rustc -V"),
         "kernel": platform.release(),
-        "commit": sh("git rev-parse --short HEAD")
-        + (" (with uncommitted changes)"
-           if sh("git status --porcelain --untracked-files=no -- src benches examples Cargo.toml Cargo.lock")
-           else ""),
+        # As scripts/bench-report.sh saves it: the full hash, "-dirty" if a
+        # tracked file has uncommitted changes.
+        "commit": sh("git rev-parse HEAD")
+        + ("-dirty" if sh("git status --porcelain --untracked-files=no") else ""),
     }
 
 
@@ -235,6 +278,15 @@ def made_of(instr):
         "succeeds: the healthy call, the per-call deadline check, the budget deposit "
         "(one load and one compare at the cap, where a healthy service's budget sits) "
         "and the permit kept across the closure.",
+        "- **Error mix.** A failure takes health below full, and at the default "
+        "`alpha` (2/51) about 350 successes bring it back, so under a steady 1 % "
+        "mix the breaker never returns to the read-only healthy path: `try_acquire` "
+        "takes a degraded ticket and every `record` goes out of line, reads the "
+        "clock once to bring health up to date with time, computes the new health "
+        "and writes it with a CAS. "
+        f"{ins('mix1-raw')} instructions per raw call at 1 % against "
+        f"{ins('healthy')} at full health; through `Guard::call`, {ins('mix1')} at "
+        f"1 % and {ins('mix5')} at 5 %.",
         "- **Retry budget.** A deposit and a withdrawal the deposits cover are two "
         "CASes on the ratio term's word (`floor/two_cas` is the least any budget that "
         "counts both exactly can cost), and read no clock: the time-based floor is a "
@@ -255,6 +307,13 @@ def main():
     ap.add_argument("--commit", default=None,
                     help="the commit the run measured (default: HEAD now)")
     ap.add_argument("--generated", default=None, help="when the run ended")
+    for fact in ("cpu", "nproc", "kernel", "rustc"):
+        ap.add_argument(f"--{fact}", default=None,
+                        help=f"the machine's {fact} at the run (default: now)")
+    ap.add_argument("--forced-at", default=None,
+                    help="the run was forced (--force) at this 1-minute load average")
+    ap.add_argument("--load-limit", default="1.5",
+                    help="the 1-minute load above which a run must be forced")
     args = ap.parse_args()
 
     r = load_results(args.criterion_dir)
@@ -281,6 +340,11 @@ def main():
         return n * t1 / tn if t1 and tn else None
 
     m = machine()
+    # The facts saved with the run win over those read now (--report-only may
+    # run later, or elsewhere).
+    for fact in ("cpu", "nproc", "kernel", "rustc"):
+        if getattr(args, fact):
+            m[fact] = getattr(args, fact)
     measured = args.commit or m["commit"]
     generated = args.generated or datetime.datetime.now(
         datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -302,6 +366,11 @@ def main():
     w(f"- fusebox commit measured: {measured}; run ended {generated}")
     w(f"- Load average (1, 5, 15 min) before the run: {args.load_before}; after: {args.load_after}")
     w(f"- Command: `{args.command}`")
+    if args.forced_at:
+        w(f"- **Forced run** (`scripts/bench-report.sh --force`): the 1-minute load "
+          f"average before the run was {args.forced_at}, above the {args.load_limit} "
+          "over which the script otherwise refuses to write this file. Other work "
+          "shared the cores during the run: read every number below with that in mind.")
     w("")
     w("## How to read it")
     w("")
@@ -368,6 +437,55 @@ def main():
     ]:
         w(f"| {label} | " + " | ".join(fmt_x(ratio(t(n, a), t(n, b))) for n in threads) + " |")
     w("")
+    mix_threads = [n for n in (1, 2) if any((n, f"mix/{sub}-{m}") in r
+                                           for sub, _ in MIX_SUBJECTS for m, _ in MIXES)]
+    if mix_threads:
+        w("## Error mix")
+        w("")
+        w("A steady error mix: one call per iteration, call `i` of each thread's "
+          "counter failing when `i % 100 == 0` (1 %) or `i % 20 == 0` (5 %), the "
+          "threads' counters started apart so that their failures fall on different "
+          "calls. No subject "
+          "retries (fusebox's `Retry` allows one attempt), none trips, and each "
+          "counts its refusals: the run fails if one refused a call. "
+          "`fusebox-raw` is the breaker without the guard: below full health (after a "
+          "failure it takes about 350 successes at the default `alpha` to get back) "
+          "every verdict is computed and written, the degraded path. Wall time per "
+          "call, the peers side by side:")
+        w("")
+        cols = [(n, m, ml) for n in mix_threads for m, ml in MIXES]
+        w("| subject | what | " + " | ".join(
+            f"{ml}, {n} thread{'s' if n > 1 else ''}" for n, _, ml in cols) + " |")
+        w("|---|---|" + "---:|" * len(cols))
+        for sub, what in MIX_SUBJECTS:
+            if not any((n, f"mix/{sub}-{m}") in r for n, m, _ in cols):
+                continue
+            w(f"| `{sub}` | {what} | " + " | ".join(
+                fmt_ns(t(n, f"mix/{sub}-{m}")) for n, m, _ in cols) + " |")
+        w("")
+        w("fusebox's mix against its own healthy call in this run (mix time / healthy "
+          "time; `guard/` is the family measured just before `mix/`, so minutes apart "
+          "at most): the guard's against `guard/fusebox` (the same guard, first "
+          "attempt succeeding, three attempts allowed), the raw permit's against "
+          "`guard/raw-call` (the raw healthy call):")
+        w("")
+        w("| ratio | " + " | ".join(
+            f"{ml}, {n} thr" for n, _, ml in cols) + " |")
+        w("|---|" + "---:|" * len(cols))
+        for sub, base in [("fusebox", "guard/fusebox"), ("fusebox-raw", "guard/raw-call")]:
+            w(f"| `mix/{sub}-*` / `{base}` | " + " | ".join(
+                fmt_x(ratio(t(n, f"mix/{sub}-{m}"), t(n, base))) for n, m, _ in cols) + " |")
+        if any(instr.get(p) is not None for p in ("mix1", "mix5", "mix1-raw")):
+            def ins_(path):
+                v = instr.get(path)
+                return f"{v:.0f}" if v is not None else "?"
+            w("")
+            w(f"Counted by callgrind (per call, the failures' share included): "
+              f"`Guard::call` {ins_('mix1')} instructions at 1 % and {ins_('mix5')} at "
+              f"5 %, against {ins_('guard')} when healthy; the raw permit "
+              f"{ins_('mix1-raw')} at 1 %, against {ins_('healthy')} when healthy.")
+        w("")
+
     w("## Scaling")
     w("")
     w("Aggregate throughput on N threads over throughput on 1 thread "
@@ -523,6 +641,9 @@ def main():
             "owned": "`try_acquire_owned` + `record(Success)` on an `Arc<Breaker>`, full health",
             "fail": "a failure that does not trip + a success (two calls)",
             "guard": "`Guard::call`, first attempt succeeds (default retry, with budget)",
+            "mix1": "`Guard::call` (one attempt, with budget), 1 % of calls failing, per call",
+            "mix5": "the same, 5 % of calls failing",
+            "mix1-raw": "`try_acquire` + `record(Success | failure())`, 1 % failing, per call",
             "budget": "`RetryBudget` deposit + withdraw (covered by the deposit: no clock read)",
         }
         for p, v in instr.items():

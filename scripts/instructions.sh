@@ -7,7 +7,7 @@
 # (and the breaker's construction) cancel. Each iteration includes the loop's own
 # increment and branch and a `black_box` store.
 #
-# Usage: [FEATURES=tracing,metrics] bash scripts/instructions.sh [PATH...]   (default: floor checked healthy owned healthy-after-failure fail guard clock budget)
+# Usage: [FEATURES=tracing,metrics] bash scripts/instructions.sh [PATH...]   (default: floor checked healthy owned healthy-after-failure fail guard mix1 mix5 mix1-raw clock budget)
 # Output: one line per path, "PATH  <instructions per op>", and with --tsv the
 # same as tab-separated values (used by scripts/bench-report.sh).
 set -euo pipefail
@@ -23,7 +23,7 @@ for arg in "$@"; do
         *) paths+=("$arg") ;;
     esac
 done
-[ ${#paths[@]} -gt 0 ] || paths=(floor checked healthy owned healthy-after-failure fail guard clock budget)
+[ ${#paths[@]} -gt 0 ] || paths=(floor checked healthy owned healthy-after-failure fail guard mix1 mix5 mix1-raw clock budget)
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 # FEATURES: build with these cargo features (to check that an integration adds
