@@ -1,9 +1,13 @@
 //! Time, injected: the [`Clock`] trait, the default [`MonotonicClock`] and the
 //! [`ManualClock`] for tests.
 //!
-//! A breaker reads the clock only off the healthy path: when it is open (to decide
-//! whether the open period is over) and when it opens (to compute the deadline). A
-//! healthy `Closed` breaker never reads the clock.
+//! A breaker reads the clock only off the healthy path, and there only where the
+//! answer can change: when it is open (to decide whether the open period is
+//! over), when it opens (to compute the deadline), and below full health once per
+//! failure (to decay health first) and for a graded admission whose draw the
+//! stored health would refuse. A success reads none, and a healthy `Closed`
+//! breaker never reads the clock. (The guard reads it to time one attempt in 16
+//! per thread for the concurrency limit, and that report uses the same reading.)
 
 use crate::sync::{AtomicU64, Ordering};
 use std::fmt;

@@ -37,7 +37,7 @@
 //! Old verdicts also lose weight with time. Time is counted in *ticks* of
 //! `half_life / 64` since the breaker started; when `k` ticks have passed since
 //! the health was last brought up to date, the gap to full health shrinks first,
-//! before the next verdict applies:
+//! before the next failure (or report made with the time) applies:
 //!
 //! ```text
 //! decay(x, k) = floor(x * D[k mod 64] / 2^32) >> (k div 64)      D[i] = floor(2^32 * 2^(-i/64))
@@ -49,6 +49,13 @@
 //! the promise above (never below the real health) still holds; after
 //! `21 * 64` ticks (21 half-lives) any gap is 0, so a breaker left alone returns
 //! to exactly full health and to the healthy fast path.
+//!
+//! A success is applied without time (no clock read): the decay and a success
+//! both multiply the gap (by `D` and by `1 - a`), so in real arithmetic they
+//! commute, and with each step monotone and rounded toward full health the
+//! promise above holds whatever their order. A failure does not commute with
+//! the decay (it adds to the gap), so it always waits for it. The breaker's
+//! design notes (§7, "When time is read") give the whole rule.
 
 use crate::state::HEALTH_FULL;
 

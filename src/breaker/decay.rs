@@ -62,7 +62,10 @@ impl Breaker {
 
     /// Apply `verdict`, reported under `epoch` at tick `now`, to the measuring
     /// word `s` of that epoch, with the decay due first. The heart of the decay
-    /// protocol; see [`MarkWord`] for the two words' layout.
+    /// protocol; see [`MarkWord`] for the two words' layout. Failures and
+    /// reports made with the time come here (after `report_in_place`, their
+    /// common case); a caller's success or non-signal does not (`rise`: it
+    /// commutes with the decay, docs/DESIGN.md §7).
     ///
     /// A verdict lands on the state word only when that word is as of `now` or
     /// later, so it is never decayed with time that passed before it happened,
