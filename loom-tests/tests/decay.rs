@@ -94,6 +94,18 @@ fn report(breaker: &Breaker, verdict: Verdict) {
     assert_eq!(r, Recorded::Applied { transition: None }, "{verdict:?}");
 }
 
+/// Record `verdict` on a new permit as a timed report (`record_timed`: the
+/// breaker's concurrency limit is on, so the report is made at the time it
+/// reads, whatever the verdict; a plain success reads no clock); applied with
+/// no transition.
+fn report_on_time(breaker: &Breaker, verdict: Verdict) {
+    let r = breaker
+        .try_acquire()
+        .expect("closed")
+        .record_timed(verdict, Duration::ZERO);
+    assert_eq!(r, Recorded::Applied { transition: None }, "{verdict:?}");
+}
+
 /// The snapshot now and one half-life later (advancing `clock`).
 fn seen(breaker: &Breaker, clock: &ManualClock) -> Seen {
     let now = breaker.snapshot();
@@ -111,7 +123,8 @@ fn ticks(n: u32) -> Duration {
 /// nothing left to claim.
 fn nothing_left_to_claim(breaker: &Breaker, later: BreakerSnapshot) {
     for _ in 0..2 {
-        report(breaker, Verdict::Ignored);
+        // On time: an untimed non-signal would claim nothing whatever was left.
+        report_on_time(breaker, Verdict::Ignored);
         assert_eq!(breaker.snapshot(), later, "an interval claimed twice");
     }
 }
@@ -564,15 +577,16 @@ fn quiet_history(first: Verdict, second: Verdict) -> Seen {
     let breaker = consecutive(&clock).build().unwrap();
     report(&breaker, Verdict::failure());
     clock.advance(QUIET);
-    report(&breaker, first);
-    report(&breaker, second);
+    report_on_time(&breaker, first);
+    report_on_time(&breaker, second);
     seen(&breaker, &clock)
 }
 
 /// Model 4: the review's reproduction (issue 17 item 1). `trip_after_consecutive_failures(2)`,
 /// one failure at tick 0, then 10 s of quiet (156 half-lives: time has forgotten
-/// the failure); then, at one instant, A (the model thread) records a success and
-/// B a failure. Sequentially the quiet time is applied first, whatever the order,
+/// the failure); then, at one instant, A (the model thread) records a success on
+/// time (`record_timed`: a report that reads the clock, as the guard's sampled
+/// attempts do) and B a failure. Sequentially the quiet time is applied first, whatever the order,
 /// and B's failure is the first of a new spell: the breaker stays Closed ("A then
 /// B": full health, then one failure; "B then A": one failure, then a success).
 ///
@@ -633,7 +647,7 @@ fn decay_quiet_time_lands_before_racing_verdicts() {
                 (r, thread::current().id(), turns.tick())
             })
         };
-        let ra = a.record(Verdict::Success);
+        let ra = a.record_timed(Verdict::Success, Duration::ZERO);
         let a_done = turns.tick();
         let (rb, b_id, b_done) = b.join().unwrap();
         assert_eq!(
@@ -678,14 +692,14 @@ fn timed_history(plan: &[(u32, Verdict)], end: u32) -> Seen {
     report(&breaker, Verdict::failure());
     for &(at, verdict) in plan {
         clock.set(ticks(at));
-        report(&breaker, verdict);
+        report_on_time(&breaker, verdict);
     }
     clock.set(ticks(end));
     seen(&breaker, &clock)
 }
 
 /// Model 5: helping. On [`helped`]'s breaker (`alpha` 0.3), after a failure at
-/// tick 0 the clock stands at tick 128 (two half-lives). A (the model thread) records a success and reads tick 128; B records
+/// tick 0 the clock stands at tick 128 (two half-lives). A (the model thread) records a success on time (`record_timed`) and reads tick 128; B records
 /// a failure, but its clock reading is 64 ticks behind A's (it read tick 64, as if
 /// it had sampled the clock a half-life earlier and been preempted since). (A
 /// failure scales health and a success or the decay scale the gap to full, so the
@@ -795,13 +809,13 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
         clock.advance(ticks(AT));
         ticking.forget();
         let run = move |breaker: &Breaker, ticking: &TickingClock, who: char| {
-            let verdict = if who == 'B' {
+            let permit = breaker.try_acquire().expect("closed");
+            if who == 'B' {
                 ticking.lag_this_thread(ticks(B_BEHIND));
-                b_v
+                permit.record(b_v)
             } else {
-                a_v
-            };
-            breaker.try_acquire().expect("closed").record(verdict)
+                permit.record_timed(a_v, Duration::ZERO)
+            }
         };
         let b = {
             let (breaker, ticking) = (breaker.clone(), ticking.clone());
@@ -818,6 +832,156 @@ fn decay_claimed_interval_is_applied_once_whoever_applies_it() {
                 "no history with each claimed interval applied once, and each verdict as \
                  of its reporter's clock or later, gives {got:#?}; expected one of {expected:#?}"
             );
+        };
+        seen_outcome[i].saw();
+        nothing_left_to_claim(&breaker, got.1);
+    }));
+    stats.report();
+    for w in &outcomes {
+        w.assert_seen();
+    }
+}
+
+/// Model 4u: model 4 with A's success untimed (a plain `record`, which reads no
+/// clock: docs/DESIGN.md §7, "When time is read"). After the quiet time, A's
+/// success and B's failure race; A claims nothing, B claims the quiet interval.
+/// The verdicts land in CAS order, and the success commutes with the quiet
+/// time, so the outcome is one of two sequential histories: "A then B" (A's
+/// success on the undecayed word, then the quiet time and B's failure, the
+/// first of a new spell) or "B then A". Never a trip, nothing stale.
+///
+/// Catches: B's failure landing on the undecayed word (it would trip), a
+/// success that is lost or applied twice (the outcomes differ).
+#[test]
+fn decay_untimed_success_races_a_failure_after_quiet_time() {
+    let history = |first: Verdict, second: Verdict| {
+        let clock = ManualClock::new();
+        let breaker = consecutive(&clock).build().unwrap();
+        report(&breaker, Verdict::failure());
+        clock.advance(QUIET);
+        report(&breaker, first);
+        report(&breaker, second);
+        seen(&breaker, &clock)
+    };
+    let (a_then_b, b_then_a) = sequential(move || {
+        (
+            history(Verdict::Success, Verdict::failure()),
+            history(Verdict::failure(), Verdict::Success),
+        )
+    });
+    let expected = labelled(vec![("A then B", a_then_b), ("B then A", b_then_a)]);
+    assert_eq!(expected.len(), 2, "the order shows: {expected:#?}");
+
+    let stats = Stats::unbounded("decay::decay_untimed_success_races_a_failure_after_quiet_time");
+    let outcomes = witnesses(&expected);
+    let seen_outcome = outcomes.clone();
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let log = TransitionLog::new();
+        let breaker = Arc::new(
+            TransitionLog::listen(&log, consecutive(&clock))
+                .build()
+                .unwrap(),
+        );
+        report(&breaker, Verdict::failure());
+        clock.advance(QUIET);
+        let a = breaker.try_acquire().expect("closed");
+        let b = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                breaker
+                    .try_acquire()
+                    .expect("closed")
+                    .record(Verdict::failure())
+            })
+        };
+        let ra = a.record(Verdict::Success);
+        let rb = b.join().unwrap();
+        assert_eq!(ra, Recorded::Applied { transition: None }, "A's success");
+        assert_eq!(
+            rb,
+            Recorded::Applied { transition: None },
+            "B's failure must not trip"
+        );
+        assert_eq!(log.total(), 0, "no transition");
+        assert_eq!(breaker.stale_reports(), 0);
+        let got = seen(&breaker, &clock);
+        let Some(i) = expected.iter().position(|(_, o)| *o == got) else {
+            panic!("no sequential history gives {got:#?}; expected one of {expected:#?}");
+        };
+        seen_outcome[i].saw();
+        nothing_left_to_claim(&breaker, got.1);
+    }));
+    stats.report();
+    for w in &outcomes {
+        w.assert_seen();
+    }
+}
+
+/// Model 5u: model 5 with A's success untimed. B's failure reads tick 64 (half a
+/// history behind the clock) and claims [0, 64]; A claims nothing. The verdicts
+/// land in CAS order, B's as of its reading: "A, then B at 64" or "B at 64,
+/// then A"; the rest of the interval, to tick 128, is applied by the first
+/// report that reads the time after the race (the snapshots see it at once).
+///
+/// Catches: B's interval applied twice or not at all, B's failure put before
+/// the interval it claimed, A's success lost (each gives another outcome).
+#[test]
+fn decay_untimed_success_lands_in_cas_order_around_a_claim() {
+    const AT: u32 = 2 * HALF_LIFE;
+    const B_AT: u32 = HALF_LIFE;
+    let history = |a_first: bool| {
+        let clock = ManualClock::new();
+        let breaker = helped(&clock).build().unwrap();
+        report(&breaker, Verdict::failure());
+        if a_first {
+            report(&breaker, Verdict::Success);
+        }
+        clock.set(ticks(B_AT));
+        report(&breaker, Verdict::failure());
+        if !a_first {
+            report(&breaker, Verdict::Success);
+        }
+        clock.set(ticks(AT));
+        seen(&breaker, &clock)
+    };
+    let (a_then_b, b_then_a) = sequential(move || (history(true), history(false)));
+    let expected = labelled(vec![
+        ("A, then B at 64", a_then_b),
+        ("B at 64, then A", b_then_a),
+    ]);
+    assert_eq!(expected.len(), 2, "the order shows: {expected:#?}");
+
+    let stats = Stats::unbounded("decay::decay_untimed_success_lands_in_cas_order_around_a_claim");
+    let outcomes = witnesses(&expected);
+    let seen_outcome = outcomes.clone();
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let turns = Turns::new();
+        let ticking = TickingClock::new(&clock, &turns);
+        let breaker = Arc::new(helped(&clock).clock(ticking.clone()).build().unwrap());
+        report(&breaker, Verdict::failure());
+        clock.advance(ticks(AT));
+        ticking.forget();
+        let b = {
+            let (breaker, ticking) = (breaker.clone(), ticking.clone());
+            thread::spawn(move || {
+                let permit = breaker.try_acquire().expect("closed");
+                ticking.lag_this_thread(ticks(AT - B_AT));
+                permit.record(Verdict::failure())
+            })
+        };
+        let ra = breaker
+            .try_acquire()
+            .expect("closed")
+            .record(Verdict::Success);
+        let rb = b.join().unwrap();
+        assert_eq!(ra, Recorded::Applied { transition: None }, "A's success");
+        assert_eq!(rb, Recorded::Applied { transition: None }, "B's failure");
+        assert_eq!(breaker.stale_reports(), 0);
+        let got = seen(&breaker, &clock);
+        let Some(i) = expected.iter().position(|(_, o)| *o == got) else {
+            panic!("no history in CAS order gives {got:#?}; expected one of {expected:#?}");
         };
         seen_outcome[i].saw();
         nothing_left_to_claim(&breaker, got.1);
