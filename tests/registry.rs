@@ -915,12 +915,16 @@ fn an_entry_looked_up_while_the_epoch_is_stale_survives_the_sweep_after() {
     );
 }
 
-/// On the real clock, with idle eviction at 200 ms: one thread looks `hot` up
+/// On the real clock, with idle eviction at 300 ms: one thread looks `hot` up
 /// all the time while another churns new keys (misses: sweeps and epoch
-/// starts) and calls `evict_idle` in a loop for 1.2 s. `hot` is never evicted
-/// (its template runs once), while the churned keys are.
+/// starts) and calls `evict_idle` in a loop for 1.5 s. `hot` is never evicted
+/// (its template runs once), while the churned keys are. The lookup thread
+/// measures its longest pause between two lookups: if the machine stalled it
+/// for half the idle time, `hot` may have been idle, and only the churn is
+/// checked.
 #[test]
 fn an_entry_looked_up_all_the_time_is_never_evicted_under_churn() {
+    let idle = Duration::from_millis(300);
     let hot_made = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hot_made);
     let registry = Registry::<String>::builder()
@@ -931,21 +935,27 @@ fn an_entry_looked_up_all_the_time_is_never_evicted_under_churn() {
             Breaker::builder()
         })
         .max_entries(1 << 20)
-        .idle_after(Duration::from_millis(200))
+        .idle_after(idle)
         .build()
         .unwrap();
     let _ = registry.get("hot");
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let (churned, evicted) = std::thread::scope(|scope| {
-        scope.spawn(|| {
+    let (longest_pause, churned, evicted) = std::thread::scope(|scope| {
+        let hot = scope.spawn(|| {
+            let mut last = std::time::Instant::now();
+            let mut longest = Duration::ZERO;
             while !stop.load(Ordering::Relaxed) {
                 registry.with("hot", |e| assert!(!e.is_overflow()));
+                let now = std::time::Instant::now();
+                longest = longest.max(now - last);
+                last = now;
             }
+            longest
         });
         let churn = scope.spawn(|| {
             let (mut churned, mut evicted) = (0usize, 0usize);
             let start = std::time::Instant::now();
-            while start.elapsed() < Duration::from_millis(1200) {
+            while start.elapsed() < Duration::from_millis(1500) {
                 let _ = registry.get(&format!("churn-{churned}"));
                 churned += 1;
                 evicted += registry.evict_idle();
@@ -953,15 +963,19 @@ fn an_entry_looked_up_all_the_time_is_never_evicted_under_churn() {
             }
             (churned, evicted)
         });
-        let out = churn.join().unwrap();
+        let (churned, evicted) = churn.join().unwrap();
         stop.store(true, Ordering::Relaxed);
-        out
+        (hot.join().unwrap(), churned, evicted)
     });
-    assert_eq!(
-        hot_made.load(Ordering::SeqCst),
-        1,
-        "`hot` was evicted and rebuilt"
-    );
+    if longest_pause < idle / 2 {
+        assert_eq!(
+            hot_made.load(Ordering::SeqCst),
+            1,
+            "`hot` was evicted and rebuilt"
+        );
+    } else {
+        eprintln!("the lookup thread paused for {longest_pause:?}: `hot` not checked");
+    }
     assert!(evicted > 0, "no churned key evicted ({churned} churned)");
     assert!(registry.len() < churned, "{} of {churned}", registry.len());
 }
