@@ -7,20 +7,22 @@
 //! concurrent map ([`papaya`](https://docs.rs/papaya): the key is hashed with the
 //! standard library's SipHash, so keys taken from requests cannot flood one
 //! bucket), an epoch pin that writes only this thread's own slot, and, when idle
-//! eviction is on, one clock read and one load of the entry's last-use time. It
-//! takes no lock and allocates nothing. The last-use time is written only when it
-//! is at least a tick (`idle / 16`) old, so a busy entry sees one shared write per
-//! tick, not one per hit. [`get`](Registry::get) returns an owned [`Entry`] (an
-//! `Arc`: one reference-count increment and decrement per call, on a cache line
-//! every thread using that key writes); [`with`](Registry::with) lends the entry to
-//! a closure instead and writes nothing shared.
+//! eviction is on, two loads and a compare: the registry's current epoch (a word
+//! written at most once a tick, `idle / 16`) and the entry's stamp. It reads no
+//! clock, takes no lock and allocates nothing. The stamp is written only when it
+//! is behind the registry's epoch, so a busy entry sees at most one shared write
+//! per epoch, not one per hit (see [idle eviction](#idle-eviction)).
+//! [`get`](Registry::get) returns an owned [`Entry`] (an `Arc`: one
+//! reference-count increment and decrement per call, on a cache line every thread
+//! using that key writes); [`with`](Registry::with) lends the entry to a closure
+//! instead and writes nothing shared.
 //!
 //! # Bounds
 //!
 //! At most [`max_entries`](RegistryBuilder::max_entries) keys have an entry of
-//! their own. An entry not in use is removed by the next sweep once it has been
-//! idle for [`idle_after`](RegistryBuilder::idle_after); a sweep runs on a miss,
-//! at most once per `idle` while there is room and at most once per tick when the
+//! their own. An entry not in use is removed by a sweep once it has been idle
+//! long enough (see [idle eviction](#idle-eviction)); a sweep runs on a miss, at
+//! most once per `idle` while there is room and at most once per tick when the
 //! registry is full, or when [`evict_idle`](Registry::evict_idle) is called. A
 //! key that arrives while the registry is full of entries in use gets the shared
 //! **overflow** entry ([`Registry::overflow`]) for that call: no entry in use is
@@ -41,20 +43,52 @@
 //!   key would split its state (the guard's open, the registry's closed);
 //! - it was looked up ([`get`](Registry::get), [`with`](Registry::with),
 //!   [`try_get`](Registry::try_get), [`guard`](Registry::guard)) within its idle
-//!   time (more exactly: its last-use time, written at most once a tick, is less
-//!   than `idle + tick` old).
+//!   time (more exactly: after the start of the newest epoch that started at
+//!   least `idle` ago; see [idle eviction](#idle-eviction)).
 //!
 //! Holders are seen by the sweep through the `Arc`s' reference counts, which it
 //! reads; a hit writes nothing more for it. Each removal re-checks both, at the
 //! time of the removal, so a lookup or a holder that came after the sweep's scan
-//! keeps the entry. One window remains: a lookup that finds an entry idle for
-//! `idle + tick` at the very moment a sweep removes it (after the sweep's
-//! re-check, before the lookup's clone) gets the removed entry; kept for one
-//! call, that is harmless, but a guard made from it holds a breaker the key no
-//! longer maps to. Closing it would cost a fence on every hit. An entry taken out
-//! with [`Registry::remove`] stays valid the same way for whoever holds it:
-//! guards and permits keep their `Arc`s, and their reports go to the removed
-//! breaker; the key's next use makes a new entry.
+//! keeps the entry. One window remains: a lookup that finds an idle entry at the
+//! very moment a sweep removes it (after the sweep's re-check, before the
+//! lookup's clone) gets the removed entry; kept for one call, that is harmless,
+//! but a guard made from it holds a breaker the key no longer maps to. Closing it
+//! would cost a fence on every hit. An entry taken out with [`Registry::remove`]
+//! stays valid the same way for whoever holds it: guards and permits keep their
+//! `Arc`s, and their reports go to the removed breaker; the key's next use makes
+//! a new entry.
+//!
+//! # Idle eviction
+//!
+//! A hit reads no clock, so lookups are told apart by **epochs**. A lookup stamps
+//! its entry with the registry's current epoch. A new epoch starts only where the
+//! clock is read anyway: at a miss, a sweep or an
+//! [`evict_idle`](Registry::evict_idle) call that comes at least a tick
+//! (`idle / 16`) after the current epoch started (unless another thread is
+//! sweeping or starting an epoch at that moment: then that thread's call decides).
+//! An epoch's start is the clock's reading just after its number was published.
+//! A sweep at time `t` removes an entry held by nothing outside the registry if
+//! its last lookup came before the start of an epoch that started at or before
+//! `t - idle`. Hence the bound:
+//!
+//! - an entry is **never** removed less than `idle` after its last lookup (a
+//!   lookup just before an epoch's start, removed `idle` after that start, is the
+//!   edge);
+//! - an entry neither held nor looked up since time `u` **is** removed by the
+//!   first sweep at or after `s + idle`, where `s` is the start of the first epoch
+//!   started after `u`. With [`evict_idle`](Registry::evict_idle) called every
+//!   `p` (at least a tick), that sweep comes within about `idle + 2p` of `u`
+//!   (before epochs, a hit read the clock and it was `idle + tick + p`);
+//! - while the registry sees no miss and no sweep, no epoch starts, and a lookup
+//!   at the start of that spell cannot be told from one at its end: they stamp
+//!   the same epoch. The sweep that ends the spell removes only entries last
+//!   looked up before that epoch started; an entry looked up during the spell,
+//!   even once at its start, goes (if unused since) `idle` after the epoch that
+//!   sweep starts. So an entry looked up all the time is never taken for an idle
+//!   one, however long the spell; the price is that a registry full of entries
+//!   looked up during a long spell gives new keys the overflow entry for up to
+//!   `idle` after it. A periodic [`evict_idle`](Registry::evict_idle) keeps epochs
+//!   starting in a registry that sees few new keys.
 
 use crate::RetryBudgetBuilder;
 use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
@@ -119,9 +153,10 @@ struct Fields {
     breaker: Arc<Breaker>,
     budget: Option<Arc<RetryBudget>>,
     overflow: bool,
-    /// The registry clock's reading at the last use that wrote it: written when
-    /// the reading it holds is at least a tick old (see `Registry::touch`).
-    last_used: AtomicU64,
+    /// The registry's epoch at this entry's last lookup (see `Epochs`): written
+    /// by a lookup only when it is behind the current epoch, so at most once per
+    /// epoch (see `Registry::touch`).
+    stamp: AtomicU64,
 }
 
 impl Entry {
@@ -283,16 +318,11 @@ pub struct Registry<K> {
     retry: Retry,
     clock: Arc<dyn Clock>,
     max_entries: usize,
-    /// `idle + tick`, in ns: an entry whose recorded last use is this old has been
-    /// unused for at least `idle`. `None`: no idle eviction, no last-use tracking.
-    evict_after_ns: Option<u64>,
-    idle_ns: u64,
-    tick_ns: u64,
+    /// Idle eviction's state. `None`: no idle eviction, no tracking.
+    epochs: Option<Epochs>,
     /// Entries in the map, counted after their insertion and uncounted after
     /// their removal (see `miss`).
     len: AtomicUsize,
-    /// The clock reading at the last sweep.
-    last_sweep_ns: AtomicU64,
     overflow: Entry,
 }
 
@@ -446,8 +476,11 @@ where
 
     /// Evict an entry unused for `idle` (at least [`MIN_IDLE`]; default
     /// [`DEFAULT_IDLE`]): not looked up for that long and held by nothing outside
-    /// the registry (see [in use](crate::registry#in-use)). It is removed by the
-    /// first sweep after `idle + idle/16` of disuse, never before `idle`.
+    /// the registry (see [in use](crate::registry#in-use)). Never before `idle`
+    /// after its last lookup; it is removed by the first sweep at least `idle`
+    /// after the start of the first epoch that follows its last lookup (epochs
+    /// start at misses and sweeps, at most one per `idle / 16`: see [idle
+    /// eviction](crate::registry#idle-eviction)).
     ///
     /// # Examples
     ///
@@ -462,7 +495,9 @@ where
     ///     .build()?;
     /// let guard = registry.guard("db"); // held: in use, however long
     /// let _ = registry.get("cache");
-    /// clock.advance(Duration::from_secs(170)); // idle + idle/16
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(registry.evict_idle(), 0); // an epoch starts after both lookups
+    /// clock.advance(Duration::from_secs(160)); // idle after that start
     /// assert_eq!(registry.evict_idle(), 1, "\"cache\" only");
     /// drop(guard);
     /// assert_eq!(registry.evict_idle(), 1, "now \"db\"");
@@ -474,8 +509,8 @@ where
         self
     }
 
-    /// Never evict an entry for being idle (nor read the clock on a hit): entries
-    /// stay until [`Registry::remove`], and keys beyond
+    /// Never evict an entry for being idle, nor track lookups (a hit does not
+    /// stamp its entry): entries stay until [`Registry::remove`], and keys beyond
     /// [`max_entries`](Self::max_entries) share the overflow entry for good.
     ///
     /// # Examples
@@ -493,7 +528,8 @@ where
         self
     }
 
-    /// The clock the registry reads for idle eviction, also given to every
+    /// The clock the registry reads for idle eviction (on misses and sweeps, never
+    /// on a hit), also given to every
     /// breaker and budget whose template builder has none (default:
     /// [`MonotonicClock`]). Pass a [`ManualClock`](crate::ManualClock) clone in
     /// tests.
@@ -568,19 +604,16 @@ where
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
-        let tick_ns = idle_ns.map_or(0, |idle| idle / 16);
-        let overflow = make_entry(&self.breaker, self.budget.as_ref(), &clock, None, true)?;
+        let overflow = make_entry(&self.breaker, self.budget.as_ref(), &clock, None, true, 0)?;
+        let epochs = idle_ns.map(|idle| Epochs::new(idle, clock.now_nanos()));
         Ok(Registry {
             map: papaya::HashMap::new(),
             breaker: self.breaker,
             budget: self.budget,
             retry: self.retry,
             max_entries: self.max_entries,
-            evict_after_ns: idle_ns.map(|idle| idle.saturating_add(tick_ns)),
-            idle_ns: idle_ns.unwrap_or(0),
-            tick_ns,
+            epochs,
             len: AtomicUsize::new(0),
-            last_sweep_ns: AtomicU64::new(clock.now_nanos()),
             clock,
             overflow,
         })
@@ -831,10 +864,13 @@ where
     }
 
     /// Remove every entry not in use now (unused for its idle time, and held by
-    /// nothing outside the registry), and return how many were removed (0
-    /// without idle eviction). The registry also sweeps on its own, on
-    /// misses; call this from a periodic task to free idle entries in a registry
-    /// that sees no new keys.
+    /// nothing outside the registry), start a new epoch if the current one
+    /// started at least a tick ago (see [idle eviction](self#idle-eviction)), and
+    /// return how many entries were removed: 0 without idle eviction, and 0 at
+    /// once if another thread is sweeping or starting an epoch at that moment.
+    /// The registry also sweeps on its own, on misses; call this from a periodic
+    /// task (every `p`, an idle entry goes within about `idle + 2p`) to free idle
+    /// entries in a registry that sees few new keys.
     ///
     /// # Examples
     ///
@@ -848,17 +884,27 @@ where
     ///     .clock(clock.clone())
     ///     .build()?;
     /// let _ = registry.get("old");
-    /// clock.advance(Duration::from_secs(10));
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(registry.evict_idle(), 0); // starts an epoch: later lookups are newer
     /// let _ = registry.get("new");
-    /// clock.advance(Duration::from_secs(8)); // "old" unused for 18 s, "new" for 8 s
-    /// assert_eq!(registry.evict_idle(), 1);
+    /// clock.advance(Duration::from_secs(16)); // "old" unused for 18 s, "new" for 16 s
+    /// assert_eq!(registry.evict_idle(), 1, "\"old\": 16 s after the epoch started");
     /// assert_eq!(registry.len(), 1);
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn evict_idle(&self) -> usize {
+        let Some(epochs) = &self.epochs else {
+            return 0;
+        };
+        let Some(claim) = epochs.try_claim() else {
+            return 0; // another thread is sweeping or starting an epoch
+        };
         let now = self.clock.now_nanos();
-        self.last_sweep_ns.store(now, Ordering::Relaxed);
-        self.sweep(now)
+        // Relaxed: written under the claim only.
+        epochs.last_sweep_ns.store(now, Ordering::Relaxed);
+        let removed = self.sweep(&claim, now);
+        claim.advance(now, &*self.clock);
+        removed
     }
 
     /// How many keys have an entry of their own (the overflow entry not counted).
@@ -946,24 +992,30 @@ where
         }
     }
 
-    /// Record a use of `entry` now. With idle eviction, one clock read and one
-    /// load; a store only when the recorded time is at least a tick old.
+    /// Record a lookup of `entry`: with idle eviction, stamp it with the current
+    /// epoch. Two loads (the registry's epoch, a word written at most once a tick,
+    /// and the entry's stamp) and a compare; a write only when the stamp is behind,
+    /// which is once per epoch at most. No clock read.
     #[inline(always)]
     fn touch(&self, entry: &Entry) {
-        if self.tick_ns == 0 {
-            return;
-        }
-        let now = self.clock.now_nanos();
-        let last = &entry.slot.fields.last_used;
-        // Relaxed: the time is self-contained, a hint for the sweeper, which
-        // re-checks it at removal; nothing is published through it.
-        if now.saturating_sub(last.load(Ordering::Relaxed)) >= self.tick_ns {
-            last.store(now, Ordering::Relaxed);
+        if let Some(epochs) = &self.epochs {
+            // Relaxed, both: a lookup needs the number only, and nothing is
+            // published through either word (see `Epochs` for why no ordering
+            // could help the sweep's argument, and why it needs none).
+            let epoch = epochs.current.load(Ordering::Relaxed);
+            let stamp = &entry.slot.fields.stamp;
+            if stamp.load(Ordering::Relaxed) < epoch {
+                // `fetch_max`, not a store: a lookup that read an older epoch and
+                // writes after this one must not move the stamp back, which would
+                // erase the evidence of the newer lookup.
+                stamp.fetch_max(epoch, Ordering::Relaxed);
+            }
         }
     }
 
-    /// The slow path of a lookup: sweep if one is due, then insert a new entry, or
-    /// return the entry another thread just inserted, or the overflow entry.
+    /// The slow path of a lookup: sweep or start an epoch if one is due, then
+    /// insert a new entry, or return the entry another thread just inserted, or
+    /// the overflow entry.
     ///
     /// The cap is enforced after the insertion (insert, then count): a thread
     /// that finds the registry full before building anything looks the key up
@@ -979,21 +1031,28 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let now = self.clock.now_nanos();
-        self.sweep_if_due(now, self.idle_ns);
+        self.maintain(now, false);
         if !self.has_room() {
             // Full: idle entries may make room, at most one sweep per tick.
-            self.sweep_if_due(now, self.tick_ns);
+            self.maintain(now, true);
             if !self.has_room() {
                 return Ok(self.found_or_overflow(key));
             }
         }
         let owned = key.to_owned();
+        // Relaxed: see `touch`. Read after `maintain`, so an epoch this miss
+        // started is the new entry's.
+        let stamp = self
+            .epochs
+            .as_ref()
+            .map_or(0, |epochs| epochs.current.load(Ordering::Relaxed));
         let entry = make_entry(
             &self.breaker,
             self.budget.as_ref(),
             &self.clock,
             Some(&owned),
             false,
+            stamp,
         )?;
         let map = self.map.pin();
         let inserted = match map.try_insert(owned, entry) {
@@ -1008,7 +1067,7 @@ where
         }
         // Over the cap: unless a sweep brings the count back under it, take ours
         // out again (unless it is gone already: then whoever removed it counted).
-        self.sweep_if_due(now, self.tick_ns);
+        self.maintain(now, true);
         if self.len.load(AtomicOrdering::Acquire) <= self.max_entries {
             return Ok(inserted);
         }
@@ -1044,49 +1103,62 @@ where
         self.len.fetch_sub(1, AtomicOrdering::AcqRel);
     }
 
-    /// Sweep if the last sweep is at least `interval` old and this thread wins
-    /// the right to; the number of entries removed.
-    fn sweep_if_due(&self, now: u64, interval: u64) -> usize {
-        if self.evict_after_ns.is_none() {
-            return 0;
-        }
-        let last = self.last_sweep_ns.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < interval.max(1) {
-            return 0;
-        }
-        if self
-            .last_sweep_ns
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return 0; // another thread sweeps
-        }
-        self.sweep(now)
-    }
-
-    /// Remove every entry not in use at `now`: unused for `evict_after` and
-    /// held by nothing but the map (see [`Entry::held_outside_the_map`]).
-    fn sweep(&self, now: u64) -> usize {
-        let Some(evict_after) = self.evict_after_ns else {
+    /// A miss's upkeep at `now`: sweep if the last sweep is at least `idle` old
+    /// (a tick if the registry is `full`), and start a new epoch if the current
+    /// one started at least a tick ago; both under the claim, skipped if another
+    /// thread holds it (it is sweeping or starting an epoch itself). The number of
+    /// entries removed.
+    fn maintain(&self, now: u64, full: bool) -> usize {
+        let Some(epochs) = &self.epochs else {
             return 0;
         };
-        let evictable = |entry: &Entry, at: u64| {
-            // Relaxed: the time is a self-contained hint (see `touch`).
-            let last = entry.slot.fields.last_used.load(Ordering::Relaxed);
-            at.saturating_sub(last) >= evict_after && !entry.held_outside_the_map()
+        let interval = if full { epochs.tick_ns } else { epochs.idle_ns };
+        // Relaxed: a hint outside the claim, read again under it.
+        let sweep_due =
+            || now.saturating_sub(epochs.last_sweep_ns.load(Ordering::Relaxed)) >= interval;
+        if !sweep_due() && !epochs.advance_due(now) {
+            return 0;
+        }
+        let Some(claim) = epochs.try_claim() else {
+            return 0;
+        };
+        let mut removed = 0;
+        if sweep_due() {
+            // Relaxed: written under the claim only.
+            epochs.last_sweep_ns.store(now, Ordering::Relaxed);
+            removed = self.sweep(&claim, now);
+        }
+        claim.advance(now, &*self.clock);
+        removed
+    }
+
+    /// Remove every entry not in use at `now`: its stamp older than the boundary
+    /// (the newest epoch that started at least `idle` before `now`: see `Epochs`),
+    /// and held by nothing but the map (see [`Entry::held_outside_the_map`]).
+    fn sweep(&self, claim: &Claim<'_>, now: u64) -> usize {
+        let boundary = claim.boundary(now);
+        if boundary == 0 {
+            return 0; // no stamp is older than epoch 0
+        }
+        let evictable = |entry: &Entry, boundary: u64| {
+            // Relaxed: see `touch`.
+            entry.slot.fields.stamp.load(Ordering::Relaxed) < boundary
+                && !entry.held_outside_the_map()
         };
         let map = self.map.pin();
         let mut removed = 0;
         for (key, entry) in map.iter() {
-            if !evictable(entry, now) {
+            if !evictable(entry, boundary) {
                 continue;
             }
-            // Re-checked at removal, by the clock's reading then: a lookup or a
-            // holder since the scan keeps the entry, and so does a new entry for
-            // the key. Reading the clock here (not reusing `now`) also gives a
-            // test the step between scan and removal (tests/registry.rs,
-            // `SteppedClock`).
-            let at = self.clock.now_nanos();
+            // Re-checked at removal: a lookup since the scan has stamped the
+            // entry with the current epoch, which is never older than a boundary
+            // (the boundary is an epoch that has started), and a holder since the
+            // scan shows in the counts; a new entry for the key fails `ptr_eq`.
+            // The boundary is taken again by the clock's reading now (it can only
+            // have moved on); that reading also gives a test the step between scan
+            // and removal (tests/registry.rs, `SteppedClock`).
+            let at = claim.boundary(self.clock.now_nanos()).max(boundary);
             let outcome = map.remove_if(key, |_, current| {
                 current.ptr_eq(entry) && evictable(current, at)
             });
@@ -1099,6 +1171,164 @@ where
     }
 }
 
+/// Slots in `Epochs::starts`. Epochs start at least a tick (`idle / 16`, rounded
+/// down, at least 1 ms) apart, so the 32 newest starts span more than `idle`, and
+/// the boundary a sweep looks for is always among them when the clock is
+/// monotonic (see `Claim::boundary`).
+const RING: usize = 32;
+
+/// Idle eviction without a clock read on a hit.
+///
+/// The registry counts epochs. A lookup stamps its entry with the current epoch
+/// (`Registry::touch`: a load of `current`, a load of the stamp, and a write only
+/// if the stamp is behind). Only code that reads the clock anyway (a miss, a
+/// sweep, `evict_idle`) starts a new epoch, when the current one started at least
+/// a tick ago, and records its start: the clock's reading taken just *after*
+/// storing the new number.
+///
+/// A sweep at `now` removes an entry (not held outside the map) whose stamp is
+/// older than the boundary, the newest epoch whose start is at or before
+/// `now - idle`. The argument:
+///
+/// - *Never early.* A stamp older than the boundary was written by a lookup that
+///   read the epoch number before the boundary epoch was stored, so before its
+///   start, so at least `idle` before `now`; every lookup since read the boundary
+///   epoch or a newer one and stamped at least that.
+/// - *A stale epoch is no shortcut.* With no miss and no sweep for hours, the
+///   current epoch is hours old and every lookup meanwhile stamps it; the boundary
+///   is an epoch that *started* by `now - idle`, so at most the current one, and a
+///   stamp equal to the current epoch is never older than it: an entry looked up
+///   all that time stays. (A sweep that reasoned from the clock alone, "older
+///   than the epoch of `now - idle`", would evict it.) The sweep then starts the
+///   next epoch; entries not looked up since go `idle` after that start.
+/// - *Eventually.* An entry not looked up since `u` carries an epoch older than the
+///   first epoch started after `u`; a sweep at least `idle` after that start finds
+///   it older than the boundary (the ring keeps the last `RING` starts; see
+///   `RING`).
+///
+/// "Before" and "after" above are in real time: the argument assumes what every
+/// clock-based decision of the registry assumes, that a store reaches the other
+/// cores within nanoseconds (a tick is at least a millisecond), so a load that
+/// comes after the clock reading that followed a store returns that store or a
+/// newer one. No atomic ordering can promise this, since none relates memory to
+/// a clock, and none is needed beyond it: the hit's loads and the stamp's
+/// `fetch_max` are `Relaxed`. (A fence on every hit could close the window the
+/// module documentation describes; it is not paid.)
+///
+/// One writer at a time: `current`, `starts` and `last_sweep_ns` are written only
+/// by the thread holding the claim (a sweep or an epoch start); a thread that
+/// finds it held skips its upkeep.
+struct Epochs {
+    /// The current epoch. Read by every hit, on a line of its own (nothing written
+    /// often shares it); written at most once a tick.
+    current: CachePadded<AtomicU64>,
+    /// 1 while a thread holds the claim (see `Claim`).
+    claim: AtomicU64,
+    /// `starts[e % RING]`: the clock's reading just after epoch `e` was stored
+    /// (`u64::MAX` in a slot no epoch has used yet).
+    starts: [AtomicU64; RING],
+    /// The clock reading at the last sweep (sweeps on misses are rate-limited).
+    last_sweep_ns: AtomicU64,
+    idle_ns: u64,
+    tick_ns: u64,
+}
+
+impl Epochs {
+    /// Epoch 0, starting at `now`.
+    fn new(idle_ns: u64, now: u64) -> Self {
+        Self {
+            current: CachePadded::new(AtomicU64::new(0)),
+            claim: AtomicU64::new(0),
+            starts: std::array::from_fn(|slot| {
+                AtomicU64::new(if slot == 0 { now } else { u64::MAX })
+            }),
+            last_sweep_ns: AtomicU64::new(now),
+            idle_ns,
+            tick_ns: idle_ns / 16,
+        }
+    }
+
+    fn start_of(&self, epoch: u64) -> u64 {
+        // Relaxed: under the claim, see `Claim`; outside it, a hint.
+        self.starts[(epoch % RING as u64) as usize].load(Ordering::Relaxed)
+    }
+
+    /// Whether a new epoch is due at `now`: a hint outside the claim (a slot may
+    /// still hold an older epoch's start), re-checked by `Claim::advance`.
+    fn advance_due(&self, now: u64) -> bool {
+        // Relaxed: a hint.
+        let current = self.current.load(Ordering::Relaxed);
+        now.saturating_sub(self.start_of(current)) >= self.tick_ns
+    }
+
+    /// The claim, unless another thread holds it.
+    fn try_claim(&self) -> Option<Claim<'_>> {
+        // Acquire, with the Release of `Claim::drop`: a holder sees everything the
+        // earlier holders wrote to `current`, `starts` and `last_sweep_ns`, so a
+        // ring slot it reads for an epoch up to `current` holds that epoch's start,
+        // not the start of the epoch `RING` before it.
+        self.claim
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then_some(Claim { epochs: self })
+    }
+}
+
+/// The right to sweep and to start an epoch; released on drop (a panicking clock
+/// included).
+struct Claim<'a> {
+    epochs: &'a Epochs,
+}
+
+impl Claim<'_> {
+    /// The boundary at `now`: the newest epoch whose start is at or before
+    /// `now - idle`, or 0 if there is none (no stamp is older than 0). If the
+    /// oldest start in the ring is after `now - idle` (possible only with a clock
+    /// that went back, or a `now` read before another holder's start), an older
+    /// epoch may qualify, but its start is no longer known: 0, which evicts
+    /// nothing.
+    fn boundary(&self, now: u64) -> u64 {
+        let epochs = self.epochs;
+        let Some(horizon) = now.checked_sub(epochs.idle_ns) else {
+            return 0;
+        };
+        // Relaxed: under the claim (see `Epochs::try_claim`).
+        let current = epochs.current.load(Ordering::Relaxed);
+        let oldest = current.saturating_sub(RING as u64 - 1);
+        (oldest..=current)
+            .rev()
+            .find(|&epoch| epochs.start_of(epoch) <= horizon)
+            .unwrap_or(0)
+    }
+
+    /// Start a new epoch if the current one started at least a tick before `now`
+    /// (not if `now` reads earlier than its start: a clock that went back).
+    fn advance(&self, now: u64, clock: &dyn Clock) {
+        let epochs = self.epochs;
+        // Relaxed: under the claim.
+        let current = epochs.current.load(Ordering::Relaxed);
+        let started = epochs.start_of(current);
+        if now < started || now - started < epochs.tick_ns {
+            return;
+        }
+        // Relaxed: nothing is published through the number (see `Epochs`).
+        epochs.current.store(current + 1, Ordering::Relaxed);
+        // The start is read after the store: a lookup that still read `current`
+        // came before it (see `Epochs`). Never before `now`, so the starts never
+        // go back even if the clock does.
+        let start = clock.now_nanos().max(now);
+        // Relaxed: under the claim.
+        epochs.starts[((current + 1) % RING as u64) as usize].store(start, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // Release: see `Epochs::try_claim`.
+        self.epochs.claim.store(0, Ordering::Release);
+    }
+}
+
 /// Build an entry from the template; a builder without a clock gets `clock`.
 fn make_entry<K>(
     breaker: &BreakerTemplate<K>,
@@ -1106,6 +1336,7 @@ fn make_entry<K>(
     clock: &Arc<dyn Clock>,
     key: Option<&K>,
     overflow: bool,
+    stamp: u64,
 ) -> Result<Entry, ConfigError> {
     let mut builder = breaker(key).map_err(|e| e.within("breaker"))?;
     if !builder.has_clock() {
@@ -1128,7 +1359,7 @@ fn make_entry<K>(
                 breaker: Arc::new(breaker),
                 budget,
                 overflow,
-                last_used: AtomicU64::new(clock.now_nanos()),
+                stamp: AtomicU64::new(stamp),
             }),
         }),
     })
@@ -1141,7 +1372,10 @@ impl<K: Hash + Eq> fmt::Debug for Registry<K> {
             .field("max_entries", &self.max_entries)
             .field(
                 "idle",
-                &(self.idle_ns > 0).then(|| Duration::from_nanos(self.idle_ns)),
+                &self
+                    .epochs
+                    .as_ref()
+                    .map(|epochs| Duration::from_nanos(epochs.idle_ns)),
             )
             .field("retry", &self.retry)
             .field("overflow", &self.overflow)

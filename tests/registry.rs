@@ -168,8 +168,9 @@ fn at_the_cap_new_keys_share_the_overflow_entry() {
     // held, a new key's miss sweeps it out and takes its place; `a` keeps its
     // entry.
     clock.advance(Duration::from_secs(10));
-    assert!(registry.get("a").ptr_eq(&a)); // a use: `a` is fresh again
-    clock.advance(Duration::from_secs(8)); // b unused for 18 s >= 16 + 1
+    assert_eq!(registry.evict_idle(), 0); // starts epoch 1 at 10 s
+    assert!(registry.get("a").ptr_eq(&a)); // a use in epoch 1: `a` is fresh again
+    clock.advance(Duration::from_secs(16)); // epoch 1 started 16 s ago; `b` last looked up before it
     assert!(registry.get("c").is_overflow(), "`b` is held: in use");
     drop(b);
     clock.advance(Duration::from_secs(1)); // a tick: a miss at the cap sweeps again
@@ -220,23 +221,30 @@ fn a_miss_at_the_cap_sweeps_at_most_once_per_tick() {
     let clock = ManualClock::new();
     let registry = Registry::<String>::builder()
         .max_entries(1)
-        .idle_after(Duration::from_secs(16)) // a tick is 1 s; evictable after 17 s
+        .idle_after(Duration::from_secs(16)) // a tick is 1 s
         .clock(clock.clone())
         .build()
         .unwrap();
     clock.set(Duration::from_millis(500));
-    let _ = registry.get("a"); // idle from 17.5 s
+    let _ = registry.get("a"); // in epoch 0 (started at 0: not a tick ago, none starts)
     clock.set(Duration::from_millis(16_900));
     assert!(
         registry.get("b").is_overflow(),
-        "swept at 16.9 s: nothing idle"
+        "swept at 16.9 s: nothing idle; epoch 1 starts now"
     );
-    clock.set(Duration::from_millis(17_500));
+    // `a` goes 16 s after the start of the first epoch after its last use:
+    // at 32.9 s, by the first sweep from then on.
+    clock.set(Duration::from_millis(32_800));
+    assert!(
+        registry.get("b").is_overflow(),
+        "swept at 32.8 s: epoch 1 started less than 16 s ago"
+    );
+    clock.set(Duration::from_millis(33_700));
     assert!(
         registry.get("b").is_overflow(),
         "`a` is idle, but the last sweep is less than a tick old"
     );
-    clock.set(Duration::from_millis(17_900));
+    clock.set(Duration::from_millis(33_800));
     assert!(
         !registry.get("b").is_overflow(),
         "a tick later the sweep frees `a`"
@@ -249,22 +257,27 @@ fn idle_entries_are_evicted_and_used_ones_kept() {
     let clock = ManualClock::new();
     let registry = Registry::<String>::builder()
         .breaker(|_| Breaker::builder().trip_after_consecutive_failures(1))
-        .idle_after(Duration::from_secs(160))
+        .idle_after(Duration::from_secs(160)) // a tick is 10 s
         .clock(clock.clone())
         .build()
         .unwrap();
     // Neither is held: `busy` is looked up every 20 s, `quiet` never again.
-    // Both are tripped, so that a closed breaker shows a new entry.
+    // Both are tripped, so that a closed breaker shows a new entry. A periodic
+    // task calls `evict_idle` every 20 s, after `busy`'s lookup: each call starts
+    // an epoch.
     registry.with("busy", |e| trip(e.breaker()));
     registry.with("quiet", |e| trip(e.breaker()));
     for _ in 0..8 {
         clock.advance(Duration::from_secs(20));
         let _ = registry.get("busy");
+        assert_eq!(registry.evict_idle(), 0);
     }
-    // 160 s: `quiet` is idle but within its tick of slack: kept.
-    assert_eq!(registry.evict_idle(), 0);
-    clock.advance(Duration::from_secs(10)); // 170 s = idle + idle/16
-    assert_eq!(registry.evict_idle(), 1);
+    // `quiet` was last looked up at 0 s; the first epoch after that started at
+    // 20 s, so it goes at 180 s, not before, though idle since 160 s.
+    clock.advance(Duration::from_secs(20) - Duration::from_nanos(1));
+    assert_eq!(registry.evict_idle(), 0, "179.999999999 s");
+    clock.advance(Duration::from_nanos(1));
+    assert_eq!(registry.evict_idle(), 1, "180 s");
     assert_eq!(registry.len(), 1);
     let state = |key: &str| registry.with(key, |e| e.breaker().snapshot().state);
     assert_eq!(state("busy"), State::Open, "kept");
@@ -293,8 +306,13 @@ fn misses_sweep_idle_entries_without_a_periodic_task() {
     }
     assert_eq!(registry.len(), 10);
     clock.advance(Duration::from_secs(17));
-    let _ = registry.get("newcomer"); // a miss, one idle period after the last sweep
-    assert_eq!(registry.len(), 1);
+    // A miss, one idle period after the last sweep: it sweeps (nothing is idle
+    // yet: no epoch has started since the 10 were made) and starts epoch 1.
+    let _ = registry.get("newcomer");
+    assert_eq!(registry.len(), 11);
+    clock.advance(Duration::from_secs(16));
+    let _ = registry.get("newcomer-2"); // 16 s after epoch 1 started: the 10 go
+    assert_eq!(registry.len(), 2);
 }
 
 #[test]
@@ -507,7 +525,7 @@ fn idle_registry(clock: &ManualClock) -> Registry<String> {
                 .open_for(Duration::from_secs(600))
         })
         .budget(|_| RetryBudget::builder())
-        .idle_after(Duration::from_secs(16)) // a tick is 1 s: evictable after 17 s
+        .idle_after(Duration::from_secs(16)) // a tick is 1 s
         .clock(clock.clone())
         .build()
         .unwrap()
@@ -523,12 +541,17 @@ fn a_held_guard_keeps_its_entry_through_rejections() {
     let registry = idle_registry(&clock);
     let g = registry.guard("db");
     trip(g.breaker());
+    // An epoch starts after the guard's lookup, so that the sweep below finds the
+    // entry idle by its stamp: only the hold keeps it.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(registry.evict_idle(), 0);
     for _ in 0..170 {
         clock.advance(Duration::from_millis(100));
         let r: Result<(), GuardError<()>> = g.call(|_| Ok(()));
         assert!(matches!(r, Err(GuardError::Rejected { .. })), "{r:?}");
     }
     let _ = registry.get("other"); // a miss 17 s after the last sweep: sweeps
+    assert_eq!(registry.len(), 2, "nothing evicted");
     let db = registry.get("db");
     assert!(
         Arc::ptr_eq(db.breaker(), g.breaker()),
@@ -562,7 +585,11 @@ fn an_entry_held_in_any_form_is_not_evicted() {
         let clock = ManualClock::new();
         let registry = idle_registry(&clock);
         let held = take(&registry);
-        clock.advance(Duration::from_secs(17));
+        // An epoch starts after the lookup, so that from 17 s on the entry is idle
+        // by its stamp: only the hold keeps it.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(registry.evict_idle(), 0, "{what}");
+        clock.advance(Duration::from_secs(16));
         assert_eq!(registry.evict_idle(), 0, "{what}: in use");
         assert_eq!(registry.len(), 1, "{what}");
         clock.advance(Duration::from_secs(100));
@@ -605,8 +632,9 @@ fn permits_and_guards_survive_an_explicit_removal() {
 
 /// A manual clock that runs a hook on one chosen reading: the registry reads
 /// its clock once per sweep (the sweep's time) and again for each idle entry
-/// just before removing it (the re-check's time), so a hook on that second
-/// reading acts between the scan and the removal, deterministically.
+/// just before removing it (the re-check's time; then once more if the sweep
+/// starts an epoch), so a hook on that second reading acts between the scan and
+/// the removal, deterministically.
 struct SteppedClock {
     clock: ManualClock,
     /// Readings left before the hook runs (0: disarmed).
@@ -666,7 +694,9 @@ fn sweep_with_a_step(
             .unwrap(),
     );
     let before = Arc::as_ptr(registry.get("a").breaker());
-    manual.advance(Duration::from_secs(17));
+    manual.advance(Duration::from_secs(1));
+    assert_eq!(registry.evict_idle(), 0); // starts epoch 1, after `a`'s lookup
+    manual.advance(Duration::from_secs(16));
     let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
     {
         let registry = Arc::downgrade(&registry);
@@ -695,8 +725,9 @@ fn an_idle_entry_is_removed_when_nothing_happens_after_the_scan() {
     assert_eq!(sweep_with_a_step(|_, _| {}), (1, false));
 }
 
-/// A lookup after the scan (it refreshes the last-use time) keeps the entry:
-/// the removal re-checks idleness. Fails if the re-check is only `ptr_eq`.
+/// A lookup after the scan (it stamps the entry with the current epoch) keeps
+/// the entry: the removal re-checks the stamp. Fails if the re-check is only
+/// `ptr_eq`.
 #[test]
 fn an_entry_used_after_the_scan_is_not_removed() {
     let (removed, same) = sweep_with_a_step(|registry, _| registry.with("a", |_| ()));
@@ -711,4 +742,240 @@ fn an_entry_held_after_the_scan_is_not_removed() {
         registry.for_each(|_, entry| kept.push(entry.clone()));
     });
     assert_eq!((removed, same), (0, true));
+}
+
+// ---------------------------------------------------------------------------
+// Idle eviction without a clock read on a hit: a lookup stamps its entry with
+// the registry's epoch; misses and sweeps start epochs (at most one a tick); a
+// sweep at `now` evicts an entry (not held) whose stamp is older than the newest
+// epoch that started at or before `now - idle`.
+// ---------------------------------------------------------------------------
+
+/// A manual clock that counts its readings.
+#[derive(Clone)]
+struct CountingClock {
+    clock: ManualClock,
+    readings: Arc<AtomicUsize>,
+}
+
+impl fusebox::Clock for CountingClock {
+    fn now_nanos(&self) -> u64 {
+        self.readings.fetch_add(1, Ordering::SeqCst);
+        self.clock.now_nanos()
+    }
+}
+
+/// Every hit path (`get`, `with`, `try_get`, `guard`) reads no clock, whether
+/// the entry's stamp is current (no write) or behind (one write), and the
+/// lookups still count as uses.
+#[test]
+fn a_hit_reads_no_clock() {
+    let manual = ManualClock::new();
+    let clock = CountingClock {
+        clock: manual.clone(),
+        readings: Arc::new(AtomicUsize::new(0)),
+    };
+    let registry = Registry::<String>::builder()
+        .budget(|_| RetryBudget::builder())
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = (registry.get("a"), registry.get("b"));
+    let readings = || clock.readings.load(Ordering::SeqCst);
+    for round in 0..40 {
+        manual.advance(Duration::from_secs(1));
+        // Each round starts an epoch (a tick apart), so the first hit on each key
+        // writes its stamp and the others find it current.
+        assert_eq!(registry.evict_idle(), 0, "round {round}: both in use");
+        let before = readings();
+        for _ in 0..10 {
+            for key in ["a", "b"] {
+                drop(registry.get(key));
+                registry.with(key, |e| assert!(!e.is_overflow()));
+                drop(registry.try_get(key).unwrap());
+                drop(registry.guard(key));
+            }
+        }
+        assert_eq!(readings(), before, "round {round}: a hit read the clock");
+    }
+    assert_eq!(registry.len(), 2);
+    // Without idle eviction, neither a hit nor `evict_idle` reads it.
+    let registry = Registry::<String>::builder()
+        .no_idle_eviction()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = registry.get("a");
+    let before = readings();
+    drop(registry.get("a"));
+    registry.with("a", |_| ());
+    assert_eq!(registry.evict_idle(), 0);
+    assert_eq!(readings(), before);
+}
+
+/// Both edges of the bound. An entry goes at the first sweep at least `idle`
+/// after the start of the first epoch started after its last lookup: not a
+/// nanosecond before (a lookup just before an epoch's start is then exactly
+/// `idle` old), and a lookup just after an epoch's start waits for the next
+/// epoch's start.
+#[test]
+fn an_entry_goes_idle_after_the_first_epoch_start_after_its_last_lookup() {
+    let clock = ManualClock::new();
+    let registry = Registry::<String>::builder()
+        .idle_after(Duration::from_secs(16)) // a tick is 1 s
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let ns = Duration::from_nanos(1);
+    let keys = |registry: &Registry<String>| {
+        let mut keys: Vec<String> = registry.snapshots().into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        keys
+    };
+    let _ = (registry.get("a"), registry.get("b"), registry.get("c"));
+    clock.set(Duration::from_secs(5));
+    let _ = registry.get("a"); // last lookup at 5 s, in epoch 0
+    clock.set(Duration::from_secs(6));
+    let _ = registry.get("c"); // last lookup at 6 s, just before epoch 1 starts
+    assert_eq!(registry.evict_idle(), 0); // epoch 1 starts at 6 s
+    let _ = registry.get("b"); // last lookup at 6 s, just after epoch 1 started
+
+    clock.set(Duration::from_secs(22) - ns);
+    assert_eq!(registry.evict_idle(), 0, "epoch 1 started 16 s - 1 ns ago"); // epoch 2
+    clock.set(Duration::from_secs(22));
+    assert_eq!(
+        registry.evict_idle(),
+        2,
+        "`a` and `c`: 16 s after epoch 1 started"
+    );
+    assert_eq!(
+        keys(&registry),
+        ["b"],
+        "`c` unused for exactly 16 s; `b` stays"
+    );
+
+    // `b`'s first epoch start after its lookup is epoch 2's, at 22 s - 1 ns.
+    clock.set(Duration::from_secs(38) - 2 * ns);
+    assert_eq!(
+        registry.evict_idle(),
+        0,
+        "unused for 32 s, but 16 s - 1 ns after epoch 2"
+    );
+    clock.set(Duration::from_secs(38) - ns);
+    assert_eq!(registry.evict_idle(), 1);
+    assert!(registry.is_empty());
+}
+
+/// The stale epoch: no miss and no sweep for three hours while `hot` is looked
+/// up every second, so every lookup finds epoch 0, started three hours ago.
+/// The miss that ends the quiet spell sweeps: `hot` must stay (it was looked up
+/// a second ago), and so does `cold` (unused for three hours, but its stamp is
+/// `hot`'s: without a clock read, a lookup during the spell cannot say when it
+/// came). The miss starts epoch 1; 16 s later `cold` goes and `hot` stays.
+#[test]
+fn an_entry_looked_up_while_the_epoch_is_stale_survives_the_sweep_after() {
+    let clock = ManualClock::new();
+    let hot_made = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hot_made);
+    let registry = Registry::<String>::builder()
+        .breaker(move |key| {
+            if key.is_some_and(|k| k == "hot") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            Breaker::builder()
+        })
+        .idle_after(Duration::from_secs(16))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let _ = (registry.get("hot"), registry.get("cold"));
+    for _ in 0..3 * 3600 {
+        clock.advance(Duration::from_secs(1));
+        registry.with("hot", |_| ());
+    }
+    let _ = registry.get("new"); // a miss, three hours after the last sweep: sweeps
+    assert_eq!(registry.len(), 3, "nothing evicted");
+    for _ in 0..16 {
+        clock.advance(Duration::from_secs(1));
+        registry.with("hot", |_| ());
+    }
+    assert_eq!(
+        registry.evict_idle(),
+        1,
+        "`cold`, 16 s after epoch 1 started"
+    );
+    let mut keys: Vec<String> = registry.snapshots().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["hot", "new"]);
+    assert_eq!(
+        hot_made.load(Ordering::SeqCst),
+        1,
+        "`hot` was never rebuilt"
+    );
+}
+
+/// On the real clock, with idle eviction at 300 ms: one thread looks `hot` up
+/// all the time while another churns new keys (misses: sweeps and epoch
+/// starts) and calls `evict_idle` in a loop for 1.5 s. `hot` is never evicted
+/// (its template runs once), while the churned keys are. The lookup thread
+/// measures its longest pause between two lookups: if the machine stalled it
+/// for half the idle time, `hot` may have been idle, and only the churn is
+/// checked.
+#[test]
+fn an_entry_looked_up_all_the_time_is_never_evicted_under_churn() {
+    let idle = Duration::from_millis(300);
+    let hot_made = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hot_made);
+    let registry = Registry::<String>::builder()
+        .breaker(move |key| {
+            if key.is_some_and(|k| k == "hot") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            Breaker::builder()
+        })
+        .max_entries(1 << 20)
+        .idle_after(idle)
+        .build()
+        .unwrap();
+    let _ = registry.get("hot");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (longest_pause, churned, evicted) = std::thread::scope(|scope| {
+        let hot = scope.spawn(|| {
+            let mut last = std::time::Instant::now();
+            let mut longest = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                registry.with("hot", |e| assert!(!e.is_overflow()));
+                let now = std::time::Instant::now();
+                longest = longest.max(now - last);
+                last = now;
+            }
+            longest
+        });
+        let churn = scope.spawn(|| {
+            let (mut churned, mut evicted) = (0usize, 0usize);
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(1500) {
+                let _ = registry.get(&format!("churn-{churned}"));
+                churned += 1;
+                evicted += registry.evict_idle();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (churned, evicted)
+        });
+        let (churned, evicted) = churn.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        (hot.join().unwrap(), churned, evicted)
+    });
+    if longest_pause < idle / 2 {
+        assert_eq!(
+            hot_made.load(Ordering::SeqCst),
+            1,
+            "`hot` was evicted and rebuilt"
+        );
+    } else {
+        eprintln!("the lookup thread paused for {longest_pause:?}: `hot` not checked");
+    }
+    assert!(evicted > 0, "no churned key evicted ({churned} churned)");
+    assert!(registry.len() < churned, "{} of {churned}", registry.len());
 }

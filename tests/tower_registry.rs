@@ -561,7 +561,7 @@ async fn a_call_in_flight_keeps_its_entry() {
     let clock = ManualClock::new();
     let registry = Arc::new(
         Registry::<String>::builder()
-            .idle_after(16 * SEC) // a tick is 1 s: evictable after 17 s
+            .idle_after(16 * SEC) // a tick is 1 s
             .clock(clock.clone())
             .build()
             .unwrap(),
@@ -574,11 +574,19 @@ async fn a_call_in_flight_keeps_its_entry() {
     // By address (not a clone, which would hold the breaker itself): the call
     // keeps it alive, so the address cannot be reused meanwhile.
     let breaker = registry.with("db", |entry| Arc::as_ptr(entry.breaker()));
-    clock.advance(17 * SEC);
+    // A sweep 1 s later starts an epoch after those lookups: 16 s on, the entry
+    // is idle by its lookups, and only the call keeps it.
+    clock.advance(SEC);
+    assert_eq!(registry.evict_idle(), 0);
+    clock.advance(16 * SEC);
     assert_eq!(registry.evict_idle(), 0, "the call holds the entry");
     assert!(registry.with("db", |entry| Arc::as_ptr(entry.breaker()) == breaker));
     drop(call); // cancelled: the entry is released
-    clock.advance(17 * SEC);
+    // Idle like any other: it goes 16 s after the first epoch started after its
+    // last lookup (the `with` just above).
+    clock.advance(SEC);
+    assert_eq!(registry.evict_idle(), 0);
+    clock.advance(16 * SEC);
     assert_eq!(registry.evict_idle(), 1);
     assert!(registry.is_empty());
 }
