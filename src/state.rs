@@ -523,13 +523,6 @@ impl Ticket {
         Ticket(self.0 | Self::SLOT)
     }
 
-    /// This ticket without its slot (which was released).
-    #[inline]
-    pub(crate) fn without_slot(self) -> Self {
-        debug_assert!(self != Self::SPENT);
-        Ticket(self.0 & !Self::SLOT)
-    }
-
     /// Whether the permit holds a slot it must release when it ends.
     #[inline(always)]
     pub(crate) fn has_slot(self) -> bool {

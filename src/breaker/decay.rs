@@ -212,58 +212,45 @@ impl Breaker {
     }
 
     /// The common case of [`report_measured`](Self::report_measured), without
-    /// its machinery: the state word `s` of the measuring epoch `epoch` is
-    /// already as of `now` (its decay mark, settled for its generation, is at
-    /// or after `now`), so `verdict` applies by one CAS with no decay first,
-    /// unless it trips the breaker. `None` when any of that does not hold (a
-    /// tick has passed since the mark, a claim is pending, the breaker moved
-    /// on, a trip): the caller takes the general path, which decides afresh.
+    /// its machinery: the state word `s` of the measuring epoch `epoch` (the
+    /// caller checked both) is already as of `now` (its decay mark, settled for
+    /// its generation, is at or after `now`), so `verdict` applies by one CAS
+    /// from `s` with no decay first, unless it trips the breaker. `None` when
+    /// any of that does not hold (a tick has passed since the mark, a claim is
+    /// pending, a trip) or the CAS fails (the word changed): the caller takes
+    /// the general path, which reads both words again and decides afresh.
     ///
-    /// The mark word is read once: the mark of a generation never changes,
-    /// and a claim made after that read moves the state word's generation
-    /// only when it is applied, which fails this CAS (the word changed) and
-    /// sends the retry to the general path.
+    /// The mark of a generation never changes, and a claim made after the mark
+    /// word was read moves the state word's generation only when it is
+    /// applied, which changes the word and fails this CAS.
     #[inline]
     pub(super) fn report_in_place(
         &self,
-        mut s: Snapshot,
+        s: Snapshot,
         epoch: u32,
         verdict: Verdict,
         now: u64,
     ) -> Option<()> {
+        debug_assert!(s.epoch() == epoch && s.state().measures());
         let (view, _) = self.mark_view(s, now);
-        let generation = s.generation();
         if !matches!(view, MarkView::Current { mark, settle: false } if now <= mark) {
             return None;
         }
-        let backoff = CasBackoff::new();
-        loop {
-            if s.epoch() != epoch || !s.state().measures() || s.generation() != generation {
-                return None;
-            }
-            let (_, next) = self.decide_record(s, epoch, verdict, 0);
-            let next = next?;
-            if next.epoch() != epoch {
-                // A trip: the transition's bookkeeping is the general path's.
-                return None;
-            }
-            if next == s {
-                return Some(());
-            }
-            // AcqRel on success, Acquire on failure: see the module's "Orderings".
-            match self.state.compare_exchange_weak(
-                s.raw(),
-                next.raw(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(()),
-                Err(actual) => {
-                    s = Snapshot::from_raw(actual);
-                    backoff.spin();
-                }
-            }
+        let (_, next) = self.decide_record(s, epoch, verdict, 0);
+        let next = next?;
+        if next.epoch() != epoch {
+            // A trip: the transition's bookkeeping is the general path's.
+            return None;
         }
+        if next == s {
+            // Nothing to write (a success at full health, a failure at zero).
+            return Some(());
+        }
+        // AcqRel on success, Acquire on failure: see the module's "Orderings".
+        self.state
+            .compare_exchange(s.raw(), next.raw(), Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| ())
     }
 
     /// Rewrite the pending deadline word `raw`, whose interval the state word at

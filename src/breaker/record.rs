@@ -35,17 +35,13 @@ impl Breaker {
     /// general path's frame and its cases cost more than the step itself.
     #[inline(never)]
     fn record_success(&self, cur: Snapshot, ticket: Ticket) -> Recorded {
-        let epoch = ticket.epoch();
-        if cur.state().measures() && cur.epoch() == epoch {
-            // The attempt is over: its slot (if any) goes first, as in `record_slow`.
+        if self.rise(cur, ticket.epoch(), Verdict::Success) {
+            // The attempt is over: its slot (if any) goes, as in `record_slow`.
             self.release_slot(ticket);
-            if self.rise(cur, epoch, Verdict::Success) {
-                return Recorded::Applied { transition: None };
-            }
-            // The breaker left the epoch meanwhile: stale, by the usual rule.
-            return self.record_slow(self.load(), ticket.without_slot(), Verdict::Success, None);
+            return Recorded::Applied { transition: None };
         }
-        self.record_slow(cur, ticket, Verdict::Success, None)
+        // Another state or epoch: the general path (which releases the slot).
+        self.record_slow(self.load(), ticket, Verdict::Success, None)
     }
 
     /// [`record`](Self::record) by a caller that has just read the breaker's

@@ -1238,3 +1238,37 @@ fn a_downstream_that_fails_a_little_reads_the_clock_once_per_failure() {
         "{failures} failures, {refusals} refusals"
     );
 }
+
+/// `record_timed` reads the breaker's clock (to report on time and to feed
+/// the concurrency limit) only while the limit is on; with it off, a timed
+/// success below full health is an untimed one. Both permits alike.
+#[test]
+fn record_timed_reads_the_clock_only_while_the_limit_is_on() {
+    for adaptive in [false, true] {
+        let clock = CountingClock::default();
+        let b = Arc::new(
+            Breaker::builder()
+                .adaptive_limit(adaptive)
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        let _ = fail(&b); // below full health: a success is not the no-op
+        let reads = || clock.0.load(StdOrdering::Relaxed);
+        let before = reads();
+        let _ = b.try_acquire().unwrap().record_timed(Verdict::Success, MS);
+        let borrowed = reads() - before;
+        let before = reads();
+        let _ = b
+            .try_acquire_owned()
+            .unwrap()
+            .record_timed(Verdict::Success, MS);
+        let owned = reads() - before;
+        let expected = usize::from(adaptive);
+        assert_eq!(
+            (borrowed, owned),
+            (expected, expected),
+            "limit on: {adaptive}"
+        );
+    }
+}
