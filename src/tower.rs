@@ -5,8 +5,9 @@
 //!   every clone of those, shares one breaker, one budget and one retry policy);
 //! - [`GuardService`] is the middleware: `Response = S::Response`,
 //!   `Error = GuardError<S::Error>`;
-//! - [`ResponseFuture`] is its future: a hand-written state machine, no boxing
-//!   and no allocation of its own per call;
+//! - [`ResponseFuture`] is its future: a hand-written state machine, no boxing,
+//!   and no allocation of its own unless the call retries (see
+//!   [below](#who-owns-what-and-what-a-call-costs));
 //! - [`ClonePolicy`] says how a request is copied for a retry ([`CloneRequest`],
 //!   the default, uses `Clone`); a request it cannot copy gets one attempt;
 //! - [`OnStop`] is told why each call stopped ([`Outcome`]), `Ok` responses
@@ -43,6 +44,50 @@
 //! Dropping the response future cancels the call: the permit of an attempt in
 //! flight is dropped unrecorded, which frees its half-open probe slot and says
 //! nothing about the downstream's health.
+//!
+//! # Who owns what, and what a call costs
+//!
+//! A response future is `'static`: it must own what its call needs, the guard
+//! (and through it the breaker). Were that a clone of the guard's `Arc`, every
+//! request on every thread would write the guard's reference count (two
+//! atomic read-modify-writes per request on one cache line, which all threads
+//! write), and an owned permit would do the same to the breaker's. So:
+//!
+//! - **A handle per service.** Each [`GuardService`] holds a *handle*, a small
+//!   `Arc` of its own that holds the guard's. A call's future clones the handle
+//!   of the service it came through: the count it writes is that service's,
+//!   which no other thread's requests write. tower makes a service per
+//!   connection or per task by cloning one; a clone uses its parent's handle for
+//!   its first call and makes its own (one allocation) at its second, so a clone
+//!   that serves one request (axum clones a route's service per request)
+//!   allocates nothing, and one that serves many has a count to itself. The
+//!   handle's pointer is padded onto a cache line of its own, away from its
+//!   counts, and so are the guard's fields in the guard's `Arc` (a [`Guard`] is
+//!   aligned to a line): what every call reads is on lines no call writes.
+//! - **The permit beside the handle.** The attempt's permit is kept as its
+//!   ticket next to the handle, and recorded (or, when the future is dropped,
+//!   cancelled) on the breaker the handle reaches: no clone of the breaker's
+//!   `Arc`, as an [`OwnedPermit`](crate::OwnedPermit) would make.
+//! - **A lean first attempt.** Until its first attempt ends, the future holds
+//!   that attempt's future, the timer it may race (with a deadline or an
+//!   attempt timeout), the handle and the ticket, and what a retry would need
+//!   to send the request again (a copy of it, a clone of the inner service);
+//!   a success ends the call there. The retry machinery's state (attempt
+//!   count, backoff sequence, the last result across a sleep) is made only by
+//!   an attempt that does not succeed, and kept, boxed, only by a call that
+//!   goes on to a retry: one allocation per call that retries, none
+//!   otherwise.
+//!
+//! With the race bench's setup (`benches/race.rs`, `layer/*`: default breaker,
+//! `Retry` and classifier, a `service_fn` that answers at once) a healthy
+//! request through [`GuardService`] counts about 254 instructions
+//! (`examples/instructions.rs`, path `layer`), down from 330 with a shared
+//! `Arc` per request, and its future is 200 bytes with tokio's `Sleep` as the
+//! timer, down from 336. Most of what is left of its time is the handle's two
+//! atomic operations (an increment in `call`, a decrement when the future is
+//! dropped), on a line only that service's requests write, so they do not
+//! grow with the number of threads: see `docs/DESIGN.md`, section 8g, for the
+//! times.
 //!
 //! # Examples
 //!
@@ -239,7 +284,8 @@ where
 ///
 /// Made from a [`Guard`], which it holds in an `Arc`: every service it layers,
 /// and every clone of those, shares the guard's breaker, budget and retry
-/// policy. The guard needs an [`AsyncSleeper`] (e.g.
+/// policy. Each service it makes gets its own handle on that `Arc` (one small
+/// allocation; see the [module documentation](self#who-owns-what-and-what-a-call-costs)). The guard needs an [`AsyncSleeper`] (e.g.
 /// [`TokioSleeper`](crate::TokioSleeper)) and a classifier for the inner
 /// service's results (e.g. [`HttpClassifier`](crate::http::HttpClassifier) for
 /// `http::Response`s).
@@ -396,6 +442,12 @@ impl<S, C, Sl, P: Clone, F: Clone> Layer<S> for GuardLayer<C, Sl, P, F> {
 ///
 /// The inner service must be `Clone` (retries use the future's own clone), and
 /// so must the request unless a [`ClonePolicy`] says otherwise.
+///
+/// A clone shares the guard. Its calls' futures hold its parent's handle on
+/// the guard for its first call, then a handle of its own, made (one small
+/// allocation) at its second: a clone made per connection or per task then
+/// writes no reference count that another one writes (see the
+/// [module documentation](self#who-owns-what-and-what-a-call-costs)).
 ///
 /// # Examples
 ///
