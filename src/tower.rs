@@ -1179,6 +1179,11 @@ mod tests {
             "a handle's pointer"
         );
         assert!(std::mem::align_of::<Guard>() >= line, "a guard's fields");
+        #[cfg(feature = "registry")]
+        assert!(
+            std::mem::align_of::<keyed::Policy<(), ()>>() >= line,
+            "a registry layer's policy's fields"
+        );
         let share = Share::new(Arc::new(0u8));
         assert_eq!(Arc::as_ptr(&share.handle) as usize % line, 0);
     }

@@ -9,6 +9,7 @@ use crate::guard::{GuardError, Holder};
 use crate::registry::{Entry, Registry};
 use crate::retry::Retry;
 use crate::sleep::{AsyncSleeper, ThreadSleeper};
+use crossbeam_utils::CachePadded;
 use pin_project_lite::pin_project;
 use std::borrow::Borrow;
 use std::fmt;
@@ -226,6 +227,10 @@ pub(crate) struct Policy<C, Sl> {
     retry: Retry,
     classifier: C,
     sleeper: Sl,
+    /// No bytes: aligns the policy as a padded value, so that in its `Arc` the
+    /// fields every call reads are off the line of the counts (written when a
+    /// service clone makes its handle), as a [`Guard`](crate::Guard)'s are.
+    _line: CachePadded<()>,
 }
 
 /// A call's holder: the service's handle on the layer's policy and the key's
@@ -369,6 +374,7 @@ impl<K, KF> RegistryLayer<K, KF> {
                 retry,
                 classifier: DefaultClassifier,
                 sleeper: ThreadSleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: CloneRequest,
             on_stop: (),
@@ -393,6 +399,7 @@ impl<K, KF, C, Sl, P, F> RegistryLayer<K, KF, C, Sl, P, F> {
                 retry,
                 classifier,
                 sleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: self.clone_policy,
             on_stop: self.on_stop,
@@ -416,6 +423,7 @@ impl<K, KF, C, Sl, P, F> RegistryLayer<K, KF, C, Sl, P, F> {
                 retry,
                 classifier,
                 sleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: self.clone_policy,
             on_stop: self.on_stop,
