@@ -32,7 +32,14 @@
 //!   included;
 //! - `mix1-raw`: the raw permit at 1 %, `try_acquire` + `record(Success |
 //!   failure())` on a default breaker, as `mix/fusebox-raw-1pct`;
-//! - `budget`: a retry-budget deposit and withdrawal.
+//! - `budget`: a retry-budget deposit and withdrawal;
+//! - `layer-bare`, `layer`, `layer-registry` (feature `tower`, and `registry`
+//!   for the last): one healthy request (`poll_ready`, `call`, one poll of the
+//!   response future, which is ready) through the inner `service_fn` alone,
+//!   through `GuardLayer` (default breaker and `Retry`, no budget), and through
+//!   `RegistryLayer` (16 keys, `&str` lookups), as the race bench's `layer/*`
+//!   cases; a layer's cost is its count minus `layer-bare`'s. `layer-size`
+//!   prints the response futures' sizes instead.
 //!
 //! Each iteration also pays for the loop itself (a counter increment and a
 //! branch) and for `black_box` of one bool from the result (a store), as the race
@@ -41,10 +48,10 @@
 //! millions of instructions, which would not cancel); the budget uses the default
 //! clock, as the race bench does (its withdrawals here are covered by its deposits
 //! and never read it). A `ManualClock` that never moves is one difference from the
-//! race on the `mix*` paths: below full health the breaker brings health up to
-//! date with time on every verdict, which here reads the manual clock (a load)
-//! where the race reads the default clock (`clock`), and never finds a tick of
-//! decay to apply. Every `mix*` path checks at its end that no call was refused
+//! race on the `mix*` paths: below full health a failure brings health up to date
+//! with time (a success reads no clock), which here reads the manual clock (a
+//! load) where the race reads the default clock (`clock`), and never finds a
+//! tick of decay to apply. Every `mix*` path checks at its end that no call was refused
 //! and the breaker is still closed.
 
 use fusebox::{
@@ -63,7 +70,7 @@ fn main() -> ExitCode {
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|mix1|mix5|mix1-raw|budget N"
+            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|mix1|mix5|mix1-raw|budget|layer-bare|layer|layer-registry|layer-size N"
         );
         return ExitCode::FAILURE;
     };
@@ -207,10 +214,130 @@ fn main() -> ExitCode {
                 black_box(budget.try_withdraw());
             }
         }
+        #[cfg(feature = "tower")]
+        "layer-bare" | "layer" | "layer-registry" | "layer-size" => layer::run(path, n),
         other => {
             eprintln!("unknown path {other:?}");
             return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The `layer*` paths: a tower service driven by hand (a no-op waker, one poll
+/// per call: every future here is ready at once), so no runtime is counted.
+#[cfg(feature = "tower")]
+mod layer {
+    use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+    use std::future::{Future, Ready, ready};
+    use std::hint::black_box;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service, service_fn};
+
+    type Inner = tower::util::ServiceFn<fn(u32) -> Ready<Result<u32, ()>>>;
+
+    fn inner() -> Inner {
+        fn answer(i: u32) -> Ready<Result<u32, ()>> {
+            ready(if i & 1 == 0 { Ok(i) } else { Err(()) })
+        }
+        service_fn(answer as fn(u32) -> Ready<Result<u32, ()>>)
+    }
+
+    fn guarded() -> impl Service<u32, Response = u32> + Clone {
+        let clock = ManualClock::new();
+        let breaker = Breaker::builder().clock(clock.clone()).build().unwrap();
+        let guard =
+            Guard::new(Arc::new(breaker), Retry::default()).with_sleeper(ManualSleeper::new(clock));
+        fusebox::tower::GuardLayer::new(guard).layer(inner())
+    }
+
+    #[cfg(feature = "registry")]
+    fn keyed() -> impl Service<u32, Response = u32> + Clone {
+        const HOSTS: [&str; 16] = [
+            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p",
+        ];
+        fn host_of(req: &u32) -> &str {
+            HOSTS[(*req >> 1) as usize % HOSTS.len()]
+        }
+        let clock = ManualClock::new();
+        let registry = Arc::new(
+            fusebox::Registry::<String>::builder()
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        fusebox::tower::RegistryLayer::new(
+            registry,
+            fusebox::tower::key_ref(host_of as fn(&u32) -> &str),
+            Retry::default(),
+        )
+        .with_sleeper(ManualSleeper::new(clock))
+        .layer(inner())
+    }
+
+    /// An `AsyncSleeper` on tokio's timer (as the race bench's), for the size of
+    /// a future that races a `tokio::time::Sleep`.
+    #[derive(Clone, Copy)]
+    struct TokioSleep;
+
+    impl fusebox::AsyncSleeper for TokioSleep {
+        type Sleep = tokio::time::Sleep;
+        fn sleep(&self, duration: std::time::Duration) -> tokio::time::Sleep {
+            tokio::time::sleep(duration)
+        }
+    }
+
+    /// One request: `poll_ready`, `call`, one poll.
+    #[inline(always)]
+    fn request<S: Service<u32>>(svc: &mut S, cx: &mut Context<'_>, i: u32) -> bool {
+        if !matches!(svc.poll_ready(cx), Poll::Ready(Ok(()))) {
+            return false;
+        }
+        let future = pin!(svc.call(i));
+        matches!(future.poll(cx), Poll::Ready(Ok(_)))
+    }
+
+    fn drive<S: Service<u32>>(mut svc: S, n: u64) {
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..n {
+            black_box(request(&mut svc, &mut cx, (i as u32) << 1));
+        }
+    }
+
+    pub(super) fn run(path: &str, n: u64) {
+        match path {
+            "layer-bare" => drive(inner(), n),
+            "layer" => drive(guarded(), n),
+            #[cfg(feature = "registry")]
+            "layer-registry" => drive(keyed(), n),
+            "layer-size" => {
+                let mut svc = guarded();
+                println!(
+                    "GuardService future (ManualSleeper): {} bytes",
+                    std::mem::size_of_val(&svc.call(0))
+                );
+                let guard = Guard::new(
+                    Arc::new(Breaker::builder().build().unwrap()),
+                    Retry::default(),
+                )
+                .with_sleeper(TokioSleep);
+                let mut svc = fusebox::tower::GuardLayer::new(guard).layer(inner());
+                println!(
+                    "GuardService future (tokio::time::Sleep): {} bytes",
+                    std::mem::size_of_val(&svc.call(0))
+                );
+                #[cfg(feature = "registry")]
+                {
+                    let mut svc = keyed();
+                    println!(
+                        "RegistryService future: {} bytes",
+                        std::mem::size_of_val(&svc.call(0))
+                    );
+                }
+            }
+            _ => panic!("unknown path {path:?} (the registry path needs feature `registry`)"),
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //!   every clone of those, shares one breaker, one budget and one retry policy);
 //! - [`GuardService`] is the middleware: `Response = S::Response`,
 //!   `Error = GuardError<S::Error>`;
-//! - [`ResponseFuture`] is its future: a hand-written state machine, no boxing
-//!   and no allocation of its own per call;
+//! - [`ResponseFuture`] is its future: a hand-written state machine, no boxing,
+//!   and no allocation of its own unless the call retries (see
+//!   [below](#who-owns-what-and-what-a-call-costs));
 //! - [`ClonePolicy`] says how a request is copied for a retry ([`CloneRequest`],
 //!   the default, uses `Clone`); a request it cannot copy gets one attempt;
 //! - [`OnStop`] is told why each call stopped ([`Outcome`]), `Ok` responses
@@ -43,6 +44,51 @@
 //! Dropping the response future cancels the call: the permit of an attempt in
 //! flight is dropped unrecorded, which frees its half-open probe slot and says
 //! nothing about the downstream's health.
+//!
+//! # Who owns what, and what a call costs
+//!
+//! A response future is `'static`: it must own what its call needs, the guard
+//! (and through it the breaker). Were that a clone of the guard's `Arc`, every
+//! request on every thread would write the guard's reference count (two
+//! atomic read-modify-writes per request on one cache line, which all threads
+//! write), and an owned permit would do the same to the breaker's. So:
+//!
+//! - **A handle per service.** Each [`GuardService`] holds a *handle*, a small
+//!   `Arc` of its own that holds the guard's. A call's future clones the handle
+//!   of the service it came through: the count it writes is that service's,
+//!   which no other thread's requests write. tower makes a service per
+//!   connection or per task by cloning one; a clone uses its parent's handle for
+//!   its first call and makes its own (one allocation) at its second, so a clone
+//!   that serves one request (axum clones a route's service per request)
+//!   allocates nothing, and one that serves many has a count to itself. The
+//!   handle's pointer is padded onto a cache line of its own, away from its
+//!   counts, and so are the guard's fields in the guard's `Arc` (a [`Guard`] is
+//!   aligned to a line): what every call reads is on lines no call writes.
+//! - **The permit beside the handle.** The attempt's permit is kept as its
+//!   ticket next to the handle, and recorded (or, when the future is dropped,
+//!   cancelled) on the breaker the handle reaches: no clone of the breaker's
+//!   `Arc`, as an [`OwnedPermit`](crate::OwnedPermit) would make.
+//! - **A lean first attempt.** Until its first attempt ends, the future holds
+//!   that attempt's future, the timer it may race (with a deadline or an
+//!   attempt timeout), the handle and the ticket, and what a retry would need
+//!   to send the request again (a copy of it, a clone of the inner service);
+//!   a success ends the call there. The retry machinery's state (attempt
+//!   count, backoff sequence, the last result across a sleep) is made only by
+//!   an attempt that does not succeed, and kept, boxed, only by a call that
+//!   goes on to a retry: one allocation per call that retries, none
+//!   otherwise.
+//!
+//! With the race bench's setup (`benches/race.rs`, `layer/*`: default breaker,
+//! `Retry` and classifier, a `service_fn` that answers at once) a healthy
+//! request through [`GuardService`] counts about 254 instructions
+//! (`examples/instructions.rs`, path `layer`), down from 330 with a shared
+//! `Arc` per request, and its future is 200 bytes with tokio's `Sleep` as the
+//! timer, down from 336; it takes about 26 ns on one thread and the same on
+//! two (it took 54 and 389 with the shared `Arc`), against 2.6 for the inner
+//! service alone. Most of what is left is the handle's two atomic operations
+//! (an increment in `call`, a decrement when the future is dropped), on a line
+//! only that service's requests write, so they do not grow with the number of
+//! threads: see `docs/DESIGN.md`, section 8g.
 //!
 //! # Examples
 //!
@@ -91,10 +137,17 @@
 //! # }
 //! ```
 
-use crate::breaker::OwnedPermit;
-use crate::classify::Classify;
-use crate::guard::{Call, Guard, GuardError, Holder, Outcome, Step};
+use crate::breaker::{Breaker, HeldPermit};
+use crate::budget::RetryBudget;
+use crate::classify::{Classification, Classify};
+use crate::error::Rejected;
+use crate::guard::{
+    Call, First, Guard, GuardError, Holder, Outcome, Step, admit_first, first_success, limit_of,
+    record_with, refused_outcome, tell_refused, timed,
+};
+use crate::retry::Retry;
 use crate::sleep::AsyncSleeper;
+use crossbeam_utils::CachePadded;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -232,7 +285,8 @@ where
 ///
 /// Made from a [`Guard`], which it holds in an `Arc`: every service it layers,
 /// and every clone of those, shares the guard's breaker, budget and retry
-/// policy. The guard needs an [`AsyncSleeper`] (e.g.
+/// policy. Each service it makes gets its own handle on that `Arc` (one small
+/// allocation; see the [module documentation](self#who-owns-what-and-what-a-call-costs)). The guard needs an [`AsyncSleeper`] (e.g.
 /// [`TokioSleeper`](crate::TokioSleeper)) and a classifier for the inner
 /// service's results (e.g. [`HttpClassifier`](crate::http::HttpClassifier) for
 /// `http::Response`s).
@@ -369,7 +423,7 @@ impl<S, C, Sl, P: Clone, F: Clone> Layer<S> for GuardLayer<C, Sl, P, F> {
     fn layer(&self, inner: S) -> Self::Service {
         GuardService {
             inner,
-            guard: Arc::clone(&self.guard),
+            share: Share::new(Arc::clone(&self.guard)),
             policy: self.policy.clone(),
             on_stop: self.on_stop.clone(),
         }
@@ -389,6 +443,12 @@ impl<S, C, Sl, P: Clone, F: Clone> Layer<S> for GuardLayer<C, Sl, P, F> {
 ///
 /// The inner service must be `Clone` (retries use the future's own clone), and
 /// so must the request unless a [`ClonePolicy`] says otherwise.
+///
+/// A clone shares the guard. Its calls' futures hold its parent's handle on
+/// the guard for its first call, then a handle of its own, made (one small
+/// allocation) at its second: a clone made per connection or per task then
+/// writes no reference count that another one writes (see the
+/// [module documentation](self#who-owns-what-and-what-a-call-costs)).
 ///
 /// # Examples
 ///
@@ -420,7 +480,7 @@ impl<S, C, Sl, P: Clone, F: Clone> Layer<S> for GuardLayer<C, Sl, P, F> {
 /// ```
 pub struct GuardService<S, C, Sl, P = CloneRequest, F = ()> {
     inner: S,
-    guard: Arc<Guard<C, Sl>>,
+    share: Share<Guard<C, Sl>>,
     policy: P,
     on_stop: F,
 }
@@ -428,7 +488,7 @@ pub struct GuardService<S, C, Sl, P = CloneRequest, F = ()> {
 impl<S, C, Sl, P, F> GuardService<S, C, Sl, P, F> {
     /// The guard (shared with the layer and every clone).
     pub fn guard(&self) -> &Arc<Guard<C, Sl>> {
-        &self.guard
+        self.share.shared()
     }
 
     /// The inner service.
@@ -451,7 +511,7 @@ impl<S: Clone, C, Sl, P: Clone, F: Clone> Clone for GuardService<S, C, Sl, P, F>
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            guard: Arc::clone(&self.guard),
+            share: self.share.clone(),
             policy: self.policy.clone(),
             on_stop: self.on_stop.clone(),
         }
@@ -464,7 +524,7 @@ impl<S: fmt::Debug, C: fmt::Debug, Sl: fmt::Debug, P, F> fmt::Debug
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardService")
             .field("inner", &self.inner)
-            .field("guard", &self.guard)
+            .field("guard", self.guard())
             .finish_non_exhaustive()
     }
 }
@@ -493,7 +553,7 @@ where
         ResponseFuture {
             inner: start(
                 &mut self.inner,
-                Arc::clone(&self.guard),
+                self.share.for_call(),
                 request,
                 &self.policy,
                 &self.on_stop,
@@ -502,8 +562,128 @@ where
     }
 }
 
+/// One service clone's hold on what its calls need (the guard, or a registry
+/// layer's policy): each response future holds a count of this handle's `Arc`,
+/// so that a request writes the reference count of its own service clone's
+/// handle, not one that every thread's requests write (see [`Share`]).
+pub(crate) struct Handle<T> {
+    /// Padded: the `Arc`'s counts head its allocation, so the pointer every
+    /// call reads is on a line of its own, and no other allocation (another
+    /// clone's handle, whose count another thread writes) shares either line.
+    shared: CachePadded<Arc<T>>,
+}
+
+impl<T> Handle<T> {
+    /// What the handle holds.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &T {
+        &self.shared
+    }
+}
+
+/// A service's handle (see [`Handle`]), and whether it is the service's own.
+///
+/// A service made by a layer gets a handle of its own. A clone starts on its
+/// parent's (cloning it is one reference count, no allocation), and makes its
+/// own on its second call: a clone that serves many requests (one per
+/// connection or per task, as tower servers and the race bench make them)
+/// then writes only its own handle's count per request, and one made for a
+/// single request (axum clones a route's service per request) allocates
+/// nothing.
+pub(crate) struct Share<T> {
+    handle: Arc<Handle<T>>,
+    /// Calls made on a handle that is not this service's own (0 or 1), or
+    /// [`OWN`](Self::OWN).
+    calls: u8,
+}
+
+impl<T> Share<T> {
+    const OWN: u8 = u8::MAX;
+
+    /// A handle of its own on `shared`.
+    pub(crate) fn new(shared: Arc<T>) -> Self {
+        Self {
+            handle: Arc::new(Handle {
+                shared: CachePadded::new(shared),
+            }),
+            calls: Self::OWN,
+        }
+    }
+
+    /// What the handle holds, in its `Arc`.
+    #[inline(always)]
+    pub(crate) fn shared(&self) -> &Arc<T> {
+        &self.handle.shared
+    }
+
+    /// The handle, for a call's future (one reference count, this service's
+    /// own from its second call on).
+    #[inline(always)]
+    pub(crate) fn for_call(&mut self) -> Arc<Handle<T>> {
+        if self.calls != Self::OWN {
+            self.settle();
+        }
+        Arc::clone(&self.handle)
+    }
+
+    /// A call on a handle that is not this service's own: the first goes on
+    /// the parent's, the second makes one.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self) {
+        if self.calls == 0 {
+            self.calls = 1;
+        } else {
+            *self = Self::new(Arc::clone(self.shared()));
+        }
+    }
+
+    /// Whether the handle is this service's own (for tests).
+    #[cfg(test)]
+    fn is_own(&self) -> bool {
+        self.calls == Self::OWN
+    }
+}
+
+impl<T> Clone for Share<T> {
+    /// The parent's handle, until the clone's second call.
+    fn clone(&self) -> Self {
+        Self {
+            handle: Arc::clone(&self.handle),
+            calls: 0,
+        }
+    }
+}
+
+/// The holder of a [`GuardService`]'s calls: the service's handle on the guard.
+impl<C, Sl> Holder for Arc<Handle<Guard<C, Sl>>> {
+    type C = C;
+    type S = Sl;
+    #[inline(always)]
+    fn breaker(&self) -> &Breaker {
+        self.get().breaker()
+    }
+    #[inline(always)]
+    fn retry(&self) -> &Retry {
+        self.get().retry()
+    }
+    #[inline(always)]
+    fn budget(&self) -> Option<&RetryBudget> {
+        self.get().budget().map(|budget| &**budget)
+    }
+    #[inline(always)]
+    fn classifier(&self) -> &C {
+        self.get().classifier()
+    }
+    #[inline(always)]
+    fn sleeper(&self) -> &Sl {
+        self.get().sleeper()
+    }
+}
+
 /// `call` of both services: take the permit, copy the request if it may be
-/// retried, call the ready inner service, and return the call's machine.
+/// retried, call the ready inner service, and return the call's machine, on
+/// its first attempt (no [`Call`] is made for it: see [`Machine`]).
 #[inline]
 pub(crate) fn start<S, Req, H, P, F>(
     inner: &mut S,
@@ -514,106 +694,93 @@ pub(crate) fn start<S, Req, H, P, F>(
 ) -> Machine<S, Req, H, P, F>
 where
     S: Service<Req> + Clone,
-    H: Holder<Permit = OwnedPermit>,
+    H: Holder,
     H::C: Classify<S::Response, S::Error>,
     H::S: AsyncSleeper,
     P: ClonePolicy<Req> + Clone,
     F: Clone,
 {
-    let mut call = Call::new(holder);
-    let timed = call.timed();
-    let (permit, _attempt) = match call.begin_first() {
-        Ok(admitted) => admitted,
-        Err(outcome) => {
+    let mut held = HeldPermit::new(holder);
+    let first = match admit_first(&mut held) {
+        Ok(first) => first,
+        Err(rejected) => {
             // Rejected: the inner service is not called (and stays ready).
+            tell_refused(held.owner().breaker());
             return Machine {
-                state: State::Stopped {
-                    outcome: Some(outcome),
+                state: State::Rejected {
+                    rejected: Some(rejected),
                 },
-                call,
+                held,
+                first: First {
+                    start_ns: None,
+                    sample: None,
+                },
+                retry: None,
                 service: None,
                 request: None,
                 policy: policy.clone(),
                 on_stop: on_stop.clone(),
-                timed,
             };
         }
     };
+    let holder = held.owner();
     // A copy for the next attempt, and the ready service for this one (a fresh
     // clone stays behind for the caller's next `poll_ready`), only when there may
-    // be a next attempt.
+    // be a next attempt. Without a copy, this attempt is the call's last.
     let mut service = None;
     let mut copy = None;
-    if call.may_retry() {
+    if holder.retry().max_attempts() > 1 {
         copy = policy.clone_request(&request);
         if copy.is_some() {
             let clone = inner.clone();
             service = Some(mem::replace(inner, clone));
-        } else {
-            call.no_more_retries();
         }
     }
-    let started = timed.then(|| call.holder().breaker().elapsed_ns());
+    let started = timed::<H, S::Response, S::Error>(holder).then(|| holder.breaker().elapsed_ns());
     let attempt = match &mut service {
         Some(service) => service.call(request),
         None => inner.call(request),
     };
-    let state = attempting(&call, attempt, permit, started);
+    let timer = first_limit(holder).map(|(limit, _)| holder.sleeper().sleep(limit));
     Machine {
-        state,
-        call,
+        state: State::Attempting {
+            attempt,
+            timer,
+            started,
+        },
+        held,
+        first,
+        retry: None,
         service,
         request: copy,
         policy: policy.clone(),
         on_stop: on_stop.clone(),
-        timed,
     }
 }
 
-/// The state of an attempt just made: its future, raced against a timer when
-/// the call has a time limit.
+/// The first attempt's time limit (the deadline, all of it, or the attempt
+/// timeout, whichever is sooner), as [`Call::limit`] gives a retry's.
 #[inline]
-fn attempting<G, T, E, Fut, Sleep>(
-    call: &Call<G, T, E>,
-    attempt: Fut,
-    permit: OwnedPermit,
-    started: Option<u64>,
-) -> State<Fut, Sleep, Outcome<T, E>>
-where
-    G: Holder,
-    G::C: Classify<T, E>,
-    G::S: AsyncSleeper<Sleep = Sleep>,
-{
-    let (timer, limit) = match call.limit() {
-        Some(limit) => (Some(call.holder().sleeper().sleep(limit.0)), limit),
-        None => (None, (Duration::ZERO, false)),
-    };
-    State::Attempting {
-        attempt,
-        timer,
-        permit: Some(permit),
-        started,
-        limit,
-    }
+fn first_limit<H: Holder>(holder: &H) -> Option<(Duration, bool)> {
+    let retry = holder.retry();
+    limit_of(retry.deadline(), retry.attempt_timeout())
 }
 
 pin_project! {
     /// Where a [`ResponseFuture`] is.
     #[project = StateProj]
-    enum State<Fut, Sleep, O> {
-        /// An attempt in flight, under its permit (dropped unrecorded if the
-        /// future is), raced against its time limit if it has one. Once the
-        /// attempt's result is recorded (`permit: None`), the call's last state
+    enum State<Fut, Sleep> {
+        /// An attempt in flight, its permit in the machine's `held` (dropped
+        /// unrecorded if the future is), raced against its time limit if it has
+        /// one, and its start on the breaker's clock if it is timed. Once the
+        /// attempt's result is recorded (nothing held), the call's last state
         /// if the call is over: the healthy path writes no new state.
         Attempting {
             #[pin]
             attempt: Fut,
             #[pin]
             timer: Option<Sleep>,
-            permit: Option<OwnedPermit>,
             started: Option<u64>,
-            // The time limit and whether it is the deadline's (with a timer).
-            limit: (Duration, bool),
         },
         /// Backing off before the next attempt.
         Sleeping {
@@ -623,10 +790,10 @@ pin_project! {
         /// Waiting for the service clone's `poll_ready`; then the permit and
         /// the next attempt.
         Readying,
-        /// Stopped before an attempt (the breaker refused the first one): the
-        /// outcome, for the first poll (`None` after it).
-        Stopped {
-            outcome: Option<O>,
+        /// The breaker refused the first attempt: its refusal, for the first
+        /// poll (`None` after it).
+        Rejected {
+            rejected: Option<Rejected>,
         },
         /// Resolved.
         Done,
@@ -638,9 +805,14 @@ pin_project! {
     /// response or a [`GuardError`].
     ///
     /// A state machine over the guard's call (attempting, sleeping, waiting for
-    /// the inner service to be ready), allocating nothing of its own. Dropping
-    /// it cancels the call: an attempt in flight is dropped with its permit
-    /// unrecorded (no health signal; a half-open probe slot is freed).
+    /// the inner service to be ready). Its first attempt holds what that
+    /// attempt needs and no more (the inner future, the service's handle on
+    /// the guard and the attempt's ticket, what a retry would need to resend
+    /// the request); a call that goes on to a retry keeps its retry state in
+    /// one allocation, made at its first retry. So a call that succeeds at
+    /// once, or stops without a retry, allocates nothing. Dropping it cancels
+    /// the call: an attempt in flight is dropped with its permit unrecorded
+    /// (no health signal; a half-open probe slot is freed).
     ///
     /// Polling it again after it resolved panics.
     ///
@@ -673,14 +845,22 @@ pin_project! {
         Sl: AsyncSleeper,
     {
         #[pin]
-        inner: Machine<S, Req, Arc<Guard<C, Sl>>, P, F>,
+        inner: Machine<S, Req, Arc<Handle<Guard<C, Sl>>>, P, F>,
     }
 }
 
 pin_project! {
-    /// The call of a response future: its state, the call's core over the
-    /// holder `H` (a guard in an `Arc`, or a registry entry and a shared policy),
-    /// and what retries need.
+    /// The call of a response future, over the holder `H` (a service's handle
+    /// on its guard, or a registry entry and a service's handle on the shared
+    /// policy).
+    ///
+    /// The first attempt is run without a [`Call`]: [`admit_first`] takes its
+    /// permit into `held` and notes what a call would need (`first`), and its
+    /// end is recorded here, as `Call::finish` records it. Only an attempt that
+    /// does not end in a success on the healthy path (a failure, a timed
+    /// attempt, a cut) makes the `Call`, on the stack, and a call that goes on
+    /// to a retry keeps it in `retry`, boxed: the first attempt's future holds
+    /// none of the retry machinery's state.
     pub(crate) struct Machine<S, Req, H, P, F>
     where
         S: Service<Req>,
@@ -688,15 +868,21 @@ pin_project! {
         H::S: AsyncSleeper,
     {
         #[pin]
-        state: State<S::Future, <H::S as AsyncSleeper>::Sleep, Outcome<S::Response, S::Error>>,
-        call: Call<H, S::Response, S::Error>,
+        state: State<S::Future, <H::S as AsyncSleeper>::Sleep>,
+        // The holder, and the ticket of the attempt in flight, if any. After
+        // `state` (fields drop in order): a dropped future drops the attempt's
+        // future first, then cancels its permit.
+        held: HeldPermit<H>,
+        // What the first attempt's admission noted, for its call.
+        first: First,
+        // The call, from the first retry on.
+        retry: Option<Box<Call<H, S::Response, S::Error>>>,
         // The service clone for retries; `None` when there will be none.
         service: Option<S>,
         // The copy of the request for the next attempt.
         request: Option<Req>,
         policy: P,
         on_stop: F,
-        timed: bool,
     }
 }
 
@@ -719,7 +905,7 @@ where
 impl<S, Req, H, P, F> Future for Machine<S, Req, H, P, F>
 where
     S: Service<Req>,
-    H: Holder<Permit = OwnedPermit>,
+    H: Holder + Clone,
     H::C: Classify<S::Response, S::Error>,
     H::S: AsyncSleeper,
     P: ClonePolicy<Req>,
@@ -730,105 +916,182 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.state.as_mut().project() {
+            let step = match this.state.as_mut().project() {
                 StateProj::Attempting {
                     attempt,
                     timer,
-                    permit,
                     started,
-                    limit,
                 } => {
-                    if permit.is_none() {
+                    if !this.held.holds() {
                         resolved();
                     }
                     // The attempt first: one ready at its limit wins.
-                    let step = match attempt.poll(cx) {
+                    match attempt.poll(cx) {
                         Poll::Ready(result) => {
-                            let Some(permit) = permit.take() else {
+                            let started = *started;
+                            let Some((permit, holder)) = this.held.take() else {
                                 unreachable!("checked above")
                             };
-                            match *started {
-                                None => this.call.finish(permit, result),
-                                Some(started) => this.call.finish_timed(permit, result, started),
+                            match this.retry {
+                                Some(call) => match started {
+                                    None => call.finish(permit, result),
+                                    Some(started) => call.finish_timed(permit, result, started),
+                                },
+                                // The first attempt, untimed: rule 2 here, as
+                                // `Call::finish` applies it, and a success is
+                                // the call's end (the healthy path).
+                                None if started.is_none() => {
+                                    let class = holder.classifier().classify(&result);
+                                    let first = *this.first;
+                                    let _recorded = record_with(
+                                        holder.breaker(),
+                                        permit,
+                                        class.verdict(),
+                                        first.sample,
+                                    );
+                                    if let Classification::Success = class {
+                                        let outcome = first_success(result);
+                                        return Poll::Ready(stop(&*this.on_stop, outcome));
+                                    }
+                                    let first = First {
+                                        sample: None,
+                                        ..first
+                                    };
+                                    let last = this.request.is_none();
+                                    first_call(holder, first, last, this.retry, |call| {
+                                        call.after_first_record(class, Some(result))
+                                    })
+                                }
+                                None => {
+                                    let (first, last) = (*this.first, this.request.is_none());
+                                    first_call(holder, first, last, this.retry, |call| {
+                                        call.finish_timed(permit, result, started.unwrap_or(0))
+                                    })
+                                }
                             }
                         }
                         Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
                             Some(Poll::Ready(())) => {
-                                let (permit, (limit, by_deadline)) = (permit.take(), *limit);
                                 // Cut: the attempt's future is dropped first.
                                 this.state.set(State::Done);
-                                let Some(permit) = permit else {
+                                let Some((permit, holder)) = this.held.take() else {
                                     unreachable!("checked above")
                                 };
-                                this.call.cut(permit, limit, by_deadline)
+                                match this.retry {
+                                    Some(call) => {
+                                        let (limit, by_deadline) =
+                                            call.limit().unwrap_or((Duration::ZERO, false));
+                                        call.cut(permit, limit, by_deadline)
+                                    }
+                                    None => {
+                                        let (limit, by_deadline) =
+                                            first_limit(holder).unwrap_or((Duration::ZERO, false));
+                                        let (first, last) = (*this.first, this.request.is_none());
+                                        first_call(holder, first, last, this.retry, |call| {
+                                            call.cut(permit, limit, by_deadline)
+                                        })
+                                    }
+                                }
                             }
                             _ => return Poll::Pending,
                         },
-                    };
-                    match step {
-                        Step::Done(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
-                        Step::Sleep(delay) => {
-                            let sleep = this.call.holder().sleeper().sleep(delay);
-                            this.state.set(State::Sleeping { sleep });
-                        }
                     }
                 }
                 StateProj::Sleeping { sleep } => {
                     ready!(sleep.poll(cx));
                     this.state.set(State::Readying);
+                    continue;
                 }
                 StateProj::Readying => {
-                    let Some(service) = this.service.as_mut() else {
-                        unreachable!("a call that retries keeps a service")
+                    let (Some(call), Some(service)) =
+                        (this.retry.as_deref_mut(), this.service.as_mut())
+                    else {
+                        unreachable!("a call that retries keeps its call and a service")
                     };
                     if let Err(error) = ready!(service.poll_ready(cx)) {
                         this.state.set(State::Done);
-                        let outcome = this.call.abandon(error);
+                        let outcome = call.abandon(error);
                         return Poll::Ready(stop(&*this.on_stop, outcome));
                     }
-                    let permit = match this.call.begin() {
-                        Ok((permit, _attempt)) => permit,
-                        Err(outcome) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(stop(&*this.on_stop, outcome));
-                        }
-                    };
+                    if let Err(outcome) = call.begin_held(this.held) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(stop(&*this.on_stop, outcome));
+                    }
                     // A copy again if another attempt may follow, else the copy.
-                    let copy = match this.request.take() {
-                        Some(copy) => copy,
-                        None => unreachable!("a call that retries keeps a request"),
+                    let Some(copy) = this.request.take() else {
+                        unreachable!("a call that retries keeps a request")
                     };
-                    let request = if this.call.may_retry() {
+                    let request = if call.may_retry() {
                         match this.policy.clone_request(&copy) {
                             Some(request) => {
                                 *this.request = Some(copy);
                                 request
                             }
                             None => {
-                                this.call.no_more_retries();
+                                call.no_more_retries();
                                 copy
                             }
                         }
                     } else {
                         copy
                     };
-                    let started = if *this.timed {
-                        Some(this.call.holder().breaker().elapsed_ns())
-                    } else {
-                        None
-                    };
+                    let holder = call.holder();
+                    let started = call.timed().then(|| holder.breaker().elapsed_ns());
                     let attempt = service.call(request);
-                    let state = attempting(this.call, attempt, permit, started);
-                    this.state.set(state);
+                    let timer = call.limit().map(|(limit, _)| holder.sleeper().sleep(limit));
+                    this.state.set(State::Attempting {
+                        attempt,
+                        timer,
+                        started,
+                    });
+                    continue;
                 }
-                StateProj::Stopped { outcome } => match outcome.take() {
-                    Some(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
+                StateProj::Rejected { rejected } => match rejected.take() {
+                    Some(rejected) => {
+                        return Poll::Ready(stop(&*this.on_stop, refused_outcome(rejected)));
+                    }
                     None => resolved(),
                 },
                 StateProj::Done => resolved(),
+            };
+            match step {
+                Step::Done(outcome) => return Poll::Ready(stop(&*this.on_stop, outcome)),
+                Step::Sleep(delay) => {
+                    let sleep = this.held.owner().sleeper().sleep(delay);
+                    this.state.set(State::Sleeping { sleep });
+                }
             }
         }
     }
+}
+
+/// The end of a first attempt off the healthy path (a failure, a timed
+/// attempt, a cut): a [`Call`] made now, on the stack over the borrowed
+/// holder, as after the attempt's admission (`last`: the attempt is the
+/// call's last, its request not copied), goes on with `finish`. If a retry
+/// follows, the call is kept in `retry`, boxed, over a clone of the holder:
+/// the future's only allocation, made once, by a call that retries.
+#[inline(never)]
+fn first_call<H, T, E>(
+    holder: &H,
+    first: First,
+    last: bool,
+    retry: &mut Option<Box<Call<H, T, E>>>,
+    finish: impl FnOnce(&mut Call<&H, T, E>) -> Step<T, E>,
+) -> Step<T, E>
+where
+    H: Holder + Clone,
+    H::C: Classify<T, E>,
+{
+    let mut call = Call::after_first(holder, first.start_ns, first.sample);
+    if last {
+        call.no_more_retries();
+    }
+    let step = finish(&mut call);
+    if let Step::Sleep(_) = step {
+        *retry = Some(Box::new(call.with_holder(holder.clone())));
+    }
+    step
 }
 
 #[cold]
@@ -865,12 +1128,64 @@ where
     /// Where the call is, for `Debug`.
     pub(crate) fn state_name(&self) -> &'static str {
         match &self.state {
-            State::Attempting { permit: None, .. } | State::Done => "done",
-            State::Attempting { .. } => "attempting",
+            State::Attempting { .. } if self.held.holds() => "attempting",
+            State::Attempting { .. } | State::Done => "done",
             State::Sleeping { .. } => "sleeping",
             State::Readying => "waiting for the service",
-            State::Stopped { outcome: Some(_) } => "stopped",
-            State::Stopped { outcome: None } => "done",
+            State::Rejected { rejected: Some(_) } => "stopped",
+            State::Rejected { rejected: None } => "done",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clone_makes_its_own_handle_on_its_second_call() {
+        let guard = Arc::new(0u8);
+        let mut parent = Share::new(Arc::clone(&guard));
+        assert!(parent.is_own(), "a layered service's handle is its own");
+        let first = parent.for_call();
+        assert!(Arc::ptr_eq(&first, &parent.handle));
+        assert!(parent.is_own(), "and stays so");
+
+        let mut child = parent.clone();
+        assert!(!child.is_own());
+        let call = child.for_call();
+        assert!(
+            Arc::ptr_eq(&call, &parent.handle),
+            "the first call: the parent's"
+        );
+        assert!(!child.is_own());
+        let call = child.for_call();
+        assert!(!Arc::ptr_eq(&call, &parent.handle), "the second: its own");
+        assert!(child.is_own());
+        assert!(Arc::ptr_eq(child.shared(), &guard), "on the same guard");
+        let again = child.for_call();
+        assert!(Arc::ptr_eq(&again, &call), "kept");
+        assert_eq!(Arc::strong_count(&guard), 3, "the two handles and ours");
+    }
+
+    #[test]
+    fn the_hot_reads_are_off_the_reference_counts_lines() {
+        // An `Arc`'s counts take the first 16 bytes of its allocation and its
+        // value starts at the value's alignment: aligned to a (padded) line,
+        // the value starts on the line after the counts'.
+        let line = std::mem::align_of::<CachePadded<()>>();
+        assert!(line >= 64);
+        assert!(
+            std::mem::align_of::<Handle<u8>>() >= line,
+            "a handle's pointer"
+        );
+        assert!(std::mem::align_of::<Guard>() >= line, "a guard's fields");
+        #[cfg(feature = "registry")]
+        assert!(
+            std::mem::align_of::<keyed::Policy<(), ()>>() >= line,
+            "a registry layer's policy's fields"
+        );
+        let share = Share::new(Arc::new(0u8));
+        assert_eq!(Arc::as_ptr(&share.handle) as usize % line, 0);
     }
 }

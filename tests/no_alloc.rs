@@ -273,9 +273,13 @@ fn no_allocation_per_call() {
     });
     assert_eq!(n, 0, "guard async path allocated");
 
-    // The tower layer (feature `tower`): `call` + the response future, healthy
-    // and with retries, around a `service_fn` whose futures are `Ready`; the
-    // readiness check first, as tower's contract asks.
+    // The tower layer (feature `tower`): `call` + the response future, around a
+    // `service_fn` whose futures are `Ready`; the readiness check first, as
+    // tower's contract asks. Healthy and failing, with the guard's deadline
+    // (each attempt races a timer). The `ManualSleeper` moves the clock by the
+    // whole deadline when the timer is made, so every failure here stops at the
+    // deadline, without a retry: see `no_allocation_per_layer_call` for the
+    // retries.
     #[cfg(feature = "tower")]
     {
         use tower::{Layer, Service};
@@ -318,6 +322,81 @@ fn no_allocation_per_call() {
         }
     });
     assert_eq!(n, 0, "budget allocated");
+}
+
+/// The tower layer's calls without a time limit (feature `tower`): a healthy
+/// call, or one that stops after its first attempt, allocates nothing, through
+/// the layered service and through a clone of it (once the clone has its own
+/// handle, made at its second call); a call that retries allocates its retry
+/// state once, whatever the number of retries.
+#[cfg(feature = "tower")]
+#[test]
+fn no_allocation_per_layer_call() {
+    use fusebox::Classification;
+    use fusebox::tower::GuardLayer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tower::{Layer, Service};
+
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        Breaker::builder()
+            .trip_on_failure_rate(0.9, 100)
+            .shed_below(0.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    // With `metrics`, the breaker registers its handles once (see above).
+    #[cfg(feature = "metrics")]
+    fusebox::metrics::export(&breaker);
+    let guard = Guard::new(Arc::clone(&breaker), retry)
+        .with_sleeper(ManualSleeper::new(clock))
+        .with_classifier(|r: &Result<u32, bool>| match r {
+            Ok(_) => Classification::Success,
+            Err(true) => Classification::failure(),
+            Err(false) => Classification::permanent(),
+        });
+    // Requests `3k`: succeed; `3k + 1`: a permanent failure (no retry);
+    // `3k + 2`: fail twice, then succeed (three attempts).
+    let failures = Arc::new(AtomicU32::new(0));
+    let svc = GuardLayer::new(guard).layer(tower::service_fn({
+        let failures = Arc::clone(&failures);
+        move |i: u32| {
+            std::future::ready(match i % 3 {
+                1 => Err(false),
+                2 if failures.fetch_add(1, Ordering::Relaxed) % 3 != 2 => Err(true),
+                _ => Ok(i),
+            })
+        }
+    }));
+    let mut clone = svc.clone();
+    // The clone's first two calls: the second makes its handle.
+    for i in [0, 3] {
+        assert_eq!(block_on(clone.call(i)), Ok(i));
+    }
+    for mut svc in [svc, clone] {
+        let n = allocations_during(|| {
+            for i in (0..30_000u32).filter(|i| i % 3 != 2) {
+                block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+                let r = block_on(svc.call(i));
+                assert_eq!(r.is_ok(), i % 3 == 0);
+            }
+        });
+        assert_eq!(n, 0, "the tower layer allocated (healthy, or no retry)");
+        let n = allocations_during(|| {
+            for i in (0..30_000u32).filter(|i| i % 3 == 2) {
+                block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+                assert_eq!(block_on(svc.call(i)), Ok(i), "on the third attempt");
+            }
+        });
+        assert_eq!(n, 10_000, "one allocation per call that retries");
+    }
+    assert_eq!(breaker.snapshot().state, fusebox::State::Closed);
 }
 
 /// A registry hit (`get`, `with`, `guard`'s lookup) allocates nothing; only a
@@ -372,7 +451,8 @@ fn no_allocation_per_registry_hit() {
 /// The registry layer's hit path (features `tower` + `registry` + `http`):
 /// the key borrowed from the request (`Authority` of an `http::Request`, or a
 /// `key_ref` closure), the lookup, the permit and the response future allocate
-/// nothing, healthy or retried; only a key's first use does.
+/// nothing; only a key's first use does, and a call that retries allocates its
+/// retry state once.
 #[cfg(all(feature = "tower", feature = "registry", feature = "http"))]
 #[test]
 fn no_allocation_per_registry_layer_hit() {
@@ -410,13 +490,23 @@ fn no_allocation_per_registry_layer_hit() {
     let mut requests: Vec<http::Request<u32>> = (0..20_000u32)
         .map(|i| http::Request::get(hosts[i as usize % 2]).body(i).unwrap())
         .collect();
-    // Retried requests, keyed by a `&str` they carry (a `key_ref` closure).
+    // Retried requests, keyed by a `&str` they carry (a `key_ref` closure);
+    // the calls that made a retry (the budget refuses most), counted.
+    let retried = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut svc = RegistryLayer::new(
         Arc::clone(&registry),
         key_ref(|req: &(&'static str, u32)| req.0),
         retry,
     )
     .with_sleeper(ManualSleeper::new(clock.clone()))
+    .on_stop({
+        let retried = Arc::clone(&retried);
+        move |outcome: &fusebox::Outcome<u32, u32>| {
+            if outcome.attempts > 1 {
+                retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    })
     .layer(tower::service_fn(|req: (&'static str, u32)| {
         std::future::ready(if req.1 % 3 == 1 {
             Err(req.1)
@@ -451,6 +541,9 @@ fn no_allocation_per_registry_layer_hit() {
         }
     });
     assert_eq!(n, 0, "the registry layer (http, authority) allocated");
+    // Healthy calls allocate nothing; a call that retries allocates its retry
+    // state once, at its first retry (the response future keeps it out of line:
+    // see `ResponseFuture`).
     let n = allocations_during(|| {
         for i in 0..20_000u32 {
             block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
@@ -458,7 +551,12 @@ fn no_allocation_per_registry_layer_hit() {
             let _ = std::hint::black_box(r);
         }
     });
-    assert_eq!(n, 0, "the registry layer (retries) allocated");
+    let retried = retried.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(retried > 0, "some calls retried");
+    assert_eq!(
+        n, retried,
+        "the registry layer: one allocation per call that retried"
+    );
     assert_eq!(registry.len(), 3, "every lookup was a hit");
     let c = registry.get("c.example.com");
     assert!(

@@ -823,3 +823,135 @@ async fn a_retry_readied_past_the_deadline_is_not_sent() {
     assert_eq!((s.state, s.samples), (State::Closed, 1), "one failure");
     assert_eq!(*stops.lock().unwrap(), [(Stop::DeadlineExceeded, 1)]);
 }
+
+/// Dropping the response future while a *retry* is in flight cancels that
+/// retry's permit: here the retry is the half-open probe (the first attempt
+/// failed and tripped the breaker, whose open period ended during the
+/// backoff), and dropping the future frees its slot.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_future_mid_retry_frees_the_probe_slot() {
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Breaker::builder()
+            .trip_after_consecutive_failures(1)
+            .open_for(SEC)
+            .open_jitter(0.0)
+            .probes(1)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let guard = Guard::new(Arc::clone(&b), retry(3, 2 * SEC)).with_sleeper(TokioSleeper);
+    // The first attempt fails; the second hangs.
+    let calls = Arc::new(AtomicU32::new(0));
+    let inner = service_fn({
+        let calls = Arc::clone(&calls);
+        move |_: u32| {
+            let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
+            async move {
+                if n == 1 {
+                    return Err("down");
+                }
+                pending::<()>().await;
+                Ok::<u32, &str>(n)
+            }
+        }
+    });
+    let mut svc = GuardLayer::new(guard).layer(inner);
+    let mut future = Box::pin(svc.ready().await.unwrap().call(1));
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    assert!(future.as_mut().poll(&mut cx).is_pending(), "backing off");
+    assert_eq!(b.snapshot().state, State::Open, "the failure tripped it");
+    // The backoff (2 s) outlasts the open period (1 s): then the retry is the
+    // first probe.
+    clock.advance(2 * SEC);
+    tokio::time::advance(2 * SEC).await;
+    assert!(
+        future.as_mut().poll(&mut cx).is_pending(),
+        "the retry hangs"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    let s = b.snapshot();
+    assert_eq!((s.state, s.probes_in_flight), (State::HalfOpen, 1));
+    assert!(format!("{future:?}").contains("attempting"));
+
+    drop(future);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.probes_in_flight, s.probe_successes),
+        (State::HalfOpen, 0, 0),
+        "cancelled: the retry's slot freed, no health signal"
+    );
+    assert_eq!(Arc::strong_count(&b), 2, "the guard's and ours");
+}
+
+/// A call writes no reference count that other calls share: the response
+/// futures of a service hold its own handle on the guard (one per service
+/// clone), not a clone of the guard's `Arc`, nor of the breaker's (their
+/// permits are held beside the handle). A clone works on its parent's handle
+/// for its first call and makes its own at its second.
+#[tokio::test]
+async fn calls_in_flight_hold_no_shared_reference_count() {
+    let b = breaker();
+    let guard = Guard::new(Arc::clone(&b), retry(3, MS)).with_sleeper(TokioSleeper);
+    let mut svc = GuardLayer::new(guard).layer(service_fn(|_: u32| pending::<Res>()));
+    let guard_count = Arc::strong_count(svc.guard());
+    let breaker_count = Arc::strong_count(&b);
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut in_flight = Vec::new();
+    for i in 0..8 {
+        let mut future = Box::pin(svc.call(i));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        in_flight.push(future);
+    }
+    assert_eq!(Arc::strong_count(svc.guard()), guard_count, "the guard's");
+    assert_eq!(Arc::strong_count(&b), breaker_count, "the breaker's");
+
+    let mut clone = svc.clone();
+    assert!(Arc::ptr_eq(clone.guard(), svc.guard()), "one guard");
+    in_flight.push(Box::pin(clone.call(8)));
+    assert_eq!(
+        Arc::strong_count(svc.guard()),
+        guard_count,
+        "the parent's handle"
+    );
+    in_flight.push(Box::pin(clone.call(9)));
+    assert_eq!(
+        Arc::strong_count(svc.guard()),
+        guard_count + 1,
+        "the clone's own handle, made at its second call"
+    );
+    for i in 10..16 {
+        in_flight.push(Box::pin(clone.call(i)));
+    }
+    assert_eq!(Arc::strong_count(svc.guard()), guard_count + 1);
+    assert_eq!(Arc::strong_count(&b), breaker_count);
+
+    drop(in_flight);
+    drop(clone);
+    assert_eq!(Arc::strong_count(svc.guard()), guard_count);
+    assert_eq!(b.snapshot().probes_in_flight, 0);
+}
+
+/// The first attempt's future holds what that attempt needs: the inner
+/// service's future, the timer it may race (inline, so that a call with a
+/// deadline allocates nothing), and a few words (the service's handle and the
+/// attempt's ticket, when it began, the copies a retry would resend); the
+/// retry machinery's state is made at the first retry.
+#[tokio::test]
+async fn the_first_attempts_future_is_small() {
+    let guard = Guard::new(breaker(), Retry::default()).with_sleeper(TokioSleeper);
+    let mut svc = GuardLayer::new(guard).layer(service_fn(|x: u32| ready(Ok::<u32, &str>(x))));
+    let future = svc.call(1);
+    let inner = std::mem::size_of::<std::future::Ready<Result<u32, &str>>>();
+    let timer = std::mem::size_of::<Option<tokio::time::Sleep>>();
+    let words = (std::mem::size_of_val(&future) - inner - timer) / std::mem::size_of::<usize>();
+    assert!(
+        words <= 12,
+        "{} bytes: the inner future ({inner}), the timer ({timer}) and {words} words",
+        std::mem::size_of_val(&future)
+    );
+    assert_eq!(future.await, Ok(1));
+}

@@ -38,6 +38,8 @@ mod record;
 
 pub(crate) use cas::splitmix64;
 use cas::{Decision, Update, unreachable_decision};
+#[cfg(feature = "tower")]
+pub(crate) use permit::{BreakerOwner, HeldPermit};
 pub use permit::{OwnedPermit, Permit};
 
 use crate::clock::Clock;

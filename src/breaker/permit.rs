@@ -242,12 +242,6 @@ impl OwnedPermit {
         self.record_sampled(verdict, crate::clock::duration_to_nanos(elapsed), now, 1)
     }
 
-    /// As [`Permit::holds_slot`].
-    #[inline(always)]
-    pub(crate) fn holds_slot(&self) -> bool {
-        self.ticket.has_slot()
-    }
-
     /// As [`Permit::record_sampled`].
     #[inline]
     pub(crate) fn record_sampled(
@@ -281,5 +275,102 @@ impl fmt::Debug for OwnedPermit {
         f.debug_struct("OwnedPermit")
             .field("epoch", &self.epoch())
             .finish_non_exhaustive()
+    }
+}
+
+/// What lends a [`HeldPermit`] its breaker (the tower layer's holders: a
+/// service clone's handle on its guard, a registry call's entry).
+#[cfg(feature = "tower")]
+pub(crate) trait BreakerOwner {
+    /// The breaker.
+    fn breaker(&self) -> &Breaker;
+}
+
+/// A permit kept beside an owner of its breaker instead of in a permit of its
+/// own: the tower layer's response future holds one, its owner being the
+/// call's holder, so that an attempt's permit clones no reference count (an
+/// [`OwnedPermit`] clones the breaker's `Arc`, whose count every thread's
+/// requests would write).
+///
+/// The protocol is the other permits', through the same code: it holds at most
+/// one ticket at a time ([`Ticket::SPENT`] when none), taken by
+/// [`acquire`](Self::acquire) and given back by [`take`](Self::take) as a
+/// borrowed [`Permit`], which is recorded or, dropped, cancels. A `HeldPermit`
+/// dropped while it holds a ticket cancels it, as a `Permit` does: an attempt
+/// in flight when its response future is dropped frees its half-open probe
+/// slot and is no health signal.
+#[cfg(feature = "tower")]
+pub(crate) struct HeldPermit<O: BreakerOwner> {
+    owner: O,
+    ticket: Ticket,
+}
+
+#[cfg(feature = "tower")]
+impl<O: BreakerOwner> HeldPermit<O> {
+    /// Holding no ticket yet.
+    #[inline(always)]
+    pub(crate) fn new(owner: O) -> Self {
+        Self {
+            owner,
+            ticket: Ticket::SPENT,
+        }
+    }
+
+    /// The owner.
+    #[inline(always)]
+    pub(crate) fn owner(&self) -> &O {
+        &self.owner
+    }
+
+    /// Ask the breaker for a permit for a first attempt or (`retry`) a later
+    /// one (as [`Breaker::try_acquire`]); admitted, its ticket is held here.
+    /// Nothing may be held already.
+    #[inline(always)]
+    pub(crate) fn acquire(&mut self, retry: bool) -> Result<(), Rejected> {
+        debug_assert!(!self.holds(), "a ticket is held already");
+        self.ticket = self.owner.breaker().admit(retry)?;
+        Ok(())
+    }
+
+    /// Whether a ticket is held (an attempt is in flight).
+    #[inline(always)]
+    pub(crate) fn holds(&self) -> bool {
+        self.ticket != Ticket::SPENT
+    }
+
+    /// The held ticket's epoch (meaningful only while one is held).
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> u32 {
+        self.ticket.epoch()
+    }
+
+    /// Whether the held ticket has a slot under the engaged concurrency limit.
+    #[inline(always)]
+    pub(crate) fn holds_slot(&self) -> bool {
+        self.ticket.has_slot()
+    }
+
+    /// The held ticket as a [`Permit`] on the owner's breaker, to record (or,
+    /// dropped, to cancel), and the owner, for the rest of the attempt's end;
+    /// `None` if none is held. Nothing is held after.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Option<(Permit<'_>, &O)> {
+        let ticket = std::mem::replace(&mut self.ticket, Ticket::SPENT);
+        if ticket == Ticket::SPENT {
+            return None;
+        }
+        let owner = &self.owner;
+        Some((Permit::new(owner.breaker(), ticket), owner))
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<O: BreakerOwner> Drop for HeldPermit<O> {
+    /// A ticket still held is a cancellation, as for a [`Permit`].
+    #[inline]
+    fn drop(&mut self) {
+        if self.holds() {
+            self.owner.breaker().cancel(self.ticket);
+        }
     }
 }

@@ -27,18 +27,12 @@ macro_rules! async_loop {
                 remaining: None,
                 epoch: permit.epoch(),
             };
-            let sample = sample_of(&guard.breaker, &permit);
+            let sample = sample_of(&guard.breaker, permit.holds_slot());
             let result = $op(attempt).await;
             let class = guard.classifier.classify(&result);
             // Rule 2, as in `Call::finish` (with a latency sample for the
             // concurrency limit, as there).
-            let _recorded = match sample {
-                None => permit.record(class.verdict()),
-                Some((started, weight)) => {
-                    let now = guard.breaker.elapsed_ns();
-                    permit.record_sampled(class.verdict(), now.saturating_sub(started), now, weight)
-                }
-            };
+            let _recorded = record_with(&guard.breaker, permit, class.verdict(), sample);
             if let Classification::Success = class {
                 return $done(Outcome {
                     stop: Stop::Succeeded,
@@ -47,7 +41,7 @@ macro_rules! async_loop {
                     rejected: None,
                 });
             }
-            let mut call = Call::after_first(guard);
+            let mut call = Call::after_first(guard, None, None);
             let step = call.after_record(class, Some(result));
             (call, Some(step))
         } else {

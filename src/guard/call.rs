@@ -4,6 +4,8 @@
 //! next step, with no I/O of its own.
 
 use super::*;
+#[cfg(feature = "tower")]
+use crate::breaker::HeldPermit;
 
 /// What to do after an attempt.
 pub(crate) enum Step<T, E> {
@@ -14,17 +16,15 @@ pub(crate) enum Step<T, E> {
 }
 
 /// What a [`Call`] holds its policy and state by: a borrowed guard (the permits
-/// borrow the breaker), a guard in an `Arc` (owned permits, for `'static`
-/// futures), or (the tower registry layer) a shared policy and one registry
-/// entry's breaker and budget. Accessors, not a `&Guard`, so that the parts need
-/// not live in one `Guard`; for the two guard holders each is a field access.
+/// borrow the breaker), or (the tower layers) a service clone's handle on its
+/// guard, or a shared policy and one registry entry's breaker and budget.
+/// Accessors, not a `&Guard`, so that the parts need not live in one `Guard`;
+/// for a guard each is a field access.
 pub(crate) trait Holder {
     /// The classifier.
     type C;
     /// The sleeper.
     type S;
-    /// The permit an attempt runs under.
-    type Permit: AttemptPermit;
     /// The breaker.
     fn breaker(&self) -> &Breaker;
     /// The retry policy.
@@ -36,8 +36,54 @@ pub(crate) trait Holder {
     /// The sleeper (the tower service's future sleeps on it).
     #[cfg(feature = "tower")]
     fn sleeper(&self) -> &Self::S;
+}
+
+/// A [`Holder`] whose calls take their permits through it: [`Call::begin`]
+/// returns them. The tower layers' holders keep their permits in a
+/// [`HeldPermit`](crate::breaker::HeldPermit) instead (see
+/// [`Call::begin_held`]).
+pub(crate) trait Acquire: Holder {
+    /// The permit an attempt runs under.
+    type Permit: AttemptPermit;
     /// Rule 1: ask the breaker, for a first attempt or (`retry`) a later one.
     fn acquire(&self, retry: bool) -> Result<Self::Permit, Rejected>;
+}
+
+/// A borrowed holder is one (the tower future's first attempt makes its call
+/// on the stack over the holder it keeps).
+#[cfg(feature = "tower")]
+impl<G: Holder> Holder for &G {
+    type C = G::C;
+    type S = G::S;
+    #[inline(always)]
+    fn breaker(&self) -> &Breaker {
+        G::breaker(self)
+    }
+    #[inline(always)]
+    fn retry(&self) -> &Retry {
+        G::retry(self)
+    }
+    #[inline(always)]
+    fn budget(&self) -> Option<&RetryBudget> {
+        G::budget(self)
+    }
+    #[inline(always)]
+    fn classifier(&self) -> &G::C {
+        G::classifier(self)
+    }
+    #[inline(always)]
+    fn sleeper(&self) -> &G::S {
+        G::sleeper(self)
+    }
+}
+
+/// Every holder lends its breaker to a [`HeldPermit`](crate::breaker::HeldPermit).
+#[cfg(feature = "tower")]
+impl<G: Holder> crate::breaker::BreakerOwner for G {
+    #[inline(always)]
+    fn breaker(&self) -> &Breaker {
+        Holder::breaker(self)
+    }
 }
 
 /// The accessors of a holder that derefs to a `Guard`.
@@ -67,11 +113,14 @@ macro_rules! guard_accessors {
     };
 }
 
-impl<'g, C, S> Holder for &'g Guard<C, S> {
+impl<C, S> Holder for &Guard<C, S> {
     type C = C;
     type S = S;
-    type Permit = Permit<'g>;
     guard_accessors!();
+}
+
+impl<'g, C, S> Acquire for &'g Guard<C, S> {
+    type Permit = Permit<'g>;
     #[inline(always)]
     fn acquire(&self, retry: bool) -> Result<Permit<'g>, Rejected> {
         let guard: &'g Guard<C, S> = self;
@@ -79,18 +128,9 @@ impl<'g, C, S> Holder for &'g Guard<C, S> {
     }
 }
 
-impl<C, S> Holder for Arc<Guard<C, S>> {
-    type C = C;
-    type S = S;
-    type Permit = OwnedPermit;
-    guard_accessors!();
-    #[inline(always)]
-    fn acquire(&self, retry: bool) -> Result<OwnedPermit, Rejected> {
-        Breaker::try_acquire_owned_as(&self.breaker, retry)
-    }
-}
-
-/// The permit protocol the call needs, shared by [`Permit`] and [`OwnedPermit`].
+/// The permit protocol the call needs: [`Permit`]'s, the one permit it records
+/// (the tower layers' are `Permit`s too, lent by a
+/// [`HeldPermit`](crate::breaker::HeldPermit)).
 pub(crate) trait AttemptPermit {
     fn epoch(&self) -> u32;
     fn record(self, verdict: Verdict) -> Recorded;
@@ -104,38 +144,30 @@ pub(crate) trait AttemptPermit {
     ) -> Recorded;
 }
 
-/// `AttemptPermit` for a permit type, forwarding to its inherent methods.
-macro_rules! attempt_permit {
-    ($permit:ty, $name:ident) => {
-        impl AttemptPermit for $permit {
-            #[inline(always)]
-            fn epoch(&self) -> u32 {
-                $name::epoch(self)
-            }
-            #[inline(always)]
-            fn record(self, verdict: Verdict) -> Recorded {
-                $name::record(self, verdict)
-            }
-            #[inline(always)]
-            fn holds_slot(&self) -> bool {
-                $name::holds_slot(self)
-            }
-            #[inline]
-            fn record_sampled(
-                self,
-                verdict: Verdict,
-                elapsed_ns: u64,
-                now_ns: u64,
-                weight: u32,
-            ) -> Recorded {
-                $name::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
-            }
-        }
-    };
+impl AttemptPermit for Permit<'_> {
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        Permit::epoch(self)
+    }
+    #[inline(always)]
+    fn record(self, verdict: Verdict) -> Recorded {
+        Permit::record(self, verdict)
+    }
+    #[inline(always)]
+    fn holds_slot(&self) -> bool {
+        Permit::holds_slot(self)
+    }
+    #[inline]
+    fn record_sampled(
+        self,
+        verdict: Verdict,
+        elapsed_ns: u64,
+        now_ns: u64,
+        weight: u32,
+    ) -> Recorded {
+        Permit::record_sampled(self, verdict, elapsed_ns, now_ns, weight)
+    }
 }
-
-attempt_permit!(Permit<'_>, Permit);
-attempt_permit!(OwnedPermit, OwnedPermit);
 
 /// One call's state, shared by the sync and async loops (and the tower service).
 pub(crate) struct Call<G, T, E> {
@@ -203,13 +235,42 @@ where
         self.done(Stop::Permanent, Some(Err(error)), None)
     }
 
-    /// A call whose first attempt was made (and its budget deposit) outside it;
-    /// it goes on with that attempt's verdict (see [`Call::after_record`]).
+    /// A call whose first attempt was admitted outside it (its permit taken,
+    /// its budget deposit made): it goes on with that attempt's verdict (see
+    /// [`Call::after_record`]), or finishes it. `start_ns` is the attempt's
+    /// admission on the breaker's clock when the retry has a deadline (the
+    /// deadline counts from it), `sample` the attempt's latency sample, if it
+    /// is one (see `admit_first`).
     #[cold]
-    pub(crate) fn after_first(holder: G) -> Self {
+    pub(crate) fn after_first(
+        holder: G,
+        start_ns: Option<u64>,
+        sample: Option<(u64, u32)>,
+    ) -> Self {
         let mut call = Self::new(holder);
         call.attempts = 1;
+        call.sample = sample;
+        if let (Some(deadline), Some(start)) = (call.holder.retry().deadline(), start_ns) {
+            call.start_ns = Some(start);
+            call.deadline_left = Some(deadline);
+        }
         call
+    }
+
+    /// This call over another holder (the tower future's call, made on the
+    /// stack over a borrowed holder, kept when a retry follows).
+    #[cfg(feature = "tower")]
+    pub(crate) fn with_holder<G2: Holder>(self, holder: G2) -> Call<G2, T, E> {
+        Call {
+            holder,
+            start_ns: self.start_ns,
+            attempts: self.attempts,
+            last: self.last,
+            deadline_left: self.deadline_left,
+            max_attempts: self.max_attempts,
+            delays: self.delays,
+            sample: self.sample,
+        }
     }
 
     /// What the call holds its policy and state by.
@@ -222,13 +283,33 @@ where
     /// Whether attempts are timed (as [`Guard::timed`]).
     #[inline]
     pub(crate) fn timed(&self) -> bool {
-        self.holder.breaker().has_slow_call() || self.holder.classifier().wants_elapsed()
+        timed(&self.holder)
     }
 
-    /// Ask the breaker for the next attempt's permit (rule 1), unless the
-    /// attempt is a retry due at or past the call's deadline (rule 4).
+    /// Ask the breaker for a retry's permit, held in `held` (rule 1), unless
+    /// the retry is due at or past the call's deadline (rule 4): as
+    /// [`begin`](Self::begin), for the tower layers' holders.
+    #[cfg(feature = "tower")]
     #[inline]
-    pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+    pub(crate) fn begin_held<O>(&mut self, held: &mut HeldPermit<O>) -> Result<(), Outcome<T, E>>
+    where
+        O: crate::breaker::BreakerOwner,
+    {
+        debug_assert!(self.attempts > 0, "a retry");
+        self.check_deadline()?;
+        match held.acquire(true) {
+            Ok(()) => {
+                let _attempt = self.admitted(held.epoch(), held.holds_slot());
+                Ok(())
+            }
+            Err(rejected) => Err(self.rejected(rejected)),
+        }
+    }
+
+    /// Rule 4 for an attempt about to be asked for: a retry due at or past the
+    /// deadline is not sent; otherwise the time left is noted.
+    #[inline(always)]
+    fn check_deadline(&mut self) -> Result<(), Outcome<T, E>> {
         // `start_ns` is set from the first attempt on when there is a deadline,
         // so this is a retry: checked before the permit, so that a retry that is
         // not sent takes no permit (no half-open slot, no `Open -> HalfOpen`)
@@ -241,48 +322,36 @@ where
                 _ => return Err(self.past_deadline()),
             }
         }
-        self.admit()
+        Ok(())
     }
 
-    /// [`begin`](Self::begin) for a call's first attempt, which the deadline
-    /// never refuses: the healthy path skips the check.
-    #[inline]
-    pub(crate) fn begin_first(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
-        debug_assert_eq!(self.attempts, 0, "not the first attempt");
-        self.admit()
-    }
-
-    /// Rule 1, and the attempt's bookkeeping once admitted.
+    /// An attempt's bookkeeping once admitted (its permit's epoch and whether
+    /// it holds a concurrency slot): its number, its latency sample, and for
+    /// the first, the deadline's start and the budget's deposit.
     #[inline(always)]
-    fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+    fn admitted(&mut self, epoch: u32, holds_slot: bool) -> Attempt {
         let holder = &self.holder;
-        match holder.acquire(self.attempts > 0) {
-            Ok(permit) => {
-                self.attempts += 1;
-                self.sample = sample_of(holder.breaker(), &permit);
-                if self.attempts == 1 {
-                    // The deadline counts from the first attempt's admission, so
-                    // the first attempt has all of it (a deadline is never zero).
-                    if let Some(deadline) = holder.retry().deadline() {
-                        self.start_ns = Some(holder.breaker().elapsed_ns());
-                        self.deadline_left = Some(deadline);
-                    }
-                    if let Some(budget) = holder.budget() {
-                        budget.deposit();
-                    }
-                }
-                let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
-                    (Some(left), Some(timeout)) => Some(left.min(timeout)),
-                    (left, timeout) => left.or(timeout),
-                };
-                let attempt = Attempt {
-                    number: self.attempts,
-                    remaining,
-                    epoch: permit.epoch(),
-                };
-                Ok((permit, attempt))
+        self.attempts += 1;
+        self.sample = sample_of(holder.breaker(), holds_slot);
+        if self.attempts == 1 {
+            // The deadline counts from the first attempt's admission, so
+            // the first attempt has all of it (a deadline is never zero).
+            if let Some(deadline) = holder.retry().deadline() {
+                self.start_ns = Some(holder.breaker().elapsed_ns());
+                self.deadline_left = Some(deadline);
             }
-            Err(rejected) => Err(self.rejected(rejected)),
+            if let Some(budget) = holder.budget() {
+                budget.deposit();
+            }
+        }
+        let remaining = match (self.deadline_left, holder.retry().attempt_timeout()) {
+            (Some(left), Some(timeout)) => Some(left.min(timeout)),
+            (left, timeout) => left.or(timeout),
+        };
+        Attempt {
+            number: self.attempts,
+            remaining,
+            epoch,
         }
     }
 
@@ -301,21 +370,16 @@ where
     /// the deadline's. `None`: the attempt runs until it ends.
     #[inline]
     pub(crate) fn limit(&self) -> Option<(Duration, bool)> {
-        match (self.deadline_left, self.holder.retry().attempt_timeout()) {
-            (None, None) => None,
-            (Some(remaining), None) => Some((remaining, true)),
-            (None, Some(timeout)) => Some((timeout, false)),
-            (Some(remaining), Some(timeout)) => Some(if remaining <= timeout {
-                (remaining, true)
-            } else {
-                (timeout, false)
-            }),
-        }
+        limit_of(self.deadline_left, self.holder.retry().attempt_timeout())
     }
 
     /// Record the attempt and decide: return, or sleep and go again (rules 2–5).
     #[inline]
-    pub(crate) fn finish(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+    pub(crate) fn finish<P: AttemptPermit>(
+        &mut self,
+        permit: P,
+        result: Result<T, E>,
+    ) -> Step<T, E> {
         let class = self.holder.classifier().classify(&result);
         // Rule 2: the health signal, whatever the call does next. A stale report
         // (the breaker moved on during the attempt) changed nothing, and the retry
@@ -326,7 +390,11 @@ where
 
     /// [`finish`](Self::finish) for a call's first attempt.
     #[inline]
-    pub(crate) fn finish_first(&mut self, permit: G::Permit, result: Result<T, E>) -> Step<T, E> {
+    pub(crate) fn finish_first<P: AttemptPermit>(
+        &mut self,
+        permit: P,
+        result: Result<T, E>,
+    ) -> Step<T, E> {
         let class = self.holder.classifier().classify(&result);
         let _recorded = self.record(permit, class.verdict());
         self.after_first_record(class, Some(result))
@@ -335,7 +403,7 @@ where
     /// Record `verdict` on `permit`, with its latency when the attempt is a
     /// sample for the concurrency limit.
     #[inline(always)]
-    fn record(&mut self, permit: G::Permit, verdict: Verdict) -> Recorded {
+    fn record<P: AttemptPermit>(&mut self, permit: P, verdict: Verdict) -> Recorded {
         match self.sample.take() {
             None => permit.record(verdict),
             Some(sample) => self.record_sample(permit, verdict, sample),
@@ -344,14 +412,13 @@ where
 
     #[cold]
     #[inline(never)]
-    fn record_sample(
+    fn record_sample<P: AttemptPermit>(
         &self,
-        permit: G::Permit,
+        permit: P,
         verdict: Verdict,
-        (started, weight): (u64, u32),
+        sample: (u64, u32),
     ) -> Recorded {
-        let now = self.holder.breaker().elapsed_ns();
-        permit.record_sampled(verdict, now.saturating_sub(started), now, weight)
+        record_sampled(self.holder.breaker(), permit, verdict, sample)
     }
 
     /// [`finish`](Self::finish) for an attempt that began at `started_ns` on the
@@ -359,9 +426,9 @@ where
     /// than the breaker's slow-call threshold is a failure for the breaker (only:
     /// the call still returns it).
     #[inline(never)]
-    pub(crate) fn finish_timed(
+    pub(crate) fn finish_timed<P: AttemptPermit>(
         &mut self,
-        permit: G::Permit,
+        permit: P,
         result: Result<T, E>,
         started_ns: u64,
     ) -> Step<T, E> {
@@ -392,9 +459,9 @@ where
     /// retryable failure for the breaker and the retry, with no result. Cut by
     /// the deadline, the call is over.
     #[cold]
-    pub(crate) fn cut(
+    pub(crate) fn cut<P: AttemptPermit>(
         &mut self,
-        permit: G::Permit,
+        permit: P,
         limit: Duration,
         by_deadline: bool,
     ) -> Step<T, E> {
@@ -546,13 +613,7 @@ where
     /// Tell the breaker's listeners that the call stopped.
     #[inline]
     fn tell_stop(&self, stop: Stop) {
-        let breaker = self.holder.breaker();
-        if breaker.observed() {
-            breaker.emit(EventKind::CallStopped {
-                stop,
-                attempts: self.attempts,
-            });
-        }
+        tell_stop(self.holder.breaker(), stop, self.attempts);
     }
 
     #[inline(always)]
@@ -571,14 +632,49 @@ where
     }
 }
 
-/// Whether the attempt `permit` was just admitted for is a latency sample for
+impl<G, T, E> Call<G, T, E>
+where
+    G: Acquire,
+    G::C: Classify<T, E>,
+{
+    /// Ask the breaker for the next attempt's permit (rule 1), unless the
+    /// attempt is a retry due at or past the call's deadline (rule 4).
+    #[inline]
+    pub(crate) fn begin(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        self.check_deadline()?;
+        self.admit()
+    }
+
+    /// [`begin`](Self::begin) for a call's first attempt, which the deadline
+    /// never refuses: the healthy path skips the check.
+    #[inline]
+    pub(crate) fn begin_first(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        debug_assert_eq!(self.attempts, 0, "not the first attempt");
+        self.admit()
+    }
+
+    /// Rule 1, and the attempt's bookkeeping once admitted.
+    #[inline(always)]
+    fn admit(&mut self) -> Result<(G::Permit, Attempt), Outcome<T, E>> {
+        match self.holder.acquire(self.attempts > 0) {
+            Ok(permit) => {
+                let holds_slot = permit.holds_slot();
+                let attempt = self.admitted(permit.epoch(), holds_slot);
+                Ok((permit, attempt))
+            }
+            Err(rejected) => Err(self.rejected(rejected)),
+        }
+    }
+}
+
+/// Whether the attempt just admitted (`holds_slot`: its permit holds a slot) is a latency sample for
 /// the breaker's concurrency limit, and then `(its start, attempts it stands
 /// for)`: every attempt holding a slot (the limit is engaged), and otherwise
 /// one in [`SAMPLE_EVERY`](crate::limit::SAMPLE_EVERY) per thread, standing for
 /// that many.
 #[inline(always)]
-pub(crate) fn sample_of<P: AttemptPermit>(breaker: &Breaker, permit: &P) -> Option<(u64, u32)> {
-    if permit.holds_slot() {
+pub(crate) fn sample_of(breaker: &Breaker, holds_slot: bool) -> Option<(u64, u32)> {
+    if holds_slot {
         return Some((breaker.elapsed_ns(), 1));
     }
     if breaker.limit_enabled() {
@@ -587,4 +683,147 @@ pub(crate) fn sample_of<P: AttemptPermit>(breaker: &Breaker, permit: &P) -> Opti
         }
     }
     None
+}
+
+/// Record `verdict` on `permit`, with its latency when the attempt is a
+/// `sample` for the concurrency limit (see [`sample_of`]).
+#[inline(always)]
+pub(crate) fn record_with<P: AttemptPermit>(
+    breaker: &Breaker,
+    permit: P,
+    verdict: Verdict,
+    sample: Option<(u64, u32)>,
+) -> Recorded {
+    match sample {
+        None => permit.record(verdict),
+        Some(sample) => record_sample(breaker, permit, verdict, sample),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn record_sample<P: AttemptPermit>(
+    breaker: &Breaker,
+    permit: P,
+    verdict: Verdict,
+    sample: (u64, u32),
+) -> Recorded {
+    record_sampled(breaker, permit, verdict, sample)
+}
+
+/// Record `verdict` on `permit` with the latency of its `sample`: the attempt
+/// began at `started` on the breaker's clock, and stands for `weight`.
+#[inline(always)]
+fn record_sampled<P: AttemptPermit>(
+    breaker: &Breaker,
+    permit: P,
+    verdict: Verdict,
+    (started, weight): (u64, u32),
+) -> Recorded {
+    let now = breaker.elapsed_ns();
+    permit.record_sampled(verdict, now.saturating_sub(started), now, weight)
+}
+
+/// Whether a call over `holder` times its attempts: a slow-call threshold, or
+/// a classifier that wants the time (as [`Guard::timed`]).
+#[inline]
+pub(crate) fn timed<G: Holder, T, E>(holder: &G) -> bool
+where
+    G::C: Classify<T, E>,
+{
+    holder.breaker().has_slow_call() || holder.classifier().wants_elapsed()
+}
+
+/// An attempt's time limit: the time left before the deadline (`deadline_left`)
+/// or the per-attempt `timeout`, whichever is sooner, and whether it is the
+/// deadline's; `None` without either.
+#[inline]
+pub(crate) fn limit_of(
+    deadline_left: Option<Duration>,
+    timeout: Option<Duration>,
+) -> Option<(Duration, bool)> {
+    match (deadline_left, timeout) {
+        (None, None) => None,
+        (Some(remaining), None) => Some((remaining, true)),
+        (None, Some(timeout)) => Some((timeout, false)),
+        (Some(remaining), Some(timeout)) => Some(if remaining <= timeout {
+            (remaining, true)
+        } else {
+            (timeout, false)
+        }),
+    }
+}
+
+/// What a first attempt admitted outside a [`Call`] leaves for the call, if
+/// it goes on (see [`Call::after_first`]).
+#[cfg(feature = "tower")]
+#[derive(Clone, Copy)]
+pub(crate) struct First {
+    /// The admission on the breaker's clock, when the retry has a deadline.
+    pub(crate) start_ns: Option<u64>,
+    /// The attempt's latency sample, if it is one.
+    pub(crate) sample: Option<(u64, u32)>,
+}
+
+/// The first attempt's admission outside a [`Call`] (the tower response
+/// future's: its call is made only if the attempt does not succeed): rule 1,
+/// the ticket held in `held`, and the bookkeeping `Call::admitted` does for a
+/// first attempt (its latency sample, the deadline's start, the budget's
+/// deposit).
+#[cfg(feature = "tower")]
+#[inline(always)]
+pub(crate) fn admit_first<G: Holder>(held: &mut HeldPermit<G>) -> Result<First, Rejected> {
+    held.acquire(false)?;
+    let holder = held.owner();
+    let breaker = holder.breaker();
+    let first = First {
+        sample: sample_of(breaker, held.holds_slot()),
+        start_ns: holder.retry().deadline().map(|_| breaker.elapsed_ns()),
+    };
+    if let Some(budget) = holder.budget() {
+        budget.deposit();
+    }
+    Ok(first)
+}
+
+/// Tell `breaker`'s listeners that a call stopped after `attempts` attempts.
+#[inline]
+fn tell_stop(breaker: &Breaker, stop: Stop, attempts: u32) {
+    if breaker.observed() {
+        breaker.emit(EventKind::CallStopped { stop, attempts });
+    }
+}
+
+/// A first attempt the breaker refused, outside a [`Call`] (tower's `call`):
+/// told to the listeners now, as [`Call::rejected`] tells it (the outcome,
+/// [`refused_outcome`], is made when the response future is polled).
+#[cfg(feature = "tower")]
+#[cold]
+pub(crate) fn tell_refused(breaker: &Breaker) {
+    tell_stop(breaker, Stop::Rejected, 0);
+}
+
+/// The outcome of a call whose first attempt the breaker refused.
+#[cfg(feature = "tower")]
+#[inline]
+pub(crate) fn refused_outcome<T, E>(rejected: Rejected) -> Outcome<T, E> {
+    Outcome {
+        stop: Stop::Rejected,
+        attempts: 0,
+        last: None,
+        rejected: Some(rejected),
+    }
+}
+
+/// The outcome of a call whose first attempt succeeded (the healthy path,
+/// which tells no listener: see `crate::event`).
+#[cfg(feature = "tower")]
+#[inline(always)]
+pub(crate) fn first_success<T, E>(result: Result<T, E>) -> Outcome<T, E> {
+    Outcome {
+        stop: Stop::Succeeded,
+        attempts: 1,
+        last: Some(result),
+        rejected: None,
+    }
 }

@@ -53,13 +53,18 @@ mod call;
 mod outcome;
 mod sync;
 
-#[cfg(feature = "tower")]
-pub(crate) use call::Holder;
+#[cfg(not(feature = "tower"))]
+use call::record_with;
 use call::sample_of;
 pub(crate) use call::{Call, Step};
+#[cfg(feature = "tower")]
+pub(crate) use call::{
+    First, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
+    tell_refused, timed,
+};
 pub use outcome::{Attempt, GuardError, Outcome};
 
-use crate::breaker::{Breaker, OwnedPermit, Permit};
+use crate::breaker::{Breaker, Permit};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
@@ -68,6 +73,7 @@ use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
 pub use crate::stop::Stop;
 use crate::verdict::{Recorded, Verdict};
+use crossbeam_utils::CachePadded;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -116,6 +122,12 @@ pub struct Guard<C = DefaultClassifier, S = ThreadSleeper> {
     budget: Option<Arc<RetryBudget>>,
     classifier: C,
     sleeper: S,
+    /// No bytes: aligns the guard as a cache-padded value (the breaker's state
+    /// word is one), so that in an `Arc<Guard>` (the tower layer's, or a
+    /// caller's) the fields every call reads begin on a line of their own, not
+    /// on the line of the `Arc`'s reference counts, which every clone and drop
+    /// of the `Arc` writes, from whichever thread makes it.
+    _line: CachePadded<()>,
 }
 
 impl<C: Clone, S: Clone> Clone for Guard<C, S> {
@@ -145,6 +157,7 @@ impl<C: Clone, S: Clone> Clone for Guard<C, S> {
             budget: self.budget.clone(),
             classifier: self.classifier.clone(),
             sleeper: self.sleeper.clone(),
+            _line: CachePadded::new(()),
         }
     }
 }
@@ -159,6 +172,7 @@ impl Guard {
             budget: None,
             classifier: DefaultClassifier,
             sleeper: ThreadSleeper,
+            _line: CachePadded::new(()),
         }
     }
 }
@@ -179,6 +193,7 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier,
             sleeper: self.sleeper,
+            _line: self._line,
         }
     }
 
@@ -191,6 +206,7 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier: self.classifier,
             sleeper,
+            _line: self._line,
         }
     }
 
@@ -207,6 +223,20 @@ impl<C, S> Guard<C, S> {
     /// The budget, if any.
     pub fn budget(&self) -> Option<&Arc<RetryBudget>> {
         self.budget.as_ref()
+    }
+
+    /// The classifier (for the tower layer's holder).
+    #[cfg(feature = "tower")]
+    #[inline(always)]
+    pub(crate) fn classifier(&self) -> &C {
+        &self.classifier
+    }
+
+    /// The sleeper (for the tower layer's holder).
+    #[cfg(feature = "tower")]
+    #[inline(always)]
+    pub(crate) fn sleeper(&self) -> &S {
+        &self.sleeper
     }
 }
 

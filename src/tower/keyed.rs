@@ -1,15 +1,15 @@
 //! The registry layer: the breaker and budget picked per request by a key taken
 //! from the request (see [`RegistryLayer`]).
 
-use super::{ClonePolicy, CloneRequest, Machine, OnStop, start};
-use crate::breaker::{Breaker, OwnedPermit};
+use super::{ClonePolicy, CloneRequest, Handle, Machine, OnStop, Share, start};
+use crate::breaker::Breaker;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, DefaultClassifier};
-use crate::error::Rejected;
 use crate::guard::{GuardError, Holder};
 use crate::registry::{Entry, Registry};
 use crate::retry::Retry;
 use crate::sleep::{AsyncSleeper, ThreadSleeper};
+use crossbeam_utils::CachePadded;
 use pin_project_lite::pin_project;
 use std::borrow::Borrow;
 use std::fmt;
@@ -227,26 +227,40 @@ pub(crate) struct Policy<C, Sl> {
     retry: Retry,
     classifier: C,
     sleeper: Sl,
+    /// No bytes: aligns the policy as a padded value, so that in its `Arc` the
+    /// fields every call reads are off the line of the counts (written when a
+    /// service clone makes its handle), as a [`Guard`](crate::Guard)'s are.
+    _line: CachePadded<()>,
 }
 
-/// A call's holder: the layer's policy and the key's registry entry (its breaker
-/// and budget). Two reference counts per call, no allocation.
+/// A call's holder: the service's handle on the layer's policy and the key's
+/// registry entry (its breaker and budget). Two reference counts per call (the
+/// handle's, the service clone's own, and the entry's, shared by the key's
+/// calls), no allocation.
 pub(crate) struct Keyed<C, Sl> {
-    policy: Arc<Policy<C, Sl>>,
+    policy: Arc<Handle<Policy<C, Sl>>>,
     entry: Entry,
+}
+
+impl<C, Sl> Clone for Keyed<C, Sl> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: Arc::clone(&self.policy),
+            entry: self.entry.clone(),
+        }
+    }
 }
 
 impl<C, Sl> Holder for Keyed<C, Sl> {
     type C = C;
     type S = Sl;
-    type Permit = OwnedPermit;
     #[inline(always)]
     fn breaker(&self) -> &Breaker {
         self.entry.breaker()
     }
     #[inline(always)]
     fn retry(&self) -> &Retry {
-        &self.policy.retry
+        &self.policy.get().retry
     }
     #[inline(always)]
     fn budget(&self) -> Option<&RetryBudget> {
@@ -254,15 +268,11 @@ impl<C, Sl> Holder for Keyed<C, Sl> {
     }
     #[inline(always)]
     fn classifier(&self) -> &C {
-        &self.policy.classifier
+        &self.policy.get().classifier
     }
     #[inline(always)]
     fn sleeper(&self) -> &Sl {
-        &self.policy.sleeper
-    }
-    #[inline(always)]
-    fn acquire(&self, retry: bool) -> Result<OwnedPermit, Rejected> {
-        Breaker::try_acquire_owned_as(self.entry.breaker(), retry)
+        &self.policy.get().sleeper
     }
 }
 
@@ -364,6 +374,7 @@ impl<K, KF> RegistryLayer<K, KF> {
                 retry,
                 classifier: DefaultClassifier,
                 sleeper: ThreadSleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: CloneRequest,
             on_stop: (),
@@ -388,6 +399,7 @@ impl<K, KF, C, Sl, P, F> RegistryLayer<K, KF, C, Sl, P, F> {
                 retry,
                 classifier,
                 sleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: self.clone_policy,
             on_stop: self.on_stop,
@@ -411,6 +423,7 @@ impl<K, KF, C, Sl, P, F> RegistryLayer<K, KF, C, Sl, P, F> {
                 retry,
                 classifier,
                 sleeper,
+                _line: CachePadded::new(()),
             }),
             clone_policy: self.clone_policy,
             on_stop: self.on_stop,
@@ -478,7 +491,7 @@ impl<S, K, KF: Clone, C, Sl, P: Clone, F: Clone> Layer<S> for RegistryLayer<K, K
             inner,
             registry: Arc::clone(&self.registry),
             key: self.key.clone(),
-            policy: Arc::clone(&self.policy),
+            policy: Share::new(Arc::clone(&self.policy)),
             clone_policy: self.clone_policy.clone(),
             on_stop: self.on_stop.clone(),
         }
@@ -505,7 +518,7 @@ pub struct RegistryService<
     inner: S,
     registry: Arc<Registry<K>>,
     key: KF,
-    policy: Arc<Policy<C, Sl>>,
+    policy: Share<Policy<C, Sl>>,
     clone_policy: P,
     on_stop: F,
 }
@@ -518,7 +531,7 @@ impl<S, K, KF, C, Sl, P, F> RegistryService<S, K, KF, C, Sl, P, F> {
 
     /// The retry policy (shared by every key).
     pub fn retry(&self) -> &Retry {
-        &self.policy.retry
+        &self.policy.shared().retry
     }
 
     /// The inner service.
@@ -545,7 +558,7 @@ impl<S: Clone, K, KF: Clone, C, Sl, P: Clone, F: Clone> Clone
             inner: self.inner.clone(),
             registry: Arc::clone(&self.registry),
             key: self.key.clone(),
-            policy: Arc::clone(&self.policy),
+            policy: self.policy.clone(),
             clone_policy: self.clone_policy.clone(),
             on_stop: self.on_stop.clone(),
         }
@@ -590,7 +603,7 @@ where
         let registry = &self.registry;
         let entry = self.key.with_key(&request, |key| registry.get(key));
         let holder = Keyed {
-            policy: Arc::clone(&self.policy),
+            policy: self.policy.for_call(),
             entry,
         };
         RegistryResponseFuture {
