@@ -47,6 +47,15 @@ struct Capture {
 }
 
 impl Subscriber for Capture {
+    // Each test runs its own scoped subscriber, several at once on the test
+    // harness's threads, with different levels. tracing caches a callsite's
+    // interest process-wide: `never` from one test's subscriber (INFO) could
+    // silence a TRACE event another test's subscriber wants (a flake, about 1
+    // run in 20). `sometimes` makes every event ask `enabled` of the
+    // subscriber in scope.
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         *metadata.level() <= self.max
     }
