@@ -50,7 +50,9 @@
 //!   recloser and tower-resilience with a failure-rate threshold of 0.75; the
 //!   seed port with a threshold of 5 consecutive failures. Each group checks at its
 //!   end that every subject still admits calls;
-//! - `half-open-busy/*`: the admission storm in `HalfOpen` with one probe allowed,
+//! - `half-open-busy/*`: the admission storm in `HalfOpen` with one probe allowed
+//!   (tower-resilience's on 1 and 2 threads only: on the multi-thread runtime at 4
+//!   threads its warm-up did not end in 14 minutes, not investigated),
 //!   the probe in flight (never finished): every `try_acquire` is refused. fusebox,
 //!   and tower-resilience (`permitted_calls_in_half_open(1)`, its probe a call
 //!   whose inner future never completes). failsafe and recloser have no probe cap
@@ -1373,6 +1375,12 @@ fn race(c: &mut Criterion) {
             group.throughput(Throughput::Elements(threads as u64));
             for &(name, run) in CASES.iter().chain(LAYER_CASES) {
                 if !family.iter().any(|prefix| name.starts_with(prefix)) || !selected(name) {
+                    continue;
+                }
+                if name == "half-open-busy/tower-resilience" && threads > 2 {
+                    // On the multi-thread runtime at 4 threads its warm-up did
+                    // not end in 14 minutes (2026-12-07; not investigated): left
+                    // out beyond 2 threads rather than stall the run.
                     continue;
                 }
                 group.bench_function(BenchmarkId::from_parameter(name), |b| {
