@@ -718,15 +718,9 @@ fn the_probe_lease_is_not_renewed_while_a_slot_is_free() {
     drop(second);
 }
 
-#[test]
-fn quiet_time_restores_full_health_and_one_timed_report_the_fast_path() {
-    // Time alone brings health back to full within 21 half-lives (the snapshot and
-    // admission see it at once, reading only); the stored word, and with it the
-    // read-only healthy path, follows at the next report that reads the time
-    // (a failure, a timed report, a graded acquire: see the next test). A
-    // success or a non-signal reported without time applies no decay: it
-    // reads no clock.
-    let clock = ManualClock::new();
+/// `trip_after_consecutive_failures(5)`, a 64 ms half-life, no grading, on
+/// `clock`: four failures, one short of a trip.
+fn four_failures_on(clock: &ManualClock) -> Breaker {
     let b = Breaker::builder()
         .trip_after_consecutive_failures(5)
         .half_life(64 * MS)
@@ -737,6 +731,19 @@ fn quiet_time_restores_full_health_and_one_timed_report_the_fast_path() {
     for _ in 0..4 {
         let _ = fail(&b);
     }
+    b
+}
+
+#[test]
+fn quiet_time_restores_full_health_and_one_timed_report_the_fast_path() {
+    // Time alone brings health back to full within 21 half-lives (the snapshot and
+    // admission see it at once, reading only); the stored word, and with it the
+    // read-only healthy path, follows at the next report that reads the time
+    // (a failure, a timed report, a graded acquire: see the next test). A
+    // success or a non-signal reported without time applies no decay: it
+    // reads no clock.
+    let clock = ManualClock::new();
+    let b = four_failures_on(&clock);
     assert!(!b.load().is_healthy(Snapshot::healthy_base()));
     clock.advance(21 * 64 * MS);
     let s = b.snapshot();
@@ -791,16 +798,7 @@ fn quiet_time_restores_full_health_and_one_timed_report_the_fast_path() {
 #[test]
 fn untimed_successes_after_a_quiet_recovery_restore_the_healthy_word() {
     let clock = ManualClock::new();
-    let b = Breaker::builder()
-        .trip_after_consecutive_failures(5)
-        .half_life(64 * MS)
-        .shed_below(0.0)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    for _ in 0..4 {
-        let _ = fail(&b);
-    }
+    let b = four_failures_on(&clock);
     clock.advance(21 * 64 * MS);
     let mut n = 0;
     while !b.load().is_healthy(Snapshot::healthy_base()) {
