@@ -83,8 +83,8 @@ impl Breaker {
         // non-signal is applied as it comes, with no clock read: time and a
         // success both shrink the gap to full health by a factor, so the order
         // in which they are applied does not change the health (docs/DESIGN.md
-        // §7, "Time"); the decay due is applied by the next report that reads
-        // the time. A caller that read the clock anyway (`now`) reports on time.
+        // §7, "When time is read"); the decay due is applied by the next report
+        // that reads the time. A caller that read the clock anyway (`now`) reports on time.
         let mut cur = cur;
         let measuring = cur.state().measures() && cur.epoch() == epoch;
         if measuring && now.is_none() && !verdict.lowers() {
