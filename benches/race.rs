@@ -151,7 +151,7 @@
 //! The `async/*` cases keep a current-thread runtime per harness thread at every
 //! thread count (fusebox's own future: nothing in it waits).
 //!
-//! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 20
+//! Run: `cargo bench -p fusebox-benches --bench race --features tower` (about 30
 //! minutes; without the feature, the `layer/*` cases are left out); a quick pass in
 //! a few minutes:
 //! `cargo bench -p fusebox-benches --bench race --features tower -- --quick --measurement-time 1 --noplot`;

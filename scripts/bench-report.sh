@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the performance race (benches/race.rs) and regenerate BENCHMARKS.md from it.
 #
-#   bash scripts/bench-report.sh            # full run (about 20 minutes)
+#   bash scripts/bench-report.sh            # full run (about 30 minutes)
 #   bash scripts/bench-report.sh --quick    # a few minutes (criterion --quick)
 #   bash scripts/bench-report.sh --force    # run (and write) even on a loaded machine
 #   bash scripts/bench-report.sh --report-only

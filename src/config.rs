@@ -64,9 +64,9 @@ pub(crate) struct Config {
     pub(crate) close_after: u32,
     /// How long a half-open period's probes may hold every slot (the probe lease).
     pub(crate) probe_timeout_ns: u64,
-    /// One decay tick (`half_life / 64`), in nanoseconds; at least 1 ms.
-    pub(crate) tick_ns: u64,
-    /// `tick_ns` as a divisor reduced to a multiply and shift (exact).
+    /// One decay tick (`half_life / 64`, at least 1 ms) in nanoseconds, as a
+    /// divisor reduced to a multiply and shift (exact; `tick.get()` is the
+    /// length).
     pub(crate) tick: strength_reduce::StrengthReducedU64,
     /// Admission is graded below this health (units); 0 when it never is (off, or
     /// not above the threshold).
@@ -675,7 +675,6 @@ impl BreakerBuilder {
             probes,
             close_after,
             probe_timeout_ns: duration_to_nanos(probe_timeout),
-            tick_ns,
             tick: strength_reduce::StrengthReducedU64::new(tick_ns),
             shed_below,
             min_admit: health::rate_up(min_admit),

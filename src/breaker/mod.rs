@@ -326,7 +326,7 @@ impl Breaker {
     /// The half-life of health (see [`BreakerBuilder::half_life`]): `64` decay
     /// ticks, so the configured value rounded down to a multiple of 64 ns.
     pub fn half_life(&self) -> Duration {
-        Duration::from_nanos(self.config.tick_ns.saturating_mul(health::DECAY_TICKS))
+        Duration::from_nanos(self.config.tick.get().saturating_mul(health::DECAY_TICKS))
     }
 
     /// The health below which admission is graded, or `None` when it never is

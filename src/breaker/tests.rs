@@ -1149,7 +1149,7 @@ fn the_tick_of_a_time_is_the_exact_quotient() {
         Duration::from_secs(366 * 86_400),
     ] {
         let b = Breaker::builder().half_life(half_life).build().unwrap();
-        let d = b.config.tick_ns;
+        let d = b.config.tick.get();
         let mut x = 0x2545_F491_4F6C_DD1D_u64;
         let mut times = vec![
             0,
