@@ -284,6 +284,26 @@ impl fmt::Debug for RetryBudget {
 }
 
 /// Builds a [`RetryBudget`], validating every value.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::RetryBudget;
+///
+/// // Retries may be 10 % of calls, plus 5 per second whatever the traffic.
+/// let budget = RetryBudget::builder()
+///     .name("payments")
+///     .ratio(0.1)
+///     .min_retries_per_sec(5)
+///     .max_balance(50)
+///     .initial_balance(1)
+///     .build()?;
+/// assert!(budget.try_withdraw()); // the one initial token
+/// assert_eq!(budget.name(), "payments");
+///
+/// assert!(RetryBudget::builder().ratio(-1.0).build().is_err());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub struct RetryBudgetBuilder {
     ratio: f64,
     min_retries_per_sec: u32,

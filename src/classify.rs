@@ -205,6 +205,16 @@ where
 }
 
 /// The default classifier: `Ok` is a success, `Err` a retryable unit failure.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Classification, Classify, DefaultClassifier};
+///
+/// let c = DefaultClassifier;
+/// assert_eq!(c.classify(&Ok::<_, ()>(1)), Classification::Success);
+/// assert_eq!(c.classify(&Err::<(), _>("reset")), Classification::failure());
+/// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 

@@ -50,6 +50,21 @@ pub trait Clock: Send + Sync + 'static {
 /// `Duration` or `Instant` is built on the way (going through them cost 15 more
 /// instructions per read under callgrind: a budget deposit + withdraw that read
 /// the clock once went from 128 to 113).
+///
+/// # Examples
+///
+/// Every breaker uses one unless given another clock; a test gives a
+/// [`ManualClock`] instead:
+///
+/// ```
+/// use fusebox::{Breaker, Clock, MonotonicClock};
+///
+/// let clock = MonotonicClock::new();
+/// let breaker = Breaker::builder().clock(clock.clone()).build()?;
+/// assert!(clock.now_nanos() < 60_000_000_000); // its origin is when it was built
+/// # let _ = breaker;
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct MonotonicClock {
     clock: quanta::Clock,

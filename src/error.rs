@@ -6,6 +6,23 @@ use std::fmt;
 use std::time::Duration;
 
 /// What was wrong with a configuration value.
+///
+/// # Examples
+///
+/// Tell a value that is simply out of range from one that contradicts another
+/// field, say to report a configuration problem differently:
+///
+/// ```
+/// use fusebox::{ConfigErrorKind, Retry};
+/// use std::time::Duration;
+///
+/// let err = Retry::builder()
+///     .exponential_backoff(Duration::from_secs(2), 2.0, Duration::from_secs(1))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ConfigErrorKind::Inconsistent); // the cap is below the first delay
+/// println!("{err}");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConfigErrorKind {

@@ -62,6 +62,37 @@ use std::time::Duration;
 /// Called from the thread that caused the event, outside any CAS loop; a panic is
 /// caught and discarded. Keep it quick: it runs on the caller's request path
 /// (a rejection storm calls it once per rejection).
+///
+/// # Examples
+///
+/// A listener of its own (a closure works as well, see [`BreakerBuilder::listener`](crate::BreakerBuilder::listener)):
+///
+/// ```
+/// use fusebox::{Breaker, Event, EventKind, Listener, Verdict};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+///
+/// /// Counts the trips into `Open`.
+/// struct Trips(Arc<AtomicU32>);
+/// impl Listener for Trips {
+///     fn on_event(&self, event: &Event<'_>) {
+///         if let EventKind::Transition(t) = event.kind {
+///             if t.to == fusebox::State::Open {
+///                 self.0.fetch_add(1, Ordering::Relaxed); // a counter, nothing to order
+///             }
+///         }
+///     }
+/// }
+///
+/// let trips = Arc::new(AtomicU32::new(0));
+/// let breaker = Breaker::builder()
+///     .trip_after_consecutive_failures(1)
+///     .listener(Trips(trips.clone()))
+///     .build()?;
+/// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+/// assert_eq!(trips.load(Ordering::Relaxed), 1);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub trait Listener: Send + Sync + 'static {
     /// Handle one event.
     fn on_event(&self, event: &Event<'_>);
@@ -78,6 +109,27 @@ where
 
 /// One thing a breaker (or a guard over it) did. See the [module
 /// documentation](self).
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, EventKind, Verdict};
+/// use std::sync::{Arc, Mutex};
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let sink = log.clone();
+/// let breaker = Breaker::builder()
+///     .name("search")
+///     .trip_after_consecutive_failures(1)
+///     .listener(move |e: &fusebox::Event<'_>| {
+///         sink.lock().unwrap().push(format!("{} {} at {:?}: {}", e.name, e.kind.as_str(), e.at, e.state))
+///     })
+///     .build()?;
+/// let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+/// let lines = log.lock().unwrap();
+/// assert!(lines[0].starts_with("search transition at "), "{}", lines[0]);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Event<'a> {
@@ -98,6 +150,28 @@ pub struct Event<'a> {
 }
 
 /// What happened, in an [`Event`].
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Event, EventKind, Rejected};
+///
+/// fn log(e: &Event<'_>) {
+///     match e.kind {
+///         EventKind::Transition(t) => println!("{}: {} -> {}", e.name, t.from, t.to),
+///         EventKind::Rejected(Rejected::Open { retry_after }) => {
+///             println!("{}: open, retry after {retry_after:?}", e.name)
+///         }
+///         EventKind::Retry { attempt, delay, reason } => {
+///             println!("{}: attempt {attempt} in {delay:?} ({reason})", e.name)
+///         }
+///         other => println!("{}: {}", e.name, other.as_str()),
+///     }
+/// }
+/// let breaker = fusebox::Breaker::builder().listener(log).build()?;
+/// # let _ = breaker;
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind<'a> {
@@ -162,6 +236,29 @@ pub enum EventKind<'a> {
 }
 
 /// Why a retry waits as long as it does.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, DelayReason, EventKind, Guard, Retry};
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = reasons.clone();
+/// let breaker = Breaker::builder()
+///     .listener(move |e: &fusebox::Event<'_>| {
+///         if let EventKind::Retry { reason, .. } = e.kind {
+///             sink.lock().unwrap().push(reason);
+///         }
+///     })
+///     .build()?;
+/// let retry = Retry::builder().max_attempts(2).constant_backoff(Duration::from_millis(1)).build()?;
+/// let _ = Guard::new(Arc::new(breaker), retry).call(|_| Err::<(), _>("down"));
+/// assert_eq!(*reasons.lock().unwrap(), [DelayReason::Backoff]);
+/// assert_eq!(DelayReason::ServerHint.as_str(), "server_hint");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DelayReason {

@@ -1,56 +1,94 @@
 //! fusebox: retry and circuit breaking fused into one lock-free resilience primitive.
 //!
-//! The usual design puts a retry loop inside `breaker.execute()`, and it is broken:
-//! retries hide failures from the breaker (3 attempts × a threshold of 5 means 15
-//! downstream failures before it trips), a late success erases real failures, a
-//! caller asleep in backoff overwrites state that others changed meanwhile, and the
-//! breaker can open mid-retry without the retry knowing.
+//! A [`Guard`] wraps each call to a downstream service: every attempt asks one
+//! shared [`Breaker`] for a permit and reports its result to it, retries back off
+//! (with jitter, a deadline and a shared [`RetryBudget`]), and a result that arrives
+//! after the breaker has changed state is ignored instead of overwriting it.
 //!
-//! fusebox's [`Breaker`] is built so those cannot happen:
+//! # Start here
 //!
-//! - **every attempt is a health signal**: [`Verdict`]s move an exponentially
+//! ```
+//! use fusebox::{Breaker, Guard, GuardError, Retry, RetryBudget};
+//! use std::{sync::Arc, time::Duration};
+//!
+//! // One breaker and one budget per downstream, shared by every call to it.
+//! let breaker = Arc::new(Breaker::builder().name("inventory").build()?);
+//! let budget = Arc::new(RetryBudget::builder().build()?);
+//! let retry = Retry::builder()
+//!     .max_attempts(3)
+//!     .exponential_backoff(Duration::from_millis(1), 2.0, Duration::from_millis(10))
+//!     .build()?;
+//! let guard = Guard::new(breaker, retry).with_budget(budget);
+//!
+//! // The operation gets the attempt's number; here the first attempt fails.
+//! let result = guard.call(|attempt| {
+//!     if attempt.number == 1 { Err("connection reset") } else { Ok(42) }
+//! });
+//! assert_eq!(result, Ok(42));
+//!
+//! match guard.call(|_| Err::<u32, _>("503")) {
+//!     Ok(_) => unreachable!(),
+//!     Err(GuardError::Rejected { rejected, .. }) => println!("not sent: {rejected}"),
+//!     Err(e) => println!("gave up after {} attempts ({}): {e}", e.attempts(), e.stop()),
+//! }
+//! # Ok::<(), fusebox::ConfigError>(())
+//! ```
+//!
+//! [`Guard::call`] blocks the thread between attempts; with the `tokio` feature,
+//! [`Guard::call_async`] with [`TokioSleeper`] sleeps on tokio's timer and cuts an
+//! attempt at the deadline. The defaults of every builder are the settings the
+//! repository's outage lab measured best among the breaker designs.
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `tokio` | `TokioSleeper`: async retries on tokio's timer |
+//! | `http` | `fusebox::http`: `HttpClassifier` (status table, `Retry-After`), 503 responses for a refusal |
+//! | `tower` | `fusebox::tower`: `GuardLayer`, a `Guard` as tower middleware; with `registry`, `RegistryLayer` |
+//! | `registry` | `fusebox::registry`: one breaker and budget per downstream key, lock-free lookups, bounded |
+//! | `serde` | `fusebox::serde_config`: configs from TOML, YAML, JSON through the validating builders |
+//! | `tracing` | every [event] as a `tracing` event (target `fusebox`) |
+//! | `metrics` | `fusebox::metrics`: counters and gauges per named breaker through the `metrics` facade |
+//!
+//! # Where to go next
+//!
+//! - [`guard`]: the rules a call follows (when it retries, sleeps, stops) and
+//!   [`Stop`], why it stopped; [`GuardError`] is what a failed call returns.
+//! - [`Retry`] and [`RetryBudget`]: attempts, backoff, jitter, deadline; the
+//!   shared budget that keeps retries a bounded share of traffic.
+//! - [`BreakerBuilder`]: when the breaker trips ([`BreakerBuilder::trip_on_failure_rate`],
+//!   [`BreakerBuilder::trip_after_consecutive_failures`]), graded admission, open
+//!   periods, probes, the concurrency limit.
+//! - [`Classify`]: what counts as a failure, and how much; [`event`]: what a
+//!   [`Listener`] hears.
+//! - [`Breaker::try_acquire`] and [`Permit`]: the breaker on its own, for code that
+//!   runs its own loop.
+//!
+//! # What it guarantees
+//!
+//! - **Every attempt is a health signal**: [`Verdict`]s move an exponentially
 //!   weighted health score in `[0, 1]` (not a binary count), and the breaker trips
 //!   when health falls below a threshold. The arithmetic is exact and documented:
 //!   [`BreakerBuilder::trip_after_consecutive_failures`] trips on the `n`-th failed
-//!   attempt, not the `(n-1)`-th or `(n+1)`-th;
-//! - **every permit is tagged with the breaker's epoch**: a [`Permit`] admitted
-//!   before a transition and recorded after it returns [`Recorded::Stale`] and
-//!   changes nothing, so a straggler can never corrupt a newer state;
-//! - **the mechanics are lock-free**: state, epoch, health, samples and half-open
-//!   counters live in one packed `AtomicU64` updated by compare-and-swap; the open
-//!   deadline is epoch-tagged and written only by the transition's winner; a healthy
-//!   call (`try_acquire` + `record(Success)`) is two atomic loads and no write;
-//! - **health always comes back**: from any health, at most
-//!   [`Breaker::successes_to_full_health`] consecutive successes (100 for the
-//!   default) restore it to exactly full, and with it that read-only healthy path;
-//! - **nothing wedges**: a permit dropped unrecorded frees its probe slot, and a
-//!   probe that never reports at all holds half-open only for the probe lease
+//!   attempt, not the `(n-1)`-th or `(n+1)`-th.
+//! - **Every permit is tagged with the breaker's epoch** (a number bumped at every
+//!   change of state): a [`Permit`] admitted before a transition and recorded after
+//!   it returns [`Recorded::Stale`] and changes nothing, so a straggler can never
+//!   corrupt a newer state.
+//! - **The mechanics are lock-free**: state, epoch, health, samples and half-open
+//!   counters live in one packed `AtomicU64` updated by compare-and-swap; a healthy
+//!   call (`try_acquire` + `record(Success)`) is two atomic loads and no write.
+//! - **Health always comes back**: from any health, at most
+//!   [`Breaker::successes_to_full_health`] consecutive successes (347 for the
+//!   default) restore it to exactly full, and time alone does too (the gap to full
+//!   health halves every half-life).
+//! - **Nothing wedges**: a permit dropped unrecorded frees its probe slot, and a
+//!   probe that never reports holds half-open only for its lease
 //!   ([`BreakerBuilder::probe_timeout`]).
 //!
 //! Time is injected through [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`]
 //! for tests and simulations.
-//!
-//! # Examples
-//!
-//! ```
-//! use fusebox::{Breaker, Rejected, Verdict};
-//!
-//! fn call_downstream() -> Result<u32, &'static str> {
-//!     Ok(42)
-//! }
-//!
-//! let breaker = Breaker::builder().trip_after_consecutive_failures(5).build()?;
-//! match breaker.try_acquire() {
-//!     Ok(permit) => {
-//!         let result = call_downstream();
-//!         let verdict = if result.is_ok() { Verdict::Success } else { Verdict::failure() };
-//!         let _ = permit.record(verdict);
-//!     }
-//!     Err(Rejected::Open { retry_after }) => println!("open, come back in {retry_after:?}"),
-//!     Err(other) => println!("rejected: {other}"),
-//! }
-//! # Ok::<(), fusebox::ConfigError>(())
-//! ```
 //!
 //! The design (concepts, the state word's layout, the transition table, the
 //! memory-ordering protocol and every decided behaviour) is in `docs/DESIGN.md` in

@@ -292,6 +292,20 @@ impl EpisodeWord {
 }
 
 /// A read-only view of the limit, for snapshots and tests.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::Breaker;
+///
+/// let breaker = Breaker::builder().build()?;
+/// let limit = breaker.limit();
+/// // A new breaker has seen no latency yet: the limit is not engaged.
+/// assert!(!limit.engaged);
+/// assert_eq!(limit.in_flight, 0);
+/// assert_eq!(limit.base_latency, None);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct LimitSnapshot {

@@ -33,6 +33,29 @@ use std::fmt;
 use std::time::Duration;
 
 /// How the delay between attempts grows.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Backoff, Jitter, Retry};
+/// use std::time::Duration;
+///
+/// let retry = Retry::builder()
+///     .max_attempts(4)
+///     .backoff(Backoff::Exponential {
+///         initial: Duration::from_millis(50),
+///         factor: 3.0,
+///         max: Duration::from_millis(200),
+///     })
+///     .jitter(Jitter::None)
+///     .build()?;
+/// let ms = Duration::from_millis;
+/// assert_eq!(retry.delays(0).collect::<Vec<_>>(), [ms(50), ms(150), ms(200)]);
+/// // A factor below 1 would shrink the delays: refused, naming the field.
+/// let shrinking = Backoff::Exponential { initial: ms(50), factor: 0.5, max: ms(200) };
+/// assert!(Retry::builder().backoff(shrinking).build().is_err());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Backoff {
@@ -51,6 +74,23 @@ pub enum Backoff {
 
 /// How delays are randomised, so that callers that failed together do not retry
 /// together. See the module documentation for the exact ranges.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Jitter, Retry};
+/// use std::time::Duration;
+///
+/// let retry = Retry::builder()
+///     .constant_backoff(Duration::from_millis(100))
+///     .jitter(Jitter::Equal) // each delay uniform in [50 ms, 100 ms]
+///     .max_attempts(10)
+///     .build()?;
+/// for delay in retry.delays(7) {
+///     assert!(delay >= Duration::from_millis(50) && delay <= Duration::from_millis(100));
+/// }
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Jitter {
@@ -335,6 +375,29 @@ impl Delays {
 }
 
 /// Builds a [`Retry`], validating every value.
+///
+/// # Examples
+///
+/// Every setting has a default (3 attempts, exponential backoff from 100 ms doubling
+/// up to 10 s, full jitter, no deadline); `build` checks the values and names the
+/// one that is wrong:
+///
+/// ```
+/// use fusebox::Retry;
+/// use std::time::Duration;
+///
+/// let retry = Retry::builder()
+///     .max_attempts(4)
+///     .exponential_backoff(Duration::from_millis(20), 2.0, Duration::from_secs(1))
+///     .deadline(Duration::from_secs(3))
+///     .attempt_timeout(Duration::from_millis(500))
+///     .build()?;
+/// assert_eq!(retry.max_attempts(), 4);
+///
+/// let err = Retry::builder().max_attempts(0).build().unwrap_err();
+/// println!("{err}"); // names `max_attempts` and what it must be
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RetryBuilder {
     max_attempts: u32,

@@ -10,6 +10,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Blocks the current thread for a while (used by [`Guard::call`](crate::Guard::call)).
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry, Sleeper};
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// /// Records the delays instead of sleeping (a test's sleeper).
+/// #[derive(Default)]
+/// struct Log(Mutex<Vec<Duration>>);
+/// impl Sleeper for &Log {
+///     fn sleep(&self, d: Duration) {
+///         self.0.lock().unwrap().push(d);
+///     }
+/// }
+///
+/// let log = Log::default();
+/// let retry = Retry::builder().constant_backoff(Duration::from_millis(5)).build()?;
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), retry).with_sleeper(&log);
+/// let _ = guard.call(|_| Err::<(), _>("down"));
+/// assert_eq!(log.0.lock().unwrap().len(), 2); // two sleeps between three attempts
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub trait Sleeper {
     /// Wait for `duration`.
     fn sleep(&self, duration: Duration);
@@ -42,6 +66,20 @@ pub trait AsyncSleeper {
 }
 
 /// The default: [`std::thread::sleep`].
+///
+/// # Examples
+///
+/// A [`Guard`](crate::Guard) sleeps with it unless told otherwise:
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry, ThreadSleeper};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let retry = Retry::builder().constant_backoff(Duration::from_millis(1)).build()?;
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), retry).with_sleeper(ThreadSleeper);
+/// assert_eq!(guard.call(|a| if a.number < 2 { Err("x") } else { Ok(a.number) }), Ok(2));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadSleeper;
 
@@ -53,6 +91,25 @@ impl Sleeper for ThreadSleeper {
 
 /// Tokio's timer (`tokio::time::sleep`). Needs the `tokio` feature and a runtime
 /// with the time driver enabled.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry, TokioSleeper};
+/// use std::{sync::Arc, time::Duration};
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> Result<(), fusebox::ConfigError> {
+///     let retry = Retry::builder().constant_backoff(Duration::from_millis(1)).build()?;
+///     let guard = Guard::new(Arc::new(Breaker::builder().build()?), retry)
+///         .with_sleeper(TokioSleeper);
+///     let r = guard
+///         .call_async(|a| async move { if a.number < 2 { Err("x") } else { Ok(a.number) } })
+///         .await;
+///     assert_eq!(r, Ok(2));
+///     Ok(())
+/// }
+/// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Clone, Copy, Debug, Default)]

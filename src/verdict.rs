@@ -64,6 +64,20 @@ impl Verdict {
 }
 
 /// A state change, as told to the listener and returned by the call that made it.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, State, Verdict};
+///
+/// let breaker = Breaker::builder().trip_after_consecutive_failures(1).build()?;
+/// let recorded = breaker.try_acquire().unwrap().record(Verdict::failure());
+/// let t = recorded.transition().expect("the first failure trips");
+/// assert_eq!((t.from, t.to), (State::Closed, State::Open));
+/// assert!(t.open_for.is_some());
+/// assert_eq!(t.epoch, breaker.snapshot().epoch);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transition {
@@ -78,6 +92,21 @@ pub struct Transition {
 }
 
 /// What recording a verdict did.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Recorded, Verdict};
+///
+/// let breaker = Breaker::builder().build()?;
+/// let permit = breaker.try_acquire().unwrap();
+/// match permit.record(Verdict::Success) {
+///     Recorded::Applied { transition: None } => {}              // the usual case
+///     Recorded::Applied { transition: Some(t) } => println!("{t:?}"), // this report moved it
+///     Recorded::Stale => println!("the breaker moved on; nothing changed"),
+/// }
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[must_use = "a stale report means the verdict changed nothing"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recorded {

@@ -67,6 +67,24 @@ const NANOS_PER_MS: u64 = 1_000_000;
 
 /// A decoded copy of the breaker's state, from one load of the state word (and, when
 /// open, one of the deadline word and one clock read).
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, State, Verdict};
+///
+/// let breaker = Breaker::builder().trip_after_consecutive_failures(2).build()?;
+/// assert_eq!(breaker.snapshot().state, State::Closed);
+/// assert_eq!(breaker.snapshot().health, Some(1.0));
+///
+/// for _ in 0..2 {
+///     let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
+/// }
+/// let snap = breaker.snapshot();
+/// assert_eq!(snap.state, State::Open);
+/// assert!(snap.open_until.is_some() && !snap.ready_to_probe);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct BreakerSnapshot {

@@ -8,6 +8,31 @@ use super::*;
 /// Consume it with [`record`](Permit::record). Dropping it unrecorded is a
 /// cancellation: it frees its half-open probe slot (if it has one) and is not a
 /// health signal. A panicking attempt therefore cannot wedge the breaker.
+///
+/// # Examples
+///
+/// The breaker on its own, for code that runs its own loop: take a permit, make the
+/// attempt, report it. A report on a permit from before a transition changes
+/// nothing:
+///
+/// ```
+/// use fusebox::{Breaker, Recorded, Verdict};
+///
+/// let breaker = Breaker::builder().build()?;
+///
+/// let permit = breaker.try_acquire().expect("a new breaker admits");
+/// let outcome: Result<u32, &str> = Ok(7); // the attempt
+/// let verdict = if outcome.is_ok() { Verdict::Success } else { Verdict::failure() };
+/// assert_eq!(permit.record(verdict), Recorded::Applied { transition: None });
+///
+/// let late = breaker.try_acquire().unwrap();
+/// breaker.force_open(); // the breaker moves on while the attempt runs
+/// assert_eq!(late.record(Verdict::Success), Recorded::Stale);
+///
+/// breaker.reset();
+/// drop(breaker.try_acquire().unwrap()); // dropped unrecorded: a cancellation
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[must_use = "a permit must be recorded; dropping it counts as a cancellation"]
 pub struct Permit<'a> {
     breaker: &'a Breaker,

@@ -4,6 +4,29 @@
 use super::*;
 
 /// What the operation is told about the attempt it is making.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let retry = Retry::builder()
+///     .constant_backoff(Duration::from_millis(1))
+///     .deadline(Duration::from_secs(5))
+///     .build()?;
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), retry);
+/// let mut seen = Vec::new();
+/// let result = guard.call(|attempt| {
+///     seen.push(attempt.number);
+///     // Use the time left as the attempt's own I/O timeout.
+///     assert!(attempt.remaining.unwrap() <= Duration::from_secs(5));
+///     if attempt.number < 3 { Err("timeout") } else { Ok("done") }
+/// });
+/// assert_eq!(result, Ok("done"));
+/// assert_eq!(seen, [1, 2, 3]);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attempt {
@@ -19,6 +42,35 @@ pub struct Attempt {
 }
 
 /// Why a guarded call failed. Keeps the caller's error type `E`.
+///
+/// # Examples
+///
+/// Every failed call says why it stopped, how many attempts it made and, where
+/// there was one, the last downstream error:
+///
+/// ```
+/// use fusebox::{Breaker, Guard, GuardError, Rejected, Retry, Stop};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let breaker = Arc::new(Breaker::builder().build()?);
+/// let retry = Retry::builder().constant_backoff(Duration::from_millis(1)).build()?;
+/// let guard = Guard::new(breaker.clone(), retry);
+///
+/// match guard.call(|_| Err::<(), _>("503")) {
+///     Err(GuardError::Exhausted { attempts, last }) => {
+///         assert_eq!(attempts, 3); // the default policy's three attempts
+///         assert_eq!(last, Some("503"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+///
+/// breaker.force_open(); // an operator takes the downstream out
+/// let err = guard.call(|_| Ok::<_, &str>(())).unwrap_err();
+/// assert!(matches!(err, GuardError::Rejected { rejected: Rejected::ForcedOpen, attempts: 0, .. }));
+/// assert_eq!(err.stop(), Stop::Rejected);
+/// assert_eq!(err.last(), None); // nothing was sent
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GuardError<E> {

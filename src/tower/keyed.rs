@@ -72,6 +72,20 @@ where
 }
 
 /// A [`RequestKey`] borrowing the key from the request: made by [`key_ref`].
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::tower::{KeyRef, RequestKey, key_ref};
+///
+/// /// A request that carries its tenant; the registry is looked up by `&str`.
+/// struct Job {
+///     tenant: String,
+/// }
+/// let by_tenant: KeyRef<_, str> = key_ref(|job: &Job| job.tenant.as_str());
+/// let job = Job { tenant: "acme".into() };
+/// assert_eq!(by_tenant.with_key(&job, |key: &str| key.len()), 4); // borrowed, not copied
+/// ```
 pub struct KeyRef<F, Q: ?Sized> {
     f: F,
     // `fn` pointers: `Send`, `Sync` and `'static` whatever `Q` is.
@@ -506,6 +520,37 @@ impl<S, K, KF: Clone, C, Sl, P: Clone, F: Clone> Layer<S> for RegistryLayer<K, K
 ///   use), and takes a permit from that key's breaker; a refusal resolves to
 ///   [`GuardError::Rejected`] (with `retry_after`) without calling the inner
 ///   service. Retries go to the same entry: a call's key is found once.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(not(feature = "tokio"))] fn main() {}
+/// # #[cfg(feature = "tokio")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), fusebox::ConfigError> {
+/// use fusebox::tower::{RegistryLayer, RegistryService, key_ref};
+/// use fusebox::{Registry, Retry, TokioSleeper};
+/// use std::sync::Arc;
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+///
+/// /// A job for a tenant's backend (`Clone`: a retry sends a copy).
+/// #[derive(Clone)]
+/// struct Job {
+///     tenant: String,
+/// }
+/// let registry = Arc::new(Registry::<String>::builder().build()?);
+/// let layer = RegistryLayer::new(registry.clone(), key_ref(|j: &Job| j.tenant.as_str()), Retry::default())
+///     .with_sleeper(TokioSleeper);
+/// let mut svc: RegistryService<_, String, _, _, _> =
+///     layer.layer(service_fn(|j: Job| async move { Ok::<_, ()>(j.tenant.len()) }));
+/// for tenant in ["acme", "globex", "acme"] {
+///     let n = svc.ready().await.unwrap().call(Job { tenant: tenant.into() }).await;
+///     assert_eq!(n, Ok(tenant.len()));
+/// }
+/// assert_eq!(registry.len(), 2); // one breaker and budget per tenant
+/// # Ok(())
+/// # }
+/// ```
 pub struct RegistryService<
     S,
     K,
@@ -624,6 +669,31 @@ pin_project! {
     /// dropping it cancels the call), holding the key's registry entry for the
     /// call: a call in flight is a use, so its entry is not evicted (one
     /// removed meanwhile with [`Registry::remove`] goes on working for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), fusebox::ConfigError> {
+    /// use fusebox::tower::{RegistryLayer, key_ref};
+    /// use fusebox::{Registry, Retry, TokioSleeper};
+    /// use std::sync::Arc;
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// let registry = Arc::new(Registry::<String>::builder().build()?);
+    /// let mut svc = RegistryLayer::new(registry.clone(), key_ref(|s: &String| s.as_str()), Retry::default())
+    ///     .with_sleeper(TokioSleeper)
+    ///     .layer(service_fn(|s: String| std::future::ready(Ok::<usize, ()>(s.len()))));
+    /// let future = svc.call("inventory".to_string()); // service_fn is always ready
+    /// fn is_send<T: Send + 'static>(_: &T) {}
+    /// is_send(&future); // spawnable
+    /// assert_eq!(registry.len(), 1); // the entry is made (and held) by the call
+    /// assert_eq!(future.await, Ok(9));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct RegistryResponseFuture<S, Req, C, Sl, P, F>
     where
         S: Service<Req>,
