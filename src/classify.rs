@@ -144,6 +144,14 @@ impl Classification {
 /// assert_eq!(classify.classify(&Err(HttpError::Status(404))), Classification::Ignored);
 /// assert!(classify.classify(&Err(HttpError::Timeout)).is_retryable());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify a `Result<{T}, {E}>`",
+    label = "no `Classify<{T}, {E}>` for this classifier",
+    note = "a guard's classifier must implement `Classify` for the results of the calls it guards",
+    note = "for `reqwest::Response` / `reqwest::Error`: enable fusebox's `reqwest` feature and use `.with_classifier(fusebox::reqwest::ReqwestClassifier::new())`",
+    note = "for `http::Response<B>` (hyper, axum, tower-http): `fusebox::http::HttpClassifier` (feature `http`)",
+    note = "for anything else: any closure `Fn(&Result<T, E>) -> fusebox::Classification` is a classifier"
+)]
 pub trait Classify<T, E> {
     /// Classify one attempt's result.
     fn classify(&self, result: &Result<T, E>) -> Classification;

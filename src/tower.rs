@@ -197,6 +197,13 @@ pub use keyed::{
 /// assert!(policy.clone_request(&Body::Buffered(vec![1, 2])).is_some());
 /// assert!(policy.clone_request(&Body::Streaming).is_none());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot copy a `{Req}` for a retry",
+    label = "no `ClonePolicy<{Req}>`",
+    note = "`GuardLayer` copies each request it may retry: by default with `Clone` (`CloneRequest`), so the request type must be `Clone`, or the layer needs a clone policy",
+    note = "for `reqwest::Request` (not `Clone`): `GuardLayer::new(guard).clone_requests_with(fusebox::reqwest::TryCloneRequest)` (features `reqwest` and `tower`)",
+    note = "for anything else: `.clone_requests_with(|req: &Req| -> Option<Req> {{ .. }})` (`None`: that request gets one attempt)"
+)]
 pub trait ClonePolicy<Req> {
     /// A copy of `request` for another attempt, or `None` if it cannot be made.
     fn clone_request(&self, request: &Req) -> Option<Req>;
@@ -314,9 +321,28 @@ pub struct GuardLayer<C, Sl, P = CloneRequest, F = ()> {
     on_stop: F,
 }
 
-impl<C, Sl> GuardLayer<C, Sl> {
+/// Bounded on [`AsyncSleeper`] here, where the layer is made, though only the
+/// service's `Service` impl uses it: a guard left on `Guard::new`'s blocking
+/// `ThreadSleeper` (a forgotten `.with_sleeper(TokioSleeper)`) is then an error
+/// on this line that names the fix, not an unexplained E0599 ("the method
+/// `ready` exists ... but its trait bounds were not satisfied") at the first
+/// call, far away.
+impl<C, Sl: AsyncSleeper> GuardLayer<C, Sl> {
     /// A layer running every request through `guard`, cloning requests with
     /// `Clone` and reporting nothing.
+    ///
+    /// The guard needs an [`AsyncSleeper`]: `Guard::new`'s default sleeper
+    /// blocks the thread, and does not compile here.
+    ///
+    /// ```compile_fail,E0277
+    /// use fusebox::tower::GuardLayer;
+    /// use fusebox::{Breaker, Guard, Retry};
+    /// use std::sync::Arc;
+    ///
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let layer = GuardLayer::new(guard); // error: `ThreadSleeper` is not an `AsyncSleeper`
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn new(guard: Guard<C, Sl>) -> Self {
         Self::from_arc(Arc::new(guard))
     }
@@ -327,10 +353,12 @@ impl<C, Sl> GuardLayer<C, Sl> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Arc::new(Guard::new(Arc::new(Breaker::builder().build()?), Retry::default()));
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+    /// let guard = Arc::new(guard);
     /// let layer = GuardLayer::from_arc(guard.clone());
     /// assert!(Arc::ptr_eq(layer.guard(), &guard));
     /// # Ok::<(), fusebox::ConfigError>(())
@@ -353,10 +381,11 @@ impl<C, Sl, P, F> GuardLayer<C, Sl, P, F> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
     /// let layer = GuardLayer::new(guard).clone_requests_with(|_: &String| None::<String>);
     /// # let _ = layer;
     /// # Ok::<(), fusebox::ConfigError>(())
@@ -375,10 +404,11 @@ impl<C, Sl, P, F> GuardLayer<C, Sl, P, F> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Outcome, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Outcome, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
     /// let layer = GuardLayer::new(guard).on_stop(|outcome: &Outcome<String, std::io::Error>| {
     ///     println!("stop={} attempts={}", outcome.stop, outcome.attempts);
     /// });
