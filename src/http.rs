@@ -364,7 +364,11 @@ impl HttpClassifier {
     /// the one copy of the table, shared by [`classify_response`](Self::classify_response)
     /// and `fusebox::reqwest`'s classifier (whose responses are not
     /// `http::Response`s).
-    pub(crate) fn classify_status(&self, status: StatusCode, headers: &HeaderMap) -> Classification {
+    pub(crate) fn classify_status(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Classification {
         let class = match status.as_u16() {
             100..=399 => return Classification::Success,
             408 => Classification::failure().with_weight(self.timeout_weight),

@@ -594,6 +594,23 @@ where
     /// let middleware = GuardMiddleware::new(guard);
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
+    ///
+    /// Nor with a classifier that does not know reqwest's results (the
+    /// `HttpClassifier` classifies `http::Response`s; the error names
+    /// `ReqwestClassifier`):
+    ///
+    /// ```compile_fail,E0277
+    /// use fusebox::http::HttpClassifier;
+    /// use fusebox::reqwest::GuardMiddleware;
+    /// use fusebox::{Breaker, Guard, Retry, TokioSleeper};
+    /// use std::sync::Arc;
+    ///
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_classifier(HttpClassifier::new())
+    ///     .with_sleeper(TokioSleeper);
+    /// let middleware = GuardMiddleware::new(guard);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn new(guard: Guard<C, Sl>) -> Self {
         Self::from_arc(Arc::new(guard))
     }

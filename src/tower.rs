@@ -197,8 +197,49 @@ pub use keyed::{
 /// assert!(policy.clone_request(&Body::Buffered(vec![1, 2])).is_some());
 /// assert!(policy.clone_request(&Body::Streaming).is_none());
 /// ```
+///
+/// A request that is not `Clone` needs a policy: with the default one
+/// ([`CloneRequest`]) the service is no `Service` of it, and the error names
+/// the fix (here from a call by path; a method call, `svc.ready()` or
+/// `svc.call(req)`, is an E0599 that lists the same missing
+/// `CloneRequest: ClonePolicy<Upload>`, without the notes):
+///
+/// ```compile_fail,E0277
+/// use fusebox::tower::GuardLayer;
+/// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+/// use std::sync::Arc;
+/// use tower::{service_fn, Layer, Service};
+///
+/// /// Not `Clone`.
+/// struct Upload(Vec<u8>);
+///
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+/// let mut svc = GuardLayer::new(guard)
+///     .layer(service_fn(|up: Upload| async move { Ok::<usize, ()>(up.0.len()) }));
+/// let sent = Service::call(&mut svc, Upload(vec![1, 2, 3])); // `CloneRequest` cannot copy an `Upload`
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+///
+/// With a policy it is one (`Upload`s copied by hand here):
+///
+/// ```
+/// # use fusebox::tower::GuardLayer;
+/// # use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+/// # use std::sync::Arc;
+/// # use tower::{service_fn, Layer, Service};
+/// # struct Upload(Vec<u8>);
+/// # let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+/// #     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+/// let mut svc = GuardLayer::new(guard)
+///     .clone_requests_with(|up: &Upload| Some(Upload(up.0.clone())))
+///     .layer(service_fn(|up: Upload| async move { Ok::<usize, ()>(up.0.len()) }));
+/// let sent = Service::call(&mut svc, Upload(vec![1, 2, 3]));
+/// # drop(sent);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot copy a `{Req}` for a retry",
+    message = "`{Self}` cannot copy the request type `{Req}` for a retry",
     label = "no `ClonePolicy<{Req}>`",
     note = "`GuardLayer` copies each request it may retry: by default with `Clone` (`CloneRequest`), so the request type must be `Clone`, or the layer needs a clone policy",
     note = "for `reqwest::Request` (not `Clone`): `GuardLayer::new(guard).clone_requests_with(fusebox::reqwest::TryCloneRequest)` (features `reqwest` and `tower`)",
