@@ -136,6 +136,112 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Importing
+//!
+//! Import the items, not the module. `use fusebox::tower;` brings a module
+//! named `tower` into scope, which shadows the `tower` crate there: `use
+//! tower::ServiceBuilder;` then fails with `E0432: unresolved import
+//! tower::ServiceBuilder: no ServiceBuilder in tower` (and
+//! `tower::ServiceBuilder::new()` with E0433). Write
+//!
+//! ```
+//! use fusebox::tower::GuardLayer;
+//! use tower::ServiceBuilder;
+//! # let _ = ServiceBuilder::new();
+//! # let _ = GuardLayer::<(), fusebox::ManualSleeper>::from_arc;
+//! ```
+//!
+//! (or, to keep a module path, `use fusebox::tower as guard_tower;`).
+//!
+//! # A guarded client kept in shared state
+//!
+//! A service stored in state that handlers share (an axum `State`, a struct
+//! in an `Arc` moved into spawned tasks) must be `Clone + Send + Sync`, and
+//! its type nameable. Box it as `tower::util::BoxCloneSyncService`:
+//! `BoxCloneService` is `Send` but not `Sync`, so a state holding it is not
+//! `Sync`, and neither axum's `State` nor `tokio::spawn` of an `Arc` of it
+//! accepts it. Each user clones the service and calls its clone (`call` takes
+//! `&mut self`; the clones share the guard):
+//!
+//! ```
+//! # #[cfg(not(feature = "tokio"))] fn main() {}
+//! # #[cfg(feature = "tokio")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use fusebox::tower::GuardLayer;
+//! use fusebox::{Breaker, Guard, GuardError, Retry, TokioSleeper};
+//! use std::sync::Arc;
+//! use tower::util::BoxCloneSyncService;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! /// The downstream as the handlers see it.
+//! type Inventory = BoxCloneSyncService<String, String, GuardError<std::io::Error>>;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     inventory: Inventory,
+//! }
+//!
+//! let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+//!     .with_sleeper(TokioSleeper);
+//! let inventory = ServiceBuilder::new()
+//!     .layer(GuardLayer::new(guard))
+//!     .service(service_fn(|item: String| async move {
+//!         Ok::<_, std::io::Error>(format!("{item}: 3 in stock"))
+//!     }));
+//! let state = Arc::new(AppState { inventory: BoxCloneSyncService::new(inventory) });
+//!
+//! /// What axum asks of a router's state.
+//! fn usable_as_axum_state<S: Clone + Send + Sync + 'static>(_: &S) {}
+//! usable_as_axum_state(&*state);
+//!
+//! let mut handlers = Vec::new();
+//! for item in ["bolts", "nuts"] {
+//!     let state = Arc::clone(&state);
+//!     handlers.push(tokio::spawn(async move {
+//!         let mut inventory = state.inventory.clone();
+//!         inventory.ready().await?.call(item.to_string()).await
+//!     }));
+//! }
+//! let mut answers = Vec::new();
+//! for handler in handlers {
+//!     answers.push(handler.await??);
+//! }
+//! assert_eq!(answers, ["bolts: 3 in stock", "nuts: 3 in stock"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same with `BoxCloneService` does not compile: the state is not `Sync`
+//! ("future cannot be sent between threads safely").
+//!
+//! ```compile_fail
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use fusebox::tower::GuardLayer;
+//! use fusebox::{Breaker, Guard, GuardError, ManualClock, ManualSleeper, Retry};
+//! use std::sync::Arc;
+//! use tower::util::BoxCloneService;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! struct AppState {
+//!     inventory: BoxCloneService<String, String, GuardError<std::io::Error>>,
+//! }
+//!
+//! let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+//!     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+//! let inventory = ServiceBuilder::new()
+//!     .layer(GuardLayer::new(guard))
+//!     .service(service_fn(|item: String| async move { Ok::<_, std::io::Error>(item) }));
+//! let state = Arc::new(AppState { inventory: BoxCloneService::new(inventory) });
+//! let handler = tokio::spawn(async move {
+//!     let mut inventory = state.inventory.clone();
+//!     inventory.ready().await?.call("bolts".to_string()).await
+//! });
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::breaker::{Breaker, HeldPermit};
 use crate::budget::RetryBudget;
