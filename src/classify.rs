@@ -144,6 +144,57 @@ impl Classification {
 /// assert_eq!(classify.classify(&Err(HttpError::Status(404))), Classification::Ignored);
 /// assert!(classify.classify(&Err(HttpError::Timeout)).is_retryable());
 /// ```
+///
+/// A classifier classifies the results it implements `Classify` for, and no
+/// others: a guard whose classifier does not know its calls' results does not
+/// compile, and the error says what to use instead (`reqwest::Response` needs
+/// `fusebox::reqwest::ReqwestClassifier`, `http::Response` the
+/// `HttpClassifier`). (A classifier with a single `Classify` impl makes the
+/// compiler infer the call's result type from it, and the same mistake is
+/// then reported as a type mismatch in the operation.)
+///
+/// ```compile_fail,E0277
+/// use fusebox::{Breaker, Classification, Classify, Guard, Retry};
+/// use std::io;
+/// use std::sync::Arc;
+///
+/// /// An HTTP status, or a gRPC one.
+/// struct Http(u16);
+/// struct Grpc(i32);
+///
+/// /// Classifies statuses of both kinds.
+/// struct ByStatus;
+/// impl Classify<Http, io::Error> for ByStatus {
+///     fn classify(&self, r: &Result<Http, io::Error>) -> Classification {
+///         match r {
+///             Ok(Http(status)) if *status < 500 => Classification::Success,
+///             _ => Classification::failure(),
+///         }
+///     }
+/// }
+/// impl Classify<Grpc, io::Error> for ByStatus {
+///     fn classify(&self, r: &Result<Grpc, io::Error>) -> Classification {
+///         match r {
+///             Ok(Grpc(0)) => Classification::Success,
+///             _ => Classification::failure(),
+///         }
+///     }
+/// }
+///
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_classifier(ByStatus);
+/// // The calls answer `String`s: `ByStatus` cannot classify a `Result<String, io::Error>`.
+/// let r = guard.call(|_| Ok::<String, io::Error>("200 OK".to_string()));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify a `Result<{T}, {E}>`",
+    label = "no `Classify<{T}, {E}>` for this classifier",
+    note = "a guard's classifier must implement `Classify` for the results of the calls it guards",
+    note = "for `reqwest::Response` / `reqwest::Error`: enable fusebox's `reqwest` feature and use `.with_classifier(fusebox::reqwest::ReqwestClassifier::new())`",
+    note = "for `http::Response<B>` (hyper, axum, tower-http): `fusebox::http::HttpClassifier` (feature `http`)",
+    note = "for anything else: any closure `Fn(&Result<T, E>) -> fusebox::Classification` is a classifier"
+)]
 pub trait Classify<T, E> {
     /// Classify one attempt's result.
     fn classify(&self, result: &Result<T, E>) -> Classification;
@@ -195,6 +246,11 @@ pub trait Classify<T, E> {
     }
 }
 
+/// `do_not_recommend`: a classifier that is not a closure (say an
+/// `HttpClassifier` given reqwest's results) would otherwise be reported as
+/// "expected an `Fn(&Result<T, E>)` closure", this impl's bound, instead of
+/// with the trait's own message, which names the classifier to use.
+#[diagnostic::do_not_recommend]
 impl<T, E, F> Classify<T, E> for F
 where
     F: Fn(&Result<T, E>) -> Classification,

@@ -357,7 +357,19 @@ impl HttpClassifier {
     /// assert_eq!(c, Classification::Ignored);
     /// ```
     pub fn classify_response<B>(&self, response: &Response<B>) -> Classification {
-        let class = match response.status().as_u16() {
+        self.classify_status(response.status(), response.headers())
+    }
+
+    /// The table's `Ok` side for a response given as its status and headers:
+    /// the one copy of the table, shared by [`classify_response`](Self::classify_response)
+    /// and `fusebox::reqwest`'s classifier (whose responses are not
+    /// `http::Response`s).
+    pub(crate) fn classify_status(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Classification {
+        let class = match status.as_u16() {
             100..=399 => return Classification::Success,
             408 => Classification::failure().with_weight(self.timeout_weight),
             429 => Classification::failure().with_weight(self.throttle_weight),
@@ -368,13 +380,19 @@ impl HttpClassifier {
         };
         // Only retryable failures get here: the wall clock is read only when
         // there is a header to measure.
-        if !response.headers().contains_key(RETRY_AFTER) {
+        if !headers.contains_key(RETRY_AFTER) {
             return class;
         }
-        match retry_after(response.headers(), (self.wall_clock)()) {
+        match retry_after(headers, (self.wall_clock)()) {
             Some(hint) => class.with_retry_after(hint),
             None => class,
         }
+    }
+
+    /// The table's `Err` side: a transport error, a retryable failure of the
+    /// [error weight](Self::with_error_weight).
+    pub(crate) fn transport_error(&self) -> Classification {
+        Classification::failure().with_weight(self.error_weight)
     }
 }
 
@@ -388,7 +406,7 @@ impl<B, E> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: &Result<Response<B>, E>) -> Classification {
         match result {
             Ok(response) => self.classify_response(response),
-            Err(_) => Classification::failure().with_weight(self.error_weight),
+            Err(_) => self.transport_error(),
         }
     }
 }

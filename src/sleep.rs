@@ -58,6 +58,12 @@ pub trait Sleeper {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `AsyncSleeper`: an async guard cannot wait between attempts with it",
+    label = "not an `AsyncSleeper`",
+    note = "`Guard::new` waits with `ThreadSleeper`, which blocks the thread (for `Guard::call`); `call_async`, `GuardLayer` and `GuardMiddleware` need an async one",
+    note = "add `.with_sleeper(fusebox::TokioSleeper)` to the guard (feature `tokio`), or implement `AsyncSleeper` for your runtime's timer"
+)]
 pub trait AsyncSleeper {
     /// The future that completes after the wait.
     type Sleep: Future<Output = ()>;

@@ -136,6 +136,112 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Importing
+//!
+//! Import the items, not the module. `use fusebox::tower;` brings a module
+//! named `tower` into scope, which shadows the `tower` crate there: `use
+//! tower::ServiceBuilder;` then fails with `E0432: unresolved import
+//! tower::ServiceBuilder: no ServiceBuilder in tower` (and
+//! `tower::ServiceBuilder::new()` with E0433). Write
+//!
+//! ```
+//! use fusebox::tower::GuardLayer;
+//! use tower::ServiceBuilder;
+//! # let _ = ServiceBuilder::new();
+//! # let _ = GuardLayer::<(), fusebox::ManualSleeper>::from_arc;
+//! ```
+//!
+//! (or, to keep a module path, `use fusebox::tower as guard_tower;`).
+//!
+//! # A guarded client kept in shared state
+//!
+//! A service stored in state that handlers share (an axum `State`, a struct
+//! in an `Arc` moved into spawned tasks) must be `Clone + Send + Sync`, and
+//! its type nameable. Box it as `tower::util::BoxCloneSyncService`:
+//! `BoxCloneService` is `Send` but not `Sync`, so a state holding it is not
+//! `Sync`, and neither axum's `State` nor `tokio::spawn` of an `Arc` of it
+//! accepts it. Each user clones the service and calls its clone (`call` takes
+//! `&mut self`; the clones share the guard):
+//!
+//! ```
+//! # #[cfg(not(feature = "tokio"))] fn main() {}
+//! # #[cfg(feature = "tokio")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use fusebox::tower::GuardLayer;
+//! use fusebox::{Breaker, Guard, GuardError, Retry, TokioSleeper};
+//! use std::sync::Arc;
+//! use tower::util::BoxCloneSyncService;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! /// The downstream as the handlers see it.
+//! type Inventory = BoxCloneSyncService<String, String, GuardError<std::io::Error>>;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     inventory: Inventory,
+//! }
+//!
+//! let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+//!     .with_sleeper(TokioSleeper);
+//! let inventory = ServiceBuilder::new()
+//!     .layer(GuardLayer::new(guard))
+//!     .service(service_fn(|item: String| async move {
+//!         Ok::<_, std::io::Error>(format!("{item}: 3 in stock"))
+//!     }));
+//! let state = Arc::new(AppState { inventory: BoxCloneSyncService::new(inventory) });
+//!
+//! /// What axum asks of a router's state.
+//! fn usable_as_axum_state<S: Clone + Send + Sync + 'static>(_: &S) {}
+//! usable_as_axum_state(&*state);
+//!
+//! let mut handlers = Vec::new();
+//! for item in ["bolts", "nuts"] {
+//!     let state = Arc::clone(&state);
+//!     handlers.push(tokio::spawn(async move {
+//!         let mut inventory = state.inventory.clone();
+//!         inventory.ready().await?.call(item.to_string()).await
+//!     }));
+//! }
+//! let mut answers = Vec::new();
+//! for handler in handlers {
+//!     answers.push(handler.await??);
+//! }
+//! assert_eq!(answers, ["bolts: 3 in stock", "nuts: 3 in stock"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same with `BoxCloneService` does not compile: the state is not `Sync`
+//! ("future cannot be sent between threads safely").
+//!
+//! ```compile_fail
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use fusebox::tower::GuardLayer;
+//! use fusebox::{Breaker, Guard, GuardError, ManualClock, ManualSleeper, Retry};
+//! use std::sync::Arc;
+//! use tower::util::BoxCloneService;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! struct AppState {
+//!     inventory: BoxCloneService<String, String, GuardError<std::io::Error>>,
+//! }
+//!
+//! let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+//!     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+//! let inventory = ServiceBuilder::new()
+//!     .layer(GuardLayer::new(guard))
+//!     .service(service_fn(|item: String| async move { Ok::<_, std::io::Error>(item) }));
+//! let state = Arc::new(AppState { inventory: BoxCloneService::new(inventory) });
+//! let handler = tokio::spawn(async move {
+//!     let mut inventory = state.inventory.clone();
+//!     inventory.ready().await?.call("bolts".to_string()).await
+//! });
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::breaker::{Breaker, HeldPermit};
 use crate::budget::RetryBudget;
@@ -197,6 +303,54 @@ pub use keyed::{
 /// assert!(policy.clone_request(&Body::Buffered(vec![1, 2])).is_some());
 /// assert!(policy.clone_request(&Body::Streaming).is_none());
 /// ```
+///
+/// A request that is not `Clone` needs a policy: with the default one
+/// ([`CloneRequest`]) the service is no `Service` of it, and the error names
+/// the fix (here from a call by path; a method call, `svc.ready()` or
+/// `svc.call(req)`, is an E0599 that lists the same missing
+/// `CloneRequest: ClonePolicy<Upload>`, without the notes):
+///
+/// ```compile_fail,E0277
+/// use fusebox::tower::GuardLayer;
+/// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+/// use std::sync::Arc;
+/// use tower::{service_fn, Layer, Service};
+///
+/// /// Not `Clone`.
+/// struct Upload(Vec<u8>);
+///
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+/// let mut svc = GuardLayer::new(guard)
+///     .layer(service_fn(|up: Upload| async move { Ok::<usize, ()>(up.0.len()) }));
+/// let sent = Service::call(&mut svc, Upload(vec![1, 2, 3])); // `CloneRequest` cannot copy an `Upload`
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+///
+/// With a policy it is one (`Upload`s copied by hand here):
+///
+/// ```
+/// # use fusebox::tower::GuardLayer;
+/// # use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
+/// # use std::sync::Arc;
+/// # use tower::{service_fn, Layer, Service};
+/// # struct Upload(Vec<u8>);
+/// # let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+/// #     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+/// let mut svc = GuardLayer::new(guard)
+///     .clone_requests_with(|up: &Upload| Some(Upload(up.0.clone())))
+///     .layer(service_fn(|up: Upload| async move { Ok::<usize, ()>(up.0.len()) }));
+/// let sent = Service::call(&mut svc, Upload(vec![1, 2, 3]));
+/// # drop(sent);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot copy the request type `{Req}` for a retry",
+    label = "no `ClonePolicy<{Req}>`",
+    note = "`GuardLayer` copies each request it may retry: by default with `Clone` (`CloneRequest`), so the request type must be `Clone`, or the layer needs a clone policy",
+    note = "for `reqwest::Request` (not `Clone`): `GuardLayer::new(guard).clone_requests_with(fusebox::reqwest::TryCloneRequest)` (features `reqwest` and `tower`)",
+    note = "for anything else: `.clone_requests_with(|req: &Req| -> Option<Req> {{ .. }})` (`None`: that request gets one attempt)"
+)]
 pub trait ClonePolicy<Req> {
     /// A copy of `request` for another attempt, or `None` if it cannot be made.
     fn clone_request(&self, request: &Req) -> Option<Req>;
@@ -314,9 +468,28 @@ pub struct GuardLayer<C, Sl, P = CloneRequest, F = ()> {
     on_stop: F,
 }
 
-impl<C, Sl> GuardLayer<C, Sl> {
+/// Bounded on [`AsyncSleeper`] here, where the layer is made, though only the
+/// service's `Service` impl uses it: a guard left on `Guard::new`'s blocking
+/// `ThreadSleeper` (a forgotten `.with_sleeper(TokioSleeper)`) is then an error
+/// on this line that names the fix, not an unexplained E0599 ("the method
+/// `ready` exists ... but its trait bounds were not satisfied") at the first
+/// call, far away.
+impl<C, Sl: AsyncSleeper> GuardLayer<C, Sl> {
     /// A layer running every request through `guard`, cloning requests with
     /// `Clone` and reporting nothing.
+    ///
+    /// The guard needs an [`AsyncSleeper`]: `Guard::new`'s default sleeper
+    /// blocks the thread, and does not compile here.
+    ///
+    /// ```compile_fail,E0277
+    /// use fusebox::tower::GuardLayer;
+    /// use fusebox::{Breaker, Guard, Retry};
+    /// use std::sync::Arc;
+    ///
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let layer = GuardLayer::new(guard); // error: `ThreadSleeper` is not an `AsyncSleeper`
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn new(guard: Guard<C, Sl>) -> Self {
         Self::from_arc(Arc::new(guard))
     }
@@ -327,10 +500,12 @@ impl<C, Sl> GuardLayer<C, Sl> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Arc::new(Guard::new(Arc::new(Breaker::builder().build()?), Retry::default()));
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
+    /// let guard = Arc::new(guard);
     /// let layer = GuardLayer::from_arc(guard.clone());
     /// assert!(Arc::ptr_eq(layer.guard(), &guard));
     /// # Ok::<(), fusebox::ConfigError>(())
@@ -353,10 +528,11 @@ impl<C, Sl, P, F> GuardLayer<C, Sl, P, F> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
     /// let layer = GuardLayer::new(guard).clone_requests_with(|_: &String| None::<String>);
     /// # let _ = layer;
     /// # Ok::<(), fusebox::ConfigError>(())
@@ -375,10 +551,11 @@ impl<C, Sl, P, F> GuardLayer<C, Sl, P, F> {
     ///
     /// ```
     /// use fusebox::tower::GuardLayer;
-    /// use fusebox::{Breaker, Guard, Outcome, Retry};
+    /// use fusebox::{Breaker, Guard, ManualClock, ManualSleeper, Outcome, Retry};
     /// use std::sync::Arc;
     ///
-    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(ManualSleeper::new(ManualClock::new()));
     /// let layer = GuardLayer::new(guard).on_stop(|outcome: &Outcome<String, std::io::Error>| {
     ///     println!("stop={} attempts={}", outcome.stop, outcome.attempts);
     /// });

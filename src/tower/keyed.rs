@@ -497,7 +497,12 @@ impl<K: Hash + Eq, KF, C, Sl, P, F> fmt::Debug for RegistryLayer<K, KF, C, Sl, P
     }
 }
 
-impl<S, K, KF: Clone, C, Sl, P: Clone, F: Clone> Layer<S> for RegistryLayer<K, KF, C, Sl, P, F> {
+/// Bounded on [`AsyncSleeper`] (which only the service's `Service` impl uses)
+/// so that a layer left on `new`'s blocking `ThreadSleeper` is an error where
+/// it layers a service, naming `with_sleeper`, not an E0599 at the first call.
+impl<S, K, KF: Clone, C, Sl: AsyncSleeper, P: Clone, F: Clone> Layer<S>
+    for RegistryLayer<K, KF, C, Sl, P, F>
+{
     type Service = RegistryService<S, K, KF, C, Sl, P, F>;
 
     fn layer(&self, inner: S) -> Self::Service {

@@ -1,6 +1,8 @@
 //! A real HTTP proxy guarded by fusebox's tower layer: an axum front end calls a
-//! flaky axum downstream through `GuardLayer` wrapped around a reqwest client,
-//! both on 127.0.0.1 (ephemeral ports).
+//! flaky axum downstream through `GuardLayer` wrapped around a `reqwest::Client`
+//! (feature `reqwest`: `ReqwestClassifier` for its responses and errors,
+//! `TryCloneRequest` to copy its requests for retries), both on 127.0.0.1
+//! (ephemeral ports).
 //!
 //! The downstream follows a script: healthy, then down (every answer a 500) for a
 //! while, then healthy again. A client sends the front end one request every 20
@@ -8,7 +10,7 @@
 //! answers `503` with `Retry-After` without touching the downstream, probes it
 //! when the open period ends, and closes once the downstream answers again.
 //!
-//!     cargo run -p fusebox-integrations --example axum_proxy --features tower,tokio,http
+//!     cargo run -p fusebox-integrations --example axum_proxy --features reqwest
 //!
 //! prints the breaker's transitions and a timeline in 250 ms rows: the front
 //! end's answers by status, and how many requests reached the downstream.
@@ -17,12 +19,12 @@
 //! module) with a shorter script and checks the same story.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State as AxumState};
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use fusebox::http::{HttpClassifier, HttpGuard, guard_error_response};
+use fusebox::http::guard_error_response;
+use fusebox::reqwest::{ReqwestClassifier, ReqwestGuard, TryCloneRequest};
 use fusebox::tower::GuardLayer;
 use fusebox::{Breaker, Guard, GuardError, Jitter, Retry, State, TokioSleeper, Transition};
 use std::net::SocketAddr;
@@ -30,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 /// When the downstream is down, from the start of the run.
 #[derive(Clone, Copy, Debug)]
@@ -77,14 +79,15 @@ pub struct Run {
 }
 
 /// The front end's guard for the downstream: two attempts 20 ms apart within
-/// one second (each cut at 300 ms), the HTTP classifier (5xx and transport
-/// errors are retryable failures), tokio's timer. The breaker trips on the 4th
-/// failed attempt in a row, stays open 400 ms (up to 800 ms after failed
-/// probes), probes one request at a time and closes after two successes.
+/// one second (each cut at 300 ms), reqwest's classifier (5xx, refused
+/// connections and timeouts are retryable failures), tokio's timer. The
+/// breaker trips on the 4th failed attempt in a row, stays open 400 ms (up to
+/// 800 ms after failed probes), probes one request at a time and closes after
+/// two successes.
 /// `on_transition` is the breaker's listener.
 pub fn guard(
     on_transition: impl Fn(&Transition) + Send + Sync + 'static,
-) -> Result<HttpGuard, fusebox::ConfigError> {
+) -> Result<ReqwestGuard, fusebox::ConfigError> {
     let breaker = Breaker::builder()
         .trip_after_consecutive_failures(4)
         .shed_below(0.0) // admit everything until it trips: a clearer timeline
@@ -102,7 +105,7 @@ pub fn guard(
         .deadline(Duration::from_secs(1))
         .build()?;
     Ok(Guard::new(Arc::new(breaker), retry)
-        .with_classifier(HttpClassifier::new())
+        .with_classifier(ReqwestClassifier::new())
         .with_sleeper(TokioSleeper))
 }
 
@@ -151,54 +154,56 @@ pub async fn downstream(
 /// `Retry-After` where the breaker knows when it admits again; a transport
 /// error or a cut attempt is a `502`.
 pub async fn front_end(
-    guard: Arc<HttpGuard>,
+    guard: Arc<ReqwestGuard>,
     downstream: SocketAddr,
 ) -> std::io::Result<SocketAddr> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .map_err(std::io::Error::other)?;
-    // The inner service: one HTTP exchange, the body read in full (so the
-    // classifier and the retry see a complete `http::Response`).
-    let exchange = service_fn(move |request: Request<Bytes>| {
-        let client = client.clone();
-        async move {
-            let response = client.execute(reqwest::Request::try_from(request)?).await?;
-            let mut reply = Response::builder().status(response.status());
-            if let Some(kind) = response.headers().get(header::CONTENT_TYPE) {
-                reply = reply.header(header::CONTENT_TYPE, kind);
-            }
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(reply.body(body).expect("a status and a header"))
-        }
-    });
+    // The client is a tower `Service<reqwest::Request>`; `TryCloneRequest`
+    // copies each request for a retry (`reqwest::Request` is not `Clone`).
     let service = ServiceBuilder::new()
-        .layer(GuardLayer::from_arc(guard))
-        .service(exchange);
+        .layer(GuardLayer::from_arc(guard).clone_requests_with(TryCloneRequest))
+        .service(client.clone());
     let base = format!("http://{downstream}");
     let router = Router::new()
         .route("/item/{id}", get(proxy))
-        .with_state((service, base));
+        .with_state((service, client, base));
     serve(router).await
 }
 
 /// One proxied request.
 async fn proxy<S>(
-    AxumState((mut service, base)): AxumState<(S, String)>,
+    AxumState((mut service, client, base)): AxumState<(S, reqwest::Client, String)>,
     Path(id): Path<u32>,
 ) -> Response<axum::body::Body>
 where
-    S: Service<Request<Bytes>, Response = Response<Bytes>, Error = GuardError<reqwest::Error>>,
+    S: Service<reqwest::Request, Response = reqwest::Response, Error = GuardError<reqwest::Error>>,
 {
-    let request = Request::get(format!("{base}/item/{id}"))
-        .body(Bytes::new())
-        .expect("a valid URI");
+    let request = match client.get(format!("{base}/item/{id}")).build() {
+        Ok(request) => request,
+        Err(error) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+        }
+    };
     let result = match service.ready().await {
         Ok(ready) => ready.call(request).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(response) => response.map(axum::body::Body::from),
+        Ok(response) => {
+            let mut reply = Response::builder().status(response.status());
+            if let Some(kind) = response.headers().get(header::CONTENT_TYPE) {
+                reply = reply.header(header::CONTENT_TYPE, kind);
+            }
+            match response.bytes().await {
+                Ok(body) => reply
+                    .body(axum::body::Body::from(body))
+                    .expect("a status and a header"),
+                Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+            }
+        }
         Err(error) => match guard_error_response::<axum::body::Body, _>(&error) {
             Some(rejection) => rejection,
             None => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
@@ -213,7 +218,7 @@ pub async fn run(
     script: Script,
     max_requests: usize,
     until: impl Fn(Duration, &[Answer]) -> bool,
-) -> Result<(Run, Arc<HttpGuard>), Box<dyn std::error::Error>> {
+) -> Result<(Run, Arc<ReqwestGuard>), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let hits = Arc::new(Mutex::new(Vec::new()));

@@ -11,7 +11,7 @@
 //! half-open epoch saw at most `close_after` probes; rejections are 503s with
 //! `Retry-After`; the breaker shielded the downstream during the outage; and
 //! the front end recovered.
-#![cfg(all(feature = "tower", feature = "tokio", feature = "http"))]
+#![cfg(feature = "reqwest")]
 
 #[path = "../examples/axum_proxy.rs"]
 #[allow(dead_code)]
