@@ -46,6 +46,7 @@
 //! | `tokio` | `TokioSleeper`: async retries on tokio's timer |
 //! | `http` | `fusebox::http`: `HttpClassifier` (status table, `Retry-After`), 503 responses for a refusal |
 //! | `tower` | `fusebox::tower`: `GuardLayer`, a `Guard` as tower middleware; with `registry`, `RegistryLayer` |
+//! | `reqwest` | `fusebox::reqwest`: `GuardMiddleware` for `reqwest-middleware` (in place of `reqwest-retry`), the classifier for reqwest's types |
 //! | `registry` | `fusebox::registry`: one breaker and budget per downstream key, lock-free lookups, bounded |
 //! | `serde` | `fusebox::serde_config`: configs from TOML, YAML, JSON through the validating builders |
 //! | `tracing` | every [event] as a `tracing` event (target `fusebox`) |
@@ -175,16 +176,17 @@ mod send_sync {
 }
 
 /// The README's examples, compiled and run as doc tests so the README cannot rot.
-/// Each needs some of the features `tokio`, `registry`, `tower` and `http`, and
-/// rustdoc cannot gate one code block of an included file, so the README is tested
-/// when all four are on (as `cargo test --workspace --all-features` has them) and
+/// Each needs some of the features `tokio`, `registry`, `tower`, `http` and
+/// `reqwest`, and rustdoc cannot gate one code block of an included file, so the
+/// README is tested when all five are on (as `cargo test --workspace --all-features` has them) and
 /// left out otherwise, rather than failing to compile.
 #[cfg(all(
     doctest,
     feature = "tokio",
     feature = "registry",
     feature = "tower",
-    feature = "http"
+    feature = "http",
+    feature = "reqwest"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
