@@ -556,12 +556,67 @@ pub struct GuardMiddleware<C = ReqwestClassifier, Sl = TokioSleeper> {
     guard: Arc<Guard<C, Sl>>,
 }
 
+/// A classifier that reads reqwest's responses: what [`GuardMiddleware`] and
+/// [`RegistryMiddleware`] accept. [`ReqwestClassifier`] and closures over
+/// `&Result<reqwest::Response, reqwest_middleware::Error>` are; the guard's
+/// default classifier is not, because it would call every response a success,
+/// a 503 included, and so never retry one nor count it against the breaker.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::reqwest::{GuardMiddleware, ReqwestClassifier};
+/// use fusebox::{Breaker, Classification, Classify, Guard, Retry, TokioSleeper};
+/// use std::sync::Arc;
+///
+/// let classifier = ReqwestClassifier::new();
+/// // Only 200 is a success here; the rest as reqwest's classifier says.
+/// let strict = move |r: &Result<reqwest::Response, reqwest_middleware::Error>| match r {
+///     Ok(response) if response.status() != 200 => Classification::failure(),
+///     other => classifier.classify(other),
+/// };
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_classifier(strict)
+///     .with_sleeper(TokioSleeper);
+/// let middleware = GuardMiddleware::new(guard);
+/// # let _ = middleware;
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+///
+/// A guard left with its default classifier is refused where the middleware
+/// is made:
+///
+/// ```compile_fail,E0277
+/// use fusebox::reqwest::GuardMiddleware;
+/// use fusebox::{Breaker, Guard, Retry, TokioSleeper};
+/// use std::sync::Arc;
+///
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_sleeper(TokioSleeper); // no `.with_classifier(ReqwestClassifier::new())`
+/// let middleware = GuardMiddleware::new(guard);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not read reqwest's responses: with it, every response would be a success, a 503 included",
+    label = "the guard's classifier",
+    note = "give the guard `.with_classifier(fusebox::reqwest::ReqwestClassifier::new())`, or a closure over `&Result<reqwest::Response, reqwest_middleware::Error>`"
+)]
+pub trait ReqwestClassify: Classify<Response, reqwest_middleware::Error> {}
+
+impl ReqwestClassify for ReqwestClassifier {}
+
+#[diagnostic::do_not_recommend]
+impl<F> ReqwestClassify for F where
+    F: Fn(&Result<Response, reqwest_middleware::Error>) -> Classification
+{
+}
+
 /// Bounded here, where the middleware is made, so that a guard without a
 /// classifier for reqwest's results or without an async sleeper is an error
 /// on that line that names the fix (the bounds' `on_unimplemented` notes).
 impl<C, Sl> GuardMiddleware<C, Sl>
 where
-    C: Classify<Response, reqwest_middleware::Error>,
+    C: ReqwestClassify,
     Sl: AsyncSleeper,
 {
     /// A middleware running every request through `guard`.
@@ -923,7 +978,10 @@ mod keyed {
         /// # let _ = middleware;
         /// # Ok::<(), fusebox::ConfigError>(())
         /// ```
-        pub fn with_classifier<C2>(self, classifier: C2) -> RegistryMiddleware<C2, Sl> {
+        pub fn with_classifier<C2: ReqwestClassify>(
+            self,
+            classifier: C2,
+        ) -> RegistryMiddleware<C2, Sl> {
             RegistryMiddleware {
                 registry: self.registry,
                 classifier,
