@@ -393,7 +393,11 @@ impl History {
 }
 
 /// Sample every breaker of `registry` into `history` every `every`, forever.
-pub(crate) async fn sampler(registry: Arc<Registry<String>>, history: Arc<History>, every: Duration) {
+pub(crate) async fn sampler(
+    registry: Arc<Registry<String>>,
+    history: Arc<History>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     // A late tick is taken late, not made up for by a burst of samples.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -662,7 +666,9 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let addr = listener.local_addr().expect("a bound socket has an address");
+    let addr = listener
+        .local_addr()
+        .expect("a bound socket has an address");
     let history = Arc::new(History::new(SAMPLE_EVERY, KEEP_FOR));
     let registry = Arc::new(registry(Arc::clone(&history)));
     println!("live view on http://{addr}/ (Ctrl-C to stop)");
@@ -804,18 +810,14 @@ function strip(b, series, d, win, maxRate) {
         `fill="${COLOR[r.state]}" opacity=".12"/>`);
     }
   }
-  // Each outage (a run of bands not closed) labelled with its length.
-  for (let i = 0; i < bands.length; i++) {
-    if (!DOWN(bands[i].state)) continue;
-    let j = i;
-    while (j + 1 < bands.length && DOWN(bands[j + 1].state)) j++;
-    const from = bands[i].from, to = bands[j].to, w = x(to) - x(from);
-    if (w >= 56) {
-      out.push(`<text class="outage" x="${(+x(from) + w / 2).toFixed(1)}" y="${BAND[0] + 12}" ` +
-        `text-anchor="middle" style="fill:#fff;font-weight:600">${j === bands.length - 1 && DOWN(b.state)
-          ? 'down ' + dur(d.now_ms - from) + ' so far' : 'down ' + dur(to - from)}</text>`);
-    }
-    i = j;
+  // Each outage labelled with its length (from its transitions, as the
+  // status line says it).
+  for (const o of outages(b)) {
+    const to = o.to ?? d.now_ms, w = x(to) - x(o.from);
+    if (w < 56) continue;
+    out.push(`<text class="outage" x="${(+x(o.from) + w / 2).toFixed(1)}" y="${BAND[0] + 12}" ` +
+      `text-anchor="middle" style="fill:#fff;font-weight:600">down ${dur(to - o.from)}` +
+      `${o.to === null ? ' so far' : ''}</text>`);
   }
   // Health: a line through the measured samples, broken where not measured.
   const hy = h => (HEALTH[0] + HEALTH[1] * (1 - h)).toFixed(1);
@@ -889,6 +891,18 @@ function counted(series, since) {
   const c = { retries: 0, retry_wait_ms: 0, recovered: 0, failed: 0, rejected: 0 };
   for (const s of series) if (s.t_ms > since) for (const k in c) c[k] += s[k];
   return c;
+}
+
+// The outages in the transitions: from a trip (out of closed) to the next
+// close (`to` null while it lasts).
+function outages(b) {
+  const out = [];
+  for (const t of b.transitions) {
+    const last = out[out.length - 1];
+    if (!DOWN(t.from) && DOWN(t.to) && (!last || last.to !== null)) out.push({ from: t.at_ms, to: null });
+    else if (DOWN(t.from) && !DOWN(t.to) && last && last.to === null) last.to = t.at_ms;
+  }
+  return out;
 }
 
 // One line: what the breaker is doing, and since when.

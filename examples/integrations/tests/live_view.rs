@@ -162,7 +162,10 @@ async fn the_live_view_serves_every_breaker() {
             b["name"],
             samples.len()
         );
-        let times: Vec<u64> = samples.iter().map(|s| s["t_ms"].as_u64().unwrap()).collect();
+        let times: Vec<u64> = samples
+            .iter()
+            .map(|s| s["t_ms"].as_u64().unwrap())
+            .collect();
         assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order");
         assert!(*times.last().unwrap() <= now_ms);
         // Nothing was trimmed, so the ring's counts add up to the totals.
@@ -210,7 +213,10 @@ async fn the_live_view_serves_every_breaker() {
     assert!(search["totals"]["rejected"].as_u64().unwrap() > 0);
     let transitions = search["transitions"].as_array().unwrap();
     assert_eq!(transitions[0]["from"], "closed", "{transitions:?}");
-    assert_eq!(transitions[0]["to"], "open", "the first transition: the trip");
+    assert_eq!(
+        transitions[0]["to"], "open",
+        "the first transition: the trip"
+    );
     for pair in transitions.windows(2) {
         assert_eq!(pair[0]["to"], pair[1]["from"], "a chain: {pair:?}");
         assert!(pair[0]["at_ms"].as_u64() <= pair[1]["at_ms"].as_u64());
@@ -230,7 +236,10 @@ async fn the_live_view_serves_every_breaker() {
     let all = search["timeline"].as_array().unwrap();
     let since = all[9]["t_ms"].as_u64().unwrap();
     let later = get_json(addr, &format!("/api/timeline?since_ms={since}")).await;
-    let later = breaker(&later, "search")["timeline"].as_array().unwrap().clone();
+    let later = breaker(&later, "search")["timeline"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(later.len(), all.len() - 10);
     assert!(later.iter().all(|s| s["t_ms"].as_u64().unwrap() > since));
 
