@@ -964,7 +964,8 @@ function log(b, d) {
 }
 
 function render(d) {
-  const win = Math.min(d.keep_ms, Math.max(30000, d.now_ms));
+  // The window: the whole run so far, in steps of 30 s, up to what is kept.
+  const win = Math.min(d.keep_ms, Math.max(30000, Math.ceil(d.now_ms / 30000) * 30000));
   // One scale for every breaker's bars, so that they compare.
   let maxRate = 10;
   for (const b of d.breakers) {
