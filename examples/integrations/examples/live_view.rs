@@ -854,7 +854,7 @@ function strip(b, series, d, win, maxRate) {
   const u0 = d.started_unix_ms + t0;
   for (let u = Math.ceil(u0 / step) * step; u < d.now_unix_ms; u += step) {
     const tx = x(u - d.started_unix_ms);
-    if (tx > LX + PW - 48) break; // "now" is there
+    if (tx > LX + PW - 60) break; // "now" is there
     out.push(`<line x1="${tx}" x2="${tx}" y1="${BAND[0]}" y2="${AXIS - 9}" stroke="#fff" stroke-width="1" opacity=".5"/>`);
     out.push(`<text x="${tx}" y="${AXIS}" text-anchor="middle">${clock(u)}</text>`);
   }
