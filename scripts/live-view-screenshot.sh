@@ -19,7 +19,9 @@
 #   bash scripts/live-view-screenshot.sh
 #
 # Needs curl, python3 and Chromium (CHROMIUM, default /usr/bin/chromium; run as
-# root, the script installs it with apt-get if absent).
+# root, the script installs it with apt-get if absent). Exit status: 0 every check
+# passed, 1 a check (or the example) failed, 2 no Chromium and not root to install
+# it, 3 its installation failed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,7 +34,10 @@ chromium="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "live-view-screenshot: installing chromium" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; }; then
+            echo "live-view-screenshot: could not install chromium with apt-get" >&2
+            exit 3
+        fi
     else
         echo "live-view-screenshot: no $chromium; install it with: sudo apt-get install -y chromium" >&2
         exit 2
