@@ -327,23 +327,35 @@ fn draw_name(run: &StrategyRun, lines: &[String], area: &Area<'_>) -> Result<(),
     Ok(())
 }
 
-/// The phases, named in a strip with the panels' time scale.
+/// The phases, named in a strip with the panels' time scale. A label is
+/// written once, at the first of its phases where it does not run into the
+/// label before it (`flapping` repeats short phases; the shading shows them).
 fn draw_phase_names(report: &Report, area: &Area<'_>) -> Result<(), Box<dyn Error>> {
     let end = secs(report.end());
-    let chart = ChartBuilder::on(area)
+    let mut chart = ChartBuilder::on(area)
         .margin_left(MARGIN)
         .margin_right(MARGIN + 8)
         .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(0f64..end, 0f64..1.0)?;
-    let mut chart = chart;
     chart.draw_series(shading(report, 0.0, 1.0))?;
-    chart.draw_series(report.phases.iter().map(|p| {
-        Text::new(
-            p.label.to_string(),
-            (secs(p.start) + end * 0.004, 0.85),
-            ("sans-serif", 12),
-        )
-    }))?;
+    let font = TextStyle::from(("sans-serif", 12).into_font());
+    let mut written: Vec<&str> = Vec::new();
+    // The right end, in pixels, of the last label written.
+    let mut free_from = i32::MIN;
+    for p in &report.phases {
+        if written.contains(&p.label) {
+            continue;
+        }
+        let at = (secs(p.start) + end * 0.004, 0.85);
+        let x = chart.backend_coord(&at).0;
+        let (width, _) = area.estimate_text_size(p.label, &font)?;
+        if x < free_from + 6 {
+            continue;
+        }
+        chart.draw_series([Text::new(p.label.to_string(), at, font.clone())])?;
+        written.push(p.label);
+        free_from = x + width as i32;
+    }
     Ok(())
 }
 
