@@ -1,7 +1,7 @@
 //! The breaker's validated configuration and its builder.
 
 use crate::clock::{Clock, MonotonicClock, duration_to_nanos};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigValue, Table};
 use crate::health;
 use crate::state::{HALF_OPEN_MAX, HEALTH_FULL, SAMPLES_MAX};
 use crate::verdict::Transition;
@@ -131,6 +131,10 @@ pub struct BreakerBuilder {
     jitter_seed: Option<u64>,
     name: Option<Box<str>>,
     events: Option<Arc<dyn crate::event::Listener>>,
+    /// An error in the configuration file this builder was made from (two trip
+    /// policies), returned by `build`: making the builder cannot fail.
+    #[cfg(feature = "serde")]
+    config_error: Option<ConfigError>,
 }
 
 impl Default for BreakerBuilder {
@@ -161,6 +165,8 @@ impl Default for BreakerBuilder {
             jitter_seed: None,
             name: None,
             events: None,
+            #[cfg(feature = "serde")]
+            config_error: None,
         }
     }
 }
@@ -476,6 +482,15 @@ impl BreakerBuilder {
         self
     }
 
+    /// Fail `build` with `error` (the first one kept): for a configuration
+    /// file's error that no builder call can express, so that
+    /// `BreakerConfig::builder` stays infallible like the other configs'.
+    #[cfg(feature = "serde")]
+    pub(crate) fn config_error(mut self, error: ConfigError) -> Self {
+        self.config_error.get_or_insert(error);
+        self
+    }
+
     /// Validate, and hand over what a breaker is built from (see
     /// `BreakerBuilder::build`, next to the `Breaker` it builds).
     pub(crate) fn into_parts(self) -> Result<BreakerParts, ConfigError> {
@@ -493,6 +508,10 @@ impl BreakerBuilder {
     }
 
     fn validate(&self) -> Result<Config, ConfigError> {
+        #[cfg(feature = "serde")]
+        if let Some(error) = &self.config_error {
+            return Err(error.clone());
+        }
         let (alpha, alpha_up, alpha_down, threshold, min_samples) = self.validate_tripping()?;
 
         let open_for = self.open_for;
@@ -653,9 +672,9 @@ impl BreakerBuilder {
                 } else {
                     ConfigErrorKind::OutOfRange
                 },
-                self.limit_bounds,
+                Table(&[("min", &min), ("max", &max)]),
                 format!(
-                    "must be (min, max) with 1 <= min <= max <= {}",
+                    "`min` must be at least 1 and at most `max`, and `max` at most {}",
                     crate::limit::LIMIT_MAX
                 ),
             ));
@@ -807,9 +826,10 @@ impl BreakerBuilder {
                         ConfigErrorKind::OutOfRange,
                         alpha,
                         format!(
-                            "too small for threshold {threshold}: must be at least about \
+                            "too small for threshold {}: must be at least about \
                              {:.3e} (1 / (threshold * 1048575)) so that failures can bring \
                              the 20-bit health below the threshold",
+                            threshold.to_config(),
                             1.0 / (threshold * f64::from(HEALTH_FULL))
                         ),
                     ));

@@ -67,16 +67,18 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// `value` is written as a configuration file writes it ([`ConfigValue`]),
+    /// never by `Debug`: the message speaks the file's language.
     pub(crate) fn new(
         field: &'static str,
         kind: ConfigErrorKind,
-        value: impl fmt::Debug,
+        value: impl ConfigValue,
         reason: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
             field,
             kind,
-            value: format!("{value:?}"),
+            value: value.to_config(),
             reason: reason.into(),
             path: None,
         }
@@ -155,7 +157,29 @@ impl ConfigError {
         self.kind
     }
 
-    /// The rejected value, as written by `Debug`.
+    /// The rejected value, written as a configuration file (TOML) writes it:
+    /// a number as `10` or `0.5` (`nan`, `inf`), a duration as a quoted
+    /// `humantime` string, `"1m 30s"`, a pair of values as an inline table,
+    /// `{ min = 0, max = 5 }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::Breaker;
+    /// use std::time::Duration;
+    ///
+    /// let err = Breaker::builder()
+    ///     .open_for(Duration::from_micros(1500))
+    ///     .open_cap(Duration::from_micros(1400))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.path(), "open_cap");
+    /// assert_eq!(err.value(), "\"1ms 400us\"");
+    /// let err = Breaker::builder().limit_bounds(0, 5).build().unwrap_err();
+    /// assert_eq!(err.value(), "{ min = 0, max = 5 }");
+    /// let err = Breaker::builder().min_admit(f64::NAN).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid `min_admit` (nan): must be a number");
+    /// ```
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -179,6 +203,111 @@ impl fmt::Display for ConfigError {
 }
 
 impl Error for ConfigError {}
+
+/// A value as a configuration file (TOML, the format the crate documents) writes
+/// it, for [`ConfigError`]'s messages: what the user wrote, not a Rust value's
+/// `Debug`. Every value a builder can reject has an implementation, so a new
+/// check cannot print Rust syntax by accident.
+pub(crate) trait ConfigValue {
+    /// Append the value to `out`.
+    fn write_config(&self, out: &mut String);
+
+    /// The value as a string.
+    fn to_config(&self) -> String {
+        let mut out = String::new();
+        self.write_config(&mut out);
+        out
+    }
+}
+
+macro_rules! integer_config_value {
+    ($($t:ty),*) => {$(
+        impl ConfigValue for $t {
+            fn write_config(&self, out: &mut String) {
+                use fmt::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+// `i32` for a bare literal (`0`), which is an `i32` by default.
+integer_config_value!(u8, u16, u32, u64, usize, i32);
+
+impl ConfigValue for f64 {
+    fn write_config(&self, out: &mut String) {
+        use fmt::Write;
+        if self.is_nan() {
+            out.push_str("nan");
+        } else if self.is_infinite() {
+            out.push_str(if *self > 0.0 { "inf" } else { "-inf" });
+        } else {
+            // `Debug` of a finite float is TOML's float syntax: always a point or
+            // an exponent (`2.0`, `0.05`, `1e-12`), never rounded, where `Display`
+            // writes `2` (an integer to TOML) and spells 1e-300 out in full.
+            let _ = write!(out, "{self:?}");
+        }
+    }
+}
+
+impl ConfigValue for Duration {
+    /// A quoted `humantime` string, each unit at most once, largest first:
+    /// `"0s"`, `"1m 30s"`, `"1ms 400us"`, `"400d"` (days rather than humantime's
+    /// years and months: exact, and read back the same).
+    fn write_config(&self, out: &mut String) {
+        use fmt::Write;
+        out.push('"');
+        if self.is_zero() {
+            out.push_str("0s");
+        } else {
+            let secs = self.as_secs();
+            let nanos = self.subsec_nanos();
+            let units = [
+                (secs / 86_400, "d"),
+                (secs / 3_600 % 24, "h"),
+                (secs / 60 % 60, "m"),
+                (secs % 60, "s"),
+                (u64::from(nanos / 1_000_000), "ms"),
+                (u64::from(nanos / 1_000 % 1_000), "us"),
+                (u64::from(nanos % 1_000), "ns"),
+            ];
+            let mut first = true;
+            for (n, unit) in units.into_iter().filter(|(n, _)| *n > 0) {
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                let _ = write!(out, "{n}{unit}");
+            }
+        }
+        out.push('"');
+    }
+}
+
+/// Several values under their names, written as an inline table:
+/// `{ rate = 0.5, window = 10 }`.
+pub(crate) struct Table<'a>(pub(crate) &'a [(&'static str, &'a dyn ConfigValue)]);
+
+impl ConfigValue for Table<'_> {
+    fn write_config(&self, out: &mut String) {
+        out.push_str("{ ");
+        for (i, (name, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(name);
+            out.push_str(" = ");
+            value.write_config(out);
+        }
+        out.push_str(" }");
+    }
+}
+
+impl<T: ConfigValue + ?Sized> ConfigValue for &T {
+    fn write_config(&self, out: &mut String) {
+        (**self).write_config(out);
+    }
+}
 
 /// Why [`Breaker::try_acquire`](crate::Breaker::try_acquire) refused a permit.
 ///

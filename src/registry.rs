@@ -662,7 +662,7 @@ where
         // Validates every part, with the template's paths in its errors.
         self.retry = template.build()?.retry().clone();
         let breaker = template.breaker.clone();
-        self.breaker = Box::new(move |_| breaker.builder());
+        self.breaker = Box::new(move |_| Ok(breaker.builder()));
         self.budget = template
             .budget
             .clone()

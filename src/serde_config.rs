@@ -6,13 +6,19 @@
 //! [`BreakerBuilder`], [`Retry::default`] and [`RetryBudget::builder`]). Unknown
 //! fields are errors, so a typo cannot silently leave a default in place.
 //! Durations are strings in the `humantime` crate's form: `"250ms"`, `"5s"`,
-//! `"1m 30s"`, `"2h"` (written back the same way, to the nanosecond). Numbers are validated when the config is built, not when it is read:
-//! a [`ConfigError`] then names the field by its [`path`](ConfigError::path) in
-//! the config (`breaker.health.alpha`, `retry.backoff.max`).
+//! `"1m 30s"`, `"2h"` (written back the same way, to the nanosecond). Values are
+//! validated when the config is built, not when it is read: a [`ConfigError`]
+//! then names the field by its [`path`](ConfigError::path) in the config
+//! (`breaker.health.alpha`, `retry.backoff.max`) and writes the value as the file
+//! does (`0.0`, `"250ms"`, `{ rate = 0.5, window = 10 }`).
+//!
+//! A breaker's `name` is data too: the name its [events](crate::Event), its
+//! `tracing` events and its `metrics` labels carry ([`BreakerBuilder::name`]).
 //!
 //! What is not data stays in code: a clock, a transition listener, a classifier or
 //! a sleeper. `builder()` (or [`TemplateConfig::builders`]) gives the configured
-//! builders to add them to; `build()` builds with the defaults.
+//! builders to add them to, and cannot fail; every error, an invalid value or two
+//! trip policies, comes from `build()`, which builds with the defaults.
 //!
 //! | config | builds | with |
 //! |---|---|---|
@@ -49,6 +55,7 @@
 //!
 //! let text = r#"
 //!     [breaker]
+//!     name = "payments"
 //!     trip_on_failure_rate = { rate = 0.5, window = 100 }
 //!     open_for = "2s"
 //!
@@ -64,6 +71,7 @@
 //! "#;
 //! let template: TemplateConfig = toml::from_str(text)?;
 //! let guard = template.build()?;
+//! assert_eq!(guard.breaker().name(), "payments");
 //! assert_eq!(guard.retry().max_attempts(), 4);
 //! assert!(guard.budget().is_some());
 //!
@@ -89,7 +97,7 @@
 use crate::Breaker;
 use crate::budget::{RetryBudget, RetryBudgetBuilder};
 use crate::config::BreakerBuilder;
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigValue, Table};
 use crate::guard::Guard;
 use crate::retry::{Backoff, Jitter, Retry, RetryBuilder};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -102,7 +110,8 @@ use std::time::Duration;
 ///
 /// At most one trip policy may be set: [`trip_after_consecutive_failures`](Self::trip_after_consecutive_failures),
 /// [`trip_on_failure_rate`](Self::trip_on_failure_rate) or [`health`](Self::health)
-/// (none: the default, a failure rate of 0.95 over 50 attempts).
+/// (none: the default, a failure rate of 0.95 over 50 attempts); a second one is
+/// an error from [`build`](Self::build).
 ///
 /// # Examples
 ///
@@ -111,12 +120,14 @@ use std::time::Duration;
 /// use fusebox::{ManualClock, State, Verdict};
 ///
 /// let config: BreakerConfig = toml::from_str(r#"
+///     name = "payments"
 ///     trip_after_consecutive_failures = 3
 ///     open_for = "10s"
 ///     open_jitter = 0.0
 /// "#)?;
 /// // Add what is not data (a clock, a listener) on the builder.
-/// let breaker = config.builder()?.clock(ManualClock::new()).build()?;
+/// let breaker = config.builder().clock(ManualClock::new()).build()?;
+/// assert_eq!(breaker.name(), "payments");
 /// for _ in 0..3 {
 ///     let _ = breaker.try_acquire().unwrap().record(Verdict::failure());
 /// }
@@ -127,6 +138,11 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BreakerConfig {
+    /// The breaker's name, carried by its events, `tracing` events and `metrics`
+    /// labels ([`BreakerBuilder::name`]). A registry's template gives it to
+    /// every key's breaker alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Trip on the `n`-th consecutive failed attempt
     /// ([`BreakerBuilder::trip_after_consecutive_failures`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +257,13 @@ pub struct FailureRate {
     pub window: u32,
 }
 
+/// Written in a [`ConfigError`] as the file writes it: `{ rate = 0.5, window = 10 }`.
+impl ConfigValue for FailureRate {
+    fn write_config(&self, out: &mut String) {
+        Table(&[("rate", &self.rate), ("window", &self.window)]).write_config(out);
+    }
+}
+
 /// The arguments of [`BreakerBuilder::health`]: all three required.
 ///
 /// # Examples
@@ -262,6 +285,19 @@ pub struct Health {
     pub threshold: f64,
     /// Attempts needed in the current spell before a trip (`0..=4095`).
     pub min_samples: u32,
+}
+
+/// Written in a [`ConfigError`] as the file writes it:
+/// `{ alpha = 0.1, threshold = 0.5, min_samples = 10 }`.
+impl ConfigValue for Health {
+    fn write_config(&self, out: &mut String) {
+        Table(&[
+            ("alpha", &self.alpha),
+            ("threshold", &self.threshold),
+            ("min_samples", &self.min_samples),
+        ])
+        .write_config(out);
+    }
 }
 
 /// The arguments of [`BreakerBuilder::slow_call`]: both required.
@@ -291,15 +327,13 @@ pub struct SlowCall {
 
 impl BreakerConfig {
     /// A [`BreakerBuilder`] with this config's settings, to add a clock or a
-    /// listener to. Its `build` names invalid values by the builder's field names,
-    /// which are the config's except within `trip_on_failure_rate`, where both
-    /// `rate` and `window` are `trip_on_failure_rate`; [`build`](Self::build) tells
-    /// them apart.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] (kind [`Inconsistent`](ConfigErrorKind::Inconsistent))
-    /// naming the second trip policy when more than one is set.
+    /// listener to. Making it cannot fail, like [`RetryConfig::builder`] and
+    /// [`BudgetConfig::builder`]: its `build` returns every error, two trip
+    /// policies included (kind [`Inconsistent`](ConfigErrorKind::Inconsistent),
+    /// at the second one's path). It names invalid values by the builder's field
+    /// names, which are the config's except within `trip_on_failure_rate`, where
+    /// both `rate` and `window` are `trip_on_failure_rate`;
+    /// [`build`](Self::build) tells them apart.
     ///
     /// # Examples
     ///
@@ -307,43 +341,67 @@ impl BreakerConfig {
     /// use fusebox::serde_config::BreakerConfig;
     ///
     /// let config: BreakerConfig = toml::from_str("trip_after_consecutive_failures = 5")?;
-    /// let breaker = config.builder()?.on_transition(|t| println!("{t:?}")).build()?;
+    /// let breaker = config.builder().on_transition(|t| println!("{t:?}")).build()?;
     /// assert_eq!(breaker.successes_to_full_health(), 100);
     ///
     /// let two: BreakerConfig = toml::from_str(
     ///     "trip_after_consecutive_failures = 5\ntrip_on_failure_rate = { rate = 0.5, window = 20 }",
     /// )?;
-    /// assert_eq!(two.builder().unwrap_err().path(), "trip_on_failure_rate");
+    /// let err = two.builder().build().unwrap_err();
+    /// assert_eq!(err.path(), "trip_on_failure_rate");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid `trip_on_failure_rate` ({ rate = 0.5, window = 20 }): \
+    ///      `trip_after_consecutive_failures` is set too; set at most one trip policy \
+    ///      (`trip_after_consecutive_failures`, `trip_on_failure_rate` or `health`)"
+    /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder(&self) -> Result<BreakerBuilder, ConfigError> {
+    pub fn builder(&self) -> BreakerBuilder {
         let mut b = Breaker::builder();
-        let mut policy: Option<&'static str> = None;
-        let mut one_policy = |name: &'static str, value: &dyn std::fmt::Debug| match policy {
-            None => {
-                policy = Some(name);
-                Ok(())
-            }
-            Some(first) => Err(ConfigError::new(
-                name,
+        if let Some(name) = &self.name {
+            b = b.name(name.as_str());
+        }
+        // The trip policies in the order they are checked: the first one set is
+        // applied; a second one is the error `build` returns (the builder itself
+        // would let the last call win, an order a file's reader cannot see).
+        let policies: [(&'static str, Option<&dyn ConfigValue>); 3] = [
+            (
+                "trip_after_consecutive_failures",
+                self.trip_after_consecutive_failures
+                    .as_ref()
+                    .map(|n| n as &dyn ConfigValue),
+            ),
+            (
+                "trip_on_failure_rate",
+                self.trip_on_failure_rate
+                    .as_ref()
+                    .map(|r| r as &dyn ConfigValue),
+            ),
+            (
+                "health",
+                self.health.as_ref().map(|h| h as &dyn ConfigValue),
+            ),
+        ];
+        let mut set = policies
+            .iter()
+            .filter_map(|(name, value)| value.map(|v| (*name, v)));
+        if let (Some((first, _)), Some((second, value))) = (set.next(), set.next()) {
+            b = b.config_error(ConfigError::new(
+                second,
                 ConfigErrorKind::Inconsistent,
                 value,
                 format!(
-                    "`{first}` is set too: set at most one trip policy \
-                     (trip_after_consecutive_failures, trip_on_failure_rate or health)"
+                    "`{first}` is set too; set at most one trip policy \
+                     (`trip_after_consecutive_failures`, `trip_on_failure_rate` or `health`)"
                 ),
-            )),
-        };
+            ));
+        }
         if let Some(n) = self.trip_after_consecutive_failures {
-            one_policy("trip_after_consecutive_failures", &n)?;
             b = b.trip_after_consecutive_failures(n);
-        }
-        if let Some(FailureRate { rate, window }) = self.trip_on_failure_rate {
-            one_policy("trip_on_failure_rate", &FailureRate { rate, window })?;
+        } else if let Some(FailureRate { rate, window }) = self.trip_on_failure_rate {
             b = b.trip_on_failure_rate(rate, window);
-        }
-        if let Some(h) = self.health {
-            one_policy("health", &h)?;
+        } else if let Some(h) = self.health {
             b = b.health(h.alpha, h.threshold, h.min_samples);
         }
         if let Some(d) = self.open_for {
@@ -388,7 +446,7 @@ impl BreakerConfig {
         if let Some(LimitBounds { min, max }) = self.limit_bounds {
             b = b.limit_bounds(min, max);
         }
-        Ok(b)
+        b
     }
 
     /// Validate and build, with the default clock and no listener.
@@ -397,7 +455,7 @@ impl BreakerConfig {
     ///
     /// A [`ConfigError`] whose [`path`](ConfigError::path) names the first invalid
     /// field as this config spells it (`health.alpha`,
-    /// `trip_on_failure_rate.window`).
+    /// `trip_on_failure_rate.window`), or the second trip policy when two are set.
     ///
     /// # Examples
     ///
@@ -410,17 +468,19 @@ impl BreakerConfig {
     /// # Ok::<(), toml::de::Error>(())
     /// ```
     pub fn build(&self) -> Result<Breaker, ConfigError> {
-        build_breaker(self.builder()?)
+        build_breaker(self.builder())
     }
 }
 
 /// Build a breaker, naming a failure-rate error's argument. The builder names both
 /// `rate` and `window` `trip_on_failure_rate`; the rejected value tells which it
 /// was: a `window` is a `u32`, written as bare digits, which a rate (an `f64`,
-/// written by `Debug` with a point, an exponent, `NaN` or `inf`) never is.
+/// written with a point, an exponent, `nan` or `inf`) never is. An
+/// `Inconsistent` error there is the whole policy's (a second trip policy), not
+/// an argument's.
 fn build_breaker(builder: BreakerBuilder) -> Result<Breaker, ConfigError> {
     builder.build().map_err(|e| {
-        if e.field() == "trip_on_failure_rate" {
+        if e.field() == "trip_on_failure_rate" && e.kind() != ConfigErrorKind::Inconsistent {
             let argument = if e.value().parse::<u32>().is_ok() {
                 "window"
             } else {
@@ -541,7 +601,7 @@ impl RetryConfig {
     ///     toml::from_str(r#"backoff = { kind = "exponential", initial = "2s", max = "1s" }"#)?;
     /// let err = config.build().unwrap_err();
     /// assert_eq!(err.path(), "backoff.max");
-    /// assert_eq!(err.to_string(), "invalid `backoff.max` (1s): must be at least `initial`");
+    /// assert_eq!(err.to_string(), r#"invalid `backoff.max` ("1s"): must be at least `initial`"#);
     /// # Ok::<(), toml::de::Error>(())
     /// ```
     pub fn build(&self) -> Result<Retry, ConfigError> {
@@ -720,12 +780,8 @@ pub struct TemplateConfig {
 
 impl TemplateConfig {
     /// The configured builders, to add a clock, a listener or a seed to before
-    /// [`TemplateBuilders::build`].
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] at `breaker.<policy>` when the breaker has more than one
-    /// trip policy.
+    /// [`TemplateBuilders::build`], which returns every error (making the
+    /// builders cannot fail).
     ///
     /// # Examples
     ///
@@ -735,19 +791,19 @@ impl TemplateConfig {
     ///
     /// let template: TemplateConfig = toml::from_str("[budget]")?;
     /// let clock = ManualClock::new();
-    /// let mut builders = template.builders()?;
+    /// let mut builders = template.builders();
     /// builders.breaker = builders.breaker.clock(clock.clone());
     /// builders.budget = builders.budget.map(|b| b.clock(clock.clone()));
     /// let guard = builders.build()?;
     /// assert!(guard.budget().is_some());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builders(&self) -> Result<TemplateBuilders, ConfigError> {
-        Ok(TemplateBuilders {
-            breaker: self.breaker.builder().map_err(|e| e.within("breaker"))?,
+    pub fn builders(&self) -> TemplateBuilders {
+        TemplateBuilders {
+            breaker: self.breaker.builder(),
             retry: self.retry.builder(),
             budget: self.budget.as_ref().map(BudgetConfig::builder),
-        })
+        }
     }
 
     /// Validate and build a [`Guard`] with a new breaker and budget (default
@@ -770,7 +826,7 @@ impl TemplateConfig {
     /// # Ok::<(), toml::de::Error>(())
     /// ```
     pub fn build(&self) -> Result<Guard, ConfigError> {
-        self.builders()?.build()
+        self.builders().build()
     }
 }
 
@@ -782,7 +838,7 @@ impl TemplateConfig {
 /// ```
 /// use fusebox::serde_config::TemplateConfig;
 ///
-/// let mut builders = TemplateConfig::default().builders()?;
+/// let mut builders = TemplateConfig::default().builders();
 /// builders.retry = builders.retry.seed(42);
 /// let guard = builders.build()?;
 /// assert_eq!(guard.retry().max_attempts(), 3);
@@ -814,7 +870,7 @@ impl TemplateBuilders {
     /// use fusebox::serde_config::TemplateConfig;
     ///
     /// let template: TemplateConfig = toml::from_str("[budget]\nmax_balance = 0")?;
-    /// let err = template.builders()?.build().unwrap_err();
+    /// let err = template.builders().build().unwrap_err();
     /// assert_eq!(err.path(), "budget.max_balance");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

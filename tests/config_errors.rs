@@ -1,10 +1,22 @@
 //! Every invalid builder value is a typed error naming the field; nothing panics.
+//! Every message writes the rejected value as a configuration file does.
 
-use fusebox::{Breaker, BreakerBuilder, ConfigErrorKind, MAX_OPEN_PERIOD, MIN_HALF_LIFE};
+use fusebox::{
+    Backoff, Breaker, BreakerBuilder, ConfigError, ConfigErrorKind, MAX_OPEN_PERIOD, MIN_HALF_LIFE,
+    Retry, RetryBudget,
+};
 use std::time::Duration;
+
+/// Whether `value` is a value a TOML file can hold (`0.5`, `nan`, `"250ms"`,
+/// `{ min = 0, max = 5 }`): what a configuration file writes, not Rust's
+/// `Debug` (`NaN`, `1.5ms`, `(0, 5)`, `FailureRate { rate: 0.5, .. }`).
+fn is_toml_value(value: &str) -> bool {
+    toml::from_str::<toml::Table>(&format!("value = {value}")).is_ok()
+}
 
 fn err(b: BreakerBuilder) -> (String, ConfigErrorKind, String) {
     let e = b.build().expect_err("must be rejected");
+    assert!(is_toml_value(e.value()), "not a config value: {e}");
     (e.field().to_string(), e.kind(), e.to_string())
 }
 
@@ -401,4 +413,152 @@ fn error_display_is_lowercase_and_says_why() {
     assert_eq!(e.reason(), "must be in [0, 1)");
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     assert!(boxed.source().is_none());
+}
+
+/// The messages, pinned: the field, the value as a configuration file writes it
+/// (numbers bare, `nan` and `inf` as TOML spells them, durations as quoted
+/// `humantime` strings, pairs as inline tables) and the reason.
+#[test]
+fn messages_write_values_as_a_config_file_does() {
+    let ms = Duration::from_millis(1);
+    let breaker = |b: BreakerBuilder| b.build().unwrap_err();
+    let exponential = |initial, factor, max| Backoff::Exponential {
+        initial,
+        factor,
+        max,
+    };
+    let cases: Vec<(ConfigError, &str)> = vec![
+        (
+            breaker(Breaker::builder().trip_after_consecutive_failures(0)),
+            "invalid `trip_after_consecutive_failures` (0): must be at least 1",
+        ),
+        (
+            breaker(Breaker::builder().trip_on_failure_rate(f64::NAN, 10)),
+            "invalid `trip_on_failure_rate` (nan): must be a number",
+        ),
+        (
+            breaker(Breaker::builder().trip_on_failure_rate(f64::INFINITY, 10)),
+            "invalid `trip_on_failure_rate` (inf): must be finite",
+        ),
+        (
+            breaker(Breaker::builder().trip_on_failure_rate(0.5, 0)),
+            "invalid `trip_on_failure_rate` (0): window must be in 1..=4095",
+        ),
+        (
+            breaker(Breaker::builder().health(0.1, f64::NEG_INFINITY, 1)),
+            "invalid `health.threshold` (-inf): must be finite",
+        ),
+        (
+            breaker(Breaker::builder().health(1e-12, 0.5, 1)),
+            "invalid `health.alpha` (1e-12): too small to move the 20-bit health from full: \
+             must be at least 2^-20 (about 9.54e-7)",
+        ),
+        (
+            // The threshold in the reason is written like the value: `1e-300`,
+            // not three hundred digits.
+            breaker(Breaker::builder().health(1e-6, 1e-300, 1)),
+            "invalid `health.alpha` (1e-6): too small for threshold 1e-300: must be at least \
+             about 9.537e293 (1 / (threshold * 1048575)) so that failures can bring the 20-bit \
+             health below the threshold",
+        ),
+        (
+            breaker(Breaker::builder().open_for(Duration::ZERO)),
+            "invalid `open_for` (\"0s\"): must be at least 1ms (deadlines have millisecond \
+             resolution)",
+        ),
+        (
+            breaker(Breaker::builder().open_for(Duration::from_micros(999))),
+            "invalid `open_for` (\"999us\"): must be at least 1ms (deadlines have millisecond \
+             resolution)",
+        ),
+        (
+            breaker(Breaker::builder().open_for(Duration::MAX)),
+            "invalid `open_for` (\"213503982334601d 7h 15s 999ms 999us 999ns\"): must be at \
+             most 366 days",
+        ),
+        (
+            breaker(
+                Breaker::builder()
+                    .open_for(Duration::from_secs(10))
+                    .open_cap(1500 * ms),
+            ),
+            "invalid `open_cap` (\"1s 500ms\"): must be at least `open_for`",
+        ),
+        (
+            breaker(Breaker::builder().open_cap(Duration::from_secs(400 * 86_400))),
+            "invalid `open_cap` (\"400d\"): must be at most 366 days",
+        ),
+        (
+            breaker(Breaker::builder().open_growth(0.5)),
+            "invalid `open_growth` (0.5): must be between 1 (no growth) and 1000",
+        ),
+        (
+            breaker(Breaker::builder().probe_timeout(Duration::from_nanos(1))),
+            "invalid `probe_timeout` (\"1ns\"): must be between 1ms and 366 days (leases have \
+             millisecond resolution)",
+        ),
+        (
+            breaker(Breaker::builder().half_life(63 * ms)),
+            "invalid `half_life` (\"63ms\"): must be between 64ms and 366 days (time is \
+             counted in ticks of half_life / 64, at least 1ms)",
+        ),
+        (
+            breaker(Breaker::builder().shed_below(-0.0001)),
+            "invalid `shed_below` (-0.0001): must be in [0, 1) (0 turns graded admission off)",
+        ),
+        (
+            breaker(Breaker::builder().min_admit(-0.0)),
+            "invalid `min_admit` (-0.0): must be in (0, 1] (a trickle must get through to see \
+             recovery)",
+        ),
+        (
+            breaker(Breaker::builder().slow_call(Duration::ZERO, 1.0)),
+            "invalid `slow_call.threshold` (\"0s\"): must be at least 1ms",
+        ),
+        (
+            breaker(Breaker::builder().slow_call(ms, 2000.0)),
+            "invalid `slow_call.weight` (2000.0): must be in (0, 1000]",
+        ),
+        (
+            breaker(Breaker::builder().limit_bounds(0, 5)),
+            "invalid `limit_bounds` ({ min = 0, max = 5 }): `min` must be at least 1 and at \
+             most `max`, and `max` at most 65535",
+        ),
+        (
+            breaker(Breaker::builder().limit_bounds(2, 70_000)),
+            "invalid `limit_bounds` ({ min = 2, max = 70000 }): `min` must be at least 1 and \
+             at most `max`, and `max` at most 65535",
+        ),
+        (
+            Retry::builder()
+                .backoff(exponential(2 * ms, 2.0, ms))
+                .build()
+                .unwrap_err(),
+            "invalid `exponential_backoff.max` (\"1ms\"): must be at least `initial`",
+        ),
+        (
+            Retry::builder()
+                .deadline(Duration::ZERO)
+                .build()
+                .unwrap_err(),
+            "invalid `deadline` (\"0s\"): must be longer than zero",
+        ),
+        (
+            RetryBudget::builder().ratio(11.0).build().unwrap_err(),
+            "invalid `ratio` (11.0): must be in [0, 10]",
+        ),
+    ];
+    // The check below tells Rust's `Debug` from a file's syntax.
+    for debug in [
+        "NaN",
+        "1.5ms",
+        "(0, 5)",
+        "FailureRate { rate: 0.5, window: 10 }",
+    ] {
+        assert!(!is_toml_value(debug), "{debug}");
+    }
+    for (err, message) in cases {
+        assert_eq!(err.to_string(), message);
+        assert!(is_toml_value(err.value()), "{err}");
+    }
 }

@@ -16,6 +16,7 @@ const MS: Duration = Duration::from_millis(1);
 
 const FULL_TOML: &str = r#"
 [breaker]
+name = "payments"
 health = { alpha = 0.1, threshold = 0.3, min_samples = 7 }
 open_for = "1m 30s"
 open_growth = 1.5
@@ -49,6 +50,7 @@ initial_balance = 2
 
 const FULL_YAML: &str = r#"
 breaker:
+  name: payments
   health: { alpha: 0.1, threshold: 0.3, min_samples: 7 }
   open_for: 1m 30s
   open_growth: 1.5
@@ -86,6 +88,7 @@ budget:
 
 const FULL_JSON: &str = r#"{
   "breaker": {
+    "name": "payments",
     "health": { "alpha": 0.1, "threshold": 0.3, "min_samples": 7 },
     "open_for": "1m 30s", "open_growth": 1.5, "open_cap": "10m", "open_jitter": 0.2,
     "probes": 3, "close_after": 4, "probe_timeout": "20s", "half_life": "2s 500ms",
@@ -106,6 +109,7 @@ const FULL_JSON: &str = r#"{
 /// FULL_* as a value, written field by field.
 fn full() -> TemplateConfig {
     let mut breaker = BreakerConfig::default();
+    breaker.name = Some("payments".to_string());
     breaker.health = Some(Health {
         alpha: 0.1,
         threshold: 0.3,
@@ -211,6 +215,7 @@ fn configs_round_trip_through_every_format() {
 fn durations_are_written_the_human_way() {
     let text = toml::to_string(&full()).unwrap();
     for line in [
+        r#"name = "payments""#,
         r#"open_for = "1m 30s""#,
         r#"half_life = "2s 500ms""#,
         r#"kind = "exponential""#,
@@ -247,6 +252,7 @@ fn assert_same_behaviour(a: BreakerBuilder, b: BreakerBuilder) {
     let (clock_a, clock_b) = (ManualClock::new(), ManualClock::new());
     let a = a.clock(clock_a.clone()).build().unwrap();
     let b = b.clock(clock_b.clone()).build().unwrap();
+    assert_eq!(a.name(), b.name());
     assert_eq!(a.alpha(), b.alpha());
     assert_eq!(a.threshold(), b.threshold());
     assert_eq!(a.half_life(), b.half_life());
@@ -290,6 +296,7 @@ fn assert_same_behaviour(a: BreakerBuilder, b: BreakerBuilder) {
 fn a_breaker_from_config_behaves_like_the_builders() {
     let config = full().breaker;
     let by_hand = Breaker::builder()
+        .name("payments")
         .health(0.1, 0.3, 7)
         .open_for(Duration::from_secs(90))
         .open_growth(1.5)
@@ -304,7 +311,7 @@ fn a_breaker_from_config_behaves_like_the_builders() {
         .slow_call(750 * MS, 0.5)
         .adaptive_limit(false)
         .jitter_seed(99);
-    assert_same_behaviour(config.builder().unwrap(), by_hand);
+    assert_same_behaviour(config.builder(), by_hand);
 
     let config: BreakerConfig = toml::from_str(
         "trip_after_consecutive_failures = 4\nopen_for = \"300ms\"\nprobes = 1\njitter_seed = 5",
@@ -315,7 +322,7 @@ fn a_breaker_from_config_behaves_like_the_builders() {
         .open_for(300 * MS)
         .probes(1)
         .jitter_seed(5);
-    assert_same_behaviour(config.builder().unwrap(), by_hand);
+    assert_same_behaviour(config.builder(), by_hand);
 
     let config: BreakerConfig =
         toml::from_str("trip_on_failure_rate = { rate = 0.5, window = 20 }\njitter_seed = 1")
@@ -323,7 +330,7 @@ fn a_breaker_from_config_behaves_like_the_builders() {
     let by_hand = Breaker::builder()
         .trip_on_failure_rate(0.5, 20)
         .jitter_seed(1);
-    assert_same_behaviour(config.builder().unwrap(), by_hand);
+    assert_same_behaviour(config.builder(), by_hand);
 }
 
 #[test]
@@ -360,6 +367,7 @@ fn a_template_builds_a_guard_from_its_parts() {
     assert_eq!(guard.retry().deadline(), Some(Duration::from_secs(30)));
     assert_eq!(guard.retry().attempt_timeout(), Some(2500 * MS));
     assert_eq!(guard.breaker().alpha(), 0.1);
+    assert_eq!(guard.breaker().name(), "payments");
     assert_eq!(guard.breaker().slow_call_threshold(), Some(750 * MS));
     assert_eq!(guard.budget().unwrap().balance(), 2.0);
     // Each build makes its own breaker: a template configures, never shares.
@@ -384,10 +392,7 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
     // The breaker is the default one, step for step.
     let mut from_file = template.breaker.clone();
     from_file.jitter_seed = Some(17);
-    assert_same_behaviour(
-        from_file.builder().unwrap(),
-        Breaker::builder().jitter_seed(17),
-    );
+    assert_same_behaviour(from_file.builder(), Breaker::builder().jitter_seed(17));
     // The retry policy is the default one.
     assert_eq!(
         RetryConfig::from(guard.retry()),
@@ -448,6 +453,7 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
     assert_eq!(
         enabled,
         [
+            "name",
             "trip_after_consecutive_failures",
             "health",
             "slow_call",
@@ -746,42 +752,214 @@ fn an_embedding_config_can_prefix_the_path() {
 }
 
 #[test]
-fn two_trip_policies_are_an_error_naming_the_second() {
-    for (text, path) in [
+fn two_trip_policies_are_an_error_from_build_naming_the_second() {
+    const TOO: &str = "set at most one trip policy \
+         (`trip_after_consecutive_failures`, `trip_on_failure_rate` or `health`)";
+    for (text, path, message) in [
         (
             "trip_after_consecutive_failures = 5\ntrip_on_failure_rate = { rate = 0.5, window = 10 }",
             "breaker.trip_on_failure_rate",
+            "({ rate = 0.5, window = 10 }): `trip_after_consecutive_failures` is set too",
         ),
         (
             "trip_after_consecutive_failures = 5\nhealth = { alpha = 0.1, threshold = 0.5, min_samples = 1 }",
             "breaker.health",
+            "({ alpha = 0.1, threshold = 0.5, min_samples = 1 }): \
+             `trip_after_consecutive_failures` is set too",
         ),
         (
             "trip_on_failure_rate = { rate = 0.5, window = 10 }\nhealth = { alpha = 0.1, threshold = 0.5, min_samples = 1 }",
             "breaker.health",
+            "({ alpha = 0.1, threshold = 0.5, min_samples = 1 }): \
+             `trip_on_failure_rate` is set too",
         ),
         (
             "trip_after_consecutive_failures = 5\ntrip_on_failure_rate = { rate = 0.5, window = 10 }\nhealth = { alpha = 0.1, threshold = 0.5, min_samples = 1 }",
             "breaker.trip_on_failure_rate",
+            "({ rate = 0.5, window = 10 }): `trip_after_consecutive_failures` is set too",
+        ),
+        // An invalid second policy: the conflict is reported, not its value.
+        (
+            "health = { alpha = 0.1, threshold = 0.5, min_samples = 1 }\ntrip_on_failure_rate = { rate = 2.0, window = 0 }",
+            "breaker.health",
+            "({ alpha = 0.1, threshold = 0.5, min_samples = 1 }): \
+             `trip_on_failure_rate` is set too",
         ),
     ] {
         let template: TemplateConfig = toml::from_str(&format!("[breaker]\n{text}")).unwrap();
-        let err = template.build().unwrap_err();
+        // Making the builders cannot fail; building does.
+        let builders = template.builders();
+        let err = builders.build().unwrap_err();
+        assert_eq!(template.build().unwrap_err(), err);
         assert_eq!(err.path(), path, "{text}");
         assert_eq!(err.kind(), ConfigErrorKind::Inconsistent);
-        let message = err.to_string();
-        assert!(
-            message.starts_with(&format!("invalid `{path}`")),
-            "{message}"
-        );
-        assert!(message.contains("at most one trip policy"), "{message}");
-        // The breaker alone: the same, without the prefix.
-        let breaker: BreakerConfig = toml::from_str(text).unwrap();
         assert_eq!(
-            breaker.builder().unwrap_err().path(),
-            path.trim_start_matches("breaker.")
+            err.to_string(),
+            format!("invalid `{path}` {message}; {TOO}")
         );
+        // The breaker alone: the same, without the prefix, from its builder's
+        // `build` and from its own.
+        let breaker: BreakerConfig = toml::from_str(text).unwrap();
+        let within = path.trim_start_matches("breaker.");
+        for err in [
+            breaker.builder().build().unwrap_err(),
+            breaker.build().unwrap_err(),
+        ] {
+            assert_eq!(err.path(), within);
+            assert_eq!(
+                err.to_string(),
+                format!("invalid `{within}` {message}; {TOO}")
+            );
+        }
+        // What is not data, added on the builder, does not hide the error.
+        let err = breaker
+            .builder()
+            .clock(ManualClock::new())
+            .jitter_seed(1)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Inconsistent);
     }
+}
+
+/// Every value in a `ConfigError` from a file is written as the file writes it:
+/// the message names the path and quotes the value in the file's own syntax.
+#[test]
+fn error_messages_write_values_as_the_file_does() {
+    for (text, message) in [
+        (
+            "[breaker]\nlimit_bounds = { min = 6, max = 5 }",
+            "invalid `breaker.limit_bounds` ({ min = 6, max = 5 }): `min` must be at least 1 \
+             and at most `max`, and `max` at most 65535",
+        ),
+        (
+            "[breaker]\nopen_for = \"1s 500ms\"\nopen_cap = \"1s 200ms\"",
+            "invalid `breaker.open_cap` (\"1s 200ms\"): must be at least `open_for`",
+        ),
+        (
+            "[breaker]\nopen_for = \"500us\"",
+            "invalid `breaker.open_for` (\"500us\"): must be at least 1ms (deadlines have \
+             millisecond resolution)",
+        ),
+        (
+            "[breaker]\nhalf_life = \"0s\"",
+            "invalid `breaker.half_life` (\"0s\"): must be between 64ms and 366 days (time is \
+             counted in ticks of half_life / 64, at least 1ms)",
+        ),
+        (
+            "[breaker]\nprobe_timeout = \"400 days\"",
+            "invalid `breaker.probe_timeout` (\"400d\"): must be between 1ms and 366 days \
+             (leases have millisecond resolution)",
+        ),
+        (
+            "[breaker]\ntrip_on_failure_rate = { rate = nan, window = 20 }",
+            "invalid `breaker.trip_on_failure_rate.rate` (nan): must be a number",
+        ),
+        (
+            "[breaker]\nopen_growth = -inf",
+            "invalid `breaker.open_growth` (-inf): must be finite",
+        ),
+        (
+            "[breaker]\nhealth = { alpha = 1e-12, threshold = 0.5, min_samples = 1 }",
+            "invalid `breaker.health.alpha` (1e-12): too small to move the 20-bit health from \
+             full: must be at least 2^-20 (about 9.54e-7)",
+        ),
+        (
+            "[breaker]\nhealth = { alpha = 1.5e-6, threshold = 0.5, min_samples = 1 }",
+            "invalid `breaker.health.alpha` (1.5e-6): too small for threshold 0.5: must be at \
+             least about 1.907e-6 (1 / (threshold * 1048575)) so that failures can bring the \
+             20-bit health below the threshold",
+        ),
+        (
+            "[breaker]\nslow_call = { threshold = \"999us 999ns\", weight = 1.0 }",
+            "invalid `breaker.slow_call.threshold` (\"999us 999ns\"): must be at least 1ms",
+        ),
+        (
+            "[retry]\nbackoff = { kind = \"exponential\", initial = \"1m 30s\", max = \"1m\" }",
+            "invalid `retry.backoff.max` (\"1m\"): must be at least `initial`",
+        ),
+        (
+            "[retry]\ndeadline = \"0s\"",
+            "invalid `retry.deadline` (\"0s\"): must be longer than zero",
+        ),
+        (
+            "[budget]\nratio = 10.5",
+            "invalid `budget.ratio` (10.5): must be in [0, 10]",
+        ),
+    ] {
+        let template: TemplateConfig = toml::from_str(text).unwrap();
+        assert_eq!(template.build().unwrap_err().to_string(), message, "{text}");
+    }
+}
+
+/// A duration in an error message is a string the file could hold: it reads
+/// back as the same duration.
+#[test]
+fn a_duration_in_an_error_reads_back_as_the_same_duration() {
+    for nanos in [
+        1u64,
+        999,
+        1_000,
+        999_999,
+        1_500_000,
+        59_999_999_999,
+        90_000_000_000,
+        86_400_000_000_000,
+        400 * 86_400_000_000_000 + 1,
+        u64::MAX,
+    ] {
+        let d = Duration::from_nanos(nanos);
+        // An error quoting the duration: a probe lease under 1 ms, an open cap
+        // under the longest open period, an open period over it.
+        let mut config = BreakerConfig::default();
+        if d < MS {
+            config.probe_timeout = Some(d);
+        } else if d < fusebox::MAX_OPEN_PERIOD {
+            config.open_for = Some(fusebox::MAX_OPEN_PERIOD);
+            config.open_cap = Some(d);
+        } else {
+            config.open_for = Some(d);
+        }
+        let err = config.build().unwrap_err();
+        let value = err.value();
+        assert!(value.starts_with('"') && value.ends_with('"'), "{value}");
+        let back: BreakerConfig = toml::from_str(&format!("open_for = {value}")).unwrap();
+        assert_eq!(back.open_for, Some(d), "{value}");
+    }
+}
+
+#[test]
+fn a_breaker_is_named_from_its_config() {
+    let config: BreakerConfig = toml::from_str("name = \"payments\"").unwrap();
+    assert_eq!(config.name.as_deref(), Some("payments"));
+    // Written back.
+    assert_eq!(
+        toml::to_string(&config).unwrap().trim(),
+        "name = \"payments\""
+    );
+    assert_eq!(
+        serde_json::to_string(&config).unwrap(),
+        r#"{"name":"payments"}"#
+    );
+    // Applied: the breaker and every event it tells carry the name.
+    let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&names);
+    let breaker = config
+        .builder()
+        .listener(move |e: &fusebox::Event<'_>| seen.lock().unwrap().push(e.name.to_string()))
+        .build()
+        .unwrap();
+    assert_eq!(breaker.name(), "payments");
+    let _ = breaker.force_open();
+    assert!(breaker.try_acquire().is_err());
+    let names = names.lock().unwrap();
+    assert!(!names.is_empty());
+    assert!(names.iter().all(|n| n == "payments"), "{names:?}");
+    // In a template, under [breaker].
+    let template: TemplateConfig = toml::from_str("[breaker]\nname = \"search\"").unwrap();
+    assert_eq!(template.build().unwrap().breaker().name(), "search");
+    // Unnamed, as from the builder.
+    assert_eq!(BreakerConfig::default().build().unwrap().name(), "");
 }
 
 #[test]

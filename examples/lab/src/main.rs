@@ -17,7 +17,10 @@
 //! during the trigger.
 //!
 //! Run: `cargo run --release -p fusebox-lab` (see `--help`);
-//! `-- --targets` checks the maintainers' targets for `fusebox-default`.
+//! `-- --targets` checks the maintainers' targets for `fusebox-default`. Every
+//! line it prints fits in 100 columns. The picture goes to
+//! `$CARGO_TARGET_DIR/outage/` (read when the lab runs), or `target/outage/`
+//! without it, unless `--svg` says where.
 
 // `lab` is shared with tests/outage_lab.rs, which uses a few accessors this
 // binary does not.
@@ -26,6 +29,7 @@
 mod lab;
 mod plot;
 
+use lab::report::{WIDTH, labelled, wrap};
 use lab::{Config, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +55,10 @@ options:
                     `trigger-goodput` (successes/s), their value in the
                     `wasted_sleep_s` column
   --svg PATH        where to write the timeline picture (default:
-                    target/outage/<scenario>-<seed>.svg, or
-                    <scenario>-<seed>-capacity-<X>.svg with --capacity)
+                    <target>/outage/<scenario>-<seed>.svg, or
+                    <scenario>-<seed>-capacity-<X>.svg with --capacity;
+                    <target> is $CARGO_TARGET_DIR if set when the lab runs,
+                    else target, in the current directory)
   --targets         instead: run every scenario at seeds 42, 7 and 1234, and
                     each once more with --capacity 1.5, and print each target
                     for fusebox-default, measured, with PASS or FAIL (a report:
@@ -176,7 +182,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+            eprint!(
+                "{}\n{USAGE}",
+                wrap(&format!("error: {message}"), "  ", WIDTH)
+            );
             return ExitCode::from(2);
         }
     };
@@ -187,14 +196,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let svg = options.svg.clone().unwrap_or_else(|| {
-        let capacity = config
-            .capacity
-            .map_or_else(String::new, |x| format!("-capacity-{x}"));
-        PathBuf::from(format!(
-            "target/outage/{}-{}{capacity}.svg",
-            config.scenario.name(),
-            config.seed
-        ))
+        plot::default_path(config, std::env::var_os("CARGO_TARGET_DIR").as_deref())
     });
 
     let report = lab::run(config);
@@ -203,7 +205,8 @@ fn main() -> ExitCode {
     let svg_written = match plot::draw(&report, &svg) {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("error: could not write {}: {e}", svg.display());
+            let message = format!("error: could not write {}: {e}", svg.display());
+            eprint!("{}", wrap(&message, "  ", WIDTH));
             status = ExitCode::FAILURE;
             false
         }
@@ -215,9 +218,10 @@ fn main() -> ExitCode {
     );
     if let Some(csv) = &options.csv {
         match write_file(csv, &lab::report::csv(&report)) {
-            Ok(()) => println!("per-phase CSV: {}", csv.display()),
+            Ok(()) => print!("{}", labelled("per-phase CSV:", &csv.display().to_string())),
             Err(e) => {
-                eprintln!("error: could not write {}: {e}", csv.display());
+                let message = format!("error: could not write {}: {e}", csv.display());
+                eprint!("{}", wrap(&message, "  ", WIDTH));
                 status = ExitCode::FAILURE;
             }
         }

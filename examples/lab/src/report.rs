@@ -35,37 +35,84 @@ use super::{
 };
 use std::fmt::Write;
 
-const LABEL: usize = 48;
-/// Wide enough for `fusebox-default` and a space.
-const CELL: usize = 17;
+/// The widest line the lab prints: every line of its output fits in this many
+/// columns (a path longer than a line aside).
+pub const WIDTH: usize = 100;
+/// The figure labels' column.
+const LABEL: usize = 46;
+/// The narrowest strategy column (a cell is right-aligned in it).
+const MIN_CELL: usize = 8;
 
-/// The table: strategies as columns, figures as rows. `svg` is where the picture
-/// was written, if it was.
+/// `line` broken at spaces into lines of at most `width` columns, each ending
+/// in a newline; the lines after the first start with `indent`. The first keeps
+/// `line`'s own leading spaces. A word longer than a line stays whole.
+pub fn wrap(line: &str, indent: &str, width: usize) -> String {
+    let body = line.trim_start_matches(' ');
+    let mut out = String::new();
+    let mut current = line[..line.len() - body.len()].to_string();
+    let mut empty = true;
+    for word in body.split(' ').filter(|w| !w.is_empty()) {
+        if !empty && current.len() + 1 + word.len() > width {
+            out.push_str(&current);
+            out.push('\n');
+            current = indent.to_string();
+            empty = true;
+        }
+        if !empty {
+            current.push(' ');
+        }
+        current.push_str(word);
+        empty = false;
+    }
+    out.push_str(&current);
+    out.push('\n');
+    out
+}
+
+/// `label: value`, or, when that would be wider than a line, the label and
+/// then the value on a line of its own (a long path).
+pub fn labelled(label: &str, value: &str) -> String {
+    if label.len() + 1 + value.len() <= WIDTH {
+        format!("{label} {value}\n")
+    } else {
+        format!("{label}\n  {value}\n")
+    }
+}
+
+/// A line of the table: a section heading, or a figure with one cell per
+/// strategy (in the report's order).
+enum Row {
+    Heading(String),
+    Figure(String, Vec<String>),
+}
+
+/// The table: strategies as columns, figures as rows, in two blocks so that
+/// every line fits in [`WIDTH`] columns: the strategies without fusebox
+/// (`retry-only` and the baselines), then the fusebox strategies, each block
+/// with every row. `svg` is where the picture was written, if it was.
 pub fn table(report: &Report, svg: Option<&str>) -> String {
     let mut out = String::new();
     let c = &report.config;
     let secs = |ns: u64| ns as f64 / SEC as f64;
-    let _ = writeln!(
-        out,
+    // A preamble line, wrapped; its continuation lines indented under its text.
+    let mut line = |text: String| out.push_str(&wrap(&text, "    ", WIDTH));
+    line(format!(
         "fusebox outage lab: scenario `{}`, seed {}, {} clients",
         c.scenario.name(),
         c.seed,
         c.clients
-    );
-    let _ = writeln!(
-        out,
+    ));
+    line(format!(
         "  timeline ({:.0} s virtual): {}",
         secs(report.end()),
         c.scenario.summary()
-    );
-    let _ = writeln!(
-        out,
+    ));
+    line(format!(
         "  load: every client issues one call per {} ms on schedule ({:.0} calls/s offered)",
         CALL_PERIOD / 1_000_000,
         f64::from(c.clients) * SEC as f64 / CALL_PERIOD as f64
-    );
-    let _ = writeln!(
-        out,
+    ));
+    line(format!(
         "  all strategies but fusebox-default: {MAX_ATTEMPTS} attempts/call, backoff {:.0} s x2 \
          with equal jitter; with a breaker: trip at {THRESHOLD} failures (fusebox-rate: failure \
          rate > {:.0} % over ~{RATE_WINDOW} attempts), open {:.0} s, close after {CLOSE_AFTER}; \
@@ -74,21 +121,20 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         RATE * 100.0,
         secs(OPEN_FOR),
         BUDGET_RATIO * 100.0
-    );
-    let _ = writeln!(
-        out,
+    ));
+    line(
         "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
+            .to_string(),
     );
     if let Some(x) = c.capacity {
-        let _ = writeln!(
-            out,
+        line(format!(
             "  --capacity {x}: a server of {x} times the offered load replaces the scenario's \
              downstream; with a server a brownout fails {:.0} % of attempts at the end of their \
              service, a slow period serves in {}-{} ms, and an outage holds no worker",
             BROWNOUT_FAILURE_RATE * 100.0,
             SLOW_LATENCY.0 / MS,
             SLOW_LATENCY.1 / MS,
-        );
+        ));
     }
     if let Some((workers, trigger)) = c.server_size() {
         let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
@@ -104,30 +150,23 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         } else {
             String::new()
         };
-        let _ = writeln!(
-            out,
+        line(format!(
             "  downstream: {workers} workers, service {}-{} ms ({:.0} attempts/s){during}; one \
              FIFO queue; an attempt not answered within {:.0} s fails, and is served all the same",
             HEALTHY_LATENCY.0 / MS,
             HEALTHY_LATENCY.1 / MS,
             f64::from(workers) / mean,
             secs(ATTEMPT_TIMEOUT)
-        );
+        ));
     }
-    out.push('\n');
 
+    let mut rows = Vec::new();
     let mut row = |label: &str, cells: Vec<String>| {
-        if cells.is_empty() {
-            // A section heading: no padding to trail the line.
-            let _ = writeln!(out, "{label}");
-            return;
-        }
-        let _ = write!(out, "{label:<LABEL$}");
-        for cell in cells {
-            // At least one space between cells, however wide a cell is.
-            let _ = write!(out, " {cell:>w$}", w = CELL - 1);
-        }
-        out.push('\n');
+        rows.push(if cells.is_empty() {
+            Row::Heading(label.to_string())
+        } else {
+            Row::Figure(label.to_string(), cells)
+        });
     };
     let runs = &report.runs;
     let each = |f: &dyn Fn(&StrategyRun) -> String| runs.iter().map(f).collect::<Vec<_>>();
@@ -148,8 +187,6 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         row("  whole run", each(&|r| f(&r.total)));
     };
 
-    row("figure", each(&|r| r.strategy.name().to_string()));
-    row(&"-".repeat(LABEL), each(&|_| "-".repeat(CELL)));
     row("calls issued", each(&|r| r.total.calls.to_string()));
     row("downstream attempts per call (load amplif.)", vec![]);
     groups(&|f| format!("{:.2}", f.amplification()), &mut row);
@@ -248,6 +285,63 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         breaker(&|r| r.transitions().to_string()),
     );
 
+    // The two blocks: the columns of the strategies without fusebox, then of
+    // the fusebox ones.
+    let blocks = [false, true].map(|fusebox| {
+        (0..runs.len())
+            .filter(|&i| runs[i].strategy.is_fusebox() == fusebox)
+            .collect::<Vec<_>>()
+    });
+    for columns in blocks.iter().filter(|c| !c.is_empty()) {
+        out.push('\n');
+        let names: Vec<&str> = columns.iter().map(|&i| runs[i].strategy.name()).collect();
+        // Each column as wide as its widest cell or name, two spaces between
+        // columns (one, if two would make the line too wide).
+        let widest = columns
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                rows.iter()
+                    .filter_map(|r| match r {
+                        Row::Figure(_, cells) => Some(cells[i].len()),
+                        Row::Heading(_) => None,
+                    })
+                    .chain([names[k].len(), MIN_CELL])
+                    .max()
+                    .unwrap_or(MIN_CELL)
+            })
+            .collect::<Vec<_>>();
+        let gap = if LABEL + widest.iter().map(|w| w + 2).sum::<usize>() <= WIDTH {
+            2
+        } else {
+            1
+        };
+        let render = |out: &mut String, label: &str, cells: &[&str]| {
+            let _ = write!(out, "{label:<LABEL$}");
+            for (cell, w) in cells.iter().zip(&widest) {
+                let _ = write!(out, "{:gap$}{cell:>w$}", "");
+            }
+            out.push('\n');
+        };
+        render(&mut out, "figure", &names);
+        let dashes: Vec<String> = widest.iter().map(|w| "-".repeat(*w)).collect();
+        let dashes: Vec<&str> = dashes.iter().map(String::as_str).collect();
+        render(&mut out, &"-".repeat(LABEL - 1), &dashes);
+        for r in &rows {
+            match r {
+                // A section heading: no padding to trail the line.
+                Row::Heading(label) => {
+                    out.push_str(label);
+                    out.push('\n');
+                }
+                Row::Figure(label, cells) => {
+                    let cells: Vec<&str> = columns.iter().map(|&i| cells[i].as_str()).collect();
+                    render(&mut out, label, &cells);
+                }
+            }
+        }
+    }
+
     out.push('\n');
     out.push_str(NOTES);
     out.push_str(SERVICE_NOTES);
@@ -255,9 +349,7 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         out.push_str(TRIGGER_NOTES);
     }
     match svg {
-        Some(path) => {
-            let _ = writeln!(out, "timeline picture: {path}");
-        }
+        Some(path) => out.push_str(&labelled("timeline picture:", path)),
         None => out.push_str("timeline picture: not written\n"),
     }
     out
@@ -273,6 +365,8 @@ notes: figures per phase are for the calls issued in that phase; amplification
   a report by a caller whose view of the breaker (naive: at the call's entry;
   others: at the attempt's start; fusebox: the permit's epoch) predates a
   transition; an overwrite is one that changed the breaker anyway. '-': no breaker.
+  The table has two blocks, the same rows in each: retry-only and the designs
+  fusebox replaces, then the fusebox strategies.
 ";
 
 const SERVICE_NOTES: &str = "\

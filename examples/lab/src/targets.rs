@@ -40,8 +40,14 @@
 //!   strategies (a tie counts as highest). `overload` and `spike` have that
 //!   server of their own: their plain runs are reused.
 
+use super::report::{WIDTH, wrap};
 use super::{Config, Report, Scenario, Strategy, run};
 use std::fmt::Write;
+
+/// Where the seeds' cells start on their line.
+const CELLS_INDENT: usize = 4;
+/// The width of a seed's column: three fit in [`WIDTH`].
+const CELL: usize = (WIDTH - CELLS_INDENT) / 3;
 
 /// The seeds every scenario runs at.
 pub const SEEDS: [u64; 3] = [42, 7, 1234];
@@ -80,16 +86,108 @@ impl Check {
     }
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+/// How a figure and its bound are written: multiplied by `scale`, with at least
+/// `decimals` decimals, followed by `suffix`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unit {
+    /// The factor from the figure to what is written.
+    pub scale: f64,
+    /// The fewest decimals written.
+    pub decimals: usize,
+    /// Written after the number.
+    pub suffix: &'static str,
 }
 
-fn ms(ns: u64) -> String {
-    format!("{:.0} ms", ns as f64 / 1e6)
+/// A share written as a percentage: `84.97 %`.
+pub const PERCENT: Unit = Unit {
+    scale: 100.0,
+    decimals: 2,
+    suffix: " %",
+};
+
+/// A difference of shares, in percentage points: `8.00`.
+pub const POINTS: Unit = Unit {
+    scale: 100.0,
+    decimals: 2,
+    suffix: "",
+};
+
+/// A plain number with `decimals` decimals.
+pub const fn number(decimals: usize) -> Unit {
+    Unit {
+        scale: 1.0,
+        decimals,
+        suffix: "",
+    }
+}
+
+impl Unit {
+    /// `x` written alone.
+    pub fn show(self, x: f64) -> String {
+        format!("{:.*}{}", self.decimals, x * self.scale, self.suffix)
+    }
+
+    /// `value` and `bound`, written with as many decimals as it takes for two
+    /// different numbers never to be written alike (at least `decimals`; where
+    /// even 17 do not tell them apart, the value is followed by its exact
+    /// difference from the bound).
+    pub fn pair(self, value: f64, bound: f64) -> (String, String) {
+        let (v, b) = (value * self.scale, bound * self.scale);
+        let mut decimals = self.decimals;
+        loop {
+            let (vs, bs) = (format!("{v:.decimals$}"), format!("{b:.decimals$}"));
+            if vs != bs || value == bound {
+                return (
+                    format!("{vs}{}", self.suffix),
+                    format!("{bs}{}", self.suffix),
+                );
+            }
+            if decimals >= 17 {
+                return (
+                    format!("{vs}{} ({:+e})", self.suffix, value - bound),
+                    format!("{bs}{}", self.suffix),
+                );
+            }
+            decimals += 1;
+        }
+    }
+}
+
+/// `value` against a lower `bound`: whether it passes (`value >= bound`), and
+/// `value >= bound` or `value < bound` written in `unit` (`84.97 % < 85.00 %`).
+pub fn at_least(value: f64, bound: f64, unit: Unit) -> (String, bool) {
+    let pass = value >= bound;
+    let (v, b) = unit.pair(value, bound);
+    (format!("{v} {} {b}", if pass { ">=" } else { "<" }), pass)
+}
+
+/// `value` against an upper `bound`: whether it passes (`value <= bound`), and
+/// `value <= bound` or `value > bound` written in `unit`.
+pub fn at_most(value: f64, bound: f64, unit: Unit) -> (String, bool) {
+    let pass = value <= bound;
+    let (v, b) = unit.pair(value, bound);
+    (format!("{v} {} {b}", if pass { "<=" } else { ">" }), pass)
+}
+
+/// `value` against another strategy's: whether it passes (`value > other`),
+/// and `value > other` or `value <= other` written in `unit`.
+pub fn above(value: f64, other: f64, unit: Unit) -> (String, bool) {
+    let pass = value > other;
+    let (v, o) = unit.pair(value, other);
+    (format!("{v} {} {o}", if pass { ">" } else { "<=" }), pass)
 }
 
 fn shown(r: Option<u64>) -> String {
     r.map_or_else(|| "never".to_string(), |s| format!("{s} s"))
+}
+
+/// A recovery time against `bound` seconds: `0 s <= 5 s`, `7 s > 5 s`, `never`.
+fn within(r: Option<u64>, bound: u64) -> (String, bool) {
+    match r {
+        None => ("never".to_string(), false),
+        Some(s) if s <= bound => (format!("{s} s <= {bound} s"), true),
+        Some(s) => (format!("{s} s > {bound} s"), false),
+    }
 }
 
 /// The targets of one report (see the module documentation). A report with
@@ -115,10 +213,22 @@ pub fn checks(report: &Report) -> Vec<Check> {
     let success_at_least =
         |label: &str, min: f64, push: &mut dyn FnMut(String, String, Option<bool>)| {
             if let Some(f) = group(label) {
+                let (measured, pass) = at_least(f.success_rate(), min, PERCENT);
                 push(
-                    format!("{label}: success >= {:.1} %", min * 100.0),
-                    pct(f.success_rate()),
-                    Some(f.success_rate() >= min),
+                    format!("{label}: success >= {}", PERCENT.show(min)),
+                    measured,
+                    Some(pass),
+                );
+            }
+        };
+    let failed_at_most =
+        |label: &str, max: f64, push: &mut dyn FnMut(String, String, Option<bool>)| {
+            if let Some(f) = group(label) {
+                let (measured, pass) = at_most(f.failed_per_call(), max, number(3));
+                push(
+                    format!("{label}: failed attempts/call <= {}", number(3).show(max)),
+                    measured,
+                    Some(pass),
                 );
             }
         };
@@ -126,13 +236,7 @@ pub fn checks(report: &Report) -> Vec<Check> {
     success_at_least("healthy", 0.995, &mut push);
     success_at_least("healthy again", 0.995, &mut push);
     if scenario == Scenario::Default {
-        if let Some(f) = group("outage") {
-            push(
-                "outage: failed attempts/call <= 0.05".to_string(),
-                format!("{:.3}", f.failed_per_call()),
-                Some(f.failed_per_call() <= 0.05),
-            );
-        }
+        failed_at_most("outage", 0.05, &mut push);
         success_at_least("recovery", 0.97, &mut push);
     }
     if matches!(scenario, Scenario::Default | Scenario::BrownoutOnly) {
@@ -143,13 +247,7 @@ pub fn checks(report: &Report) -> Vec<Check> {
     }
     if scenario == Scenario::Default {
         success_at_least("slow", 0.20, &mut push);
-        if let Some(f) = group("slow") {
-            push(
-                "slow: failed attempts/call <= 0.6".to_string(),
-                format!("{:.3}", f.failed_per_call()),
-                Some(f.failed_per_call() <= 0.6),
-            );
-        }
+        failed_at_most("slow", 0.6, &mut push);
     }
     if scenario == Scenario::Flapping {
         success_at_least("recovery", 0.75, &mut push);
@@ -169,10 +267,11 @@ pub fn checks(report: &Report) -> Vec<Check> {
             Some(retry_only.is_none()),
         );
         let own = recovery(STRATEGY);
+        let (measured, pass) = within(own, 5);
         push(
             "overload: recovers within 5 s of the trigger's end".to_string(),
-            shown(own),
-            Some(own.is_some_and(|s| s <= 5)),
+            measured,
+            Some(pass),
         );
         let goodput = |s: Strategy| report.run(s).trigger.map_or(0.0, |t| t.goodput);
         let best_other = report
@@ -183,21 +282,21 @@ pub fn checks(report: &Report) -> Vec<Check> {
             .fold((STRATEGY, f64::NEG_INFINITY), |best, x| {
                 if x.1 > best.1 { x } else { best }
             });
+        let (measured, pass) = at_least(goodput(STRATEGY), best_other.1, number(1));
         push(
-            "overload: highest goodput during the trigger".to_string(),
-            format!(
-                "{:.1}/s vs {:.1} ({})",
-                goodput(STRATEGY),
-                best_other.1,
-                best_other.0.name()
-            ),
-            Some(goodput(STRATEGY) >= best_other.1),
+            "overload: highest goodput during the trigger (successes/s)".to_string(),
+            format!("{measured} ({})", best_other.0.name()),
+            Some(pass),
         );
-        let share = trigger_share();
+        let (measured, pass) = trigger_share()
+            .map_or_else(|| ("-".to_string(), false), |x| at_least(x, 0.90, PERCENT));
         push(
-            "trigger: goodput >= 90 % of the reduced capacity".to_string(),
-            share.map_or_else(|| "-".to_string(), pct),
-            Some(share.is_some_and(|x| x >= 0.90)),
+            format!(
+                "trigger: goodput >= {} of the reduced capacity",
+                PERCENT.show(0.90)
+            ),
+            measured,
+            Some(pass),
         );
         push(
             "trigger end: recovers at once (0 s)".to_string(),
@@ -206,27 +305,35 @@ pub fn checks(report: &Report) -> Vec<Check> {
         );
     }
     if matches!(scenario, Scenario::Spike | Scenario::OverloadLong) {
-        let share = trigger_share();
+        let (measured, pass) = trigger_share()
+            .map_or_else(|| ("-".to_string(), false), |x| at_least(x, 0.90, PERCENT));
         push(
-            "trigger: goodput >= 90 % of the capacity".to_string(),
-            share.map_or_else(|| "-".to_string(), pct),
-            Some(share.is_some_and(|x| x >= 0.90)),
+            format!("trigger: goodput >= {} of the capacity", PERCENT.show(0.90)),
+            measured,
+            Some(pass),
         );
         let p99 = |label: &str| report.service(STRATEGY, label).and_then(|s| s.admitted.p99);
         let (during, healthy) = (p99("trigger"), p99("healthy"));
         push(
-            "trigger: admitted calls' p99 <= 2x healthy p99".to_string(),
+            "trigger: admitted calls' p99 <= 2x healthy p99 (ms)".to_string(),
             match (during, healthy) {
-                (Some(d), Some(h)) => format!("{} vs {}", ms(d), ms(h)),
+                (Some(d), Some(h)) => {
+                    let ms = |ns: u64| ns as f64 / 1e6;
+                    // Judged in whole nanoseconds, as before; written in ms.
+                    let (d_ms, bound) = number(1).pair(ms(d), ms(2 * h));
+                    let op = if d <= 2 * h { "<=" } else { ">" };
+                    format!("{d_ms} {op} {bound} (2 x {})", number(1).show(ms(h)))
+                }
                 _ => "-".to_string(),
             },
             Some(matches!((during, healthy), (Some(d), Some(h)) if d <= 2 * h)),
         );
         let own = recovery(STRATEGY);
+        let (measured, pass) = within(own, 1);
         push(
             "trigger end: recovers within 1 s".to_string(),
-            shown(own),
-            Some(own.is_some_and(|s| s <= 1)),
+            measured,
+            Some(pass),
         );
         push(
             "  reference: retry-only's recovery".to_string(),
@@ -239,26 +346,25 @@ pub fn checks(report: &Report) -> Vec<Check> {
     }
     let whole = |s: Strategy| report.run(s).total;
     let own = whole(STRATEGY).success_rate();
-    if scenario == Scenario::Default {
+    let minimum = match scenario {
+        Scenario::Default => Some(0.60),
+        Scenario::Overload => Some(0.92),
+        _ => None,
+    };
+    if let Some(min) = minimum {
+        let (measured, pass) = at_least(own, min, PERCENT);
         push(
-            "whole run: success >= 60.0 %".to_string(),
-            pct(own),
-            Some(own >= 0.60),
-        );
-    }
-    if scenario == Scenario::Overload {
-        push(
-            "whole run: success >= 92.0 %".to_string(),
-            pct(own),
-            Some(own >= 0.92),
+            format!("whole run: success >= {}", PERCENT.show(min)),
+            measured,
+            Some(pass),
         );
     }
     for other in [Strategy::Layered, Strategy::Callbacks] {
-        let theirs = whole(other).success_rate();
+        let (measured, pass) = above(own, whole(other).success_rate(), PERCENT);
         push(
             format!("whole run: success above {}", other.name()),
-            format!("{} vs {}", pct(own), pct(theirs)),
-            Some(own > theirs),
+            measured,
+            Some(pass),
         );
     }
     if capacity_free {
@@ -270,10 +376,14 @@ pub fn checks(report: &Report) -> Vec<Check> {
                 (STRATEGY, own),
                 |best, x| if x.1 > best.1 { x } else { best },
             );
+        let (measured, pass) = at_most(best.1 - own, 0.08, POINTS);
         push(
-            "whole run: success within 8 points of the best".to_string(),
-            format!("{} vs {} ({})", pct(own), pct(best.1), best.0.name()),
-            Some(best.1 - own <= 0.08),
+            format!(
+                "whole run: success within {} points of the best",
+                POINTS.show(0.08)
+            ),
+            format!("{measured} ({})", best.0.name()),
+            Some(pass),
         );
         let own_cost = whole(STRATEGY).amplification();
         let better: Vec<_> = report
@@ -286,12 +396,10 @@ pub fn checks(report: &Report) -> Vec<Check> {
             match better.first() {
                 None => "none".to_string(),
                 Some(r) => format!(
-                    "{} {}/{:.2} vs {}/{:.2}{}",
+                    "{}: {}, {:.2}/call{}",
                     r.strategy.name(),
-                    pct(r.total.success_rate()),
+                    PERCENT.show(r.total.success_rate()),
                     r.total.amplification(),
-                    pct(own),
-                    own_cost,
                     if better.len() > 1 {
                         format!(" (+{})", better.len() - 1)
                     } else {
@@ -318,18 +426,14 @@ pub fn capacity_check(report: &Report, capacity: f64) -> Check {
         .fold((STRATEGY, f64::NEG_INFINITY), |best, x| {
             if x.1 > best.1 { x } else { best }
         });
+    let (measured, pass) = at_least(own, best_other.1, PERCENT);
     Check {
         scenario: report.config.scenario,
         capacity: Some(capacity),
         seed: report.config.seed,
         target: "whole run: first of all strategies on success".to_string(),
-        measured: format!(
-            "{} vs {} ({})",
-            pct(own),
-            pct(best_other.1),
-            best_other.0.name()
-        ),
-        pass: Some(own >= best_other.1),
+        measured: format!("{measured} ({})", best_other.0.name()),
+        pass: Some(pass),
     }
 }
 
@@ -364,31 +468,25 @@ pub fn run_all(clients: u32) -> Vec<Check> {
     out
 }
 
-/// The checks as a table: one row per scenario and target, one column per seed.
+/// The checks as a table, every line within [`WIDTH`] columns: per scenario
+/// (and capacity) a heading naming the seeds' columns, then per target a line
+/// with the target and a line with each seed's verdict and measure, in a
+/// column per seed. A row whose cells do not fit side by side has one line per
+/// seed instead.
 pub fn render(checks: &[Check], clients: u32) -> String {
     let mut out = String::new();
     let seeds: Vec<String> = SEEDS.iter().map(|s| s.to_string()).collect();
-    let _ = writeln!(
-        out,
-        "targets for `{}`: every scenario, and every scenario with --capacity {CAPACITY}, \
-         {clients} clients, seeds {}",
-        STRATEGY.name(),
-        seeds.join(", ")
-    );
-    out.push('\n');
-    let width = checks
-        .iter()
-        .map(|c| c.label().len() + 2)
-        .chain([15])
-        .max()
-        .unwrap_or(15);
-    let mut header = format!("{:<width$}{:<51}", "scenario", "target");
-    for seed in SEEDS {
-        let _ = write!(header, " {:<34}", format!("seed {seed}"));
-    }
-    out.push_str(header.trim_end());
-    out.push('\n');
-    // Rows in first-appearance order of (scenario, target).
+    out.push_str(&wrap(
+        &format!(
+            "targets for `{}`: every scenario, and every scenario with --capacity {CAPACITY}, \
+             {clients} clients, seeds {}",
+            STRATEGY.name(),
+            seeds.join(", ")
+        ),
+        "  ",
+        WIDTH,
+    ));
+    // Rows in first-appearance order of (scenario, target), under their scenario.
     let mut keys: Vec<(String, &str)> = Vec::new();
     for c in checks {
         let key = (c.label(), c.target.as_str());
@@ -396,37 +494,67 @@ pub fn render(checks: &[Check], clients: u32) -> String {
             keys.push(key);
         }
     }
-    for (label, target) in keys {
-        let mut line = format!("{label:<width$}{target:<51}");
-        for seed in SEEDS {
-            let cell = checks
-                .iter()
-                .find(|c| c.label() == label && c.target == target && c.seed == seed)
-                .map_or_else(
-                    || "-".to_string(),
-                    |c| {
-                        let verdict = match c.pass {
-                            Some(true) => "PASS",
-                            Some(false) => "FAIL",
-                            None => "INFO",
-                        };
-                        format!("{verdict} {}", c.measured)
-                    },
-                );
-            let _ = write!(line, " {cell:<34}");
+    let mut heading = None;
+    for (label, target) in &keys {
+        if heading != Some(label) {
+            heading = Some(label);
+            let _ = writeln!(out, "\n{label} (columns: seed {})", seeds.join(", seed "));
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let _ = writeln!(out, "  {target}");
+        let cells: Vec<String> = SEEDS
+            .iter()
+            .map(|&seed| {
+                checks
+                    .iter()
+                    .find(|c| c.label() == *label && c.target == *target && c.seed == seed)
+                    .map_or_else(
+                        || "-".to_string(),
+                        |c| {
+                            let verdict = match c.pass {
+                                Some(true) => "PASS",
+                                Some(false) => "FAIL",
+                                None => "INFO",
+                            };
+                            format!("{verdict} {}", c.measured)
+                        },
+                    )
+            })
+            .collect();
+        // Side by side: every cell but the last leaves a space before the next.
+        let last = cells.len() - 1;
+        let fits = cells.iter().enumerate().all(|(k, cell)| {
+            cell.len() < CELL || (k == last && CELLS_INDENT + k * CELL + cell.len() <= WIDTH)
+        });
+        if fits {
+            let mut line = " ".repeat(CELLS_INDENT);
+            for (k, cell) in cells.iter().enumerate() {
+                let _ = write!(line, "{cell:<w$}", w = if k == last { 0 } else { CELL });
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        } else {
+            for (seed, cell) in SEEDS.iter().zip(&cells) {
+                out.push_str(&wrap(
+                    &format!("{:CELLS_INDENT$}seed {seed}: {cell}", ""),
+                    "        ",
+                    WIDTH,
+                ));
+            }
+        }
     }
     let targets: Vec<&Check> = checks.iter().filter(|c| c.pass.is_some()).collect();
     let passed = targets.iter().filter(|c| c.pass == Some(true)).count();
-    let _ = writeln!(
-        out,
-        "\n{passed} of {} checks pass ({} targets x {} seeds; INFO lines are references, \
-         not targets); a report, not a test",
-        targets.len(),
-        targets.len() / SEEDS.len(),
-        SEEDS.len()
-    );
+    out.push('\n');
+    out.push_str(&wrap(
+        &format!(
+            "{passed} of {} checks pass ({} targets x {} seeds; INFO lines are references); \
+             a report, not a test",
+            targets.len(),
+            targets.len() / SEEDS.len(),
+            SEEDS.len()
+        ),
+        "  ",
+        WIDTH,
+    ));
     out
 }

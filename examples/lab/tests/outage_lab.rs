@@ -721,3 +721,243 @@ fn targets_render_reference_lines_without_counting_them() {
     let capacity = lab::targets::capacity_check(&report, 1.1);
     assert_eq!(capacity.label(), "overload-long --capacity 1.1");
 }
+
+/// The widest line of `text`, in characters, and that line.
+fn widest(text: &str) -> (usize, &str) {
+    text.lines()
+        .map(|l| (l.chars().count(), l))
+        .max()
+        .unwrap_or((0, ""))
+}
+
+/// Assert that every line of `text` fits in the lab's 100 columns.
+fn assert_fits(what: &str, text: &str) {
+    assert_eq!(lab::report::WIDTH, 100);
+    let (width, line) = widest(text);
+    assert!(
+        width <= lab::report::WIDTH,
+        "{what}: a line of {width} columns:\n{line}\n\nin:\n{text}"
+    );
+}
+
+/// Every line the lab prints fits in 100 columns: the table of every scenario
+/// (with and without `--capacity`, at the README's size and a small one), the
+/// targets, `--help`, an error, and what the binary itself prints.
+#[test]
+fn every_line_the_lab_prints_fits_in_100_columns() {
+    // The table, with the picture's path as the binary prints it.
+    let mut reports = vec![default_run().clone()];
+    for scenario in Scenario::ALL {
+        reports.push(lab::run(&small(5, scenario)));
+    }
+    reports.push(lab::run(&Config {
+        capacity: Some(1.5),
+        ..small(6, Scenario::Default)
+    }));
+    for report in &reports {
+        let svg = plot::default_path(&report.config, None);
+        let table = lab::report::table(report, Some(&svg.display().to_string()));
+        assert_fits(report.config.scenario.name(), &table);
+        // Both blocks are there, each with its strategies' names.
+        for strategy in Strategy::ALL {
+            assert!(table.contains(strategy.name()), "{:?}", strategy);
+        }
+        assert_eq!(table.matches("\nfigure ").count(), 2, "{table}");
+    }
+    // A path wider than a line goes on a line of its own.
+    let long = format!("/{}/default-42.svg", "d".repeat(90));
+    let table = lab::report::table(default_run(), Some(&long));
+    assert!(table.contains(&format!("timeline picture:\n  {long}\n")));
+
+    // The binary: `--targets` (at a small size), `--help`, a run, an error.
+    let outage = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_outage"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = outage(&["--targets", "--clients", "4"]);
+    assert!(out.status.success());
+    let targets = String::from_utf8(out.stdout).unwrap();
+    assert!(targets.contains("checks pass"), "{targets}");
+    assert_fits("--targets", &targets);
+    let help = String::from_utf8(outage(&["--help"]).stdout).unwrap();
+    assert!(help.contains("--svg PATH"));
+    assert_fits("--help", &help);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("widths");
+    let svg = dir.join("run.svg");
+    let csv = dir.join("run.csv");
+    let out = outage(&[
+        "--scenario",
+        "overload-long",
+        "--clients",
+        "4",
+        "--capacity",
+        "1.25",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("per-phase CSV:"), "{printed}");
+    assert_fits("a run", &printed);
+    let out = outage(&["--scenario", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("`--scenario` takes one of"), "{stderr}");
+    assert_fits("an error", &stderr);
+}
+
+/// `--targets` never prints a failing value equal to its bound: the figure and
+/// the bound get as many decimals as it takes, in the same unit.
+#[test]
+fn a_failing_value_never_prints_equal_to_its_bound() {
+    use lab::targets::{PERCENT, POINTS, above, at_least, at_most, number};
+    // The case: 84.97 % against 85 %.
+    assert_eq!(
+        at_least(0.8497, 0.85, PERCENT),
+        ("84.97 % < 85.00 %".to_string(), false)
+    );
+    assert_eq!(
+        at_least(0.961, 0.85, PERCENT),
+        ("96.10 % >= 85.00 %".to_string(), true)
+    );
+    // Just below the bound, however close: never written alike.
+    let bound: f64 = 0.85;
+    let mut value = bound;
+    let mut tried = 0;
+    for step in [1e-3, 1e-5, 1e-7, 1e-9, 1e-11, 1e-13, 1e-15] {
+        for k in 1..=20 {
+            value = bound - step * f64::from(k);
+            let (text, pass) = at_least(value, bound, PERCENT);
+            assert!(!pass, "{value}");
+            let (shown, rest) = text.split_once(" < ").unwrap();
+            assert_ne!(shown, rest, "{value}: {text}");
+            assert!(shown.ends_with(" %") || shown.contains(" % ("), "{text}");
+            tried += 1;
+        }
+    }
+    assert!(value < bound && tried == 140);
+    // The nearest float below: beyond 17 decimals, the exact difference.
+    let next_below = f64::from_bits(bound.to_bits() - 1);
+    let (text, pass) = at_least(next_below, bound, PERCENT);
+    assert!(!pass);
+    let (shown, rest) = text.split_once(" < ").unwrap();
+    assert_ne!(shown, rest, "{text}");
+    // Equal is equal, and passes.
+    assert_eq!(
+        at_least(0.85, 0.85, PERCENT),
+        ("85.00 % >= 85.00 %".to_string(), true)
+    );
+    // The other relations.
+    assert_eq!(
+        at_most(0.0501, 0.05, number(3)),
+        ("0.0501 > 0.0500".to_string(), false)
+    );
+    assert_eq!(
+        at_most(0.040, 0.05, number(3)),
+        ("0.040 <= 0.050".to_string(), true)
+    );
+    assert_eq!(
+        above(0.45, 0.45, PERCENT),
+        ("45.00 % <= 45.00 %".to_string(), false)
+    );
+    assert_eq!(
+        above(0.45001, 0.45, PERCENT),
+        ("45.001 % > 45.000 %".to_string(), true)
+    );
+    assert_eq!(
+        at_most(0.0800001, 0.08, POINTS),
+        ("8.00001 > 8.00000".to_string(), false)
+    );
+    // And in a real report, every failing comparison shows two different sides.
+    for scenario in Scenario::ALL {
+        let report = lab::run(&small(2, scenario));
+        for check in lab::targets::checks(&report) {
+            for op in [" < ", " > ", " <= "] {
+                if let Some((left, right)) = check.measured.split_once(op) {
+                    let right = right.split(" (").next().unwrap();
+                    if check.pass == Some(false) && op != " <= " {
+                        assert_ne!(left, right, "{check:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Without `--svg` the picture goes to `$CARGO_TARGET_DIR/outage/`, read when
+/// the lab runs; without it (or with it empty), to `target/outage/`.
+#[test]
+fn the_picture_goes_to_cargo_target_dir() {
+    use std::ffi::OsStr;
+    use std::path::PathBuf;
+    let config = Config::default();
+    assert_eq!(
+        plot::default_path(&config, None),
+        PathBuf::from("target/outage/default-42.svg")
+    );
+    assert_eq!(
+        plot::default_path(&config, Some(OsStr::new(""))),
+        PathBuf::from("target/outage/default-42.svg")
+    );
+    assert_eq!(
+        plot::default_path(&config, Some(OsStr::new("/tmp/elsewhere"))),
+        PathBuf::from("/tmp/elsewhere/outage/default-42.svg")
+    );
+    let with_capacity = Config {
+        capacity: Some(1.5),
+        scenario: Scenario::Spike,
+        seed: 7,
+        ..config
+    };
+    assert_eq!(
+        plot::default_path(&with_capacity, Some(OsStr::new("build"))),
+        PathBuf::from("build/outage/spike-7-capacity-1.5.svg")
+    );
+
+    // The binary, run with a target directory of its own.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("target-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outage"))
+        .args(["--clients", "4", "--seed", "3"])
+        .env("CARGO_TARGET_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let expected = dir.join("outage").join("default-3.svg");
+    assert!(expected.is_file(), "no picture at {}", expected.display());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&expected.display().to_string()),
+        "the lab names where the picture went:\n{stdout}"
+    );
+}
+
+/// The picture's panels: a success-rate panel and a load panel per strategy,
+/// and a health panel per fusebox strategy, each row named after its strategy.
+#[test]
+fn the_picture_has_a_success_rate_panel_per_strategy() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("panels.svg");
+    let report = lab::run(&small(1, Scenario::Default));
+    plot::draw(&report, &path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.contains("call success rate"));
+    assert!(svg.contains("downstream load"));
+    for run in &report.runs {
+        // The row's name, and the health section's for a fusebox strategy.
+        let name = format!(">\n{}\n</text>", run.strategy.name());
+        let expected = if run.strategy.is_fusebox() { 2 } else { 1 };
+        assert_eq!(svg.matches(&name).count(), expected, "{:?}", run.strategy);
+        // The whole-run success rate beside it.
+        let success = format!(
+            "whole run: {:.1} % success,",
+            run.total.success_rate() * 100.0
+        );
+        assert!(svg.contains(&success), "{success}");
+    }
+    // The y labels of seven success panels.
+    assert_eq!(svg.matches(">\n100 %\n</text>").count(), report.runs.len());
+}
