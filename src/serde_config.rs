@@ -671,6 +671,11 @@ impl From<&Retry> for RetryConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BudgetConfig {
+    /// The budget's name, carried by its `BudgetRefused` events and its `metrics`
+    /// labels ([`RetryBudgetBuilder::name`]). A registry's template gives it to
+    /// every key's budget alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Tokens deposited per call ([`RetryBudgetBuilder::ratio`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f64>,
@@ -694,13 +699,17 @@ impl BudgetConfig {
     /// use fusebox::serde_config::BudgetConfig;
     /// use fusebox::ManualClock;
     ///
-    /// let config: BudgetConfig = toml::from_str("initial_balance = 3")?;
+    /// let config: BudgetConfig = toml::from_str("name = \"payments\"\ninitial_balance = 3")?;
     /// let budget = config.builder().clock(ManualClock::new()).build()?;
     /// assert_eq!(budget.balance(), 3.0);
+    /// assert_eq!(budget.name(), "payments");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(&self) -> RetryBudgetBuilder {
         let mut b = RetryBudget::builder();
+        if let Some(name) = &self.name {
+            b = b.name(name.as_str());
+        }
         if let Some(r) = self.ratio {
             b = b.ratio(r);
         }

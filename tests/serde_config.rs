@@ -461,7 +461,8 @@ fn the_example_file_loads_and_is_the_defaults_written_out() {
             "backoff",
             "deadline",
             "attempt_timeout",
-            "seed"
+            "seed",
+            "name"
         ]
     );
 }
