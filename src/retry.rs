@@ -542,7 +542,7 @@ impl RetryBuilder {
                     "exponential_backoff.initial",
                     ConfigErrorKind::Zero,
                     initial,
-                    "must not be zero (zero never grows; use constant_backoff(ZERO))",
+                    "must not be zero (zero never grows; for no delay, a constant backoff of 0)",
                 ));
             }
             let factor = ConfigError::finite("exponential_backoff.factor", factor)?;
