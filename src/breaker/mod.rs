@@ -216,6 +216,16 @@ impl Breaker {
         &self.observers
     }
 
+    /// A guarded call's first attempt succeeded (the healthy path, which tells
+    /// no event): counted in `fusebox_calls_total` if the breaker counts
+    /// successes (see `fusebox::metrics::count_successes`). Without the
+    /// `metrics` feature, nothing at all.
+    #[inline(always)]
+    pub(crate) fn first_success(&self) {
+        #[cfg(feature = "metrics")]
+        self.observers.first_success();
+    }
+
     /// The breaker's name (see [`BreakerBuilder::name`](crate::BreakerBuilder::name));
     /// `""` if it has none.
     pub fn name(&self) -> &str {
