@@ -113,7 +113,11 @@ impl Observers {
         }
     }
 
+    /// Out of line and `#[cold]`: the branch to it is laid out as the
+    /// unlikely one, so the healthy path's code keeps its shape when
+    /// successes are not counted.
     #[cfg(feature = "metrics")]
+    #[cold]
     #[inline(never)]
     fn count_first_success(&self, successes: &metrics::Successes) {
         if let Some(batch) = successes.add() {
