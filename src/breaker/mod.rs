@@ -216,6 +216,22 @@ impl Breaker {
         &self.observers
     }
 
+    /// Whether the breaker counts guarded calls' first-attempt successes (see
+    /// `fusebox::metrics::count_successes`); never without the `metrics`
+    /// feature.
+    #[cfg(feature = "metrics")]
+    #[inline(always)]
+    pub(crate) fn counts_successes(&self) -> bool {
+        self.observers.counts_successes()
+    }
+
+    /// Never, without the `metrics` feature.
+    #[cfg(not(feature = "metrics"))]
+    #[inline(always)]
+    pub(crate) fn counts_successes(&self) -> bool {
+        false
+    }
+
     /// A guarded call's first attempt succeeded (the healthy path, which tells
     /// no event): counted in `fusebox_calls_total` if the breaker counts
     /// successes (see `fusebox::metrics::count_successes`). Without the

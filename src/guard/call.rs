@@ -509,7 +509,8 @@ where
         result: Option<Result<T, E>>,
     ) -> Step<T, E> {
         if let Classification::Success = class {
-            self.holder.breaker().first_success();
+            // Not counted here: `Guard::call` counts it apart (`call_counted`),
+            // and the tower layer's first attempt never ends here.
             return Step::Done(self.outcome(Stop::Succeeded, result, None));
         }
         self.after_failure(class, result)

@@ -3,6 +3,36 @@
 
 use super::*;
 
+/// The untimed loop of [`Guard::call_outcome`] (rules 1–5) over `$guard` and the
+/// operation `$op`, returning the call's outcome from the enclosing function.
+/// A macro, so that the loop a counting breaker's calls run
+/// (`Guard::call_counted`) is the same code without a call in between.
+macro_rules! untimed_loop {
+    ($guard:expr, $op:ident) => {{
+        let mut call = Call::new($guard);
+        // The first attempt apart: its success is the healthy path, which tells
+        // no event (see `crate::event`).
+        let (permit, attempt) = match call.begin_first() {
+            Ok(admitted) => admitted,
+            Err(stop) => return stop,
+        };
+        let result = $op(attempt);
+        let mut step = call.finish_first(permit, result);
+        loop {
+            match step {
+                Step::Done(done) => return done,
+                Step::Sleep(delay) => $guard.sleeper.sleep(delay),
+            }
+            let (permit, attempt) = match call.begin() {
+                Ok(admitted) => admitted,
+                Err(stop) => return stop,
+            };
+            let result = $op(attempt);
+            step = call.finish(permit, result);
+        }
+    }};
+}
+
 impl<C, S> Guard<C, S> {
     /// Run `op` under the rules, sleeping with the guard's [`Sleeper`] (by default
     /// `std::thread::sleep`). Allocates nothing.
@@ -72,27 +102,32 @@ impl<C, S> Guard<C, S> {
         if self.timed::<T, E>() {
             return self.call_timed(op);
         }
-        let mut call = Call::new(self);
-        // The first attempt apart: its success is the healthy path, which tells
-        // no event (see `crate::event`).
-        let (permit, attempt) = match call.begin_first() {
-            Ok(admitted) => admitted,
-            Err(stop) => return stop,
-        };
-        let result = op(attempt);
-        let mut step = call.finish_first(permit, result);
-        loop {
-            match step {
-                Step::Done(done) => return done,
-                Step::Sleep(delay) => self.sleeper.sleep(delay),
-            }
-            let (permit, attempt) = match call.begin() {
-                Ok(admitted) => admitted,
-                Err(stop) => return stop,
-            };
-            let result = op(attempt);
-            step = call.finish(permit, result);
+        // Whether the breaker counts first-attempt successes: checked here,
+        // where the breaker is at hand, so that the loop below stays the code
+        // it was; a counting breaker's calls run a copy of it.
+        #[cfg(feature = "metrics")]
+        if self.breaker.counts_successes() {
+            return self.call_counted(op);
         }
+        untimed_loop!(self, op)
+    }
+
+    /// The untimed loop on a breaker that counts first-attempt successes (see
+    /// `fusebox::metrics::count_successes`), which counts this call's if it is
+    /// one. Out of line: a copy of the loop the healthy path does not carry.
+    #[cfg(feature = "metrics")]
+    #[inline(never)]
+    fn call_counted<T, E, F>(&self, mut op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        let outcome: Outcome<T, E> = (|| untimed_loop!(self, op))();
+        if outcome.attempts == 1 && outcome.stop.is_success() {
+            self.breaker.first_success();
+        }
+        outcome
     }
 
     /// Whether attempts are timed: the breaker has a slow-call threshold, or the

@@ -103,6 +103,13 @@ impl Observers {
         self.metric_handles().counted.set(1.0);
     }
 
+    /// Whether first-attempt successes are counted.
+    #[cfg(feature = "metrics")]
+    #[inline(always)]
+    pub(crate) fn counts_successes(&self) -> bool {
+        self.successes.get().is_some()
+    }
+
     /// A guarded call's first attempt succeeded: counted if successes are
     /// (one load and a branch when they are not).
     #[cfg(feature = "metrics")]
