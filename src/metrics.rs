@@ -275,7 +275,7 @@ pub fn export(breaker: &Breaker) {
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 pub fn count_successes(breaker: &Breaker) {
-    breaker.observers().count_successes();
+    breaker.count_successes();
 }
 
 /// Whether breakers built from now on count their first-attempt successes, as

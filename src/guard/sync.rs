@@ -4,11 +4,12 @@
 use super::*;
 
 /// The untimed loop of [`Guard::call_outcome`] (rules 1–5) over `$guard` and the
-/// operation `$op`, returning the call's outcome from the enclosing function.
-/// A macro, so that the loop a counting breaker's calls run
-/// (`Guard::call_counted`) is the same code without a call in between.
+/// operation `$op`, returning the call's outcome from the enclosing function;
+/// `$after_first` sees the step after the first attempt. A macro, so that the
+/// loop a counting breaker's calls run (`Guard::call_counted`) is the same
+/// code, with its count where the first attempt ends.
 macro_rules! untimed_loop {
-    ($guard:expr, $op:ident) => {{
+    ($guard:expr, $op:ident, $after_first:expr) => {{
         let mut call = Call::new($guard);
         // The first attempt apart: its success is the healthy path, which tells
         // no event (see `crate::event`).
@@ -18,6 +19,7 @@ macro_rules! untimed_loop {
         };
         let result = $op(attempt);
         let mut step = call.finish_first(permit, result);
+        $after_first(&step);
         loop {
             match step {
                 Step::Done(done) => return done,
@@ -99,17 +101,36 @@ impl<C, S> Guard<C, S> {
         S: Sleeper,
         F: FnMut(Attempt) -> Result<T, E>,
     {
+        #[cfg(not(feature = "metrics"))]
         if self.timed::<T, E>() {
             return self.call_timed(op);
         }
-        // Whether the breaker counts first-attempt successes: checked here,
-        // where the breaker is at hand, so that the loop below stays the code
-        // it was; a counting breaker's calls run a copy of it.
+        // With `metrics`, the breaker's one flag says "timed, or counting
+        // first-attempt successes" (see `Breaker::detour`): the untimed loop
+        // below is the code it was, behind the one check it had, and a
+        // counting breaker's calls run a copy of it.
         #[cfg(feature = "metrics")]
-        if self.breaker.counts_successes() {
-            return self.call_counted(op);
+        if self.breaker.detour() || self.classifier.wants_elapsed() {
+            return self.call_detour(op);
         }
-        untimed_loop!(self, op)
+        untimed_loop!(self, op, |_: &Step<T, E>| {})
+    }
+
+    /// A call that leaves the untimed loop: timed, or (untimed) on a breaker
+    /// that counts first-attempt successes.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn call_detour<T, E, F>(&self, op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        if self.timed::<T, E>() {
+            // `Call::after_record` counts a first-attempt success there.
+            return self.call_timed(op);
+        }
+        self.call_counted(op)
     }
 
     /// The untimed loop on a breaker that counts first-attempt successes (see
@@ -123,11 +144,16 @@ impl<C, S> Guard<C, S> {
         S: Sleeper,
         F: FnMut(Attempt) -> Result<T, E>,
     {
-        let outcome: Outcome<T, E> = (|| untimed_loop!(self, op))();
-        if outcome.attempts == 1 && outcome.stop.is_success() {
-            self.breaker.first_success();
-        }
-        outcome
+        untimed_loop!(self, op, |step: &Step<T, E>| {
+            // The first attempt ended the call with a success.
+            if let Step::Done(Outcome {
+                stop: Stop::Succeeded,
+                ..
+            }) = step
+            {
+                self.breaker.first_success();
+            }
+        })
     }
 
     /// Whether attempts are timed: the breaker has a slow-call threshold, or the
