@@ -349,3 +349,23 @@ fn health_is_zero_while_not_measured_and_follows_the_transitions() {
         "disabled measures"
     );
 }
+
+#[test]
+fn a_guard_built_before_the_opt_in_counts_from_then_on() {
+    store();
+    let clock = ManualClock::new();
+    let breaker = named("late", &clock);
+    let guard = Guard::new(Arc::clone(&breaker), retry(2)).with_sleeper(ManualSleeper::new(clock));
+    let call = || {
+        let r: Result<u8, GuardError<()>> = guard.call(|_| Ok(1));
+        assert_eq!(r, Ok(1));
+    };
+    call();
+    fusebox::metrics::export(&breaker);
+    assert_eq!(calls("late", "succeeded"), 0, "not counted yet");
+    fusebox::metrics::count_successes(&breaker);
+    call();
+    call();
+    fusebox::metrics::export(&breaker);
+    assert_eq!(calls("late", "succeeded"), 2, "the same guard, counted now");
+}
