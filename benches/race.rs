@@ -69,6 +69,16 @@
 //!   `BlockingRetryable` with an `ExponentialBuilder` configured the same way
 //!   (100 ms, x2, 10 s, 2 retries, jitter) wrapping failsafe's `call`
 //!   (`consecutive_failures(5)`) or recloser's `call`;
+//! - `guard/fusebox-counted`, `guard/fusebox-counted-shared` (only with
+//!   `--features metrics`, which also puts `guard/fusebox` on a build with the
+//!   `metrics` feature, its successes not counted): the denominator's cost.
+//!   `fusebox-counted` is `guard/fusebox` on a breaker that counts first-attempt
+//!   successes (`fusebox::metrics::count_successes`: per-thread stripes, added to
+//!   the counter in batches); `fusebox-counted-shared` is `guard/fusebox` followed
+//!   by one `metrics::Counter::increment(1)` on a counter every thread shares,
+//!   the design not chosen (the handle held, one atomic add on one line per
+//!   call). The run installs a recorder of its own whose counters are atomics,
+//!   as the Prometheus exporter's are;
 //! - `mix/*-1pct`, `mix/*-5pct`: a steady error mix, one guarded call per
 //!   iteration, its outcome set by the thread's own call counter `i`: a failure
 //!   when `i % 100 == 0` (1 %) or `i % 20 == 0` (5 %), a success otherwise. The
@@ -157,7 +167,8 @@
 //! `cargo bench -p fusebox-benches --bench race --features tower -- --quick --measurement-time 1 --noplot`;
 //! one family:
 //! `RACE_FILTER=layer/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features tower -- --noplot`
-//! (or `RACE_FILTER=mix/` for the error mixes).
+//! (or `RACE_FILTER=mix/` for the error mixes); the denominator's cost:
+//! `RACE_FILTER=guard/ RACE_THREADS=1,2 cargo bench -p fusebox-benches --bench race --features metrics -- --noplot 'guard/(raw-call|fusebox)'`.
 //! `scripts/bench-report.sh` runs it and writes `BENCHMARKS.md`.
 
 use backon::{BlockingRetryable, ExponentialBuilder};
@@ -677,6 +688,12 @@ struct Shared {
     // The error mixes.
     mix1: Mix,
     mix5: Mix,
+    /// As `guard`, on a breaker that counts first-attempt successes.
+    #[cfg(feature = "metrics")]
+    guard_counted: Guard,
+    /// A counter every thread increments (`guard/fusebox-counted-shared`).
+    #[cfg(feature = "metrics")]
+    shared_counter: metrics::Counter,
 }
 
 /// A default breaker that saw a burst of failures (one short of a trip), then the
@@ -754,6 +771,15 @@ impl Shared {
             layer_fusebox_registry: fusebox_registry_layered(),
             mix1: Mix::new(),
             mix5: Mix::new(),
+            #[cfg(feature = "metrics")]
+            guard_counted: {
+                let breaker = Arc::new(Breaker::builder().name("guard-counted").build().unwrap());
+                fusebox::metrics::count_successes(&breaker);
+                Guard::new(breaker, Retry::default())
+                    .with_budget(Arc::new(RetryBudget::builder().build().unwrap()))
+            },
+            #[cfg(feature = "metrics")]
+            shared_counter: metrics::counter!("bench_shared_total"),
         }
     }
 
@@ -772,6 +798,8 @@ impl Shared {
             &self.fb_recovered,
             &self.fb_fail,
             self.guard.breaker(),
+            #[cfg(feature = "metrics")]
+            self.guard_counted.breaker(),
             #[cfg(feature = "tower")]
             self.layer_fusebox.guard().breaker(),
             self.guard_async.breaker(),
@@ -1309,6 +1337,73 @@ const LAYER_CASES: &[(&str, Run)] = &[
 #[cfg(not(feature = "tower"))]
 const LAYER_CASES: &[(&str, Run)] = &[];
 
+/// The denominator: first-attempt successes counted (striped), and the design
+/// not chosen (one shared counter).
+#[cfg(feature = "metrics")]
+const METRICS_CASES: &[(&str, Run)] = &[
+    sync_case!("guard/fusebox-counted", |s| guard_call(&s.guard_counted)),
+    sync_case!("guard/fusebox-counted-shared", |s| {
+        guard_call(&s.guard);
+        s.shared_counter.increment(1)
+    }),
+];
+#[cfg(not(feature = "metrics"))]
+const METRICS_CASES: &[(&str, Run)] = &[];
+
+/// The run's `metrics` recorder: every counter and gauge an atomic, as the
+/// Prometheus exporter's are (so that a counted case pays what it would in a
+/// service), one per series.
+#[cfg(feature = "metrics")]
+mod recorder {
+    use metrics::atomics::AtomicU64;
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    #[derive(Default)]
+    struct Atomics(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+    impl Atomics {
+        fn slot(&self, key: &Key) -> Arc<AtomicU64> {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let series = format!("{}{{{}}}", key.name(), labels.join(","));
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(map.entry(series).or_default())
+        }
+    }
+
+    struct Installed(&'static Atomics);
+
+    impl Recorder for Installed {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.0.slot(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.0.slot(key))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// Install the recorder (once, before any subject is built).
+    pub(crate) fn install() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let atomics: &'static Atomics = Box::leak(Box::default());
+            metrics::set_global_recorder(Installed(atomics)).expect("the only recorder");
+        });
+    }
+}
+
 /// Wall time for `threads` threads to each run `iters` operations of `run`.
 fn run_threads(s: &Shared, threads: usize, iters: u64, run: Run) -> Duration {
     let start = Barrier::new(threads + 1);
@@ -1362,6 +1457,8 @@ const FAMILIES: &[&[&str]] = &[
 ];
 
 fn race(c: &mut Criterion) {
+    #[cfg(feature = "metrics")]
+    recorder::install();
     for family in FAMILIES {
         for threads in thread_counts() {
             // Fresh subjects for every family and thread count.
@@ -1373,7 +1470,7 @@ fn race(c: &mut Criterion) {
             };
             let mut group = c.benchmark_group(group_name);
             group.throughput(Throughput::Elements(threads as u64));
-            for &(name, run) in CASES.iter().chain(LAYER_CASES) {
+            for &(name, run) in CASES.iter().chain(LAYER_CASES).chain(METRICS_CASES) {
                 if !family.iter().any(|prefix| name.starts_with(prefix)) || !selected(name) {
                     continue;
                 }

@@ -1127,7 +1127,7 @@ where
                                         first.sample,
                                     );
                                     if let Classification::Success = class {
-                                        let outcome = first_success(result);
+                                        let outcome = first_success(holder.breaker(), result);
                                         return Poll::Ready(stop(&*this.on_stop, outcome));
                                     }
                                     let first = First {

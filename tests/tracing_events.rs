@@ -107,8 +107,103 @@ fn transitions_are_info_with_structured_fields() {
     assert_eq!(e.field("to"), Some("open"));
     assert_eq!(e.field("state"), Some("open"));
     assert_eq!(e.field("epoch"), Some("1"));
-    assert!(e.field("health").is_some() && e.field("at_ms").is_some());
+    assert!(e.field("at_ms").is_some());
+    // Open does not measure health: the field is left out, not NaN.
+    assert_eq!(e.field("health"), None, "{e:?}");
+    assert!(e.field("open_for_ms").is_some(), "{e:?}");
     assert_eq!(e.field("message"), Some("breaker closed -> open"));
+}
+
+/// Every number a field holds, parsed: no NaN, no infinity, and every `_ms`
+/// time at most three decimals (whole microseconds).
+fn check_numbers(events: &[Captured]) {
+    for e in events {
+        for (name, value) in &e.fields {
+            let lower = value.to_ascii_lowercase();
+            assert!(
+                !lower.contains("nan") && !lower.contains("inf"),
+                "{name}={value} in {e:?}"
+            );
+            if name.ends_with("_ms") {
+                let parsed: f64 = value.parse().unwrap_or_else(|_| panic!("{name}={value}"));
+                assert!(parsed.is_finite() && parsed >= 0.0, "{name}={value}");
+                let decimals = value.split_once('.').map_or(0, |(_, d)| d.len());
+                assert!(decimals <= 3, "{name}={value} in {e:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unmeasured_fields_are_left_out_and_times_have_three_decimals() {
+    let clock = ManualClock::new();
+    let events = capture(Level::TRACE, || {
+        let b = Breaker::builder()
+            .name("search")
+            .trip_after_consecutive_failures(1)
+            .open_for(Duration::from_millis(250))
+            .open_jitter(0.0)
+            .probes(1)
+            .close_after(1)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        // A time whose milliseconds as `as_secs_f64() * 1e3` print as
+        // 4.0565310000000006.
+        clock.advance(Duration::from_nanos(4_056_531));
+        let _ = b.try_acquire().unwrap().record(Verdict::failure()); // -> open
+        let _ = b.try_acquire(); // refused while open
+        clock.advance(Duration::from_millis(251)); // the deadline is whole milliseconds
+        let probe = b.try_acquire().unwrap(); // open -> half-open
+        let _ = b.try_acquire(); // refused: the one probe is out
+        let _ = probe.record(Verdict::Success); // half-open -> closed
+        b.force_open(); // -> forced open
+        let _ = b.try_acquire(); // refused: forced open, no retry-after
+    });
+    check_numbers(&events);
+    let transitions: Vec<_> = events.iter().filter(|e| e.field("to").is_some()).collect();
+    let to: Vec<_> = transitions.iter().map(|e| e.field("to").unwrap()).collect();
+    assert_eq!(
+        to,
+        ["open", "half-open", "closed", "forced-open"],
+        "{events:?}"
+    );
+    // The first event's clock, exactly: 4.056531 ms, rounded down to 4.056.
+    assert_eq!(transitions[0].field("at_ms"), Some("4.056"));
+    // Only the transition into open has an open period.
+    assert_eq!(transitions[0].field("open_for_ms"), Some("250.0"));
+    for t in &transitions[1..] {
+        assert_eq!(t.field("open_for_ms"), None, "{t:?}");
+    }
+    // Health is there where it is measured (closed), and absent elsewhere.
+    for e in &events {
+        let measured = matches!(e.field("state"), Some("closed" | "disabled"));
+        assert_eq!(e.field("health").is_some(), measured, "{e:?}");
+    }
+    assert_eq!(transitions[2].field("health"), Some("1.0"), "closed again");
+    // A refusal while open says when to come back; a forced-open one cannot.
+    let refusals: Vec<_> = events
+        .iter()
+        .filter(|e| e.field("message") == Some("attempt rejected"))
+        .collect();
+    let reasons: Vec<_> = refusals
+        .iter()
+        .map(|e| e.field("reason").unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["open", "probes_busy", "forced_open"],
+        "{events:?}"
+    );
+    // 250 ms from the deadline's whole millisecond (about 250.943).
+    let retry_after: f64 = refusals[0]
+        .field("retry_after_ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((250.0..=251.0).contains(&retry_after), "{retry_after}");
+    assert_eq!(refusals[1].field("retry_after_ms"), None);
+    assert_eq!(refusals[2].field("retry_after_ms"), None);
 }
 
 #[test]
@@ -151,6 +246,7 @@ fn every_kind_is_traced_at_its_level() {
     assert_eq!(events[2].field("reason"), Some("open"));
     assert_eq!(events[3].field("reason"), Some("rejected_mid_call"));
     assert!(events.iter().all(|e| e.field("breaker") == Some("users")));
+    check_numbers(&events);
 }
 
 #[test]

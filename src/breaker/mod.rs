@@ -175,6 +175,14 @@ pub struct Breaker {
     /// Who hears its events, and the name they carry (the one hook to the
     /// observers: see [`crate::observe`]).
     observers: Observers,
+    /// 1 if a `Guard::call` over this breaker must leave its untimed loop: a
+    /// slow-call threshold is set (attempts are timed), or first-attempt
+    /// successes are counted. One word for both, so that the healthy call
+    /// checks one flag, as it checked the threshold alone before successes
+    /// could be counted. Set once (by `metrics::count_successes`), never
+    /// cleared.
+    #[cfg(feature = "metrics")]
+    detour: AtomicU64,
 }
 
 struct Cold {
@@ -204,7 +212,7 @@ impl Breaker {
             events,
         } = parts;
         let start_ns = clock.now_nanos();
-        Self {
+        let breaker = Self {
             state: CachePadded::new(AtomicU64::new(
                 Snapshot::closed(INITIAL_EPOCH, HEALTH_FULL, 0).raw(),
             )),
@@ -223,15 +231,52 @@ impl Breaker {
             config,
             clock,
             start_ns,
+            #[cfg(feature = "metrics")]
+            detour: AtomicU64::new(0),
             listener,
             observers: Observers::new(name, events),
+        };
+        #[cfg(feature = "metrics")]
+        if breaker.config.slow_call_ns.is_some() || breaker.observers.counts_successes() {
+            // Relaxed: not shared yet.
+            breaker.detour.store(1, Ordering::Relaxed);
         }
+        breaker
     }
 
     /// Who hears this breaker's events.
     #[cfg(feature = "metrics")]
     pub(crate) fn observers(&self) -> &Observers {
         &self.observers
+    }
+
+    /// Count guarded calls' first-attempt successes from now on (see
+    /// `fusebox::metrics::count_successes`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_successes(&self) {
+        self.observers.count_successes();
+        // Release, after the count is on: a call that sees the flag
+        // (`detour`, Acquire) sees the count's stripes.
+        self.detour.store(1, Ordering::Release);
+    }
+
+    /// Whether a `Guard::call` must leave its untimed loop: a slow-call
+    /// threshold is set, or first-attempt successes are counted. One load.
+    #[cfg(feature = "metrics")]
+    #[inline(always)]
+    pub(crate) fn detour(&self) -> bool {
+        // Acquire: see `count_successes`. A plain load on x86-64.
+        self.detour.load(Ordering::Acquire) != 0
+    }
+
+    /// A guarded call's first attempt succeeded (the healthy path, which tells
+    /// no event): counted in `fusebox_calls_total` if the breaker counts
+    /// successes (see `fusebox::metrics::count_successes`). Without the
+    /// `metrics` feature, nothing at all.
+    #[inline(always)]
+    pub(crate) fn first_success(&self) {
+        #[cfg(feature = "metrics")]
+        self.observers.first_success();
     }
 
     /// The breaker's name (see [`BreakerBuilder::name`](crate::BreakerBuilder::name));

@@ -34,6 +34,7 @@ macro_rules! async_loop {
             // concurrency limit, as there).
             let _recorded = record_with(&guard.breaker, permit, class.verdict(), sample);
             if let Classification::Success = class {
+                guard.breaker.first_success();
                 return $done(Outcome {
                     stop: Stop::Succeeded,
                     attempts: 1,

@@ -487,10 +487,13 @@ where
         result: Option<Result<T, E>>,
     ) -> Step<T, E> {
         if let Classification::Success = class {
-            // A first-attempt success tells nothing (see `crate::event`); a later
-            // one ends a call that did something unusual.
+            // A first-attempt success tells nothing (see `crate::event`), and is
+            // counted only if the breaker counts successes; a later one ends a
+            // call that did something unusual.
             if self.attempts > 1 {
                 self.tell_stop(Stop::Succeeded);
+            } else {
+                self.holder.breaker().first_success();
             }
             return Step::Done(self.outcome(Stop::Succeeded, result, None));
         }
@@ -506,6 +509,8 @@ where
         result: Option<Result<T, E>>,
     ) -> Step<T, E> {
         if let Classification::Success = class {
+            // Not counted here: `Guard::call` counts it apart (`call_counted`),
+            // and the tower layer's first attempt never ends here.
             return Step::Done(self.outcome(Stop::Succeeded, result, None));
         }
         self.after_failure(class, result)
@@ -815,11 +820,13 @@ pub(crate) fn refused_outcome<T, E>(rejected: Rejected) -> Outcome<T, E> {
     }
 }
 
-/// The outcome of a call whose first attempt succeeded (the healthy path,
-/// which tells no listener: see `crate::event`).
+/// The outcome of a call over `breaker` whose first attempt succeeded (the
+/// healthy path, which tells no listener: see `crate::event`; counted only if
+/// the breaker counts successes).
 #[cfg(feature = "tower")]
 #[inline(always)]
-pub(crate) fn first_success<T, E>(result: Result<T, E>) -> Outcome<T, E> {
+pub(crate) fn first_success<T, E>(breaker: &Breaker, result: Result<T, E>) -> Outcome<T, E> {
+    breaker.first_success();
     Outcome {
         stop: Stop::Succeeded,
         attempts: 1,

@@ -3,6 +3,38 @@
 
 use super::*;
 
+/// The untimed loop of [`Guard::call_outcome`] (rules 1–5) over `$guard` and the
+/// operation `$op`, returning the call's outcome from the enclosing function;
+/// `$after_first` sees the step after the first attempt. A macro, so that the
+/// loop a counting breaker's calls run (`Guard::call_counted`) is the same
+/// code, with its count where the first attempt ends.
+macro_rules! untimed_loop {
+    ($guard:expr, $op:ident, $after_first:expr) => {{
+        let mut call = Call::new($guard);
+        // The first attempt apart: its success is the healthy path, which tells
+        // no event (see `crate::event`).
+        let (permit, attempt) = match call.begin_first() {
+            Ok(admitted) => admitted,
+            Err(stop) => return stop,
+        };
+        let result = $op(attempt);
+        let mut step = call.finish_first(permit, result);
+        $after_first(&step);
+        loop {
+            match step {
+                Step::Done(done) => return done,
+                Step::Sleep(delay) => $guard.sleeper.sleep(delay),
+            }
+            let (permit, attempt) = match call.begin() {
+                Ok(admitted) => admitted,
+                Err(stop) => return stop,
+            };
+            let result = $op(attempt);
+            step = call.finish(permit, result);
+        }
+    }};
+}
+
 impl<C, S> Guard<C, S> {
     /// Run `op` under the rules, sleeping with the guard's [`Sleeper`] (by default
     /// `std::thread::sleep`). Allocates nothing.
@@ -69,30 +101,59 @@ impl<C, S> Guard<C, S> {
         S: Sleeper,
         F: FnMut(Attempt) -> Result<T, E>,
     {
+        #[cfg(not(feature = "metrics"))]
         if self.timed::<T, E>() {
             return self.call_timed(op);
         }
-        let mut call = Call::new(self);
-        // The first attempt apart: its success is the healthy path, which tells
-        // no event (see `crate::event`).
-        let (permit, attempt) = match call.begin_first() {
-            Ok(admitted) => admitted,
-            Err(stop) => return stop,
-        };
-        let result = op(attempt);
-        let mut step = call.finish_first(permit, result);
-        loop {
-            match step {
-                Step::Done(done) => return done,
-                Step::Sleep(delay) => self.sleeper.sleep(delay),
-            }
-            let (permit, attempt) = match call.begin() {
-                Ok(admitted) => admitted,
-                Err(stop) => return stop,
-            };
-            let result = op(attempt);
-            step = call.finish(permit, result);
+        // With `metrics`, the breaker's one flag says "timed, or counting
+        // first-attempt successes" (see `Breaker::detour`): the untimed loop
+        // below is the code it was, behind the one check it had, and a
+        // counting breaker's calls run a copy of it.
+        #[cfg(feature = "metrics")]
+        if self.breaker.detour() || self.classifier.wants_elapsed() {
+            return self.call_detour(op);
         }
+        untimed_loop!(self, op, |_: &Step<T, E>| {})
+    }
+
+    /// A call that leaves the untimed loop: timed, or (untimed) on a breaker
+    /// that counts first-attempt successes.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn call_detour<T, E, F>(&self, op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        if self.timed::<T, E>() {
+            // `Call::after_record` counts a first-attempt success there.
+            return self.call_timed(op);
+        }
+        self.call_counted(op)
+    }
+
+    /// The untimed loop on a breaker that counts first-attempt successes (see
+    /// `fusebox::metrics::count_successes`), which counts this call's if it is
+    /// one. Out of line: a copy of the loop the healthy path does not carry.
+    #[cfg(feature = "metrics")]
+    #[inline(never)]
+    fn call_counted<T, E, F>(&self, mut op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: Sleeper,
+        F: FnMut(Attempt) -> Result<T, E>,
+    {
+        untimed_loop!(self, op, |step: &Step<T, E>| {
+            // The first attempt ended the call with a success.
+            if let Step::Done(Outcome {
+                stop: Stop::Succeeded,
+                ..
+            }) = step
+            {
+                self.breaker.first_success();
+            }
+        })
     }
 
     /// Whether attempts are timed: the breaker has a slow-call threshold, or the

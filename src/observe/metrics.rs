@@ -1,12 +1,16 @@
 //! The `metrics` sink of the observer hook: every breaker's and budget's counter
-//! and gauge handles, registered once, and the counting of each event. It speaks
-//! only the event words; the public [`crate::metrics`] module (descriptions and
-//! gauge exports) sits on top of the core.
+//! and gauge handles, registered once, the counting of each event, and the
+//! opt-in count of first-attempt successes ([`Successes`]). It speaks only the
+//! event words; the public [`crate::metrics`] module (descriptions and gauge
+//! exports) sits on top of the core.
 
 use crate::event::{DelayReason, Event, EventKind};
 use crate::state::State;
 use crate::stop::Stop;
+use crate::sync::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
 use metrics::{Counter, Gauge};
+use std::cell::Cell;
 
 pub(crate) const ATTEMPTS: &str = "fusebox_attempts_total";
 pub(crate) const CALLS: &str = "fusebox_calls_total";
@@ -21,6 +25,7 @@ pub(crate) const TIMEOUTS: &str = "fusebox_attempt_timeouts_total";
 pub(crate) const STATE: &str = "fusebox_state";
 pub(crate) const BUDGET_BALANCE: &str = "fusebox_budget_balance";
 pub(crate) const HEALTH: &str = "fusebox_health";
+pub(crate) const SUCCESSES_COUNTED: &str = "fusebox_successes_counted";
 
 pub(crate) const STATES: [State; 5] = [
     State::Closed,
@@ -57,6 +62,8 @@ pub(crate) struct Handles {
     timeouts_attempt: Counter,
     pub(crate) state: Gauge,
     pub(crate) health: Gauge,
+    /// `fusebox_successes_counted`: 1 while first-attempt successes are counted.
+    pub(crate) counted: Gauge,
 }
 
 /// One retry budget's registered metric handles.
@@ -81,8 +88,9 @@ impl BudgetHandles {
 }
 
 impl Handles {
-    /// Register `name`'s handles with the recorder installed now.
-    pub(crate) fn register(name: &str) -> Self {
+    /// Register `name`'s handles with the recorder installed now; `counted`:
+    /// whether its first-attempt successes are counted (the gauge's value).
+    pub(crate) fn register(name: &str, counted: bool) -> Self {
         let breaker = name.to_string();
         let labelled = |metric: &'static str, key: &'static str, value: &'static str| metrics::counter!(metric, "breaker" => breaker.clone(), key => value);
         let plain = |metric: &'static str| metrics::counter!(metric, "breaker" => breaker.clone());
@@ -101,16 +109,33 @@ impl Handles {
             timeouts_attempt: labelled(TIMEOUTS, "limit", "attempt_timeout"),
             state: metrics::gauge!(STATE, "breaker" => breaker.clone()),
             health: metrics::gauge!(HEALTH, "breaker" => breaker.clone()),
+            counted: {
+                let gauge = metrics::gauge!(SUCCESSES_COUNTED, "breaker" => breaker.clone());
+                gauge.set(if counted { 1.0 } else { 0.0 });
+                gauge
+            },
         }
     }
+
+    /// `fusebox_calls_total{stop="succeeded"}`.
+    pub(crate) fn succeeded(&self) -> &Counter {
+        &self.calls[stop_index(Stop::Succeeded)]
+    }
+}
+
+/// The value of `fusebox_health` for a breaker in a state with stored health
+/// `health` (`None` outside `Closed` and `Disabled`): the health where it is
+/// measured, and 0 where it is not (open, forced open, half-open: the breaker
+/// trusts no traffic but its probes). See [`crate::metrics`].
+pub(crate) fn health_value(health: Option<f64>) -> f64 {
+    health.unwrap_or(0.0)
 }
 
 /// Move the counters and gauges of `h` for `event`.
 pub(crate) fn emit(h: &Handles, event: &Event<'_>) {
     h.state.set(state_code(event.state));
-    if let Some(health) = event.health {
-        h.health.set(health);
-    }
+    // `event.health` is `None` exactly when the state does not measure health.
+    h.health.set(health_value(event.health));
     match event.kind {
         EventKind::Transition(t) => h.transitions[state_index(t.to)].increment(1),
         EventKind::Rejected(r) => {
@@ -134,10 +159,7 @@ pub(crate) fn emit(h: &Handles, event: &Event<'_>) {
                 h.timeouts_attempt.increment(1);
             }
         }
-        EventKind::CallStopped { stop, .. } => {
-            let i = Stop::ALL.iter().position(|&s| s == stop).unwrap_or(0);
-            h.calls[i].increment(1);
-        }
+        EventKind::CallStopped { stop, .. } => h.calls[stop_index(stop)].increment(1),
     }
 }
 
@@ -153,4 +175,101 @@ pub(crate) fn verdict(h: &Handles, failure: bool) {
 
 fn state_index(state: State) -> usize {
     STATES.iter().position(|&s| s == state).unwrap_or(0)
+}
+
+fn stop_index(stop: Stop) -> usize {
+    Stop::ALL.iter().position(|&s| s == stop).unwrap_or(0)
+}
+
+/// How many first-attempt successes a thread's stripe gathers before it adds
+/// them to the shared counter: the counter's one shared write (a contended
+/// cache line when several threads count) is paid once per batch, under a
+/// nanosecond a call. [`crate::metrics::export`] takes the rest, so a scrape
+/// after an export is exact; without exports, a stripe lags by at most
+/// `BATCH - 1`.
+pub(crate) const BATCH: u64 = 128;
+
+/// The most stripes a breaker's success count has (a power of two).
+const MAX_STRIPES: usize = 16;
+
+/// First-attempt successes of guarded calls, counted when the breaker counts
+/// them ([`crate::metrics::count_successes`]), on per-thread stripes: each
+/// thread adds to a counter on a cache line of its own (shared only with the
+/// threads whose index falls on the same stripe), so counting is an
+/// uncontended atomic add, not a write every thread makes to one line.
+///
+/// Orderings: every access is `Relaxed`. The counts publish nothing, and are
+/// read only to be added to the exported counter, which needs no order with
+/// anything else; the read-modify-writes alone make sure that no increment is
+/// lost and that each `swap` takes exactly the increments before it.
+pub(crate) struct Successes {
+    stripes: Box<[CachePadded<AtomicU64>]>,
+    /// `stripes.len() - 1` (the length is a power of two).
+    mask: usize,
+}
+
+impl Successes {
+    /// One stripe per available core, rounded up to a power of two and at most
+    /// [`MAX_STRIPES`] (a stripe is a cache line: 128 bytes on x86-64).
+    pub(crate) fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let len = cores.next_power_of_two().clamp(1, MAX_STRIPES);
+        Self {
+            stripes: (0..len)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            mask: len - 1,
+        }
+    }
+
+    /// Count one success on this thread's stripe; `Some(n)` when the stripe's
+    /// batch is full: the `n` successes taken from it, for the caller to add
+    /// to the exported counter.
+    #[inline]
+    pub(crate) fn add(&self) -> Option<u64> {
+        let stripe = &self.stripes[thread_index() & self.mask];
+        // Relaxed: see the type's docs.
+        if stripe.fetch_add(1, Ordering::Relaxed) + 1 < BATCH {
+            return None;
+        }
+        Some(stripe.swap(0, Ordering::Relaxed))
+    }
+
+    /// Take every success counted and not yet added to the exported counter.
+    pub(crate) fn take_all(&self) -> u64 {
+        // Relaxed: see the type's docs.
+        self.stripes
+            .iter()
+            .map(|stripe| stripe.swap(0, Ordering::Relaxed))
+            .sum()
+    }
+}
+
+thread_local! {
+    /// This thread's index, for its stripe (`usize::MAX`: not given yet).
+    static THREAD_INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The next thread index. A std atomic, not one of `crate::sync`'s: it is a
+/// static (loom's atomics cannot be), and only spreads threads over stripes,
+/// which no model depends on.
+static NEXT_THREAD_INDEX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// This thread's index: given in order of first use, so that the threads of a
+/// pool land on different stripes. 0 while the thread-local is being torn down.
+#[inline]
+fn thread_index() -> usize {
+    THREAD_INDEX
+        .try_with(|index| {
+            let i = index.get();
+            if i != usize::MAX {
+                return i;
+            }
+            // Relaxed: a unique number is all it gives.
+            let i = NEXT_THREAD_INDEX.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                & (usize::MAX >> 1);
+            index.set(i);
+            i
+        })
+        .unwrap_or(0)
 }

@@ -6,12 +6,37 @@
 //! `reason`, `retry_after_ms`; `attempt`, `delay_ms`, `why`; `budget`; `elapsed_ms`,
 //! `threshold_ms`; `limit_ms`, `by_deadline`; `stop`, `attempts`; `permit_epoch`;
 //! `expired_epoch`).
+//!
+//! # What is not measured is left out
+//!
+//! A field with no value is omitted, never written as a placeholder: `health`
+//! only where the breaker measures it (`closed`, `disabled`; so not on a
+//! transition into `open` or `half-open`, nor while open), `open_for_ms` only on
+//! a transition into `open`, `retry_after_ms` only on a refusal that has one.
+//! (They are `Option`s, which `tracing` records only when `Some`.) No field is
+//! ever NaN: a log pipeline that parses numbers gets numbers.
+//!
+//! # Times
+//!
+//! Every time is a number of milliseconds (`_ms`), a float **rounded down to
+//! whole microseconds**: at most three decimals, `at_ms=4.056`, `delay_ms=10.0`.
+//! Milliseconds as a number keep the fields' names and type what they were
+//! (a pipeline sums and compares them as numbers), and microseconds keep what
+//! a slow-call threshold or a short backoff needs below a millisecond. The
+//! value is `micros / 1000` computed in one division, which is the double
+//! nearest that three-decimal number, so every formatter that writes the
+//! shortest round-trip form (`Debug`, `Display`, JSON) writes the three
+//! decimals back; `as_secs_f64() * 1e3`, rounded twice, wrote
+//! `4.0565310000000006`.
 
 use crate::event::{Event, EventKind};
 use std::time::Duration;
 
+/// `d` in milliseconds, rounded down to whole microseconds (see "Times").
 fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    // Exact as a double up to 2^53 microseconds (285 years), so the one
+    // rounding is the division's.
+    d.as_micros() as f64 / 1e3
 }
 
 /// Emit `event` as a `tracing` event (nothing if no subscriber wants it: the
@@ -21,17 +46,17 @@ pub(crate) fn emit(event: &Event<'_>) {
     let at_ms = ms(event.at);
     let state = event.state.as_str();
     let epoch = event.epoch;
-    let health = event.health.unwrap_or(f64::NAN);
+    let health = event.health;
     match event.kind {
         EventKind::Transition(t) => ::tracing::info!(
             target: "fusebox", breaker, at_ms, state, epoch, health,
             from = t.from.as_str(), to = t.to.as_str(),
-            open_for_ms = t.open_for.map_or(0.0, ms),
+            open_for_ms = t.open_for.map(ms),
             "breaker {} -> {}", t.from, t.to
         ),
         EventKind::Rejected(r) => ::tracing::trace!(
             target: "fusebox", breaker, at_ms, state, epoch, health,
-            reason = r.as_str(), retry_after_ms = r.retry_after().map_or(f64::NAN, ms),
+            reason = r.as_str(), retry_after_ms = r.retry_after().map(ms),
             "attempt rejected"
         ),
         EventKind::StaleReport { permit_epoch } => ::tracing::debug!(

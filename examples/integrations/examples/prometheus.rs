@@ -7,7 +7,19 @@
 //! retries, trips, rejects, and the exporter shows it all. In a service, serve
 //! `handle.render()` on your `/metrics` route (or use the exporter's own HTTP
 //! listener) and call `fusebox::metrics::export` for each breaker before
-//! rendering, so the gauges are current.
+//! rendering, so the gauges are current and the success count exact.
+//!
+//! The breaker counts its first-attempt successes
+//! (`fusebox::metrics::count_successes`), so `fusebox_calls_total` counts every
+//! call and the error rate is one line of PromQL:
+//!
+//! ```text
+//! sum by (breaker) (rate(fusebox_calls_total{stop!~"succeeded|ignored"}[5m]))
+//!   / sum by (breaker) (rate(fusebox_calls_total[5m]))
+//! ```
+//!
+//! `dashboards/grafana/fusebox.json` in the repository is a Grafana dashboard
+//! over these metrics.
 
 use fusebox::{Breaker, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -35,6 +47,9 @@ pub(crate) fn drive() -> (Arc<Breaker>, Arc<RetryBudget>) {
             .build()
             .expect("valid breaker"),
     );
+    // The denominator: first-attempt successes counted too (the recorder is
+    // installed first, by `install`).
+    fusebox::metrics::count_successes(&breaker);
     let budget = RetryBudget::builder()
         .name("inventory")
         .clock(clock.clone())
