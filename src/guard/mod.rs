@@ -13,7 +13,7 @@
 //!    if the budget refuses, it ends with `BudgetExhausted` (no sleep). In that
 //!    order, so a token is withdrawn only for a sleep that will happen.
 //! 4. A retry due at or past the deadline is not sent: when the sleeper wakes late
-//!    (or, in [`crate::tower`], the service takes that long to become ready), the
+//!    (or, in the tower layer (`fusebox::tower`), the service takes that long to become ready), the
 //!    call ends with `DeadlineExceeded` and the last attempt's result, before
 //!    asking the breaker: no permit, no health signal, and no budget token beyond
 //!    the one the sleep already spent. Otherwise the next `try_acquire` sees the
