@@ -295,3 +295,64 @@ fn a_guard_built_before_the_opt_in_counts_from_then_on() {
     fusebox::metrics::export(&breaker);
     assert_eq!(calls("late", "succeeded"), 2, "the same guard, counted now");
 }
+
+/// Answers every request with a canned 200, below the guard: no network.
+#[cfg(feature = "reqwest")]
+struct Canned;
+
+/// The trait is declared with `#[async_trait]`; without the macro (not a
+/// dependency here), an impl writes out the method it expands to.
+#[cfg(feature = "reqwest")]
+impl reqwest_middleware::Middleware for Canned {
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        _: reqwest::Request,
+        _: &'life1 mut http::Extensions,
+        _: reqwest_middleware::Next<'life2>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = reqwest_middleware::Result<reqwest::Response>>
+                + Send
+                + 'async_trait,
+        >,
+    >
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async { Ok(http::Response::new("ok").into()) })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+#[test]
+fn the_reqwest_middleware_counts_its_first_attempt_success() {
+    use fusebox::TokioSleeper;
+    use fusebox::reqwest::{GuardMiddleware, ReqwestClassifier};
+    store();
+    let clock = ManualClock::new();
+    let breaker = named("reqwest-middleware", &clock);
+    fusebox::metrics::count_successes(&breaker);
+    let guard = Guard::new(Arc::clone(&breaker), retry(2))
+        .with_classifier(ReqwestClassifier::new())
+        .with_sleeper(TokioSleeper);
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(GuardMiddleware::new(guard))
+        .with(Canned)
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let response = runtime
+            .block_on(client.get("http://inventory.invalid/").send())
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    fusebox::metrics::export(&breaker);
+    assert_eq!(calls("reqwest-middleware", "succeeded"), 3);
+    assert_eq!(all_calls("reqwest-middleware"), 3);
+}
