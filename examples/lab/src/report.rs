@@ -226,7 +226,10 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     // A row of its own: a third figure in the cell above would widen every
     // column past the line.
     row("call latency p99.9 (ms, issue to end)", vec![]);
-    service(&|f| f.latency.p999.map_or_else(|| "-".to_string(), ms), &mut row);
+    service(
+        &|f| f.latency.p999.map_or_else(|| "-".to_string(), ms),
+        &mut row,
+    );
     row("admitted calls' latency p50 / p99 (ms)", vec![]);
     service(&|f| latency(f.admitted), &mut row);
     row("goodput, share of the physical limit", vec![]);
