@@ -1,7 +1,7 @@
 //! The scripted downstream: the scenarios' phases, and what one attempt does in each.
 //!
-//! Without a server (the scenarios `default`, `flapping` and `brownout-only`,
-//! unless `--capacity` gives them one), an attempt's fate is a pure function of
+//! Without a server (the scenarios `default`, `flapping`, `brownout-only` and
+//! `tail`, unless `--capacity` gives them one), an attempt's fate is a pure function of
 //! the seed, the attempt's identity (client, call, attempt number) and the phase
 //! it starts in, so every strategy meets the same downstream: the same attempt of
 //! the same call gets the same latency and the same answer whichever strategy
@@ -38,10 +38,25 @@
 //!   worker still serves it to the end.
 //! - `Outage`: the server answers nothing and holds no worker: every attempt
 //!   fails at the timeout, as without a server.
+//! - `Tail`: as `Healthy`, but [`TAIL_SHARE`] of the attempts (the same
+//!   per-attempt draw as without a server) need [`TAIL_FACTOR`] times their
+//!   drawn service time (200–800 ms), holding their worker that long.
 //!
 //! The capacity in attempts per second is `workers` divided by the mean service
-//! time of the condition ([`mean_service`]: 50 ms, 1.2 s when slow, none in an
-//! outage).
+//! time of the condition ([`mean_service`]: 50 ms, 1.2 s when slow, 59 ms with
+//! the tail, none in an outage). The server's size does not follow the tail:
+//! `--capacity X` gives the same workers in `tail` as elsewhere (sized on the
+//! 50 ms mean), so a 1.5x server has about 1.27 times what the tail's load needs.
+//!
+//! # The tail
+//!
+//! The `tail` scenario is a healthy downstream with a latency tail: each attempt
+//! draws its latency from [`HEALTHY_LATENCY`] as in `Healthy`, then, with
+//! probability [`TAIL_SHARE`] (2 %), takes [`TAIL_FACTOR`] (10) times as long,
+//! 200–800 ms, still within the timeout. Both draws are the attempt's own (a
+//! pure function of the seed and the attempt's identity), so every strategy
+//! meets the same slow attempts. It is there to measure the tail: p99 and p99.9
+//! call latency, and the attempts per call a hedging strategy would spend.
 //!
 //! The lab sizes the server from the offered load (see [`server_size`]): `X`
 //! times the offered calls per second, `X` being `--capacity` or the scenario's
@@ -89,6 +104,10 @@ pub const LONG_CAPACITY_HEADROOM: f64 = 1.1;
 pub const LONG_TRIGGER_CAPACITY: f64 = 0.5;
 /// `spike`: the offered load during the trigger, as a multiple of the normal one.
 pub const SPIKE_LOAD: f64 = 2.5;
+/// `tail`: the share of attempts that are slow…
+pub const TAIL_SHARE: f64 = 0.02;
+/// …and how many times their drawn healthy latency they take.
+pub const TAIL_FACTOR: u64 = 10;
 
 /// What the downstream is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +127,9 @@ pub enum Condition {
     /// Answers like `Healthy`, but the clients issue their calls [`SPIKE_LOAD`]
     /// times as often (the trigger of `spike`).
     LoadSpike,
+    /// Answers like `Healthy`, but [`TAIL_SHARE`] of the attempts take
+    /// [`TAIL_FACTOR`] times as long (the `tail` scenario).
+    Tail,
 }
 
 impl Condition {
@@ -149,17 +171,21 @@ pub enum Scenario {
     /// A tightly sized server ([`LONG_CAPACITY_HEADROOM`]) that loses half its
     /// workers for 30 s.
     OverloadLong,
+    /// A healthy downstream with a latency tail: [`TAIL_SHARE`] of the attempts
+    /// take [`TAIL_FACTOR`] times as long (see the module documentation).
+    Tail,
 }
 
 impl Scenario {
     /// Every scenario, in the order `--help` lists them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Default,
         Scenario::Flapping,
         Scenario::BrownoutOnly,
         Scenario::Overload,
         Scenario::Spike,
         Scenario::OverloadLong,
+        Scenario::Tail,
     ];
 
     /// The name `--scenario` takes.
@@ -171,6 +197,7 @@ impl Scenario {
             Scenario::Overload => "overload",
             Scenario::Spike => "spike",
             Scenario::OverloadLong => "overload-long",
+            Scenario::Tail => "tail",
         }
     }
 
@@ -200,6 +227,10 @@ impl Scenario {
             Scenario::OverloadLong => {
                 "healthy 20 s, trigger 30 s (capacity drops to 50 %), after trigger 30 s \
                  (capacity back)"
+            }
+            Scenario::Tail => {
+                "warm-up 10 s, steady 50 s; healthy throughout, but 2 % of attempts take 10x \
+                 as long (200-800 ms)"
             }
         }
     }
@@ -249,6 +280,10 @@ impl Scenario {
                 ("trigger", CapacityDrop, 30),
                 ("after trigger", Healthy, 30),
             ],
+            // One condition throughout; the warm-up is reported apart so that
+            // `steady` is free of whatever a strategy learns at first (a latency
+            // estimate, a concurrency limit).
+            Scenario::Tail => vec![("warm-up", Tail, 10), ("steady", Tail, 50)],
         };
         let mut start = 0;
         script
@@ -274,7 +309,9 @@ impl Scenario {
         match self {
             Scenario::Overload | Scenario::Spike => Some(CAPACITY_HEADROOM),
             Scenario::OverloadLong => Some(LONG_CAPACITY_HEADROOM),
-            Scenario::Default | Scenario::Flapping | Scenario::BrownoutOnly => None,
+            Scenario::Default | Scenario::Flapping | Scenario::BrownoutOnly | Scenario::Tail => {
+                None
+            }
         }
     }
 
@@ -369,6 +406,16 @@ impl Downstream {
     pub fn attempt(&self, key: AttemptKey, start: u64) -> (u64, Result<(), DownstreamError>) {
         let mut rng = Draws::new(self.seed, &[0xA77E, key.client, key.call, key.attempt]);
         let healthy = |rng: &mut Draws| rng.between(HEALTHY_LATENCY);
+        // The healthy draw, then whether this attempt is in the tail: a second
+        // draw, so the healthy ones keep the latency they would have had.
+        let tail = |rng: &mut Draws| {
+            let latency = healthy(rng);
+            if rng.unit() < TAIL_SHARE {
+                latency * TAIL_FACTOR
+            } else {
+                latency
+            }
+        };
         let condition = self.phases[self.phase_at(start)].condition;
         if let Some(server) = &self.server {
             // The same draws, in the same order, as without a server.
@@ -386,6 +433,7 @@ impl Downstream {
                     }
                 }
                 Condition::Slow => (rng.between(SLOW_LATENCY), Ok(())),
+                Condition::Tail => (tail(&mut rng), Ok(())),
             };
             let response = server.borrow_mut().admit(start, service);
             return if response > ATTEMPT_TIMEOUT {
@@ -416,6 +464,8 @@ impl Downstream {
                     (latency, Ok(()))
                 }
             }
+            // At most 800 ms: within the timeout.
+            Condition::Tail => (tail(&mut rng), Ok(())),
         }
     }
 }
@@ -435,6 +485,12 @@ pub fn mean_service(condition: Condition) -> Option<u64> {
         | Condition::LoadSpike
         | Condition::Brownout => Some(mean_of(HEALTHY_LATENCY)),
         Condition::Slow => Some(mean_of(SLOW_LATENCY)),
+        // The healthy mean, TAIL_FACTOR times as long for TAIL_SHARE of the
+        // attempts: 59 ms.
+        Condition::Tail => Some(
+            (mean_of(HEALTHY_LATENCY) as f64 * (1.0 + TAIL_SHARE * (TAIL_FACTOR - 1) as f64))
+                .round() as u64,
+        ),
         Condition::Outage => None,
     }
 }

@@ -5,16 +5,17 @@
 //! a scripted downstream (healthy, a hard outage, recovery, a brownout, a slow
 //! period, healthy again; or, in `overload`, `overload-long` and `spike`, a
 //! capacity-limited server whose capacity drops or whose load spikes for a while;
-//! `--capacity X` puts any scenario on such a server) through seven strategies — plain retry with no
-//! breaker, three BASELINES (the naive retry-inside-breaker design, its
+//! `--capacity X` puts any scenario on such a server; or, in `tail`, a healthy
+//! downstream of which 2 % of the attempts take 10 times as long) through seven
+//! strategies — plain retry with no breaker, three BASELINES (the naive retry-inside-breaker design, its
 //! per-attempt-callback variant, and a retry loop layered outside a count-based
 //! breaker) and `fusebox::Guard`, tripping on a failure count or on a failure rate
 //! with the baselines' numbers, or built from the library's defaults, driven
 //! through `call_async` on a simulated executor — and the lab measures load
 //! amplification, how fast each breaker opens and closes, wasted sleeps, stale
 //! overwrites, budget refusals, call latency and goodput against the physical
-//! limit per phase and, in the trigger scenarios, recovery time and goodput
-//! during the trigger.
+//! limit per phase (p50, p99 and p99.9 latency) and, in the trigger scenarios,
+//! recovery time and goodput during the trigger.
 //!
 //! Run: `cargo run --release -p fusebox-lab` (see `--help`);
 //! `-- --targets` checks the maintainers' targets for `fusebox-default`. Every
@@ -41,15 +42,16 @@ options:
   --seed N          seed for the downstream and every random draw (default 42)
   --clients N       logical clients, 1..=10000 (default 64)
   --scenario NAME   default | flapping | brownout-only | overload | spike |
-                    overload-long (default: default)
+                    overload-long | tail (default: default)
   --capacity X      run the scenario on a capacity-limited server (FIFO queue)
                     sized X times the offered load, X a positive number such as
                     1.5 (workers = round(offered calls/s x X x 50 ms), at least
                     1); without it, overload and spike have a 1.5x server,
                     overload-long a 1.1x one, the others no capacity limit
   --csv PATH        also write per-strategy, per-phase figures as CSV (with call
-                    latency p50/p99, admitted calls' p50/p99 and goodput against
-                    the physical limit); in a scenario with a trigger
+                    latency p50/p99, admitted calls' p50/p99, goodput against
+                    the physical limit, then call and admitted p99.9); in a
+                    scenario with a trigger
                     (overload, spike, overload-long), each strategy also has the
                     metric rows `recovery-time` (s, `inf` = never) and
                     `trigger-goodput` (successes/s), their value in the
@@ -68,7 +70,10 @@ options:
 scenarios: default: healthy, outage, recovery, brownout, slow, healthy again;
 flapping: short outages and recoveries; brownout-only: a 60 s 30 % brownout;
 overload: 40 % of the workers for 10 s; spike: 2.5x the load for 10 s;
-overload-long: half the workers for 30 s on a 1.1x server
+overload-long: half the workers for 30 s on a 1.1x server; tail: healthy for
+60 s (warm-up 10 s, steady 50 s), but 2 % of attempts, drawn per attempt and the
+same for every strategy, take 10x the usual 20-80 ms (with --capacity, 10x the
+service time): p50 / p99 / p99.9 and attempts per call measure the tail
 
 strategies: retry-only (no breaker), naive, callbacks, layered (baselines),
 fusebox, fusebox-rate (the baselines' numbers), fusebox-default (the library's

@@ -92,6 +92,8 @@ fn shade(condition: Condition) -> Option<RGBAColor> {
         Condition::Slow => Some(RGBColor(255, 127, 14).mix(0.15)),
         Condition::CapacityDrop => Some(RGBColor(120, 120, 120).mix(0.15)),
         Condition::LoadSpike => Some(RGBColor(90, 60, 200).mix(0.12)),
+        // Faint: the whole timeline, and a healthy one but for its tail.
+        Condition::Tail => Some(RGBColor(90, 140, 200).mix(0.07)),
     }
 }
 

@@ -6,15 +6,17 @@
 //! One header line, then one row per strategy and phase group, plus a `whole run`
 //! row per strategy, with the columns
 //!
-//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,goodput,goodput_limit,goodput_share`
+//! `scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,failed_attempts,attempts_per_call,success_rate,attempts_while_open,wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,goodput,goodput_limit,goodput_share,call_p999_ms,admitted_p999_ms`
 //!
 //! The first fourteen columns are unchanged since before the `overload`
-//! scenario (new strategies and phases are new rows); the last seven came with
+//! scenario (new strategies and phases are new rows); the next seven came with
 //! the capacity scenarios: the p50 and p99 call latency of the calls issued in
 //! the phase, in ms, of all of them and of the admitted ones (empty without
 //! calls); successful attempts that ended during the phase; the physical limit
 //! (attempts); and their ratio (empty when the limit is 0). See
-//! [`ServiceFigures`]. In a scenario with a trigger (`overload`, `spike`,
+//! [`ServiceFigures`]. The last two came with the `tail` scenario: the p99.9
+//! call latency, of all the calls and of the admitted ones (empty without
+//! calls); they are last so that every earlier column keeps its place. In a scenario with a trigger (`overload`, `spike`,
 //! `overload-long`), each strategy has two more rows, *metric rows*, after its
 //! `whole run` row; their `phase` names the metric, the other columns are empty,
 //! and the value is in the `wasted_sleep_s` column (the fourteenth, the last one
@@ -27,6 +29,7 @@
 
 use super::downstream::{
     ATTEMPT_TIMEOUT, BROWNOUT_FAILURE_RATE, Condition, HEALTHY_LATENCY, MS, SEC, SLOW_LATENCY,
+    TAIL_FACTOR, TAIL_SHARE, mean_service,
 };
 use super::{
     BACKOFF_INITIAL, BUDGET_RATIO, BeforeTrip, CALL_PERIOD, CLOSE_AFTER, Latency, MAX_ATTEMPTS,
@@ -136,6 +139,20 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
             SLOW_LATENCY.1 / MS,
         ));
     }
+    let tail = report.phases.iter().any(|p| p.condition == Condition::Tail);
+    if tail {
+        line(format!(
+            "  tail: {:.0} % of attempts, the same ones for every strategy, take {TAIL_FACTOR}x \
+             their drawn {}-{} ms ({}-{} ms; with a server, of service), within the {:.0} s \
+             timeout",
+            TAIL_SHARE * 100.0,
+            HEALTHY_LATENCY.0 / MS,
+            HEALTHY_LATENCY.1 / MS,
+            HEALTHY_LATENCY.0 * TAIL_FACTOR / MS,
+            HEALTHY_LATENCY.1 * TAIL_FACTOR / MS,
+            secs(ATTEMPT_TIMEOUT)
+        ));
+    }
     if let Some((workers, trigger)) = c.server_size() {
         let mean = (HEALTHY_LATENCY.0 + HEALTHY_LATENCY.1) as f64 / 2.0 / SEC as f64;
         let during = if report
@@ -147,6 +164,10 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
                 ", {trigger} during the trigger ({:.0}/s)",
                 f64::from(trigger) / mean
             )
+        } else if tail {
+            // The same workers serve the tail's longer mean (`mean_service`).
+            let with_tail = mean_service(Condition::Tail).map_or(0.0, |m| m as f64 / SEC as f64);
+            format!(", {:.0}/s with the tail", f64::from(workers) / with_tail)
         } else {
             String::new()
         };
@@ -202,6 +223,13 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     };
     row("call latency p50 / p99 (ms, issue to end)", vec![]);
     service(&|f| latency(f.latency), &mut row);
+    // A row of its own: a third figure in the cell above would widen every
+    // column past the line.
+    row("call latency p99.9 (ms, issue to end)", vec![]);
+    service(
+        &|f| f.latency.p999.map_or_else(|| "-".to_string(), ms),
+        &mut row,
+    );
     row("admitted calls' latency p50 / p99 (ms)", vec![]);
     service(&|f| latency(f.admitted), &mut row);
     row("goodput, share of the physical limit", vec![]);
@@ -371,12 +399,12 @@ notes: figures per phase are for the calls issued in that phase; amplification
 
 const SERVICE_NOTES: &str = "\
 latency: of the calls issued in the phase, from issue to end whatever the outcome
-  (a call rejected at once takes 0 ms), p50 / p99 (nearest rank); admitted calls:
-  those that made at least one downstream attempt. Goodput share: attempts that
-  ended in a success during the phase, over what the downstream could answer in
-  it: with a server, min(workers / mean service time, offered calls/s) x the
-  phase's length ('-': a server that answers nothing); without one, the offered
-  calls.
+  (a call rejected at once takes 0 ms), p50 / p99 and p99.9 (nearest rank);
+  admitted calls: those that made at least one downstream attempt. Goodput share:
+  attempts that ended in a success during the phase, over what the downstream
+  could answer in it: with a server, min(workers / mean service time, offered
+  calls/s) x the phase's length ('-': a server that answers nothing); without
+  one, the offered calls.
 ";
 
 const TRIGGER_NOTES: &str = "\
@@ -438,7 +466,7 @@ pub fn csv(report: &Report) -> String {
         "scenario,seed,clients,strategy,phase,calls,succeeded,rejected,attempts,\
          failed_attempts,attempts_per_call,success_rate,attempts_while_open,\
          wasted_sleep_s,call_p50_ms,call_p99_ms,admitted_p50_ms,admitted_p99_ms,\
-         goodput,goodput_limit,goodput_share\n",
+         goodput,goodput_limit,goodput_share,call_p999_ms,admitted_p999_ms\n",
     );
     let c = &report.config;
     let with_trigger = report.trigger().is_some();
@@ -454,7 +482,7 @@ pub fn csv(report: &Report) -> String {
         for (label, (f, s)) in rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{},{:.3},{},{},{},{},{},{:.1},{}",
+                "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{},{:.3},{},{},{},{},{},{:.1},{},{},{}",
                 c.scenario.name(),
                 c.seed,
                 c.clients,
@@ -477,6 +505,8 @@ pub fn csv(report: &Report) -> String {
                 s.limit,
                 s.goodput_share()
                     .map_or_else(String::new, |x| format!("{x:.4}")),
+                csv_ms(s.latency.p999),
+                csv_ms(s.admitted.p999),
             );
         }
         if !with_trigger {
@@ -496,7 +526,7 @@ pub fn csv(report: &Report) -> String {
         for (metric, value) in metrics {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{metric},,,,,,,,,{value},,,,,,,",
+                "{},{},{},{},{metric},,,,,,,,,{value},,,,,,,,,",
                 c.scenario.name(),
                 c.seed,
                 c.clients,

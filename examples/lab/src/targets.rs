@@ -38,7 +38,33 @@
 //!   `callbacks` (strictly) in every scenario;
 //! - every scenario with `--capacity 1.5`: the highest whole-run success of all
 //!   strategies (a tie counts as highest). `overload` and `spike` have that
-//!   server of their own: their plain runs are reused.
+//!   server of their own: their plain runs are reused. Not `tail`, below.
+//!
+//! `tail` (a healthy downstream with a latency tail) has no target for
+//! `fusebox-default` yet, only an INFO line with its `warm-up` and `steady`
+//! success: the healthy groups' 99.5 % would fail today. Every strategy
+//! without a concurrency limit succeeds on every call there; the fusebox
+//! strategies' adaptive limit takes the slow attempts for a queue and refuses
+//! calls (`LimitReached`): at seed 42, 0.18 % of the `steady` calls, at seed
+//! 7, 38 % of the `warm-up`'s. The scenario's own targets are the hedging
+//! strategy's, below.
+//!
+//! # Waiting for `fusebox-hedge`
+//!
+//! [`hedge_checks`] holds the tail targets of the hedging issue, for a
+//! strategy named [`HEDGE`] against `fusebox-default`; until the lab has a
+//! strategy of that name they are inactive, and `--targets` shows one INFO line
+//! saying so in each run they are for. They apply as soon as a strategy is
+//! named `fusebox-hedge`:
+//!
+//! - `tail`: the `steady` p99 and p99.9 call latency at most a fifth of
+//!   `fusebox-default`'s ([`HEDGE_SPEEDUP`]), for at most 5 % more attempts
+//!   per call ([`HEDGE_EXTRA_ATTEMPTS`]);
+//! - `tail --capacity 1.5` (or any server) and `overload`: goodput at least
+//!   99 % of `fusebox-default`'s ([`HEDGE_GOODPUT`]; "within 1 %", more is no
+//!   fault) and attempts per call at most 5 % above its — during the trigger
+//!   in `overload` (goodput: successes per second of trigger), in the `steady`
+//!   phase in `tail`, which has no trigger (goodput: successful attempts).
 
 use super::report::{WIDTH, wrap};
 use super::{Config, Report, Scenario, Strategy, run};
@@ -57,6 +83,23 @@ pub const CAPACITY: f64 = 1.5;
 
 /// The strategy the targets are for.
 pub const STRATEGY: Strategy = Strategy::FuseboxDefault;
+
+/// The name of the hedging strategy the tail targets ([`hedge_checks`]) are
+/// for; they wait until the lab has a strategy of this name.
+pub const HEDGE: &str = "fusebox-hedge";
+
+/// In `tail`: the hedging strategy's `steady` p99 and p99.9 at most
+/// `fusebox-default`'s divided by this…
+pub const HEDGE_SPEEDUP: u64 = 5;
+
+/// …for at most this share more attempts per call than `fusebox-default`
+/// (also the bound on the attempts per call in `overload`'s trigger and
+/// `tail`'s `steady` phase on a server).
+pub const HEDGE_EXTRA_ATTEMPTS: f64 = 0.05;
+
+/// On a server (`tail --capacity 1.5`, `overload`): the hedging strategy's
+/// goodput at least this share of `fusebox-default`'s.
+pub const HEDGE_GOODPUT: f64 = 0.99;
 
 /// One target in one scenario at one seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -190,12 +233,20 @@ fn within(r: Option<u64>, bound: u64) -> (String, bool) {
     }
 }
 
-/// The targets of one report (see the module documentation). A report with
-/// `--capacity` gets only the capacity target ([`capacity_check`]).
+/// The targets of one report (see the module documentation), the hedging
+/// strategy's included ([`hedge_checks`]). A report with `--capacity` gets only
+/// the capacity targets ([`capacity_checks`]).
 pub fn checks(report: &Report) -> Vec<Check> {
     if let Some(x) = report.config.capacity {
-        return vec![capacity_check(report, x)];
+        return capacity_checks(report, x);
     }
+    let mut out = fusebox_default_checks(report);
+    out.extend(hedge_checks(report));
+    out
+}
+
+/// `fusebox-default`'s own targets in a report without `--capacity`.
+fn fusebox_default_checks(report: &Report) -> Vec<Check> {
     let scenario = report.config.scenario;
     let seed = report.config.seed;
     let mut out = Vec::new();
@@ -232,9 +283,27 @@ pub fn checks(report: &Report) -> Vec<Check> {
                 );
             }
         };
-    let capacity_free = scenario.default_capacity().is_none();
+    // `tail` has no failure: the whole-run comparisons below, made for the
+    // failure scenarios, do not apply to it.
+    let tail = scenario == Scenario::Tail;
+    let capacity_free = scenario.default_capacity().is_none() && !tail;
     success_at_least("healthy", 0.995, &mut push);
     success_at_least("healthy again", 0.995, &mut push);
+    if tail {
+        // A reference, not a target: it would fail today (see the module
+        // documentation).
+        let success = |label: &str| group(label).map_or(0.0, |f| f.success_rate());
+        push(
+            "  reference: success, warm-up / steady".to_string(),
+            format!(
+                "{} / {}",
+                PERCENT.show(success("warm-up")),
+                PERCENT.show(success("steady"))
+            ),
+            None,
+        );
+        return out;
+    }
     if scenario == Scenario::Default {
         failed_at_most("outage", 0.05, &mut push);
         success_at_least("recovery", 0.97, &mut push);
@@ -413,6 +482,18 @@ pub fn checks(report: &Report) -> Vec<Check> {
     out
 }
 
+/// The targets of a run with `--capacity`: [`capacity_check`] (but in `tail`,
+/// see the module documentation), then the hedging strategy's
+/// ([`hedge_checks`]).
+pub fn capacity_checks(report: &Report, capacity: f64) -> Vec<Check> {
+    let mut out = Vec::new();
+    if report.config.scenario != Scenario::Tail {
+        out.push(capacity_check(report, capacity));
+    }
+    out.extend(hedge_checks(report));
+    out
+}
+
 /// The target of a run on a server of `capacity` times the offered load:
 /// `fusebox-default` has the highest whole-run success of all strategies (a tie
 /// counts as highest).
@@ -453,18 +534,140 @@ pub fn run_all(clients: u32) -> Vec<Check> {
             };
             let report = run(&config);
             out.extend(checks(&report));
-            with_capacity.push(if scenario.default_capacity() == Some(CAPACITY) {
-                capacity_check(&report, CAPACITY)
+            with_capacity.extend(if scenario.default_capacity() == Some(CAPACITY) {
+                // The plain run's hedging targets are in `out` already.
+                vec![capacity_check(&report, CAPACITY)]
             } else {
                 let report = run(&Config {
                     capacity: Some(CAPACITY),
                     ..config
                 });
-                capacity_check(&report, CAPACITY)
+                capacity_checks(&report, CAPACITY)
             });
         }
     }
     out.extend(with_capacity);
+    out
+}
+
+/// The tail targets of the hedging issue for the strategy named [`HEDGE`] in
+/// `report` (see the module documentation): in `tail`, on a server or not, and
+/// in `overload`; none elsewhere. Without a strategy of that name: one INFO line
+/// saying the targets wait for it.
+pub fn hedge_checks(report: &Report) -> Vec<Check> {
+    let applies = matches!(report.config.scenario, Scenario::Tail | Scenario::Overload);
+    if !applies {
+        return Vec::new();
+    }
+    match report.runs.iter().find(|r| r.strategy.name() == HEDGE) {
+        Some(hedge) => hedge_checks_for(report, hedge.strategy),
+        None => {
+            let what = if report.config.server_capacity().is_some() {
+                "goodput >= 99 %, attempts/call <= +5 %"
+            } else {
+                "p99, p99.9 <= 1/5, attempts/call <= +5 %"
+            };
+            vec![Check {
+                scenario: report.config.scenario,
+                capacity: report.config.capacity,
+                seed: report.config.seed,
+                target: format!("{HEDGE} vs {}: {what} (waiting)", STRATEGY.name()),
+                measured: format!("no {HEDGE} yet"),
+                pass: None,
+            }]
+        }
+    }
+}
+
+/// The hedging issue's tail targets, judged for `hedge` against
+/// `fusebox-default` in `report` (see the module documentation); empty where
+/// none applies. [`hedge_checks`] calls it with the strategy named [`HEDGE`].
+pub fn hedge_checks_for(report: &Report, hedge: Strategy) -> Vec<Check> {
+    let c = &report.config;
+    let mut out = Vec::new();
+    let mut push = |target: String, (measured, pass): (String, bool)| {
+        out.push(Check {
+            scenario: c.scenario,
+            capacity: c.capacity,
+            seed: c.seed,
+            target,
+            measured,
+            pass: Some(pass),
+        });
+    };
+    let name = hedge.name();
+    let attempts = |label: &str, push: &mut dyn FnMut(String, (String, bool))| {
+        let per_call = |s| report.group(s, label).map(|f| f.amplification());
+        if let (Some(own), Some(base)) = (per_call(hedge), per_call(STRATEGY)) {
+            push(
+                format!(
+                    "{label}: {name} attempts/call <= {} x {}'s",
+                    number(2).show(1.0 + HEDGE_EXTRA_ATTEMPTS),
+                    STRATEGY.name()
+                ),
+                at_most(own, base * (1.0 + HEDGE_EXTRA_ATTEMPTS), number(3)),
+            );
+        }
+    };
+    let goodput_target = |what: &str| {
+        format!(
+            "{what}: {name} goodput >= {} of {}'s",
+            PERCENT.show(HEDGE_GOODPUT),
+            STRATEGY.name()
+        )
+    };
+    match (c.scenario, c.server_capacity().is_some()) {
+        (Scenario::Tail, false) => {
+            let ms = |ns: u64| ns as f64 / 1e6;
+            let steady = |s| report.service(s, "steady").map(|f| f.latency);
+            let (own, base) = (steady(hedge), steady(STRATEGY));
+            let pairs = [
+                ("p99", own.and_then(|l| l.p99), base.and_then(|l| l.p99)),
+                ("p99.9", own.and_then(|l| l.p999), base.and_then(|l| l.p999)),
+            ];
+            for (p, own, base) in pairs {
+                push(
+                    format!(
+                        "steady: {name} {p} <= 1/{HEDGE_SPEEDUP} of {}'s (ms)",
+                        STRATEGY.name()
+                    ),
+                    match (own, base) {
+                        // Judged in whole nanoseconds (own x 5 <= base); written in ms.
+                        (Some(own), Some(base)) => {
+                            let pass = own * HEDGE_SPEEDUP <= base;
+                            let (o, b) = number(1).pair(ms(own), ms(base) / HEDGE_SPEEDUP as f64);
+                            (format!("{o} {} {b}", if pass { "<=" } else { ">" }), pass)
+                        }
+                        _ => ("-".to_string(), false),
+                    },
+                );
+            }
+            attempts("steady", &mut push);
+        }
+        (Scenario::Tail, true) => {
+            let goodput = |s| report.service(s, "steady").map(|f| f.goodput as f64);
+            push(
+                goodput_target("steady"),
+                match (goodput(hedge), goodput(STRATEGY)) {
+                    (Some(own), Some(base)) => at_least(own, base * HEDGE_GOODPUT, number(0)),
+                    _ => ("-".to_string(), false),
+                },
+            );
+            attempts("steady", &mut push);
+        }
+        (Scenario::Overload, _) => {
+            let goodput = |s| report.run(s).trigger.map(|t| t.goodput);
+            push(
+                goodput_target("trigger"),
+                match (goodput(hedge), goodput(STRATEGY)) {
+                    (Some(own), Some(base)) => at_least(own, base * HEDGE_GOODPUT, number(1)),
+                    _ => ("-".to_string(), false),
+                },
+            );
+            attempts("trigger", &mut push);
+        }
+        _ => {}
+    }
     out
 }
 

@@ -11,7 +11,8 @@ mod lab;
 mod plot;
 
 use lab::downstream::{
-    ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, DownstreamError, MS, Phase, SEC, SPIKE_LOAD,
+    ATTEMPT_TIMEOUT, AttemptKey, Condition, Downstream, DownstreamError, HEALTHY_LATENCY, MS,
+    Phase, SEC, SPIKE_LOAD, TAIL_FACTOR, TAIL_SHARE,
 };
 use lab::{
     BeforeTrip, CALL_PERIOD, Config, Latency, Report, SPIKE_CALL_PERIOD, Scenario, Strategy,
@@ -500,9 +501,16 @@ fn percentiles_are_nearest_rank() {
         Latency::of(shuffled),
         Latency {
             p50: Some(50),
-            p99: Some(100)
+            p99: Some(100),
+            p999: Some(100),
         }
     );
+    // p99.9: the value of rank ceil(0.999 n).
+    let thousand: Vec<u64> = (1..=1_000).collect();
+    assert_eq!(percentile(&thousand, 0.999), Some(999));
+    let more: Vec<u64> = (1..=2_001).collect();
+    assert_eq!(percentile(&more, 0.999), Some(1_999));
+    assert_eq!(Latency::of(thousand).p999, Some(999));
     assert_eq!(Latency::of(Vec::new()), Latency::default());
 }
 
@@ -754,6 +762,16 @@ fn every_line_the_lab_prints_fits_in_100_columns() {
         capacity: Some(1.5),
         ..small(6, Scenario::Default)
     }));
+    // The tail at the README's size, and on a server (its own preamble lines).
+    reports.push(lab::run(&Config {
+        scenario: Scenario::Tail,
+        ..Config::default()
+    }));
+    reports.push(lab::run(&Config {
+        scenario: Scenario::Tail,
+        capacity: Some(1.5),
+        ..Config::default()
+    }));
     for report in &reports {
         let svg = plot::default_path(&report.config, None);
         let table = lab::report::table(report, Some(&svg.display().to_string()));
@@ -960,4 +978,207 @@ fn the_picture_has_a_success_rate_panel_per_strategy() {
     }
     // The y labels of seven success panels.
     assert_eq!(svg.matches(">\n100 %\n</text>").count(), report.runs.len());
+}
+
+/// The `tail` scenario's phases: one `Tail` condition throughout.
+fn tail_phases() -> Vec<Phase> {
+    let phases = Scenario::Tail.phases();
+    assert!(phases.iter().all(|p| p.condition == Condition::Tail));
+    phases
+}
+
+/// In `tail`, an attempt takes its healthy latency, or 10 times it: the same
+/// draw as in a healthy phase, then 2 % of the attempts (± 0.3 points over
+/// 20,000 attempts, a little over 3 standard deviations) are slow; with a server
+/// that serves one at a time, the same service times.
+#[test]
+fn two_percent_of_tail_attempts_take_ten_times_as_long() {
+    let phases = tail_phases();
+    let healthy: Vec<Phase> = phases
+        .iter()
+        .map(|p| Phase {
+            condition: Condition::Healthy,
+            ..p.clone()
+        })
+        .collect();
+    for seed in [42, 7] {
+        let (tail, plain) = (
+            Downstream::new(seed, phases.clone()),
+            Downstream::new(seed, healthy.clone()),
+        );
+        let served = Downstream::with_server(seed, phases.clone(), 1, 1);
+        let n = 20_000u32;
+        let mut slow = 0;
+        for i in 0..n {
+            let key = AttemptKey {
+                client: i % 64,
+                call: i / 64,
+                attempt: 1 + i % 3,
+            };
+            let (took, answer) = tail.attempt(key, 0);
+            let (usual, _) = plain.attempt(key, 0);
+            assert_eq!(answer, Ok(()), "the tail stays within the timeout");
+            assert!((HEALTHY_LATENCY.0..=HEALTHY_LATENCY.1).contains(&usual));
+            if took == usual * TAIL_FACTOR {
+                slow += 1;
+                assert!((200 * MS..=800 * MS).contains(&took));
+            } else {
+                assert_eq!(took, usual, "{key:?}: neither the usual latency nor 10x it");
+            }
+            // One attempt a second on one worker: nothing queues, and the
+            // response is the service time, the tail's included.
+            if i < 200 {
+                assert_eq!(served.attempt(key, u64::from(i) * SEC), (took, Ok(())));
+            }
+        }
+        let share = f64::from(slow) / f64::from(n);
+        assert!(
+            (share - TAIL_SHARE).abs() <= 0.003,
+            "seed {seed}: {slow} of {n} attempts slow ({:.2} %)",
+            share * 100.0
+        );
+    }
+}
+
+/// The tail scenario, on the lab's own output: the same seed gives the same
+/// table; every call of `retry-only` succeeds at one attempt; its p99.9 is
+/// above its p99, which is above its p50 (2 % slow attempts put the p99 in
+/// the slow range and leave the p50 in the usual one).
+#[test]
+fn the_tail_scenario_measures_the_tail() {
+    let config = Config {
+        scenario: Scenario::Tail,
+        ..Config::default()
+    };
+    let report = lab::run(&config);
+    let again = lab::run(&config);
+    assert_eq!(report, again);
+    assert_eq!(
+        lab::report::table(&report, None),
+        lab::report::table(&again, None)
+    );
+    assert_eq!(lab::report::csv(&report), lab::report::csv(&again));
+    let other = lab::run(&Config { seed: 43, ..config });
+    assert_ne!(
+        lab::report::table(&report, None),
+        lab::report::table(&other, None)
+    );
+
+    assert_eq!(report.groups, ["warm-up", "steady"]);
+    assert!(report.trigger().is_none());
+    for label in ["warm-up", "steady"] {
+        let f = report.group(Strategy::RetryOnly, label).unwrap();
+        assert_eq!((f.succeeded, f.attempts), (f.calls, f.calls), "{label}");
+        let l = report.service(Strategy::RetryOnly, label).unwrap().latency;
+        let (p50, p99, p999) = (l.p50.unwrap(), l.p99.unwrap(), l.p999.unwrap());
+        assert!(p999 > p99 && p99 > p50, "{label}: {l:?}");
+        assert!(p50 <= HEALTHY_LATENCY.1, "{label}: p50 {p50}");
+        assert!(p99 >= HEALTHY_LATENCY.0 * TAIL_FACTOR, "{label}: p99 {p99}");
+    }
+    let table = lab::report::table(&report, None);
+    assert!(table.contains("call latency p99.9 (ms, issue to end)"));
+    assert!(table.contains("  tail: 2 % of attempts"), "{table}");
+
+    // The CSV's last two columns: p99.9 of all and of the admitted calls.
+    let csv = lab::report::csv(&report);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(header[21..], ["call_p999_ms", "admitted_p999_ms"]);
+    let steady = csv
+        .lines()
+        .find(|l| l.contains(",retry-only,steady,"))
+        .unwrap();
+    let p999 = report
+        .service(Strategy::RetryOnly, "steady")
+        .unwrap()
+        .latency
+        .p999
+        .unwrap();
+    assert_eq!(
+        steady.split(',').nth(21).unwrap(),
+        format!("{:.1}", p999 as f64 / MS as f64)
+    );
+}
+
+/// `--capacity X` in `tail`: the server's service times carry the tail, and its
+/// mean service time (for the goodput limit) counts it: 59 ms.
+#[test]
+fn the_tail_on_a_server() {
+    assert_eq!(
+        lab::downstream::mean_service(Condition::Tail),
+        Some(59 * MS)
+    );
+    let report = lab::run(&Config {
+        scenario: Scenario::Tail,
+        capacity: Some(1.5),
+        ..small(3, Scenario::Tail)
+    });
+    // 16 clients, 160 calls/s: 12 workers, 203 attempts/s with the tail, above
+    // the offered load: the limit is the offered calls.
+    assert_eq!(report.config.server_size(), Some((12, 12)));
+    let steady = report.service(Strategy::RetryOnly, "steady").unwrap();
+    assert!((steady.limit - 8_000.0).abs() < 1e-6, "{}", steady.limit);
+    let l = steady.latency;
+    assert!(l.p999.unwrap() > l.p99.unwrap() && l.p99.unwrap() > l.p50.unwrap());
+}
+
+/// The hedging issue's tail targets wait for a strategy named `fusebox-hedge`:
+/// until it exists, one INFO line (not a target) in each run they are for;
+/// once it does, real targets. The bounds themselves are checked with
+/// stand-ins: `fusebox-default` against itself meets the cost bounds and not
+/// the 5x latency one; `retry-only` in `overload` misses the goodput one.
+#[test]
+fn hedging_targets_wait_for_the_hedging_strategy() {
+    use lab::targets::{HEDGE, hedge_checks, hedge_checks_for};
+    let waiting = !Strategy::ALL.iter().any(|s| s.name() == HEDGE);
+    let tail = lab::run(&small(42, Scenario::Tail));
+    let tail_server = lab::run(&Config {
+        capacity: Some(1.5),
+        ..small(42, Scenario::Tail)
+    });
+    let overload = lab::run(&small(42, Scenario::Overload));
+    for report in [&tail, &tail_server, &overload] {
+        let checks = hedge_checks(report);
+        if waiting {
+            assert_eq!(checks.len(), 1, "{checks:?}");
+            assert_eq!(checks[0].pass, None);
+            assert!(checks[0].target.contains("(waiting)"), "{checks:?}");
+            assert!(checks[0].measured.contains("no fusebox-hedge yet"));
+        } else {
+            assert!(!checks.is_empty() && checks.iter().all(|c| c.pass.is_some()));
+        }
+        // `--targets` carries them.
+        let all = lab::targets::checks(report);
+        assert!(checks.iter().all(|c| all.contains(c)));
+    }
+    assert!(hedge_checks(&lab::run(&small(42, Scenario::Spike))).is_empty());
+
+    let verdicts = |report: &Report, s| {
+        hedge_checks_for(report, s)
+            .into_iter()
+            .map(|c| (c.target, c.pass))
+            .collect::<Vec<_>>()
+    };
+    let own = verdicts(&tail, Strategy::FuseboxDefault);
+    assert_eq!(own.len(), 3, "{own:?}");
+    assert!(own[0].0.contains(" p99 ") && own[1].0.contains(" p99.9 "));
+    assert_eq!(
+        own.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+        [Some(false), Some(false), Some(true)],
+        "{own:?}"
+    );
+    for report in [&tail_server, &overload] {
+        let own = verdicts(report, Strategy::FuseboxDefault);
+        assert_eq!(own.len(), 2, "{own:?}");
+        assert!(own.iter().all(|(_, p)| *p == Some(true)), "{own:?}");
+    }
+    let retry_only = verdicts(&overload, Strategy::RetryOnly);
+    assert!(retry_only[0].0.contains("goodput"));
+    assert_eq!(retry_only[0].1, Some(false), "{retry_only:?}");
+    assert!(
+        verdicts(
+            &lab::run(&small(42, Scenario::Default)),
+            Strategy::RetryOnly
+        )
+        .is_empty()
+    );
 }
