@@ -242,7 +242,7 @@ impl<C, S> Guard<C, S> {
                         let Some(j) = attempts.iter().position(|a| a.is_none()) else {
                             continue;
                         };
-                        if !(hedging && sent < max) || !call.hedge_time_left() {
+                        if !(hedging && sent < max && call.hedge_time_left()) {
                             continue;
                         }
                         if !hedge_admits(breaker) {
