@@ -226,6 +226,26 @@ pub enum EventKind<'a> {
         /// Whether the limit was the call's deadline (else the attempt timeout).
         by_deadline: bool,
     },
+    /// A guarded async call sent a hedge: an attempt alongside one still
+    /// running (see [`Guard::with_hedging`](crate::Guard::with_hedging)).
+    Hedge {
+        /// The hedge's attempt number (its place among the call's attempts).
+        attempt: u32,
+        /// How long after its round's first attempt began it was sent.
+        delay: Duration,
+    },
+    /// A guarded async call that sent hedges ended (told before
+    /// [`CallStopped`](Self::CallStopped), if that is told): how many attempts
+    /// were still in flight and were cancelled (dropped unrecorded), and
+    /// whether a hedge gave the result.
+    HedgesSettled {
+        /// Hedges the call sent.
+        sent: u32,
+        /// Whether a hedge's success ended the call.
+        won: bool,
+        /// Attempts dropped in flight when the call ended (the losers).
+        cancelled: u32,
+    },
     /// A guarded call ended, other than with a first-attempt success.
     CallStopped {
         /// Why.
@@ -304,6 +324,8 @@ impl EventKind<'_> {
             EventKind::BudgetRefused { .. } => "budget_refused",
             EventKind::SlowAttempt { .. } => "slow_attempt",
             EventKind::AttemptTimedOut { .. } => "attempt_timed_out",
+            EventKind::Hedge { .. } => "hedge",
+            EventKind::HedgesSettled { .. } => "hedges_settled",
             EventKind::CallStopped { .. } => "call_stopped",
         }
     }

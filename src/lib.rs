@@ -109,6 +109,7 @@ mod error;
 pub mod event;
 pub mod guard;
 mod health;
+mod hedge;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
@@ -146,7 +147,8 @@ pub use config::{
 };
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use event::{DelayReason, Event, EventKind, Listener};
-pub use guard::{Attempt, Guard, GuardError, Outcome, Stop};
+pub use guard::{Attempt, Guard, GuardError, Outcome, Stop, Winner};
+pub use hedge::{Hedge, HedgeBuilder, MAX_HEDGES};
 pub use limit::LimitSnapshot;
 #[cfg(feature = "registry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "registry")))]

@@ -17,6 +17,7 @@
 //! | `fusebox_probe_lease_expiries_total` | `breaker` | half-open periods restarted because their probes held their slots past the lease |
 //! | `fusebox_slow_attempts_total` | `breaker` | attempts over the slow-call threshold |
 //! | `fusebox_attempt_timeouts_total` | `breaker`, `limit` (`deadline`, `attempt_timeout`) | attempts cut by a time limit |
+//! | `fusebox_hedges_total` | `breaker`, `outcome` (`sent`, `won`, `cancelled`) | hedges sent by [hedging](crate::Guard::with_hedging) async calls, calls a hedge won, and attempts dropped in flight when a hedged call ended |
 //!
 //! and gauges: `fusebox_state{breaker}` (0 closed, 1 open, 2 half-open,
 //! 3 forced-open, 4 disabled), `fusebox_health{breaker}` (see below) and
@@ -126,8 +127,8 @@
 use crate::breaker::Breaker;
 use crate::observe::COUNT_SUCCESSES_BY_DEFAULT;
 use crate::observe::metrics::{
-    ATTEMPTS, BUDGET_BALANCE, BUDGET_REFUSALS, CALLS, HEALTH, LEASES, REJECTIONS, RETRIES, SLOW,
-    STALE, STATE, SUCCESSES_COUNTED, TIMEOUTS, TRANSITIONS, health_value, state_code,
+    ATTEMPTS, BUDGET_BALANCE, BUDGET_REFUSALS, CALLS, HEALTH, HEDGES, LEASES, REJECTIONS, RETRIES,
+    SLOW, STALE, STATE, SUCCESSES_COUNTED, TIMEOUTS, TRANSITIONS, health_value, state_code,
 };
 use metrics::Unit;
 
@@ -140,7 +141,7 @@ enum Kind {
 
 /// Every metric fusebox exports: name, kind, help text. [`describe`] tells
 /// them to the recorder; [`NAMES`] is its first column.
-const DESCRIPTIONS: [(&str, Kind, &str); 14] = [
+const DESCRIPTIONS: [(&str, Kind, &str); 15] = [
     (
         ATTEMPTS,
         Kind::Counter,
@@ -191,6 +192,12 @@ const DESCRIPTIONS: [(&str, Kind, &str); 14] = [
         TIMEOUTS,
         Kind::Counter,
         "Attempts cut by the deadline or the attempt timeout.",
+    ),
+    (
+        HEDGES,
+        Kind::Counter,
+        "Hedged attempts: sent, calls a hedge won, and attempts cancelled in flight \
+         when a hedged call ended.",
     ),
     (
         STATE,

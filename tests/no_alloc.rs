@@ -5,7 +5,8 @@
 //! layer's response future (feature `tower`) and the retry budget.
 
 use fusebox::{
-    Breaker, Guard, GuardError, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget, Verdict,
+    Breaker, Guard, GuardError, Hedge, Jitter, ManualClock, ManualSleeper, Retry, RetryBudget,
+    Verdict,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -72,6 +73,24 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
+    }
+}
+
+/// A future pending at its first poll (waking its task), then `Ok`.
+struct PendingOnce(bool, u32);
+
+impl std::future::Future for PendingOnce {
+    type Output = Result<u32, u32>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<u32, u32>> {
+        if self.0 {
+            return std::task::Poll::Ready(Ok(self.1));
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -314,6 +333,40 @@ fn no_allocation_per_call() {
         }
     });
     assert_eq!(n, 0, "guard async lean path allocated");
+
+    // The hedged async path: every primary is pending at its first poll, the
+    // manual sleeper's hedge timer is ready at once, so a hedge is sent (a
+    // budget token, a permit), then the primary wins and the hedge is dropped.
+    // The quantile policy records each winner's latency in its histogram.
+    let hedged = Guard::new(Arc::clone(&breaker), Retry::default())
+        .with_sleeper(ManualSleeper::new(clock.clone()))
+        .with_budget(Arc::clone(&budget))
+        .with_hedging(
+            Hedge::builder()
+                .at_quantile(0.9)
+                .min_samples(1)
+                .max_hedges(2)
+                .build()
+                .unwrap(),
+        );
+    let hedges = std::sync::atomic::AtomicU32::new(0);
+    let n = allocations_during(|| {
+        for i in 0..100_000u32 {
+            let fut = hedged.call_async(|a| {
+                if a.number > 1 {
+                    hedges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                PendingOnce(false, i)
+            });
+            let r: Result<u32, GuardError<u32>> = block_on(fut);
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "guard async hedged path allocated");
+    assert!(
+        hedges.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the hedged path sent hedges"
+    );
 
     let n = allocations_during(|| {
         for _ in 0..100_000 {

@@ -590,6 +590,116 @@ where
         Step::Sleep(delay)
     }
 
+    /// Hedging (`call_async` with a [`Hedge`](crate::Hedge)): whether the
+    /// deadline leaves time for a hedge now, noting the time left for its
+    /// [`Attempt::remaining`]. Unlike [`check_deadline`](Self::check_deadline)
+    /// it ends nothing: a deadline that has passed will cut the attempts in
+    /// flight.
+    pub(crate) fn hedge_time_left(&mut self) -> bool {
+        if let (Some(deadline), Some(start)) = (self.holder.retry().deadline(), self.start_ns) {
+            let now = self.holder.breaker().elapsed_ns();
+            let elapsed = Duration::from_nanos(now.saturating_sub(start));
+            match deadline.checked_sub(elapsed) {
+                Some(left) if !left.is_zero() => self.deadline_left = Some(left),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// A hedge admitted under a permit of `epoch`: one more attempt of the
+    /// call (after [`hedge_time_left`](Self::hedge_time_left) noted the time
+    /// left). Every attempt of a hedged call is timed, so none carries a
+    /// sample of its own.
+    pub(crate) fn admit_hedge(&mut self, epoch: u32) -> Attempt {
+        self.attempts += 1;
+        self.sample = None;
+        let remaining = match (self.deadline_left, self.holder.retry().attempt_timeout()) {
+            (Some(left), Some(timeout)) => Some(left.min(timeout)),
+            (left, timeout) => left.or(timeout),
+        };
+        Attempt {
+            number: self.attempts,
+            remaining,
+            epoch,
+        }
+    }
+
+    /// Record an attempt of a hedged call, which began at `started_ns` and
+    /// ended at `now_ns` on the breaker's clock, and return its
+    /// classification: what [`finish_timed`](Self::finish_timed) records
+    /// (the classifier sees the time, a slow success is a failure for the
+    /// breaker, a latency sample for the limit), without deciding what
+    /// follows (other attempts may still be in flight).
+    pub(crate) fn record_hedged<P: AttemptPermit>(
+        &mut self,
+        permit: P,
+        result: &Result<T, E>,
+        started_ns: u64,
+        now_ns: u64,
+    ) -> Classification {
+        let holder = &self.holder;
+        let elapsed_ns = now_ns.saturating_sub(started_ns);
+        let elapsed = Duration::from_nanos(elapsed_ns);
+        let classifier = holder.classifier();
+        let class = if classifier.wants_elapsed() {
+            classifier.classify_timed(result, Some(elapsed))
+        } else {
+            classifier.classify(result)
+        };
+        self.sample = None;
+        let breaker = holder.breaker();
+        let verdict = breaker.timed_verdict(class.verdict(), elapsed);
+        let _recorded = if breaker.limit_enabled() {
+            permit.record_sampled(verdict, elapsed_ns, now_ns, 1)
+        } else {
+            permit.record(verdict)
+        };
+        if let Some(threshold) = breaker.slow_call_threshold() {
+            if elapsed > threshold {
+                breaker.emit(EventKind::SlowAttempt { elapsed, threshold });
+            }
+        }
+        class
+    }
+
+    /// Record a hedged call's attempt number `attempt`, begun at `started_ns`
+    /// and cut by its time limit at `now_ns` (its future already dropped): a
+    /// failure, as [`cut`](Self::cut) records it, without deciding what
+    /// follows.
+    pub(crate) fn record_cut<P: AttemptPermit>(
+        &mut self,
+        permit: P,
+        attempt: u32,
+        (limit, by_deadline): (Duration, bool),
+        started_ns: u64,
+        now_ns: u64,
+    ) {
+        let breaker = self.holder.breaker();
+        let _recorded = if breaker.limit_enabled() {
+            permit.record_sampled(
+                Verdict::failure(),
+                now_ns.saturating_sub(started_ns),
+                now_ns,
+                1,
+            )
+        } else {
+            permit.record(Verdict::failure())
+        };
+        breaker.emit(EventKind::AttemptTimedOut {
+            attempt,
+            limit,
+            by_deadline,
+        });
+    }
+
+    /// End a hedged call whose attempt the deadline cut: `DeadlineExceeded`,
+    /// with no result.
+    #[cold]
+    pub(crate) fn deadline_cut(&mut self) -> Outcome<T, E> {
+        self.done(Stop::DeadlineExceeded, None, None)
+    }
+
     /// The breaker refused an attempt: the call ends with the last result kept.
     #[cold]
     pub(crate) fn rejected(&mut self, rejected: Rejected) -> Outcome<T, E> {
@@ -633,6 +743,7 @@ where
             attempts: self.attempts,
             last,
             rejected,
+            hedge_won: 0,
         }
     }
 }
@@ -817,6 +928,7 @@ pub(crate) fn refused_outcome<T, E>(rejected: Rejected) -> Outcome<T, E> {
         attempts: 0,
         last: None,
         rejected: Some(rejected),
+        hedge_won: 0,
     }
 }
 
@@ -832,5 +944,6 @@ pub(crate) fn first_success<T, E>(breaker: &Breaker, result: Result<T, E>) -> Ou
         attempts: 1,
         last: Some(result),
         rejected: None,
+        hedge_won: 0,
     }
 }

@@ -62,13 +62,14 @@ pub(crate) use call::{
     First, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
     tell_refused, timed,
 };
-pub use outcome::{Attempt, GuardError, Outcome};
+pub use outcome::{Attempt, GuardError, Outcome, Winner};
 
 use crate::breaker::{Breaker, Permit};
 use crate::budget::RetryBudget;
 use crate::classify::{Classification, Classify, DefaultClassifier};
 use crate::error::Rejected;
 use crate::event::{DelayReason, EventKind};
+use crate::hedge::Hedge;
 use crate::retry::{Delays, Retry};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
 pub use crate::stop::Stop;
@@ -122,6 +123,8 @@ pub struct Guard<C = DefaultClassifier, S = ThreadSleeper> {
     budget: Option<Arc<RetryBudget>>,
     classifier: C,
     sleeper: S,
+    /// The hedging policy, if hedging is on (see [`Guard::with_hedging`]).
+    hedge: Option<Hedge>,
     /// No bytes: aligns the guard as a cache-padded value (the breaker's state
     /// word is one), so that in an `Arc<Guard>` (the tower layer's, or a
     /// caller's) the fields every call reads begin on a line of their own, not
@@ -157,6 +160,7 @@ impl<C: Clone, S: Clone> Clone for Guard<C, S> {
             budget: self.budget.clone(),
             classifier: self.classifier.clone(),
             sleeper: self.sleeper.clone(),
+            hedge: self.hedge.clone(),
             _line: CachePadded::new(()),
         }
     }
@@ -172,6 +176,7 @@ impl Guard {
             budget: None,
             classifier: DefaultClassifier,
             sleeper: ThreadSleeper,
+            hedge: None,
             _line: CachePadded::new(()),
         }
     }
@@ -193,6 +198,7 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier,
             sleeper: self.sleeper,
+            hedge: self.hedge,
             _line: self._line,
         }
     }
@@ -206,8 +212,58 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier: self.classifier,
             sleeper,
+            hedge: self.hedge,
             _line: self._line,
         }
+    }
+
+    /// Hedge the async calls' attempts by `hedge`: an attempt still running
+    /// after the policy's delay is joined by another (a *hedge*), without
+    /// cancelling it, and the first success wins; see [`Hedge`] and
+    /// `docs/DESIGN.md`, "Hedging". **For idempotent operations only**: the
+    /// downstream may see a request twice. A hedge is sent only while the
+    /// breaker is `Closed`, not grading admission and its concurrency limit
+    /// not engaged, and it takes a permit and (with a budget) a budget token
+    /// as a retry does. The blocking [`call`](Self::call) and the tower layer
+    /// do not hedge.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), fusebox::ConfigError> {
+    /// use fusebox::{Breaker, Guard, Hedge, Retry, TokioSleeper, Winner};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(TokioSleeper)
+    ///     .with_hedging(Hedge::after(Duration::from_millis(100))?);
+    /// // The first attempt hangs for 10 s; the hedge sent at 100 ms answers in 5 ms.
+    /// let started = tokio::time::Instant::now();
+    /// let outcome = guard
+    ///     .call_async_outcome(|attempt| async move {
+    ///         let wait = if attempt.number == 1 { 10_000 } else { 5 };
+    ///         tokio::time::sleep(Duration::from_millis(wait)).await;
+    ///         Ok::<_, ()>(attempt.number)
+    ///     })
+    ///     .await;
+    /// assert_eq!(outcome.value(), Some(&2));
+    /// assert_eq!(outcome.winner(), Some(Winner::Hedge(1)));
+    /// assert_eq!(started.elapsed(), Duration::from_millis(105));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_hedging(mut self, hedge: Hedge) -> Self {
+        self.hedge = Some(hedge);
+        self
+    }
+
+    /// The hedging policy, if hedging is on.
+    pub fn hedging(&self) -> Option<&Hedge> {
+        self.hedge.as_ref()
     }
 
     /// The breaker.
@@ -248,6 +304,7 @@ impl<C: fmt::Debug, S: fmt::Debug> fmt::Debug for Guard<C, S> {
             .field("budget", &self.budget)
             .field("classifier", &self.classifier)
             .field("sleeper", &self.sleeper)
+            .field("hedge", &self.hedge)
             .finish()
     }
 }

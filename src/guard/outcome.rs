@@ -294,9 +294,62 @@ pub struct Outcome<T, E> {
     pub last: Option<Result<T, E>>,
     /// The breaker's refusal, for [`Stop::Rejected`] and [`Stop::RejectedMidCall`].
     pub rejected: Option<Rejected>,
+    /// Which hedge gave `last` when the call succeeded by it: 0 when the
+    /// attempt was not a hedge (see [`winner`](Self::winner)).
+    pub(crate) hedge_won: u32,
+}
+
+/// Which attempt of a successful call gave its result (see
+/// [`Outcome::winner`]).
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{Breaker, Guard, Retry, Winner};
+/// use std::sync::Arc;
+///
+/// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+/// let outcome = guard.call_outcome(|_| Ok::<_, ()>(7));
+/// assert_eq!(outcome.winner(), Some(Winner::Primary));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Winner {
+    /// The attempt the call made on its own (the first, or a retry).
+    Primary,
+    /// The `k`-th hedge the call sent (1 for the first); see
+    /// [`Guard::with_hedging`].
+    Hedge(u32),
 }
 
 impl<T, E> Outcome<T, E> {
+    /// Which attempt gave the result of a call that [succeeded](Stop::Succeeded):
+    /// the call's own attempt, or one of its hedges (see
+    /// [`Guard::with_hedging`]). `None` when the call did not succeed.
+    ///
+    /// # Examples
+    ///
+    /// See [`Guard::with_hedging`] for a hedge that wins.
+    ///
+    /// ```
+    /// use fusebox::{Breaker, Guard, Retry, Stop, Winner};
+    /// use std::sync::Arc;
+    ///
+    /// let guard = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default());
+    /// assert_eq!(guard.call_outcome(|_| Ok::<_, ()>(1)).winner(), Some(Winner::Primary));
+    /// let failed = guard.call_outcome(|_| Err::<(), _>("down"));
+    /// assert_eq!((failed.stop, failed.winner()), (Stop::Exhausted, None));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn winner(&self) -> Option<Winner> {
+        match (self.stop, self.hedge_won) {
+            (Stop::Succeeded, 0) => Some(Winner::Primary),
+            (Stop::Succeeded, k) => Some(Winner::Hedge(k)),
+            _ => None,
+        }
+    }
+
     /// The last attempt's value, if it returned `Ok` (whatever the stop reason).
     pub fn value(&self) -> Option<&T> {
         match &self.last {

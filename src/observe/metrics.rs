@@ -22,6 +22,7 @@ pub(crate) const STALE: &str = "fusebox_stale_reports_total";
 pub(crate) const LEASES: &str = "fusebox_probe_lease_expiries_total";
 pub(crate) const SLOW: &str = "fusebox_slow_attempts_total";
 pub(crate) const TIMEOUTS: &str = "fusebox_attempt_timeouts_total";
+pub(crate) const HEDGES: &str = "fusebox_hedges_total";
 pub(crate) const STATE: &str = "fusebox_state";
 pub(crate) const BUDGET_BALANCE: &str = "fusebox_budget_balance";
 pub(crate) const HEALTH: &str = "fusebox_health";
@@ -60,6 +61,9 @@ pub(crate) struct Handles {
     slow: Counter,
     timeouts_deadline: Counter,
     timeouts_attempt: Counter,
+    hedges_sent: Counter,
+    hedges_won: Counter,
+    hedges_cancelled: Counter,
     pub(crate) state: Gauge,
     pub(crate) health: Gauge,
     /// `fusebox_successes_counted`: 1 while first-attempt successes are counted.
@@ -107,6 +111,9 @@ impl Handles {
             slow: plain(SLOW),
             timeouts_deadline: labelled(TIMEOUTS, "limit", "deadline"),
             timeouts_attempt: labelled(TIMEOUTS, "limit", "attempt_timeout"),
+            hedges_sent: labelled(HEDGES, "outcome", "sent"),
+            hedges_won: labelled(HEDGES, "outcome", "won"),
+            hedges_cancelled: labelled(HEDGES, "outcome", "cancelled"),
             state: metrics::gauge!(STATE, "breaker" => breaker.clone()),
             health: metrics::gauge!(HEALTH, "breaker" => breaker.clone()),
             counted: {
@@ -158,6 +165,13 @@ pub(crate) fn emit(h: &Handles, event: &Event<'_>) {
             } else {
                 h.timeouts_attempt.increment(1);
             }
+        }
+        EventKind::Hedge { .. } => h.hedges_sent.increment(1),
+        EventKind::HedgesSettled { won, cancelled, .. } => {
+            if won {
+                h.hedges_won.increment(1);
+            }
+            h.hedges_cancelled.increment(u64::from(cancelled));
         }
         EventKind::CallStopped { stop, .. } => h.calls[stop_index(stop)].increment(1),
     }

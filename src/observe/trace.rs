@@ -95,6 +95,19 @@ pub(crate) fn emit(event: &Event<'_>) {
             limit_ms = ms(limit), by_deadline,
             "attempt timed out"
         ),
+        EventKind::Hedge { attempt, delay } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, attempt,
+            delay_ms = ms(delay),
+            "hedge sent"
+        ),
+        EventKind::HedgesSettled {
+            sent,
+            won,
+            cancelled,
+        } => ::tracing::debug!(
+            target: "fusebox", breaker, at_ms, state, epoch, health, sent, won, cancelled,
+            "hedges settled"
+        ),
         EventKind::CallStopped { stop, attempts } => ::tracing::debug!(
             target: "fusebox", breaker, at_ms, state, epoch, health,
             reason = stop.as_str(), attempts,

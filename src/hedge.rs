@@ -1,0 +1,517 @@
+//! Hedged attempts: [`Hedge`], the policy [`Guard::with_hedging`](crate::Guard::with_hedging)
+//! takes, and the latency histogram its quantile delay reads.
+//!
+//! A hedge is a second (or third, fourth) attempt sent while the first is still
+//! running, because it has taken longer than most attempts do; the first
+//! acceptable answer wins and the others are dropped. It resends a request, so
+//! it is opt-in and **for idempotent operations only**. Only the async calls
+//! ([`Guard::call_async`](crate::Guard::call_async) and
+//! [`Guard::call_async_outcome`](crate::Guard::call_async_outcome)) hedge: the
+//! blocking [`Guard::call`](crate::Guard::call) runs one attempt at a time on
+//! the caller's thread and cannot, and the tower layer does not yet (its
+//! response future is a hand-written state machine). See `docs/DESIGN.md`,
+//! "Hedging", for the rules.
+
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::sync::{AtomicU64, Ordering};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The most hedges a call may send ([`HedgeBuilder::max_hedges`]): with the
+/// primary, a call has at most `1 + MAX_HEDGES` attempts in flight, kept in a
+/// fixed array inside the call's future.
+pub const MAX_HEDGES: u32 = 3;
+
+/// How long after an attempt starts a hedge is sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Delay {
+    /// Always this long.
+    Fixed(Duration),
+    /// This quantile of the recent successful attempts' latencies.
+    Quantile(f64),
+}
+
+/// A validated hedging policy: when to send a hedge, and how many a call may
+/// send. Cloning it shares its latency histogram (an `Arc`), so every clone of
+/// a guard learns from the same attempts.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::Hedge;
+/// use std::time::Duration;
+///
+/// // A hedge 50 ms after an attempt starts, at most one per call.
+/// let fixed = Hedge::after(Duration::from_millis(50))?;
+/// assert_eq!(fixed.max_hedges(), 1);
+///
+/// // A hedge once an attempt is slower than 95 % of recent successes, never
+/// // sooner than 5 ms nor later than 2 s; 200 ms until 32 successes are seen.
+/// let adaptive = Hedge::builder()
+///     .at_quantile(0.95)
+///     .floor(Duration::from_millis(5))
+///     .cap(Duration::from_secs(2))
+///     .fallback(Duration::from_millis(200))
+///     .max_hedges(2)
+///     .build()?;
+/// assert_eq!(adaptive.max_hedges(), 2);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Hedge {
+    delay: Delay,
+    floor: Duration,
+    cap: Duration,
+    fallback: Duration,
+    min_samples: u64,
+    max_hedges: u32,
+    /// The recent latencies, for a quantile delay only (shared by clones).
+    latencies: Option<Arc<Latencies>>,
+}
+
+impl Hedge {
+    /// A policy with a fixed delay: one hedge, `delay` after an attempt starts.
+    ///
+    /// # Errors
+    ///
+    /// A zero `delay` ([`ConfigError`] naming `after`): it would double every
+    /// call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fusebox::Hedge;
+    /// use std::time::Duration;
+    ///
+    /// assert!(Hedge::after(Duration::from_millis(20)).is_ok());
+    /// let err = Hedge::after(Duration::ZERO).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid `after` (\"0s\"): must be above zero");
+    /// ```
+    pub fn after(delay: Duration) -> Result<Self, ConfigError> {
+        Self::builder().after(delay).build()
+    }
+
+    /// A builder, set to hedge at the 0.95 quantile of recent successful
+    /// attempts, between 1 ms and 1 s, after 1 s until 32 are seen, at most one
+    /// hedge per call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let hedge = fusebox::Hedge::builder().max_hedges(3).build()?;
+    /// assert_eq!(hedge.max_hedges(), 3);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn builder() -> HedgeBuilder {
+        HedgeBuilder {
+            delay: Delay::Quantile(0.95),
+            floor: Duration::from_millis(1),
+            cap: Duration::from_secs(1),
+            fallback: None,
+            min_samples: 32,
+            max_hedges: 1,
+        }
+    }
+
+    /// The most hedges a call sends, in `1..=MAX_HEDGES`.
+    pub fn max_hedges(&self) -> u32 {
+        self.max_hedges
+    }
+
+    /// The delay a hedge would wait now (`now_ns` on the breaker's clock): the
+    /// fixed delay, or the quantile of the histogram within `[floor, cap]`,
+    /// or the fallback while too few samples are known. Allocates nothing.
+    pub(crate) fn delay(&self, now_ns: u64) -> Duration {
+        match (self.delay, &self.latencies) {
+            (Delay::Quantile(q), Some(latencies)) => {
+                match latencies.quantile(q, now_ns, self.min_samples) {
+                    Some(ns) => Duration::from_nanos(ns).clamp(self.floor, self.cap),
+                    None => self.fallback,
+                }
+            }
+            _ => delay_or(self.delay, self.fallback),
+        }
+    }
+
+    /// Learn from a successful attempt that took `elapsed_ns` and ended at
+    /// `now_ns` (a fixed delay learns nothing).
+    #[inline]
+    pub(crate) fn record(&self, elapsed_ns: u64, now_ns: u64) {
+        if let Some(latencies) = &self.latencies {
+            latencies.record(elapsed_ns, now_ns);
+        }
+    }
+}
+
+/// A fixed delay, or `fallback` for a quantile (which never reaches here with a
+/// histogram missing: `build` makes one for every quantile policy).
+fn delay_or(delay: Delay, fallback: Duration) -> Duration {
+    match delay {
+        Delay::Fixed(d) => d,
+        Delay::Quantile(_) => fallback,
+    }
+}
+
+impl fmt::Debug for Hedge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Hedge");
+        match self.delay {
+            Delay::Fixed(delay) => d.field("after", &delay),
+            Delay::Quantile(q) => d
+                .field("at_quantile", &q)
+                .field("floor", &self.floor)
+                .field("cap", &self.cap)
+                .field("fallback", &self.fallback)
+                .field("min_samples", &self.min_samples),
+        };
+        d.field("max_hedges", &self.max_hedges).finish()
+    }
+}
+
+/// Builds a [`Hedge`]; [`build`](Self::build) validates.
+///
+/// # Examples
+///
+/// ```
+/// use fusebox::{ConfigErrorKind, Hedge};
+/// use std::time::Duration;
+///
+/// let err = Hedge::builder().max_hedges(4).build().unwrap_err();
+/// assert_eq!(err.field(), "max_hedges");
+/// assert_eq!(err.to_string(), "invalid `max_hedges` (4): must be in 1..=3");
+///
+/// let err = Hedge::builder()
+///     .floor(Duration::from_secs(2))
+///     .cap(Duration::from_secs(1))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ConfigErrorKind::Inconsistent);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until built"]
+pub struct HedgeBuilder {
+    delay: Delay,
+    floor: Duration,
+    cap: Duration,
+    fallback: Option<Duration>,
+    min_samples: u64,
+    max_hedges: u32,
+}
+
+impl HedgeBuilder {
+    /// Hedge a fixed `delay` after an attempt starts (above zero). Replaces
+    /// [`at_quantile`](Self::at_quantile); the floor, cap and fallback are then
+    /// unused.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = Delay::Fixed(delay);
+        self
+    }
+
+    /// Hedge once an attempt has run longer than the quantile `q` (in `(0, 1)`)
+    /// of the latencies of the guard's recent successful attempts, clamped to
+    /// [`floor`](Self::floor) and [`cap`](Self::cap). Recent: the last 10 to
+    /// 20 s (two generations of 10 s, rotated by time). The quantile is read at
+    /// the resolution of the histogram: a quarter of a power of two, rounded up
+    /// (a hedge sent at most 25 % later than the exact quantile would send it).
+    pub fn at_quantile(mut self, q: f64) -> Self {
+        self.delay = Delay::Quantile(q);
+        self
+    }
+
+    /// The shortest quantile delay (default 1 ms; above zero).
+    pub fn floor(mut self, floor: Duration) -> Self {
+        self.floor = floor;
+        self
+    }
+
+    /// The longest quantile delay (default 1 s; at least the floor).
+    pub fn cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// The delay until [`min_samples`](Self::min_samples) successes are known
+    /// (default: the cap; within `[floor, cap]`).
+    pub fn fallback(mut self, fallback: Duration) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// How many recent successes the quantile needs before it is used
+    /// (default 32; at least 1).
+    pub fn min_samples(mut self, n: u32) -> Self {
+        self.min_samples = u64::from(n);
+        self
+    }
+
+    /// The most hedges one call sends (default 1; in `1..=MAX_HEDGES`).
+    pub fn max_hedges(mut self, n: u32) -> Self {
+        self.max_hedges = n;
+        self
+    }
+
+    /// Check the settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field: `after`, `at_quantile`, `floor`,
+    /// `cap`, `fallback`, `min_samples` or `max_hedges`.
+    pub fn build(self) -> Result<Hedge, ConfigError> {
+        if !(1..=MAX_HEDGES).contains(&self.max_hedges) {
+            return Err(ConfigError::new(
+                "max_hedges",
+                ConfigErrorKind::OutOfRange,
+                self.max_hedges,
+                "must be in 1..=3",
+            ));
+        }
+        let latencies = match self.delay {
+            Delay::Fixed(delay) => {
+                if delay.is_zero() {
+                    return Err(ConfigError::new(
+                        "after",
+                        ConfigErrorKind::Zero,
+                        delay,
+                        "must be above zero",
+                    ));
+                }
+                None
+            }
+            Delay::Quantile(q) => {
+                ConfigError::finite("at_quantile", q)?;
+                if !(q > 0.0 && q < 1.0) {
+                    return Err(ConfigError::new(
+                        "at_quantile",
+                        ConfigErrorKind::OutOfRange,
+                        q,
+                        "must be in (0, 1)",
+                    ));
+                }
+                if self.floor.is_zero() {
+                    return Err(ConfigError::new(
+                        "floor",
+                        ConfigErrorKind::Zero,
+                        self.floor,
+                        "must be above zero",
+                    ));
+                }
+                if self.cap < self.floor {
+                    return Err(ConfigError::new(
+                        "cap",
+                        ConfigErrorKind::Inconsistent,
+                        self.cap,
+                        "must be at least `floor`",
+                    ));
+                }
+                if let Some(fallback) = self.fallback {
+                    if fallback < self.floor || fallback > self.cap {
+                        return Err(ConfigError::new(
+                            "fallback",
+                            ConfigErrorKind::Inconsistent,
+                            fallback,
+                            "must be within `floor` and `cap`",
+                        ));
+                    }
+                }
+                if self.min_samples == 0 {
+                    return Err(ConfigError::new(
+                        "min_samples",
+                        ConfigErrorKind::Zero,
+                        0u32,
+                        "must be at least 1",
+                    ));
+                }
+                Some(Arc::new(Latencies::new(GENERATION_NS)))
+            }
+        };
+        Ok(Hedge {
+            delay: self.delay,
+            floor: self.floor,
+            cap: self.cap,
+            fallback: self.fallback.unwrap_or(self.cap),
+            min_samples: self.min_samples,
+            max_hedges: self.max_hedges,
+            latencies,
+        })
+    }
+}
+
+/// How long one generation of the histogram gathers: 10 s.
+const GENERATION_NS: u64 = 10_000_000_000;
+
+/// Sub-buckets per power of two (2 bits of mantissa).
+const SUB_BITS: u32 = 2;
+const SUBS: usize = 1 << SUB_BITS;
+/// Latencies below 2^10 ns (1 µs) share bucket 0.
+const MIN_OCTAVE: u32 = 10;
+/// Buckets per generation: bucket 0, then `SUBS` per power of two from 2^10 ns
+/// (1 µs) up; the last takes everything from 2^41 ns (36 min) on.
+pub(crate) const BUCKETS: usize = 1 + 32 * SUBS;
+
+/// The bucket of a latency of `ns` nanoseconds.
+#[inline]
+pub(crate) fn bucket_of(ns: u64) -> usize {
+    if ns < 1 << MIN_OCTAVE {
+        return 0;
+    }
+    let octave = 63 - ns.leading_zeros();
+    let sub = ((ns >> (octave - SUB_BITS)) as usize) & (SUBS - 1);
+    (1 + (octave - MIN_OCTAVE) as usize * SUBS + sub).min(BUCKETS - 1)
+}
+
+/// The largest latency in bucket `i` (its upper end, exclusive).
+pub(crate) fn bucket_upper(i: usize) -> u64 {
+    if i == 0 {
+        return 1 << MIN_OCTAVE;
+    }
+    let octave = (i - 1) / SUBS + MIN_OCTAVE as usize;
+    let sub = ((i - 1) % SUBS) as u64;
+    (SUBS as u64 + sub + 1) << (octave - SUB_BITS as usize)
+}
+
+/// One generation: the counts of the latencies recorded during one period.
+struct Generation {
+    /// The period (`now / period_ns`) whose latencies the counts hold.
+    period: AtomicU64,
+    counts: [AtomicU64; BUCKETS],
+}
+
+/// Recent latencies in two generations rotated by time: the one of the current
+/// period and the one before it. Recording is one `fetch_add` on one counter
+/// (and, once a period, clearing the older generation); reading a quantile
+/// walks both generations' counters. No lock and no allocation after `new`.
+///
+/// Orderings: every access is `Relaxed`. The counts publish nothing: no other
+/// memory is read on the strength of a count, and a quantile is an estimate.
+/// What a race can do is bounded and harmless: a thread that starts a period
+/// (wins the `period` CAS) clears the counters one by one, so a latency another
+/// thread records into that generation meanwhile may be cleared with them (one
+/// sample lost), and a reader during the clearing may count a few of the old
+/// period's samples (a quantile of slightly older data). No count can go wrong
+/// in a way that persists: the next rotation clears it.
+pub(crate) struct Latencies {
+    period_ns: u64,
+    generations: [Generation; 2],
+}
+
+impl Latencies {
+    pub(crate) fn new(period_ns: u64) -> Self {
+        let generation = || Generation {
+            // `u64::MAX`: no period yet (never equal to `now / period_ns`).
+            period: AtomicU64::new(u64::MAX),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+        };
+        Self {
+            period_ns: period_ns.max(1),
+            generations: [generation(), generation()],
+        }
+    }
+
+    /// Count a latency of `elapsed_ns` ended at `now_ns`.
+    pub(crate) fn record(&self, elapsed_ns: u64, now_ns: u64) {
+        let period = now_ns / self.period_ns;
+        let generation = &self.generations[(period & 1) as usize];
+        // Relaxed: see the type's docs.
+        let held = generation.period.load(Ordering::Relaxed);
+        if held != period
+            && (held == u64::MAX || held < period)
+            && generation
+                .period
+                .compare_exchange(held, period, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            // This thread started the period: the generation's counts are two
+            // periods old (or more), cleared before this one's first sample.
+            for count in &generation.counts {
+                count.store(0, Ordering::Relaxed);
+            }
+        }
+        // A sample recorded as the clock crossed into a period (a thread whose
+        // `now` is a period behind another's) lands in whichever generation its
+        // own period names; at worst the newer period's CAS clears it.
+        generation.counts[bucket_of(elapsed_ns)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `q` quantile (upper end of its bucket) of the latencies of the
+    /// current and the previous period as of `now_ns`, or `None` with fewer
+    /// than `min_samples` of them.
+    pub(crate) fn quantile(&self, q: f64, now_ns: u64, min_samples: u64) -> Option<u64> {
+        let period = now_ns / self.period_ns;
+        let live = |g: &Generation| {
+            // Relaxed: see the type's docs.
+            let p = g.period.load(Ordering::Relaxed);
+            p != u64::MAX && (p == period || p.wrapping_add(1) == period)
+        };
+        let [a, b] = &self.generations;
+        let (a, b) = (live(a).then_some(a), live(b).then_some(b));
+        let count = |i: usize| {
+            a.map_or(0, |g| g.counts[i].load(Ordering::Relaxed))
+                + b.map_or(0, |g| g.counts[i].load(Ordering::Relaxed))
+        };
+        let total: u64 = (0..BUCKETS).map(count).sum();
+        if total < min_samples || total == 0 {
+            return None;
+        }
+        // The rank of the quantile, 1-based, at least 1: the smallest bucket
+        // whose cumulative count reaches it holds the quantile.
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for i in 0..BUCKETS {
+            seen += count(i);
+            if seen >= rank {
+                return Some(bucket_upper(i));
+            }
+        }
+        // The counts moved between the two walks (a concurrent record or
+        // clearing): the largest bucket is a safe answer (the cap clamps it).
+        Some(bucket_upper(BUCKETS - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_ordered_and_contain_their_values() {
+        for ns in [0, 1, 1023, 1024, 1279, 1280, 5_000, 1_000_000, 123_456_789] {
+            let i = bucket_of(ns);
+            assert!(ns < bucket_upper(i), "{ns} in bucket {i}");
+            if i > 0 {
+                assert!(ns >= bucket_upper(i - 1), "{ns} above bucket {}", i - 1);
+            }
+        }
+        for i in 1..BUCKETS {
+            assert!(bucket_upper(i) > bucket_upper(i - 1));
+        }
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantile_follows_the_samples_and_forgets_old_periods() {
+        let l = Latencies::new(1_000);
+        assert_eq!(l.quantile(0.5, 0, 1), None);
+        for _ in 0..90 {
+            l.record(10_000, 0);
+        }
+        for _ in 0..10 {
+            l.record(1_000_000, 0);
+        }
+        let p50 = l.quantile(0.5, 0, 10).unwrap();
+        assert!((10_000..=12_288).contains(&p50), "{p50}");
+        let p95 = l.quantile(0.95, 0, 10).unwrap();
+        assert!((1_000_000..=1_310_720).contains(&p95), "{p95}");
+        assert_eq!(l.quantile(0.5, 0, 101), None, "too few samples");
+        // One period later the samples are the previous generation's: still read.
+        assert_eq!(l.quantile(0.5, 1_000, 10), Some(p50));
+        // Two periods later they are gone.
+        assert_eq!(l.quantile(0.5, 2_000, 1), None);
+        // A new sample two periods on clears the old generation first.
+        l.record(2_000_000, 2_000);
+        assert_eq!(
+            l.quantile(0.5, 2_000, 1),
+            Some(bucket_upper(bucket_of(2_000_000)))
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Hedged attempts in `Guard::call_async` (feature `tokio`), on tokio's paused
+//! clock; the breaker reads the same virtual time through `TokioClock`.
+#![cfg(feature = "tokio")]
+
+use fusebox::{
+    Breaker, Clock, Event, EventKind, Guard, Hedge, Jitter, Retry, RetryBudget, Stop, TokioSleeper,
+    Verdict, Winner,
+};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// The breaker's clock on tokio's (paused) time.
+#[derive(Clone)]
+struct TokioClock(tokio::time::Instant);
+
+impl Clock for TokioClock {
+    fn now_nanos(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn breaker(log: &Log) -> Arc<Breaker> {
+    let sink = Arc::clone(log);
+    Arc::new(
+        Breaker::builder()
+            .clock(TokioClock(tokio::time::Instant::now()))
+            .listener(move |e: &Event<'_>| {
+                let line = match e.kind {
+                    EventKind::Hedge { attempt, delay } => format!("hedge {attempt} {delay:?}"),
+                    EventKind::HedgesSettled {
+                        sent,
+                        won,
+                        cancelled,
+                    } => format!("settled {sent} {won} {cancelled}"),
+                    other => other.as_str().to_string(),
+                };
+                sink.lock().unwrap().push(line);
+            })
+            .build()
+            .unwrap(),
+    )
+}
+
+fn retry(max_attempts: u32) -> Retry {
+    Retry::builder()
+        .max_attempts(max_attempts)
+        .constant_backoff(10 * MS)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
+/// The operation: attempt `n` takes `latency(n)` and succeeds; counts calls.
+async fn op(number: u32, latency: impl Fn(u32) -> u64, calls: &AtomicU32) -> Result<u32, ()> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(latency(number))).await;
+    Ok(number)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_primary_loses_to_the_hedge_and_its_permit_is_cancelled() {
+    let log = Log::default();
+    let b = breaker(&log);
+    let guard = Guard::new(Arc::clone(&b), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |n| if n == 1 { 10_000 } else { 5 }, &calls))
+        .await;
+    assert_eq!(outcome.stop, Stop::Succeeded);
+    assert_eq!(outcome.value(), Some(&2));
+    assert_eq!(outcome.winner(), Some(Winner::Hedge(1)));
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(start.elapsed(), 105 * MS);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // The primary's permit was dropped unrecorded: no verdict, no stale report.
+    let s = b.snapshot();
+    assert_eq!((s.samples, s.health), (0, Some(1.0)));
+    assert_eq!(b.stale_reports(), 0);
+    assert_eq!(b.limit().in_flight, 0);
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        ["hedge 2 100ms", "settled 1 true 1", "call_stopped"],
+        "one hedge, which won, one attempt cancelled"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_primary_sends_no_hedge() {
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 99, &calls))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Primary));
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+}
+
+fn empty_budget() -> Arc<RetryBudget> {
+    Arc::new(
+        RetryBudget::builder()
+            .ratio(0.001)
+            .min_retries_per_sec(0)
+            .initial_balance(0)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_budget_sends_no_hedge_and_the_primary_goes_on() {
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_budget(empty_budget())
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Primary));
+    assert_eq!(start.elapsed(), 1_000 * MS);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert!(log.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_in_flight_survives_the_budget_running_out() {
+    let log = Log::default();
+    // One token: the first hedge takes it, the second finds none.
+    let budget = Arc::new(
+        RetryBudget::builder()
+            .ratio(0.001)
+            .min_retries_per_sec(0)
+            .initial_balance(1)
+            .build()
+            .unwrap(),
+    );
+    let guard = Guard::new(breaker(&log), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_budget(budget)
+        .with_hedging(
+            Hedge::builder()
+                .after(100 * MS)
+                .max_hedges(3)
+                .build()
+                .unwrap(),
+        );
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |n| if n == 1 { 10_000 } else { 500 }, &calls))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Hedge(1)));
+    assert_eq!(start.elapsed(), 600 * MS, "the hedge ran to its end");
+    assert_eq!(calls.load(Ordering::Relaxed), 2, "no second hedge");
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_hedges_is_respected() {
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(
+            Hedge::builder()
+                .after(100 * MS)
+                .max_hedges(2)
+                .build()
+                .unwrap(),
+        );
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Primary), "the first to end");
+    assert_eq!(start.elapsed(), 1_000 * MS);
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        [
+            "hedge 2 100ms",
+            "hedge 3 200ms",
+            "settled 2 false 2",
+            "call_stopped"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_degraded_breaker_sends_no_hedge() {
+    let log = Log::default();
+    let b = breaker(&log);
+    // Health below `shed_below` (0.5) without tripping (the default policy
+    // trips at 5 % health) and below `min_samples` (50): no grading in force,
+    // so the primary is admitted, but a hedge is not.
+    for _ in 0..20 {
+        let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    }
+    assert!(b.snapshot().health.unwrap() < 0.5, "{:?}", b.snapshot());
+    log.lock().unwrap().clear();
+    let guard = Guard::new(Arc::clone(&b), retry(1))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+        .await;
+    if outcome.stop == Stop::Succeeded {
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "no hedge below shed_below"
+        );
+    }
+    assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("hedge")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_open_breaker_sends_no_hedge() {
+    let log = Log::default();
+    // A breaker tripped by one failure, then half-open after its period.
+    let sink = Arc::clone(&log);
+    let b = Arc::new(
+        Breaker::builder()
+            .clock(TokioClock(tokio::time::Instant::now()))
+            .trip_after_consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_jitter(0.0)
+            .listener(move |e: &Event<'_>| sink.lock().unwrap().push(e.kind.as_str().into()))
+            .build()
+            .unwrap(),
+    );
+    let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    log.lock().unwrap().clear();
+    let guard = Guard::new(Arc::clone(&b), retry(1))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+        .await;
+    assert_eq!(outcome.stop, Stop::Succeeded, "the probe answered");
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "no hedge while half-open");
+    assert!(!log.lock().unwrap().iter().any(|l| l == "hedge"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_quantile_delay_follows_recorded_latencies() {
+    let log = Log::default();
+    let hedge = Hedge::builder()
+        .at_quantile(0.5)
+        .min_samples(8)
+        .floor(MS)
+        .cap(Duration::from_secs(10))
+        .fallback(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let guard = Guard::new(breaker(&log), retry(1))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(hedge);
+    let calls = AtomicU32::new(0);
+    for _ in 0..8 {
+        let outcome = guard
+            .call_async_outcome(|a| op(a.number, |_| 40, &calls))
+            .await;
+        assert_eq!(outcome.winner(), Some(Winner::Primary));
+    }
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "no hedge during the fallback"
+    );
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |n| if n == 1 { 5_000 } else { 40 }, &calls))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Hedge(1)));
+    let log = log.lock().unwrap();
+    // 40 ms lies in the histogram bucket [2^25, 2^25 × 5/4) ns = [33.6,
+    // 41.9) ms: the delay is the bucket's upper end, which tokio's timer
+    // rounds up to a whole millisecond. (The fallback would have been 10 s.)
+    assert_eq!(log[0], "hedge 2 42ms", "{log:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_downstream_gets_no_more_attempts_than_without_hedging() {
+    for hedged in [false, true] {
+        let log = Log::default();
+        let mut guard = Guard::new(breaker(&log), retry(3)).with_sleeper(TokioSleeper);
+        if hedged {
+            guard = guard.with_hedging(Hedge::builder().after(MS).max_hedges(3).build().unwrap());
+        }
+        let calls = AtomicU32::new(0);
+        let outcome = guard
+            .call_async_outcome(|_| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async { Err::<u32, _>("refused") }
+            })
+            .await;
+        assert_eq!(outcome.stop, Stop::Exhausted);
+        assert_eq!(outcome.attempts, 3, "hedged: {hedged}");
+        assert_eq!(calls.load(Ordering::Relaxed), 3, "hedged: {hedged}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_every_attempt_in_flight() {
+    let log = Log::default();
+    let b = breaker(&log);
+    let retry = Retry::builder().deadline(300 * MS).build().unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry)
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 10_000, &calls))
+        .await;
+    assert_eq!(outcome.stop, Stop::DeadlineExceeded);
+    assert_eq!(start.elapsed(), 300 * MS);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // The primary's cut is a failure; the hedge was cancelled.
+    assert_eq!(b.snapshot().samples, 1);
+    let log = log.lock().unwrap();
+    assert!(log.contains(&"settled 1 false 1".to_string()), "{log:?}");
+}
