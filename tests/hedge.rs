@@ -300,17 +300,18 @@ async fn the_quantile_delay_follows_recorded_latencies() {
 async fn a_dead_downstream_gets_no_more_attempts_than_without_hedging() {
     for hedged in [false, true] {
         let log = Log::default();
-        let mut guard = Guard::new(breaker(&log), retry(3)).with_sleeper(TokioSleeper);
-        if hedged {
-            guard = guard.with_hedging(Hedge::builder().after(MS).max_hedges(3).build().unwrap());
-        }
+        let guard = Guard::new(breaker(&log), retry(3)).with_sleeper(TokioSleeper);
         let calls = AtomicU32::new(0);
-        let outcome = guard
-            .call_async_outcome(|_| {
-                calls.fetch_add(1, Ordering::Relaxed);
-                async { Err::<u32, _>("refused") }
-            })
-            .await;
+        let op = |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err::<u32, _>("refused") }
+        };
+        let outcome = if hedged {
+            let hedge = Hedge::builder().after(MS).max_hedges(3).build().unwrap();
+            guard.with_hedging(hedge).call_async_outcome(op).await
+        } else {
+            guard.call_async_outcome(op).await
+        };
         assert_eq!(outcome.stop, Stop::Exhausted);
         assert_eq!(outcome.attempts, 3, "hedged: {hedged}");
         assert_eq!(calls.load(Ordering::Relaxed), 3, "hedged: {hedged}");

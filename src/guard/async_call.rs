@@ -2,6 +2,7 @@
 //! shared [`Call`] core driven by a loop that awaits the attempt (cut at the
 //! time limits) and an [`AsyncSleeper`].
 
+use super::HedgedGuard;
 use super::*;
 use crate::hedge::MAX_HEDGES;
 use crate::state::State;
@@ -151,9 +152,6 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if let Some(hedge) = &self.hedge {
-            return self.call_hedged(hedge, op).await.into_result();
-        }
         let mut op = op;
         async_loop!(self, op, |done: Outcome<T, E>| done.into_result())
     }
@@ -167,9 +165,6 @@ impl<C, S> Guard<C, S> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if let Some(hedge) = &self.hedge {
-            return self.call_hedged(hedge, op).await;
-        }
         let mut op = op;
         async_loop!(self, op, |done: Outcome<T, E>| done)
     }
@@ -480,4 +475,58 @@ async fn race<A: Future, B: Future<Output = ()>>(attempt: A, timer: B) -> Option
         }
     })
     .await
+}
+
+impl<C, S> HedgedGuard<C, S> {
+    /// [`Guard::call_async`] with hedged attempts (see [`HedgedGuard`] and
+    /// `docs/DESIGN.md`, "Hedging"): allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), fusebox::ConfigError> {
+    /// use fusebox::{Breaker, Guard, Hedge, Retry, TokioSleeper};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let hedged = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+    ///     .with_sleeper(TokioSleeper)
+    ///     .with_hedging(Hedge::after(Duration::from_millis(50))?);
+    /// // The first attempt is stuck; the hedge at 50 ms answers.
+    /// let r = hedged
+    ///     .call_async(|attempt| async move {
+    ///         if attempt.number == 1 {
+    ///             std::future::pending::<()>().await;
+    ///         }
+    ///         Ok::<_, ()>(attempt.number)
+    ///     })
+    ///     .await;
+    /// assert_eq!(r, Ok(2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_async<T, E, F, Fut>(&self, op: F) -> Result<T, GuardError<E>>
+    where
+        C: Classify<T, E>,
+        S: AsyncSleeper,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.guard.call_hedged(&self.hedge, op).await.into_result()
+    }
+
+    /// [`call_async`](Self::call_async), returning the whole [`Outcome`]
+    /// ([`Outcome::winner`] says which attempt won).
+    pub async fn call_async_outcome<T, E, F, Fut>(&self, op: F) -> Outcome<T, E>
+    where
+        C: Classify<T, E>,
+        S: AsyncSleeper,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.guard.call_hedged(&self.hedge, op).await
+    }
 }

@@ -123,8 +123,6 @@ pub struct Guard<C = DefaultClassifier, S = ThreadSleeper> {
     budget: Option<Arc<RetryBudget>>,
     classifier: C,
     sleeper: S,
-    /// The hedging policy, if hedging is on (see [`Guard::with_hedging`]).
-    hedge: Option<Hedge>,
     /// No bytes: aligns the guard as a cache-padded value (the breaker's state
     /// word is one), so that in an `Arc<Guard>` (the tower layer's, or a
     /// caller's) the fields every call reads begin on a line of their own, not
@@ -160,7 +158,6 @@ impl<C: Clone, S: Clone> Clone for Guard<C, S> {
             budget: self.budget.clone(),
             classifier: self.classifier.clone(),
             sleeper: self.sleeper.clone(),
-            hedge: self.hedge.clone(),
             _line: CachePadded::new(()),
         }
     }
@@ -176,7 +173,6 @@ impl Guard {
             budget: None,
             classifier: DefaultClassifier,
             sleeper: ThreadSleeper,
-            hedge: None,
             _line: CachePadded::new(()),
         }
     }
@@ -198,7 +194,6 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier,
             sleeper: self.sleeper,
-            hedge: self.hedge,
             _line: self._line,
         }
     }
@@ -212,12 +207,12 @@ impl<C, S> Guard<C, S> {
             budget: self.budget,
             classifier: self.classifier,
             sleeper,
-            hedge: self.hedge,
             _line: self._line,
         }
     }
 
-    /// Hedge the async calls' attempts by `hedge`: an attempt still running
+    /// This guard with its async calls' attempts hedged by `hedge` (a
+    /// [`HedgedGuard`], whose `call_async` hedges): an attempt still running
     /// after the policy's delay is joined by another (a *hedge*), without
     /// cancelling it, and the first success wins; see [`Hedge`] and
     /// `docs/DESIGN.md`, "Hedging". **For idempotent operations only**: the
@@ -225,7 +220,8 @@ impl<C, S> Guard<C, S> {
     /// breaker is `Closed`, not grading admission and its concurrency limit
     /// not engaged, and it takes a permit and (with a budget) a budget token
     /// as a retry does. The blocking [`call`](Self::call) and the tower layer
-    /// do not hedge.
+    /// do not hedge. A type of its own, so that an unhedged guard's
+    /// `call_async` future carries none of the hedged call's state.
     ///
     /// # Examples
     ///
@@ -256,14 +252,8 @@ impl<C, S> Guard<C, S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn with_hedging(mut self, hedge: Hedge) -> Self {
-        self.hedge = Some(hedge);
-        self
-    }
-
-    /// The hedging policy, if hedging is on.
-    pub fn hedging(&self) -> Option<&Hedge> {
-        self.hedge.as_ref()
+    pub fn with_hedging(self, hedge: Hedge) -> HedgedGuard<C, S> {
+        HedgedGuard { guard: self, hedge }
     }
 
     /// The breaker.
@@ -296,6 +286,74 @@ impl<C, S> Guard<C, S> {
     }
 }
 
+/// A [`Guard`] whose async calls hedge their attempts (made by
+/// [`Guard::with_hedging`]; see [`Hedge`] and `docs/DESIGN.md`, "Hedging").
+/// Its [`call_async`](Self::call_async) and
+/// [`call_async_outcome`](Self::call_async_outcome) follow the guard's rules,
+/// with hedges; the blocking calls and everything else are the guard's
+/// ([`guard`](Self::guard)). Clones share the breaker, the budget and the
+/// latency histogram the hedge delay is read from.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(not(feature = "tokio"))] fn main() {}
+/// # #[cfg(feature = "tokio")]
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), fusebox::ConfigError> {
+/// use fusebox::{Breaker, Guard, Hedge, HedgedGuard, Retry, TokioSleeper};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let hedged: HedgedGuard<_, _> = Guard::new(Arc::new(Breaker::builder().build()?), Retry::default())
+///     .with_sleeper(TokioSleeper)
+///     .with_hedging(Hedge::builder().at_quantile(0.95).build()?);
+/// let r = hedged.call_async(|_| async { Ok::<_, ()>("fast") }).await;
+/// assert_eq!(r, Ok("fast")); // no hedge: the attempt beat the delay
+/// assert_eq!(hedged.hedge().max_hedges(), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct HedgedGuard<C = DefaultClassifier, S = ThreadSleeper> {
+    guard: Guard<C, S>,
+    hedge: Hedge,
+}
+
+impl<C, S> HedgedGuard<C, S> {
+    /// The guard (its breaker, retry policy, budget; its blocking calls).
+    pub fn guard(&self) -> &Guard<C, S> {
+        &self.guard
+    }
+
+    /// The hedging policy.
+    pub fn hedge(&self) -> &Hedge {
+        &self.hedge
+    }
+
+    /// The guard, without hedging.
+    pub fn into_guard(self) -> Guard<C, S> {
+        self.guard
+    }
+}
+
+impl<C: Clone, S: Clone> Clone for HedgedGuard<C, S> {
+    fn clone(&self) -> Self {
+        Self {
+            guard: self.guard.clone(),
+            hedge: self.hedge.clone(),
+        }
+    }
+}
+
+impl<C: fmt::Debug, S: fmt::Debug> fmt::Debug for HedgedGuard<C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HedgedGuard")
+            .field("guard", &self.guard)
+            .field("hedge", &self.hedge)
+            .finish()
+    }
+}
+
 impl<C: fmt::Debug, S: fmt::Debug> fmt::Debug for Guard<C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
@@ -304,7 +362,6 @@ impl<C: fmt::Debug, S: fmt::Debug> fmt::Debug for Guard<C, S> {
             .field("budget", &self.budget)
             .field("classifier", &self.classifier)
             .field("sleeper", &self.sleeper)
-            .field("hedge", &self.hedge)
             .finish()
     }
 }
