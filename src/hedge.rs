@@ -125,7 +125,7 @@ impl Hedge {
     pub(crate) fn delay(&self, now_ns: u64) -> Duration {
         match (self.delay, &self.latencies) {
             (Delay::Quantile(q), Some(latencies)) => {
-                match latencies.quantile(q, now_ns, self.min_samples) {
+                match latencies.cached_quantile(q, now_ns, self.min_samples) {
                     Some(ns) => Duration::from_nanos(ns).clamp(self.floor, self.cap),
                     None => self.fallback,
                 }
@@ -393,7 +393,20 @@ struct Generation {
 pub(crate) struct Latencies {
     period_ns: u64,
     generations: [Generation; 2],
+    /// The last quantile read ([`Latencies::cached_quantile`]): its value in
+    /// nanoseconds, or [`NO_QUANTILE`] for "too few samples".
+    cached: AtomicU64,
+    /// When `cached` was computed, plus one (0: never).
+    cached_at: AtomicU64,
 }
+
+/// `Latencies::cached`: the quantile was not known (too few samples).
+const NO_QUANTILE: u64 = u64::MAX;
+
+/// How long a quantile read from the histogram is reused: a walk of both
+/// generations (516 loads) costs more than the rest of a healthy hedged call,
+/// and the quantile of a 10-second window barely moves in a millisecond.
+const QUANTILE_REFRESH_NS: u64 = 1_000_000;
 
 impl Latencies {
     pub(crate) fn new(period_ns: u64) -> Self {
@@ -405,7 +418,34 @@ impl Latencies {
         Self {
             period_ns: period_ns.max(1),
             generations: [generation(), generation()],
+            cached: AtomicU64::new(NO_QUANTILE),
+            cached_at: AtomicU64::new(0),
         }
+    }
+
+    /// [`quantile`](Self::quantile), reused for [`QUANTILE_REFRESH_NS`]: a
+    /// reading at most that old (on the caller's clock) is returned as is,
+    /// otherwise the histogram is walked and the result kept for the next
+    /// callers.
+    ///
+    /// Orderings: `Relaxed`. The two words publish nothing (the value is read
+    /// for itself), and a race only costs accuracy: two threads may both walk
+    /// and store (each a valid quantile of nearly the same data), and a reader
+    /// may pair a new time with the value before it (a quantile at most one
+    /// refresh older). A clock reading behind the stored time (another
+    /// thread's later `now`) reuses the value.
+    pub(crate) fn cached_quantile(&self, q: f64, now_ns: u64, min_samples: u64) -> Option<u64> {
+        let at = self.cached_at.load(Ordering::Relaxed);
+        if at != 0 && now_ns.saturating_sub(at - 1) < QUANTILE_REFRESH_NS {
+            let value = self.cached.load(Ordering::Relaxed);
+            return (value != NO_QUANTILE).then_some(value);
+        }
+        let value = self.quantile(q, now_ns, min_samples);
+        self.cached
+            .store(value.unwrap_or(NO_QUANTILE), Ordering::Relaxed);
+        self.cached_at
+            .store(now_ns.saturating_add(1), Ordering::Relaxed);
+        value
     }
 
     /// Count a latency of `elapsed_ns` ended at `now_ns`.
@@ -512,6 +552,33 @@ mod tests {
         assert_eq!(
             l.quantile(0.5, 2_000, 1),
             Some(bucket_upper(bucket_of(2_000_000)))
+        );
+    }
+
+    #[test]
+    fn a_cached_quantile_is_reused_for_its_refresh_and_then_read_again() {
+        let l = Latencies::new(10 * QUANTILE_REFRESH_NS);
+        assert_eq!(l.cached_quantile(0.5, 0, 1), None, "no samples yet");
+        l.record(10_000, 1);
+        // Within the refresh the answer is the cached one, stale or not.
+        assert_eq!(l.cached_quantile(0.5, QUANTILE_REFRESH_NS - 1, 1), None);
+        let fresh = Some(bucket_upper(bucket_of(10_000)));
+        assert_eq!(l.cached_quantile(0.5, QUANTILE_REFRESH_NS, 1), fresh);
+        for _ in 0..10 {
+            l.record(5_000_000, QUANTILE_REFRESH_NS + 1);
+        }
+        assert_eq!(
+            l.cached_quantile(0.5, 2 * QUANTILE_REFRESH_NS - 1, 1),
+            fresh
+        );
+        assert_eq!(
+            l.cached_quantile(0.5, 2 * QUANTILE_REFRESH_NS, 1),
+            Some(bucket_upper(bucket_of(5_000_000)))
+        );
+        // A clock behind the stored reading (another thread's) reuses it.
+        assert_eq!(
+            l.cached_quantile(0.5, 0, 1),
+            Some(bucket_upper(bucket_of(5_000_000)))
         );
     }
 }

@@ -216,19 +216,34 @@ impl<C, S> Guard<C, S> {
             timers[0].set(limit.map(|(d, _)| self.sleeper.sleep(d)));
             attempts[0].set(Some(op(attempt)));
             permits[0] = Some(permit);
+            // The round's first hedge timer is made only once the attempt
+            // has not answered at its first poll: a call that answers at once
+            // (the healthy path) makes no timer (tokio's reads the clock and
+            // takes a handle on the driver), and the delay counts from then.
             let delay = if hedging && sent < max {
-                let delay = hedge.delay(round_start);
-                hedge_timer.set(Some(self.sleeper.sleep(delay)));
-                delay
+                hedge.delay(round_start)
             } else {
                 Duration::ZERO
             };
+            let mut first_timer = (hedging && sent < max).then_some(delay);
             // The latest failure of the round while others were in flight.
             let mut kept: Option<Result<T, E>> = None;
             let mut last_class = Classification::failure();
             let (step, winner) = loop {
                 let event = std::future::poll_fn(|cx| {
-                    poll_round(cx, &mut attempts, &mut timers, hedge_timer.as_mut())
+                    let polled = poll_round(cx, &mut attempts, &mut timers, hedge_timer.as_mut());
+                    match (polled, first_timer.take()) {
+                        (Poll::Pending, Some(delay)) => {
+                            hedge_timer.set(Some(self.sleeper.sleep(delay)));
+                            // Poll it (only it: the attempts were just polled),
+                            // so that it wakes this task.
+                            match hedge_timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+                                Some(Poll::Ready(())) => Poll::Ready(Event::HedgeDue),
+                                _ => Poll::Pending,
+                            }
+                        }
+                        (polled, _) => polled,
+                    }
                 })
                 .await;
                 match event {
