@@ -650,10 +650,21 @@ where
         self.sample = None;
         let breaker = holder.breaker();
         let verdict = breaker.timed_verdict(class.verdict(), elapsed);
-        let _recorded = if breaker.limit_enabled() {
-            permit.record_sampled(verdict, elapsed_ns, now_ns, 1)
+        // A latency sample for the concurrency limit as any attempt gives one:
+        // always from a permit holding a slot, otherwise one in the sampler's
+        // period with its weight (the attempt is timed for the hedge delay,
+        // but a sample per attempt would write the limiter's shared window on
+        // every healthy hedged call).
+        let sample = if !breaker.limit_enabled() {
+            None
+        } else if permit.holds_slot() {
+            Some(1)
         } else {
-            permit.record(verdict)
+            crate::limit::sample_tick()
+        };
+        let _recorded = match sample {
+            Some(weight) => permit.record_sampled(verdict, elapsed_ns, now_ns, weight),
+            None => permit.record(verdict),
         };
         if let Some(threshold) = breaker.slow_call_threshold() {
             if elapsed > threshold {
