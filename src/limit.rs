@@ -14,9 +14,12 @@
 //! attempt is timed. A rise from no queue straight to [`ENGAGE_AT`] is a *step*,
 //! watched for one window first: a queue keeps rising ([`RISING`]: engage), a
 //! downstream that became slow levels off (the new latency becomes the base), and
-//! a fall ends the watch. No load is cut on a step until it rises again: a cut on
-//! a slow downstream leaves the attempts in flight to end as timeouts after their
-//! faster siblings, a burst of failures for the breaker.
+//! a fall ends the watch. Either way the window's upper quartile must be late
+//! too (a quarter of its samples, and two, at [`ENGAGE_AT`] times the base): a
+//! queue delays every attempt behind it, a latency tail only a few, which lift
+//! the mean of a small window as much. No load is cut on a step until it rises
+//! again: a cut on a slow downstream leaves the attempts in flight to end as
+//! timeouts after their faster siblings, a burst of failures for the breaker.
 //!
 //! Engaged, each window sets the limit to the concurrency that carries the
 //! throughput it measured at the unloaded latency, with [`TOLERANCE`] of queue
