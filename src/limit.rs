@@ -14,9 +14,12 @@
 //! attempt is timed. A rise from no queue straight to [`ENGAGE_AT`] is a *step*,
 //! watched for one window first: a queue keeps rising ([`RISING`]: engage), a
 //! downstream that became slow levels off (the new latency becomes the base), and
-//! a fall ends the watch. No load is cut on a step until it rises again: a cut on
-//! a slow downstream leaves the attempts in flight to end as timeouts after their
-//! faster siblings, a burst of failures for the breaker.
+//! a fall ends the watch. Either way the window's upper quartile must be late
+//! too (a quarter of its samples, and two, at [`ENGAGE_AT`] times the base): a
+//! queue delays every attempt behind it, a latency tail only a few, which lift
+//! the mean of a small window as much. No load is cut on a step until it rises
+//! again: a cut on a slow downstream leaves the attempts in flight to end as
+//! timeouts after their faster siblings, a burst of failures for the breaker.
 //!
 //! Engaged, each window sets the limit to the concurrency that carries the
 //! throughput it measured at the unloaded latency, with [`TOLERANCE`] of queue
@@ -218,8 +221,10 @@ impl SlotWord {
     }
 }
 
-/// `[N:8 | ATTEMPTS:16 | SUM:40]`: samples in the open window, the attempts they
-/// stand for, and the sum of their latencies (units).
+/// `[N:8 | ATTEMPTS:16 | SUM:32 | LATE:8]`: samples in the open window, the
+/// attempts they stand for, the sum of their latencies (units: at most 255
+/// samples of at most `RTT_MAX`, under 2^32), and how many of them were *late*
+/// (at least [`ENGAGE_AT`] times the base when they were taken).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct WindowWord(u64);
 
@@ -231,13 +236,28 @@ impl WindowWord {
         (self.0 >> 8) & 0xFFFF
     }
     fn sum(self) -> u64 {
-        self.0 >> 24
+        (self.0 >> 24) & 0xFFFF_FFFF
     }
-    fn plus(self, rtt: u64, weight: u64) -> Self {
+    fn late(self) -> u64 {
+        self.0 >> 56
+    }
+    /// Whether at least a quarter of the window's samples, and two, were late:
+    /// its upper quartile latency was at least [`ENGAGE_AT`] times the base.
+    /// A queue delays every attempt behind it, so it moves the quartiles with
+    /// the mean (a queue that forms mid-window delays the window's later
+    /// samples, which is why not the median: it lags a window behind); a
+    /// latency tail (a few attempts in a hundred many times slower, whatever
+    /// the load) moves the mean of a few samples as much, but not their
+    /// quartiles, and one such attempt is never enough.
+    fn upper_quartile_late(self) -> bool {
+        self.late() >= 2 && self.late() * 4 >= self.n()
+    }
+    fn plus(self, rtt: u64, weight: u64, late: bool) -> Self {
         let n = (self.n() + 1).min(0xFF);
         let attempts = (self.attempts() + weight).min(0xFFFF);
-        let sum = (self.sum() + rtt).min((1 << 40) - 1);
-        WindowWord(n | (attempts << 8) | (sum << 24))
+        let sum = (self.sum() + rtt).min(0xFFFF_FFFF);
+        let late = (self.late() + u64::from(late)).min(0xFF);
+        WindowWord(n | (attempts << 8) | (sum << 24) | (late << 56))
     }
 }
 
@@ -363,12 +383,14 @@ pub(crate) struct Limiter {
 }
 
 /// The open window, when its first sample ended (breaker clock, ns), and the
-/// last window's mean (ns: the span a window must cover to close), a copy of
-/// the estimator's, so that a sample touches this line only.
+/// last window's mean (ns: the span a window must cover to close) and the
+/// latency from which a sample is late (units: [`ENGAGE_AT`] times the base),
+/// copies of the estimator's, so that a sample touches this line only.
 struct Sampling {
     window: AtomicU64,
     opened: AtomicU64,
     span: AtomicU64,
+    late_at: AtomicU64,
 }
 
 impl Limiter {
@@ -379,6 +401,7 @@ impl Limiter {
                 window: AtomicU64::new(0),
                 opened: AtomicU64::new(0),
                 span: AtomicU64::new(0),
+                late_at: AtomicU64::new(0),
             }),
             est: AtomicU64::new(0),
             episode: AtomicU64::new(0),
@@ -481,6 +504,11 @@ impl Limiter {
         }
         let rtt = to_units(rtt_ns);
         let span = self.sampling.span.load(Ordering::Relaxed);
+        // Relaxed: a statistic, like `span` (see "Words and orderings"); a
+        // sample that reads the threshold of the base before the last close
+        // is counted against that base. Before any base (0), every sample is
+        // late, and nothing is decided on it.
+        let late = rtt >= self.sampling.late_at.load(Ordering::Relaxed);
         let since = now_ns.saturating_sub(self.sampling.opened.load(Ordering::Relaxed));
         let mut cur = WindowWord(self.sampling.window.load(Ordering::Relaxed));
         let found = cur.0;
@@ -489,7 +517,7 @@ impl Limiter {
         let sampled = weight > 1;
         let backoff = CasBackoff::new();
         loop {
-            let next = cur.plus(rtt, u64::from(weight));
+            let next = cur.plus(rtt, u64::from(weight), late);
             // Full at `WINDOW_MIN` samples spanning the last mean latency, or at
             // two spanning twice that (a tight limit on a slow downstream
             // completes few attempts, and must still be steered), or at most.
@@ -608,7 +636,7 @@ impl Limiter {
             } else if observing {
                 let rising = mean as f64 >= RISING * prev as f64;
                 let falling = (mean as f64) * RISING <= prev as f64;
-                if q < ENGAGE_AT || falling {
+                if q < ENGAGE_AT || !w.upper_quartile_late() || falling {
                     Step::Clear
                 } else if rising {
                     Step::Engage
@@ -616,6 +644,12 @@ impl Limiter {
                     Step::Level
                 }
             } else if !settled {
+                Step::None
+            } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 && !w.upper_quartile_late() {
+                // The mean is high, the upper quartile is not: a slow
+                // attempt (a latency tail) in a window of fast ones, not a
+                // queue. One attempt ten times slower than the rest lifts the
+                // mean of eight samples to twice the base.
                 Step::None
             } else if q >= ENGAGE_AT && w.n() >= WINDOW_MIN / 2 && !est.queued() {
                 // From no queue to twice the base in one window: a step.
@@ -818,6 +852,10 @@ impl Limiter {
         self.sampling
             .span
             .store(est.last() << UNIT_SHIFT, Ordering::Relaxed);
+        self.sampling.late_at.store(
+            (ENGAGE_AT * est.base() as f64).ceil() as u64,
+            Ordering::Relaxed,
+        );
     }
 
     /// Disengage, and forget the episode, the last window and the open one (the
@@ -976,7 +1014,7 @@ mod tests {
             let w = WindowWord(a.sampling.window.load(Ordering::Relaxed));
             a.sampling
                 .window
-                .store(w.plus(to_units(10 * ms), 16).0, Ordering::Relaxed);
+                .store(w.plus(to_units(10 * ms), 16, false).0, Ordering::Relaxed);
             let _ = a.sample(10 * ms, i * ms, SAMPLE_EVERY);
         }
         assert_eq!(period(), MAX_SAMPLE_EVERY);
