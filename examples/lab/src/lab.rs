@@ -321,6 +321,9 @@ pub struct PhaseFigures {
     pub attempts_while_open: u64,
     /// Backoff slept right before a breaker rejection (nanoseconds, all clients).
     pub wasted_sleep: u64,
+    /// Of the attempts, hedges: begun while another attempt of the same call
+    /// was in flight (`fusebox-hedge` only).
+    pub hedges: u64,
 }
 
 impl PhaseFigures {
@@ -347,6 +350,7 @@ impl PhaseFigures {
         self.failed_attempts += other.failed_attempts;
         self.attempts_while_open += other.attempts_while_open;
         self.wasted_sleep += other.wasted_sleep;
+        self.hedges += other.hedges;
     }
 }
 
@@ -485,6 +489,8 @@ pub struct StrategyRun {
     pub reported_stale: Option<u64>,
     /// fusebox: calls ended by `GuardError::BudgetExhausted`.
     pub budget_refusals: Option<u64>,
+    /// When each hedge was sent, in order (`fusebox-hedge` only).
+    pub hedge_times: Vec<u64>,
     /// State changes, starting with `Closed` at 0.
     pub states: Vec<StateChange>,
     /// fusebox: `(time, health)` every `SAMPLE_EVERY` (`None` unless closed).
@@ -679,6 +685,8 @@ struct Recorder {
     load: RefCell<Vec<u64>>,
     late: Cell<u64>,
     budget_refusals: Cell<u64>,
+    /// When each hedge was sent.
+    hedge_times: RefCell<Vec<u64>>,
     health: RefCell<Vec<(u64, Option<f64>)>>,
     /// `(calls, succeeded)` by the second the call was issued in.
     per_second: RefCell<Vec<(u64, u64)>>,
@@ -891,6 +899,7 @@ fn run_strategy(
             load: RefCell::new(Vec::new()),
             late: Cell::new(0),
             budget_refusals: Cell::new(0),
+            hedge_times: RefCell::new(Vec::new()),
             health: RefCell::new(Vec::new()),
             per_second: RefCell::new(Vec::new()),
             ok_by_end: RefCell::new(Vec::new()),
@@ -1008,6 +1017,7 @@ fn run_strategy(
         stale_overwrites,
         reported_stale,
         budget_refusals,
+        hedge_times: env.rec.hedge_times.take(),
         states: all_states,
         health,
         health_threshold,
@@ -1374,6 +1384,23 @@ async fn retry_only_call(env: Rc<Env>, call: CallId) {
     done(&env, call, Outcome::Failed, 0, true)
 }
 
+/// One attempt of a call in flight, counted in the call's `in_flight` for as
+/// long as its future lives (to its answer, or until it is dropped).
+struct InFlight<'a>(&'a Cell<u32>);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a Cell<u32>) -> Self {
+        count.set(count.get() + 1);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
 /// `fusebox::Guard::call_async` (or `HedgedGuard::call_async`), shared by
 /// every client. The operation may have two attempts of the call in flight at
 /// once (a hedge beside the attempt it races): each is begun when the guard
@@ -1386,13 +1413,22 @@ async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseCaller>, call: CallId) {
     let ended = Cell::new(None::<u64>);
     // Downstream attempts the guard let this call make.
     let made = Cell::new(0u32);
+    // This call's attempts in flight: one begun beside another is a hedge.
+    let in_flight = Cell::new(0u32);
     let op = |a: Attempt| {
         made.set(made.get() + 1);
+        if in_flight.get() > 0 {
+            env_ref.rec.per_phase.borrow_mut()[call.phase].hedges += 1;
+            env_ref.rec.hedge_times.borrow_mut().push(env_ref.sim.now());
+        }
+        let flying = InFlight::new(&in_flight);
         let open = breaker.snapshot().state == State::Open;
         // Begun here, when the guard asks for it, not when first polled.
         let pending = attempt(env_ref, call, a.number, open);
         let ended = &ended;
         async move {
+            // Landed (or dropped, a loser) with this future.
+            let _flying = flying;
             let answer = pending.await;
             ended.set(Some(env_ref.sim.now()));
             // The guard records right after this returns, in the same poll: if

@@ -126,7 +126,8 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         BUDGET_RATIO * 100.0
     ));
     line(
-        "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
+        "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched; \
+         fusebox-hedge: the same, hedged with the library's default policy"
             .to_string(),
     );
     if let Some(x) = c.capacity {
@@ -394,7 +395,11 @@ notes: figures per phase are for the calls issued in that phase; amplification
   others: at the attempt's start; fusebox: the permit's epoch) predates a
   transition; an overwrite is one that changed the breaker anyway. '-': no breaker.
   The table has two blocks, the same rows in each: retry-only and the designs
-  fusebox replaces, then the fusebox strategies.
+  fusebox replaces, then the fusebox strategies. fusebox-hedge sends a hedge (a
+  second attempt beside one still running) once an attempt outlasts the 0.95
+  quantile of the recent successful ones, at most one per call, only while the
+  breaker is closed and healthy; a hedge is a downstream attempt like any other,
+  and the loser's answer, served all the same, counts in no goodput.
 ";
 
 const SERVICE_NOTES: &str = "\
