@@ -22,7 +22,7 @@
 //!   strategy's run gets its own, and only the attempts' service times (and
 //!   brownout failures) are the same for every strategy. [`downstream`] says
 //!   what each condition means with a server.
-//! - Every strategy but `fusebox-default` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
+//! - Every strategy but `fusebox-default` and `fusebox-hedge` uses the same numbers: [`MAX_ATTEMPTS`] attempts per call, the
 //!   same exponential backoff ([`BACKOFF_INITIAL`] × 2^(k-1), capped at
 //!   [`BACKOFF_MAX`], "equal" jitter: uniform in `[base/2, base]`), a breaker that
 //!   trips at [`THRESHOLD`] failures, opens for [`OPEN_FOR`] and closes after
@@ -34,7 +34,7 @@
 //!   retries/s). `fusebox-rate` is the same guard tripping on a failure rate
 //!   ([`RATE`] over about [`RATE_WINDOW`] attempts) instead of a count. These
 //!   are the like-for-like numbers.
-//! - Two more strategies do *not* use those breaker numbers:
+//! - Three more strategies do *not* use those breaker numbers:
 //!   - `retry-only`: what most services run: [`MAX_ATTEMPTS`] attempts with the
 //!     baselines' backoff (the very same per-call draws), no breaker, no budget.
 //!     It is a hand loop, like the baselines, rather than fusebox's `Retry`:
@@ -49,6 +49,19 @@
 //!     seed; a shared `RetryBudget::builder()` with only the clock;
 //!     `DefaultClassifier`. Whatever the defaults are, this is what a user who
 //!     changes nothing gets; the lab sets none of their values.
+//!   - `fusebox-hedge`: `fusebox-default`, built the same way, plus
+//!     `Guard::with_hedging(Hedge::builder().build())`: the library's default
+//!     hedging policy, untouched (a hedge once an attempt has run longer than
+//!     the 0.95 quantile of the guard's recent successful attempts, clamped to
+//!     1 ms–1 s, 1 s until 32 are known; at most one hedge per call; each takes
+//!     a permit and a budget token like a retry, and only while the breaker is
+//!     closed and healthy and its concurrency limit not engaged). A hedge is an
+//!     attempt like any other for the downstream: it draws its own fate (its
+//!     attempt number is the call's next), counts as load and as an attempt of
+//!     the call when it starts, and, with a server, joins the queue then. The
+//!     attempt that loses the race is dropped by the guard; the downstream does
+//!     not know: a server still serves it (its worker stays busy to the end),
+//!     but nobody reads its answer, so it counts in no goodput and no failure.
 //!
 //! # The trigger scenarios and their metrics
 //!
@@ -124,10 +137,12 @@ use downstream::{
     server_size,
 };
 use fusebox::{
-    Attempt, Breaker, DefaultClassifier, Guard, GuardError, Jitter, Retry, RetryBudget, State,
+    Attempt, Breaker, DefaultClassifier, Guard, GuardError, Hedge, HedgedGuard, Jitter, Retry,
+    RetryBudget, State,
 };
 use sim::{Sim, SimSleeper};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -239,11 +254,15 @@ pub enum Strategy {
     /// `fusebox::Guard` from the library's defaults, untouched (breaker, retry
     /// policy, budget, classifier).
     FuseboxDefault,
+    /// `FuseboxDefault` with hedging: `Guard::with_hedging` with the library's
+    /// default `Hedge` (a hedge once an attempt outlasts the 0.95 quantile of
+    /// the recent successful attempts, at most one per call).
+    FuseboxHedge,
 }
 
 impl Strategy {
     /// Every strategy, in column order.
-    pub const ALL: [Strategy; 7] = [
+    pub const ALL: [Strategy; 8] = [
         Strategy::RetryOnly,
         Strategy::Naive,
         Strategy::Callbacks,
@@ -251,6 +270,7 @@ impl Strategy {
         Strategy::Fusebox,
         Strategy::FuseboxRate,
         Strategy::FuseboxDefault,
+        Strategy::FuseboxHedge,
     ];
 
     /// The column name.
@@ -263,6 +283,7 @@ impl Strategy {
             Strategy::FuseboxRate => "fusebox-rate",
             Strategy::RetryOnly => "retry-only",
             Strategy::FuseboxDefault => "fusebox-default",
+            Strategy::FuseboxHedge => "fusebox-hedge",
         }
     }
 
@@ -275,7 +296,10 @@ impl Strategy {
     pub fn is_fusebox(self) -> bool {
         matches!(
             self,
-            Strategy::Fusebox | Strategy::FuseboxRate | Strategy::FuseboxDefault
+            Strategy::Fusebox
+                | Strategy::FuseboxRate
+                | Strategy::FuseboxDefault
+                | Strategy::FuseboxHedge
         )
     }
 }
@@ -297,6 +321,9 @@ pub struct PhaseFigures {
     pub attempts_while_open: u64,
     /// Backoff slept right before a breaker rejection (nanoseconds, all clients).
     pub wasted_sleep: u64,
+    /// Of the attempts, hedges: begun while another attempt of the same call
+    /// was in flight (`fusebox-hedge` only).
+    pub hedges: u64,
 }
 
 impl PhaseFigures {
@@ -323,6 +350,7 @@ impl PhaseFigures {
         self.failed_attempts += other.failed_attempts;
         self.attempts_while_open += other.attempts_while_open;
         self.wasted_sleep += other.wasted_sleep;
+        self.hedges += other.hedges;
     }
 }
 
@@ -461,6 +489,8 @@ pub struct StrategyRun {
     pub reported_stale: Option<u64>,
     /// fusebox: calls ended by `GuardError::BudgetExhausted`.
     pub budget_refusals: Option<u64>,
+    /// When each hedge was sent, in order (`fusebox-hedge` only).
+    pub hedge_times: Vec<u64>,
     /// State changes, starting with `Closed` at 0.
     pub states: Vec<StateChange>,
     /// fusebox: `(time, health)` every `SAMPLE_EVERY` (`None` unless closed).
@@ -655,6 +685,8 @@ struct Recorder {
     load: RefCell<Vec<u64>>,
     late: Cell<u64>,
     budget_refusals: Cell<u64>,
+    /// When each hedge was sent.
+    hedge_times: RefCell<Vec<u64>>,
     health: RefCell<Vec<(u64, Option<f64>)>>,
     /// `(calls, succeeded)` by the second the call was issued in.
     per_second: RefCell<Vec<(u64, u64)>>,
@@ -688,13 +720,31 @@ struct Env {
 
 type FuseGuard = Guard<DefaultClassifier, SimSleeper>;
 
+/// A fusebox strategy's guard: plain, or hedged (`fusebox-hedge`). Two types
+/// in the library (an unhedged guard's call carries none of the hedged call's
+/// state), one here.
+enum FuseCaller {
+    Plain(FuseGuard),
+    Hedged(HedgedGuard<DefaultClassifier, SimSleeper>),
+}
+
+impl FuseCaller {
+    /// The guard's breaker.
+    fn breaker(&self) -> &Arc<Breaker> {
+        match self {
+            FuseCaller::Plain(guard) => guard.breaker(),
+            FuseCaller::Hedged(hedged) => hedged.guard().breaker(),
+        }
+    }
+}
+
 /// A strategy's shared state: one breaker (and guard) per downstream.
 #[derive(Clone)]
 enum Shared {
     Naive(Rc<NaiveBreaker>),
     Callbacks(Rc<NaiveBreaker>),
     Layered(Rc<SimpleBreaker>),
-    Fusebox(Rc<FuseGuard>, Arc<Mutex<Vec<StateChange>>>),
+    Fusebox(Rc<FuseCaller>, Arc<Mutex<Vec<StateChange>>>),
     RetryOnly,
 }
 
@@ -710,8 +760,8 @@ fn mode(state: State) -> Mode {
 }
 
 /// fusebox's breaker on the simulation's clock, logging its transitions to
-/// `log`: with the lab's numbers, or (`fusebox-default`) with the library's
-/// defaults, only the clock, the jitter seed and the listener set.
+/// `log`: with the lab's numbers, or (`fusebox-default`, `fusebox-hedge`) with
+/// the library's defaults, only the clock, the jitter seed and the listener set.
 fn fusebox_breaker(
     strategy: Strategy,
     sim: &Sim,
@@ -721,7 +771,7 @@ fn fusebox_breaker(
 ) -> Result<Breaker, fusebox::ConfigError> {
     let clock = sim.clock().clone();
     let builder = match strategy {
-        Strategy::FuseboxDefault => Breaker::builder(),
+        Strategy::FuseboxDefault | Strategy::FuseboxHedge => Breaker::builder(),
         Strategy::FuseboxRate => Breaker::builder()
             .trip_on_failure_rate(RATE, RATE_WINDOW)
             .open_for(Duration::from_nanos(OPEN_FOR))
@@ -771,7 +821,7 @@ fn shared(strategy: Strategy, env: &Env) -> Shared {
             failures,
         ))),
         Strategy::RetryOnly => Shared::RetryOnly,
-        Strategy::FuseboxDefault => {
+        Strategy::FuseboxDefault | Strategy::FuseboxHedge => {
             let log = Arc::new(Mutex::new(Vec::new()));
             let breaker = fusebox_breaker(strategy, &env.sim, env.seed, Arc::clone(&log), failures)
                 .expect("the default breaker builds");
@@ -786,7 +836,16 @@ fn shared(strategy: Strategy, env: &Env) -> Shared {
             let guard = Guard::new(Arc::new(breaker), retry)
                 .with_budget(Arc::new(budget))
                 .with_sleeper(SimSleeper(Rc::clone(&env.sim)));
-            Shared::Fusebox(Rc::new(guard), log)
+            let caller = if strategy == Strategy::FuseboxHedge {
+                // The library's default hedging policy, untouched, like the rest.
+                let hedge = Hedge::builder()
+                    .build()
+                    .expect("the default hedging policy builds");
+                FuseCaller::Hedged(guard.with_hedging(hedge))
+            } else {
+                FuseCaller::Plain(guard)
+            };
+            Shared::Fusebox(Rc::new(caller), log)
         }
         Strategy::Fusebox | Strategy::FuseboxRate => {
             let log = Arc::new(Mutex::new(Vec::new()));
@@ -811,7 +870,7 @@ fn shared(strategy: Strategy, env: &Env) -> Shared {
             let guard = Guard::new(Arc::new(breaker), retry)
                 .with_budget(Arc::new(budget))
                 .with_sleeper(SimSleeper(Rc::clone(&env.sim)));
-            Shared::Fusebox(Rc::new(guard), log)
+            Shared::Fusebox(Rc::new(FuseCaller::Plain(guard)), log)
         }
     }
 }
@@ -840,6 +899,7 @@ fn run_strategy(
             load: RefCell::new(Vec::new()),
             late: Cell::new(0),
             budget_refusals: Cell::new(0),
+            hedge_times: RefCell::new(Vec::new()),
             health: RefCell::new(Vec::new()),
             per_second: RefCell::new(Vec::new()),
             ok_by_end: RefCell::new(Vec::new()),
@@ -957,6 +1017,7 @@ fn run_strategy(
         stale_overwrites,
         reported_stale,
         budget_refusals,
+        hedge_times: env.rec.hedge_times.take(),
         states: all_states,
         health,
         health_threshold,
@@ -1120,7 +1181,7 @@ async fn client_loop(env: Rc<Env>, shared: Shared, phases: Rc<[Phase]>, client: 
     }
 }
 
-async fn sample_health(env: Rc<Env>, guard: Rc<FuseGuard>, end: u64) {
+async fn sample_health(env: Rc<Env>, guard: Rc<FuseCaller>, end: u64) {
     let mut t = 0;
     while t <= end {
         env.sim.sleep_until(t).await;
@@ -1137,8 +1198,20 @@ async fn sample_health(env: Rc<Env>, guard: Rc<FuseGuard>, end: u64) {
     }
 }
 
-/// One downstream attempt: its fate from the script, its latency as a timer.
-async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(), DownstreamError> {
+/// One downstream attempt, begun now: its fate drawn from the script (with a
+/// server, it joins the queue now) and counted as load and as an attempt of
+/// `call` when this is called, not when the returned future is first polled;
+/// the future waits out the attempt's latency (a timer) and records how it
+/// ended. Dropping the future before then (the loser of a hedged call) leaves
+/// the attempt begun: counted, and served by a server all the same, as a real
+/// server serves a request whose client went away; only its answer is never
+/// read, so it counts in no goodput and no failure.
+fn attempt(
+    env: &Env,
+    call: CallId,
+    number: u32,
+    open: bool,
+) -> impl Future<Output = Result<(), DownstreamError>> + '_ {
     let start = env.sim.now();
     let key = AttemptKey {
         client: call.client,
@@ -1158,22 +1231,24 @@ async fn attempt(env: &Env, call: CallId, number: u32, open: bool) -> Result<(),
         }
         load[bucket] += 1;
     }
-    env.sim.sleep_until(start + took).await;
-    if answer.is_ok() {
-        let now = env.sim.now();
-        let second = usize::try_from(now / SEC).expect("fits");
-        bump(&mut env.rec.ok_by_end.borrow_mut(), second, 1);
-        if now < env.end {
-            env.rec.ok_by_end_phase.borrow_mut()[env.ds.phase_at(now)] += 1;
+    async move {
+        env.sim.sleep_until(start + took).await;
+        if answer.is_ok() {
+            let now = env.sim.now();
+            let second = usize::try_from(now / SEC).expect("fits");
+            bump(&mut env.rec.ok_by_end.borrow_mut(), second, 1);
+            if now < env.end {
+                env.rec.ok_by_end_phase.borrow_mut()[env.ds.phase_at(now)] += 1;
+            }
         }
+        if answer.is_err() {
+            env.rec.per_phase.borrow_mut()[call.phase].failed_attempts += 1;
+            env.rec.failures_by_end.borrow_mut()[env.ds.phase_at(env.sim.now())] += 1;
+            // Relaxed: a counter in a single-threaded simulation.
+            env.rec.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
-    if answer.is_err() {
-        env.rec.per_phase.borrow_mut()[call.phase].failed_attempts += 1;
-        env.rec.failures_by_end.borrow_mut()[env.ds.phase_at(env.sim.now())] += 1;
-        // Relaxed: a counter in a single-threaded simulation.
-        env.rec.failures.fetch_add(1, Ordering::Relaxed);
-    }
-    answer
 }
 
 /// Call `call` ended with `outcome`, having made a downstream attempt or not
@@ -1309,34 +1384,74 @@ async fn retry_only_call(env: Rc<Env>, call: CallId) {
     done(&env, call, Outcome::Failed, 0, true)
 }
 
-/// `fusebox::Guard::call_async`, shared by every client.
-async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseGuard>, call: CallId) {
+/// One attempt of a call in flight, counted in the call's `in_flight` for as
+/// long as its future lives (to its answer, or until it is dropped).
+struct InFlight<'a>(&'a Cell<u32>);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a Cell<u32>) -> Self {
+        count.set(count.get() + 1);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// `fusebox::Guard::call_async` (or `HedgedGuard::call_async`), shared by
+/// every client. The operation may have two attempts of the call in flight at
+/// once (a hedge beside the attempt it races): each is begun when the guard
+/// calls it ([`attempt`]), and the one that loses is dropped.
+async fn fusebox_call(env: Rc<Env>, guard: Rc<FuseCaller>, call: CallId) {
     let env_ref: &Env = &env;
     let breaker = guard.breaker();
-    // Backoff slept by this call when its last attempt began.
-    let mark = Cell::new(env.sim.slept());
+    // When the call's latest attempt to end ended (a dropped loser never
+    // does): a rejection after it was preceded by the backoff slept since.
+    let ended = Cell::new(None::<u64>);
     // Downstream attempts the guard let this call make.
     let made = Cell::new(0u32);
-    let result = guard
-        .call_async(|a: Attempt| {
-            mark.set(env_ref.sim.slept());
-            made.set(made.get() + 1);
-            let open = breaker.snapshot().state == State::Open;
-            async move {
-                let answer = attempt(env_ref, call, a.number, open).await;
-                // The guard records right after this returns, in the same poll: if
-                // the epoch moved on during the attempt, this outcome is late.
-                if breaker.snapshot().epoch != a.epoch {
-                    env_ref.rec.late.set(env_ref.rec.late.get() + 1);
-                }
-                answer
+    // This call's attempts in flight: one begun beside another is a hedge.
+    let in_flight = Cell::new(0u32);
+    let op = |a: Attempt| {
+        made.set(made.get() + 1);
+        if in_flight.get() > 0 {
+            env_ref.rec.per_phase.borrow_mut()[call.phase].hedges += 1;
+            env_ref.rec.hedge_times.borrow_mut().push(env_ref.sim.now());
+        }
+        let flying = InFlight::new(&in_flight);
+        let open = breaker.snapshot().state == State::Open;
+        // Begun here, when the guard asks for it, not when first polled.
+        let pending = attempt(env_ref, call, a.number, open);
+        let ended = &ended;
+        async move {
+            // Landed (or dropped, a loser) with this future.
+            let _flying = flying;
+            let answer = pending.await;
+            ended.set(Some(env_ref.sim.now()));
+            // The guard records right after this returns, in the same poll: if
+            // the epoch moved on during the attempt, this outcome is late.
+            if breaker.snapshot().epoch != a.epoch {
+                env_ref.rec.late.set(env_ref.rec.late.get() + 1);
             }
-        })
-        .await;
+            answer
+        }
+    };
+    let result = match &*guard {
+        FuseCaller::Plain(guard) => guard.call_async(op).await,
+        FuseCaller::Hedged(hedged) => hedged.call_async(op).await,
+    };
     let (outcome, wasted) = match result {
         Ok(()) => (Outcome::Succeeded, 0),
-        // Backoff slept since the last attempt, then rejected (0 for a fail-fast).
-        Err(GuardError::Rejected { .. }) => (Outcome::Rejected, env.sim.slept() - mark.get()),
+        // The backoff slept since the last attempt ended, then rejected (0 for
+        // a fail-fast). The time since, not the sleeper's total: a hedged
+        // call's sleeper also times its hedges, which are no backoff.
+        Err(GuardError::Rejected { .. }) => (
+            Outcome::Rejected,
+            ended.get().map_or(0, |t| env.sim.now() - t),
+        ),
         Err(GuardError::BudgetExhausted { .. }) => {
             env.rec
                 .budget_refusals

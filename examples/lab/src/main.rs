@@ -6,11 +6,12 @@
 //! period, healthy again; or, in `overload`, `overload-long` and `spike`, a
 //! capacity-limited server whose capacity drops or whose load spikes for a while;
 //! `--capacity X` puts any scenario on such a server; or, in `tail`, a healthy
-//! downstream of which 2 % of the attempts take 10 times as long) through seven
+//! downstream of which 2 % of the attempts take 10 times as long) through eight
 //! strategies — plain retry with no breaker, three BASELINES (the naive retry-inside-breaker design, its
 //! per-attempt-callback variant, and a retry loop layered outside a count-based
 //! breaker) and `fusebox::Guard`, tripping on a failure count or on a failure rate
-//! with the baselines' numbers, or built from the library's defaults, driven
+//! with the baselines' numbers, or built from the library's defaults, with or
+//! without the library's default hedging, driven
 //! through `call_async` on a simulated executor — and the lab measures load
 //! amplification, how fast each breaker opens and closes, wasted sleeps, stale
 //! overwrites, budget refusals, call latency and goodput against the physical
@@ -77,7 +78,8 @@ service time): p50 / p99 / p99.9 and attempts per call measure the tail
 
 strategies: retry-only (no breaker), naive, callbacks, layered (baselines),
 fusebox, fusebox-rate (the baselines' numbers), fusebox-default (the library's
-defaults, untouched)
+defaults, untouched), fusebox-hedge (fusebox-default with the library's default
+hedging: a second attempt once one outlasts the 0.95 quantile of recent ones)
 ";
 
 /// What the command line asked for.

@@ -68,6 +68,7 @@ fn color(strategy: Strategy) -> RGBColor {
         Strategy::FuseboxRate => RGBColor(23, 160, 180),
         Strategy::RetryOnly => RGBColor(140, 86, 75),
         Strategy::FuseboxDefault => RGBColor(214, 79, 164),
+        Strategy::FuseboxHedge => RGBColor(255, 127, 14),
     }
 }
 
@@ -81,6 +82,7 @@ fn design(strategy: Strategy) -> &'static str {
         Strategy::Fusebox => "Guard, 5-failure trip",
         Strategy::FuseboxRate => "Guard, failure-rate trip",
         Strategy::FuseboxDefault => "Guard, library defaults",
+        Strategy::FuseboxHedge => "Guard, defaults, hedged",
     }
 }
 

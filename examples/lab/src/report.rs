@@ -126,7 +126,8 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
         BUDGET_RATIO * 100.0
     ));
     line(
-        "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched"
+        "  retry-only: no breaker, no budget; fusebox-default: the library's defaults, untouched; \
+         fusebox-hedge: the same, hedged with the library's default policy"
             .to_string(),
     );
     if let Some(x) = c.capacity {
@@ -323,26 +324,49 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
     for columns in blocks.iter().filter(|c| !c.is_empty()) {
         out.push('\n');
         let names: Vec<&str> = columns.iter().map(|&i| runs[i].strategy.name()).collect();
-        // Each column as wide as its widest cell or name, two spaces between
-        // columns (one, if two would make the line too wide).
-        let widest = columns
+        // Each column as wide as its widest cell or the widest line of its
+        // heading, with `gap` spaces before it.
+        let width = |headings: &[(&str, &str)]| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    rows.iter()
+                        .filter_map(|r| match r {
+                            Row::Figure(_, cells) => Some(cells[i].len()),
+                            Row::Heading(_) => None,
+                        })
+                        .chain([headings[k].0.len(), headings[k].1.len(), MIN_CELL])
+                        .max()
+                        .unwrap_or(MIN_CELL)
+                })
+                .collect::<Vec<_>>()
+        };
+        let fits = |widest: &[usize], gap: usize| {
+            LABEL + widest.iter().map(|w| w + gap).sum::<usize>() <= WIDTH
+        };
+        // Names on one line, two spaces between columns; or one space, if two
+        // would make the line too wide; or, if even that would, each name
+        // broken after its first hyphen onto two heading lines
+        // (`fusebox-` over `default`), one space between columns.
+        let whole: Vec<(&str, &str)> = names.iter().map(|n| ("", *n)).collect();
+        let broken: Vec<(&str, &str)> = names
             .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                rows.iter()
-                    .filter_map(|r| match r {
-                        Row::Figure(_, cells) => Some(cells[i].len()),
-                        Row::Heading(_) => None,
-                    })
-                    .chain([names[k].len(), MIN_CELL])
-                    .max()
-                    .unwrap_or(MIN_CELL)
+            .map(|n| match n.find('-') {
+                Some(at) => n.split_at(at + 1),
+                None => ("", *n),
             })
-            .collect::<Vec<_>>();
-        let gap = if LABEL + widest.iter().map(|w| w + 2).sum::<usize>() <= WIDTH {
-            2
-        } else {
-            1
+            .collect();
+        let (headings, widest, gap) = {
+            let widest = width(&whole);
+            if fits(&widest, 2) {
+                (whole, widest, 2)
+            } else if fits(&widest, 1) {
+                (whole, widest, 1)
+            } else {
+                let widest = width(&broken);
+                (broken, widest, 1)
+            }
         };
         let render = |out: &mut String, label: &str, cells: &[&str]| {
             let _ = write!(out, "{label:<LABEL$}");
@@ -351,7 +375,15 @@ pub fn table(report: &Report, svg: Option<&str>) -> String {
             }
             out.push('\n');
         };
-        render(&mut out, "figure", &names);
+        if headings.iter().any(|h| !h.0.is_empty()) {
+            let firsts: Vec<&str> = headings.iter().map(|h| h.0).collect();
+            let mut line = String::new();
+            render(&mut line, "", &firsts);
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let seconds: Vec<&str> = headings.iter().map(|h| h.1).collect();
+        render(&mut out, "figure", &seconds);
         let dashes: Vec<String> = widest.iter().map(|w| "-".repeat(*w)).collect();
         let dashes: Vec<&str> = dashes.iter().map(String::as_str).collect();
         render(&mut out, &"-".repeat(LABEL - 1), &dashes);
@@ -394,7 +426,11 @@ notes: figures per phase are for the calls issued in that phase; amplification
   others: at the attempt's start; fusebox: the permit's epoch) predates a
   transition; an overwrite is one that changed the breaker anyway. '-': no breaker.
   The table has two blocks, the same rows in each: retry-only and the designs
-  fusebox replaces, then the fusebox strategies.
+  fusebox replaces, then the fusebox strategies. fusebox-hedge sends a hedge (a
+  second attempt beside one still running) once an attempt outlasts the 0.95
+  quantile of the recent successful ones, at most one per call, only while the
+  breaker is closed and healthy; a hedge is a downstream attempt like any other,
+  and the loser's answer, served all the same, counts in no goodput.
 ";
 
 const SERVICE_NOTES: &str = "\

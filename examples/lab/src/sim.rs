@@ -10,8 +10,13 @@
 //!
 //! [`SimSleeper`] is the [`AsyncSleeper`] that `Guard::call_async` gets: its sleeps
 //! are timers like any other, so while one call sleeps in backoff, the others run
-//! and change the breaker. Backoff sleeps are also added to a per-task total
-//! ([`Sim::slept`]), which is how the lab measures sleep that was wasted.
+//! and change the breaker. A hedged call also times its hedges with it.
+//!
+//! A timer whose future is dropped before it fires (a hedge timer made moot by
+//! an answer, the attempt of a hedged call's loser) stays in the heap: when it
+//! fires, its task, if still alive, is polled for nothing, and every future
+//! here, finding its own time not come, stays pending. A task that is gone is
+//! told by its slot's generation.
 
 use fusebox::{AsyncSleeper, ManualClock};
 use std::cell::{Cell, RefCell};
@@ -28,14 +33,12 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 /// heap pop the earliest first.
 type Timer = Reverse<(u64, u64, usize, u64)>;
 
-/// A task slot: its future (absent while it is being polled, or when done), a
-/// generation that tells a recycled slot from its previous occupant, and the
-/// backoff time its task slept.
+/// A task slot: its future (absent while it is being polled, or when done) and
+/// a generation that tells a recycled slot from its previous occupant.
 #[derive(Default)]
 struct Slot {
     task: Option<Task>,
     generation: u64,
-    slept: u64,
 }
 
 /// The executor, its virtual clock and its timer queue.
@@ -85,7 +88,6 @@ impl Sim {
         let slot = &mut slots[id];
         slot.task = Some(Box::pin(future));
         slot.generation += 1;
-        slot.slept = 0;
         self.ready.borrow_mut().push_back(id);
     }
 
@@ -98,21 +100,9 @@ impl Sim {
         }
     }
 
-    /// A backoff sleep of `nanos` by the current task: a timer, counted in the
-    /// task's [`slept`](Self::slept) total.
+    /// A sleep of `nanos` from now (a backoff, or a guard's timer).
     pub fn backoff(self: &Rc<Self>, nanos: u64) -> SleepUntil {
-        if let Some(slot) = self.slots.borrow_mut().get_mut(self.current.get()) {
-            slot.slept += nanos;
-        }
         self.sleep_until(self.now().saturating_add(nanos))
-    }
-
-    /// Backoff time the current task has slept so far.
-    pub fn slept(&self) -> u64 {
-        self.slots
-            .borrow()
-            .get(self.current.get())
-            .map_or(0, |slot| slot.slept)
     }
 
     /// Run until no task is left.
@@ -128,7 +118,7 @@ impl Sim {
                 break;
             };
             if self.slots.borrow()[id].generation != generation {
-                continue; // a timer of a task that is gone (none are, here)
+                continue; // a timer of a task that is gone (see the module docs)
             }
             if at > self.now.get() {
                 self.now.set(at);
@@ -187,7 +177,8 @@ impl Future for SleepUntil {
     }
 }
 
-/// The sleeper `Guard::call_async` uses: a backoff timer in the simulation.
+/// The sleeper `Guard::call_async` uses: a timer in the simulation (its
+/// backoff, and a hedged call's hedge timers).
 #[derive(Clone)]
 pub struct SimSleeper(pub Rc<Sim>);
 

@@ -1182,3 +1182,148 @@ fn hedging_targets_wait_for_the_hedging_strategy() {
         .is_empty()
     );
 }
+
+/// `fusebox-hedge` is a column of its own, after `fusebox-default`, and a
+/// fusebox strategy; its run, hedges and all, is a function of the seed; no
+/// other strategy sends a hedge (an attempt beside another of its call).
+#[test]
+fn fusebox_hedge_exists_and_is_deterministic() {
+    let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+    let at = names.iter().position(|n| *n == "fusebox-hedge").unwrap();
+    assert_eq!(names[at - 1], "fusebox-default", "{names:?}");
+    assert!(Strategy::FuseboxHedge.is_fusebox() && Strategy::FuseboxHedge.has_breaker());
+    let config = small(42, Scenario::Tail);
+    let (report, again) = (lab::run(&config), lab::run(&config));
+    let hedge = report.run(Strategy::FuseboxHedge);
+    assert_eq!(hedge, again.run(Strategy::FuseboxHedge));
+    assert!(!hedge.hedge_times.is_empty());
+    assert!(hedge.hedge_times.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(hedge.total.hedges, hedge.hedge_times.len() as u64);
+    let other = lab::run(&Config { seed: 43, ..config });
+    assert_ne!(
+        hedge.hedge_times,
+        other.run(Strategy::FuseboxHedge).hedge_times
+    );
+    for run in report
+        .runs
+        .iter()
+        .filter(|r| r.strategy != Strategy::FuseboxHedge)
+    {
+        assert_eq!(run.total.hedges, 0, "{:?}", run.strategy);
+        assert!(run.hedge_times.is_empty(), "{:?}", run.strategy);
+    }
+}
+
+/// In `tail`, `fusebox-hedge` hedges: more than one attempt per call in
+/// `steady` (`fusebox-default` makes at most one on this healthy downstream),
+/// every extra attempt a hedge, a few per hundred calls (a hedge once an
+/// attempt outlasts the 0.95 quantile), and a shorter p99 and p99.9 than
+/// `fusebox-default`'s.
+#[test]
+fn fusebox_hedge_hedges_the_tail() {
+    for seed in [42, 7] {
+        let report = lab::run(&small(seed, Scenario::Tail));
+        let (own, base) = (
+            report.group(Strategy::FuseboxHedge, "steady").unwrap(),
+            report.group(Strategy::FuseboxDefault, "steady").unwrap(),
+        );
+        assert!(own.amplification() > 1.0, "seed {seed}: {own:?}");
+        assert!(base.amplification() <= 1.0, "seed {seed}: {base:?}");
+        assert_eq!(own.failed_attempts, 0);
+        // No failure, so no retry: every attempt past the first of a call is
+        // a hedge (the default policy sends at most one per call).
+        assert!(
+            own.attempts <= own.calls + own.hedges,
+            "seed {seed}: {own:?}"
+        );
+        assert!(
+            own.hedges > 0 && own.hedges * 100 <= own.calls * 5,
+            "seed {seed}: {own:?}"
+        );
+        let latency = |s| report.service(s, "steady").unwrap().latency;
+        let (own, base) = (
+            latency(Strategy::FuseboxHedge),
+            latency(Strategy::FuseboxDefault),
+        );
+        assert!(
+            own.p99.unwrap() < base.p99.unwrap(),
+            "seed {seed}: {own:?} {base:?}"
+        );
+        assert!(
+            own.p999.unwrap() < base.p999.unwrap(),
+            "seed {seed}: {own:?} {base:?}"
+        );
+    }
+}
+
+/// On a dead downstream (`default`'s outage) the hedges stop with the
+/// breaker: every hedge of the outage is sent before the breaker first opens
+/// in it (while every attempt still hangs and none has failed yet), none
+/// while it is open, and after that second the outage's load is
+/// `fusebox-default`'s, second for second, within a probe.
+#[test]
+fn fusebox_hedge_stops_hedging_a_dead_downstream_when_the_breaker_opens() {
+    for seed in SEEDS {
+        let report = lab::run(&small(seed, Scenario::Default));
+        let outage = report
+            .phases
+            .iter()
+            .find(|p| p.condition == Condition::Outage)
+            .unwrap();
+        let hedge = report.run(Strategy::FuseboxHedge);
+        let first_open = hedge
+            .states
+            .iter()
+            .find(|c| c.at >= outage.start && c.state == lab::baselines::Mode::Open)
+            .unwrap()
+            .at;
+        let during = |t: &&u64| (outage.start..outage.end).contains(*t);
+        assert!(
+            hedge
+                .hedge_times
+                .iter()
+                .filter(during)
+                .all(|&t| t < first_open)
+        );
+        let hedged = report
+            .group(Strategy::FuseboxHedge, "outage")
+            .unwrap()
+            .hedges;
+        assert!(hedged > 0, "seed {seed}");
+        assert_eq!(hedge.total.attempts_while_open, 0);
+        let base = report.run(Strategy::FuseboxDefault);
+        let second = |t: u64| (t / SEC) as usize;
+        for b in second(first_open) + 1..second(outage.end) {
+            let (own, theirs) = (hedge.load[b], base.load[b]);
+            assert!(
+                own.abs_diff(theirs) <= 2,
+                "seed {seed}, second {b}: {own} vs {theirs}"
+            );
+        }
+    }
+}
+
+/// The hedging issue's target on a dead downstream: no more attempts per call
+/// during the outage than without hedging. **Not met**: the outage begins with
+/// the breaker closed and healthy, and every attempt hangs for the 1 s
+/// timeout, so for its first second nothing has failed and every call hedges
+/// after the delay learnt on the healthy downstream (84 ms) until the retry
+/// budget runs dry; the breaker opens at 1.1–1.3 s and no hedge follows. At
+/// 64 clients: 0.0515 attempts per call against 0.0402 (seed 42). Run with
+/// `--ignored` to see it fail.
+#[test]
+#[ignore = "known failure: hedges sent in the outage's first second (see the doc comment)"]
+fn fusebox_hedge_adds_no_attempts_on_a_dead_downstream() {
+    for seed in SEEDS {
+        let report = lab::run(&small(seed, Scenario::Default));
+        let per_call = |s| report.group(s, "outage").unwrap().amplification();
+        let (own, base) = (
+            per_call(Strategy::FuseboxHedge),
+            per_call(Strategy::FuseboxDefault),
+        );
+        assert!(
+            own <= base,
+            "seed {seed}: {own:.4} > {base:.4} attempts per call"
+        );
+    }
+}
