@@ -12,6 +12,7 @@
 //! response future is a hand-written state machine). See `docs/DESIGN.md`,
 //! "Hedging", for the rules.
 
+use crate::budget::RetryBudget;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::sync::{AtomicU64, Ordering};
 use std::fmt;
@@ -68,6 +69,11 @@ pub struct Hedge {
     max_hedges: u32,
     /// The recent latencies, for a quantile delay only (shared by clones).
     latencies: Option<Arc<Latencies>>,
+    /// The extra load hedges may add ([`HedgeBuilder::max_extra_load`]): every
+    /// call deposits the ratio, every hedge withdraws a whole token (shared by
+    /// clones).
+    extra: Arc<RetryBudget>,
+    max_extra_load: f64,
 }
 
 impl Hedge {
@@ -111,6 +117,7 @@ impl Hedge {
             fallback: None,
             min_samples: 32,
             max_hedges: 1,
+            max_extra_load: DEFAULT_MAX_EXTRA_LOAD,
         }
     }
 
@@ -132,6 +139,25 @@ impl Hedge {
             }
             _ => delay_or(self.delay, self.fallback),
         }
+    }
+
+    /// The most extra load hedges add, as a share of calls
+    /// ([`HedgeBuilder::max_extra_load`]).
+    pub fn max_extra_load(&self) -> f64 {
+        self.max_extra_load
+    }
+
+    /// A hedged call begins: its share of the extra-load allowance (one load
+    /// and no write while the allowance is full, as on a healthy downstream).
+    #[inline]
+    pub(crate) fn deposit_call(&self) {
+        self.extra.deposit();
+    }
+
+    /// Whether the extra-load allowance has a hedge left (taken if so).
+    #[inline]
+    pub(crate) fn take_extra(&self) -> bool {
+        self.extra.try_withdraw()
     }
 
     /// Learn from a successful attempt that took `elapsed_ns` and ended at
@@ -165,7 +191,9 @@ impl fmt::Debug for Hedge {
                 .field("fallback", &self.fallback)
                 .field("min_samples", &self.min_samples),
         };
-        d.field("max_hedges", &self.max_hedges).finish()
+        d.field("max_hedges", &self.max_hedges)
+            .field("max_extra_load", &self.max_extra_load)
+            .finish()
     }
 }
 
@@ -197,7 +225,17 @@ pub struct HedgeBuilder {
     fallback: Option<Duration>,
     min_samples: u64,
     max_hedges: u32,
+    max_extra_load: f64,
 }
+
+/// [`HedgeBuilder::max_extra_load`]'s default: hedges add at most 5 % to the
+/// calls' attempts (the share a 0.95 quantile delay hedges when latency is
+/// what it was).
+pub const DEFAULT_MAX_EXTRA_LOAD: f64 = 0.05;
+
+/// How many hedges the extra-load allowance banks (a burst of slow attempts
+/// after a quiet spell).
+const EXTRA_BURST: u32 = 10;
 
 impl HedgeBuilder {
     /// Hedge a fixed `delay` after an attempt starts (above zero). Replaces
@@ -251,13 +289,55 @@ impl HedgeBuilder {
         self
     }
 
+    /// The most extra load hedges may add, as a share of calls (default
+    /// [`DEFAULT_MAX_EXTRA_LOAD`], 5 %; in `(0, 1]`): every call adds `ratio`
+    /// of a hedge to an allowance (which starts with 10 and banks at most
+    /// 10), every hedge takes one, and a call finding it empty sends no hedge. It is what keeps
+    /// hedging from multiplying the load when latency changes faster than
+    /// the quantile follows: a downstream that stops answering (every attempt
+    /// is slow before any fails) or a queue that forms (every attempt waits)
+    /// would otherwise get a hedge for every call until the breaker or the
+    /// limit sees it. Independent of the retry budget, which a hedge also
+    /// draws on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let hedge = fusebox::Hedge::builder().max_extra_load(0.02).build()?;
+    /// assert_eq!(hedge.max_extra_load(), 0.02);
+    /// assert!(fusebox::Hedge::builder().max_extra_load(0.0).build().is_err());
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn max_extra_load(mut self, ratio: f64) -> Self {
+        self.max_extra_load = ratio;
+        self
+    }
+
     /// Check the settings.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the field: `after`, `at_quantile`, `floor`,
-    /// `cap`, `fallback`, `min_samples` or `max_hedges`.
+    /// `cap`, `fallback`, `min_samples`, `max_hedges` or `max_extra_load`.
     pub fn build(self) -> Result<Hedge, ConfigError> {
+        ConfigError::finite("max_extra_load", self.max_extra_load)?;
+        if !(self.max_extra_load > 0.0 && self.max_extra_load <= 1.0) {
+            return Err(ConfigError::new(
+                "max_extra_load",
+                ConfigErrorKind::OutOfRange,
+                self.max_extra_load,
+                "must be in (0, 1]",
+            ));
+        }
+        // No floor (no clock read); it starts full, as a quiet downstream's
+        // allowance is.
+        let extra = RetryBudget::builder()
+            .ratio(self.max_extra_load)
+            .min_retries_per_sec(0)
+            .max_balance(EXTRA_BURST)
+            .initial_balance(EXTRA_BURST)
+            .build()
+            .map_err(|e| e.within("max_extra_load"))?;
         if !(1..=MAX_HEDGES).contains(&self.max_hedges) {
             return Err(ConfigError::new(
                 "max_hedges",
@@ -333,6 +413,8 @@ impl HedgeBuilder {
             min_samples: self.min_samples,
             max_hedges: self.max_hedges,
             latencies,
+            extra: Arc::new(extra),
+            max_extra_load: self.max_extra_load,
         })
     }
 }

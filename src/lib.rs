@@ -148,7 +148,7 @@ pub use config::{
 pub use error::{ConfigError, ConfigErrorKind, Rejected};
 pub use event::{DelayReason, Event, EventKind, Listener};
 pub use guard::{Attempt, Guard, GuardError, HedgedGuard, Outcome, Stop, Winner};
-pub use hedge::{Hedge, HedgeBuilder, MAX_HEDGES};
+pub use hedge::{DEFAULT_MAX_EXTRA_LOAD, Hedge, HedgeBuilder, MAX_HEDGES};
 pub use limit::LimitSnapshot;
 #[cfg(feature = "registry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "registry")))]

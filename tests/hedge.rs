@@ -339,3 +339,44 @@ async fn the_deadline_cuts_every_attempt_in_flight() {
     let log = log.lock().unwrap();
     assert!(log.contains(&"settled 1 false 1".to_string()), "{log:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedges_add_at_most_the_extra_load_allowance() {
+    // Every attempt is slow (a downstream that stopped answering quickly, before
+    // anything fails): each call's attempt outlives the delay. 200 calls, one
+    // after another. Unbounded (an allowance of one hedge per call), each call
+    // hedges; by default, the allowance's 10 plus 5 % of the calls.
+    for (ratio, most) in [(1.0, 200), (fusebox::DEFAULT_MAX_EXTRA_LOAD, 10 + 10)] {
+        let log = Log::default();
+        let hedged = Guard::new(breaker(&log), retry(1))
+            .with_sleeper(TokioSleeper)
+            .with_hedging(
+                Hedge::builder()
+                    .after(MS)
+                    .max_extra_load(ratio)
+                    .build()
+                    .unwrap(),
+            );
+        let calls = AtomicU32::new(0);
+        for _ in 0..200 {
+            let r = hedged.call_async(|a| op(a.number, |_| 50, &calls)).await;
+            assert!(r.is_ok());
+        }
+        let hedges = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("hedge "))
+            .count();
+        if ratio == 1.0 {
+            assert_eq!(hedges, most, "one hedge per call without a bound");
+        } else {
+            assert!(
+                hedges <= most,
+                "{hedges} hedges for 200 calls, at most {most}"
+            );
+            assert!(hedges >= 10, "the allowance's first 10 were sent: {hedges}");
+        }
+        assert_eq!(calls.load(Ordering::Relaxed) as usize, 200 + hedges);
+    }
+}

@@ -200,6 +200,7 @@ impl<C, S> Guard<C, S> {
         // False once the breaker or the budget refused a hedge: no new ones
         // for this call (those in flight go on).
         let mut hedging = true;
+        hedge.deposit_call();
         loop {
             let (permit, attempt) = match call.begin() {
                 Ok(admitted) => admitted,
@@ -255,7 +256,7 @@ impl<C, S> Guard<C, S> {
                         if !(hedging && sent < max && call.hedge_time_left()) {
                             continue;
                         }
-                        if !hedge_admits(breaker) {
+                        if !hedge_admits(breaker) || !hedge.take_extra() {
                             hedging = false;
                             continue;
                         }
