@@ -440,6 +440,7 @@ fn fusebox_default_checks(report: &Report) -> Vec<Check> {
         let best = report
             .runs
             .iter()
+            .filter(|r| rival(r.strategy))
             .map(|r| (r.strategy, r.total.success_rate()))
             .fold(
                 (STRATEGY, own),
@@ -458,6 +459,7 @@ fn fusebox_default_checks(report: &Report) -> Vec<Check> {
         let better: Vec<_> = report
             .runs
             .iter()
+            .filter(|r| rival(r.strategy))
             .filter(|r| r.total.success_rate() > own && r.total.amplification() < own_cost)
             .collect();
         push(
@@ -494,15 +496,23 @@ pub fn capacity_checks(report: &Report, capacity: f64) -> Vec<Check> {
     out
 }
 
+/// Whether `fusebox-default`'s comparisons count `strategy` among the others:
+/// every strategy but itself and `fusebox-hedge`, which is `fusebox-default`
+/// with the library's opt-in hedging, not another design (it has targets of
+/// its own, [`hedge_checks`]).
+fn rival(strategy: Strategy) -> bool {
+    strategy != STRATEGY && strategy != Strategy::FuseboxHedge
+}
+
 /// The target of a run on a server of `capacity` times the offered load:
 /// `fusebox-default` has the highest whole-run success of all strategies (a tie
-/// counts as highest).
+/// counts as highest), among its [rivals](rival).
 pub fn capacity_check(report: &Report, capacity: f64) -> Check {
     let own = report.run(STRATEGY).total.success_rate();
     let best_other = report
         .runs
         .iter()
-        .filter(|r| r.strategy != STRATEGY)
+        .filter(|r| rival(r.strategy))
         .map(|r| (r.strategy, r.total.success_rate()))
         .fold((STRATEGY, f64::NEG_INFINITY), |best, x| {
             if x.1 > best.1 { x } else { best }
