@@ -49,13 +49,11 @@
 //! 7, 38 % of the `warm-up`'s. The scenario's own targets are the hedging
 //! strategy's, below.
 //!
-//! # Waiting for `fusebox-hedge`
+//! # `fusebox-hedge`
 //!
-//! [`hedge_checks`] holds the tail targets of the hedging issue, for a
-//! strategy named [`HEDGE`] against `fusebox-default`; until the lab has a
-//! strategy of that name they are inactive, and `--targets` shows one INFO line
-//! saying so in each run they are for. They apply as soon as a strategy is
-//! named `fusebox-hedge`:
+//! [`hedge_checks`] holds the tail targets of the hedging issue, for the
+//! strategy named [`HEDGE`] against `fusebox-default` (inactive, with one INFO
+//! line, in a run without such a strategy):
 //!
 //! - `tail`: the `steady` p99 and p99.9 call latency at most a fifth of
 //!   `fusebox-default`'s ([`HEDGE_SPEEDUP`]), for at most 5 % more attempts
