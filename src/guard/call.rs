@@ -655,14 +655,7 @@ where
         // period with its weight (the attempt is timed for the hedge delay,
         // but a sample per attempt would write the limiter's shared window on
         // every healthy hedged call).
-        let sample = if !breaker.limit_enabled() {
-            None
-        } else if permit.holds_slot() {
-            Some(1)
-        } else {
-            crate::limit::sample_tick()
-        };
-        let _recorded = match sample {
+        let _recorded = match sample_weight(breaker, permit.holds_slot()) {
             Some(weight) => permit.record_sampled(verdict, elapsed_ns, now_ns, weight),
             None => permit.record(verdict),
         };
@@ -801,15 +794,20 @@ where
 /// that many.
 #[inline(always)]
 pub(crate) fn sample_of(breaker: &Breaker, holds_slot: bool) -> Option<(u64, u32)> {
+    sample_weight(breaker, holds_slot).map(|weight| (breaker.elapsed_ns(), weight))
+}
+
+/// The weight of an attempt's latency sample for the concurrency limit (see
+/// [`sample_of`]), or `None` when it is not one. Reads no clock.
+#[inline(always)]
+fn sample_weight(breaker: &Breaker, holds_slot: bool) -> Option<u32> {
     if holds_slot {
-        return Some((breaker.elapsed_ns(), 1));
+        Some(1)
+    } else if breaker.limit_enabled() {
+        crate::limit::sample_tick()
+    } else {
+        None
     }
-    if breaker.limit_enabled() {
-        if let Some(weight) = crate::limit::sample_tick() {
-            return Some((breaker.elapsed_ns(), weight));
-        }
-    }
-    None
 }
 
 /// Record `verdict` on `permit`, with its latency when the attempt is a
