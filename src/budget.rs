@@ -165,6 +165,28 @@ impl RetryBudget {
         }
     }
 
+    /// Give back a token taken by [`try_withdraw`](Self::try_withdraw) for
+    /// something that was then not done (a hedge the breaker refused after
+    /// its allowance was taken): one token to the ratio term, up to its cap.
+    #[cold]
+    pub(crate) fn refund(&self) {
+        let mut cur = self.load_ratio();
+        let backoff = CasBackoff::new();
+        loop {
+            let next = (cur + MILLI).min(self.max_milli);
+            if next == cur {
+                return;
+            }
+            match self.cas_ratio(cur, next) {
+                Ok(()) => return,
+                Err(actual) => {
+                    cur = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
     /// Take one token for a retry. Returns whether the retry is allowed; a refusal
     /// takes nothing. A withdrawal the ratio term covers reads no clock.
     #[inline]

@@ -160,6 +160,13 @@ impl Hedge {
         self.extra.try_withdraw()
     }
 
+    /// Give back a hedge taken by [`take_extra`](Self::take_extra) that was
+    /// not sent (the breaker or the retry budget refused it).
+    #[cold]
+    pub(crate) fn refund_extra(&self) {
+        self.extra.refund();
+    }
+
     /// Learn from a successful attempt that took `elapsed_ns` and ended at
     /// `now_ns` (a fixed delay learns nothing).
     #[inline]
@@ -284,6 +291,13 @@ impl HedgeBuilder {
     }
 
     /// The most hedges one call sends (default 1; in `1..=MAX_HEDGES`).
+    ///
+    /// Hedges are attempts: a call's attempts, hedges included, never exceed
+    /// the retry's [`max_attempts`](crate::RetryBuilder::max_attempts), so a
+    /// guard that may hedge once needs `max_attempts(2)` or more, and a hedged
+    /// round that fails leaves fewer retries (as gRPC's `maxAttempts` counts
+    /// hedges). To hedge without retrying failures, classify failures as not
+    /// retryable.
     pub fn max_hedges(mut self, n: u32) -> Self {
         self.max_hedges = n;
         self

@@ -138,6 +138,44 @@ async fn an_empty_budget_sends_no_hedge_and_the_primary_goes_on() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hedge_the_budget_refuses_gives_its_allowance_back() {
+    // The extra-load allowance starts with 10 hedges. 15 slow calls whose
+    // hedges the (empty) retry budget refuses must leave it as it was: once
+    // the budget has tokens, the next 10 slow calls all hedge. Had each
+    // refusal kept its allowance, it would be spent (10 - 15 + 15 x 5 %).
+    let log = Log::default();
+    let budget = empty_budget();
+    let guard = Guard::new(breaker(&log), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_budget(Arc::clone(&budget))
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    for _ in 0..15 {
+        let outcome = guard
+            .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+            .await;
+        assert_eq!(outcome.winner(), Some(Winner::Primary));
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 15, "no hedge went out");
+    // 0.001 a deposit: 20,000 deposits bank 20 tokens (its default cap is
+    // higher), enough for the 10 hedges.
+    for _ in 0..20_000 {
+        budget.deposit();
+    }
+    assert!(budget.balance() >= 10.0, "{}", budget.balance());
+    let mut hedged = 0;
+    for _ in 0..10 {
+        let outcome = guard
+            .call_async_outcome(|a| op(a.number, |n| if n == 1 { 1_000 } else { 10 }, &calls))
+            .await;
+        if outcome.winner() == Some(Winner::Hedge(1)) {
+            hedged += 1;
+        }
+    }
+    assert_eq!(hedged, 10, "the allowance was given back");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_hedge_in_flight_survives_the_budget_running_out() {
     let log = Log::default();
     // One token: the first hedge takes it, the second finds none.
@@ -202,6 +240,40 @@ async fn max_hedges_is_respected() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn hedges_count_toward_max_attempts() {
+    // `max_hedges(3)` allows three hedges, but a call's attempts, hedges
+    // included, never exceed the retry's `max_attempts`: 2 sends one hedge,
+    // and 1 (no retry) sends none.
+    for (max_attempts, sent) in [(2u32, 1u32), (1, 0), (4, 3)] {
+        let log = Log::default();
+        let guard = Guard::new(breaker(&log), retry(max_attempts))
+            .with_sleeper(TokioSleeper)
+            .with_hedging(
+                Hedge::builder()
+                    .after(100 * MS)
+                    .max_hedges(3)
+                    .max_extra_load(1.0)
+                    .build()
+                    .unwrap(),
+            );
+        let calls = AtomicU32::new(0);
+        let outcome = guard
+            .call_async_outcome(|a| op(a.number, |_| 1_000, &calls))
+            .await;
+        assert_eq!(outcome.stop, Stop::Succeeded);
+        assert_eq!(outcome.attempts, 1 + sent, "max_attempts {max_attempts}");
+        assert_eq!(calls.load(Ordering::Relaxed), 1 + sent);
+        let hedges = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("hedge "))
+            .count();
+        assert_eq!(hedges as u32, sent, "max_attempts {max_attempts}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_degraded_breaker_sends_no_hedge() {
     let log = Log::default();
     let b = breaker(&log);
@@ -213,7 +285,7 @@ async fn a_degraded_breaker_sends_no_hedge() {
     }
     assert!(b.snapshot().health.unwrap() < 0.5, "{:?}", b.snapshot());
     log.lock().unwrap().clear();
-    let guard = Guard::new(Arc::clone(&b), retry(1))
+    let guard = Guard::new(Arc::clone(&b), retry(2))
         .with_sleeper(TokioSleeper)
         .with_hedging(Hedge::after(100 * MS).unwrap());
     let calls = AtomicU32::new(0);
@@ -248,7 +320,7 @@ async fn a_half_open_breaker_sends_no_hedge() {
     let _ = b.try_acquire().unwrap().record(Verdict::failure());
     tokio::time::advance(Duration::from_secs(1)).await;
     log.lock().unwrap().clear();
-    let guard = Guard::new(Arc::clone(&b), retry(1))
+    let guard = Guard::new(Arc::clone(&b), retry(2))
         .with_sleeper(TokioSleeper)
         .with_hedging(Hedge::after(100 * MS).unwrap());
     let calls = AtomicU32::new(0);
@@ -271,7 +343,7 @@ async fn the_quantile_delay_follows_recorded_latencies() {
         .fallback(Duration::from_secs(10))
         .build()
         .unwrap();
-    let guard = Guard::new(breaker(&log), retry(1))
+    let guard = Guard::new(breaker(&log), retry(2))
         .with_sleeper(TokioSleeper)
         .with_hedging(hedge);
     let calls = AtomicU32::new(0);
@@ -348,7 +420,7 @@ async fn hedges_add_at_most_the_extra_load_allowance() {
     // hedges; by default, the allowance's 10 plus 5 % of the calls.
     for (ratio, most) in [(1.0, 200), (fusebox::DEFAULT_MAX_EXTRA_LOAD, 10 + 10)] {
         let log = Log::default();
-        let hedged = Guard::new(breaker(&log), retry(1))
+        let hedged = Guard::new(breaker(&log), retry(2))
             .with_sleeper(TokioSleeper)
             .with_hedging(
                 Hedge::builder()

@@ -253,7 +253,7 @@ impl<C, S> Guard<C, S> {
                         let Some(j) = attempts.iter().position(|a| a.is_none()) else {
                             continue;
                         };
-                        if !(hedging && sent < max && call.hedge_time_left()) {
+                        if !(hedging && sent < max && call.may_retry() && call.hedge_time_left()) {
                             continue;
                         }
                         if !hedge_admits(breaker) || !hedge.take_extra() {
@@ -261,6 +261,7 @@ impl<C, S> Guard<C, S> {
                             continue;
                         }
                         let Ok(permit) = breaker.try_acquire_as(true) else {
+                            hedge.refund_extra();
                             hedging = false;
                             continue;
                         };
@@ -268,6 +269,7 @@ impl<C, S> Guard<C, S> {
                             if !budget.try_withdraw() {
                                 // Dropped unrecorded: a cancellation.
                                 drop(permit);
+                                hedge.refund_extra();
                                 hedging = false;
                                 continue;
                             }

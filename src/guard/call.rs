@@ -211,8 +211,9 @@ where
     }
 
     /// Whether the call may make another attempt after the current one (before
-    /// the breaker, the deadline and the budget have their say).
-    #[cfg(feature = "tower")]
+    /// the breaker, the deadline and the budget have their say): a retry, or a
+    /// hedge (a hedged call's attempts, hedges included, never exceed the
+    /// retry's `max_attempts`).
     #[inline]
     pub(crate) fn may_retry(&self) -> bool {
         self.attempts < self.max_attempts

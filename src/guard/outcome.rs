@@ -85,8 +85,8 @@ pub enum GuardError<E> {
     },
     /// Every allowed attempt failed.
     Exhausted {
-        /// Attempts made: `max_attempts`, or more when a hedged call's hedges
-        /// (which count among its attempts) were sent.
+        /// Attempts made: `max_attempts` (a hedged call's hedges count among
+        /// them).
         attempts: u32,
         /// The last attempt's error; `None` if the last attempt was cut by the
         /// [attempt timeout](crate::RetryBuilder::attempt_timeout).
