@@ -38,6 +38,7 @@ mod record;
 
 pub(crate) use cas::splitmix64;
 use cas::{Decision, Update, unreachable_decision};
+pub(crate) use permit::TicketSlot;
 #[cfg(feature = "tower")]
 pub(crate) use permit::{BreakerOwner, HeldPermit};
 pub use permit::{OwnedPermit, Permit};

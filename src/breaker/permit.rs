@@ -399,3 +399,57 @@ impl<O: BreakerOwner> Drop for HeldPermit<O> {
         }
     }
 }
+
+/// A permit's ticket kept without its breaker: a hedged call keeps one per
+/// attempt in flight (up to four), all from the one breaker its call holds, so
+/// that its future holds no borrow of the breaker and no reference count per
+/// attempt.
+///
+/// The protocol is a [`Permit`]'s: [`acquire`](Self::acquire) takes a ticket,
+/// [`take`](Self::take) gives it back as a `Permit` on the breaker, recorded
+/// or, dropped, cancelled. It has no `Drop` of its own (it does not know its
+/// breaker): its holder must `take` and drop a ticket still held when it is
+/// dropped itself, and must give `take` the breaker that admitted it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TicketSlot(Ticket);
+
+impl TicketSlot {
+    /// Holding no ticket.
+    pub(crate) const EMPTY: Self = Self(Ticket::SPENT);
+
+    /// Ask `breaker` for a permit for a first attempt or (`retry`) a later
+    /// one; admitted, its ticket is held here. Nothing may be held already.
+    #[inline(always)]
+    pub(crate) fn acquire(&mut self, breaker: &Breaker, retry: bool) -> Result<(), Rejected> {
+        debug_assert!(!self.holds(), "a ticket is held already");
+        self.0 = breaker.admit(retry)?;
+        Ok(())
+    }
+
+    /// Whether a ticket is held.
+    #[inline(always)]
+    pub(crate) fn holds(&self) -> bool {
+        self.0 != Ticket::SPENT
+    }
+
+    /// The held ticket's epoch (meaningful only while one is held).
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> u32 {
+        self.0.epoch()
+    }
+
+    /// Whether the held ticket has a slot under the engaged concurrency limit.
+    #[inline(always)]
+    pub(crate) fn holds_slot(&self) -> bool {
+        self.0.has_slot()
+    }
+
+    /// The held ticket as a [`Permit`] on `breaker` (the one that admitted
+    /// it), to record or, dropped, to cancel; `None` if none is held. Nothing
+    /// is held after.
+    #[inline(always)]
+    pub(crate) fn take<'a>(&mut self, breaker: &'a Breaker) -> Option<Permit<'a>> {
+        let ticket = std::mem::replace(&mut self.0, Ticket::SPENT);
+        (ticket != Ticket::SPENT).then(|| Permit::new(breaker, ticket))
+    }
+}

@@ -33,8 +33,8 @@ pub(crate) trait Holder {
     fn budget(&self) -> Option<&RetryBudget>;
     /// The classifier.
     fn classifier(&self) -> &Self::C;
-    /// The sleeper (the tower service's future sleeps on it).
-    #[cfg(feature = "tower")]
+    /// The sleeper (the tower service's and the hedged call's futures sleep
+    /// on it).
     fn sleeper(&self) -> &Self::S;
 }
 
@@ -105,7 +105,6 @@ macro_rules! guard_accessors {
         fn classifier(&self) -> &C {
             &self.classifier
         }
-        #[cfg(feature = "tower")]
         #[inline(always)]
         fn sleeper(&self) -> &S {
             &self.sleeper
@@ -190,6 +189,14 @@ pub(crate) struct Call<G, T, E> {
     sample: Option<(u64, u32)>,
 }
 
+impl<G, T, E> Call<G, T, E> {
+    /// What the call holds its policy and state by.
+    #[inline(always)]
+    pub(crate) fn holder(&self) -> &G {
+        &self.holder
+    }
+}
+
 impl<G, T, E> Call<G, T, E>
 where
     G: Holder,
@@ -221,7 +228,6 @@ where
 
     /// Make the current attempt the last one: a retryable failure then ends the
     /// call as [`Stop::Exhausted`] (a tower request that cannot be cloned).
-    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn no_more_retries(&mut self) {
         self.max_attempts = self.attempts.max(1);
@@ -274,13 +280,6 @@ where
         }
     }
 
-    /// What the call holds its policy and state by.
-    #[cfg(feature = "tower")]
-    #[inline(always)]
-    pub(crate) fn holder(&self) -> &G {
-        &self.holder
-    }
-
     /// Whether attempts are timed (as [`Guard::timed`]).
     #[inline]
     pub(crate) fn timed(&self) -> bool {
@@ -303,6 +302,22 @@ where
                 let _attempt = self.admitted(held.epoch(), held.holds_slot());
                 Ok(())
             }
+            Err(rejected) => Err(self.rejected(rejected)),
+        }
+    }
+
+    /// Ask the breaker for an attempt's permit, its ticket kept in `slot`
+    /// (rule 1), unless the attempt is a retry due at or past the call's
+    /// deadline (rule 4): as [`begin`](Self::begin), for a hedged call, which
+    /// keeps a ticket per attempt in flight.
+    #[inline]
+    pub(crate) fn begin_ticket(
+        &mut self,
+        slot: &mut crate::breaker::TicketSlot,
+    ) -> Result<Attempt, Outcome<T, E>> {
+        self.check_deadline()?;
+        match slot.acquire(self.holder.breaker(), self.attempts > 0) {
+            Ok(()) => Ok(self.admitted(slot.epoch(), slot.holds_slot())),
             Err(rejected) => Err(self.rejected(rejected)),
         }
     }
@@ -633,7 +648,7 @@ where
     /// breaker, a latency sample for the limit), without deciding what
     /// follows (other attempts may still be in flight).
     pub(crate) fn record_hedged<P: AttemptPermit>(
-        &mut self,
+        &self,
         permit: P,
         result: &Result<T, E>,
         started_ns: u64,
@@ -648,7 +663,6 @@ where
         } else {
             classifier.classify(result)
         };
-        self.sample = None;
         let breaker = holder.breaker();
         let verdict = breaker.timed_verdict(class.verdict(), elapsed);
         // A latency sample for the concurrency limit as any attempt gives one:
@@ -673,7 +687,7 @@ where
     /// failure, as [`cut`](Self::cut) records it, without deciding what
     /// follows.
     pub(crate) fn record_cut<P: AttemptPermit>(
-        &mut self,
+        &self,
         permit: P,
         attempt: u32,
         (limit, by_deadline): (Duration, bool),

@@ -50,6 +50,7 @@
 
 mod async_call;
 mod call;
+mod hedged;
 mod outcome;
 mod sync;
 
@@ -279,7 +280,7 @@ impl<C, S> Guard<C, S> {
     }
 
     /// The sleeper (for the tower layer's holder).
-    #[cfg(feature = "tower")]
+    #[allow(dead_code)] // used by the tower layer's holder only
     #[inline(always)]
     pub(crate) fn sleeper(&self) -> &S {
         &self.sleeper
