@@ -8,15 +8,18 @@
 //!   (0.95 quantile of recent latencies; primed past its 32 samples);
 //! - `hedge/tower-bare`: a ready `service_fn` through `ready` + `call`;
 //! - `hedge/tower-hedge`: `tower::hedge::Hedge` around it (0.95 percentile, 10
-//!   data points, a 10 s rotating histogram; primed), tower's own hedging.
+//!   data points, a 10 s rotating histogram; primed), tower's own hedging;
+//! - `hedge/layer-unhedged`: fusebox's `GuardLayer` around it (the guard above);
+//! - `hedge/layer`: fusebox's `HedgedGuardLayer` around it (the hedged guard
+//!   above, primed), the layer the target compares with tower's.
 //!
-//! One thread, a current-thread tokio runtime entered (both sleep on tokio's
+//! One thread, a current-thread tokio runtime entered (all sleep on tokio's
 //! timer); every future completes in its first poll, with a no-op waker. The
-//! fusebox cases are a guard's, not the tower layer's (the layer does not hedge
-//! yet); the tower cases include tower's `ready` + `call` protocol.
+//! tower and layer cases include tower's `ready` + `call` protocol.
 //!
-//!     cargo bench -p fusebox-benches --bench hedge --features tokio
+//!     cargo bench -p fusebox-benches --bench hedge --features tokio,tower
 use criterion::{Criterion, criterion_group, criterion_main};
+use fusebox::tower::{GuardLayer, HedgedGuardLayer};
 use fusebox::{Breaker, Guard, Hedge, Retry, TokioSleeper};
 use std::convert::Infallible;
 use std::future::{Future, ready};
@@ -25,7 +28,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tower::{Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Poll `f` once; it must be ready.
 fn poll_once<F: Future>(f: F) -> F::Output {
@@ -117,6 +120,29 @@ fn hedge(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             let svc = poll_once(tower_hedge.ready()).unwrap();
+            poll_once(svc.call(black_box(i))).unwrap()
+        })
+    });
+    let mut layer = GuardLayer::new(guard.clone()).layer(inner);
+    group.bench_function("layer-unhedged", |b| {
+        let mut i = 0u32;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let svc = poll_once(layer.ready()).unwrap();
+            poll_once(svc.call(black_box(i))).unwrap()
+        })
+    });
+
+    let mut hedged_layer = HedgedGuardLayer::new(hedged.clone()).layer(inner);
+    for i in 0..100 {
+        let svc = poll_once(hedged_layer.ready()).unwrap();
+        let _ = poll_once(svc.call(i));
+    }
+    group.bench_function("layer", |b| {
+        let mut i = 0u32;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let svc = poll_once(hedged_layer.ready()).unwrap();
             poll_once(svc.call(black_box(i))).unwrap()
         })
     });

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         args.get(1).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|mix1|mix5|mix1-raw|budget|layer-bare|layer|layer-registry|layer-size N"
+            "usage: instructions floor|checked|clock|healthy|owned|healthy-after-failure|fail|guard|mix1|mix5|mix1-raw|budget|layer-bare|layer|layer-hedged|layer-registry|layer-size N"
         );
         return ExitCode::FAILURE;
     };
@@ -215,7 +215,9 @@ fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "tower")]
-        "layer-bare" | "layer" | "layer-registry" | "layer-size" => layer::run(path, n),
+        "layer-bare" | "layer" | "layer-hedged" | "layer-registry" | "layer-size" => {
+            layer::run(path, n)
+        }
         other => {
             eprintln!("unknown path {other:?}");
             return ExitCode::FAILURE;
@@ -251,6 +253,23 @@ mod layer {
         let guard =
             Guard::new(Arc::new(breaker), Retry::default()).with_sleeper(ManualSleeper::new(clock));
         fusebox::tower::GuardLayer::new(guard).layer(inner())
+    }
+
+    /// The hedged layer (default `Hedge`, primed past its fallback): every
+    /// call answers at its first poll, so the hedge is armed, never sent.
+    fn hedged() -> impl Service<u32, Response = u32> + Clone {
+        let clock = ManualClock::new();
+        let breaker = Breaker::builder().clock(clock.clone()).build().unwrap();
+        let guard = Guard::new(Arc::new(breaker), Retry::default())
+            .with_sleeper(ManualSleeper::new(clock))
+            .with_hedging(fusebox::Hedge::builder().build().unwrap());
+        let svc = fusebox::tower::HedgedGuardLayer::new(guard).layer(inner());
+        let mut primed = svc.clone();
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..100 {
+            black_box(request(&mut primed, &mut cx, i << 1));
+        }
+        svc
     }
 
     #[cfg(feature = "registry")]
@@ -310,6 +329,7 @@ mod layer {
         match path {
             "layer-bare" => drive(inner(), n),
             "layer" => drive(guarded(), n),
+            "layer-hedged" => drive(hedged(), n),
             #[cfg(feature = "registry")]
             "layer-registry" => drive(keyed(), n),
             "layer-size" => {
@@ -326,6 +346,17 @@ mod layer {
                 let mut svc = fusebox::tower::GuardLayer::new(guard).layer(inner());
                 println!(
                     "GuardService future (tokio::time::Sleep): {} bytes",
+                    std::mem::size_of_val(&svc.call(0))
+                );
+                let hedged = Guard::new(
+                    Arc::new(Breaker::builder().build().unwrap()),
+                    Retry::default(),
+                )
+                .with_sleeper(TokioSleep)
+                .with_hedging(fusebox::Hedge::builder().build().unwrap());
+                let mut svc = fusebox::tower::HedgedGuardLayer::new(hedged).layer(inner());
+                println!(
+                    "HedgedGuardService future (tokio::time::Sleep): {} bytes",
                     std::mem::size_of_val(&svc.call(0))
                 );
                 #[cfg(feature = "registry")]

@@ -167,6 +167,15 @@ impl Hedge {
         self.extra.refund();
     }
 
+    /// Learn from a successful attempt that answered at its first poll, whose
+    /// time was not read (see [`Latencies::record_at_once`]).
+    #[inline]
+    pub(crate) fn record_at_once(&self) {
+        if let Some(latencies) = &self.latencies {
+            latencies.record_at_once();
+        }
+    }
+
     /// Learn from a successful attempt that took `elapsed_ns` and ended at
     /// `now_ns` (a fixed delay learns nothing).
     #[inline]
@@ -466,6 +475,15 @@ pub(crate) fn bucket_upper(i: usize) -> u64 {
     (SUBS as u64 + sub + 1) << (octave - SUB_BITS as usize)
 }
 
+/// One in this many successful attempts that answer at their first poll is
+/// counted, per thread, with this weight ([`Latencies::record_at_once`]).
+const AT_ONCE_EVERY: u32 = 16;
+
+std::thread_local! {
+    /// This thread's countdown to its next counted at-once attempt.
+    static AT_ONCE_TICK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// One generation: the counts of the latencies recorded during one period.
 struct Generation {
     /// The period (`now / period_ns`) whose latencies the counts hold.
@@ -517,6 +535,49 @@ impl Latencies {
             cached: AtomicU64::new(NO_QUANTILE),
             cached_at: AtomicU64::new(0),
         }
+    }
+
+    /// A successful attempt that answered at its first poll: it waited for
+    /// nothing, and its time is not read (two clock reads would cost more
+    /// than the rest of a healthy hedged call). It counts in the lowest
+    /// bucket, with no clock: in the generation of the newest period the
+    /// histogram has seen (no rotation; the next timed sample rotates).
+    ///
+    /// Sampled: one in [`AT_ONCE_EVERY`] per thread, counted that many times,
+    /// so that a healthy service's calls, nearly all at once, do not all write
+    /// the same counter (a cache line every thread's calls would share). The
+    /// expected count is the true one; the quantile is an estimate anyway.
+    /// Under loom every one is counted (a thread-local countdown would carry
+    /// from one explored execution to the next).
+    #[inline]
+    pub(crate) fn record_at_once(&self) {
+        let weight = if cfg!(loom) {
+            1
+        } else {
+            let due = AT_ONCE_TICK.with(|tick| {
+                let next = tick.get().wrapping_add(1) % AT_ONCE_EVERY;
+                tick.set(next);
+                next == 0
+            });
+            if !due {
+                return;
+            }
+            AT_ONCE_EVERY
+        };
+        // Relaxed: see the type's docs. The newer period's generation (the
+        // other may be a period behind, or cleared next).
+        let [a, b] = &self.generations;
+        let (pa, pb) = (
+            a.period.load(Ordering::Relaxed),
+            b.period.load(Ordering::Relaxed),
+        );
+        let newer = match (pa, pb) {
+            (u64::MAX, _) => b,
+            (_, u64::MAX) => a,
+            _ if pa >= pb => a,
+            _ => b,
+        };
+        newer.counts[0].fetch_add(u64::from(weight), Ordering::Relaxed);
     }
 
     /// [`quantile`](Self::quantile), reused for [`QUANTILE_REFRESH_NS`]: a

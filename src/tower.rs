@@ -265,6 +265,8 @@ use std::time::Duration;
 use tower_layer::Layer;
 use tower_service::Service;
 
+mod hedged;
+pub use hedged::{HedgedGuardLayer, HedgedGuardService, HedgedResponseFuture};
 #[cfg(feature = "registry")]
 mod keyed;
 #[cfg(all(feature = "registry", feature = "http"))]

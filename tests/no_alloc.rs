@@ -452,6 +452,99 @@ fn no_allocation_per_layer_call() {
     assert_eq!(breaker.snapshot().state, fusebox::State::Closed);
 }
 
+/// The hedged tower layer (feature `tower`): no allocation per call at all,
+/// whether the call answers at once, sends hedges, or retries (its attempts,
+/// their timers and its retry state live in the response future).
+#[cfg(feature = "tower")]
+#[test]
+fn no_allocation_per_hedged_layer_call() {
+    use fusebox::Classification;
+    use fusebox::tower::HedgedGuardLayer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tower::{Layer, Service};
+
+    /// Ready at once, or pending at its first poll; then `result`.
+    struct Answer(bool, Result<u32, bool>);
+    impl std::future::Future for Answer {
+        type Output = Result<u32, bool>;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<u32, bool>> {
+            if self.0 {
+                self.0 = false;
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(self.1)
+        }
+    }
+
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        Breaker::builder()
+            .trip_on_failure_rate(0.9, 100)
+            .shed_below(0.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    #[cfg(feature = "metrics")]
+    fusebox::metrics::export(&breaker);
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .constant_backoff(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let hedged = Guard::new(Arc::clone(&breaker), retry)
+        .with_sleeper(ManualSleeper::new(clock))
+        .with_classifier(|r: &Result<u32, bool>| match r {
+            Ok(_) => Classification::Success,
+            Err(true) => Classification::failure(),
+            Err(false) => Classification::permanent(),
+        })
+        .with_hedging(
+            Hedge::builder()
+                .at_quantile(0.9)
+                .min_samples(1)
+                .max_hedges(2)
+                .max_extra_load(1.0)
+                .build()
+                .unwrap(),
+        );
+    // Requests `3k`: answer at once; `3k + 1`: pending at the first poll (the
+    // manual sleeper's hedge timer is ready at once: a hedge goes out);
+    // `3k + 2`: every attempt fails (retried to `max_attempts`).
+    let attempts = Arc::new(AtomicU32::new(0));
+    let mut svc = HedgedGuardLayer::new(hedged).layer(tower::service_fn({
+        let attempts = Arc::clone(&attempts);
+        move |i: u32| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            match i % 3 {
+                0 => Answer(false, Ok(i)),
+                1 => Answer(true, Ok(i)),
+                _ => Answer(false, Err(true)),
+            }
+        }
+    }));
+    // The service's first call makes nothing more than any later one: warm
+    // the breaker's metric handles and the histogram.
+    block_on(svc.call(0)).unwrap();
+    let n = allocations_during(|| {
+        for i in 0..30_000u32 {
+            block_on(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+            let r = block_on(svc.call(i));
+            let _ = std::hint::black_box(r);
+        }
+    });
+    assert_eq!(n, 0, "the hedged tower layer allocated");
+    assert!(
+        attempts.load(Ordering::Relaxed) > 30_000 + 10_000,
+        "hedges and retries were made: {} attempts",
+        attempts.load(Ordering::Relaxed)
+    );
+}
+
 /// A registry hit (`get`, `with`, `guard`'s lookup) allocates nothing; only a
 /// miss (a new key's entry) does.
 #[cfg(feature = "registry")]

@@ -169,9 +169,8 @@ impl<C, S> Guard<C, S> {
     }
 
     /// The hedged call (`docs/DESIGN.md`, "Hedging"; the rounds are
-    /// [`Hedged`]'s). The attempts in flight, their timers, the hedge timer
-    /// and the backoff's sleep are locals of this future (pinned with it: no
-    /// allocation), lent to each poll.
+    /// [`Hedged`]'s). The attempts in flight and the two timers are locals
+    /// of this future (pinned with it: no allocation), lent to each poll.
     async fn call_hedged<T, E, F, Fut>(hedged: &HedgedGuard<C, S>, op: F) -> Outcome<T, E>
     where
         C: Classify<T, E>,
@@ -183,12 +182,10 @@ impl<C, S> Guard<C, S> {
         // attempts' futures before it cancels their permits.
         let mut call = Hedged::new(Call::new(hedged), op);
         let (a0, a1, a2, a3) = (pin!(None), pin!(None), pin!(None), pin!(None));
-        let (t0, t1, t2, t3) = (pin!(None), pin!(None), pin!(None), pin!(None));
         let mut pins = Pins {
             attempts: [a0, a1, a2, a3],
-            timers: [t0, t1, t2, t3],
-            hedge_timer: pin!(None),
-            backoff: pin!(None),
+            cut: pin!(None),
+            timer: pin!(None),
         };
         std::future::poll_fn(move |cx| call.poll(cx, &mut pins)).await
     }

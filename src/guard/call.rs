@@ -641,23 +641,33 @@ where
         }
     }
 
-    /// Record an attempt of a hedged call, which began at `started_ns` and
-    /// ended at `now_ns` on the breaker's clock, and return its
-    /// classification: what [`finish_timed`](Self::finish_timed) records
-    /// (the classifier sees the time, a slow success is a failure for the
-    /// breaker, a latency sample for the limit), without deciding what
-    /// follows (other attempts may still be in flight).
+    /// Record an attempt of a hedged call and return its classification,
+    /// without deciding what follows (other attempts may still be in flight).
+    ///
+    /// `timed`: `(start, end)` on the breaker's clock, for an attempt whose
+    /// time was read: recorded as [`finish_timed`](Self::finish_timed)
+    /// records (the classifier sees the time, a slow success is a failure for
+    /// the breaker), and a latency sample for the limit of `weight` if it is
+    /// one (decided when it began: [`take_sample`](Self::take_sample),
+    /// [`sample_weight`]). `None`: an attempt that answered at its first poll
+    /// in a call that times nothing ([`timed`](Self::timed) false, not a
+    /// sample), recorded as [`finish`](Self::finish) records (no clock read).
     pub(crate) fn record_hedged<P: AttemptPermit>(
         &self,
         permit: P,
         result: &Result<T, E>,
-        started_ns: u64,
-        now_ns: u64,
+        timed: Option<(u64, u64)>,
+        weight: Option<u32>,
     ) -> Classification {
         let holder = &self.holder;
+        let classifier = holder.classifier();
+        let Some((started_ns, now_ns)) = timed else {
+            let class = classifier.classify(result);
+            let _recorded = permit.record(class.verdict());
+            return class;
+        };
         let elapsed_ns = now_ns.saturating_sub(started_ns);
         let elapsed = Duration::from_nanos(elapsed_ns);
-        let classifier = holder.classifier();
         let class = if classifier.wants_elapsed() {
             classifier.classify_timed(result, Some(elapsed))
         } else {
@@ -665,12 +675,7 @@ where
         };
         let breaker = holder.breaker();
         let verdict = breaker.timed_verdict(class.verdict(), elapsed);
-        // A latency sample for the concurrency limit as any attempt gives one:
-        // always from a permit holding a slot, otherwise one in the sampler's
-        // period with its weight (the attempt is timed for the hedge delay,
-        // but a sample per attempt would write the limiter's shared window on
-        // every healthy hedged call).
-        let _recorded = match sample_weight(breaker, permit.holds_slot()) {
+        let _recorded = match weight {
             Some(weight) => permit.record_sampled(verdict, elapsed_ns, now_ns, weight),
             None => permit.record(verdict),
         };
@@ -680,6 +685,13 @@ where
             }
         }
         class
+    }
+
+    /// The current attempt's latency sample for the limit, if it is one
+    /// (`(its start, its weight)`, decided at its admission), taken.
+    #[inline(always)]
+    pub(crate) fn take_sample(&mut self) -> Option<(u64, u32)> {
+        self.sample.take()
     }
 
     /// Record a hedged call's attempt number `attempt`, begun at `started_ns`
@@ -815,7 +827,7 @@ pub(crate) fn sample_of(breaker: &Breaker, holds_slot: bool) -> Option<(u64, u32
 /// The weight of an attempt's latency sample for the concurrency limit (see
 /// [`sample_of`]), or `None` when it is not one. Reads no clock.
 #[inline(always)]
-fn sample_weight(breaker: &Breaker, holds_slot: bool) -> Option<u32> {
+pub(crate) fn sample_weight(breaker: &Breaker, holds_slot: bool) -> Option<u32> {
     if holds_slot {
         Some(1)
     } else if breaker.limit_enabled() {

@@ -3,12 +3,18 @@
 //! future and by the tower layer's hedged response future alike.
 //!
 //! The state lives in [`Hedged`], which is not pinned; the futures it drives
-//! (up to [`SLOTS`] attempts, their timers, the hedge timer and the backoff's
-//! sleep) are pinned by whoever owns them (as locals of the `async fn`, or as
-//! pin-projected fields of the tower future) and lent to each
-//! [`poll`](Hedged::poll) in [`Pins`]. No allocation, no `unsafe`.
+//! (up to [`SLOTS`] attempts, one timer for their time limits, one for the
+//! hedge delay or the backoff) are pinned by whoever owns them (as locals of
+//! the `async fn`, or as pin-projected fields of the tower future) and lent to
+//! each [`poll`](Hedged::poll) in [`Pins`]. No allocation, no `unsafe`.
+//!
+//! What a healthy call costs is kept near an unhedged one's: an attempt that
+//! answers at its first poll, in a call that times nothing, reads no clock
+//! (its latency counts as the lowest, see `Latencies::record_at_once`), and
+//! makes no timer; and the future holds two timers, not one per attempt (a
+//! tokio `Sleep` is 88 bytes, and the future is moved and dropped whole).
 
-use super::call::{Call, Holder, Step};
+use super::call::{Call, Holder, Step, sample_weight};
 use super::*;
 use crate::breaker::TicketSlot;
 use crate::hedge::MAX_HEDGES;
@@ -49,27 +55,91 @@ where
 }
 
 /// The pinned futures of a hedged call, lent to [`Hedged::poll`]: the attempts
-/// in flight and their time limits' timers (slot `i` is the attempt whose
-/// ticket [`Hedged`] keeps in its slot `i`), the round's hedge timer, and the
-/// backoff's sleep.
+/// in flight (slot `i` is the attempt whose ticket [`Hedged`] keeps in its
+/// slot `i`); the timer of the time limit that ends first (the oldest
+/// attempt's: every attempt's limit ends at the common deadline or its own
+/// start plus the attempt timeout, so a later start never ends sooner); and
+/// the round's hedge timer, or between rounds the backoff's sleep.
 pub(crate) struct Pins<'p, Fut, Sl> {
     pub(crate) attempts: [Pin<&'p mut Option<Fut>>; SLOTS],
-    pub(crate) timers: [Pin<&'p mut Option<Sl>>; SLOTS],
-    pub(crate) hedge_timer: Pin<&'p mut Option<Sl>>,
-    pub(crate) backoff: Pin<&'p mut Option<Sl>>,
+    pub(crate) cut: Pin<&'p mut Option<Sl>>,
+    pub(crate) timer: Pin<&'p mut Option<Sl>>,
 }
 
-/// What a hedged call knows of an attempt in flight.
-#[derive(Clone, Copy, Default)]
+/// What a hedged call knows of an attempt in flight, in 32 bytes (the
+/// future holds four, and is moved whole).
+#[derive(Clone, Copy)]
 struct Slot {
-    /// When it began, on the breaker's clock.
+    /// When it began, on the breaker's clock; [`NOT_READ`] for a round's
+    /// attempt not yet polled that needs no time (see
+    /// [`Hedged::begin_round`]).
     started: u64,
+    /// Its time limit in nanoseconds, or [`NO_LIMIT`].
+    limit_ns: u64,
     /// Its attempt number.
     number: u32,
+    /// Its weight as a latency sample for the concurrency limit (decided
+    /// when it began), or 0 if it is not one.
+    weight: u32,
     /// 0 for the round's own attempt, `k` for the call's `k`-th hedge.
-    hedge: u32,
-    /// Its time limit, and whether it is the deadline's.
-    limit: Option<(Duration, bool)>,
+    hedge: u8,
+    /// Whether its limit is the deadline's.
+    by_deadline: bool,
+}
+
+/// [`Slot::started`]: not read.
+const NOT_READ: u64 = u64::MAX;
+/// [`Slot::limit_ns`]: no time limit.
+const NO_LIMIT: u64 = u64::MAX;
+
+impl Slot {
+    const EMPTY: Self = Self {
+        started: NOT_READ,
+        limit_ns: NO_LIMIT,
+        number: 0,
+        weight: 0,
+        hedge: 0,
+        by_deadline: false,
+    };
+
+    fn new(
+        started: Option<u64>,
+        number: u32,
+        hedge: u32,
+        limit: Option<(Duration, bool)>,
+        weight: Option<u32>,
+    ) -> Self {
+        Self {
+            started: started.unwrap_or(NOT_READ),
+            // A limit of 584 years or more is none.
+            limit_ns: limit.map_or(NO_LIMIT, |(d, _)| nanos(d)),
+            number,
+            weight: weight.unwrap_or(0),
+            hedge: hedge.min(u32::from(u8::MAX)) as u8,
+            by_deadline: limit.is_some_and(|(_, by_deadline)| by_deadline),
+        }
+    }
+
+    fn started(&self) -> Option<u64> {
+        (self.started != NOT_READ).then_some(self.started)
+    }
+
+    fn limit(&self) -> Option<(Duration, bool)> {
+        (self.limit_ns != NO_LIMIT).then(|| (Duration::from_nanos(self.limit_ns), self.by_deadline))
+    }
+
+    /// When its limit ends (with a limit and a start).
+    fn cut_at(&self) -> u64 {
+        self.started.saturating_add(self.limit_ns)
+    }
+
+    fn weight(&self) -> Option<u32> {
+        (self.weight != 0).then_some(self.weight)
+    }
+
+    fn hedge(&self) -> u32 {
+        u32::from(self.hedge)
+    }
 }
 
 /// Where a hedged call is.
@@ -118,12 +188,16 @@ pub(crate) struct Hedged<G: Holder, M, T, E> {
     /// False once the breaker, the budget or the extra-load allowance refused
     /// a hedge: no new ones for this call (those in flight go on).
     hedging: bool,
-    /// The round's start and hedge delay.
+    /// The slot whose limit the `cut` timer is set for.
+    cut_slot: Option<u8>,
+    /// The round's start (read at its first `Pending` if not before) and
+    /// hedge delay.
     round_start: u64,
     delay: Duration,
-    /// The round's first hedge timer, to be made at the round's first
-    /// `Pending` (a round whose attempt answers at once makes none).
-    first_timer: Option<Duration>,
+    /// Whether the round has not yet been pending: at its first `Pending`
+    /// its start is read if it was not, and its first hedge timer made if it
+    /// may hedge (a round whose attempt answers at once makes none).
+    first_pending: bool,
     /// The round's latest failure while others were in flight, and its
     /// classification.
     kept: Option<Result<T, E>>,
@@ -141,6 +215,7 @@ where
 {
     /// A hedged call over `call` (no attempt made yet), making its attempts
     /// with `make`. Its share of the extra-load allowance is deposited now.
+    #[inline(always)]
     pub(crate) fn new(call: Call<G, T, E>, make: M) -> Self {
         let hedge = call.holder().hedge();
         hedge.deposit_call();
@@ -149,26 +224,51 @@ where
             call,
             make,
             tickets: [TicketSlot::EMPTY; SLOTS],
-            slots: [Slot::default(); SLOTS],
+            slots: [Slot::EMPTY; SLOTS],
             phase: Phase::Begin,
             sent: 0,
             max,
             hedging: true,
+            cut_slot: None,
             round_start: 0,
             delay: Duration::ZERO,
-            first_timer: None,
+            first_pending: false,
             kept: None,
             last_class: Classification::failure(),
             stopped: None,
         }
     }
 
+    /// What makes the attempts.
+    #[cfg(feature = "tower")]
+    pub(crate) fn maker(&self) -> &M {
+        &self.make
+    }
+
+    /// What makes the attempts, mutably (the tower service gives it its
+    /// service clone once the first attempt is admitted).
+    #[cfg(feature = "tower")]
+    pub(crate) fn maker_mut(&mut self) -> &mut M {
+        &mut self.make
+    }
+
+    /// The call's holder.
+    #[cfg(feature = "tower")]
+    pub(crate) fn holder(&self) -> &G {
+        self.call.holder()
+    }
+
     /// Open a round: ask for its attempt's permit (rule 1, and rule 4 for a
     /// retry), its ticket kept in slot 0. Admitted: the attempt, and its time
-    /// limit, for the caller to make and put in slot 0 of the [`Pins`] (the
-    /// tower future makes its first attempt this way, before it is pinned).
-    /// Refused: `None`, and the call is over (its outcome returned by the
-    /// next [`poll`](Self::poll)).
+    /// limit, for the caller to make and put in slot 0 of the [`Pins`] (and,
+    /// with a limit, a timer in `cut`; the tower future makes its first
+    /// attempt this way, before it is pinned). Refused: `None`, and the call
+    /// is over (its outcome returned by the next [`poll`](Self::poll)).
+    ///
+    /// The clock is read now only if the attempt needs its start (a time
+    /// limit, a call that times its attempts, a latency sample for the
+    /// limit); otherwise at the round's first `Pending`, or never for an
+    /// attempt that answers at its first poll.
     pub(crate) fn begin_round(&mut self) -> Option<(Attempt, Option<Duration>)> {
         let attempt = match self.call.begin_ticket(&mut self.tickets[0]) {
             Ok(attempt) => attempt,
@@ -178,25 +278,25 @@ where
                 return None;
             }
         };
-        let holder = self.call.holder();
-        let start = holder.breaker().elapsed_ns();
         let limit = self.call.limit();
-        self.slots[0] = Slot {
-            started: start,
-            number: attempt.number,
-            hedge: 0,
-            limit,
+        let sample = self.call.take_sample();
+        let started = match sample {
+            Some((start, _)) => Some(start),
+            None if limit.is_some() || self.call.timed() => {
+                Some(self.call.holder().breaker().elapsed_ns())
+            }
+            None => None,
         };
-        self.round_start = start;
-        // The round's first hedge timer is made only once the attempt has not
-        // answered at its first poll: a call that answers at once (the
-        // healthy path) makes no timer (tokio's reads the clock and takes a
-        // handle on the driver), and the delay counts from then.
-        self.first_timer = None;
-        if self.hedging && self.sent < self.max && self.call.may_retry() {
-            self.delay = holder.hedge().delay(start);
-            self.first_timer = Some(self.delay);
-        }
+        self.slots[0] = Slot::new(
+            started,
+            attempt.number,
+            0,
+            limit,
+            sample.map(|(_, weight)| weight),
+        );
+        self.cut_slot = limit.map(|_| 0);
+        self.round_start = started.unwrap_or(0);
+        self.first_pending = true;
         self.kept = None;
         self.last_class = Classification::failure();
         self.phase = Phase::Round;
@@ -221,7 +321,7 @@ where
                         self.call.no_more_retries();
                     }
                     let sleeper = self.call.holder().sleeper();
-                    pins.timers[0].set(limit.map(|d| sleeper.sleep(d)));
+                    pins.cut.set(limit.map(|d| sleeper.sleep(d)));
                     pins.attempts[0].set(Some(future));
                 }
                 Phase::Round => {
@@ -237,18 +337,18 @@ where
                         }
                         Step::Sleep(delay) => {
                             let sleeper = self.call.holder().sleeper();
-                            pins.backoff.set(Some(sleeper.sleep(delay)));
+                            pins.timer.set(Some(sleeper.sleep(delay)));
                             self.phase = Phase::Backoff;
                         }
                     }
                 }
                 Phase::Backoff => {
-                    if let Some(sleep) = pins.backoff.as_mut().as_pin_mut() {
+                    if let Some(sleep) = pins.timer.as_mut().as_pin_mut() {
                         if sleep.poll(cx).is_pending() {
                             return Poll::Pending;
                         }
                     }
-                    pins.backoff.set(None);
+                    pins.timer.set(None);
                     self.phase = Phase::Begin;
                 }
                 Phase::Done => match self.stopped.take() {
@@ -267,77 +367,74 @@ where
         pins: &mut Pins<'p, M::Fut, <G::S as AsyncSleeper>::Sleep>,
     ) -> Poll<(Step<T, E>, u32)> {
         loop {
-            let mut event = poll_slots(cx, pins);
-            if event.is_pending() {
-                if let Some(delay) = self.first_timer.take() {
-                    let sleeper = self.call.holder().sleeper();
-                    pins.hedge_timer.set(Some(sleeper.sleep(delay)));
-                    // Polled (only it: the attempts were just polled), so
-                    // that it wakes this task.
-                    if let Some(timer) = pins.hedge_timer.as_mut().as_pin_mut() {
-                        if timer.poll(cx).is_ready() {
-                            event = Poll::Ready(Event::HedgeDue);
-                        }
-                    }
-                }
+            let mut event = poll_slots(cx, pins, self.cut_slot.map(usize::from));
+            if event.is_pending() && self.first_pending {
+                self.first_pending = false;
+                event = self.first_pending(cx, pins);
             }
             let Poll::Ready(event) = event else {
                 return Poll::Pending;
             };
             match event {
                 Event::HedgeDue => {
-                    pins.hedge_timer.set(None);
+                    pins.timer.set(None);
                     self.try_hedge(pins);
                 }
                 Event::Done(i, result) => {
                     pins.attempts[i].set(None);
-                    pins.timers[i].set(None);
                     let breaker = self.call.holder().breaker();
                     let Some(permit) = self.tickets[i].take(breaker) else {
                         continue;
                     };
-                    let now = breaker.elapsed_ns();
                     let slot = self.slots[i];
-                    let class = self.call.record_hedged(permit, &result, slot.started, now);
+                    let timed = slot.started().map(|start| (start, breaker.elapsed_ns()));
+                    let class = self
+                        .call
+                        .record_hedged(permit, &result, timed, slot.weight());
                     if let Classification::Success = class {
                         let hedge = self.call.holder().hedge();
-                        hedge.record(now.saturating_sub(slot.started), now);
+                        match timed {
+                            Some((start, now)) => hedge.record(now.saturating_sub(start), now),
+                            None => hedge.record_at_once(),
+                        }
                         let cancelled = self.cancel(pins);
                         self.tell_settled(slot.hedge > 0, cancelled);
                         let step = self.call.after_record(class, Some(result));
-                        return Poll::Ready((step, slot.hedge));
+                        return Poll::Ready((step, slot.hedge()));
                     }
                     if self.in_flight() {
                         self.kept = Some(result);
                         self.last_class = class;
+                        self.rearm_cut(i, pins);
                         continue;
                     }
-                    pins.hedge_timer.set(None);
+                    self.cancel(pins);
                     self.tell_settled(false, 0);
                     return Poll::Ready((self.call.after_record(class, Some(result)), 0));
                 }
                 Event::Cut(i) => {
                     pins.attempts[i].set(None);
-                    pins.timers[i].set(None);
                     let breaker = self.call.holder().breaker();
                     let (Some(permit), Some(limit)) =
-                        (self.tickets[i].take(breaker), self.slots[i].limit)
+                        (self.tickets[i].take(breaker), self.slots[i].limit())
                     else {
                         continue;
                     };
                     let now = breaker.elapsed_ns();
                     let slot = self.slots[i];
+                    let started = slot.started().unwrap_or(now);
                     self.call
-                        .record_cut(permit, slot.number, limit, slot.started, now);
+                        .record_cut(permit, slot.number, limit, started, now);
                     if limit.1 {
                         let cancelled = self.cancel(pins);
                         self.tell_settled(false, cancelled);
                         return Poll::Ready((Step::Done(self.call.deadline_cut()), 0));
                     }
                     if self.in_flight() {
+                        self.rearm_cut(i, pins);
                         continue;
                     }
-                    pins.hedge_timer.set(None);
+                    self.cancel(pins);
                     self.tell_settled(false, 0);
                     // The round's last attempt was cut: a retryable failure,
                     // keeping an earlier attempt's result if one ended (a cut
@@ -350,6 +447,64 @@ where
                     return Poll::Ready((self.call.after_record(class, kept), 0));
                 }
             }
+        }
+    }
+
+    /// The round's attempt did not answer at its first poll: its start is
+    /// read now if it was not (the time before, the attempt's first poll, is
+    /// not counted), and the round's first hedge timer is made if the call
+    /// may hedge, the delay counting from then. The timer is polled (only it:
+    /// the attempts were just polled), so that it wakes this task.
+    #[cold]
+    fn first_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
+    ) -> Poll<Event<Result<T, E>>> {
+        let holder = self.call.holder();
+        let start = match self.slots[0].started() {
+            Some(start) => start,
+            None if self.tickets[0].holds() => {
+                let now = holder.breaker().elapsed_ns();
+                self.slots[0].started = now;
+                now
+            }
+            None => return Poll::Pending,
+        };
+        self.round_start = start;
+        if !(self.hedging && self.sent < self.max && self.call.may_retry()) {
+            return Poll::Pending;
+        }
+        self.delay = holder.hedge().delay(start);
+        pins.timer.set(Some(holder.sleeper().sleep(self.delay)));
+        match pins.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Event::HedgeDue),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// The attempt in slot `ended` ended while others are in flight: if the
+    /// `cut` timer was its, set it for the next limit to end (the oldest
+    /// attempt's), from now.
+    fn rearm_cut(
+        &mut self,
+        ended: usize,
+        pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
+    ) {
+        if self.cut_slot.map(usize::from) != Some(ended) {
+            return;
+        }
+        pins.cut.set(None);
+        self.cut_slot = None;
+        let next = (0..SLOTS)
+            .filter(|&k| self.tickets[k].holds() && self.slots[k].limit_ns != NO_LIMIT)
+            .min_by_key(|&k| self.slots[k].cut_at());
+        if let Some(k) = next {
+            let holder = self.call.holder();
+            let now = holder.breaker().elapsed_ns();
+            let left = Duration::from_nanos(self.slots[k].cut_at().saturating_sub(now));
+            pins.cut.set(Some(holder.sleeper().sleep(left)));
+            self.cut_slot = Some(k as u8);
         }
     }
 
@@ -384,20 +539,21 @@ where
                 return;
             }
         }
-        let epoch = self.tickets[j].epoch();
+        let (epoch, holds_slot) = (self.tickets[j].epoch(), self.tickets[j].holds_slot());
         let attempt = self.call.admit_hedge(epoch);
         self.sent += 1;
         let holder = self.call.holder();
         let breaker = holder.breaker();
         let started = breaker.elapsed_ns();
         let limit = self.call.limit();
-        self.slots[j] = Slot {
-            started,
-            number: attempt.number,
-            hedge: self.sent,
-            limit,
-        };
-        pins.timers[j].set(limit.map(|(d, _)| holder.sleeper().sleep(d)));
+        let weight = sample_weight(breaker, holds_slot);
+        self.slots[j] = Slot::new(Some(started), attempt.number, self.sent, limit, weight);
+        // The oldest attempt's limit ends first: the `cut` timer is set for
+        // this one only if none is in flight with a limit.
+        if let (Some((d, _)), None) = (limit, self.cut_slot) {
+            pins.cut.set(Some(holder.sleeper().sleep(d)));
+            self.cut_slot = Some(j as u8);
+        }
         let (future, more) = self.make.make(attempt);
         pins.attempts[j].set(Some(future));
         breaker.emit(EventKind::Hedge {
@@ -405,8 +561,7 @@ where
             delay: Duration::from_nanos(started.saturating_sub(self.round_start)),
         });
         if self.sent < self.max {
-            pins.hedge_timer
-                .set(Some(holder.sleeper().sleep(self.delay)));
+            pins.timer.set(Some(holder.sleeper().sleep(self.delay)));
         }
         if !more {
             self.call.no_more_retries();
@@ -418,26 +573,23 @@ where
         self.tickets.iter().any(TicketSlot::holds)
     }
 
-    /// Drop every attempt still in flight, its timer and its permit
-    /// (unrecorded: a cancellation, no health signal), and the hedge timer.
-    /// Returns how many attempts there were.
+    /// Drop every attempt still in flight and its permit (unrecorded: a
+    /// cancellation, no health signal), and the round's timers. Returns how
+    /// many attempts there were.
     fn cancel(&mut self, pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>) -> u32 {
         let breaker = self.call.holder().breaker();
         let mut cancelled = 0;
-        for ((attempt, timer), ticket) in pins
-            .attempts
-            .iter_mut()
-            .zip(pins.timers.iter_mut())
-            .zip(self.tickets.iter_mut())
-        {
+        for (attempt, ticket) in pins.attempts.iter_mut().zip(self.tickets.iter_mut()) {
             if attempt.is_some() {
                 cancelled += 1;
                 attempt.set(None);
             }
-            timer.set(None);
             drop(ticket.take(breaker));
         }
-        pins.hedge_timer.set(None);
+        if self.cut_slot.take().is_some() {
+            pins.cut.set(None);
+        }
+        pins.timer.set(None);
         cancelled
     }
 
@@ -464,36 +616,36 @@ impl<G: Holder, M, T, E> Drop for Hedged<G, M, T, E> {
     }
 }
 
-/// Poll every attempt in flight (each before its timer, so an attempt ready at
-/// its limit is not cut), then the hedge timer.
+/// Poll every attempt in flight, then the `cut` timer (for slot `cut_slot`:
+/// an attempt ready at its limit is not cut), then the hedge timer.
 fn poll_slots<Fut: Future, Sl: Future<Output = ()>>(
     cx: &mut Context<'_>,
     pins: &mut Pins<'_, Fut, Sl>,
+    cut_slot: Option<usize>,
 ) -> Poll<Event<Fut::Output>> {
-    for (i, (attempt, timer)) in pins
-        .attempts
-        .iter_mut()
-        .zip(pins.timers.iter_mut())
-        .enumerate()
-    {
-        let Some(attempt) = attempt.as_mut().as_pin_mut() else {
-            continue;
-        };
-        if let Poll::Ready(out) = attempt.poll(cx) {
-            return Poll::Ready(Event::Done(i, out));
-        }
-        if let Some(timer) = timer.as_mut().as_pin_mut() {
-            if timer.poll(cx).is_ready() {
-                return Poll::Ready(Event::Cut(i));
+    for (i, attempt) in pins.attempts.iter_mut().enumerate() {
+        if let Some(attempt) = attempt.as_mut().as_pin_mut() {
+            if let Poll::Ready(out) = attempt.poll(cx) {
+                return Poll::Ready(Event::Done(i, out));
             }
         }
     }
-    if let Some(timer) = pins.hedge_timer.as_mut().as_pin_mut() {
+    if let (Some(i), Some(timer)) = (cut_slot, pins.cut.as_mut().as_pin_mut()) {
+        if timer.poll(cx).is_ready() {
+            return Poll::Ready(Event::Cut(i));
+        }
+    }
+    if let Some(timer) = pins.timer.as_mut().as_pin_mut() {
         if timer.poll(cx).is_ready() {
             return Poll::Ready(Event::HedgeDue);
         }
     }
     Poll::Pending
+}
+
+/// A duration in nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Whether the breaker lets a hedge go now: `Closed`, health at or above the

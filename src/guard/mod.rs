@@ -63,6 +63,8 @@ pub(crate) use call::{
     First, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
     tell_refused, timed,
 };
+#[cfg(feature = "tower")]
+pub(crate) use hedged::{HedgeHolder, Hedged, MakeAttempt, Pins};
 pub use outcome::{Attempt, GuardError, Outcome, Winner};
 
 use crate::breaker::{Breaker, Permit};
