@@ -652,6 +652,7 @@ where
     /// [`sample_weight`]). `None`: an attempt that answered at its first poll
     /// in a call that times nothing ([`timed`](Self::timed) false, not a
     /// sample), recorded as [`finish`](Self::finish) records (no clock read).
+    #[inline]
     pub(crate) fn record_hedged<P: AttemptPermit>(
         &self,
         permit: P,

@@ -102,6 +102,7 @@ impl Slot {
         by_deadline: false,
     };
 
+    #[inline(always)]
     fn new(
         started: Option<u64>,
         number: u32,
@@ -269,6 +270,7 @@ where
     /// limit, a call that times its attempts, a latency sample for the
     /// limit); otherwise at the round's first `Pending`, or never for an
     /// attempt that answers at its first poll.
+    #[inline]
     pub(crate) fn begin_round(&mut self) -> Option<(Attempt, Option<Duration>)> {
         let attempt = match self.call.begin_ticket(&mut self.tickets[0]) {
             Ok(attempt) => attempt,
@@ -366,8 +368,27 @@ where
         cx: &mut Context<'_>,
         pins: &mut Pins<'p, M::Fut, <G::S as AsyncSleeper>::Sleep>,
     ) -> Poll<(Step<T, E>, u32)> {
+        // The slots polled from (1: the round's own attempt was just polled).
+        let mut from = 0;
+        if self.first_pending {
+            // The round's first poll: only its own attempt is in flight (no
+            // hedge yet). An answer ends the round without the general path's
+            // walk over the slots.
+            if let Some(attempt) = pins.attempts[0].as_mut().as_pin_mut() {
+                match attempt.poll(cx) {
+                    Poll::Ready(result) => {
+                        self.first_pending = false;
+                        if let Some(ended) = self.done(0, result, pins) {
+                            return Poll::Ready(ended);
+                        }
+                    }
+                    Poll::Pending => from = 1,
+                }
+            }
+        }
         loop {
-            let mut event = poll_slots(cx, pins, self.cut_slot.map(usize::from));
+            let mut event = poll_slots(cx, pins, self.cut_slot.map(usize::from), from);
+            from = 0;
             if event.is_pending() && self.first_pending {
                 self.first_pending = false;
                 event = self.first_pending(cx, pins);
@@ -381,36 +402,9 @@ where
                     self.try_hedge(pins);
                 }
                 Event::Done(i, result) => {
-                    pins.attempts[i].set(None);
-                    let breaker = self.call.holder().breaker();
-                    let Some(permit) = self.tickets[i].take(breaker) else {
-                        continue;
-                    };
-                    let slot = self.slots[i];
-                    let timed = slot.started().map(|start| (start, breaker.elapsed_ns()));
-                    let class = self
-                        .call
-                        .record_hedged(permit, &result, timed, slot.weight());
-                    if let Classification::Success = class {
-                        let hedge = self.call.holder().hedge();
-                        match timed {
-                            Some((start, now)) => hedge.record(now.saturating_sub(start), now),
-                            None => hedge.record_at_once(),
-                        }
-                        let cancelled = self.cancel(pins);
-                        self.tell_settled(slot.hedge > 0, cancelled);
-                        let step = self.call.after_record(class, Some(result));
-                        return Poll::Ready((step, slot.hedge()));
+                    if let Some(ended) = self.done(i, result, pins) {
+                        return Poll::Ready(ended);
                     }
-                    if self.in_flight() {
-                        self.kept = Some(result);
-                        self.last_class = class;
-                        self.rearm_cut(i, pins);
-                        continue;
-                    }
-                    self.cancel(pins);
-                    self.tell_settled(false, 0);
-                    return Poll::Ready((self.call.after_record(class, Some(result)), 0));
                 }
                 Event::Cut(i) => {
                     pins.attempts[i].set(None);
@@ -448,6 +442,48 @@ where
                 }
             }
         }
+    }
+
+    /// The attempt in slot `i` ended with `result`: recorded, and the
+    /// round's end if it decides it (a success, or the last attempt in
+    /// flight), else `None` (the others go on).
+    #[inline]
+    fn done(
+        &mut self,
+        i: usize,
+        result: Result<T, E>,
+        pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
+    ) -> Option<(Step<T, E>, u32)> {
+        pins.attempts[i].set(None);
+        let breaker = self.call.holder().breaker();
+        let permit = self.tickets[i].take(breaker)?;
+        let slot = self.slots[i];
+        let timed = slot.started().map(|start| (start, breaker.elapsed_ns()));
+        let class = self
+            .call
+            .record_hedged(permit, &result, timed, slot.weight());
+        if let Classification::Success = class {
+            let hedge = self.call.holder().hedge();
+            match timed {
+                Some((start, now)) => hedge.record(now.saturating_sub(start), now),
+                None => hedge.record_at_once(),
+            }
+            if self.sent > 0 || self.cut_slot.is_some() {
+                let cancelled = self.cancel(pins);
+                self.tell_settled(slot.hedge > 0, cancelled);
+            }
+            let step = self.call.after_record(class, Some(result));
+            return Some((step, slot.hedge()));
+        }
+        if self.in_flight() {
+            self.kept = Some(result);
+            self.last_class = class;
+            self.rearm_cut(i, pins);
+            return None;
+        }
+        self.cancel(pins);
+        self.tell_settled(false, 0);
+        Some((self.call.after_record(class, Some(result)), 0))
     }
 
     /// The round's attempt did not answer at its first poll: its start is
@@ -616,14 +652,16 @@ impl<G: Holder, M, T, E> Drop for Hedged<G, M, T, E> {
     }
 }
 
-/// Poll every attempt in flight, then the `cut` timer (for slot `cut_slot`:
-/// an attempt ready at its limit is not cut), then the hedge timer.
+/// Poll every attempt in flight from slot `from` on (those before it were
+/// just polled), then the `cut` timer (for slot `cut_slot`: an attempt ready
+/// at its limit is not cut), then the hedge timer.
 fn poll_slots<Fut: Future, Sl: Future<Output = ()>>(
     cx: &mut Context<'_>,
     pins: &mut Pins<'_, Fut, Sl>,
     cut_slot: Option<usize>,
+    from: usize,
 ) -> Poll<Event<Fut::Output>> {
-    for (i, attempt) in pins.attempts.iter_mut().enumerate() {
+    for (i, attempt) in pins.attempts.iter_mut().enumerate().skip(from) {
         if let Some(attempt) = attempt.as_mut().as_pin_mut() {
             if let Poll::Ready(out) = attempt.poll(cx) {
                 return Poll::Ready(Event::Done(i, out));
