@@ -187,6 +187,11 @@ pub(crate) struct Call<G, T, E> {
     /// The current attempt, when it is a latency sample for the concurrency
     /// limit: `(start on the breaker's clock, attempts it stands for)`.
     sample: Option<(u64, u32)>,
+    /// A hedged call's winner (see [`Outcome::winner`]), set before the
+    /// winning attempt's success is decided, so that the outcome is built
+    /// with it (not written into after: a narrow store into a value about to
+    /// be copied whole stalls the copy).
+    hedge_won: u32,
 }
 
 impl<G, T, E> Call<G, T, E> {
@@ -214,6 +219,7 @@ where
             max_attempts,
             delays: Delays::new(),
             sample: None,
+            hedge_won: 0,
         }
     }
 
@@ -277,6 +283,7 @@ where
             max_attempts: self.max_attempts,
             delays: self.delays,
             sample: self.sample,
+            hedge_won: self.hedge_won,
         }
     }
 
@@ -688,6 +695,13 @@ where
         class
     }
 
+    /// A hedged call's success by hedge `k` (0: the round's own attempt) is
+    /// about to be decided: its outcome says so.
+    #[inline(always)]
+    pub(crate) fn won_by(&mut self, k: u32) {
+        self.hedge_won = k;
+    }
+
     /// The current attempt's latency sample for the limit, if it is one
     /// (`(its start, its weight)`, decided at its admission), taken.
     #[inline(always)]
@@ -775,7 +789,7 @@ where
             attempts: self.attempts,
             last,
             rejected,
-            hedge_won: 0,
+            hedge_won: self.hedge_won,
         }
     }
 }

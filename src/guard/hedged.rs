@@ -240,25 +240,6 @@ where
         }
     }
 
-    /// What makes the attempts.
-    #[cfg(feature = "tower")]
-    pub(crate) fn maker(&self) -> &M {
-        &self.make
-    }
-
-    /// What makes the attempts, mutably (the tower service gives it its
-    /// service clone once the first attempt is admitted).
-    #[cfg(feature = "tower")]
-    pub(crate) fn maker_mut(&mut self) -> &mut M {
-        &mut self.make
-    }
-
-    /// The call's holder.
-    #[cfg(feature = "tower")]
-    pub(crate) fn holder(&self) -> &G {
-        self.call.holder()
-    }
-
     /// Open a round: ask for its attempt's permit (rule 1, and rule 4 for a
     /// retry), its ticket kept in slot 0. Admitted: the attempt, and its time
     /// limit, for the caller to make and put in slot 0 of the [`Pins`] (and,
@@ -272,37 +253,73 @@ where
     /// attempt that answers at its first poll.
     #[inline]
     pub(crate) fn begin_round(&mut self) -> Option<(Attempt, Option<Duration>)> {
-        let attempt = match self.call.begin_ticket(&mut self.tickets[0]) {
-            Ok(attempt) => attempt,
+        match self.call.begin_ticket(&mut self.tickets[0]) {
+            Ok(attempt) => Some(self.open_round(attempt)),
             Err(outcome) => {
                 self.stopped = Some(outcome);
                 self.phase = Phase::Done;
-                return None;
+                None
             }
+        }
+    }
+
+    /// A hedged call over `call`, whose first attempt was asked for already
+    /// (`first`, admitted under `ticket`, or the call's end): for the tower
+    /// future, which calls its inner service before it holds the call. One
+    /// struct literal, no mutation after: the future is built in one piece
+    /// (each move of it is a copy of its attempt slots).
+    #[cfg(feature = "tower")]
+    #[inline(always)]
+    pub(crate) fn opened(
+        mut call: Call<G, T, E>,
+        make: M,
+        ticket: TicketSlot,
+        first: Result<Attempt, Outcome<T, E>>,
+    ) -> Self {
+        let hedge = call.holder().hedge();
+        hedge.deposit_call();
+        let max = hedge.max_hedges().min(MAX_HEDGES);
+        let (slot, phase, stopped) = match first {
+            Ok(attempt) => (round_slot(&mut call, attempt), Phase::Round, None),
+            Err(outcome) => (Slot::EMPTY, Phase::Done, Some(outcome)),
         };
-        let limit = self.call.limit();
-        let sample = self.call.take_sample();
-        let started = match sample {
-            Some((start, _)) => Some(start),
-            None if limit.is_some() || self.call.timed() => {
-                Some(self.call.holder().breaker().elapsed_ns())
-            }
-            None => None,
-        };
-        self.slots[0] = Slot::new(
-            started,
-            attempt.number,
-            0,
-            limit,
-            sample.map(|(_, weight)| weight),
-        );
-        self.cut_slot = limit.map(|_| 0);
-        self.round_start = started.unwrap_or(0);
+        Self {
+            make,
+            tickets: [
+                ticket,
+                TicketSlot::EMPTY,
+                TicketSlot::EMPTY,
+                TicketSlot::EMPTY,
+            ],
+            slots: [slot, Slot::EMPTY, Slot::EMPTY, Slot::EMPTY],
+            phase,
+            sent: 0,
+            max,
+            hedging: true,
+            cut_slot: (slot.limit_ns != NO_LIMIT).then_some(0),
+            round_start: slot.started().unwrap_or(0),
+            delay: Duration::ZERO,
+            first_pending: true,
+            kept: None,
+            last_class: Classification::failure(),
+            stopped,
+            call,
+        }
+    }
+
+    /// The round's attempt was admitted (its ticket in slot 0): note what it
+    /// needs, and return it with its time limit.
+    #[inline(always)]
+    fn open_round(&mut self, attempt: Attempt) -> (Attempt, Option<Duration>) {
+        let slot = round_slot(&mut self.call, attempt);
+        self.slots[0] = slot;
+        self.cut_slot = (slot.limit_ns != NO_LIMIT).then_some(0);
+        self.round_start = slot.started().unwrap_or(0);
         self.first_pending = true;
         self.kept = None;
         self.last_class = Classification::failure();
         self.phase = Phase::Round;
-        Some((attempt, limit.map(|(d, _)| d)))
+        (attempt, slot.limit().map(|(d, _)| d))
     }
 
     /// Drive the call: `Ready` with its outcome once it is over (the winner
@@ -327,14 +344,13 @@ where
                     pins.attempts[0].set(Some(future));
                 }
                 Phase::Round => {
-                    let (step, winner) = match self.poll_round(cx, pins) {
+                    let step = match self.poll_round(cx, pins) {
                         Poll::Ready(ended) => ended,
                         Poll::Pending => return Poll::Pending,
                     };
                     match step {
-                        Step::Done(mut done) => {
+                        Step::Done(done) => {
                             self.phase = Phase::Done;
-                            done.hedge_won = winner;
                             return Poll::Ready(done);
                         }
                         Step::Sleep(delay) => {
@@ -361,13 +377,13 @@ where
         }
     }
 
-    /// A round, until it decides the call's next step: that step and the
-    /// winner (0: none or the round's own attempt; `k`: hedge `k`).
+    /// A round, until it decides the call's next step (a success's outcome
+    /// says which attempt won).
     fn poll_round<'p>(
         &mut self,
         cx: &mut Context<'_>,
         pins: &mut Pins<'p, M::Fut, <G::S as AsyncSleeper>::Sleep>,
-    ) -> Poll<(Step<T, E>, u32)> {
+    ) -> Poll<Step<T, E>> {
         // The slots polled from (1: the round's own attempt was just polled).
         let mut from = 0;
         if self.first_pending {
@@ -422,7 +438,7 @@ where
                     if limit.1 {
                         let cancelled = self.cancel(pins);
                         self.tell_settled(false, cancelled);
-                        return Poll::Ready((Step::Done(self.call.deadline_cut()), 0));
+                        return Poll::Ready(Step::Done(self.call.deadline_cut()));
                     }
                     if self.in_flight() {
                         self.rearm_cut(i, pins);
@@ -438,7 +454,7 @@ where
                         None => Classification::failure(),
                     };
                     let kept = self.kept.take();
-                    return Poll::Ready((self.call.after_record(class, kept), 0));
+                    return Poll::Ready(self.call.after_record(class, kept));
                 }
             }
         }
@@ -453,7 +469,7 @@ where
         i: usize,
         result: Result<T, E>,
         pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
-    ) -> Option<(Step<T, E>, u32)> {
+    ) -> Option<Step<T, E>> {
         pins.attempts[i].set(None);
         let breaker = self.call.holder().breaker();
         let permit = self.tickets[i].take(breaker)?;
@@ -472,8 +488,9 @@ where
                 let cancelled = self.cancel(pins);
                 self.tell_settled(slot.hedge > 0, cancelled);
             }
+            self.call.won_by(slot.hedge());
             let step = self.call.after_record(class, Some(result));
-            return Some((step, slot.hedge()));
+            return Some(step);
         }
         if self.in_flight() {
             self.kept = Some(result);
@@ -483,7 +500,7 @@ where
         }
         self.cancel(pins);
         self.tell_settled(false, 0);
-        Some((self.call.after_record(class, Some(result)), 0))
+        Some(self.call.after_record(class, Some(result)))
     }
 
     /// The round's attempt did not answer at its first poll: its start is
@@ -650,6 +667,32 @@ impl<G: Holder, M, T, E> Drop for Hedged<G, M, T, E> {
             drop(ticket.take(breaker));
         }
     }
+}
+
+/// The slot of a round's attempt just admitted by `call`. The clock is read
+/// now only if the attempt needs its start (a time limit, a call that times
+/// its attempts, a latency sample for the limit); otherwise at the round's
+/// first `Pending`, or never for an attempt that answers at its first poll.
+#[inline(always)]
+fn round_slot<G, T, E>(call: &mut Call<G, T, E>, attempt: Attempt) -> Slot
+where
+    G: Holder,
+    G::C: Classify<T, E>,
+{
+    let limit = call.limit();
+    let sample = call.take_sample();
+    let started = match sample {
+        Some((start, _)) => Some(start),
+        None if limit.is_some() || call.timed() => Some(call.holder().breaker().elapsed_ns()),
+        None => None,
+    };
+    Slot::new(
+        started,
+        attempt.number,
+        0,
+        limit,
+        sample.map(|(_, weight)| weight),
+    )
 }
 
 /// Poll every attempt in flight from slot `from` on (those before it were

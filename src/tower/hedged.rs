@@ -3,6 +3,7 @@
 //! [`Service`] (`docs/DESIGN.md`, "Hedging").
 
 use super::{ClonePolicy, CloneRequest, Handle, OnStop, Share, stop};
+use crate::breaker::TicketSlot;
 use crate::guard::{Call, HedgeHolder, Hedged, Holder, MakeAttempt, Pins};
 use crate::{
     AsyncSleeper, Attempt, Breaker, Classify, GuardError, Hedge, HedgedGuard, Retry, RetryBudget,
@@ -270,38 +271,38 @@ where
         if copy.is_none() {
             call.no_more_retries();
         }
+        // The first attempt: its permit, then (admitted) the ready inner
+        // service called with the request, a clone of it kept for later
+        // attempts when there may be any. Refused, the inner service is not
+        // called (and stays ready).
+        let mut ticket = TicketSlot::EMPTY;
+        let first = call.begin_ticket(&mut ticket);
+        let (a0, cut, service) = match &first {
+            Ok(_) => {
+                let service = copy.is_some().then(|| self.inner.clone());
+                let cut = call.limit().map(|(d, _)| call.holder().sleeper().sleep(d));
+                let future = self.inner.call(request);
+                (Some(TowerAttempt::Called { future }), cut, service)
+            }
+            Err(_) => (None, None, None),
+        };
         let make = MakeTower {
-            service: None,
+            service,
             copy,
             policy: self.policy.clone(),
         };
-        // Built whole first and filled in place: the future is large (its
-        // attempt slots), and each move of it is a copy.
-        let mut future = HedgedResponseFuture {
-            a0: None,
+        // Built in one piece, the call state in place: the future is large
+        // (its attempt slots), and each move of it is a copy.
+        HedgedResponseFuture {
+            a0,
             a1: None,
             a2: None,
             a3: None,
-            cut: None,
+            cut,
             timer: None,
-            call: Hedged::new(call, make),
+            call: Hedged::opened(call, make, ticket, first),
             on_stop: self.on_stop.clone(),
-        };
-        // Refused: the inner service is not called (and stays ready).
-        if let Some((_attempt, limit)) = future.call.begin_round() {
-            // A clone for the later attempts, when there may be any; the
-            // ready inner service takes this one.
-            if future.call.maker().copy.is_some() {
-                future.call.maker_mut().service = Some(self.inner.clone());
-            }
-            future.a0 = Some(TowerAttempt::Called {
-                future: self.inner.call(request),
-            });
-            if let Some(limit) = limit {
-                future.cut = Some(future.call.holder().sleeper().sleep(limit));
-            }
         }
-        future
     }
 }
 
