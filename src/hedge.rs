@@ -8,9 +8,9 @@
 //! ([`Guard::call_async`](crate::Guard::call_async) and
 //! [`Guard::call_async_outcome`](crate::Guard::call_async_outcome)) hedge: the
 //! blocking [`Guard::call`](crate::Guard::call) runs one attempt at a time on
-//! the caller's thread and cannot, and the tower layer does not yet (its
-//! response future is a hand-written state machine). See `docs/DESIGN.md`,
-//! "Hedging", for the rules.
+//! the caller's thread and cannot. In a tower stack,
+//! `HedgedGuardLayer` (feature `tower`) runs a hedged guard around a service.
+//! See `docs/DESIGN.md`, "Hedging", for the rules.
 
 use crate::budget::RetryBudget;
 use crate::error::{ConfigError, ConfigErrorKind};

@@ -12,7 +12,11 @@
 //!   the default, uses `Clone`); a request it cannot copy gets one attempt;
 //! - [`OnStop`] is told why each call stopped ([`Outcome`]), `Ok` responses
 //!   included: a 503 that was retried until the attempts ran out is returned as
-//!   `Ok`, and only the callback says it was [`Stop::Exhausted`](crate::Stop).
+//!   `Ok`, and only the callback says it was [`Stop::Exhausted`](crate::Stop);
+//! - [`HedgedGuardLayer`], [`HedgedGuardService`] and [`HedgedResponseFuture`]
+//!   are the same around a [`HedgedGuard`](crate::HedgedGuard): hedged
+//!   attempts (for idempotent requests only), each on its own clone of the
+//!   inner service; no allocation per call, hedges and retries included.
 //!
 //! # How a call goes
 //!

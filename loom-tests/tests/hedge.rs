@@ -93,3 +93,134 @@ fn hedge_loser_and_winner_race_a_trip() {
     applied.assert_seen();
     stale.assert_seen();
 }
+
+/// The hedged call's engine itself (`HedgedGuard::call_async_outcome`, driven
+/// by hand on this model thread), raced against another caller's trip. A's
+/// first attempt does not answer at its first two polls; the manual sleeper's
+/// hedge timer is due at once, so a hedge goes out if the breaker still
+/// allows one (closed, healthy) and answers at once: it wins and the first
+/// attempt's future is dropped with its ticket (a cancellation). If B's trip
+/// came first, no hedge is sent and the first attempt answers at its third
+/// poll. Either way the call succeeds, and the breaker ends exactly as B's
+/// trip alone leaves it: every ticket was given back once (the limit holds
+/// nothing), the loser recorded nothing, and a success after the trip was
+/// stale.
+#[test]
+fn the_hedged_call_races_a_trip() {
+    use fusebox::{Attempt, Guard, Hedge, ManualSleeper, Retry, Stop, Winner};
+    use std::future::Future;
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
+
+    /// Pending for `polls` polls, then `Ok(number)`.
+    struct Answer {
+        polls: u32,
+        number: u32,
+    }
+    impl Future for Answer {
+        type Output = Result<u32, ()>;
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<u32, ()>> {
+            if self.polls == 0 {
+                return Poll::Ready(Ok(self.number));
+            }
+            self.polls -= 1;
+            Poll::Pending
+        }
+    }
+
+    let stats = Stats::unbounded("hedge::the_hedged_call_races_a_trip");
+    let hedged = Witness::new("the hedge was sent and won");
+    let refused = Witness::new("no hedge (the trip came first); the first attempt won");
+    let probe = Witness::new("the hedge's permit was a half-open probe's, given back");
+    let (hedged_in, refused_in, probe_in) = (hedged.clone(), refused.clone(), probe.clone());
+    let reference = sequential(|| {
+        let clock = ManualClock::new();
+        let breaker = builder(&clock)
+            .trip_after_consecutive_failures(1)
+            .build()
+            .unwrap();
+        let permit = breaker.try_acquire().unwrap();
+        let _ = permit.record(Verdict::failure());
+        breaker.snapshot()
+    });
+    fusebox_loom_tests::exhaustive(stats.count(move || {
+        let clock = ManualClock::new();
+        let breaker = Arc::new(
+            builder(&clock)
+                .trip_after_consecutive_failures(1)
+                .build()
+                .unwrap(),
+        );
+        let theirs = breaker.try_acquire_owned().expect("closed");
+        let retry = Retry::builder().max_attempts(2).build().unwrap();
+        let call = Guard::new(Arc::clone(&breaker), retry)
+            .with_sleeper(ManualSleeper::new(clock.clone()))
+            .with_hedging(Hedge::after(std::time::Duration::from_millis(1)).unwrap());
+        let a = thread::spawn(move || {
+            let op = |attempt: Attempt| Answer {
+                polls: if attempt.number == 1 { 2 } else { 0 },
+                number: attempt.number,
+            };
+            let mut future = pin!(call.call_async_outcome(op));
+            let mut cx = Context::from_waker(Waker::noop());
+            for _ in 0..4 {
+                if let Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+                    return outcome;
+                }
+            }
+            panic!("the hedged call did not end in 4 polls");
+        });
+        let b = thread::spawn(move || theirs.record(Verdict::failure()));
+        let outcome = a.join().unwrap();
+        let tripped = b.join().unwrap();
+
+        assert_eq!(
+            tripped.transition().map(|t| (t.from, t.to)),
+            Some((State::Closed, State::Open)),
+            "B's failure trips, whatever the call did: {tripped:?}"
+        );
+        assert_eq!(outcome.stop, Stop::Succeeded, "{outcome:?}");
+        match (outcome.winner(), outcome.attempts) {
+            (Some(Winner::Hedge(1)), 2) => hedged_in.saw(),
+            (Some(Winner::Primary), 1) => refused_in.saw(),
+            other => panic!("a hedge is sent and wins, or none is sent: {other:?}"),
+        }
+        // The hedged call's timer (the manual sleeper's) moves the clock by
+        // the hedge delay, before or after the trip: the open period ends 1 ms
+        // later if the trip came after. Everything else is the trip's alone.
+        let s = breaker.snapshot();
+        assert_eq!(breaker.limit().in_flight, 0, "a ticket kept a slot");
+        if s.state == State::HalfOpen {
+            // The hedge was checked while closed, B tripped, the timer moved
+            // the clock past the 1 ms open period, and the hedge's permit was
+            // a half-open probe's (the ask moved the breaker, as any caller's
+            // would): given back unrecorded, not sent. Without the epoch
+            // check the hedge ran as the probe and its success counted.
+            assert_eq!(
+                (s.epoch, s.probes_in_flight, s.probe_successes, s.reopens),
+                (2, 0, 0, 0),
+                "{s:?}"
+            );
+            assert_eq!(outcome.winner(), Some(Winner::Primary));
+            probe_in.saw();
+            return;
+        }
+        let ms = std::time::Duration::from_millis(1);
+        assert!(
+            s.open_until == reference.open_until
+                || s.open_until == reference.open_until.map(|t| t + ms),
+            "{s:?}"
+        );
+        let mut comparable = s;
+        comparable.open_until = reference.open_until;
+        comparable.ready_to_probe = reference.ready_to_probe;
+        assert_eq!(
+            comparable, reference,
+            "the call left a trace beyond the trip"
+        );
+    }));
+    stats.report();
+    hedged.assert_seen();
+    refused.assert_seen();
+    probe.assert_seen();
+}

@@ -574,11 +574,25 @@ where
         }
         let holder = self.call.holder();
         let (breaker, hedge) = (holder.breaker(), holder.hedge());
-        if !hedge_admits(breaker) || !hedge.take_extra() {
+        let Some(seen) = hedge_admits(breaker) else {
+            self.hedging = false;
+            return;
+        };
+        if !hedge.take_extra() {
             self.hedging = false;
             return;
         }
         if self.tickets[j].acquire(breaker, true).is_err() {
+            hedge.refund_extra();
+            self.hedging = false;
+            return;
+        }
+        // The breaker moved between the check and the permit (another
+        // caller's trip, and the open period over: the permit is a half-open
+        // probe's): not a hedge's. Given back unrecorded (a cancellation frees
+        // the probe slot), as a refusal.
+        if self.tickets[j].epoch() != seen {
+            drop(self.tickets[j].take(breaker));
             hedge.refund_extra();
             self.hedging = false;
             return;
@@ -732,18 +746,21 @@ fn nanos(d: Duration) -> u64 {
 /// Whether the breaker lets a hedge go now: `Closed`, health at or above the
 /// line where admission is graded (`shed_below`; one half when grading is off),
 /// and the concurrency limit not engaged (a queue is seen: the slow attempts
-/// are slow because of load, which a hedge adds to). Read from a snapshot,
-/// which reads the clock only below full health.
-fn hedge_admits(breaker: &Breaker) -> bool {
+/// are slow because of load, which a hedge adds to); if so, the epoch it was
+/// seen in (the hedge's permit must be of it: a transition between this check
+/// and the permit, found by the loom model `the_hedged_call_races_a_trip`,
+/// would make the hedge a half-open probe). Read from a snapshot, which reads
+/// the clock only below full health.
+fn hedge_admits(breaker: &Breaker) -> Option<u32> {
     let snapshot = breaker.snapshot();
     if snapshot.state != State::Closed {
-        return false;
+        return None;
     }
     let line = breaker.shed_below().unwrap_or(0.5);
     if snapshot.health.is_none_or(|h| h < line) {
-        return false;
+        return None;
     }
-    !breaker.limit().engaged
+    (!breaker.limit().engaged).then_some(snapshot.epoch)
 }
 
 /// A hedged guard, borrowed, holds a hedged call.

@@ -222,9 +222,12 @@ impl<C, S> Guard<C, S> {
     /// downstream may see a request twice. A hedge is sent only while the
     /// breaker is `Closed`, not grading admission and its concurrency limit
     /// not engaged, and it takes a permit and (with a budget) a budget token
-    /// as a retry does. The blocking [`call`](Self::call) and the tower layer
-    /// do not hedge. A type of its own, so that an unhedged guard's
-    /// `call_async` future carries none of the hedged call's state.
+    /// as a retry does; hedges count toward the retry's `max_attempts`. The
+    /// blocking [`call`](Self::call) cannot hedge; in a tower stack,
+    /// [`HedgedGuardLayer`](crate::tower::HedgedGuardLayer) (feature `tower`)
+    /// runs a hedged guard around a service. A type of its own, so that an
+    /// unhedged guard's `call_async` future carries none of the hedged call's
+    /// state.
     ///
     /// # Examples
     ///
