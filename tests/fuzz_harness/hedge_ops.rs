@@ -324,6 +324,7 @@ impl Op {
         }
     }
 
+    #[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
     fn code(self) -> u8 {
         match self {
             Op::None => 0,
@@ -364,6 +365,7 @@ impl Spec {
         }
     }
 
+    #[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
     fn encode(&self, out: &mut Vec<u8>) {
         let code = match self.kind {
             Kind::Success => 0,
@@ -432,6 +434,7 @@ impl Between {
 }
 
 /// An item of the script, for [`encode`].
+#[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item {
     /// The next attempt the guard starts.
@@ -503,6 +506,7 @@ impl Header {
     }
 
     /// The bytes that decode to this header.
+    #[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
     pub fn encode(&self, out: &mut Vec<u8>) {
         let kind = match self.hedge.delay {
             DelaySel::Fixed { .. } => 0,
@@ -660,6 +664,7 @@ fn fallback_of(floor: Duration, cap: Duration, fallback: u8) -> Option<Duration>
 }
 
 /// The bytes of `header` then `items`.
+#[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
 pub fn encode(header: &Header, items: &[Item]) -> Vec<u8> {
     let mut out = Vec::new();
     header.encode(&mut out);
@@ -1255,6 +1260,7 @@ pub struct Summary {
 
 impl Summary {
     /// Add `o`'s counts to these.
+    #[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
     pub fn absorb(&mut self, o: &Summary) {
         self.calls += o.calls;
         self.attempts += o.attempts;
@@ -1283,6 +1289,7 @@ impl Summary {
     }
 
     /// Whether a transition `from -> to` was seen.
+    #[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
     pub fn saw(&self, from: MState, to: MState) -> bool {
         self.transitions & 1 << (from.index() * 5 + to.index()) != 0
     }
@@ -2085,6 +2092,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
 
 /// [`run`] with the model telling `HedgesSettled` as documented (once per call,
 /// before `CallStopped`), whatever [`SETTLED_PER_ROUND`] says.
+#[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
 pub fn run_strict(data: &[u8]) -> Summary {
     run_mode(data, false)
 }
