@@ -462,6 +462,19 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
         script.extend([ok(20), ok(20), next_call()]);
     }
     v.push(("seed-allowance-runs-out", h, script));
+    // A budget that has a token every other call (ratio 0.5, max 1): every
+    // other hedge is refused by it and gives its allowance back, so the default
+    // allowance lasts twice as many calls as it would if the refused ones kept
+    // theirs. Every attempt hangs an hour (and every byte is 0x80, so the script
+    // reads the same whether a call hedged or not).
+    let mut h = header(5, 1, 2);
+    h.hedge.extra = 0;
+    h.budget = Some(BudgetSel {
+        ratio: 1,
+        max: 0,
+        initial: 0,
+    });
+    v.push(("seed-allowance-refunded", h, vec![hang(); 72]));
     // A breaker that trips on the first failure: the hedge in flight then
     // reports stale, and the retry is refused.
     let mut h = header(10, 1, 3);
