@@ -537,8 +537,28 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
     v
 }
 
+/// Inputs kept as bytes: (file name, bytes). `regress-h1-settled-after-stop`:
+/// a raw input from the sweep (a quantile policy, a breaker-harness breaker with
+/// graded admission, a budget) whose hedged round fails and whose retry is shed
+/// at its start: finding H1's second form, `HedgesSettled` after `CallStopped`.
+const RAW_SEEDS: [(&str, &[u8]); 1] = [(
+    "regress-h1-settled-after-stop",
+    &[
+        0xf3, 0x9a, 0xd4, 0x43, 0x55, 0x8c, 0xbf, 0xcd, 0x05, 0xe2, 0xe2, 0xb5, 0xe0, 0x14, 0x8c,
+        0xae, 0x96, 0xeb, 0x8a, 0x39, 0xdf, 0xee, 0xc9, 0x03, 0x0e, 0x69, 0xd4,
+    ],
+)];
+
 #[test]
 fn seeds() {
+    for (name, data) in RAW_SEEDS {
+        let summary = replay(name, data);
+        assert!(
+            summary.hedged_then_refused_at_begin > 0,
+            "{name}: {summary:#?}"
+        );
+        write_or_check_seed(CORPUS, name, data, TEST);
+    }
     for (name, header, items) in scenarios() {
         let data = encode(&header, &items);
         replay(name, &data);
@@ -587,6 +607,12 @@ fn finding_h1_the_strict_model_catches_its_witness() {
         t.h1_settled_per_round = false
     })
     .expect("the strict model agrees with the implementation: H1 is fixed");
+    assert!(msg.contains("HedgesSettled"), "{msg}");
+    // Its second form: told after `CallStopped` when a retry is refused at its
+    // start.
+    let (name, data) = RAW_SEEDS[0];
+    let msg = strict_failure(data, |t| t.h1_settled_per_round = false)
+        .unwrap_or_else(|| panic!("the strict model agrees on {name}: H1 is fixed"));
     assert!(msg.contains("HedgesSettled"), "{msg}");
 }
 
