@@ -395,57 +395,100 @@ fn next_call() -> Item {
     })
 }
 
-/// The hand-written scenarios: (file name, header, script).
-fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
+/// A hand-written scenario: its file name, header and script, and what it must
+/// reach (checked on its summary, so that a seed keeps covering its case).
+struct Scenario {
+    name: &'static str,
+    header: Header,
+    items: Vec<Item>,
+    reaches: fn(&Summary) -> bool,
+}
+
+fn stops(s: &Summary, stop: &str) -> u64 {
+    s.stops.get(stop).copied().unwrap_or(0)
+}
+
+/// The hand-written scenarios.
+fn scenarios() -> Vec<Scenario> {
     let mut v = Vec::new();
+    let mut push = |name, header, items, reaches: fn(&Summary) -> bool| {
+        v.push(Scenario {
+            name,
+            header,
+            items,
+            reaches,
+        })
+    };
     // A slow primary loses to the hedge; the primary is cancelled.
-    v.push(("seed-hedge-wins", header(100, 1, 3), vec![ok(250), ok(5)]));
+    push(
+        "seed-hedge-wins",
+        header(100, 1, 3),
+        vec![ok(250), ok(5)],
+        |s| (s.hedges, s.hedge_wins, s.cancelled) == (1, 1, 1),
+    );
     // A fast primary: no hedge.
-    v.push(("seed-no-hedge", header(100, 1, 3), vec![ok(99)]));
-    // Three hedges 20 ms apart; the second one wins.
-    v.push((
+    push("seed-no-hedge", header(100, 1, 3), vec![ok(99)], |s| {
+        s.hedges == 0 && stops(s, "succeeded") == 1
+    });
+    // Three hedges 20 ms apart; the second one wins, three attempts cancelled.
+    push(
         "seed-three-hedges",
         header(20, 3, 5),
-        vec![hang(), hang(), ok(5), hang()],
-    ));
+        vec![hang(), hang(), ok(30), hang()],
+        |s| (s.hedges, s.hedge_wins, s.cancelled) == (3, 1, 3),
+    );
     // Hedges count toward max_attempts: two attempts, one hedge.
-    v.push((
+    push(
         "seed-max-attempts",
         header(10, 3, 2),
         vec![ok(100), ok(100)],
-    ));
+        |s| s.hedges == 1 && s.capped_by_attempts == 1,
+    );
     // A hedge fails while the primary is in flight; the primary decides.
-    v.push((
+    push(
         "seed-failure-waits",
         header(10, 1, 3),
         vec![ok(50), fail(5)],
-    ));
-    // Both fail: the round retries after its backoff, and hedges again.
-    v.push((
+        |s| (s.hedges, s.hedge_wins, s.cancelled) == (1, 0, 0) && stops(s, "succeeded") == 1,
+    );
+    // Both fail: the round retries after its backoff, and hedges again; the
+    // call's second hedge wins.
+    push(
         "seed-round-retries",
         header(10, 2, 5),
-        vec![fail(30), fail(30), ok(30), ok(1)],
-    ));
+        vec![fail(15), fail(10), ok(30), ok(5)],
+        |s| (s.hedges, s.hedge_wins, s.hedged_then_retried) == (2, 1, 1),
+    );
     // An attempt completing exactly when the hedge is due: no hedge.
-    v.push(("seed-tie-at-delay", header(10, 1, 3), vec![ok(10)]));
-    // A hedge and its primary complete at the same instant: slot order.
-    v.push((
+    push("seed-tie-at-delay", header(10, 1, 3), vec![ok(10)], |s| {
+        s.hedges == 0 && s.ties == 1
+    });
+    // A hedge and its primary complete at the same instant: the primary (slot
+    // 0) wins, the hedge is cancelled.
+    push(
         "seed-tie-two-answers",
         header(10, 1, 3),
         vec![ok(20), ok(10)],
-    ));
+        |s| (s.hedges, s.hedge_wins, s.cancelled) == (1, 0, 1) && s.ties >= 1,
+    );
     // The deadline cuts the primary and cancels the hedge.
     let mut h = header(25, 1, 3);
     h.retry.deadline = Some(25); // 101 ms
-    v.push(("seed-deadline-cut", h, vec![hang(), hang()]));
+    push("seed-deadline-cut", h, vec![hang(), hang()], |s| {
+        (s.hedges, s.deadline_cuts, s.cancelled) == (1, 1, 1)
+    });
     // The attempt timeout cuts the primary; the hedge goes on and wins.
     let mut h = header(10, 1, 3);
     h.retry.timeout = Some(29); // 30 ms
-    v.push(("seed-timeout-cut", h, vec![hang(), ok(25)]));
+    push("seed-timeout-cut", h, vec![hang(), ok(25)], |s| {
+        (s.timeout_cuts, s.hedge_wins) == (1, 1)
+    });
     // An attempt ready at its limit is not cut.
     let mut h = header(50, 1, 3);
     h.retry.timeout = Some(29);
-    v.push(("seed-ready-at-limit", h, vec![ok(30)]));
+    push("seed-ready-at-limit", h, vec![ok(30)], |s| {
+        s.timeout_cuts == 0 && stops(s, "succeeded") == 1 && s.ties == 1
+    });
     // A budget with no token: the hedge is refused, its allowance given back.
     let mut h = header(10, 1, 3);
     h.budget = Some(BudgetSel {
@@ -453,20 +496,21 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
         max: 0,
         initial: 0,
     });
-    v.push(("seed-budget-refuses", h, vec![ok(50)]));
-    // The default allowance (10 hedges, 5 % a call): twelve slow calls.
+    push("seed-budget-refuses", h, vec![ok(50)], |s| {
+        (s.hedges, s.refused_by_budget) == (0, 1)
+    });
+    // The default allowance (10 banked, 5 % a call): slow calls (every attempt
+    // hangs an hour, every byte 0x80, so the script reads the same whether a
+    // call hedged or not) hedge ten times, then the allowance refuses.
     let mut h = header(5, 1, 2);
     h.hedge.extra = 0;
-    let mut script = Vec::new();
-    for _ in 0..12 {
-        script.extend([ok(20), ok(20), next_call()]);
-    }
-    v.push(("seed-allowance-runs-out", h, script));
+    push("seed-allowance-runs-out", h, vec![hang(); 40], |s| {
+        s.hedges == 10 && s.refused_by_allowance >= 1
+    });
     // A budget that has a token every other call (ratio 0.5, max 1): every
     // other hedge is refused by it and gives its allowance back, so the default
     // allowance lasts twice as many calls as it would if the refused ones kept
-    // theirs. Every attempt hangs an hour (and every byte is 0x80, so the script
-    // reads the same whether a call hedged or not).
+    // theirs.
     let mut h = header(5, 1, 2);
     h.hedge.extra = 0;
     h.budget = Some(BudgetSel {
@@ -474,16 +518,24 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
         max: 0,
         initial: 0,
     });
-    v.push(("seed-allowance-refunded", h, vec![hang(); 72]));
+    push("seed-allowance-refunded", h, vec![hang(); 72], |s| {
+        s.hedges >= 10 && s.refused_by_budget >= 10
+    });
     // A breaker that trips on the first failure: the hedge in flight then
     // reports stale, and the retry is refused.
     let mut h = header(10, 1, 3);
     h.breaker = BreakerSel::Consecutive { n: 1, open_for: 3 };
-    v.push(("seed-trip-mid-round", h, vec![fail(15), fail(30)]));
+    push("seed-trip-mid-round", h, vec![fail(15), fail(30)], |s| {
+        s.stale_reports == 1
+            && stops(s, "rejected_mid_call") == 1
+            && s.saw(MState::Closed, MState::Open)
+    });
     // A disabled breaker: no hedge.
     let mut h = header(10, 1, 3);
     h.breaker = BreakerSel::Disabled;
-    v.push(("seed-disabled-no-hedge", h, vec![ok(50)]));
+    push("seed-disabled-no-hedge", h, vec![ok(50)], |s| {
+        (s.hedges, s.refused_by_breaker) == (0, 1)
+    });
     // A quantile policy learning 40 ms successes, then hedging a slow call.
     let mut h = header(10, 1, 3);
     h.hedge.delay = DelaySel::Quantile {
@@ -498,14 +550,14 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
         script.extend([ok(40), next_call()]);
     }
     script.extend([hang(), ok(40)]);
-    v.push(("seed-quantile", h, script));
-    // Force-opened as the hedge completes (a failure): the primary's report is
-    // stale, the retry refused.
-    let mut h = header(10, 1, 3);
-    h.breaker = BreakerSel::Default;
-    v.push((
+    push("seed-quantile", h, script, |s| {
+        s.quantile_delays >= 1 && s.hedge_wins == 1
+    });
+    // Force-opened as the hedge fails: its report and the primary's are stale,
+    // the retry refused.
+    push(
         "seed-force-open-mid-round",
-        h,
+        header(10, 1, 3),
         vec![
             fail(40),
             Item::Attempt(Spec {
@@ -515,16 +567,19 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
                 latency: Some(5),
             }),
         ],
-    ));
+        |s| s.stale_reports == 2 && stops(s, "rejected_mid_call") == 1,
+    );
     // Finding H1's witness: a hedged round fails, the retry succeeds.
-    v.push((
+    push(
         "seed-h1-settled-per-round",
         header(10, 1, 3),
         vec![fail(20), fail(20), ok(1)],
-    ));
+        |s| (s.hedges, s.hedged_then_retried) == (1, 1),
+    );
     // Finding H2's witness: a breaker with a slow-call threshold (the breaker
-    // harness's header, slow_call 1) times every attempt, so a classifier is
-    // given the elapsed time (`classify_timed`), wanted or not; hedged, it is not.
+    // harness's header, slow_call 1: 1 ms) times every attempt, so a classifier
+    // is given the elapsed time (`classify_timed`), wanted or not; hedged, it is
+    // not.
     let mut h = header(10, 1, 3);
     h.breaker = BreakerSel::Spec(
         BreakerHeader {
@@ -533,7 +588,9 @@ fn scenarios() -> Vec<(&'static str, Header, Vec<Item>)> {
         }
         .bytes(),
     );
-    v.push(("seed-h2-untimed-classify", h, vec![ok(50), ok(5)]));
+    push("seed-h2-untimed-classify", h, vec![ok(50), ok(5)], |s| {
+        s.slow_attempts >= 1 && s.hedge_wins == 1
+    });
     v
 }
 
@@ -559,10 +616,15 @@ fn seeds() {
         );
         write_or_check_seed(CORPUS, name, data, TEST);
     }
-    for (name, header, items) in scenarios() {
-        let data = encode(&header, &items);
-        replay(name, &data);
-        write_or_check_seed(CORPUS, name, &data, TEST);
+    for sc in scenarios() {
+        let data = encode(&sc.header, &sc.items);
+        let summary = replay(sc.name, &data);
+        assert!(
+            (sc.reaches)(&summary),
+            "{} no longer reaches its case: {summary:#?}",
+            sc.name
+        );
+        write_or_check_seed(CORPUS, sc.name, &data, TEST);
     }
     // Generated seeds: the first structured inputs of a sweep of their own.
     let mut rng = XorShift(0x5eed_0f_4ed9e);
@@ -586,11 +648,11 @@ fn strict_failure(data: &[u8], strict: impl Fn(&mut Tolerate)) -> Option<String>
 }
 
 fn scenario(name: &str) -> Vec<u8> {
-    let (_, header, items) = scenarios()
+    let sc = scenarios()
         .into_iter()
-        .find(|(n, ..)| *n == name)
+        .find(|sc| sc.name == name)
         .expect("the witness");
-    encode(&header, &items)
+    encode(&sc.header, &sc.items)
 }
 
 /// Finding H1: the documented rule (`HedgesSettled` once per call, before

@@ -1265,7 +1265,8 @@ pub struct Summary {
     /// Calls that hedged whose retry the breaker or the deadline refused at its
     /// start.
     pub hedged_then_refused_at_begin: u64,
-    /// Events of a round handled at the same instant as the one before.
+    /// Events handled while something else in the round was due at the same
+    /// instant (another attempt, a timer, the hedge timer).
     pub ties: u64,
     pub stale_reports: u64,
     pub slow_attempts: u64,
@@ -1771,7 +1772,6 @@ impl World {
                     .then(|| round_start + sat_ns(delay));
             // The latest failure of the round while others were in flight.
             let mut kept: Option<(Result<Tag, Tag>, Classification)> = None;
-            let mut last_at = round_start;
             let next = loop {
                 // The next instant something is due, then the first due thing
                 // in poll order: slot by slot, the attempt before its timer,
@@ -1784,11 +1784,18 @@ impl World {
                     .min()
                     .expect("harness invariant: a round has something in flight");
                 self.advance_to(due);
-                if due == last_at {
+                let now = due;
+                let due_now = slots
+                    .iter()
+                    .flatten()
+                    .map(|s| {
+                        usize::from(s.end <= now) + usize::from(s.cut.is_some_and(|c| c <= now))
+                    })
+                    .sum::<usize>()
+                    + usize::from(hedge_timer.is_some_and(|t| t <= now));
+                if due_now > 1 {
                     self.summary.ties += 1;
                 }
-                last_at = due;
-                let now = due;
                 let event = slots
                     .iter()
                     .enumerate()
