@@ -4,7 +4,7 @@
 # was never taught, a disagreement the corpus replay cannot see) fails CI.
 #
 #   FUZZ_SECONDS  seconds per target (default 60)
-#   FUZZ_TARGETS  targets to run (default: "breaker_ops retry_ops")
+#   FUZZ_TARGETS  targets to run (default: "breaker_ops retry_ops hedge_ops")
 #
 # Installs cargo-fuzz if it is absent. Builds on the stable toolchain
 # (RUSTC_BOOTSTRAP=1, --sanitizer none: the crate forbids unsafe code, so what we
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-breaker_ops retry_ops}"
+targets="${FUZZ_TARGETS:-breaker_ops retry_ops hedge_ops}"
 target_dir="$PWD/target-smoke"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
