@@ -192,6 +192,10 @@ pub(crate) struct Call<G, T, E> {
     /// with it (not written into after: a narrow store into a value about to
     /// be copied whole stalls the copy).
     hedge_won: u32,
+    /// A hedged call's hedges sent and attempts cancelled so far (told once,
+    /// with the call's stop: [`tell_stop`](Self::tell_stop)).
+    hedges_sent: u32,
+    hedges_cancelled: u32,
 }
 
 impl<G, T, E> Call<G, T, E> {
@@ -220,6 +224,8 @@ where
             delays: Delays::new(),
             sample: None,
             hedge_won: 0,
+            hedges_sent: 0,
+            hedges_cancelled: 0,
         }
     }
 
@@ -284,6 +290,8 @@ where
             delays: self.delays,
             sample: self.sample,
             hedge_won: self.hedge_won,
+            hedges_sent: self.hedges_sent,
+            hedges_cancelled: self.hedges_cancelled,
         }
     }
 
@@ -676,11 +684,8 @@ where
         };
         let elapsed_ns = now_ns.saturating_sub(started_ns);
         let elapsed = Duration::from_nanos(elapsed_ns);
-        let class = if classifier.wants_elapsed() {
-            classifier.classify_timed(result, Some(elapsed))
-        } else {
-            classifier.classify(result)
-        };
+        // As `finish_timed`: a timed attempt's classifier sees its time.
+        let class = classifier.classify_timed(result, Some(elapsed));
         let breaker = holder.breaker();
         let verdict = breaker.timed_verdict(class.verdict(), elapsed);
         let _recorded = match weight {
@@ -693,6 +698,14 @@ where
             }
         }
         class
+    }
+
+    /// A hedged call sent a hedge, and cancelled `cancelled` attempts more
+    /// (the losers of a round a success ended, or a deadline cut's).
+    #[inline(always)]
+    pub(crate) fn hedges_told(&mut self, sent: u32, cancelled: u32) {
+        self.hedges_sent += sent;
+        self.hedges_cancelled += cancelled;
     }
 
     /// A hedged call's success by hedge `k` (0: the round's own attempt) is
@@ -771,10 +784,24 @@ where
         self.outcome(stop, last, rejected)
     }
 
-    /// Tell the breaker's listeners that the call stopped.
+    /// Tell the breaker's listeners that the call stopped: for a call that
+    /// sent hedges, how they settled first (once per call, whatever its
+    /// rounds), then the stop.
     #[inline]
     fn tell_stop(&self, stop: Stop) {
+        if self.hedges_sent > 0 {
+            self.tell_settled();
+        }
         tell_stop(self.holder.breaker(), stop, self.attempts);
+    }
+
+    #[cold]
+    fn tell_settled(&self) {
+        self.holder.breaker().emit(EventKind::HedgesSettled {
+            sent: self.hedges_sent,
+            won: self.hedge_won > 0,
+            cancelled: self.hedges_cancelled,
+        });
     }
 
     #[inline(always)]

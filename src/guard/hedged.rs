@@ -437,7 +437,7 @@ where
                         .record_cut(permit, slot.number, limit, started, now);
                     if limit.1 {
                         let cancelled = self.cancel(pins);
-                        self.tell_settled(false, cancelled);
+                        self.call.hedges_told(0, cancelled);
                         return Poll::Ready(Step::Done(self.call.deadline_cut()));
                     }
                     if self.in_flight() {
@@ -445,7 +445,6 @@ where
                         continue;
                     }
                     self.cancel(pins);
-                    self.tell_settled(false, 0);
                     // The round's last attempt was cut: a retryable failure,
                     // keeping an earlier attempt's result if one ended (a cut
                     // has none).
@@ -486,7 +485,7 @@ where
             }
             if self.sent > 0 || self.cut_slot.is_some() {
                 let cancelled = self.cancel(pins);
-                self.tell_settled(slot.hedge > 0, cancelled);
+                self.call.hedges_told(0, cancelled);
             }
             self.call.won_by(slot.hedge());
             let step = self.call.after_record(class, Some(result));
@@ -499,7 +498,6 @@ where
             return None;
         }
         self.cancel(pins);
-        self.tell_settled(false, 0);
         Some(self.call.after_record(class, Some(result)))
     }
 
@@ -608,6 +606,7 @@ where
         }
         let (epoch, holds_slot) = (self.tickets[j].epoch(), self.tickets[j].holds_slot());
         let attempt = self.call.admit_hedge(epoch);
+        self.call.hedges_told(1, 0);
         self.sent += 1;
         let holder = self.call.holder();
         let breaker = holder.breaker();
@@ -658,17 +657,6 @@ where
         }
         pins.timer.set(None);
         cancelled
-    }
-
-    /// Tell the breaker's listeners how a call that sent hedges ended.
-    fn tell_settled(&self, won: bool, cancelled: u32) {
-        if self.sent > 0 {
-            self.call.holder().breaker().emit(EventKind::HedgesSettled {
-                sent: self.sent,
-                won,
-                cancelled,
-            });
-        }
     }
 }
 
