@@ -234,16 +234,16 @@ pub enum EventKind<'a> {
         /// How long after its round's first attempt began it was sent.
         delay: Duration,
     },
-    /// A guarded async call that sent hedges ended (told before
-    /// [`CallStopped`](Self::CallStopped), if that is told): how many attempts
-    /// were still in flight and were cancelled (dropped unrecorded), and
-    /// whether a hedge gave the result.
+    /// A guarded async call that sent hedges ended: told once per such call,
+    /// just before its [`CallStopped`](Self::CallStopped), with its counts
+    /// over all its rounds (not when its future is dropped mid-flight).
     HedgesSettled {
         /// Hedges the call sent.
         sent: u32,
         /// Whether a hedge's success ended the call.
         won: bool,
-        /// Attempts dropped in flight when the call ended (the losers).
+        /// Attempts dropped in flight, unrecorded (the losers of a round a
+        /// success ended, or the attempts a deadline cut).
         cancelled: u32,
     },
     /// A guarded call ended, other than with a first-attempt success.

@@ -452,3 +452,55 @@ async fn hedges_add_at_most_the_extra_load_allowance() {
         assert_eq!(calls.load(Ordering::Relaxed) as usize, 200 + hedges);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedges_settle_once_per_call_whatever_its_rounds() {
+    // Round 1: the hedge (sent at 100 ms) fails at 130 ms, the first attempt
+    // at 150 ms (before a second hedge was due): a retryable failure, a retry
+    // after 10 ms. Round 2: the retry is slow too and is hedged again
+    // (max_hedges 2 per call); its hedge answers.
+    // One `HedgesSettled` for the call, with both rounds' counts, just before
+    // its stop (it was told at the first round's end too, before the fix).
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(4))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(
+            Hedge::builder()
+                .after(100 * MS)
+                .max_hedges(2)
+                .max_extra_load(1.0)
+                .build()
+                .unwrap(),
+        );
+    let calls = AtomicU32::new(0);
+    let calls = &calls;
+    let outcome = guard
+        .call_async_outcome(|a| async move {
+            calls.fetch_add(1, Ordering::Relaxed);
+            let (ms, ok) = match a.number {
+                1 => (150, false),
+                2 => (30, false),
+                3 => (10_000, true),
+                _ => (5, true),
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if ok { Ok(a.number) } else { Err(()) }
+        })
+        .await;
+    assert_eq!(outcome.stop, Stop::Succeeded);
+    assert_eq!(outcome.value(), Some(&4));
+    assert_eq!(outcome.winner(), Some(Winner::Hedge(2)));
+    assert_eq!(outcome.attempts, 4);
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        [
+            "hedge 2 100ms",
+            "retry",
+            "hedge 4 100ms",
+            "settled 2 true 1",
+            "call_stopped"
+        ],
+        "{log:?}"
+    );
+}
