@@ -180,7 +180,7 @@ impl<C, S> Guard<C, S> {
     {
         // Declared first, so dropped last: a call dropped mid-round drops its
         // attempts' futures before it cancels their permits.
-        let mut call = Hedged::new(Call::new(hedged), op);
+        let mut call = Hedged::new(Call::tallied(hedged), op);
         let (a0, a1, a2, a3) = (pin!(None), pin!(None), pin!(None), pin!(None));
         let mut pins = Pins {
             attempts: [a0, a1, a2, a3],

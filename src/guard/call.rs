@@ -7,6 +7,88 @@ use super::*;
 #[cfg(feature = "tower")]
 use crate::breaker::HeldPermit;
 
+/// What a [`Call`] keeps of its hedges: nothing for an unhedged call (`()`,
+/// no field, no store), a [`HedgeTally`] for a hedged one.
+pub(crate) trait Tally: Copy + Default {
+    /// The hedge that won (0: none, or the round's own attempt).
+    fn won(&self) -> u32;
+    /// Hedges sent.
+    fn sent(&self) -> u32;
+    /// Attempts cancelled.
+    fn cancelled(&self) -> u32;
+}
+
+impl Tally for () {
+    #[inline(always)]
+    fn won(&self) -> u32 {
+        0
+    }
+    #[inline(always)]
+    fn sent(&self) -> u32 {
+        0
+    }
+    #[inline(always)]
+    fn cancelled(&self) -> u32 {
+        0
+    }
+}
+
+/// A hedged call's tally in one word: the winner in bits 0-7 (set before the
+/// winning attempt's success is decided, so that the outcome is built with
+/// it, not written into after: a narrow store into a value about to be copied
+/// whole stalls the copy); hedges sent in bits 8-15 and attempts cancelled in
+/// bits 16-23 (at most `MAX_HEDGES` and `1 + MAX_HEDGES` per round), told
+/// once, with the call's stop ([`Call::tell_stop`]).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct HedgeTally(u32);
+
+impl Tally for HedgeTally {
+    #[inline(always)]
+    fn won(&self) -> u32 {
+        self.0 & 0xff
+    }
+    #[inline(always)]
+    fn sent(&self) -> u32 {
+        (self.0 >> 8) & 0xff
+    }
+    #[inline(always)]
+    fn cancelled(&self) -> u32 {
+        (self.0 >> 16) & 0xff
+    }
+}
+
+impl<G, T, E> Call<G, T, E>
+where
+    G: Holder,
+    G::C: Classify<T, E>,
+{
+    /// An unhedged call over `holder`.
+    #[inline]
+    pub(crate) fn new(holder: G) -> Self {
+        Self::tallied(holder)
+    }
+}
+
+impl<G, T, E> Call<G, T, E, HedgeTally> {
+    /// A hedged call sent a hedge, and cancelled `cancelled` attempts more
+    /// (the losers of a round a success ended, or a deadline cut's).
+    #[inline(always)]
+    pub(crate) fn hedges_told(&mut self, sent: u32, cancelled: u32) {
+        // Saturating per byte (the counts fit: see `HedgeTally`).
+        let h = self.hedges;
+        let sent = (h.sent() + sent).min(0xff);
+        let cancelled = (h.cancelled() + cancelled).min(0xff);
+        self.hedges = HedgeTally(h.won() | (sent << 8) | (cancelled << 16));
+    }
+
+    /// A hedged call's success by hedge `k` (0: the round's own attempt) is
+    /// about to be decided: its outcome says so.
+    #[inline(always)]
+    pub(crate) fn won_by(&mut self, k: u32) {
+        self.hedges = HedgeTally((self.hedges.0 & !0xff) | k.min(0xff));
+    }
+}
+
 /// What to do after an attempt.
 pub(crate) enum Step<T, E> {
     /// The call is over.
@@ -169,7 +251,7 @@ impl AttemptPermit for Permit<'_> {
 }
 
 /// One call's state, shared by the sync and async loops (and the tower service).
-pub(crate) struct Call<G, T, E> {
+pub(crate) struct Call<G, T, E, X = ()> {
     holder: G,
     /// Breaker-clock time of the first attempt (the deadline counts from it).
     start_ns: Option<u64>,
@@ -187,18 +269,12 @@ pub(crate) struct Call<G, T, E> {
     /// The current attempt, when it is a latency sample for the concurrency
     /// limit: `(start on the breaker's clock, attempts it stands for)`.
     sample: Option<(u64, u32)>,
-    /// A hedged call's winner (see [`Outcome::winner`]), set before the
-    /// winning attempt's success is decided, so that the outcome is built
-    /// with it (not written into after: a narrow store into a value about to
-    /// be copied whole stalls the copy).
-    hedge_won: u32,
-    /// A hedged call's hedges sent and attempts cancelled so far (told once,
-    /// with the call's stop: [`tell_stop`](Self::tell_stop)).
-    hedges_sent: u32,
-    hedges_cancelled: u32,
+    /// A hedged call's tally ([`HedgeTally`]); nothing (`()`) for any other
+    /// call, whose `Call` is on the blocking guard's healthy path.
+    hedges: X,
 }
 
-impl<G, T, E> Call<G, T, E> {
+impl<G, T, E, X> Call<G, T, E, X> {
     /// What the call holds its policy and state by.
     #[inline(always)]
     pub(crate) fn holder(&self) -> &G {
@@ -206,13 +282,15 @@ impl<G, T, E> Call<G, T, E> {
     }
 }
 
-impl<G, T, E> Call<G, T, E>
+impl<G, T, E, X> Call<G, T, E, X>
 where
     G: Holder,
     G::C: Classify<T, E>,
+    X: Tally,
 {
+    /// A call over `holder`, keeping the tally `X`.
     #[inline]
-    pub(crate) fn new(holder: G) -> Self {
+    pub(crate) fn tallied(holder: G) -> Self {
         let max_attempts = holder.retry().max_attempts();
         Self {
             holder,
@@ -223,9 +301,7 @@ where
             max_attempts,
             delays: Delays::new(),
             sample: None,
-            hedge_won: 0,
-            hedges_sent: 0,
-            hedges_cancelled: 0,
+            hedges: X::default(),
         }
     }
 
@@ -266,7 +342,7 @@ where
         start_ns: Option<u64>,
         sample: Option<(u64, u32)>,
     ) -> Self {
-        let mut call = Self::new(holder);
+        let mut call = Self::tallied(holder);
         call.attempts = 1;
         call.sample = sample;
         if let (Some(deadline), Some(start)) = (call.holder.retry().deadline(), start_ns) {
@@ -279,7 +355,7 @@ where
     /// This call over another holder (the tower future's call, made on the
     /// stack over a borrowed holder, kept when a retry follows).
     #[cfg(feature = "tower")]
-    pub(crate) fn with_holder<G2: Holder>(self, holder: G2) -> Call<G2, T, E> {
+    pub(crate) fn with_holder<G2: Holder>(self, holder: G2) -> Call<G2, T, E, X> {
         Call {
             holder,
             start_ns: self.start_ns,
@@ -289,9 +365,7 @@ where
             max_attempts: self.max_attempts,
             delays: self.delays,
             sample: self.sample,
-            hedge_won: self.hedge_won,
-            hedges_sent: self.hedges_sent,
-            hedges_cancelled: self.hedges_cancelled,
+            hedges: self.hedges,
         }
     }
 
@@ -700,21 +774,6 @@ where
         class
     }
 
-    /// A hedged call sent a hedge, and cancelled `cancelled` attempts more
-    /// (the losers of a round a success ended, or a deadline cut's).
-    #[inline(always)]
-    pub(crate) fn hedges_told(&mut self, sent: u32, cancelled: u32) {
-        self.hedges_sent += sent;
-        self.hedges_cancelled += cancelled;
-    }
-
-    /// A hedged call's success by hedge `k` (0: the round's own attempt) is
-    /// about to be decided: its outcome says so.
-    #[inline(always)]
-    pub(crate) fn won_by(&mut self, k: u32) {
-        self.hedge_won = k;
-    }
-
     /// The current attempt's latency sample for the limit, if it is one
     /// (`(its start, its weight)`, decided at its admission), taken.
     #[inline(always)]
@@ -789,7 +848,7 @@ where
     /// rounds), then the stop.
     #[inline]
     fn tell_stop(&self, stop: Stop) {
-        if self.hedges_sent > 0 {
+        if self.hedges.sent() > 0 {
             self.tell_settled();
         }
         tell_stop(self.holder.breaker(), stop, self.attempts);
@@ -798,9 +857,9 @@ where
     #[cold]
     fn tell_settled(&self) {
         self.holder.breaker().emit(EventKind::HedgesSettled {
-            sent: self.hedges_sent,
-            won: self.hedge_won > 0,
-            cancelled: self.hedges_cancelled,
+            sent: self.hedges.sent(),
+            won: self.hedges.won() != 0,
+            cancelled: self.hedges.cancelled(),
         });
     }
 
@@ -816,13 +875,14 @@ where
             attempts: self.attempts,
             last,
             rejected,
-            hedge_won: self.hedge_won,
+            hedge_won: self.hedges.won(),
         }
     }
 }
 
-impl<G, T, E> Call<G, T, E>
+impl<G, T, E, X> Call<G, T, E, X>
 where
+    X: Tally,
     G: Acquire,
     G::C: Classify<T, E>,
 {

@@ -14,7 +14,7 @@
 //! makes no timer; and the future holds two timers, not one per attempt (a
 //! tokio `Sleep` is 88 bytes, and the future is moved and dropped whole).
 
-use super::call::{Call, Holder, Step, sample_weight};
+use super::call::{Call, HedgeTally, Holder, Step, sample_weight};
 use super::*;
 use crate::breaker::TicketSlot;
 use crate::hedge::MAX_HEDGES;
@@ -176,7 +176,7 @@ enum Event<O> {
 /// Dropped, it cancels every ticket it still holds; its owner drops the
 /// attempts' futures first (see [`Pins`]).
 pub(crate) struct Hedged<G: Holder, M, T, E> {
-    call: Call<G, T, E>,
+    call: Call<G, T, E, HedgeTally>,
     make: M,
     /// The tickets of the attempts in flight, by slot.
     tickets: [TicketSlot; SLOTS],
@@ -217,7 +217,7 @@ where
     /// A hedged call over `call` (no attempt made yet), making its attempts
     /// with `make`. Its share of the extra-load allowance is deposited now.
     #[inline(always)]
-    pub(crate) fn new(call: Call<G, T, E>, make: M) -> Self {
+    pub(crate) fn new(call: Call<G, T, E, HedgeTally>, make: M) -> Self {
         let hedge = call.holder().hedge();
         hedge.deposit_call();
         let max = hedge.max_hedges().min(MAX_HEDGES);
@@ -271,7 +271,7 @@ where
     #[cfg(feature = "tower")]
     #[inline(always)]
     pub(crate) fn opened(
-        mut call: Call<G, T, E>,
+        mut call: Call<G, T, E, HedgeTally>,
         make: M,
         ticket: TicketSlot,
         first: Result<Attempt, Outcome<T, E>>,
@@ -676,7 +676,7 @@ impl<G: Holder, M, T, E> Drop for Hedged<G, M, T, E> {
 /// its attempts, a latency sample for the limit); otherwise at the round's
 /// first `Pending`, or never for an attempt that answers at its first poll.
 #[inline(always)]
-fn round_slot<G, T, E>(call: &mut Call<G, T, E>, attempt: Attempt) -> Slot
+fn round_slot<G, T, E>(call: &mut Call<G, T, E, HedgeTally>, attempt: Attempt) -> Slot
 where
     G: Holder,
     G::C: Classify<T, E>,

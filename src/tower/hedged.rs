@@ -267,7 +267,7 @@ where
         } else {
             None
         };
-        let mut call = Call::new(holder);
+        let mut call = Call::tallied(holder);
         if copy.is_none() {
             call.no_more_retries();
         }
