@@ -3,57 +3,14 @@
 #![cfg(feature = "tokio")]
 
 use fusebox::{
-    Breaker, Clock, Event, EventKind, Guard, Hedge, Jitter, Retry, RetryBudget, Stop, TokioSleeper,
-    Verdict, Winner,
+    Breaker, Event, Guard, Hedge, Retry, RetryBudget, Stop, TokioSleeper, Verdict, Winner,
 };
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const MS: Duration = Duration::from_millis(1);
-
-/// The breaker's clock on tokio's (paused) time.
-#[derive(Clone)]
-struct TokioClock(tokio::time::Instant);
-
-impl Clock for TokioClock {
-    fn now_nanos(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64
-    }
-}
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn breaker(log: &Log) -> Arc<Breaker> {
-    let sink = Arc::clone(log);
-    Arc::new(
-        Breaker::builder()
-            .clock(TokioClock(tokio::time::Instant::now()))
-            .listener(move |e: &Event<'_>| {
-                let line = match e.kind {
-                    EventKind::Hedge { attempt, delay } => format!("hedge {attempt} {delay:?}"),
-                    EventKind::HedgesSettled {
-                        sent,
-                        won,
-                        cancelled,
-                    } => format!("settled {sent} {won} {cancelled}"),
-                    other => other.as_str().to_string(),
-                };
-                sink.lock().unwrap().push(line);
-            })
-            .build()
-            .unwrap(),
-    )
-}
-
-fn retry(max_attempts: u32) -> Retry {
-    Retry::builder()
-        .max_attempts(max_attempts)
-        .constant_backoff(10 * MS)
-        .jitter(Jitter::None)
-        .build()
-        .unwrap()
-}
+mod hedge_support;
+use hedge_support::{Log, MS, TokioClock, breaker, retry};
 
 /// The operation: attempt `n` takes `latency(n)` and succeeds; counts calls.
 async fn op(number: u32, latency: impl Fn(u32) -> u64, calls: &AtomicU32) -> Result<u32, ()> {

@@ -4,10 +4,7 @@
 #![cfg(all(feature = "tower", feature = "tokio"))]
 
 use fusebox::tower::HedgedGuardLayer;
-use fusebox::{
-    Breaker, Clock, Event, EventKind, Guard, GuardError, Hedge, Jitter, Outcome, Retry, Stop,
-    TokioSleeper, Winner,
-};
+use fusebox::{Breaker, Guard, GuardError, Hedge, Outcome, Stop, TokioSleeper, Winner};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -16,50 +13,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
-const MS: Duration = Duration::from_millis(1);
-
-/// The breaker's clock on tokio's (paused) time.
-#[derive(Clone)]
-struct TokioClock(tokio::time::Instant);
-
-impl Clock for TokioClock {
-    fn now_nanos(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64
-    }
-}
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn breaker(log: &Log) -> Arc<Breaker> {
-    let sink = Arc::clone(log);
-    Arc::new(
-        Breaker::builder()
-            .clock(TokioClock(tokio::time::Instant::now()))
-            .listener(move |e: &Event<'_>| {
-                let line = match e.kind {
-                    EventKind::Hedge { attempt, delay } => format!("hedge {attempt} {delay:?}"),
-                    EventKind::HedgesSettled {
-                        sent,
-                        won,
-                        cancelled,
-                    } => format!("settled {sent} {won} {cancelled}"),
-                    other => other.as_str().to_string(),
-                };
-                sink.lock().unwrap().push(line);
-            })
-            .build()
-            .unwrap(),
-    )
-}
-
-fn retry(max_attempts: u32) -> Retry {
-    Retry::builder()
-        .max_attempts(max_attempts)
-        .constant_backoff(10 * MS)
-        .jitter(Jitter::None)
-        .build()
-        .unwrap()
-}
+mod hedge_support;
+use hedge_support::{Log, MS, breaker, retry};
 
 /// An attempt's future that sets `dropped` when dropped before it ended.
 struct Tracked<F> {
