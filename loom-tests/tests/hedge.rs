@@ -12,6 +12,21 @@ use loom::thread;
 // `try_acquire_owned` takes a `std::sync::Arc` (see tests/owned.rs).
 use std::sync::Arc;
 
+/// The reference both models compare with: B's trip alone (one failure on a
+/// closed breaker that trips on one), on a breaker built as theirs.
+fn trip_alone() -> fusebox::BreakerSnapshot {
+    sequential(|| {
+        let clock = ManualClock::new();
+        let breaker = builder(&clock)
+            .trip_after_consecutive_failures(1)
+            .build()
+            .unwrap();
+        let permit = breaker.try_acquire().unwrap();
+        let _ = permit.record(Verdict::failure());
+        breaker.snapshot()
+    })
+}
+
 /// Closed, full health, one failure trips. Before the race, the hedged call
 /// holds its first attempt's permit and its hedge's (both epoch 0), and B holds
 /// a permit. A: the hedge wins (records a success), the first attempt is
@@ -26,16 +41,7 @@ fn hedge_loser_and_winner_race_a_trip() {
     let stale = Witness::new("the hedge's success was stale (after the trip)");
     let (applied_in, stale_in) = (applied.clone(), stale.clone());
     // The reference: B's trip alone, on a breaker built the same way.
-    let reference = sequential(|| {
-        let clock = ManualClock::new();
-        let breaker = builder(&clock)
-            .trip_after_consecutive_failures(1)
-            .build()
-            .unwrap();
-        let permit = breaker.try_acquire().unwrap();
-        let _ = permit.record(Verdict::failure());
-        breaker.snapshot()
-    });
+    let reference = trip_alone();
     assert_eq!(reference.state, State::Open, "reference: {reference:?}");
     assert_eq!(reference.epoch, 1, "reference: {reference:?}");
     fusebox_loom_tests::exhaustive(stats.count(move || {
@@ -133,16 +139,7 @@ fn the_hedged_call_races_a_trip() {
     let refused = Witness::new("no hedge (the trip came first); the first attempt won");
     let probe = Witness::new("the hedge's permit was a half-open probe's, given back");
     let (hedged_in, refused_in, probe_in) = (hedged.clone(), refused.clone(), probe.clone());
-    let reference = sequential(|| {
-        let clock = ManualClock::new();
-        let breaker = builder(&clock)
-            .trip_after_consecutive_failures(1)
-            .build()
-            .unwrap();
-        let permit = breaker.try_acquire().unwrap();
-        let _ = permit.record(Verdict::failure());
-        breaker.snapshot()
-    });
+    let reference = trip_alone();
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
         let breaker = Arc::new(
