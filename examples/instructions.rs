@@ -33,13 +33,18 @@
 //! - `mix1-raw`: the raw permit at 1 %, `try_acquire` + `record(Success |
 //!   failure())` on a default breaker, as `mix/fusebox-raw-1pct`;
 //! - `budget`: a retry-budget deposit and withdrawal;
-//! - `layer-bare`, `layer`, `layer-registry` (feature `tower`, and `registry`
-//!   for the last): one healthy request (`poll_ready`, `call`, one poll of the
-//!   response future, which is ready) through the inner `service_fn` alone,
-//!   through `GuardLayer` (default breaker and `Retry`, no budget), and through
-//!   `RegistryLayer` (16 keys, `&str` lookups), as the race bench's `layer/*`
-//!   cases; a layer's cost is its count minus `layer-bare`'s. `layer-size`
-//!   prints the response futures' sizes instead.
+//! - `layer-bare`, `layer`, `layer-hedged`, `layer-registry` (feature `tower`,
+//!   and `registry` for the last): one healthy request (`poll_ready`, `call`,
+//!   one poll of the response future, which is ready) through the inner
+//!   `service_fn` alone, through `GuardLayer` (default breaker and `Retry`, no
+//!   budget), through `HedgedGuardLayer` (the same guard with the default
+//!   `Hedge`, primed: the hedge armed, never sent), and through `RegistryLayer`
+//!   (16 keys, `&str` lookups), as the race bench's `layer/*` cases; a layer's
+//!   cost is its count minus `layer-bare`'s. `layer-size` prints the response
+//!   futures' sizes instead. (Building a `Hedge` calibrates quanta's clock
+//!   once, which under callgrind reads the OS clock a varying number of
+//!   times: `layer-hedged`'s count moves by a few instructions from run to
+//!   run.)
 //!
 //! Each iteration also pays for the loop itself (a counter increment and a
 //! branch) and for `black_box` of one bool from the result (a store), as the race
