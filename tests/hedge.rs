@@ -461,3 +461,66 @@ async fn hedges_settle_once_per_call_whatever_its_rounds() {
         "{log:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_is_cut_at_its_own_limit() {
+    // Attempt timeout 300 ms, a hedge at 100 ms, every attempt hangs: the
+    // first attempt is cut at 300 ms, the hedge at 400 ms (its own start plus
+    // the timeout, not when the first was cut), then the call has used its
+    // two attempts.
+    let log = Log::default();
+    let retry = Retry::builder()
+        .max_attempts(2)
+        .attempt_timeout(300 * MS)
+        .build()
+        .unwrap();
+    let guard = Guard::new(breaker(&log), retry)
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| op(a.number, |_| 10_000, &calls))
+        .await;
+    assert_eq!(outcome.stop, Stop::Exhausted, "{outcome:?}");
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(start.elapsed(), 400 * MS);
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log.iter().filter(|l| *l == "attempt_timed_out").count(),
+        2,
+        "{log:?}"
+    );
+}
+
+/// An attempt that wakes its task every 10 ms without answering (a future
+/// polled often, as one sharing its task with others is).
+async fn restless(number: u32, answer_after: u64) -> Result<u32, ()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(answer_after);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(10 * MS).await;
+    }
+    Ok(number)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hedge_delay_counts_from_the_attempt_not_from_the_last_poll() {
+    // The first attempt wakes the call every 10 ms; the hedge is still due
+    // 100 ms after the attempt began (a timer made afresh at each poll would
+    // never fire), and answers first.
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(2))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let start = tokio::time::Instant::now();
+    let outcome = guard
+        .call_async_outcome(|a| restless(a.number, if a.number == 1 { 1_000 } else { 5 }))
+        .await;
+    assert_eq!(outcome.winner(), Some(Winner::Hedge(1)), "{outcome:?}");
+    assert_eq!(
+        start.elapsed(),
+        110 * MS,
+        "the hedge's 5 ms, in 10 ms steps"
+    );
+    assert_eq!(log.lock().unwrap()[0], "hedge 2 100ms");
+}

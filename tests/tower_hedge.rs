@@ -339,3 +339,46 @@ async fn a_service_fn_layer_is_send_and_answers() {
     });
     assert_eq!(handle.await.unwrap(), Ok(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn attempts_are_cut_at_their_limits_then_retried() {
+    // Attempt timeout 300 ms, a hedge at 100 ms: requests 0 and 1 hang; the
+    // first is cut at 300 ms, the hedge at 400 ms (its own start plus the
+    // timeout); the retry 10 ms later answers in 5 ms.
+    let log = Log::default();
+    let b = breaker(&log);
+    let down = Downstream::new(|n| if n < 2 { 10_000 } else { 5 }, |_| false);
+    let retry = fusebox::Retry::builder()
+        .max_attempts(3)
+        .attempt_timeout(300 * MS)
+        .constant_backoff(10 * MS)
+        .jitter(fusebox::Jitter::None)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::clone(&b), retry)
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let mut svc = HedgedGuardLayer::new(guard).layer(down.clone());
+    let start = tokio::time::Instant::now();
+    let r = svc.ready().await.unwrap().call(1).await;
+    assert_eq!(r, Ok(2));
+    assert_eq!(start.elapsed(), 415 * MS);
+    assert_eq!(down.sent.load(Ordering::Relaxed), 3);
+    assert!(
+        down.dropped.load(Ordering::Relaxed),
+        "the cut attempts were dropped"
+    );
+    assert_eq!(b.limit().in_flight, 0);
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        [
+            "hedge 2 100ms",
+            "attempt_timed_out",
+            "attempt_timed_out",
+            "retry",
+            "settled 1 false 0",
+            "call_stopped"
+        ]
+    );
+}

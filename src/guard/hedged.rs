@@ -513,14 +513,15 @@ where
         pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
     ) -> Poll<Event<Result<T, E>>> {
         let holder = self.call.holder();
+        // Only the round's own attempt can be in flight (it is what was
+        // pending).
         let start = match self.slots[0].started() {
             Some(start) => start,
-            None if self.tickets[0].holds() => {
+            None => {
                 let now = holder.breaker().elapsed_ns();
                 self.slots[0].started = now;
                 now
             }
-            None => return Poll::Pending,
         };
         self.round_start = start;
         if !(self.hedging && self.sent < self.max && self.call.may_retry()) {
