@@ -374,8 +374,8 @@ async fn attempts_are_cut_at_their_limits_then_retried() {
         *log,
         [
             "hedge 2 100ms",
-            "attempt_timed_out",
-            "attempt_timed_out",
+            "timed out 1 at 300ms",
+            "timed out 2 at 400ms",
             "retry",
             "settled 1 false 0",
             "call_stopped"

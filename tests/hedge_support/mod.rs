@@ -20,7 +20,8 @@ impl Clock for TokioClock {
 }
 
 /// The events a breaker told, one line each: `hedge <attempt> <delay>`,
-/// `settled <sent> <won> <cancelled>`, otherwise the event's name.
+/// `settled <sent> <won> <cancelled>`, `timed out <attempt> at <time>`,
+/// otherwise the event's name.
 pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// A default breaker on tokio's clock, logging into `log`.
@@ -37,6 +38,9 @@ pub fn breaker(log: &Log) -> Arc<Breaker> {
                         won,
                         cancelled,
                     } => format!("settled {sent} {won} {cancelled}"),
+                    EventKind::AttemptTimedOut { attempt, .. } => {
+                        format!("timed out {attempt} at {:?}", e.at)
+                    }
                     other => other.as_str().to_string(),
                 };
                 sink.lock().unwrap().push(line);
