@@ -525,3 +525,26 @@ async fn the_hedge_delay_counts_from_the_attempt_not_from_the_last_poll() {
     );
     assert_eq!(log.lock().unwrap()[0], "hedge 2 100ms");
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedged_attempts_are_latency_samples_for_the_concurrency_limit() {
+    // As any attempt: one in 16 per thread is a sample for the breaker's
+    // concurrency limit (on by default), which measures the downstream from
+    // them. 400 calls of 20 ms, none hedged (the delay is 1 s).
+    let log = Log::default();
+    let b = breaker(&log);
+    assert!(b.limit().base_latency.is_none());
+    let guard = Guard::new(Arc::clone(&b), retry(2))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(Duration::from_secs(1)).unwrap());
+    let calls = AtomicU32::new(0);
+    for _ in 0..400 {
+        let r = guard.call_async(|a| op(a.number, |_| 20, &calls)).await;
+        assert!(r.is_ok());
+    }
+    let base = b
+        .limit()
+        .base_latency
+        .expect("the limit measured the hedged calls");
+    assert!(base >= 19 * MS && base <= 21 * MS, "{base:?}");
+}
