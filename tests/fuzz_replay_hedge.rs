@@ -13,7 +13,7 @@ mod replay_support;
 
 use harness::{
     Between, BreakerHeader, BreakerSel, BudgetSel, DelaySel, Header, HedgeSel, Item, Kind, MState,
-    Op, RetrySel, Spec, Summary, Tolerate, encode,
+    Op, RetrySel, Spec, Summary, encode,
 };
 use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
 use std::collections::BTreeMap;
@@ -634,68 +634,4 @@ fn seeds() {
         replay(&name, &data);
         write_or_check_seed(CORPUS, &name, &data, TEST);
     }
-}
-
-/// Run `data` tolerating every finding but one (`strict`); the panic's message.
-fn strict_failure(data: &[u8], strict: impl Fn(&mut Tolerate)) -> Option<String> {
-    let mut tolerate = harness::TOLERATED;
-    strict(&mut tolerate);
-    install_quiet_hook();
-    QUIET.with(|q| q.set(true));
-    let run = catch_unwind(AssertUnwindSafe(|| harness::run_with(data, tolerate)));
-    QUIET.with(|q| q.set(false));
-    run.err().map(|panic| panic_message(&*panic).to_owned())
-}
-
-fn scenario(name: &str) -> Vec<u8> {
-    let sc = scenarios()
-        .into_iter()
-        .find(|sc| sc.name == name)
-        .expect("the witness");
-    encode(&sc.header, &sc.items)
-}
-
-/// Finding H1: the documented rule (`HedgesSettled` once per call, before
-/// `CallStopped`) fails on its witness; the model follows the implementation
-/// only while `TOLERATED` says so. Remove this test, and clear the flag, once
-/// the implementation tells it once per call.
-#[test]
-fn finding_h1_the_strict_model_catches_its_witness() {
-    // Fails to compile once the flag is cleared: the test goes with it.
-    const {
-        assert!(
-            harness::TOLERATED.h1_settled_per_round,
-            "H1 fixed: remove this test"
-        )
-    };
-    let msg = strict_failure(&scenario("seed-h1-settled-per-round"), |t| {
-        t.h1_settled_per_round = false
-    })
-    .expect("the strict model agrees with the implementation: H1 is fixed");
-    assert!(msg.contains("HedgesSettled"), "{msg}");
-    // Its second form: told after `CallStopped` when a retry is refused at its
-    // start.
-    let (name, data) = RAW_SEEDS[0];
-    let msg = strict_failure(data, |t| t.h1_settled_per_round = false)
-        .unwrap_or_else(|| panic!("the strict model agrees on {name}: H1 is fixed"));
-    assert!(msg.contains("HedgesSettled"), "{msg}");
-}
-
-/// Finding H2: the documented rule (a timed attempt's classifier is given the
-/// elapsed time) fails on its witness. Remove this test, and clear the flag,
-/// once the implementation gives it.
-#[test]
-fn finding_h2_the_strict_model_catches_its_witness() {
-    // Fails to compile once the flag is cleared: the test goes with it.
-    const {
-        assert!(
-            harness::TOLERATED.h2_untimed_classify,
-            "H2 fixed: remove this test"
-        )
-    };
-    let msg = strict_failure(&scenario("seed-h2-untimed-classify"), |t| {
-        t.h2_untimed_classify = false
-    })
-    .expect("the strict model agrees with the implementation: H2 is fixed");
-    assert!(msg.contains("classified"), "{msg}");
 }
