@@ -682,11 +682,12 @@ fn scenarios() -> Vec<Scenario> {
         },
     );
     // At-once successes under a quantile policy (q 0.5, one sample, floor 1 ms,
-    // cap 101 ms, no fallback: the cap): a timed 40 ms success gives the
-    // histogram a period, then sixteen calls whose attempt answers at its first
-    // poll (no time read) tick the countdown; the sixteenth is counted, weighted
-    // 16, in the lowest bucket, so the last call's quantile is that bucket's and
-    // its hedge goes at the floor (1 ms), not near 40 ms (as with fifteen).
+    // cap 101 ms, no fallback: the cap). A timed 40 ms success gives the
+    // histogram a period; fifteen calls whose attempt answers at its first poll
+    // (no time read) tick the countdown without a count, so the next slow call
+    // hedges at the 40 ms bucket's upper end (41.9 ms; its hedge wins in 5 ms);
+    // the sixteenth at-once success is counted, weighted 16, in the lowest
+    // bucket, so the last call hedges at the floor (1 ms).
     let mut h = header(10, 1, 3);
     h.hedge.delay = DelaySel::Quantile {
         q: 0,
@@ -696,13 +697,13 @@ fn scenarios() -> Vec<Scenario> {
         fallback: 0,
     };
     let mut script = vec![ok(40), next_call()];
-    for _ in 0..16 {
+    for _ in 0..15 {
         script.extend([ok(0), next_call()]);
     }
-    script.extend([hang(), ok(5)]);
+    script.extend([hang(), ok(5), next_call(), ok(0), next_call(), hang(), ok(5)]);
     push("seed-at-once-counted", h, script, |s| {
-        (s.at_once_successes, s.at_once_counted, s.hedge_wins) == (16, 1, 1)
-            && s.quantile_delays >= 1
+        (s.at_once_successes, s.at_once_counted, s.hedge_wins) == (16, 1, 2)
+            && s.quantile_delays >= 2
     });
     v
 }

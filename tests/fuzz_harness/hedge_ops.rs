@@ -2248,7 +2248,7 @@ pub fn run_with_summary(data: &[u8]) -> Summary {
     }
     let name = format!(
         "{}{INPUT_THREAD_SUFFIX}",
-        std::thread::current().name().unwrap_or("")
+        std::thread::current().name().unwrap_or("unnamed")
     );
     std::thread::scope(|scope| {
         std::thread::Builder::new()
