@@ -36,7 +36,9 @@ fn quiet_here() -> bool {
     let Some(name) = current.name() else {
         return false;
     };
-    let name = name.strip_suffix(harness::INPUT_THREAD_SUFFIX).unwrap_or(name);
+    let name = name
+        .strip_suffix(harness::INPUT_THREAD_SUFFIX)
+        .unwrap_or(name);
     QUIET
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -49,7 +51,9 @@ fn set_quiet(quiet: bool) {
         .name()
         .expect("a test thread has a name")
         .to_owned();
-    let mut set = QUIET.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut set = QUIET
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if quiet {
         set.insert(name);
     } else {
@@ -335,7 +339,10 @@ fn pseudo_random_sweep() {
             s.hedged_then_refused_at_begin > 0,
         ),
         ("ties", s.ties > 100),
-        ("answers beating another attempt's cut", s.answer_beats_cut > 0),
+        (
+            "answers beating another attempt's cut",
+            s.answer_beats_cut > 0,
+        ),
         ("attempts ready at their limit", s.ready_at_limit > 0),
         ("the time-limit timer set again", s.cut_rearms > 0),
         (
@@ -639,7 +646,12 @@ fn scenarios() -> Vec<Scenario> {
     let mut h = header(10, 1, 3);
     h.retry.timeout = Some(29); // 30 ms
     push("seed-tie-answer-beats-cut", h, vec![hang(), ok(20)], |s| {
-        (s.hedge_wins, s.timeout_cuts, s.cancelled, s.answer_beats_cut) == (1, 0, 1, 1)
+        (
+            s.hedge_wins,
+            s.timeout_cuts,
+            s.cancelled,
+            s.answer_beats_cut,
+        ) == (1, 0, 1, 1)
     });
     // The timer set again: the primary (the timer's attempt) fails at 15 ms with
     // the hedge in flight, so the timer is set again, from then, for the
@@ -648,7 +660,12 @@ fn scenarios() -> Vec<Scenario> {
     let mut h = header(10, 1, 3);
     h.retry.timeout = Some(29); // 30 ms
     push("seed-cut-rearmed", h, vec![fail(15), hang(), ok(1)], |s| {
-        (s.cut_rearms, s.timeout_cuts, s.hedged_then_retried, s.settled) == (1, 1, 1, 1)
+        (
+            s.cut_rearms,
+            s.timeout_cuts,
+            s.hedged_then_retried,
+            s.settled,
+        ) == (1, 1, 1, 1)
     });
     // With a deadline every limit ends at one instant: the primary fails at 15
     // ms, the timer is set again for the first hedge (slot 1); the second hedge
@@ -662,7 +679,12 @@ fn scenarios() -> Vec<Scenario> {
         h,
         vec![fail(15), hang(), hang()],
         |s| {
-            (s.deadline_cut_not_lowest, s.cut_rearms, s.cancelled, s.settled) == (1, 1, 1, 1)
+            (
+                s.deadline_cut_not_lowest,
+                s.cut_rearms,
+                s.cancelled,
+                s.settled,
+            ) == (1, 1, 1, 1)
                 && stops(s, "deadline_exceeded") == 1
         },
     );
@@ -700,7 +722,15 @@ fn scenarios() -> Vec<Scenario> {
     for _ in 0..15 {
         script.extend([ok(0), next_call()]);
     }
-    script.extend([hang(), ok(5), next_call(), ok(0), next_call(), hang(), ok(5)]);
+    script.extend([
+        hang(),
+        ok(5),
+        next_call(),
+        ok(0),
+        next_call(),
+        hang(),
+        ok(5),
+    ]);
     push("seed-at-once-counted", h, script, |s| {
         (s.at_once_successes, s.at_once_counted, s.hedge_wins) == (16, 1, 2)
             && s.quantile_delays >= 2

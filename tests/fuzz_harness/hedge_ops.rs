@@ -1855,7 +1855,10 @@ impl World {
             // if the call may still hedge.
             let mut delay = Duration::ZERO;
             let mut hedge_timer = None;
-            if own.end > round_start && c.hedging && c.sent < max_hedges && c.attempts < max_attempts
+            if own.end > round_start
+                && c.hedging
+                && c.sent < max_hedges
+                && c.attempts < max_attempts
             {
                 delay = self.hedge_delay();
                 hedge_timer = Some(round_start + sat_ns(delay));
