@@ -13,9 +13,9 @@
 //!
 //! # The executor
 //!
-//! Every timer the guard makes (its `AsyncSleeper`: attempt limits, hedge delays,
-//! backoff sleeps) and every attempt future registers its deadline (on the manual
-//! clock) in a registry, and leaves it when it completes or is dropped. The
+//! Every timer the guard makes (its `AsyncSleeper`: the time-limit timer, hedge
+//! delays, backoff sleeps) and every attempt future registers its deadline (on the
+//! manual clock) in a registry, and leaves it when it completes or is dropped. The
 //! executor polls the call; while it is pending, it advances the clock to the
 //! earliest deadline among the futures that were polled (so that they hold a
 //! waker), wakes those now due, and polls again. A call pending with nothing that
