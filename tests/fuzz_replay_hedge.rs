@@ -13,20 +13,52 @@ mod replay_support;
 
 use harness::{
     Between, BreakerHeader, BreakerSel, BudgetSel, DelaySel, Header, HedgeSel, Item, Kind, MState,
-    Op, RetrySel, Spec, Summary, Tolerate, encode,
+    Op, RetrySel, Spec, Summary, encode,
 };
 use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 
 const CORPUS: &str = "fuzz/corpus/hedge_ops";
 const ARTIFACTS: &str = "fuzz/artifacts/hedge_ops";
 const TEST: &str = "fuzz_replay_hedge";
 
-thread_local! {
-    /// Set while a test expects panics on this thread: they are reported by
-    /// the test, not printed one by one.
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// The threads (by name) on which a test expects panics: they are reported by
+/// the test, not printed one by one. An input with a quantile policy runs on a
+/// thread of its own, named after its caller's with
+/// [`harness::INPUT_THREAD_SUFFIX`]: quiet when its caller is.
+static QUIET: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Whether the current thread is quiet (see [`QUIET`]).
+fn quiet_here() -> bool {
+    let current = std::thread::current();
+    let Some(name) = current.name() else {
+        return false;
+    };
+    let name = name
+        .strip_suffix(harness::INPUT_THREAD_SUFFIX)
+        .unwrap_or(name);
+    QUIET
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .contains(name)
+}
+
+/// Make the current thread quiet, or not (see [`QUIET`]).
+fn set_quiet(quiet: bool) {
+    let name = std::thread::current()
+        .name()
+        .expect("a test thread has a name")
+        .to_owned();
+    let mut set = QUIET
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if quiet {
+        set.insert(name);
+    } else {
+        set.remove(&name);
+    }
 }
 
 /// Install (once) a panic hook that is silent on a quiet thread and the default
@@ -36,7 +68,7 @@ fn install_quiet_hook() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(|q| q.get()) {
+            if !quiet_here() {
                 default(info);
             }
         }));
@@ -239,7 +271,7 @@ fn pseudo_random_sweep() {
     let mut seen = Summary::default();
     let mut failures: BTreeMap<String, (usize, usize, Vec<u8>, String)> = BTreeMap::new();
     install_quiet_hook();
-    QUIET.with(|q| q.set(true));
+    set_quiet(true);
     for i in 0..INPUTS {
         let data = generated(&mut rng, i);
         match catch_unwind(AssertUnwindSafe(|| harness::run_with_summary(&data))) {
@@ -266,7 +298,7 @@ fn pseudo_random_sweep() {
             }
         }
     }
-    QUIET.with(|q| q.set(false));
+    set_quiet(false);
     let report: Vec<String> = failures
         .values()
         .map(|(count, i, data, msg)| {
@@ -307,6 +339,22 @@ fn pseudo_random_sweep() {
             s.hedged_then_refused_at_begin > 0,
         ),
         ("ties", s.ties > 100),
+        (
+            "answers beating another attempt's cut",
+            s.answer_beats_cut > 0,
+        ),
+        ("attempts ready at their limit", s.ready_at_limit > 0),
+        ("the time-limit timer set again", s.cut_rearms > 0),
+        (
+            "deadline cuts of an attempt above the lowest slot",
+            s.deadline_cut_not_lowest > 0,
+        ),
+        ("hedges settled", s.settled > 100),
+        ("attempts answering at once", s.at_once > 100),
+        (
+            "at-once successes under a quantile policy",
+            s.at_once_successes > 0,
+        ),
         ("stale reports", s.stale_reports > 0),
         ("slow attempts", s.slow_attempts > 0),
         ("operator acts", s.operator_acts > 0),
@@ -569,17 +617,18 @@ fn scenarios() -> Vec<Scenario> {
         ],
         |s| s.stale_reports == 2 && stops(s, "rejected_mid_call") == 1,
     );
-    // Finding H1's witness: a hedged round fails, the retry succeeds.
+    // Finding H1's witness, now a regression input: a hedged round fails, the
+    // retry succeeds; `HedgesSettled` is told once, before `CallStopped`.
     push(
         "seed-h1-settled-per-round",
         header(10, 1, 3),
         vec![fail(20), fail(20), ok(1)],
-        |s| (s.hedges, s.hedged_then_retried) == (1, 1),
+        |s| (s.hedges, s.hedged_then_retried, s.settled) == (1, 1, 1),
     );
-    // Finding H2's witness: a breaker with a slow-call threshold (the breaker
-    // harness's header, slow_call 1: 1 ms) times every attempt, so a classifier
-    // is given the elapsed time (`classify_timed`), wanted or not; hedged, it is
-    // not.
+    // Finding H2's witness, now a regression input: a breaker with a slow-call
+    // threshold (the breaker harness's header, slow_call 1: 1 ms) times every
+    // attempt, so the classifier is given the elapsed time (`classify_timed`),
+    // hedged or not.
     let mut h = header(10, 1, 3);
     h.breaker = BreakerSel::Spec(
         BreakerHeader {
@@ -591,13 +640,109 @@ fn scenarios() -> Vec<Scenario> {
     push("seed-h2-untimed-classify", h, vec![ok(50), ok(5)], |s| {
         s.slow_attempts >= 1 && s.hedge_wins == 1
     });
+    // The tie rule of the one time-limit timer: the hedge answers at the very
+    // instant the primary's limit ends (30 ms). Every attempt is polled before
+    // the timer, so the hedge wins and the primary is cancelled, not cut.
+    let mut h = header(10, 1, 3);
+    h.retry.timeout = Some(29); // 30 ms
+    push("seed-tie-answer-beats-cut", h, vec![hang(), ok(20)], |s| {
+        (
+            s.hedge_wins,
+            s.timeout_cuts,
+            s.cancelled,
+            s.answer_beats_cut,
+        ) == (1, 0, 1, 1)
+    });
+    // The timer set again: the primary (the timer's attempt) fails at 15 ms with
+    // the hedge in flight, so the timer is set again, from then, for the
+    // hedge's limit (40 ms), which cuts it; the round fails with the primary's
+    // result, the retry succeeds.
+    let mut h = header(10, 1, 3);
+    h.retry.timeout = Some(29); // 30 ms
+    push("seed-cut-rearmed", h, vec![fail(15), hang(), ok(1)], |s| {
+        (
+            s.cut_rearms,
+            s.timeout_cuts,
+            s.hedged_then_retried,
+            s.settled,
+        ) == (1, 1, 1, 1)
+    });
+    // With a deadline every limit ends at one instant: the primary fails at 15
+    // ms, the timer is set again for the first hedge (slot 1); the second hedge
+    // takes the freed slot 0. At the deadline (41 ms) the timer cuts the first
+    // hedge, the one it was set for, not the lowest slot; the second hedge is
+    // cancelled.
+    let mut h = header(10, 2, 5);
+    h.retry.deadline = Some(10); // 41 ms
+    push(
+        "seed-deadline-cut-rearmed",
+        h,
+        vec![fail(15), hang(), hang()],
+        |s| {
+            (
+                s.deadline_cut_not_lowest,
+                s.cut_rearms,
+                s.cancelled,
+                s.settled,
+            ) == (1, 1, 1, 1)
+                && stops(s, "deadline_exceeded") == 1
+        },
+    );
+    // Settled once per call, over every round: a hedged round fails and
+    // retries, the retry hedges too and the deadline cuts it. One
+    // `HedgesSettled { sent: 2, won: false, cancelled: 1 }`, before
+    // `CallStopped(DeadlineExceeded)`.
+    let mut h = header(10, 2, 5);
+    h.retry.deadline = Some(20); // 81 ms
+    push(
+        "seed-settled-once",
+        h,
+        vec![fail(15), fail(10), hang(), hang()],
+        |s| {
+            (s.hedges, s.hedged_then_retried, s.settled, s.cancelled) == (2, 1, 1, 1)
+                && s.deadline_cuts == 1
+        },
+    );
+    // At-once successes under a quantile policy (q 0.5, one sample, floor 1 ms,
+    // cap 101 ms, no fallback: the cap). A timed 40 ms success gives the
+    // histogram a period; fifteen calls whose attempt answers at its first poll
+    // (no time read) tick the countdown without a count, so the next slow call
+    // hedges at the 40 ms bucket's upper end (41.9 ms; its hedge wins in 5 ms);
+    // the sixteenth at-once success is counted, weighted 16, in the lowest
+    // bucket, so the last call hedges at the floor (1 ms).
+    let mut h = header(10, 1, 3);
+    h.hedge.delay = DelaySel::Quantile {
+        q: 0,
+        min_samples: 0,
+        floor: 0,
+        cap: 2,
+        fallback: 0,
+    };
+    let mut script = vec![ok(40), next_call()];
+    for _ in 0..15 {
+        script.extend([ok(0), next_call()]);
+    }
+    script.extend([
+        hang(),
+        ok(5),
+        next_call(),
+        ok(0),
+        next_call(),
+        hang(),
+        ok(5),
+    ]);
+    push("seed-at-once-counted", h, script, |s| {
+        (s.at_once_successes, s.at_once_counted, s.hedge_wins) == (16, 1, 2)
+            && s.quantile_delays >= 2
+    });
     v
 }
 
 /// Inputs kept as bytes: (file name, bytes). `regress-h1-settled-after-stop`:
 /// a raw input from the sweep (a quantile policy, a breaker-harness breaker with
 /// graded admission, a budget) whose hedged round fails and whose retry is shed
-/// at its start: finding H1's second form, `HedgesSettled` after `CallStopped`.
+/// at its start. It was finding H1's second form (`HedgesSettled` told after
+/// `CallStopped`); now a regression input: told once, before it.
 const RAW_SEEDS: [(&str, &[u8]); 1] = [(
     "regress-h1-settled-after-stop",
     &[
@@ -611,7 +756,7 @@ fn seeds() {
     for (name, data) in RAW_SEEDS {
         let summary = replay(name, data);
         assert!(
-            summary.hedged_then_refused_at_begin > 0,
+            summary.hedged_then_refused_at_begin > 0 && summary.settled == 1,
             "{name}: {summary:#?}"
         );
         write_or_check_seed(CORPUS, name, data, TEST);
@@ -634,68 +779,4 @@ fn seeds() {
         replay(&name, &data);
         write_or_check_seed(CORPUS, &name, &data, TEST);
     }
-}
-
-/// Run `data` tolerating every finding but one (`strict`); the panic's message.
-fn strict_failure(data: &[u8], strict: impl Fn(&mut Tolerate)) -> Option<String> {
-    let mut tolerate = harness::TOLERATED;
-    strict(&mut tolerate);
-    install_quiet_hook();
-    QUIET.with(|q| q.set(true));
-    let run = catch_unwind(AssertUnwindSafe(|| harness::run_with(data, tolerate)));
-    QUIET.with(|q| q.set(false));
-    run.err().map(|panic| panic_message(&*panic).to_owned())
-}
-
-fn scenario(name: &str) -> Vec<u8> {
-    let sc = scenarios()
-        .into_iter()
-        .find(|sc| sc.name == name)
-        .expect("the witness");
-    encode(&sc.header, &sc.items)
-}
-
-/// Finding H1: the documented rule (`HedgesSettled` once per call, before
-/// `CallStopped`) fails on its witness; the model follows the implementation
-/// only while `TOLERATED` says so. Remove this test, and clear the flag, once
-/// the implementation tells it once per call.
-#[test]
-fn finding_h1_the_strict_model_catches_its_witness() {
-    // Fails to compile once the flag is cleared: the test goes with it.
-    const {
-        assert!(
-            harness::TOLERATED.h1_settled_per_round,
-            "H1 fixed: remove this test"
-        )
-    };
-    let msg = strict_failure(&scenario("seed-h1-settled-per-round"), |t| {
-        t.h1_settled_per_round = false
-    })
-    .expect("the strict model agrees with the implementation: H1 is fixed");
-    assert!(msg.contains("HedgesSettled"), "{msg}");
-    // Its second form: told after `CallStopped` when a retry is refused at its
-    // start.
-    let (name, data) = RAW_SEEDS[0];
-    let msg = strict_failure(data, |t| t.h1_settled_per_round = false)
-        .unwrap_or_else(|| panic!("the strict model agrees on {name}: H1 is fixed"));
-    assert!(msg.contains("HedgesSettled"), "{msg}");
-}
-
-/// Finding H2: the documented rule (a timed attempt's classifier is given the
-/// elapsed time) fails on its witness. Remove this test, and clear the flag,
-/// once the implementation gives it.
-#[test]
-fn finding_h2_the_strict_model_catches_its_witness() {
-    // Fails to compile once the flag is cleared: the test goes with it.
-    const {
-        assert!(
-            harness::TOLERATED.h2_untimed_classify,
-            "H2 fixed: remove this test"
-        )
-    };
-    let msg = strict_failure(&scenario("seed-h2-untimed-classify"), |t| {
-        t.h2_untimed_classify = false
-    })
-    .expect("the strict model agrees with the implementation: H2 is fixed");
-    assert!(msg.contains("classified"), "{msg}");
 }

@@ -13,9 +13,9 @@
 //!
 //! # The executor
 //!
-//! Every timer the guard makes (its `AsyncSleeper`: attempt limits, hedge delays,
-//! backoff sleeps) and every attempt future registers its deadline (on the manual
-//! clock) in a registry, and leaves it when it completes or is dropped. The
+//! Every timer the guard makes (its `AsyncSleeper`: the time-limit timer, hedge
+//! delays, backoff sleeps) and every attempt future registers its deadline (on the
+//! manual clock) in a registry, and leaves it when it completes or is dropped. The
 //! executor polls the call; while it is pending, it advances the clock to the
 //! earliest deadline among the futures that were polled (so that they hold a
 //! waker), wakes those now due, and polls again. A call pending with nothing that
@@ -29,7 +29,8 @@
 //!
 //! - every event told to the breaker's listener, in order, with its time, state,
 //!   epoch and stored health: `Hedge { attempt, delay }`, `HedgesSettled { sent,
-//!   won, cancelled }`, `Retry`, `AttemptTimedOut`, `CallStopped`, `Rejected`,
+//!   won, cancelled }` (once per call that sent a hedge, before its
+//!   `CallStopped`), `Retry`, `AttemptTimedOut`, `CallStopped`, `Rejected`,
 //!   `BudgetRefused`, `SlowAttempt`, `StaleReport`, transitions (with the breaker's
 //!   reference model, `breaker_model.rs`, shared with the other harnesses);
 //! - every attempt the guard started: its number, start time, `Attempt::remaining`
@@ -46,36 +47,65 @@
 //!   left holding a slot), and the retry budget's balance.
 //!
 //! The hedges' extra-load allowance and the quantile histogram are not observable
-//! directly: the model keeps both (exact arithmetic) and they show in which hedges
-//! are sent and when.
+//! directly: the model keeps both (exact arithmetic, and the at-once countdown
+//! below) and they show in which hedges are sent and when.
 //!
 //! # Ties
 //!
 //! Latencies and delays are whole milliseconds, so several things often happen at
-//! the same virtual instant. The model follows the order the hedged call documents
-//! for one poll of a round (`poll_round` in `src/guard/async_call.rs`): the
-//! attempts in flight in slot order, each before its own timer (an attempt ready
-//! at its limit is not cut), then the hedge timer; one event is handled per poll,
-//! then the round is polled again at the same instant. A hedge takes the first
-//! free slot (slot 0 is the round's own attempt, freed when it ends). That slot
-//! order is the one thing modelled from the implementation rather than the
-//! design; no input is kept from reaching ties.
+//! the same virtual instant. The model follows the order of one poll of a round
+//! (`poll_slots` in `src/guard/hedged.rs`; `docs/DESIGN.md` 7c, "Time limits"):
+//! every attempt in flight in slot order, then the one time-limit timer (which
+//! cuts the attempt it was set for), then the hedge timer; one event is handled
+//! per poll, then the round is polled again at the same instant. So at an exact
+//! tie an answering attempt, in any slot, beats a cut.
+//!
+//! The time-limit timer is set for the round's own attempt (for a hedge, if none
+//! in flight has a limit) and, when the attempt it was set for ends (answer or
+//! cut) while others are in flight, set again, from now, for the one whose limit
+//! ends first (on a tie, the lowest slot). Every limit ends at the common
+//! deadline or at its attempt's start plus the attempt timeout, so the oldest
+//! attempt's ends first; with a deadline they all end at one instant, and the
+//! attempt the timer was set for (not necessarily the lowest slot) is the one cut.
+//! A hedge takes the first free slot (slot 0 is the round's own attempt, freed
+//! when it ends). Slot order and the timer's choice on a tie are taken from the
+//! implementation rather than the design; no input is kept from reaching ties.
+//!
+//! # Timed and at-once attempts
+//!
+//! An attempt whose time was read is classified with `classify_timed(result,
+//! Some(elapsed))` and recorded with the timed verdict (a slow success is a
+//! failure for the breaker), as `finish_timed` does. Every hedge is timed; a
+//! round's own attempt too, unless it answers at its first poll in a call that
+//! times nothing (no time limit, no slow-call threshold, a classifier that does
+//! not want the time; the concurrency limit, whose samples would need a start, is
+//! off here). Such an attempt is "at once": its time is never read, it is
+//! classified with plain `classify` and recorded with the plain verdict, and a
+//! success under a quantile policy is counted in the histogram's lowest bucket
+//! by `Latencies::record_at_once`: one in 16 per OS thread, weighted 16, by a
+//! thread-local countdown, into the generation of the newest period the
+//! histogram has seen (none seen: the count is lost).
+//!
+//! That countdown would carry from one input to the next on the fuzzer's thread
+//! (libFuzzer runs every input on one), which no model of a single input can
+//! know. So an input with a quantile policy runs on a fresh thread of its own
+//! ([`run_with_summary`]), where the countdown starts at zero: the model keeps
+//! the same countdown, and an input's 16th, 32nd, … at-once success under its
+//! policy is the one counted. Nothing is left unchecked for it, and an input
+//! replays alike wherever it runs. Inputs with a fixed delay (`Hedge::after`,
+//! no histogram: the countdown is never touched) run on the caller's thread.
 //!
 //! # Findings
 //!
-//! See `fuzz/README.md`, "hedge_ops". Two differences from the documented
-//! rules are known, and the model follows the implementation on them while
-//! [`TOLERATED`] says so, so that the fuzzer can look past them ([`run_with`]
-//! checks the documented rules instead):
-//!
-//! - H1: `HedgesSettled` is told at the end of every round once a call has
-//!   hedged (before each `Retry`), not once when the call ends, and after
-//!   `CallStopped` when a retry is refused at its start (documented: once, before
-//!   `CallStopped`).
-//! - H2: a hedged attempt is classified with `classify` (no elapsed time) unless
-//!   the classifier `wants_elapsed`, although every hedged attempt is timed
-//!   (documented: `classify_timed` gets `Some` when the guard timed the attempt;
-//!   the unhedged call does so whenever the breaker has a slow-call threshold).
+//! See `fuzz/README.md`, "hedge_ops". The two findings of the first version of
+//! this harness are fixed in `src/` and the model follows the documented rules
+//! on both, with no tolerance left: H1 (`HedgesSettled` told at the end of every
+//! round once a call had hedged, and after `CallStopped` when a retry was refused
+//! at its start; now once per call that sent a hedge, immediately before its
+//! `CallStopped`, with `sent`, `won` and `cancelled` over the whole call) and H2
+//! (a hedged attempt classified with `classify` unless the classifier wanted the
+//! time; now every attempt whose time was read is classified timed). Their
+//! witnesses stay in the corpus as regression inputs.
 //!
 //! # Input format
 //!
@@ -142,24 +172,6 @@ pub const HANG: Duration = Duration::from_secs(3600);
 /// Slots of a hedged call: its own attempt and up to `MAX_HEDGES` hedges.
 const SLOTS: usize = 1 + fusebox::MAX_HEDGES as usize;
 
-/// Which known findings the model follows the implementation on (see the
-/// module docs), instead of the documented rule.
-#[derive(Clone, Copy, Debug)]
-pub struct Tolerate {
-    /// H1: `HedgesSettled` at the end of every round once a hedge was sent, and
-    /// after `CallStopped` when a retry is refused at its start.
-    pub h1_settled_per_round: bool,
-    /// H2: `classify` (untimed) unless the classifier `wants_elapsed`.
-    pub h2_untimed_classify: bool,
-}
-
-/// The findings [`run`] tolerates: clear one once the implementation follows
-/// the documented rule (and remove its test in `tests/fuzz_replay_hedge.rs`).
-pub const TOLERATED: Tolerate = Tolerate {
-    h1_settled_per_round: true,
-    h2_untimed_classify: true,
-};
-
 /// `max_extra_load`s (the default among them, and 1.0: no bound).
 pub const EXTRA_LOADS: [f64; 8] = [
     DEFAULT_MAX_EXTRA_LOAD,
@@ -199,6 +211,9 @@ const EXTRA_BURST_MILLI: u64 = 10_000;
 const GENERATION_NS: u64 = 10_000_000_000;
 /// How long a quantile read from the histogram is reused.
 const QUANTILE_REFRESH_NS: u64 = 1_000_000;
+/// One in this many at-once successes is counted in the histogram, with this
+/// weight, by a countdown per thread (`Latencies::record_at_once`).
+const AT_ONCE_EVERY: u32 = 16;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -1194,6 +1209,21 @@ impl Histogram {
         g.1[bucket_of(elapsed_ns)] += 1;
     }
 
+    /// A successful attempt that answered at once, counted (`weight` times) with
+    /// no clock: in the lowest bucket of the generation of the newest period the
+    /// histogram has seen, without rotating anything; lost if none was seen (the
+    /// generation it lands in has no period, so the first sample recorded into it
+    /// clears it).
+    fn record_at_once(&mut self, weight: u64) {
+        let newest = match (self.generations[0].0, self.generations[1].0) {
+            (None, None) => return,
+            (Some(_), None) => 0,
+            (None, Some(_)) => 1,
+            (Some(a), Some(b)) => usize::from(a < b),
+        };
+        self.generations[newest].1[0] += weight;
+    }
+
     fn quantile(&self, q: f64, now_ns: u64, min_samples: u64) -> Option<u64> {
         let period = now_ns / GENERATION_NS;
         let live: Vec<&Vec<u64>> = self
@@ -1266,8 +1296,31 @@ pub struct Summary {
     /// start.
     pub hedged_then_refused_at_begin: u64,
     /// Events handled while something else in the round was due at the same
-    /// instant (another attempt, a timer, the hedge timer).
+    /// instant (another attempt, the time-limit timer, the hedge timer).
     pub ties: u64,
+    /// An attempt answered at the instant the time-limit timer was due for
+    /// another attempt (which was then not cut by it first).
+    pub answer_beats_cut: u64,
+    /// An attempt answered at the instant its own limit ended (not cut).
+    pub ready_at_limit: u64,
+    /// The time-limit timer set again, for another attempt, when the one it was
+    /// set for ended with others in flight.
+    pub cut_rearms: u64,
+    /// A deadline cut of an attempt that is not the lowest slot in flight (the
+    /// timer was set again for it).
+    pub deadline_cut_not_lowest: u64,
+    /// `HedgesSettled` told (once per call that hedged).
+    pub settled: u64,
+    /// A round's attempt answered at once (time never read, classified untimed).
+    pub at_once: u64,
+    /// At-once successes under a quantile policy (the countdown ticks).
+    pub at_once_successes: u64,
+    /// At-once successes counted in the histogram (one in 16, weighted 16).
+    pub at_once_counted: u64,
+    /// A hedge whose permit was of another epoch than its check saw (given back
+    /// as a refusal). Not reached by a sequential run: the check and the permit
+    /// are taken at one instant with nothing between them.
+    pub epoch_moved: u64,
     pub stale_reports: u64,
     pub slow_attempts: u64,
     /// Calls ending with each `Stop` (by `Stop::as_str`).
@@ -1298,6 +1351,15 @@ impl Summary {
         self.hedged_then_retried += o.hedged_then_retried;
         self.hedged_then_refused_at_begin += o.hedged_then_refused_at_begin;
         self.ties += o.ties;
+        self.answer_beats_cut += o.answer_beats_cut;
+        self.ready_at_limit += o.ready_at_limit;
+        self.cut_rearms += o.cut_rearms;
+        self.deadline_cut_not_lowest += o.deadline_cut_not_lowest;
+        self.settled += o.settled;
+        self.at_once += o.at_once;
+        self.at_once_successes += o.at_once_successes;
+        self.at_once_counted += o.at_once_counted;
+        self.epoch_moved += o.epoch_moved;
         self.stale_reports += o.stale_reports;
         self.slow_attempts += o.slow_attempts;
         for (k, v) in &o.stops {
@@ -1353,7 +1415,10 @@ struct MCall {
     deadline_left: Option<Duration>,
     /// The result kept across a sleep.
     last: Option<Result<Tag, Tag>>,
+    /// Hedges sent, and attempts cancelled (losers dropped when a success ended
+    /// a round, those dropped by a deadline cut), over the whole call.
     sent: u32,
+    cancelled: u32,
     /// False once the breaker, the allowance or the budget refused a hedge.
     hedging: bool,
 }
@@ -1399,7 +1464,8 @@ struct World {
     now_ns: u64,
     /// Events the model predicts outside a call (between calls).
     expected: Vec<Ev>,
-    tolerate: Tolerate,
+    /// The at-once countdown of this thread (see the module docs).
+    at_once_tick: u32,
     call_index: usize,
     summary: Summary,
 }
@@ -1494,18 +1560,21 @@ impl World {
 
     /// The breaker lets a hedge go now: `Closed`, health (as of now) at or
     /// above `shed_below` (one half with grading off), the concurrency limit
-    /// not engaged (it is off here).
-    fn hedge_admits(&self) -> bool {
+    /// not engaged (it is off here); if so, the epoch it was seen in (the
+    /// hedge's permit must be of it).
+    fn hedge_admits(&self) -> Option<u32> {
         let snap = self.model.snapshot(self.now_ns);
         if snap.state != MState::Closed {
-            return false;
+            return None;
         }
         let line = if self.model.shed > 0 {
             self.model.shed as f64 / breaker_model::FULL as f64
         } else {
             0.5
         };
-        snap.health_bits.is_some_and(|h| f64::from_bits(h) >= line)
+        snap.health_bits
+            .is_some_and(|h| f64::from_bits(h) >= line)
+            .then_some(snap.epoch)
     }
 
     /// Start attempt `n` (a hedge if `hedge > 0`) now, reading its script.
@@ -1556,7 +1625,9 @@ impl World {
         cancelled
     }
 
-    /// The call ends with `stop` (told, unless it is a first-attempt success).
+    /// The call ends with `stop`: told, unless it is a first-attempt success,
+    /// and for a call that sent hedges, how they settled (over the whole call)
+    /// first.
     fn done(
         &mut self,
         t: &mut Trace,
@@ -1567,6 +1638,14 @@ impl World {
         hedge_won: u32,
     ) {
         if !(stop == Stop::Succeeded && c.attempts == 1) {
+            if c.sent > 0 {
+                self.summary.settled += 1;
+                t.events.push(self.ev(EvKind::HedgesSettled {
+                    sent: c.sent,
+                    won: hedge_won > 0,
+                    cancelled: c.cancelled,
+                }));
+            }
             t.events
                 .push(self.ev(EvKind::CallStopped(stop, c.attempts)));
         }
@@ -1585,19 +1664,8 @@ impl World {
         });
     }
 
-    /// `HedgesSettled`, stamped now, for a call that sent hedges.
-    fn settled(&self, c: &MCall, won: bool, cancelled: u32) -> Option<Ev> {
-        (c.sent > 0).then(|| {
-            self.ev(EvKind::HedgesSettled {
-                sent: c.sent,
-                won,
-                cancelled,
-            })
-        })
-    }
-
     /// A round's last attempt ended without a success: decide by the retry
-    /// rules (rules 3–5), after telling how the hedges settled.
+    /// rules (rules 3–5).
     fn after_round(
         &mut self,
         t: &mut Trace,
@@ -1605,16 +1673,9 @@ impl World {
         class: Classification,
         result: Option<Result<Tag, Tag>>,
     ) -> Next {
-        let settled = self.settled(c, false, 0);
-        let mark = t.events.len();
         let next = self.after_failure(t, c, class, result);
-        if let Some(ev) = settled {
-            if self.tolerate.h1_settled_per_round || matches!(next, Next::Done) {
-                t.events.insert(mark, ev);
-            }
-            if matches!(next, Next::Sleep(_)) {
-                self.summary.hedged_then_retried += 1;
-            }
+        if c.sent > 0 && matches!(next, Next::Sleep(_)) {
+            self.summary.hedged_then_retried += 1;
         }
         next
     }
@@ -1678,8 +1739,8 @@ impl World {
         Next::Sleep(delay)
     }
 
-    /// A retry (or the first attempt) is refused at its start: the call ends,
-    /// and tells how its hedges settled.
+    /// A retry (or the first attempt) is refused at its start: the call ends
+    /// (telling how its hedges settled, if it sent any, before its stop).
     fn stop_at_begin(
         &mut self,
         t: &mut Trace,
@@ -1687,18 +1748,40 @@ impl World {
         stop: Stop,
         rejected: Option<Rej>,
     ) -> Trace {
-        let settled = self.settled(c, false, 0);
-        self.done(t, c, stop, c.last, rejected, 0);
-        if let Some(ev) = settled {
+        if c.sent > 0 {
             self.summary.hedged_then_refused_at_begin += 1;
-            if self.tolerate.h1_settled_per_round {
-                t.events.push(ev);
-            } else {
-                // Before `CallStopped`, the last event `done` told.
-                t.events.insert(t.events.len() - 1, ev);
-            }
         }
+        self.done(t, c, stop, c.last, rejected, 0);
         std::mem::take(t)
+    }
+
+    /// An at-once success under a quantile policy: the thread's countdown
+    /// ticks, and every 16th is counted in the histogram, weighted 16 (the
+    /// input runs on a thread of its own, where the countdown starts at zero:
+    /// see the module docs).
+    fn at_once_success(&mut self) {
+        self.summary.at_once_successes += 1;
+        self.at_once_tick = (self.at_once_tick + 1) % AT_ONCE_EVERY;
+        if self.at_once_tick == 0 {
+            self.summary.at_once_counted += 1;
+            self.histogram.record_at_once(u64::from(AT_ONCE_EVERY));
+        }
+    }
+
+    /// The attempt the time-limit timer was set for ended (answer or cut) with
+    /// others in flight: it is set again, from now, for the one whose limit
+    /// ends first (on a tie, the lowest slot), if any has a limit.
+    fn rearm_cut(&mut self, slots: &[Option<MSlot>; SLOTS]) -> Option<usize> {
+        let next = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.and_then(|s| s.cut).map(|cut| (cut, k)))
+            .min()
+            .map(|(_, k)| k);
+        if next.is_some() {
+            self.summary.cut_rearms += 1;
+        }
+        next
     }
 
     /// The model's prediction of one hedged call, reading its attempts from `r`.
@@ -1708,9 +1791,9 @@ impl World {
         let max_attempts = u32::from(self.header.retry.max_attempts);
         let deadline = self.header.deadline();
         let timeout = self.header.timeout();
-        // Every hedged attempt is timed: the classifier is given the time (H2:
-        // only if it wants it).
-        let timed = self.header.retry.wants_elapsed || !self.tolerate.h2_untimed_classify;
+        // A call times its attempts from their admission if the breaker has a
+        // slow-call threshold or the classifier wants the time.
+        let call_timed = self.header.retry.wants_elapsed || self.model.slow_call.is_some();
         let quantile = matches!(self.header.hedge.delay, DelaySel::Quantile { .. });
         // Every hedged call adds its share to the extra-load allowance.
         self.allowance.deposit();
@@ -1720,6 +1803,7 @@ impl World {
             deadline_left: None,
             last: None,
             sent: 0,
+            cancelled: 0,
             hedging: true,
         };
         loop {
@@ -1758,53 +1842,61 @@ impl World {
             let round_start = self.elapsed();
             let mut slots: [Option<MSlot>; SLOTS] = [None; SLOTS];
             let limit = limit_of(c.deadline_left, timeout);
-            slots[0] = Some(self.start_attempt(r, &mut t, c.attempts, 0, epoch, limit));
-            // The delay is read once per round (while the call may hedge); the
-            // first hedge timer starts with the round, if its attempt did not
-            // answer at once.
-            let delay = if c.hedging && c.sent < max_hedges {
-                self.hedge_delay()
-            } else {
-                Duration::ZERO
-            };
-            let mut hedge_timer =
-                (c.hedging && c.sent < max_hedges && slots[0].is_some_and(|s| s.end > round_start))
-                    .then(|| round_start + sat_ns(delay));
+            let own = self.start_attempt(r, &mut t, c.attempts, 0, epoch, limit);
+            slots[0] = Some(own);
+            // The one time-limit timer, and the slot it is set for: the round's
+            // own attempt's, if it has a limit.
+            let mut cut_slot = limit.map(|_| 0);
+            // The round's own attempt is at once if it answers at its first poll
+            // with no start read: no limit, a call that times nothing.
+            let own_at_once = own.end == round_start && limit.is_none() && !call_timed;
+            // The delay is read, and the first hedge timer made, at the round's
+            // first `Pending` (none if its attempt answers at its first poll),
+            // if the call may still hedge.
+            let mut delay = Duration::ZERO;
+            let mut hedge_timer = None;
+            if own.end > round_start
+                && c.hedging
+                && c.sent < max_hedges
+                && c.attempts < max_attempts
+            {
+                delay = self.hedge_delay();
+                hedge_timer = Some(round_start + sat_ns(delay));
+            }
             // The latest failure of the round while others were in flight.
             let mut kept: Option<(Result<Tag, Tag>, Classification)> = None;
             let next = loop {
-                // The next instant something is due, then the first due thing
-                // in poll order: slot by slot, the attempt before its timer,
-                // then the hedge timer.
+                // The next instant something is due (an attempt's end, the
+                // time-limit timer, the hedge timer), then the first due thing in
+                // poll order: every attempt in slot order, then the time-limit
+                // timer, then the hedge timer.
+                let cut_at = cut_slot.map(|i| {
+                    slots[i]
+                        .and_then(|s| s.cut)
+                        .expect("harness invariant: the timer's slot is live, with a limit")
+                });
                 let due = slots
                     .iter()
                     .flatten()
-                    .map(|s| s.end.min(s.cut.unwrap_or(u64::MAX)))
+                    .map(|s| s.end)
+                    .chain(cut_at)
                     .chain(hedge_timer)
                     .min()
                     .expect("harness invariant: a round has something in flight");
                 self.advance_to(due);
                 let now = due;
-                let due_now = slots
-                    .iter()
-                    .flatten()
-                    .map(|s| {
-                        usize::from(s.end <= now) + usize::from(s.cut.is_some_and(|c| c <= now))
-                    })
-                    .sum::<usize>()
+                let cut_due = cut_at.is_some_and(|at| at <= now);
+                let due_now = slots.iter().flatten().filter(|s| s.end <= now).count()
+                    + usize::from(cut_due)
                     + usize::from(hedge_timer.is_some_and(|t| t <= now));
                 if due_now > 1 {
                     self.summary.ties += 1;
                 }
-                let event = slots
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, s)| match s {
-                        Some(s) if s.end <= now => Some(MEvent::Done(i)),
-                        Some(s) if s.cut.is_some_and(|c| c <= now) => Some(MEvent::Cut(i)),
-                        _ => None,
-                    })
-                    .unwrap_or(MEvent::HedgeDue);
+                let event = match slots.iter().position(|s| s.is_some_and(|s| s.end <= now)) {
+                    Some(i) => MEvent::Done(i),
+                    None if cut_due => MEvent::Cut(cut_slot.expect("a due timer is set")),
+                    None => MEvent::HedgeDue,
+                };
                 match event {
                     MEvent::HedgeDue => {
                         hedge_timer = None;
@@ -1828,11 +1920,11 @@ impl World {
                                 }
                             }
                         }
-                        if !self.hedge_admits() {
+                        let Some(seen) = self.hedge_admits() else {
                             self.summary.refused_by_breaker += 1;
                             c.hedging = false;
                             continue;
-                        }
+                        };
                         if !self.allowance.withdraw() {
                             self.summary.refused_by_allowance += 1;
                             c.hedging = false;
@@ -1850,6 +1942,15 @@ impl World {
                                 continue;
                             }
                         };
+                        // A permit of another epoch than the check saw is given
+                        // back unrecorded, as a refusal.
+                        if epoch != seen {
+                            self.model.cancel(epoch);
+                            self.summary.epoch_moved += 1;
+                            self.allowance.refund();
+                            c.hedging = false;
+                            continue;
+                        }
                         if let Some(b) = &mut self.budget_model {
                             if !b.withdraw() {
                                 self.model.cancel(epoch);
@@ -1865,6 +1966,9 @@ impl World {
                         let limit = limit_of(c.deadline_left, timeout);
                         slots[j] =
                             Some(self.start_attempt(r, &mut t, c.attempts, c.sent, epoch, limit));
+                        if limit.is_some() && cut_slot.is_none() {
+                            cut_slot = Some(j);
+                        }
                         t.events.push(self.ev(EvKind::Hedge {
                             attempt: c.attempts,
                             delay: Duration::from_nanos(now - round_start),
@@ -1875,37 +1979,51 @@ impl World {
                     }
                     MEvent::Done(i) => {
                         let s = slots[i].take().expect("a live slot");
+                        if cut_due {
+                            if cut_slot == Some(i) {
+                                self.summary.ready_at_limit += 1;
+                            } else {
+                                self.summary.answer_beats_cut += 1;
+                            }
+                        }
                         t.attempts[s.index].end = Some(End::Completed(now));
                         // The attempt's operator acts as it completes.
                         self.model_operate(s.spec.op, &mut t.events);
                         let class = s.spec.class();
                         let took = Duration::from_nanos(now - s.started);
-                        t.classified.push(if timed {
-                            Classified::Timed(s.n, Some(took))
+                        let at_once = i == 0 && s.hedge == 0 && own_at_once;
+                        if at_once {
+                            // No time read: `classify`, the plain verdict.
+                            self.summary.at_once += 1;
+                            t.classified.push(Classified::Untimed(s.n));
+                            self.model_record(s.epoch, class.verdict(), &mut t.events);
                         } else {
-                            Classified::Untimed(s.n)
-                        });
-                        let verdict = self.model.timed_verdict(class.verdict(), took);
-                        self.model_record(s.epoch, verdict, &mut t.events);
-                        if let Some((threshold, _)) = self.model.slow_call {
-                            let threshold = Duration::from_nanos(threshold);
-                            if took > threshold {
-                                self.summary.slow_attempts += 1;
-                                t.events.push(self.ev(EvKind::SlowAttempt {
-                                    elapsed: took,
-                                    threshold,
-                                }));
+                            // Timed, as `finish_timed`: the classifier sees the
+                            // time, a slow success is a failure for the breaker.
+                            t.classified.push(Classified::Timed(s.n, Some(took)));
+                            let verdict = self.model.timed_verdict(class.verdict(), took);
+                            self.model_record(s.epoch, verdict, &mut t.events);
+                            if let Some((threshold, _)) = self.model.slow_call {
+                                let threshold = Duration::from_nanos(threshold);
+                                if took > threshold {
+                                    self.summary.slow_attempts += 1;
+                                    t.events.push(self.ev(EvKind::SlowAttempt {
+                                        elapsed: took,
+                                        threshold,
+                                    }));
+                                }
                             }
                         }
                         let result = s.spec.result(s.n);
                         if let Classification::Success = class {
                             if quantile {
-                                self.histogram.record(sat_ns(took), now);
+                                if at_once {
+                                    self.at_once_success();
+                                } else {
+                                    self.histogram.record(sat_ns(took), now);
+                                }
                             }
-                            let cancelled = self.cancel(&mut slots, &mut t);
-                            if let Some(ev) = self.settled(&c, s.hedge > 0, cancelled) {
-                                t.events.push(ev);
-                            }
+                            c.cancelled += self.cancel(&mut slots, &mut t);
                             if s.hedge > 0 {
                                 self.summary.hedge_wins += 1;
                             }
@@ -1914,6 +2032,9 @@ impl World {
                         }
                         if slots.iter().any(Option::is_some) {
                             kept = Some((result, class));
+                            if cut_slot == Some(i) {
+                                cut_slot = self.rearm_cut(&slots);
+                            }
                             continue;
                         }
                         break self.after_round(&mut t, &mut c, class, Some(result));
@@ -1930,15 +2051,16 @@ impl World {
                         }));
                         if by_deadline {
                             self.summary.deadline_cuts += 1;
-                            let cancelled = self.cancel(&mut slots, &mut t);
-                            if let Some(ev) = self.settled(&c, false, cancelled) {
-                                t.events.push(ev);
+                            if slots[..i].iter().any(Option::is_some) {
+                                self.summary.deadline_cut_not_lowest += 1;
                             }
+                            c.cancelled += self.cancel(&mut slots, &mut t);
                             self.done(&mut t, &c, Stop::DeadlineExceeded, None, None, 0);
                             break Next::Done;
                         }
                         self.summary.timeout_cuts += 1;
                         if slots.iter().any(Option::is_some) {
+                            cut_slot = self.rearm_cut(&slots);
                             continue;
                         }
                         // The round's last attempt was cut: a retryable failure,
@@ -2108,19 +2230,42 @@ fn diff_lists<T: std::fmt::Debug + PartialEq>(
     Some(out)
 }
 
-/// Run one input, tolerating the findings [`TOLERATED`] names.
+/// Run one input.
 pub fn run(data: &[u8]) {
     let _ = run_with_summary(data);
 }
 
-/// [`run`], returning what the input reached.
+/// What the name of the thread an input with a quantile policy runs on ends
+/// with (its caller's name before it): for a panic hook that tells them apart.
+#[allow(dead_code)] // used by tests/fuzz_replay_hedge.rs, not by the fuzz target
+pub const INPUT_THREAD_SUFFIX: &str = " (hedge_ops input)";
+
+/// [`run`], returning what the input reached. An input with a quantile policy
+/// runs on a fresh thread, so that the at-once countdown (a thread-local of the
+/// implementation) starts at zero and the run depends on the input alone (see
+/// the module docs); its panic, if any, is resumed on the caller's thread.
 pub fn run_with_summary(data: &[u8]) -> Summary {
-    run_with(data, TOLERATED)
+    let header = Header::decode(&mut Reader::new(data));
+    if !matches!(header.hedge.delay, DelaySel::Quantile { .. }) {
+        return run_here(data);
+    }
+    let name = format!(
+        "{}{INPUT_THREAD_SUFFIX}",
+        std::thread::current().name().unwrap_or("unnamed")
+    );
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(name)
+            .spawn_scoped(scope, || run_here(data))
+            .expect("harness: a thread for the input")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
-/// [`run`], tolerating only the findings `tolerate` names (the documented rules
-/// for the others).
-pub fn run_with(data: &[u8], tolerate: Tolerate) -> Summary {
+/// Run one input on this thread (whose at-once countdown must be at zero if
+/// the input has a quantile policy).
+fn run_here(data: &[u8]) -> Summary {
     let mut r = Reader::new(data);
     let header = Header::decode(&mut r);
     let mut summary = Summary::default();
@@ -2211,7 +2356,7 @@ pub fn run_with(data: &[u8], tolerate: Tolerate) -> Summary {
         histogram: Histogram::new(),
         now_ns: start_ns,
         expected: Vec::new(),
-        tolerate,
+        at_once_tick: 0,
         call_index: 0,
         summary,
     };
