@@ -548,3 +548,45 @@ async fn hedged_attempts_are_latency_samples_for_the_concurrency_limit() {
         .expect("the limit measured the hedged calls");
     assert!(base >= 19 * MS && base <= 21 * MS, "{base:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_hedges_holds_across_rounds() {
+    // max_hedges(1) per call: round 1 sends its hedge (both attempts fail);
+    // the retry's round sends none, however slow its attempt.
+    let log = Log::default();
+    let guard = Guard::new(breaker(&log), retry(4))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(
+            Hedge::builder()
+                .after(100 * MS)
+                .max_hedges(1)
+                .max_extra_load(1.0)
+                .build()
+                .unwrap(),
+        );
+    let outcome = guard
+        .call_async_outcome(|a| async move {
+            let (ms, ok) = match a.number {
+                1 => (150, false),
+                2 => (30, false),
+                _ => (1_000, true),
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if ok { Ok(a.number) } else { Err(()) }
+        })
+        .await;
+    assert_eq!(outcome.stop, Stop::Succeeded);
+    assert_eq!(outcome.attempts, 3, "no hedge in the second round");
+    assert_eq!(outcome.winner(), Some(Winner::Primary));
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        [
+            "hedge 2 100ms",
+            "retry",
+            "settled 1 false 0",
+            "call_stopped"
+        ],
+        "{log:?}"
+    );
+}
