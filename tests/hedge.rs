@@ -590,3 +590,40 @@ async fn max_hedges_holds_across_rounds() {
         "{log:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_hedged_call_frees_its_probe_slot() {
+    // Half-open with one probe slot: a hedged call's attempt takes it; the
+    // caller gives up (drops the call's future mid-attempt). The slot is free
+    // again at once (a cancellation), not held until the probe lease ends.
+    let b = Arc::new(
+        Breaker::builder()
+            .clock(TokioClock(tokio::time::Instant::now()))
+            .trip_after_consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_jitter(0.0)
+            .probes(1)
+            .build()
+            .unwrap(),
+    );
+    let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let guard = Guard::new(Arc::clone(&b), retry(2))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let calls = AtomicU32::new(0);
+    let r = tokio::time::timeout(
+        50 * MS,
+        guard.call_async_outcome(|a| op(a.number, |_| 10_000, &calls)),
+    )
+    .await;
+    assert!(r.is_err(), "the caller gave up");
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "the probe was in flight");
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.probes_in_flight),
+        (fusebox::State::HalfOpen, 0),
+        "{s:?}"
+    );
+    assert!(b.try_acquire().is_ok(), "the probe slot is free");
+}
