@@ -3,7 +3,8 @@
 #![cfg(feature = "tokio")]
 
 use fusebox::{
-    Breaker, Event, Guard, Hedge, Retry, RetryBudget, Stop, TokioSleeper, Verdict, Winner,
+    Breaker, Event, Guard, Hedge, HedgedGuard, Retry, RetryBudget, Stop, TokioSleeper, Verdict,
+    Winner,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,6 +12,32 @@ use std::time::Duration;
 
 mod hedge_support;
 use hedge_support::{Log, MS, TokioClock, breaker, retry};
+
+/// A guard on `breaker(log)` and `retry(max_attempts)`, hedged after 100 ms at
+/// most `max_hedges` times per call; `unbounded`: an extra-load allowance of one
+/// hedge per call (the default's 5 % would cut the tests' bursts short).
+fn hedged(
+    log: &Log,
+    max_attempts: u32,
+    max_hedges: u32,
+    unbounded: bool,
+) -> HedgedGuard<fusebox::DefaultClassifier, TokioSleeper> {
+    let mut hedge = Hedge::builder().after(100 * MS).max_hedges(max_hedges);
+    if unbounded {
+        hedge = hedge.max_extra_load(1.0);
+    }
+    Guard::new(breaker(log), retry(max_attempts))
+        .with_sleeper(TokioSleeper)
+        .with_hedging(hedge.build().unwrap())
+}
+
+/// The operation: attempt `n` (from 1) takes `script[n - 1].0` ms and
+/// succeeds if `script[n - 1].1` (the last entry for later attempts).
+async fn scripted(number: u32, script: [(u64, bool); 4]) -> Result<u32, ()> {
+    let (ms, ok) = script[(number as usize - 1).min(3)];
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    if ok { Ok(number) } else { Err(()) }
+}
 
 /// The operation: attempt `n` takes `latency(n)` and succeeds; counts calls.
 async fn op(number: u32, latency: impl Fn(u32) -> u64, calls: &AtomicU32) -> Result<u32, ()> {
@@ -167,15 +194,7 @@ async fn a_hedge_in_flight_survives_the_budget_running_out() {
 #[tokio::test(start_paused = true)]
 async fn max_hedges_is_respected() {
     let log = Log::default();
-    let guard = Guard::new(breaker(&log), retry(3))
-        .with_sleeper(TokioSleeper)
-        .with_hedging(
-            Hedge::builder()
-                .after(100 * MS)
-                .max_hedges(2)
-                .build()
-                .unwrap(),
-        );
+    let guard = hedged(&log, 3, 2, false);
     let calls = AtomicU32::new(0);
     let start = tokio::time::Instant::now();
     let outcome = guard
@@ -419,29 +438,13 @@ async fn hedges_settle_once_per_call_whatever_its_rounds() {
     // One `HedgesSettled` for the call, with both rounds' counts, just before
     // its stop (it was told at the first round's end too, before the fix).
     let log = Log::default();
-    let guard = Guard::new(breaker(&log), retry(4))
-        .with_sleeper(TokioSleeper)
-        .with_hedging(
-            Hedge::builder()
-                .after(100 * MS)
-                .max_hedges(2)
-                .max_extra_load(1.0)
-                .build()
-                .unwrap(),
-        );
-    let calls = AtomicU32::new(0);
-    let calls = &calls;
+    let guard = hedged(&log, 4, 2, true);
     let outcome = guard
-        .call_async_outcome(|a| async move {
-            calls.fetch_add(1, Ordering::Relaxed);
-            let (ms, ok) = match a.number {
-                1 => (150, false),
-                2 => (30, false),
-                3 => (10_000, true),
-                _ => (5, true),
-            };
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            if ok { Ok(a.number) } else { Err(()) }
+        .call_async_outcome(|a| {
+            scripted(
+                a.number,
+                [(150, false), (30, false), (10_000, true), (5, true)],
+            )
         })
         .await;
     assert_eq!(outcome.stop, Stop::Succeeded);
@@ -554,25 +557,13 @@ async fn max_hedges_holds_across_rounds() {
     // max_hedges(1) per call: round 1 sends its hedge (both attempts fail);
     // the retry's round sends none, however slow its attempt.
     let log = Log::default();
-    let guard = Guard::new(breaker(&log), retry(4))
-        .with_sleeper(TokioSleeper)
-        .with_hedging(
-            Hedge::builder()
-                .after(100 * MS)
-                .max_hedges(1)
-                .max_extra_load(1.0)
-                .build()
-                .unwrap(),
-        );
+    let guard = hedged(&log, 4, 1, true);
     let outcome = guard
-        .call_async_outcome(|a| async move {
-            let (ms, ok) = match a.number {
-                1 => (150, false),
-                2 => (30, false),
-                _ => (1_000, true),
-            };
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            if ok { Ok(a.number) } else { Err(()) }
+        .call_async_outcome(|a| {
+            scripted(
+                a.number,
+                [(150, false), (30, false), (1_000, true), (1_000, true)],
+            )
         })
         .await;
     assert_eq!(outcome.stop, Stop::Succeeded);
