@@ -45,7 +45,7 @@
 //! |---|---|
 //! | `tokio` | `TokioSleeper`: async retries on tokio's timer |
 //! | `http` | `fusebox::http`: `HttpClassifier` (status table, `Retry-After`), 503 responses for a refusal |
-//! | `tower` | `fusebox::tower`: `GuardLayer`, a `Guard` as tower middleware; with `registry`, `RegistryLayer` |
+//! | `tower` | `fusebox::tower`: `GuardLayer`, a `Guard` as tower middleware; `HedgedGuardLayer`, a `HedgedGuard`'s; with `registry`, `RegistryLayer` |
 //! | `reqwest` | `fusebox::reqwest`: `GuardMiddleware` for `reqwest-middleware` (in place of `reqwest-retry`), the classifier for reqwest's types |
 //! | `registry` | `fusebox::registry`: one breaker and budget per downstream key, lock-free lookups, bounded |
 //! | `serde` | `fusebox::serde_config`: configs from TOML, YAML, JSON through the validating builders |
