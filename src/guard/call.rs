@@ -385,14 +385,9 @@ where
         O: crate::breaker::BreakerOwner,
     {
         debug_assert!(self.attempts > 0, "a retry");
-        self.check_deadline()?;
-        match held.acquire(true) {
-            Ok(()) => {
-                let _attempt = self.admitted(held.epoch(), held.holds_slot());
-                Ok(())
-            }
-            Err(rejected) => Err(self.rejected(rejected)),
-        }
+        // The holder's breaker is the held permit's owner's (the call holds a
+        // clone of the service's holder), so the ticket is the held one's.
+        self.begin_ticket(held.slot_mut()).map(|_attempt| ())
     }
 
     /// Ask the breaker for an attempt's permit, its ticket kept in `slot`
