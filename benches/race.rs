@@ -1352,57 +1352,10 @@ const METRICS_CASES: &[(&str, Run)] = &[];
 
 /// The run's `metrics` recorder: every counter and gauge an atomic, as the
 /// Prometheus exporter's are (so that a counted case pays what it would in a
-/// service), one per series.
+/// service), one per series: the tests' own (`tests/metrics_support`).
 #[cfg(feature = "metrics")]
-mod recorder {
-    use metrics::atomics::AtomicU64;
-    use metrics::{
-        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-    };
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-
-    #[derive(Default)]
-    struct Atomics(Mutex<HashMap<String, Arc<AtomicU64>>>);
-
-    impl Atomics {
-        fn slot(&self, key: &Key) -> Arc<AtomicU64> {
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let series = format!("{}{{{}}}", key.name(), labels.join(","));
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(map.entry(series).or_default())
-        }
-    }
-
-    struct Installed(&'static Atomics);
-
-    impl Recorder for Installed {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            Counter::from_arc(self.0.slot(key))
-        }
-        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::from_arc(self.0.slot(key))
-        }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
-    }
-
-    /// Install the recorder (once, before any subject is built).
-    pub(crate) fn install() {
-        static INSTALLED: OnceLock<()> = OnceLock::new();
-        INSTALLED.get_or_init(|| {
-            let atomics: &'static Atomics = Box::leak(Box::default());
-            metrics::set_global_recorder(Installed(atomics)).expect("the only recorder");
-        });
-    }
-}
+#[path = "../tests/metrics_support/mod.rs"]
+mod recorder;
 
 /// Wall time for `threads` threads to each run `iters` operations of `run`.
 fn run_threads(s: &Shared, threads: usize, iters: u64, run: Run) -> Duration {
@@ -1457,8 +1410,9 @@ const FAMILIES: &[&[&str]] = &[
 ];
 
 fn race(c: &mut Criterion) {
+    // The recorder, installed once, before any subject is built.
     #[cfg(feature = "metrics")]
-    recorder::install();
+    let _ = recorder::store();
     for family in FAMILIES {
         for threads in thread_counts() {
             // Fresh subjects for every family and thread count.
