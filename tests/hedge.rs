@@ -618,3 +618,119 @@ async fn a_dropped_hedged_call_frees_its_probe_slot() {
     );
     assert!(b.try_acquire().is_ok(), "the probe slot is free");
 }
+
+/// The hedges sent (`Hedge` events) in `log`.
+fn hedges_in(log: &Log) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("hedge "))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_downstream_gets_one_hedge_not_one_per_call() {
+    // Five calls at once to a downstream that answers no one for 10 s: all
+    // are overdue at 100 ms. The first to find its hedge due hedges (one slow
+    // call alone is a tail as far as anyone can tell); the others see a round
+    // overdue already and no answer to anything begun since they began: a
+    // stall, where a hedge is one more request nobody answers.
+    let log = Log::default();
+    let guard = hedged(&log, 3, 1, true);
+    let calls = AtomicU32::new(0);
+    let call = || guard.call_async_outcome(|a| op(a.number, |_| 10_000, &calls));
+    let (a, b, c, d, e) = tokio::join!(call(), call(), call(), call(), call());
+    for outcome in [a, b, c, d, e] {
+        assert_eq!(outcome.stop, Stop::Succeeded);
+    }
+    assert_eq!(hedges_in(&log), 1, "{:?}", log.lock().unwrap());
+    assert_eq!(calls.load(Ordering::Relaxed), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tail_among_answered_calls_still_hedges() {
+    // Two calls stuck from 0 ms, and a fast call (5 ms) begun `at` ms. At
+    // 100 ms both stuck calls are overdue; the second hedges too only if the
+    // downstream answered an attempt begun at least a quarter of the delay
+    // (25 ms) after its own: then its slowness is its own (a tail), not the
+    // downstream's.
+    for (at, hedges) in [(10, 1), (30, 2)] {
+        let log = Log::default();
+        let guard = hedged(&log, 3, 1, true);
+        let calls = AtomicU32::new(0);
+        let stuck = || {
+            guard.call_async_outcome(|a| op(a.number, |n| if n == 1 { 10_000 } else { 5 }, &calls))
+        };
+        let fast = async {
+            tokio::time::sleep(Duration::from_millis(at)).await;
+            guard
+                .call_async_outcome(|a| op(a.number, |_| 5, &calls))
+                .await
+        };
+        let (a, b, c) = tokio::join!(stuck(), stuck(), fast);
+        for outcome in [a, b, c] {
+            assert_eq!(outcome.stop, Stop::Succeeded);
+        }
+        assert_eq!(
+            hedges_in(&log),
+            hedges,
+            "fast call at {at} ms: {:?}",
+            log.lock().unwrap()
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overdue_round_counts_no_more_once_over_or_given_up() {
+    // A slow call whose hedge wins (its round over), then a stuck call given
+    // up at 150 ms (its future dropped with its round overdue): a later stuck
+    // call, alone, hedges too. Were either still counted overdue, it would
+    // read as a stall (another round overdue, nothing answered since) and
+    // send no hedge.
+    let log = Log::default();
+    let guard = hedged(&log, 3, 1, true);
+    let calls = AtomicU32::new(0);
+    let won = guard
+        .call_async_outcome(|a| op(a.number, |n| if n == 1 { 10_000 } else { 5 }, &calls))
+        .await;
+    assert_eq!(won.winner(), Some(Winner::Hedge(1)));
+    let stuck = || guard.call_async_outcome(|a| op(a.number, |_| 10_000, &calls));
+    assert!(tokio::time::timeout(150 * MS, stuck()).await.is_err());
+    assert_eq!(hedges_in(&log), 2);
+    let outcome = stuck().await;
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(hedges_in(&log), 3, "{:?}", log.lock().unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_backing_off_is_not_overdue() {
+    // Call A: its attempt fails at 150 ms, its hedge (sent at 100 ms) at
+    // 160 ms; it backs off 10 ms, then its last attempt. Call B, begun at
+    // 65 ms, is stuck, its hedge due at 165 ms, while A backs off: A's round
+    // is over, so B is the only overdue round and hedges. Had A's round been
+    // counted until A ended, B would read a stall and not.
+    let log = Log::default();
+    let guard = hedged(&log, 3, 1, true);
+    let calls = AtomicU32::new(0);
+    let a = guard.call_async_outcome(|a| {
+        scripted(
+            a.number,
+            [(150, false), (60, false), (1_000, true), (1_000, true)],
+        )
+    });
+    let b = async {
+        tokio::time::sleep(65 * MS).await;
+        guard
+            .call_async_outcome(|a| op(a.number, |n| if n == 1 { 10_000 } else { 5 }, &calls))
+            .await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert_eq!((a.stop, a.attempts), (Stop::Succeeded, 3));
+    assert_eq!(
+        b.winner(),
+        Some(Winner::Hedge(1)),
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert_eq!(hedges_in(&log), 2);
+}

@@ -175,7 +175,7 @@ enum Event<O> {
 ///
 /// Dropped, it cancels every ticket it still holds; its owner drops the
 /// attempts' futures first (see [`Pins`]).
-pub(crate) struct Hedged<G: Holder, M, T, E> {
+pub(crate) struct Hedged<G: HedgeHolder, M, T, E> {
     call: Call<G, T, E, HedgeTally>,
     make: M,
     /// The tickets of the attempts in flight, by slot.
@@ -187,8 +187,12 @@ pub(crate) struct Hedged<G: Holder, M, T, E> {
     /// The most it may send.
     max: u32,
     /// False once the breaker, the budget or the extra-load allowance refused
-    /// a hedge: no new ones for this call (those in flight go on).
+    /// a hedge, or the downstream looked stalled: no new ones for this call
+    /// (those in flight go on).
     hedging: bool,
+    /// Whether the round ran past its hedge delay (counted overdue by the
+    /// policy until it ends: [`Hedge::overdue`]).
+    overdue: bool,
     /// The slot whose limit the `cut` timer is set for.
     cut_slot: Option<u8>,
     /// The round's start (read at its first `Pending` if not before) and
@@ -230,6 +234,7 @@ where
             sent: 0,
             max,
             hedging: true,
+            overdue: false,
             cut_slot: None,
             round_start: 0,
             delay: Duration::ZERO,
@@ -296,6 +301,7 @@ where
             sent: 0,
             max,
             hedging: true,
+            overdue: false,
             cut_slot: (slot.limit_ns != NO_LIMIT).then_some(0),
             round_start: slot.started().unwrap_or(0),
             delay: Duration::ZERO,
@@ -348,6 +354,9 @@ where
                         Poll::Ready(ended) => ended,
                         Poll::Pending => return Poll::Pending,
                     };
+                    if self.overdue {
+                        self.round_over();
+                    }
                     match step {
                         Step::Done(done) => {
                             self.phase = Phase::Done;
@@ -564,6 +573,18 @@ where
     /// budget and allowance let it (a refusal stops new hedges for the call),
     /// and arm the next one's timer.
     fn try_hedge(&mut self, pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>) {
+        if !self.overdue {
+            // The round's first hedge is due: is it a tail or a stall?
+            self.overdue = true;
+            if !self
+                .call
+                .holder()
+                .hedge()
+                .overdue(self.round_start, self.delay)
+            {
+                self.hedging = false;
+            }
+        }
         let Some(j) = self.tickets.iter().position(|t| !t.holds()) else {
             return;
         };
@@ -635,6 +656,13 @@ where
         }
     }
 
+    /// The round, counted overdue, is over.
+    #[cold]
+    fn round_over(&mut self) {
+        self.overdue = false;
+        self.call.holder().hedge().round_over();
+    }
+
     /// Whether an attempt is still in flight.
     fn in_flight(&self) -> bool {
         self.tickets.iter().any(TicketSlot::holds)
@@ -661,10 +689,15 @@ where
     }
 }
 
-impl<G: Holder, M, T, E> Drop for Hedged<G, M, T, E> {
+impl<G: HedgeHolder, M, T, E> Drop for Hedged<G, M, T, E> {
     /// Every ticket still held is a cancellation (the call's future was
-    /// dropped mid-round; its owner dropped the attempts' futures first).
+    /// dropped mid-round; its owner dropped the attempts' futures first), and
+    /// an overdue round is over.
     fn drop(&mut self) {
+        if self.overdue {
+            self.overdue = false;
+            self.call.holder().hedge().round_over();
+        }
         let breaker = self.call.holder().breaker();
         for ticket in &mut self.tickets {
             drop(ticket.take(breaker));

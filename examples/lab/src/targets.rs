@@ -344,7 +344,7 @@ fn fusebox_default_checks(report: &Report) -> Vec<Check> {
         let best_other = report
             .runs
             .iter()
-            .filter(|r| r.strategy != STRATEGY)
+            .filter(|r| rival(r.strategy))
             .map(|r| (r.strategy, goodput(r.strategy)))
             .fold((STRATEGY, f64::NEG_INFINITY), |best, x| {
                 if x.1 > best.1 { x } else { best }
