@@ -50,6 +50,14 @@
 //! directly: the model keeps both (exact arithmetic, and the at-once countdown
 //! below) and they show in which hedges are sent and when.
 //!
+//! The policy's tail-or-stall check (`docs/DESIGN.md` 7c, "A tail, not a
+//! stall") never refuses here: one call runs at a time, so no other round is
+//! overdue when a hedge is due, and the model sends every hedge the other rules
+//! allow. What that checks: a round left counted overdue after it ended (or
+//! after its call's future was dropped) would refuse every later call's hedges
+//! (nothing begun after a round's start answers before its hedge is due, in a
+//! call run alone), and the model would see them missing.
+//!
 //! # Ties
 //!
 //! Latencies and delays are whole milliseconds, so several things often happen at
