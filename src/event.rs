@@ -236,14 +236,17 @@ pub enum EventKind<'a> {
     },
     /// A guarded async call that sent hedges ended: told once per such call,
     /// just before its [`CallStopped`](Self::CallStopped), with its counts
-    /// over all its rounds (not when its future is dropped mid-flight).
+    /// over all its rounds; or, for a call whose future is dropped before it
+    /// ends (the caller gave up), when it is dropped, with `won: false`, its
+    /// attempts then in flight counted cancelled, and no `CallStopped`.
     HedgesSettled {
         /// Hedges the call sent.
         sent: u32,
         /// Whether a hedge's success ended the call.
         won: bool,
         /// Attempts dropped in flight, unrecorded (the losers of a round a
-        /// success ended, or the attempts a deadline cut).
+        /// success ended, the attempts a deadline cut, or those in flight
+        /// when the call's future was dropped).
         cancelled: u32,
     },
     /// A guarded call ended, other than with a first-attempt success.

@@ -17,7 +17,7 @@
 //! | `fusebox_probe_lease_expiries_total` | `breaker` | half-open periods restarted because their probes held their slots past the lease |
 //! | `fusebox_slow_attempts_total` | `breaker` | attempts over the slow-call threshold |
 //! | `fusebox_attempt_timeouts_total` | `breaker`, `limit` (`deadline`, `attempt_timeout`) | attempts cut by a time limit |
-//! | `fusebox_hedges_total` | `breaker`, `outcome` (`sent`, `won`, `cancelled`) | hedges sent by [hedging](crate::Guard::with_hedging) async calls, calls a hedge won, and attempts dropped in flight when a hedged call ended |
+//! | `fusebox_hedges_total` | `breaker`, `outcome` (`sent`, `won`, `cancelled`) | hedges sent by [hedging](crate::Guard::with_hedging) async calls, calls a hedge won, and attempts dropped in flight when a hedged call ended or was dropped |
 //!
 //! and gauges: `fusebox_state{breaker}` (0 closed, 1 open, 2 half-open,
 //! 3 forced-open, 4 disabled), `fusebox_health{breaker}` (see below) and

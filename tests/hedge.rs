@@ -734,3 +734,36 @@ async fn a_call_backing_off_is_not_overdue() {
     );
     assert_eq!(hedges_in(&log), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_given_up_settles_its_hedges_when_dropped() {
+    // Given up before its hedge: nothing to tell. Given up with its hedge in
+    // flight: the hedge settled, none won, both attempts cancelled (and no
+    // stop: the caller gave up). Given up in its backoff after a round that
+    // hedged: that round's counts, nothing in flight.
+    let log = Log::default();
+    let guard = hedged(&log, 3, 1, true);
+    let calls = AtomicU32::new(0);
+    let stuck = || guard.call_async_outcome(|a| op(a.number, |_| 10_000, &calls));
+    assert!(tokio::time::timeout(50 * MS, stuck()).await.is_err());
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+    assert!(tokio::time::timeout(150 * MS, stuck()).await.is_err());
+    assert_eq!(*log.lock().unwrap(), ["hedge 2 100ms", "settled 1 false 2"]);
+    log.lock().unwrap().clear();
+    // Both attempts fail at 150 ms (the hedge ends the round); the backoff
+    // is 10 ms, and the caller gives up 5 ms into it.
+    let failing = guard.call_async_outcome(|a| {
+        scripted(
+            a.number,
+            [(150, false), (50, false), (10_000, true), (10_000, true)],
+        )
+    });
+    assert!(tokio::time::timeout(155 * MS, failing).await.is_err());
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["hedge 2 100ms", "retry", "settled 1 false 0"],
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert_eq!(guard.guard().breaker().limit().in_flight, 0);
+}

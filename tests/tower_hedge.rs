@@ -256,6 +256,11 @@ async fn a_dropped_response_future_cancels_every_attempt() {
     let s = b.snapshot();
     assert_eq!((s.samples, s.health), (0, Some(1.0)), "no verdict");
     assert!(outcomes.lock().unwrap().is_empty(), "no stop told");
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["hedge 2 100ms", "settled 1 false 2"],
+        "the hedge settled when the call was dropped: none won, both cancelled"
+    );
 }
 
 #[tokio::test(start_paused = true)]

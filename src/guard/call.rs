@@ -89,6 +89,24 @@ impl<G, T, E> Call<G, T, E, HedgeTally> {
     }
 }
 
+impl<G: Holder, T, E> Call<G, T, E, HedgeTally> {
+    /// A hedged call's future was dropped before it ended, with `cancelled`
+    /// attempts in flight (their permits given back unrecorded): if it sent
+    /// hedges, they settled, none won (told once: the call tells no stop).
+    #[cold]
+    pub(crate) fn tell_dropped(&mut self, cancelled: u32) {
+        self.hedges_told(0, cancelled);
+        let h = self.hedges;
+        if h.sent() > 0 {
+            self.holder.breaker().emit(EventKind::HedgesSettled {
+                sent: h.sent(),
+                won: false,
+                cancelled: h.cancelled(),
+            });
+        }
+    }
+}
+
 /// What to do after an attempt.
 pub(crate) enum Step<T, E> {
     /// The call is over.

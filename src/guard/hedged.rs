@@ -690,17 +690,27 @@ where
 }
 
 impl<G: HedgeHolder, M, T, E> Drop for Hedged<G, M, T, E> {
-    /// Every ticket still held is a cancellation (the call's future was
-    /// dropped mid-round; its owner dropped the attempts' futures first), and
-    /// an overdue round is over.
+    /// A call dropped before it ended (its owner dropped the attempts'
+    /// futures first): every ticket still held is a cancellation, an overdue
+    /// round is over, and the hedges it sent, if any, settled (told as
+    /// [`EventKind::HedgesSettled`], none won, with no stop: the caller gave
+    /// up).
     fn drop(&mut self) {
         if self.overdue {
             self.overdue = false;
             self.call.holder().hedge().round_over();
         }
         let breaker = self.call.holder().breaker();
+        let mut cancelled = 0;
         for ticket in &mut self.tickets {
-            drop(ticket.take(breaker));
+            if let Some(permit) = ticket.take(breaker) {
+                cancelled += 1;
+                drop(permit);
+            }
+        }
+        // An ended call told its hedges with its stop.
+        if self.phase != Phase::Done {
+            self.call.tell_dropped(cancelled);
         }
     }
 }

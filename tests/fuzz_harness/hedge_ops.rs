@@ -53,10 +53,11 @@
 //! The policy's tail-or-stall check (`docs/DESIGN.md` 7c, "A tail, not a
 //! stall") never refuses here: one call runs at a time, so no other round is
 //! overdue when a hedge is due, and the model sends every hedge the other rules
-//! allow. What that checks: a round left counted overdue after it ended (or
-//! after its call's future was dropped) would refuse every later call's hedges
-//! (nothing begun after a round's start answers before its hedge is due, in a
-//! call run alone), and the model would see them missing.
+//! allow. What that checks: a round left counted overdue after it ended would
+//! refuse every later call's hedges (nothing begun after a round's start
+//! answers before its hedge is due, in a call run alone), and the model would
+//! see them missing. (Every call here runs to its end; a call whose future is
+//! dropped mid-flight is `tests/hedge.rs`'s.)
 //!
 //! # Ties
 //!
