@@ -696,6 +696,15 @@ impl<G: HedgeHolder, M, T, E> Drop for Hedged<G, M, T, E> {
     /// [`EventKind::HedgesSettled`], none won, with no stop: the caller gave
     /// up).
     fn drop(&mut self) {
+        if self.phase == Phase::Done {
+            // Every way of ending gives back every ticket (`cancel`, or the
+            // last one's record) and ends its round.
+            debug_assert!(
+                !self.overdue && !self.tickets.iter().any(TicketSlot::holds),
+                "an ended hedged call holds a ticket or an overdue round"
+            );
+            return;
+        }
         if self.overdue {
             self.overdue = false;
             self.call.holder().hedge().round_over();
@@ -708,10 +717,7 @@ impl<G: HedgeHolder, M, T, E> Drop for Hedged<G, M, T, E> {
                 drop(permit);
             }
         }
-        // An ended call told its hedges with its stop.
-        if self.phase != Phase::Done {
-            self.call.tell_dropped(cancelled);
-        }
+        self.call.tell_dropped(cancelled);
     }
 }
 
