@@ -270,9 +270,10 @@ where
 
     /// A hedged call over `call`, whose first attempt was asked for already
     /// (`first`, admitted under `ticket`, or the call's end): for the tower
-    /// future, which calls its inner service before it holds the call. One
-    /// struct literal, no mutation after: the future is built in one piece
-    /// (each move of it is a copy of its attempt slots).
+    /// future, which calls its inner service before it holds the call, and
+    /// which deposits the call's share of the extra-load allowance itself.
+    /// One struct literal, no mutation after: the future is built in one
+    /// piece (each move of it is a copy of its attempt slots).
     #[cfg(feature = "tower")]
     #[inline(always)]
     pub(crate) fn opened(
@@ -281,9 +282,7 @@ where
         ticket: TicketSlot,
         first: Result<Attempt, Outcome<T, E>>,
     ) -> Self {
-        let hedge = call.holder().hedge();
-        hedge.deposit_call();
-        let max = hedge.max_hedges().min(MAX_HEDGES);
+        let max = call.holder().hedge().max_hedges().min(MAX_HEDGES);
         let (slot, phase, stopped) = match first {
             Ok(attempt) => (round_slot(&mut call, attempt), Phase::Round, None),
             Err(outcome) => (Slot::EMPTY, Phase::Done, Some(outcome)),
@@ -311,6 +310,70 @@ where
             stopped,
             call,
         }
+    }
+
+    /// A hedged call over `call`, whose first attempt, made outside it (the
+    /// tower future's untimed first attempt), ended at its first poll as
+    /// `class` (not a success) and was recorded: the call goes on as after
+    /// any round's end (a backoff, its timer set in `pins`, or the call's
+    /// end, returned by the next [`poll`](Self::poll)).
+    #[cfg(feature = "tower")]
+    #[cold]
+    pub(crate) fn after_first_failure(
+        mut call: Call<G, T, E, HedgeTally>,
+        make: M,
+        class: Classification,
+        result: Result<T, E>,
+        pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
+    ) -> Self {
+        let max = call.holder().hedge().max_hedges().min(MAX_HEDGES);
+        let (phase, stopped) = match call.after_record(class, Some(result)) {
+            Step::Done(outcome) => (Phase::Done, Some(outcome)),
+            Step::Sleep(delay) => {
+                pins.timer.set(Some(call.holder().sleeper().sleep(delay)));
+                (Phase::Backoff, None)
+            }
+        };
+        Self {
+            make,
+            tickets: [TicketSlot::EMPTY; SLOTS],
+            slots: [Slot::EMPTY; SLOTS],
+            phase,
+            sent: 0,
+            max,
+            hedging: true,
+            overdue: false,
+            cut_slot: None,
+            round_start: 0,
+            delay: Duration::ZERO,
+            first_pending: false,
+            kept: None,
+            last_class: Classification::failure(),
+            stopped,
+            call,
+        }
+    }
+
+    /// Drive a call just [`opened`](Self::opened) whose round's attempt its
+    /// owner polled once, and found pending: what the round's first poll does
+    /// then (its start read, its first hedge timer made and polled), without
+    /// polling the attempt again; then as [`poll`](Self::poll).
+    #[cfg(feature = "tower")]
+    #[cold]
+    pub(crate) fn poll_first_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
+    ) -> Poll<Outcome<T, E>> {
+        debug_assert!(self.phase == Phase::Round && self.first_pending);
+        self.first_pending = false;
+        if self.first_pending(cx, pins).is_pending() {
+            return Poll::Pending;
+        }
+        // The hedge was due at once.
+        pins.timer.set(None);
+        self.try_hedge(pins);
+        self.poll(cx, pins)
     }
 
     /// The round's attempt was admitted (its ticket in slot 0): note what it

@@ -56,11 +56,11 @@ mod sync;
 
 #[cfg(not(feature = "tower"))]
 use call::record_with;
-use call::sample_of;
+pub(crate) use call::sample_of;
 pub(crate) use call::{Call, Step};
 #[cfg(feature = "tower")]
 pub(crate) use call::{
-    First, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
+    First, HedgeTally, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
     tell_refused, timed,
 };
 #[cfg(feature = "tower")]

@@ -2,11 +2,15 @@
 //! and [`HedgedResponseFuture`], a [`HedgedGuard`]'s calls around any
 //! [`Service`] (`docs/DESIGN.md`, "Hedging").
 
-use super::{ClonePolicy, CloneRequest, Handle, OnStop, Share, stop};
+use super::{ClonePolicy, CloneRequest, Handle, OnStop, Share, first_limit, stop};
 use crate::breaker::TicketSlot;
-use crate::guard::{Call, HedgeHolder, Hedged, Holder, MakeAttempt, Pins};
+use crate::guard::{
+    Call, HedgeHolder, HedgeTally, Hedged, Holder, MakeAttempt, Pins, first_success,
+    refused_outcome, sample_of, tell_refused, timed,
+};
 use crate::{
-    AsyncSleeper, Attempt, Breaker, Classify, GuardError, Hedge, HedgedGuard, Retry, RetryBudget,
+    AsyncSleeper, Attempt, Breaker, Classification, Classify, GuardError, Hedge, HedgedGuard,
+    Rejected, Retry, RetryBudget,
 };
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -259,6 +263,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let holder = self.share.for_call();
+        holder.hedge().deposit_call();
         // The copy for the next attempt (a hedge or a retry), made before the
         // permit is asked for, so that a request that cannot be copied makes a
         // call of one attempt from the start (no hedge timer armed for it).
@@ -267,6 +272,12 @@ where
         } else {
             None
         };
+        // A first attempt with no time limit that needs no time (the
+        // default) runs without the call's state: as `GuardLayer`'s, the call
+        // is made only if it does not succeed at its first poll.
+        if first_limit(&holder).is_none() && !timed::<_, S::Response, S::Error>(&holder) {
+            return self.lean(holder, request, copy);
+        }
         let mut call = Call::tallied(holder);
         if copy.is_none() {
             call.no_more_retries();
@@ -300,8 +311,134 @@ where
             a3: None,
             cut,
             timer: None,
-            call: Hedged::opened(call, make, ticket, first),
+            stage: Stage::Call(Hedged::opened(call, make, ticket, first)),
             on_stop: self.on_stop.clone(),
+        }
+    }
+}
+
+impl<S, C, Sl, P, F> HedgedGuardService<S, C, Sl, P, F> {
+    /// `call` with a first attempt that needs no time: its permit held in
+    /// [`Stage::Lean`], no call state made.
+    #[inline(always)]
+    fn lean<Req>(
+        &mut self,
+        holder: HedgedHandle<C, Sl>,
+        request: Req,
+        copy: Option<Req>,
+    ) -> HedgedResponseFuture<S, Req, C, Sl, P, F>
+    where
+        S: Service<Req> + Clone,
+        C: Classify<S::Response, S::Error>,
+        Sl: AsyncSleeper,
+        P: ClonePolicy<Req> + Clone,
+        F: Clone,
+    {
+        let mut ticket = TicketSlot::EMPTY;
+        let (a0, stage) = match ticket.acquire(holder.breaker(), false) {
+            Err(rejected) => {
+                // Refused: the inner service is not called (and stays ready).
+                tell_refused(holder.breaker());
+                (None, Stage::Rejected(Some(rejected)))
+            }
+            Ok(()) => {
+                let sample = sample_of(holder.breaker(), ticket.holds_slot());
+                if let Some(budget) = holder.budget() {
+                    budget.deposit();
+                }
+                let make = MakeTower {
+                    service: copy.is_some().then(|| self.inner.clone()),
+                    copy,
+                    policy: self.policy.clone(),
+                };
+                let future = self.inner.call(request);
+                let stage = match sample {
+                    // The usual case: no latency sample for the limit.
+                    None => Stage::Lean(Lean {
+                        holder: Some(holder),
+                        ticket,
+                        make: Some(make),
+                    }),
+                    // A sample needs its time: the call's state now.
+                    Some(sample) => {
+                        let attempt = Attempt {
+                            number: 1,
+                            remaining: None,
+                            epoch: ticket.epoch(),
+                        };
+                        let call = first_call(holder, Some(sample), &make);
+                        Stage::Call(Hedged::opened(call, make, ticket, Ok(attempt)))
+                    }
+                };
+                (Some(TowerAttempt::Called { future }), stage)
+            }
+        };
+        HedgedResponseFuture {
+            a0,
+            a1: None,
+            a2: None,
+            a3: None,
+            cut: None,
+            timer: None,
+            stage,
+            on_stop: self.on_stop.clone(),
+        }
+    }
+}
+
+/// A hedged service's handle on its guard: the holder of its calls.
+type HedgedHandle<C, Sl> = Arc<Handle<HedgedGuard<C, Sl>>>;
+
+/// The call state of a call whose first attempt was admitted (with its
+/// latency `sample`, if it is one) outside it, with no deadline.
+#[inline]
+fn first_call<S, Req, P, C, Sl, T, E>(
+    holder: HedgedHandle<C, Sl>,
+    sample: Option<(u64, u32)>,
+    make: &MakeTower<S, Req, P>,
+) -> Call<HedgedHandle<C, Sl>, T, E, HedgeTally>
+where
+    C: Classify<T, E>,
+{
+    let mut call = Call::after_first(holder, None, sample);
+    if make.copy.is_none() {
+        call.no_more_retries();
+    }
+    call
+}
+
+/// Where a hedged tower call is.
+// The call's state is in place, not boxed: no allocation per call, and a
+// variant's size is what the future holds anyway.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Stage<H: HedgeHolder, M, T, E> {
+    /// The first attempt in flight (in `a0`), untimed and with no time limit,
+    /// run without the call's state (the healthy path: an answer at its
+    /// first poll that succeeds ends the call here).
+    Lean(Lean<H, M>),
+    /// The call: from the first attempt's first `Pending` or failure on, or
+    /// from the start when the first attempt needs time.
+    Call(Hedged<H, M, T, E>),
+    /// The first attempt refused (the refusal returned by the first poll).
+    Rejected(Option<Rejected>),
+    /// Returned.
+    Done,
+}
+
+/// A lean first attempt's permit, and what its call needs if it goes on (in
+/// `Option`s, taken when it does).
+pub(crate) struct Lean<H: HedgeHolder, M> {
+    holder: Option<H>,
+    ticket: TicketSlot,
+    make: Option<M>,
+}
+
+impl<H: HedgeHolder, M> Drop for Lean<H, M> {
+    /// A ticket still held is a cancellation (the future was dropped with
+    /// the attempt in flight; its future, a field before, dropped first).
+    fn drop(&mut self) {
+        if let (true, Some(holder)) = (self.ticket.holds(), &self.holder) {
+            drop(self.ticket.take(holder.breaker()));
         }
     }
 }
@@ -448,7 +585,7 @@ pin_project! {
         cut: Option<Sl::Sleep>,
         #[pin]
         timer: Option<Sl::Sleep>,
-        call: Hedged<
+        stage: Stage<
             Arc<Handle<HedgedGuard<C, Sl>>>,
             MakeTower<S, Req, P>,
             S::Response,
@@ -475,8 +612,69 @@ where
             cut: this.cut,
             timer: this.timer,
         };
-        let outcome = ready!(this.call.poll(cx, &mut pins));
-        Poll::Ready(stop(&*this.on_stop, outcome))
+        let stage = this.stage;
+        if let Stage::Lean(lean) = stage {
+            let Some(attempt) = pins.attempts[0].as_mut().as_pin_mut() else {
+                unreachable!("a lean first attempt is in flight")
+            };
+            match attempt.poll(cx) {
+                Poll::Ready(result) => {
+                    pins.attempts[0].set(None);
+                    let Some(holder) = &lean.holder else {
+                        unreachable!("a lean first attempt keeps its holder")
+                    };
+                    // Rule 2 here, as the call's state records an untimed
+                    // attempt (`Call::record_hedged`).
+                    let class = holder.classifier().classify(&result);
+                    let breaker = holder.breaker();
+                    let _recorded = lean.ticket.take(breaker).map(|p| p.record(class.verdict()));
+                    if let Classification::Success = class {
+                        holder.hedge().record_at_once();
+                        let outcome = first_success(breaker, result);
+                        *stage = Stage::Done;
+                        return Poll::Ready(stop(&*this.on_stop, outcome));
+                    }
+                    let (Some(holder), Some(make)) = (lean.holder.take(), lean.make.take()) else {
+                        unreachable!("taken once")
+                    };
+                    let call = first_call(holder, None, &make);
+                    *stage = Stage::Call(Hedged::after_first_failure(
+                        call, make, class, result, &mut pins,
+                    ));
+                }
+                Poll::Pending => {
+                    let (Some(holder), Some(make)) = (lean.holder.take(), lean.make.take()) else {
+                        unreachable!("taken once")
+                    };
+                    let ticket = std::mem::replace(&mut lean.ticket, TicketSlot::EMPTY);
+                    let attempt = Attempt {
+                        number: 1,
+                        remaining: None,
+                        epoch: ticket.epoch(),
+                    };
+                    let call = first_call(holder, None, &make);
+                    *stage = Stage::Call(Hedged::opened(call, make, ticket, Ok(attempt)));
+                    let Stage::Call(hedged) = stage else {
+                        unreachable!("just set")
+                    };
+                    let outcome = ready!(hedged.poll_first_pending(cx, &mut pins));
+                    return Poll::Ready(stop(&*this.on_stop, outcome));
+                }
+            }
+        }
+        match stage {
+            Stage::Call(hedged) => {
+                let outcome = ready!(hedged.poll(cx, &mut pins));
+                Poll::Ready(stop(&*this.on_stop, outcome))
+            }
+            Stage::Rejected(rejected) => match rejected.take() {
+                Some(rejected) => Poll::Ready(stop(&*this.on_stop, refused_outcome(rejected))),
+                None => panic!("a hedged response future polled after it returned"),
+            },
+            Stage::Lean(_) | Stage::Done => {
+                panic!("a hedged response future polled after it returned")
+            }
+        }
     }
 }
 
