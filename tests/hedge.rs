@@ -587,18 +587,7 @@ async fn a_dropped_hedged_call_frees_its_probe_slot() {
     // Half-open with one probe slot: a hedged call's attempt takes it; the
     // caller gives up (drops the call's future mid-attempt). The slot is free
     // again at once (a cancellation), not held until the probe lease ends.
-    let b = Arc::new(
-        Breaker::builder()
-            .clock(TokioClock(tokio::time::Instant::now()))
-            .trip_after_consecutive_failures(1)
-            .open_for(Duration::from_secs(1))
-            .open_jitter(0.0)
-            .probes(1)
-            .build()
-            .unwrap(),
-    );
-    let _ = b.try_acquire().unwrap().record(Verdict::failure());
-    tokio::time::advance(Duration::from_secs(1)).await;
+    let b = hedge_support::due_for_one_probe(true).await;
     let guard = Guard::new(Arc::clone(&b), retry(2))
         .with_sleeper(TokioSleeper)
         .with_hedging(Hedge::after(100 * MS).unwrap());
@@ -610,13 +599,7 @@ async fn a_dropped_hedged_call_frees_its_probe_slot() {
     .await;
     assert!(r.is_err(), "the caller gave up");
     assert_eq!(calls.load(Ordering::Relaxed), 1, "the probe was in flight");
-    let s = b.snapshot();
-    assert_eq!(
-        (s.state, s.probes_in_flight),
-        (fusebox::State::HalfOpen, 0),
-        "{s:?}"
-    );
-    assert!(b.try_acquire().is_ok(), "the probe slot is free");
+    hedge_support::assert_probe_slot_free(&b);
 }
 
 /// The hedges sent (`Hedge` events) in `log`.

@@ -237,19 +237,7 @@ async fn a_lean_first_attempt_dropped_unpolled_gives_its_permit_back() {
     // (No concurrency limit: a thread's first attempt would be a latency
     // sample for it, which takes the call's state at once, not the lean
     // path.)
-    let b = Arc::new(
-        fusebox::Breaker::builder()
-            .clock(hedge_support::TokioClock(tokio::time::Instant::now()))
-            .adaptive_limit(false)
-            .trip_after_consecutive_failures(1)
-            .open_for(Duration::from_secs(1))
-            .open_jitter(0.0)
-            .probes(1)
-            .build()
-            .unwrap(),
-    );
-    let _ = b.try_acquire().unwrap().record(fusebox::Verdict::failure());
-    tokio::time::advance(Duration::from_secs(1)).await;
+    let b = hedge_support::due_for_one_probe(false).await;
     let guard = Guard::new(Arc::clone(&b), retry(3))
         .with_sleeper(TokioSleeper)
         .with_hedging(hedge(1));
@@ -261,11 +249,5 @@ async fn a_lean_first_attempt_dropped_unpolled_gives_its_permit_back() {
     let future = svc.ready().await.unwrap().call(0);
     assert_eq!(b.snapshot().probes_in_flight, 1, "the probe's permit taken");
     drop(future);
-    let s = b.snapshot();
-    assert_eq!(
-        (s.state, s.probes_in_flight),
-        (fusebox::State::HalfOpen, 0),
-        "{s:?}"
-    );
-    assert!(b.try_acquire().is_ok(), "the probe slot is free");
+    hedge_support::assert_probe_slot_free(&b);
 }

@@ -222,9 +222,15 @@ where
     /// with `make`. Its share of the extra-load allowance is deposited now.
     #[inline(always)]
     pub(crate) fn new(call: Call<G, T, E, HedgeTally>, make: M) -> Self {
-        let hedge = call.holder().hedge();
-        hedge.deposit_call();
-        let max = hedge.max_hedges().min(MAX_HEDGES);
+        call.holder().hedge().deposit_call();
+        Self::blank(call, make)
+    }
+
+    /// A hedged call over `call` before its first round (its share of the
+    /// allowance not deposited).
+    #[inline(always)]
+    fn blank(call: Call<G, T, E, HedgeTally>, make: M) -> Self {
+        let max = call.holder().hedge().max_hedges().min(MAX_HEDGES);
         Self {
             call,
             make,
@@ -326,32 +332,20 @@ where
         result: Result<T, E>,
         pins: &mut Pins<'_, M::Fut, <G::S as AsyncSleeper>::Sleep>,
     ) -> Self {
-        let max = call.holder().hedge().max_hedges().min(MAX_HEDGES);
-        let (phase, stopped) = match call.after_record(class, Some(result)) {
-            Step::Done(outcome) => (Phase::Done, Some(outcome)),
-            Step::Sleep(delay) => {
-                pins.timer.set(Some(call.holder().sleeper().sleep(delay)));
-                (Phase::Backoff, None)
+        let step = call.after_record(class, Some(result));
+        let mut hedged = Self::blank(call, make);
+        match step {
+            Step::Done(outcome) => {
+                hedged.stopped = Some(outcome);
+                hedged.phase = Phase::Done;
             }
-        };
-        Self {
-            make,
-            tickets: [TicketSlot::EMPTY; SLOTS],
-            slots: [Slot::EMPTY; SLOTS],
-            phase,
-            sent: 0,
-            max,
-            hedging: true,
-            overdue: false,
-            cut_slot: None,
-            round_start: 0,
-            delay: Duration::ZERO,
-            first_pending: false,
-            kept: None,
-            last_class: Classification::failure(),
-            stopped,
-            call,
+            Step::Sleep(delay) => {
+                let sleeper = hedged.call.holder().sleeper();
+                pins.timer.set(Some(sleeper.sleep(delay)));
+                hedged.phase = Phase::Backoff;
+            }
         }
+        hedged
     }
 
     /// Drive a call just [`opened`](Self::opened) whose round's attempt its

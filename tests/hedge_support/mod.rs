@@ -3,7 +3,7 @@
 //! and a retry policy with exact delays.
 #![allow(dead_code)] // each test file uses its own part
 
-use fusebox::{Breaker, Clock, Event, EventKind, Jitter, Retry};
+use fusebox::{Breaker, Clock, Event, EventKind, Jitter, Retry, State, Verdict};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,4 +58,32 @@ pub fn retry(max_attempts: u32) -> Retry {
         .jitter(Jitter::None)
         .build()
         .unwrap()
+}
+
+/// A breaker on tokio's clock that tripped at its first failure and is due
+/// to go half-open with one probe slot (its open period over), with the
+/// adaptive concurrency limit or without.
+pub async fn due_for_one_probe(adaptive_limit: bool) -> Arc<Breaker> {
+    let b = Arc::new(
+        Breaker::builder()
+            .clock(TokioClock(tokio::time::Instant::now()))
+            .trip_after_consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_jitter(0.0)
+            .probes(1)
+            .adaptive_limit(adaptive_limit)
+            .build()
+            .unwrap(),
+    );
+    let _ = b.try_acquire().unwrap().record(Verdict::failure());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    b
+}
+
+/// `b` is half-open with its one probe slot free (a cancelled probe gave it
+/// back).
+pub fn assert_probe_slot_free(b: &Breaker) {
+    let s = b.snapshot();
+    assert_eq!((s.state, s.probes_in_flight), (State::HalfOpen, 0), "{s:?}");
+    assert!(b.try_acquire().is_ok(), "the probe slot is free");
 }
