@@ -62,7 +62,9 @@
 //!   99 % of `fusebox-default`'s ([`HEDGE_GOODPUT`]; "within 1 %", more is no
 //!   fault) and attempts per call at most 5 % above its — during the trigger
 //!   in `overload` (goodput: successes per second of trigger), in the `steady`
-//!   phase in `tail`, which has no trigger (goodput: successful attempts).
+//!   phase in `tail`, which has no trigger (goodput: successful attempts);
+//! - `default` (no server): in the `outage`, a dead downstream, attempts per
+//!   call no more than `fusebox-default`'s.
 
 use super::report::{WIDTH, wrap};
 use super::{Config, Report, Scenario, Strategy, run};
@@ -558,19 +560,26 @@ pub fn run_all(clients: u32) -> Vec<Check> {
     out
 }
 
-/// The tail targets of the hedging issue for the strategy named [`HEDGE`] in
-/// `report` (see the module documentation): in `tail`, on a server or not, and
-/// in `overload`; none elsewhere. Without a strategy of that name: one INFO line
-/// saying the targets wait for it.
+/// The targets of the hedging issue for the strategy named [`HEDGE`] in
+/// `report` (see the module documentation): in `tail`, on a server or not, in
+/// `overload`, and in `default`'s outage without a server; none elsewhere.
+/// Without a strategy of that name: one INFO line saying the targets wait for
+/// it.
 pub fn hedge_checks(report: &Report) -> Vec<Check> {
-    let applies = matches!(report.config.scenario, Scenario::Tail | Scenario::Overload);
+    let applies = match report.config.scenario {
+        Scenario::Tail | Scenario::Overload => true,
+        Scenario::Default => report.config.server_capacity().is_none(),
+        _ => false,
+    };
     if !applies {
         return Vec::new();
     }
     match report.runs.iter().find(|r| r.strategy.name() == HEDGE) {
         Some(hedge) => hedge_checks_for(report, hedge.strategy),
         None => {
-            let what = if report.config.server_capacity().is_some() {
+            let what = if report.config.scenario == Scenario::Default {
+                "outage attempts/call <= its"
+            } else if report.config.server_capacity().is_some() {
                 "goodput >= 99 %, attempts/call <= +5 %"
             } else {
                 "p99, p99.9 <= 1/5, attempts/call <= +5 %"
@@ -673,6 +682,21 @@ pub fn hedge_checks_for(report: &Report, hedge: Strategy) -> Vec<Check> {
                 },
             );
             attempts("trigger", &mut push);
+        }
+        (Scenario::Default, false) => {
+            // A dead downstream: every attempt hangs, and nothing has failed
+            // before the breaker opens; hedging must add no attempts.
+            let per_call = |s| report.group(s, "outage").map(|f| f.amplification());
+            push(
+                format!(
+                    "outage (dead downstream): {name} attempts/call <= {}'s",
+                    STRATEGY.name()
+                ),
+                match (per_call(hedge), per_call(STRATEGY)) {
+                    (Some(own), Some(base)) => at_most(own, base, number(4)),
+                    _ => ("-".to_string(), false),
+                },
+            );
         }
         _ => {}
     }

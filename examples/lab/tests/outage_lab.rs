@@ -1174,13 +1174,26 @@ fn hedging_targets_wait_for_the_hedging_strategy() {
     let retry_only = verdicts(&overload, Strategy::RetryOnly);
     assert!(retry_only[0].0.contains("goodput"));
     assert_eq!(retry_only[0].1, Some(false), "{retry_only:?}");
+    // `default`'s outage, a dead downstream: no more attempts per call than
+    // `fusebox-default` (which `retry-only`, retrying into it, misses); none
+    // on a server.
+    let default = lab::run(&small(42, Scenario::Default));
+    let retry_only = verdicts(&default, Strategy::RetryOnly);
+    assert_eq!(retry_only.len(), 1, "{retry_only:?}");
     assert!(
-        verdicts(
-            &lab::run(&small(42, Scenario::Default)),
-            Strategy::RetryOnly
-        )
-        .is_empty()
+        retry_only[0].0.contains("dead downstream"),
+        "{retry_only:?}"
     );
+    assert_eq!(retry_only[0].1, Some(false), "{retry_only:?}");
+    assert_eq!(
+        verdicts(&default, Strategy::FuseboxDefault)[0].1,
+        Some(true)
+    );
+    let default_server = lab::run(&Config {
+        capacity: Some(1.5),
+        ..small(42, Scenario::Default)
+    });
+    assert!(hedge_checks(&default_server).is_empty());
 }
 
 /// `fusebox-hedge` is a column of its own, after `fusebox-default`, and a
