@@ -562,3 +562,88 @@ fn messages_write_values_as_a_config_file_does() {
         assert!(is_toml_value(err.value()), "{err}");
     }
 }
+
+/// The `Hedge` builder's errors: each names its field.
+#[test]
+fn hedge_errors() {
+    use ConfigErrorKind::*;
+    use fusebox::{Hedge, HedgeBuilder};
+    fn check(b: HedgeBuilder, field: &str, kind: ConfigErrorKind) {
+        let e = b.build().expect_err("must be rejected");
+        assert!(is_toml_value(e.value()), "not a config value: {e}");
+        assert_eq!((e.field(), e.kind()), (field, kind), "{e}");
+        assert!(
+            e.to_string().contains(field),
+            "message names the field: {e}"
+        );
+    }
+    let ms = Duration::from_millis;
+    assert!(Hedge::builder().build().is_ok());
+    assert!(Hedge::after(ms(1)).is_ok());
+    let e = Hedge::after(Duration::ZERO).expect_err("a zero delay");
+    assert_eq!((e.field(), e.kind()), ("after", Zero));
+    check(Hedge::builder().after(Duration::ZERO), "after", Zero);
+    for q in [0.0, 1.0, -0.5, 1.5] {
+        check(Hedge::builder().at_quantile(q), "at_quantile", OutOfRange);
+    }
+    // Just inside the open interval.
+    assert!(Hedge::builder().at_quantile(1e-9).build().is_ok());
+    assert!(Hedge::builder().at_quantile(1.0 - 1e-9).build().is_ok());
+    check(
+        Hedge::builder().at_quantile(f64::NAN),
+        "at_quantile",
+        NotANumber,
+    );
+    check(
+        Hedge::builder().at_quantile(f64::INFINITY),
+        "at_quantile",
+        Infinite,
+    );
+    check(Hedge::builder().floor(Duration::ZERO), "floor", Zero);
+    check(
+        Hedge::builder().floor(ms(10)).cap(ms(9)),
+        "cap",
+        Inconsistent,
+    );
+    assert!(
+        Hedge::builder()
+            .floor(ms(10))
+            .cap(ms(10))
+            .fallback(ms(10))
+            .build()
+            .is_ok()
+    );
+    check(
+        Hedge::builder().floor(ms(10)).cap(ms(20)).fallback(ms(9)),
+        "fallback",
+        Inconsistent,
+    );
+    check(
+        Hedge::builder().floor(ms(10)).cap(ms(20)).fallback(ms(21)),
+        "fallback",
+        Inconsistent,
+    );
+    check(Hedge::builder().min_samples(0), "min_samples", Zero);
+    for n in [0, 4, u32::MAX] {
+        check(Hedge::builder().max_hedges(n), "max_hedges", OutOfRange);
+    }
+    for n in 1..=3 {
+        assert_eq!(
+            Hedge::builder().max_hedges(n).build().unwrap().max_hedges(),
+            n
+        );
+    }
+    for r in [0.0, -0.1, 1.000_001] {
+        check(
+            Hedge::builder().max_extra_load(r),
+            "max_extra_load",
+            OutOfRange,
+        );
+    }
+    assert!(Hedge::builder().max_extra_load(1.0).build().is_ok());
+    check(
+        Hedge::builder().max_extra_load(f64::NAN),
+        "max_extra_load",
+        NotANumber,
+    );
+}
