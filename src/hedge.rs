@@ -792,6 +792,41 @@ mod tests {
         );
     }
 
+    /// `record_at_once` counts one in [`AT_ONCE_EVERY`] per thread: call it
+    /// that many times to count one (with that weight).
+    fn at_once(l: &Latencies) {
+        for _ in 0..AT_ONCE_EVERY {
+            l.record_at_once();
+        }
+    }
+
+    #[test]
+    fn an_at_once_sample_goes_to_the_newest_generation() {
+        let w = u64::from(AT_ONCE_EVERY);
+        // Only one generation has a period (the other never used): that one.
+        let l = Latencies::new(1_000);
+        l.record(10_000, 1_000); // period 1: generation 1
+        at_once(&l);
+        assert!(l.quantile(0.5, 1_000, 1 + w).is_some(), "counted in period 1");
+        // Generation 0 holds period 0, generation 1 period 1 (newer): the
+        // sample survives the rotation to period 2, which clears period 0.
+        let l = Latencies::new(1_000);
+        l.record(10_000, 0);
+        l.record(10_000, 1_000);
+        at_once(&l);
+        l.record(10_000, 2_000);
+        assert!(l.quantile(0.5, 2_000, 2 + w).is_some(), "kept with period 1");
+        // Generation 0 holds period 2 (newer), generation 1 period 1: into
+        // generation 0, which the rotation to period 3 (clearing period 1)
+        // keeps.
+        let l = Latencies::new(1_000);
+        l.record(10_000, 1_000);
+        l.record(10_000, 2_000);
+        at_once(&l);
+        l.record(10_000, 3_000);
+        assert!(l.quantile(0.5, 3_000, 2 + w).is_some(), "kept with period 2");
+    }
+
     #[test]
     fn a_cached_quantile_is_reused_for_its_refresh_and_then_read_again() {
         let l = Latencies::new(10 * QUANTILE_REFRESH_NS);
