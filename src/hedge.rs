@@ -807,7 +807,10 @@ mod tests {
         let l = Latencies::new(1_000);
         l.record(10_000, 1_000); // period 1: generation 1
         at_once(&l);
-        assert!(l.quantile(0.5, 1_000, 1 + w).is_some(), "counted in period 1");
+        assert!(
+            l.quantile(0.5, 1_000, 1 + w).is_some(),
+            "counted in period 1"
+        );
         // Generation 0 holds period 0, generation 1 period 1 (newer): the
         // sample survives the rotation to period 2, which clears period 0.
         let l = Latencies::new(1_000);
@@ -815,7 +818,10 @@ mod tests {
         l.record(10_000, 1_000);
         at_once(&l);
         l.record(10_000, 2_000);
-        assert!(l.quantile(0.5, 2_000, 2 + w).is_some(), "kept with period 1");
+        assert!(
+            l.quantile(0.5, 2_000, 2 + w).is_some(),
+            "kept with period 1"
+        );
         // Generation 0 holds period 2 (newer), generation 1 period 1: into
         // generation 0, which the rotation to period 3 (clearing period 1)
         // keeps.
@@ -824,7 +830,10 @@ mod tests {
         l.record(10_000, 2_000);
         at_once(&l);
         l.record(10_000, 3_000);
-        assert!(l.quantile(0.5, 3_000, 2 + w).is_some(), "kept with period 2");
+        assert!(
+            l.quantile(0.5, 3_000, 2 + w).is_some(),
+            "kept with period 2"
+        );
     }
 
     #[test]

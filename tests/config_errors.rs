@@ -644,7 +644,10 @@ fn hedge_errors() {
     let hedge = Hedge::builder().max_extra_load(0.02).build().unwrap();
     assert_eq!(hedge.max_extra_load(), 0.02);
     let debug = format!("{hedge:?}");
-    assert!(debug.starts_with("Hedge") && debug.contains("0.02"), "{debug}");
+    assert!(
+        debug.starts_with("Hedge") && debug.contains("0.02"),
+        "{debug}"
+    );
     check(
         Hedge::builder().max_extra_load(f64::NAN),
         "max_extra_load",
