@@ -44,7 +44,7 @@ impl<F> Drop for Tracked<F> {
 
 /// The downstream: request `n` (counted from 0) takes `latency(n)` ms and
 /// answers `n`, or fails when `fails(n)`.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Downstream {
     sent: Arc<AtomicU32>,
     latency: fn(u32) -> u64,
@@ -386,4 +386,196 @@ async fn attempts_are_cut_at_their_limits_then_retried() {
             "call_stopped"
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_spends_its_guards_retry_budget() {
+    // An empty retry budget: the first attempt's failure is not retried.
+    let log = Log::default();
+    let b = breaker(&log);
+    let budget = Arc::new(
+        fusebox::RetryBudget::builder()
+            .ratio(0.001)
+            .min_retries_per_sec(0)
+            .initial_balance(0)
+            .build()
+            .unwrap(),
+    );
+    let guard = Guard::new(Arc::clone(&b), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_budget(budget)
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let outcomes = Outcomes::default();
+    let sink = Arc::clone(&outcomes);
+    let down = Downstream::new(|_| 5, |_| true);
+    let mut svc = HedgedGuardLayer::new(guard)
+        .on_stop(move |o: &Outcome<u32, String>| {
+            sink.lock().unwrap().push((o.stop, o.attempts, o.winner()))
+        })
+        .layer(down.clone());
+    let r = svc.ready().await.unwrap().call(1).await;
+    assert!(r.is_err());
+    assert_eq!(
+        *outcomes.lock().unwrap(),
+        [(Stop::BudgetExhausted, 1, None)]
+    );
+    assert_eq!(down.sent.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_that_needs_its_time_is_timed_through_the_layer() {
+    // A breaker that weighs slow calls: the first attempt (100 ms, above the
+    // 50 ms threshold) is timed, and told as slow.
+    let slow = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&slow);
+    let b = Arc::new(
+        Breaker::builder()
+            .clock(hedge_support::TokioClock(tokio::time::Instant::now()))
+            .slow_call(50 * MS, 1.0)
+            .listener(move |e: &fusebox::Event<'_>| {
+                if let fusebox::EventKind::SlowAttempt { .. } = e.kind {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build()
+            .unwrap(),
+    );
+    let outcomes = Outcomes::default();
+    let down = Downstream::new(|_| 100, |_| false);
+    let mut svc = layer(
+        &b,
+        3,
+        Hedge::after(Duration::from_secs(1)).unwrap(),
+        &outcomes,
+    )
+    .layer(down.clone());
+    assert_eq!(svc.ready().await.unwrap().call(1).await, Ok(0));
+    assert_eq!(slow.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_ready_errors_are_permanent_with_no_attempt() {
+    #[derive(Clone)]
+    struct Down;
+    impl Service<u32> for Down {
+        type Response = u32;
+        type Error = String;
+        type Future = std::future::Ready<Result<u32, String>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), String>> {
+            Poll::Ready(Err("down".to_string()))
+        }
+        fn call(&mut self, x: u32) -> Self::Future {
+            std::future::ready(Ok(x))
+        }
+    }
+    let log = Log::default();
+    let outcomes = Outcomes::default();
+    let mut svc = layer(
+        &breaker(&log),
+        3,
+        Hedge::after(100 * MS).unwrap(),
+        &outcomes,
+    )
+    .layer(Down);
+    match svc.ready().await {
+        Err(GuardError::Permanent { attempts, error }) => {
+            assert_eq!((attempts, error.as_str()), (0, "down"))
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_cannot_retry_copies_no_request() {
+    // A copy is made only for a call that may make another attempt.
+    #[derive(Clone)]
+    struct Counting(Arc<AtomicU32>);
+    impl fusebox::tower::ClonePolicy<u32> for Counting {
+        fn clone_request(&self, request: &u32) -> Option<u32> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(*request)
+        }
+    }
+    for (max_attempts, copies) in [(1, 0), (2, 1)] {
+        let log = Log::default();
+        let outcomes = Outcomes::default();
+        let copied = Arc::new(AtomicU32::new(0));
+        let mut svc = layer(
+            &breaker(&log),
+            max_attempts,
+            Hedge::after(100 * MS).unwrap(),
+            &outcomes,
+        )
+        .clone_requests_with(Counting(Arc::clone(&copied)))
+        .layer(Downstream::new(|_| 5, |_| false));
+        assert_eq!(svc.ready().await.unwrap().call(1).await, Ok(0));
+        assert_eq!(
+            copied.load(Ordering::Relaxed),
+            copies,
+            "max_attempts {max_attempts}"
+        );
+    }
+}
+
+#[test]
+fn the_layer_its_service_and_future_say_what_they_are() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let log = Log::default();
+    let outcomes = Outcomes::default();
+    let layer = layer(
+        &breaker(&log),
+        3,
+        Hedge::after(100 * MS).unwrap(),
+        &outcomes,
+    );
+    assert!(format!("{layer:?}").starts_with("HedgedGuardLayer"));
+    let mut svc = layer.layer(Downstream::new(|_| 5, |_| false));
+    assert!(format!("{svc:?}").starts_with("HedgedGuardService"));
+    let future = svc.call(1);
+    assert!(format!("{future:?}").starts_with("HedgedResponseFuture"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_classifier_that_wants_the_time_gets_it_for_an_answer_at_once() {
+    // A first attempt whose classifier reads its time is timed from its
+    // start, even when it answers at its first poll (`Some`, not `None`).
+    #[derive(Clone)]
+    struct Timed(Arc<Mutex<Vec<Option<Duration>>>>);
+    impl fusebox::Classify<u32, String> for Timed {
+        fn classify(&self, r: &Result<u32, String>) -> fusebox::Classification {
+            self.classify_timed(r, None)
+        }
+        fn classify_timed(
+            &self,
+            r: &Result<u32, String>,
+            elapsed: Option<Duration>,
+        ) -> fusebox::Classification {
+            self.0.lock().unwrap().push(elapsed);
+            fusebox::DefaultClassifier.classify(r)
+        }
+        fn wants_elapsed(&self) -> bool {
+            true
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // No concurrency limit: a thread's first attempt would be a latency
+    // sample for it, timed for that reason alone.
+    let b = Breaker::builder()
+        .clock(hedge_support::TokioClock(tokio::time::Instant::now()))
+        .adaptive_limit(false)
+        .build()
+        .unwrap();
+    let guard = Guard::new(Arc::new(b), retry(3))
+        .with_sleeper(TokioSleeper)
+        .with_classifier(Timed(Arc::clone(&seen)))
+        .with_hedging(Hedge::after(100 * MS).unwrap());
+    let mut svc = HedgedGuardLayer::new(guard).layer(service_fn(|x: u32| {
+        std::future::ready(Ok::<u32, String>(x))
+    }));
+    assert_eq!(svc.ready().await.unwrap().call(7).await, Ok(7));
+    assert_eq!(*seen.lock().unwrap(), [Some(Duration::ZERO)]);
 }
