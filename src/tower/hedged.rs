@@ -335,44 +335,71 @@ impl<S, C, Sl, P, F> HedgedGuardService<S, C, Sl, P, F> {
         F: Clone,
     {
         let mut ticket = TicketSlot::EMPTY;
-        let (a0, stage) = match ticket.acquire(holder.breaker(), false) {
-            Err(rejected) => {
-                // Refused: the inner service is not called (and stays ready).
-                tell_refused(holder.breaker());
-                (None, Stage::Rejected(Some(rejected)))
-            }
-            Ok(()) => {
-                let sample = sample_of(holder.breaker(), ticket.holds_slot());
-                if let Some(budget) = holder.budget() {
-                    budget.deposit();
-                }
-                let make = MakeTower {
-                    service: copy.is_some().then(|| self.inner.clone()),
-                    copy,
-                    policy: self.policy.clone(),
-                };
-                let future = self.inner.call(request);
-                let stage = match sample {
-                    // The usual case: no latency sample for the limit.
-                    None => Stage::Lean(Lean {
-                        holder: Some(holder),
-                        ticket,
-                        make: Some(make),
+        if let Err(rejected) = ticket.acquire(holder.breaker(), false) {
+            // Refused: the inner service is not called (and stays ready).
+            tell_refused(holder.breaker());
+            return self.future(None, Stage::Rejected(Some(rejected)));
+        }
+        let sample = sample_of(holder.breaker(), ticket.holds_slot());
+        if let Some(budget) = holder.budget() {
+            budget.deposit();
+        }
+        let service = copy.is_some().then(|| self.inner.clone());
+        let a0 = Some(TowerAttempt::Called {
+            future: self.inner.call(request),
+        });
+        let Some(sample) = sample else {
+            // The usual case (no latency sample for the limit), built in
+            // place: the future in one literal, so that its fields are
+            // written where they stay (parts built apart and copied in
+            // stall the copy on the narrower stores that built them).
+            return HedgedResponseFuture {
+                a0,
+                a1: None,
+                a2: None,
+                a3: None,
+                cut: None,
+                timer: None,
+                stage: Stage::Lean(Lean {
+                    holder: Some(holder),
+                    ticket,
+                    make: Some(MakeTower {
+                        service,
+                        copy,
+                        policy: self.policy.clone(),
                     }),
-                    // A sample needs its time: the call's state now.
-                    Some(sample) => {
-                        let attempt = Attempt {
-                            number: 1,
-                            remaining: None,
-                            epoch: ticket.epoch(),
-                        };
-                        let call = first_call(holder, Some(sample), &make);
-                        Stage::Call(Hedged::opened(call, make, ticket, Ok(attempt)))
-                    }
-                };
-                (Some(TowerAttempt::Called { future }), stage)
-            }
+                }),
+                on_stop: self.on_stop.clone(),
+            };
         };
+        // A sample needs its time: the call's state now.
+        let make = MakeTower {
+            service,
+            copy,
+            policy: self.policy.clone(),
+        };
+        let attempt = Attempt {
+            number: 1,
+            remaining: None,
+            epoch: ticket.epoch(),
+        };
+        let call = first_call(holder, Some(sample), &make);
+        let stage = Stage::Call(Hedged::opened(call, make, ticket, Ok(attempt)));
+        self.future(a0, stage)
+    }
+
+    /// A response future with its first attempt (if any) and its stage.
+    #[inline(always)]
+    fn future<Req>(
+        &self,
+        a0: Option<TowerAttempt<S::Future, S, Req>>,
+        stage: TowerStage<S, Req, C, Sl, P>,
+    ) -> HedgedResponseFuture<S, Req, C, Sl, P, F>
+    where
+        S: Service<Req>,
+        Sl: AsyncSleeper,
+        F: Clone,
+    {
         HedgedResponseFuture {
             a0,
             a1: None,
@@ -388,6 +415,14 @@ impl<S, C, Sl, P, F> HedgedGuardService<S, C, Sl, P, F> {
 
 /// A hedged service's handle on its guard: the holder of its calls.
 type HedgedHandle<C, Sl> = Arc<Handle<HedgedGuard<C, Sl>>>;
+
+/// The stage of a hedged tower call of `S` with requests `Req`.
+type TowerStage<S, Req, C, Sl, P> = Stage<
+    HedgedHandle<C, Sl>,
+    MakeTower<S, Req, P>,
+    <S as Service<Req>>::Response,
+    <S as Service<Req>>::Error,
+>;
 
 /// The call state of a call whose first attempt was admitted (with its
 /// latency `sample`, if it is one) outside it, with no deadline.
