@@ -376,13 +376,22 @@ impl History {
             let snapshot = entry.breaker().snapshot();
             let counts = track.tally.take();
             let entered = track.tally.worst.swap(0, TALLY);
+            let mut timeline = lock(&track.timeline);
+            // At least a millisecond after the last sample, as the JSON gives
+            // times: a client that saw a sample as `t_ms` is sent only later
+            // ones (`samples_after`), so a second sample in the same
+            // millisecond (a last one taken right after the sampler's) would
+            // never reach it.
+            let t = match timeline.0.back() {
+                Some(last) if ms(last.t) >= ms(t) => Duration::from_millis(ms(last.t) + 1),
+                _ => t,
+            };
             let sample = Sample {
                 t,
                 state: ranked(rank(snapshot.state).max(entered)),
                 health: snapshot.health,
                 counts,
             };
-            let mut timeline = lock(&track.timeline);
             if timeline.0.len() == track.capacity {
                 timeline.0.pop_front();
             }

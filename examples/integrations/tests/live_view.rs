@@ -321,3 +321,25 @@ fn durations_read_as_an_operator_reads_them() {
         assert_eq!(example::human(d), text, "{d:?}");
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn samples_in_one_millisecond_are_each_sent() {
+    // Three samples back to back (within a millisecond, on any machine that
+    // is not stalled): each a millisecond after the last, so a client that
+    // saw the first as `t_ms` is still sent the others.
+    let history = Arc::new(example::History::new(
+        Duration::from_millis(50),
+        Duration::from_secs(10),
+    ));
+    let registry = example::registry(Arc::clone(&history));
+    let _ = registry.guard("catalog");
+    for _ in 0..3 {
+        history.sample(&registry);
+    }
+    let (samples, _) = history.track("catalog").samples_after(None);
+    let times: Vec<_> = samples.iter().map(|s| s.t.as_millis()).collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    let (after_first, _) = history.track("catalog").samples_after(Some(samples[0].t));
+    assert_eq!(after_first.len(), 2);
+}
