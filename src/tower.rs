@@ -884,7 +884,8 @@ where
     F: Clone,
 {
     let mut held = HeldPermit::new(holder);
-    let first = match admit_first(&mut held) {
+    let (owner, ticket) = held.parts_mut();
+    let first = match admit_first(owner, ticket) {
         Ok(first) => first,
         Err(rejected) => {
             // Rejected: the inner service is not called (and stays ready).

@@ -319,8 +319,9 @@ pub(crate) trait BreakerOwner {
 ///
 /// The protocol is the other permits', through the same code (a
 /// [`TicketSlot`] beside its owner): it holds at most one ticket at a time
-/// ([`Ticket::SPENT`] when none), taken by
-/// [`acquire`](Self::acquire) and given back by [`take`](Self::take) as a
+/// ([`Ticket::SPENT`] when none), taken into its place
+/// ([`slot_mut`](Self::slot_mut), [`parts_mut`](Self::parts_mut)) and given
+/// back by [`take`](Self::take) as a
 /// borrowed [`Permit`], which is recorded or, dropped, cancels. A `HeldPermit`
 /// dropped while it holds a ticket cancels it, as a `Permit` does: an attempt
 /// in flight when its response future is dropped frees its half-open probe
@@ -355,24 +356,17 @@ impl<O: BreakerOwner> HeldPermit<O> {
         &mut self.slot
     }
 
-    /// Ask the breaker for a permit for a first attempt or (`retry`) a later
-    /// one (as [`Breaker::try_acquire`]); admitted, its ticket is held here.
-    /// Nothing may be held already.
+    /// The owner and the ticket's place, for a first attempt's admission
+    /// ([`admit_first`](crate::guard::admit_first)).
     #[inline(always)]
-    pub(crate) fn acquire(&mut self, retry: bool) -> Result<(), Rejected> {
-        self.slot.acquire(self.owner.breaker(), retry)
+    pub(crate) fn parts_mut(&mut self) -> (&O, &mut TicketSlot) {
+        (&self.owner, &mut self.slot)
     }
 
     /// Whether a ticket is held (an attempt is in flight).
     #[inline(always)]
     pub(crate) fn holds(&self) -> bool {
         self.slot.holds()
-    }
-
-    /// Whether the held ticket has a slot under the engaged concurrency limit.
-    #[inline(always)]
-    pub(crate) fn holds_slot(&self) -> bool {
-        self.slot.holds_slot()
     }
 
     /// The held ticket as a [`Permit`] on the owner's breaker, to record (or,

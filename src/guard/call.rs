@@ -1033,24 +1033,40 @@ pub(crate) struct First {
 }
 
 /// The first attempt's admission outside a [`Call`] (the tower response
-/// future's: its call is made only if the attempt does not succeed): rule 1,
-/// the ticket held in `held`, and the bookkeeping `Call::admitted` does for a
-/// first attempt (its latency sample, the deadline's start, the budget's
-/// deposit).
+/// futures': their call is made only if the attempt does not succeed): rule
+/// 1, the ticket kept in `ticket`, and the bookkeeping `Call::admitted` does
+/// for a first attempt (its latency sample, the deadline's start, the
+/// budget's deposit).
 #[cfg(feature = "tower")]
 #[inline(always)]
-pub(crate) fn admit_first<G: Holder>(held: &mut HeldPermit<G>) -> Result<First, Rejected> {
-    held.acquire(false)?;
-    let holder = held.owner();
+pub(crate) fn admit_first<G: Holder>(
+    holder: &G,
+    ticket: &mut crate::breaker::TicketSlot,
+) -> Result<First, Rejected> {
+    let sample = admit_untimed_first(holder, ticket)?;
     let breaker = holder.breaker();
-    let first = First {
-        sample: sample_of(breaker, held.holds_slot()),
+    Ok(First {
+        sample,
         start_ns: holder.retry().deadline().map(|_| breaker.elapsed_ns()),
-    };
+    })
+}
+
+/// [`admit_first`] for a call with no deadline (a hedged call's lean first
+/// attempt, which has checked): rule 1, the ticket kept in `ticket`, the
+/// budget's deposit, and the attempt's latency sample, if it is one.
+#[cfg(feature = "tower")]
+#[inline(always)]
+pub(crate) fn admit_untimed_first<G: Holder>(
+    holder: &G,
+    ticket: &mut crate::breaker::TicketSlot,
+) -> Result<Option<(u64, u32)>, Rejected> {
+    let breaker = holder.breaker();
+    ticket.acquire(breaker, false)?;
+    let sample = sample_of(breaker, ticket.holds_slot());
     if let Some(budget) = holder.budget() {
         budget.deposit();
     }
-    Ok(first)
+    Ok(sample)
 }
 
 /// Tell `breaker`'s listeners that a call stopped after `attempts` attempts.

@@ -56,12 +56,12 @@ mod sync;
 
 #[cfg(not(feature = "tower"))]
 use call::record_with;
-pub(crate) use call::sample_of;
+use call::sample_of;
 pub(crate) use call::{Call, Step};
 #[cfg(feature = "tower")]
 pub(crate) use call::{
-    First, HedgeTally, Holder, admit_first, first_success, limit_of, record_with, refused_outcome,
-    tell_refused, timed,
+    First, HedgeTally, Holder, admit_first, admit_untimed_first, first_success, limit_of,
+    record_with, refused_outcome, tell_refused, timed,
 };
 #[cfg(feature = "tower")]
 pub(crate) use hedged::{HedgeHolder, Hedged, MakeAttempt, Pins};

@@ -5,8 +5,8 @@
 use super::{ClonePolicy, CloneRequest, Handle, OnStop, Share, first_limit, stop};
 use crate::breaker::TicketSlot;
 use crate::guard::{
-    Call, HedgeHolder, HedgeTally, Hedged, Holder, MakeAttempt, Pins, first_success,
-    refused_outcome, sample_of, tell_refused, timed,
+    Call, HedgeHolder, HedgeTally, Hedged, Holder, MakeAttempt, Pins, admit_untimed_first,
+    first_success, refused_outcome, tell_refused, timed,
 };
 use crate::{
     AsyncSleeper, Attempt, Breaker, Classification, Classify, GuardError, Hedge, HedgedGuard,
@@ -335,15 +335,14 @@ impl<S, C, Sl, P, F> HedgedGuardService<S, C, Sl, P, F> {
         F: Clone,
     {
         let mut ticket = TicketSlot::EMPTY;
-        if let Err(rejected) = ticket.acquire(holder.breaker(), false) {
-            // Refused: the inner service is not called (and stays ready).
-            tell_refused(holder.breaker());
-            return self.future(None, Stage::Rejected(Some(rejected)));
-        }
-        let sample = sample_of(holder.breaker(), ticket.holds_slot());
-        if let Some(budget) = holder.budget() {
-            budget.deposit();
-        }
+        let sample = match admit_untimed_first(&holder, &mut ticket) {
+            Ok(sample) => sample,
+            Err(rejected) => {
+                // Refused: the inner service is not called (and stays ready).
+                tell_refused(holder.breaker());
+                return self.future(None, Stage::Rejected(Some(rejected)));
+            }
+        };
         let service = copy.is_some().then(|| self.inner.clone());
         let a0 = Some(TowerAttempt::Called {
             future: self.inner.call(request),
