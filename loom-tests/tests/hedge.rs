@@ -12,15 +12,22 @@ use loom::thread;
 // `try_acquire_owned` takes a `std::sync::Arc` (see tests/owned.rs).
 use std::sync::Arc;
 
+/// The models' breaker: closed, full health, tripped by one failure.
+fn trips_on_one(clock: &ManualClock) -> Arc<fusebox::Breaker> {
+    Arc::new(
+        builder(clock)
+            .trip_after_consecutive_failures(1)
+            .build()
+            .unwrap(),
+    )
+}
+
 /// The reference both models compare with: B's trip alone (one failure on a
 /// closed breaker that trips on one), on a breaker built as theirs.
 fn trip_alone() -> fusebox::BreakerSnapshot {
     sequential(|| {
         let clock = ManualClock::new();
-        let breaker = builder(&clock)
-            .trip_after_consecutive_failures(1)
-            .build()
-            .unwrap();
+        let breaker = trips_on_one(&clock);
         let permit = breaker.try_acquire().unwrap();
         let _ = permit.record(Verdict::failure());
         breaker.snapshot()
@@ -46,12 +53,7 @@ fn hedge_loser_and_winner_race_a_trip() {
     assert_eq!(reference.epoch, 1, "reference: {reference:?}");
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
-        let breaker = Arc::new(
-            builder(&clock)
-                .trip_after_consecutive_failures(1)
-                .build()
-                .unwrap(),
-        );
+        let breaker = trips_on_one(&clock);
         // Owned permits, to hand them to the model's threads (the hedged
         // future holds borrowed ones; the protocol is the same).
         let first = breaker.try_acquire_owned().expect("closed");
@@ -142,12 +144,7 @@ fn the_hedged_call_races_a_trip() {
     let reference = trip_alone();
     fusebox_loom_tests::exhaustive(stats.count(move || {
         let clock = ManualClock::new();
-        let breaker = Arc::new(
-            builder(&clock)
-                .trip_after_consecutive_failures(1)
-                .build()
-                .unwrap(),
-        );
+        let breaker = trips_on_one(&clock);
         let theirs = breaker.try_acquire_owned().expect("closed");
         let retry = Retry::builder().max_attempts(2).build().unwrap();
         let call = Guard::new(Arc::clone(&breaker), retry)
