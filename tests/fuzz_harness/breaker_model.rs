@@ -380,6 +380,36 @@ pub struct Header {
 }
 
 impl Header {
+    /// A breaker that changes state within milliseconds, drawn from the bits
+    /// of `r` (the replay tests' sweeps): short open periods, leases and
+    /// half-lives, any trip rule, graded admission and slow-call threshold.
+    pub fn fast_changing(r: u64) -> Self {
+        let byte = |shift: u32| (r >> shift) as u8;
+        Self {
+            mode: byte(0) % 3,
+            p1: byte(2),
+            p2: byte(8),
+            p3: byte(12),
+            open_for_ms: 1 + byte(16) % 20,
+            growth: byte(20) % 4,
+            cap: byte(22) % 6,
+            probes: 1 + byte(24) % 3,
+            close_after: 1 + byte(26) % 3,
+            start: 0,
+            sub_ms: byte(28) % 6,
+            probe_timeout: byte(31) % 7,
+            // Mostly the shortest half-lives (64 ms … 1 s), now and then the others.
+            half_life: if byte(34).is_multiple_of(4) {
+                byte(36) % 16
+            } else {
+                1 + byte(36) % 7
+            },
+            slow_call: byte(40) % 4,
+            shed: byte(42) % 32,
+            min_admit: byte(48) % 32,
+        }
+    }
+
     /// `trip_after_consecutive_failures(n)`, open 10 ms, growth 2, cap +100 ms,
     /// 1 probe, close after 1, clock starting at 0.
     pub fn consecutive(n: u8) -> Self {
