@@ -9,7 +9,7 @@ mod harness;
 mod replay_support;
 
 use harness::{FAILURE, Header, IGNORED, MState, Op, SUCCESS, Summary, encode, timed, weighted};
-use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
+use replay_support::{XorShift, corpus, panic_message, replay_artifacts, write_or_check_seed};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -36,9 +36,7 @@ fn corpus_replays() {
 
 #[test]
 fn artifacts_replay() {
-    for (name, data) in artifacts(ARTIFACTS) {
-        replay(&name, &data);
-    }
+    replay_artifacts(ARTIFACTS, harness::run);
 }
 
 #[test]

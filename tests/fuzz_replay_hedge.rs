@@ -15,7 +15,7 @@ use harness::{
     Between, BreakerHeader, BreakerSel, BudgetSel, DelaySel, Header, HedgeSel, Item, Kind, MState,
     Op, RetrySel, Spec, Summary, encode,
 };
-use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
+use replay_support::{XorShift, corpus, panic_message, replay_artifacts, write_or_check_seed};
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -98,22 +98,7 @@ fn corpus_replays() {
 
 #[test]
 fn artifacts_replay() {
-    let mut failures = Vec::new();
-    for (name, data) in artifacts(ARTIFACTS) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness::run(&data))) {
-            failures.push(format!(
-                "{name} ({} bytes: {data:02x?}):\n{}",
-                data.len(),
-                panic_message(&*panic)
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} artifact(s) still fail:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    replay_artifacts(ARTIFACTS, harness::run);
 }
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ use harness::{
     Attempts, BackoffSel, Between, BreakerHeader, BreakerSel, BudgetSel, D, Header, Item, Kind,
     MState, MaxSel, Operator, SpecMode, Step, Summary, encode,
 };
-use replay_support::{XorShift, artifacts, corpus, panic_message, write_or_check_seed};
+use replay_support::{XorShift, corpus, panic_message, replay_artifacts, write_or_check_seed};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -61,22 +61,7 @@ fn corpus_replays() {
 
 #[test]
 fn artifacts_replay() {
-    let mut failures = Vec::new();
-    for (name, data) in artifacts(ARTIFACTS) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness::run(&data))) {
-            failures.push(format!(
-                "{name} ({} bytes: {data:02x?}):\n{}",
-                data.len(),
-                panic_message(&*panic)
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} artifact(s) still fail:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    replay_artifacts(ARTIFACTS, harness::run);
 }
 
 /// A header biased toward valid configurations with short delays, every kind of

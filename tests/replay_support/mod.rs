@@ -69,6 +69,28 @@ pub fn artifacts(rel: &str) -> Vec<(String, Vec<u8>)> {
     }
 }
 
+/// Run `run` on every crash artifact at `rel` and fail, listing each with its
+/// bytes and panic, if any still fails.
+pub fn replay_artifacts(rel: &str, run: impl Fn(&[u8])) {
+    let mut failures = Vec::new();
+    for (name, data) in artifacts(rel) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data)));
+        if let Err(panic) = outcome {
+            failures.push(format!(
+                "{name} ({} bytes: {data:02x?}):\n{}",
+                data.len(),
+                panic_message(&*panic)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} artifact(s) still fail:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Keep a hand-written seed in the corpus at `rel`: with `FUSEBOX_WRITE_SEEDS` set,
 /// write it there; otherwise assert that the checked-in file has exactly these
 /// bytes. `test` names the test binary, for the command the message suggests.
